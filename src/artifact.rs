@@ -1,0 +1,134 @@
+//! A compiled classifier as bytes, so a Rails boot loads it instead of recompiling.
+//!
+//! Layout (little-endian): magic `GLCLEARN`, format version (u32), reserved (u32), payload
+//! length (u64), FNV-1a-64 of the payload (u64); payload: header length (u32), JSON header
+//! (routes, rules, options), zero padding to a 4-byte boundary, then the dense DFA exactly as
+//! `regex-automata` serializes it. Loading checks every one of these before trusting a byte,
+//! and the DFA itself is validated by `DFA::from_bytes`; per-route matchers are rebuilt from
+//! the route definitions (parsing is fast; determinization is what we avoid).
+
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{BuildOptions, Classifier};
+use crate::engine::{Engine, EngineConfig, EngineKind};
+use crate::routes::RouteDef;
+use crate::rules::Rules;
+
+const MAGIC: &[u8; 8] = b"GLCLEARN";
+const FORMAT_VERSION: u32 = 1;
+const PREAMBLE: usize = 8 + 4 + 4 + 8 + 8;
+
+/// Bytes that are not a usable artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("not a gitlab-cells-learn artifact (bad magic bytes)")]
+    BadMagic,
+    #[error("artifact format version {found}, this library reads version {FORMAT_VERSION}")]
+    Version { found: u32 },
+    #[error("artifact truncated: {0}")]
+    Truncated(String),
+    #[error("artifact checksum mismatch: the bytes are corrupted")]
+    Checksum,
+    #[error("artifact header: {0}")]
+    Header(String),
+    #[error("artifact automaton: {0}")]
+    Automaton(String),
+    #[error("this classifier uses the lazy DFA, which cannot be serialized; compile it with the dense engine")]
+    NotSerializable,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    crate_version: String,
+    routes: Vec<RouteDef>,
+    rules: Option<Rules>,
+    max_path_len: usize,
+    pattern_count: usize,
+    dfa_len: usize,
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Serializes a classifier built with a dense DFA, with optional rules.
+pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, ArtifactError> {
+    let dfa = classifier.engine.dense_bytes().ok_or(ArtifactError::NotSerializable)?;
+    let header = Header {
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        routes: classifier.routes.iter().map(|r| r.def.clone()).collect(),
+        rules: rules.cloned(),
+        max_path_len: classifier.max_path_len,
+        pattern_count: classifier.pattern_count(),
+        dfa_len: dfa.len(),
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| ArtifactError::Header(e.to_string()))?;
+    let mut payload = Vec::with_capacity(4 + header.len() + 4 + dfa.len());
+    payload.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&header);
+    while (PREAMBLE + payload.len()) % 4 != 0 {
+        payload.push(0);
+    }
+    payload.extend_from_slice(&dfa);
+    let mut out = Vec::with_capacity(PREAMBLE + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&fnv1a64(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Loads what [`write`] wrote.
+pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(ArtifactError::BadMagic);
+    }
+    if bytes.len() < PREAMBLE {
+        return Err(ArtifactError::Truncated(format!("{} bytes, the preamble alone is {PREAMBLE}", bytes.len())));
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+    let version = u32_at(8);
+    if version != FORMAT_VERSION {
+        return Err(ArtifactError::Version { found: version });
+    }
+    let payload_len = u64_at(16);
+    let payload = &bytes[PREAMBLE..];
+    if payload.len() as u64 != payload_len {
+        return Err(ArtifactError::Truncated(format!("payload is {} bytes, the preamble says {payload_len}", payload.len())));
+    }
+    if fnv1a64(payload) != u64_at(24) {
+        return Err(ArtifactError::Checksum);
+    }
+    if payload.len() < 4 {
+        return Err(ArtifactError::Truncated("no header length".into()));
+    }
+    let header_len = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
+    let header_bytes = payload.get(4..4 + header_len).ok_or_else(|| ArtifactError::Truncated("header".into()))?;
+    let header: Header = serde_json::from_slice(header_bytes).map_err(|e| ArtifactError::Header(e.to_string()))?;
+    let dfa_start = payload.len().checked_sub(header.dfa_len).ok_or_else(|| ArtifactError::Truncated("automaton".into()))?;
+    if dfa_start < 4 + header_len {
+        return Err(ArtifactError::Header("automaton length overlaps the header".into()));
+    }
+    let engine = Engine::from_dense_bytes(&payload[dfa_start..]).map_err(ArtifactError::Automaton)?;
+    let options = BuildOptions {
+        engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() },
+        max_path_len: header.max_path_len,
+    };
+    let classifier = Classifier::with_engine(header.routes, &options, engine)
+        .map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
+    if classifier.pattern_count() != header.pattern_count {
+        return Err(ArtifactError::Header("the automaton does not belong to these routes".into()));
+    }
+    if let Some(rules) = &header.rules {
+        rules.validate().map_err(|e| ArtifactError::Header(e.to_string()))?;
+    }
+    Ok((classifier, header.rules))
+}

@@ -1,0 +1,561 @@
+//! The compiled classifier: `(method, path_info)` → the route Rails would pick, with its params.
+//!
+//! Rails' `Journey::Router#find_routes` takes every route whose regex matches the normalized
+//! path, keeps those whose verb matches (HEAD: routes that name HEAD, else everything as
+//! GET), sorts them by definition order, and `serve` then tries them in turn: a route whose
+//! constraint object says no (`GroupUrlConstrainer`...) passes to the next. This module does
+//! the same, with one DFA pass in place of the per-route regex loop: the DFA yields the
+//! structural candidates, the exact matcher confirms the ones whose regex the DFA widened,
+//! and the host decides dynamic constraints through a callback, in Rails' order.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::error::{ClassifyError, CompileError};
+use crate::journey;
+use crate::matcher::{Matcher, Spans};
+use crate::normalize::{normalize_path, unescape};
+use crate::routes::{is_method_token, Requirement, RouteDef, Verbs};
+use crate::ruby_regex::ast::Node;
+use crate::ruby_regex::parse::parse;
+use crate::ruby_regex::translate::{translate, Widening};
+
+/// Paths longer than this are refused by default (Puma's own limit on a request target is 12 KiB).
+pub const DEFAULT_MAX_PATH_LEN: usize = 8 * 1024;
+
+/// A route after compilation.
+#[derive(Debug)]
+pub struct CompiledRoute {
+    pub(crate) index: usize,
+    pub(crate) def: RouteDef,
+    pub(crate) verbs: Verbs,
+    pub(crate) params: Vec<String>,
+    pub(crate) matcher: u32,
+    pub(crate) widenings: Vec<Widening>,
+}
+
+impl CompiledRoute {
+    /// Position in definition order.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    pub fn def(&self) -> &RouteDef {
+        &self.def
+    }
+
+    pub fn param_names(&self) -> &[String] {
+        &self.params
+    }
+
+    /// What the DFA widened for this route (each then checked by the exact matcher).
+    pub fn widenings(&self) -> &[Widening] {
+        &self.widenings
+    }
+
+    /// True when the DFA alone decides this route's regex, with no exact check needed.
+    pub fn is_exact_in_dfa(&self) -> bool {
+        self.widenings.is_empty()
+    }
+
+    pub fn verbs(&self) -> &Verbs {
+        &self.verbs
+    }
+}
+
+/// Options for [`Classifier::build`].
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub engine: EngineConfig,
+    pub max_path_len: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { engine: EngineConfig::default(), max_path_len: DEFAULT_MAX_PATH_LEN }
+    }
+}
+
+/// A compiled, immutable route table. `Send + Sync`: share one across threads.
+#[derive(Debug)]
+pub struct Classifier {
+    pub(crate) routes: Vec<CompiledRoute>,
+    pub(crate) matchers: Vec<Matcher>,
+    /// DFA pattern → the routes (ascending) whose regexes it stands for.
+    pub(crate) pattern_routes: Vec<Vec<u32>>,
+    pub(crate) engine: Engine,
+    pub(crate) max_path_len: usize,
+}
+
+/// A route that matched, with its parameters.
+#[derive(Debug, Clone)]
+pub struct Match<'c, 'p> {
+    route: &'c CompiledRoute,
+    path: Cow<'p, [u8]>,
+    spans: Spans,
+}
+
+impl<'c, 'p> Match<'c, 'p> {
+    pub fn route(&self) -> &'c CompiledRoute {
+        self.route
+    }
+
+    /// The route's position in definition order.
+    pub fn route_index(&self) -> usize {
+        self.route.index
+    }
+
+    /// The normalized path that was matched.
+    pub fn path(&self) -> &[u8] {
+        &self.path
+    }
+
+    /// A parameter's byte span in [`Match::path`].
+    pub fn span(&self, name: &str) -> Option<(usize, usize)> {
+        let slot = self.route.params.iter().position(|p| p == name)?;
+        self.spans[slot]
+    }
+
+    /// A parameter as Rails gives it: unescaped (`%2F` → `/`).
+    pub fn param(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        self.span(name).map(|(s, e)| unescape(&self.path[s..e]))
+    }
+
+    /// A parameter as raw (still escaped) path bytes.
+    pub fn raw_param(&self, name: &str) -> Option<&[u8]> {
+        self.span(name).map(|(s, e)| &self.path[s..e])
+    }
+
+    /// All parameters that matched, in spec order, unescaped.
+    pub fn params(&self) -> impl Iterator<Item = (&str, Cow<'_, [u8]>)> + '_ {
+        self.route
+            .params
+            .iter()
+            .zip(&self.spans)
+            .filter_map(move |(name, span)| span.map(|(s, e)| (name.as_str(), unescape(&self.path[s..e]))))
+    }
+
+    pub fn into_owned(self) -> Match<'c, 'static> {
+        Match { route: self.route, path: Cow::Owned(self.path.into_owned()), spans: self.spans }
+    }
+}
+
+/// Which verbs a request's routes must allow (Journey's HEAD handling).
+#[derive(Clone, Copy)]
+enum VerbFilter<'m> {
+    /// Routes that allow this method (any-verb routes included).
+    Method(&'m str),
+    /// HEAD answered by the routes that name HEAD explicitly.
+    ExplicitHead,
+}
+
+impl VerbFilter<'_> {
+    fn allows(self, verbs: &Verbs) -> bool {
+        match self {
+            VerbFilter::Method(m) => verbs.allows(m),
+            VerbFilter::ExplicitHead => verbs.is_specific() && verbs.allows("HEAD"),
+        }
+    }
+}
+
+/// Up to this many candidates live on the stack.
+const INLINE_CANDIDATES: usize = 24;
+
+impl Classifier {
+    /// Compiles `routes` (in definition order, or ordered by their `index`).
+    pub fn new(routes: Vec<RouteDef>) -> Result<Classifier, CompileError> {
+        Self::build(routes, &BuildOptions::default())
+    }
+
+    pub fn build(routes: Vec<RouteDef>, options: &BuildOptions) -> Result<Classifier, CompileError> {
+        let parts = Parts::compile(routes)?;
+        let engine = Engine::build(&parts.patterns, &options.engine).map_err(CompileError::Automaton)?;
+        Ok(parts.finish(engine, options))
+    }
+
+    /// Compiles the routes around an automaton that was built (and serialized) before.
+    pub(crate) fn with_engine(routes: Vec<RouteDef>, options: &BuildOptions, engine: Engine) -> Result<Classifier, CompileError> {
+        let parts = Parts::compile(routes)?;
+        if engine.pattern_len() != parts.patterns.len() {
+            return Err(CompileError::Automaton(format!(
+                "the automaton has {} patterns, the routes make {}",
+                engine.pattern_len(),
+                parts.patterns.len()
+            )));
+        }
+        Ok(parts.finish(engine, options))
+    }
+
+
+    pub fn routes(&self) -> &[CompiledRoute] {
+        &self.routes
+    }
+
+    /// `"dense"` or `"lazy"`.
+    pub fn engine_kind(&self) -> &'static str {
+        self.engine.kind_name()
+    }
+
+    /// Number of distinct patterns in the automaton.
+    pub fn pattern_count(&self) -> usize {
+        self.pattern_routes.len()
+    }
+
+    /// Approximate heap bytes held by the compiled classifier.
+    pub fn memory_usage(&self) -> usize {
+        let routes: usize = self.routes.iter().map(|r| r.def.path.len() + 64 * r.params.len() + 256).sum();
+        let matchers: usize = self.matchers.len() * 4096;
+        self.engine.memory_usage() + routes + matchers
+    }
+
+    fn check_request(&self, method: &str, path_info: &[u8]) -> Result<(), ClassifyError> {
+        if !is_method_token(method) {
+            return Err(ClassifyError::InvalidMethod(method.chars().take(40).collect()));
+        }
+        if path_info.len() > self.max_path_len {
+            return Err(ClassifyError::PathTooLong { len: path_info.len(), limit: self.max_path_len });
+        }
+        Ok(())
+    }
+
+    /// The route Rails would pick, assuming every dynamic constraint holds.
+    pub fn classify<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        self.classify_with(method, path_info, |_| true)
+    }
+
+    /// The route Rails would pick; for routes with dynamic constraints, `accept` decides,
+    /// called in definition order as Rails' `serve` would ask the constraint objects.
+    pub fn classify_with<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        mut accept: impl FnMut(&Match<'c, 'p>) -> bool,
+    ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        let mut found = None;
+        self.each_match(method, path_info, |m| {
+            if !m.route.def.dynamic_constraints || accept(&m) {
+                found = Some(m);
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Every route that matches `(method, path_info)`, in the order Rails would try them
+    /// (dynamic constraints not applied).
+    pub fn matches<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
+        let mut all = Vec::new();
+        self.each_match(method, path_info, |m| {
+            all.push(m);
+            true
+        })?;
+        Ok(all)
+    }
+
+    /// Every route whose path pattern matches, whatever its verb, in definition order.
+    pub fn path_matches<'c, 'p>(&'c self, path_info: &'p [u8]) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
+        self.check_request("GET", path_info)?;
+        let path = normalize_path(path_info);
+        let mut out = Vec::new();
+        let mut candidates = Candidates::new();
+        self.candidates(&path, &mut candidates)?;
+        for &route in candidates.as_slice() {
+            let route = &self.routes[route as usize];
+            if let Some(spans) = self.verify(route, &path)? {
+                out.push(Match { route, path: path.clone(), spans });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `visit` with each matching route in Rails' order until it returns false.
+    pub fn each_match<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        mut visit: impl FnMut(Match<'c, 'p>) -> bool,
+    ) -> Result<(), ClassifyError> {
+        self.check_request(method, path_info)?;
+        let path = normalize_path(path_info);
+        let mut candidates = Candidates::new();
+        self.candidates(&path, &mut candidates)?;
+        let candidates = candidates.as_slice();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+
+        let filter = if method == "HEAD" {
+            let mut explicit = false;
+            for &r in candidates {
+                let route = &self.routes[r as usize];
+                if VerbFilter::ExplicitHead.allows(&route.verbs) && self.verify(route, &path)?.is_some() {
+                    explicit = true;
+                    break;
+                }
+            }
+            if explicit { VerbFilter::ExplicitHead } else { VerbFilter::Method("GET") }
+        } else {
+            VerbFilter::Method(method)
+        };
+
+        // Routes sharing one regex are confirmed once.
+        let mut verified: Vec<(u32, Option<Spans>)> = Vec::new();
+        for &r in candidates {
+            let route = &self.routes[r as usize];
+            if !filter.allows(&route.verbs) {
+                continue;
+            }
+            let spans = match verified.iter().find(|(m, _)| *m == route.matcher) {
+                Some((_, spans)) => spans.clone(),
+                None => {
+                    let spans = self.verify(route, &path)?;
+                    verified.push((route.matcher, spans.clone()));
+                    spans
+                }
+            };
+            let Some(spans) = spans else { continue };
+            if !visit(Match { route, path: path.clone(), spans }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes whose DFA pattern matches `path`, in definition order.
+    fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
+        self.engine
+            .for_each_match(path, |pattern| {
+                for &r in &self.pattern_routes[pattern as usize] {
+                    out.push(r);
+                }
+            })
+            .map_err(ClassifyError::Automaton)?;
+        out.sort();
+        Ok(())
+    }
+
+    /// Runs the route's exact regex; `None` when it does not match after all.
+    fn verify(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
+        self.matchers[route.matcher as usize]
+            .captures(path)
+            .map_err(|source| ClassifyError::TooComplex { route: route.index, source })
+    }
+}
+
+
+/// Routes compiled up to, not including, the automaton.
+struct Parts {
+    routes: Vec<CompiledRoute>,
+    matchers: Vec<Matcher>,
+    patterns: Vec<String>,
+    pattern_routes: Vec<Vec<u32>>,
+}
+
+impl Parts {
+    fn compile(mut routes: Vec<RouteDef>) -> Result<Parts, CompileError> {
+        order_routes(&mut routes)?;
+        let mut requirement_cache: HashMap<(String, u32), Node> = HashMap::new();
+        let mut matcher_ids: HashMap<Node, u32> = HashMap::new();
+        let mut matchers = Vec::new();
+        let mut pattern_ids: HashMap<String, u32> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut pattern_routes: Vec<Vec<u32>> = Vec::new();
+        let mut compiled = Vec::with_capacity(routes.len());
+
+        for (index, def) in routes.into_iter().enumerate() {
+            let verbs = Verbs::parse(&def.verb).ok_or_else(|| CompileError::Verb { index, verb: def.verb.clone() })?;
+            let spec = journey::parse_spec(&def.path)
+                .map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
+            let params = journey::param_names(&spec);
+            let mut failure = None;
+            let node = journey::route_regex(&spec, !def.mounted, &mut |name| {
+                let requirement = def.requirements.get(name)?;
+                match requirement {
+                    Requirement::Literal { literal } => Some(Node::literal(literal.as_bytes())),
+                    Requirement::Regex { source, options } => {
+                        let key = (source.clone(), *options);
+                        if let Some(node) = requirement_cache.get(&key) {
+                            return Some(node.clone());
+                        }
+                        match parse(source, *options) {
+                            Ok(node) => {
+                                requirement_cache.insert(key, node.clone());
+                                Some(node)
+                            }
+                            Err(e) => {
+                                failure.get_or_insert((name.to_string(), e));
+                                None
+                            }
+                        }
+                    }
+                }
+            });
+            if let Some((param, source)) = failure {
+                return Err(CompileError::Requirement { index, spec: def.path.clone(), param, source });
+            }
+            let translation = translate(&node);
+            let next_matcher = matchers.len() as u32;
+            let matcher = *matcher_ids.entry(node).or_insert_with_key(|node| {
+                matchers.push(Matcher::new(node.clone(), params.len()));
+                next_matcher
+            });
+            let next_pattern = patterns.len() as u32;
+            let pattern = *pattern_ids.entry(translation.pattern).or_insert_with_key(|p| {
+                patterns.push(p.clone());
+                pattern_routes.push(Vec::new());
+                next_pattern
+            });
+            pattern_routes[pattern as usize].push(index as u32);
+            compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings: translation.widenings });
+        }
+
+        Ok(Parts { routes: compiled, matchers, patterns, pattern_routes })
+    }
+
+    fn finish(self, engine: Engine, options: &BuildOptions) -> Classifier {
+        Classifier {
+            routes: self.routes,
+            matchers: self.matchers,
+            pattern_routes: self.pattern_routes,
+            engine,
+            max_path_len: options.max_path_len,
+        }
+    }
+}
+
+/// Candidate route ids, on the stack while there are few.
+struct Candidates {
+    inline: [u32; INLINE_CANDIDATES],
+    len: usize,
+    spill: Vec<u32>,
+}
+
+impl Candidates {
+    fn new() -> Self {
+        Candidates { inline: [0; INLINE_CANDIDATES], len: 0, spill: Vec::new() }
+    }
+
+    #[inline]
+    fn push(&mut self, id: u32) {
+        if self.len < INLINE_CANDIDATES && self.spill.is_empty() {
+            self.inline[self.len] = id;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.spill.push(id);
+        }
+    }
+
+    fn sort(&mut self) {
+        if self.spill.is_empty() {
+            self.inline[..self.len].sort_unstable();
+        } else {
+            self.spill.sort_unstable();
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        if self.spill.is_empty() { &self.inline[..self.len] } else { &self.spill }
+    }
+}
+
+/// Orders routes by `index` when every route has one (duplicates refused), else keeps input order.
+fn order_routes(routes: &mut [RouteDef]) -> Result<(), CompileError> {
+    if routes.iter().all(|r| r.index.is_some()) {
+        routes.sort_by_key(|r| r.index);
+        for pair in routes.windows(2) {
+            if pair[0].index == pair[1].index {
+                return Err(CompileError::Table(format!("two routes have index {}", pair[0].index.unwrap_or(0))));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Classifier {
+        Classifier::new(vec![
+            RouteDef::new("GET", "/").to("root", "index"),
+            RouteDef::new("GET", "/-/profile(.:format)").to("profiles", "show"),
+            RouteDef::new("GET", "/groups/*id(.:format)").regex_requirement("format", "(html|json|atom)", 0),
+            RouteDef::new("HEAD", "/ping").to("ping", "head"),
+            RouteDef::new("", "/ping").to("ping", "any"),
+            RouteDef::new("GET|POST", "/:username(.:format)")
+                .regex_requirement("username", r"(?!(admin|groups)/)[a-zA-Z0-9_.\-]+(?<!\.git|\.atom)", 1)
+                .dynamic(),
+            RouteDef::new("GET", "/*namespace_id/:project_id(.:format)"),
+        ])
+        .unwrap()
+    }
+
+    fn params(m: &Match) -> Vec<(String, String)> {
+        m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect()
+    }
+
+    #[test]
+    fn first_match_wins_with_params() {
+        let c = table();
+        let m = c.classify("GET", b"/groups/gitlab-org/sub.json").unwrap().unwrap();
+        assert_eq!(m.route_index(), 2);
+        assert_eq!(params(&m), [("id".into(), "gitlab-org/sub".into()), ("format".into(), "json".into())]);
+        let m = c.classify("GET", b"//Admin/").unwrap().unwrap();
+        assert_eq!(m.route_index(), 5);
+        assert_eq!(params(&m), [("username".into(), "Admin".into())]);
+        assert!(c.classify("DELETE", b"/x").unwrap().is_none());
+    }
+
+    #[test]
+    fn head_prefers_explicit_head_routes_then_get() {
+        let c = table();
+        assert_eq!(c.classify("HEAD", b"/ping").unwrap().unwrap().route_index(), 3);
+        assert_eq!(c.classify("GET", b"/ping").unwrap().unwrap().route_index(), 4);
+        assert_eq!(c.classify("HEAD", b"/someone").unwrap().unwrap().route_index(), 5);
+        assert_eq!(c.classify("HEAD", b"/-/profile").unwrap().unwrap().route_index(), 1);
+    }
+
+    #[test]
+    fn dynamic_constraints_are_asked_in_order() {
+        let c = table();
+        let mut asked = Vec::new();
+        let m = c
+            .classify_with("GET", b"/gitlab-org", |m| {
+                asked.push(m.route_index());
+                false
+            })
+            .unwrap();
+        assert_eq!(asked, [5]);
+        assert!(m.is_none(), "no later route matches a single segment");
+        let all = c.matches("GET", b"/gitlab-org/gitlab").unwrap();
+        assert_eq!(all.iter().map(Match::route_index).collect::<Vec<_>>(), [6]);
+        let all = c.matches("GET", b"/gitlab-org/gitlab.git").unwrap();
+        assert_eq!(all.len(), 1, "the username look-behind refuses .git; the project route takes it as a format");
+        assert_eq!(all[0].param("format").as_deref(), Some(&b"git"[..]));
+    }
+
+    #[test]
+    fn bad_requests_are_errors() {
+        let c = table();
+        assert!(matches!(c.classify("get", b"/"), Err(ClassifyError::InvalidMethod(_))));
+        let long = vec![b'a'; DEFAULT_MAX_PATH_LEN + 1];
+        assert!(matches!(c.classify("GET", &long), Err(ClassifyError::PathTooLong { .. })));
+    }
+
+    #[test]
+    fn bad_routes_name_index_and_position() {
+        let err = Classifier::new(vec![RouteDef::new("GET", "/ok"), RouteDef::new("GET", "/x/:id").regex_requirement("id", "a(b", 0)])
+            .unwrap_err();
+        assert_eq!(err.route_index(), Some(1));
+        assert_eq!(err.position(), Some(1));
+        assert!(err.to_string().contains("route 1"), "{err}");
+        let err = Classifier::new(vec![RouteDef::new("GOT it", "/")]).unwrap_err();
+        assert!(err.to_string().contains("invalid verb"), "{err}");
+    }
+}

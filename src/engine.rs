@@ -1,0 +1,203 @@
+//! The multi-route automaton: one anchored pass over the path yields every route pattern that
+//! matches it structurally.
+//!
+//! Patterns are compiled with `MatchKind::All`, so the final state of one overlapping search
+//! holds all matching patterns; the classifier then orders them by definition order. A dense
+//! DFA is used when it stays under a size limit (fastest, and serializable for zero-copy
+//! loading); tables whose globs make determinization explode (GitLab's full template list,
+//! where `*namespace_id` is an unconstrained `.+?`) use the lazy DFA, which only builds the
+//! states real paths visit.
+
+use std::sync::Arc;
+
+use regex_automata::{
+    dfa::{dense, Automaton, OverlappingState, StartKind},
+    hybrid,
+    nfa::thompson,
+    util::{pool::Pool, syntax},
+    Anchored, Input, MatchKind,
+};
+
+/// Which automaton to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// A dense DFA if it fits `dense_size_limit`, else the lazy DFA.
+    #[default]
+    Auto,
+    Dense,
+    Lazy,
+}
+
+/// Limits for building the automaton.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    pub kind: EngineKind,
+    /// Bytes the dense DFA (and its determinization) may use before `Auto` gives up on it.
+    pub dense_size_limit: usize,
+    /// Bytes of transition cache per thread for the lazy DFA.
+    pub lazy_cache_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { kind: EngineKind::Auto, dense_size_limit: 24 << 20, lazy_cache_capacity: 16 << 20 }
+    }
+}
+
+type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+pub enum Engine {
+    Dense(dense::DFA<Vec<u32>>),
+    Lazy { dfa: Arc<hybrid::dfa::DFA>, pool: Pool<hybrid::dfa::Cache, CacheFn> },
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine::{}", self.kind_name())
+    }
+}
+
+fn syntax_config() -> syntax::Config {
+    // Paths are bytes: `[^/]` must match any byte, and patterns are written in `(?-u)`.
+    syntax::Config::new().unicode(false).utf8(false)
+}
+
+fn thompson_config() -> thompson::Config {
+    thompson::Config::new().utf8(false)
+}
+
+impl Engine {
+    pub fn build(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
+        match config.kind {
+            EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4),
+            EngineKind::Lazy => Self::build_lazy(patterns, config),
+            EngineKind::Auto => match Self::build_dense(patterns, config.dense_size_limit) {
+                Ok(e) => Ok(e),
+                Err(_) => Self::build_lazy(patterns, config),
+            },
+        }
+    }
+
+    fn build_dense(patterns: &[String], limit: usize) -> Result<Engine, String> {
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .match_kind(MatchKind::All)
+                    .start_kind(StartKind::Anchored)
+                    .dfa_size_limit(Some(limit))
+                    .determinize_size_limit(Some(limit)),
+            )
+            .syntax(syntax_config())
+            .thompson(thompson_config())
+            .build_many(patterns)
+            .map_err(|e| e.to_string())?;
+        Ok(Engine::Dense(dfa))
+    }
+
+    fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
+        let dfa = hybrid::dfa::Builder::new()
+            .configure(
+                hybrid::dfa::Config::new()
+                    .match_kind(MatchKind::All)
+                    .starts_for_each_pattern(false)
+                    .cache_capacity(config.lazy_cache_capacity)
+                    .skip_cache_capacity_check(true)
+                    // Never give up on a search: clearing the cache only costs time.
+                    .minimum_cache_clear_count(None),
+            )
+            .syntax(syntax_config())
+            .thompson(thompson_config())
+            .build_many(patterns)
+            .map_err(|e| e.to_string())?;
+        let dfa = Arc::new(dfa);
+        let for_pool = Arc::clone(&dfa);
+        let create: CacheFn = Box::new(move || for_pool.create_cache());
+        Ok(Engine::Lazy { dfa, pool: Pool::new(create) })
+    }
+
+    /// Number of patterns the automaton was built from.
+    pub fn pattern_len(&self) -> usize {
+        match self {
+            Engine::Dense(dfa) => dfa.pattern_len(),
+            Engine::Lazy { dfa, .. } => dfa.pattern_len(),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Engine::Dense(_) => "dense",
+            Engine::Lazy { .. } => "lazy",
+        }
+    }
+
+    /// Heap bytes held by the automaton (for the lazy DFA: its NFA, not the per-thread caches).
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Engine::Dense(dfa) => dfa.memory_usage(),
+            Engine::Lazy { dfa, .. } => dfa.get_nfa().memory_usage(),
+        }
+    }
+
+    /// Calls `found` with every pattern that matches all of `hay`.
+    #[inline]
+    pub fn for_each_match(&self, hay: &[u8], mut found: impl FnMut(u32)) -> Result<(), String> {
+        let input = Input::new(hay).anchored(Anchored::Yes);
+        match self {
+            Engine::Dense(dfa) => {
+                let mut state = OverlappingState::start();
+                loop {
+                    dfa.try_search_overlapping_fwd(&input, &mut state).map_err(|e| e.to_string())?;
+                    match state.get_match() {
+                        Some(hm) if hm.offset() == hay.len() => found(hm.pattern().as_u32()),
+                        Some(_) => {}
+                        None => return Ok(()),
+                    }
+                }
+            }
+            Engine::Lazy { dfa, pool } => {
+                let mut cache = pool.get();
+                let mut state = hybrid::dfa::OverlappingState::start();
+                loop {
+                    dfa.try_search_overlapping_fwd(&mut cache, &input, &mut state).map_err(|e| e.to_string())?;
+                    match state.get_match() {
+                        Some(hm) if hm.offset() == hay.len() => found(hm.pattern().as_u32()),
+                        Some(_) => {}
+                        None => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The dense DFA's serialized form (little-endian), if this is a dense engine.
+    pub fn dense_bytes(&self) -> Option<Vec<u8>> {
+        match self {
+            Engine::Dense(dfa) => {
+                let (bytes, pad) = dfa.to_bytes_little_endian();
+                Some(bytes[pad..].to_vec())
+            }
+            Engine::Lazy { .. } => None,
+        }
+    }
+
+    /// Loads a dense DFA written by [`Engine::dense_bytes`]; the bytes are validated.
+    pub fn from_dense_bytes(bytes: &[u8]) -> Result<Engine, String> {
+        // DFA::from_bytes needs 4-byte alignment: deserialize from an aligned copy if needed.
+        if bytes.as_ptr() as usize % 4 == 0 {
+            let (dfa, _) = dense::DFA::from_bytes(bytes).map_err(|e| e.to_string())?;
+            Ok(Engine::Dense(dfa.to_owned()))
+        } else {
+            let mut words = vec![0u32; bytes.len().div_ceil(4)];
+            let buf: &mut [u8] = bytemuck_cast(&mut words);
+            buf[..bytes.len()].copy_from_slice(bytes);
+            let (dfa, _) = dense::DFA::from_bytes(&buf[..bytes.len()]).map_err(|e| e.to_string())?;
+            Ok(Engine::Dense(dfa.to_owned()))
+        }
+    }
+}
+
+fn bytemuck_cast(words: &mut [u32]) -> &mut [u8] {
+    // SAFETY: u32 has no padding and any byte pattern is a valid u32; the length is exact.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 4) }
+}

@@ -1,0 +1,186 @@
+//! From a classified request to the answer of `GET /api/v4/cells/learn`.
+//!
+//! The core decides *what* a request names — a fixed path, a routable entity, or nothing it
+//! knows — and leaves *which cell* owns a routable entity to the host: in GitLab, the same
+//! lookup that resolves a route path to `routes.cell_id`, or a Topology Service claim. The
+//! entity is therefore typed as one of the claim kinds the Topology Service resolves.
+
+use serde::{Deserialize, Serialize};
+
+/// How the answer was decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The path names an entity (project, group, user...) whose cell the host resolved.
+    Routable,
+    /// The path is pinned to a cell by the rules.
+    Fixed,
+    /// Nothing routable or fixed: the default (newest) cell answers.
+    Default,
+}
+
+/// The learn endpoint's JSON answer; the router reads the same type.
+///
+/// `{"path":"/gitlab-org/gitlab-test","cell":"cell_0","source":"routable"}` means "send every
+/// path under this prefix to `cell_0`"; `"exact":true` limits that to the path itself;
+/// `"cacheable":false` (only written when false) asks the router not to cache it at all.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LearnResponse {
+    pub path: String,
+    pub cell: String,
+    pub source: Source,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exact: bool,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub cacheable: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn yes() -> bool {
+    true
+}
+
+impl LearnResponse {
+    /// True when the router may use this answer for `request_path`: the answer's path is the
+    /// request path itself, or (for a prefix answer) a prefix of it that ends on a `/` boundary.
+    /// Anything else would let one answer steer unrelated paths.
+    pub fn covers(&self, request_path: &str) -> bool {
+        if self.exact {
+            return self.path == request_path;
+        }
+        covers_prefix(&self.path, request_path)
+    }
+}
+
+/// `/my-company` covers `/my-company` and `/my-company/x`, not `/my-companyx`; `/` covers everything.
+pub fn covers_prefix(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return path.starts_with('/');
+    }
+    match path.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// The kinds of claim GitLab's Topology Service resolves to a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimKind {
+    /// A full route path, `gitlab-org/gitlab` (GitLab's `routes.path`).
+    RoutePath,
+    OrganizationPath,
+    NamespaceId,
+    ProjectId,
+    UserId,
+    Username,
+}
+
+impl ClaimKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimKind::RoutePath => "route_path",
+            ClaimKind::OrganizationPath => "organization_path",
+            ClaimKind::NamespaceId => "namespace_id",
+            ClaimKind::ProjectId => "project_id",
+            ClaimKind::UserId => "user_id",
+            ClaimKind::Username => "username",
+        }
+    }
+}
+
+/// A routable entity: what the host resolves to a cell.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Claim {
+    pub kind: ClaimKind,
+    pub key: String,
+}
+
+/// Why a request is answered by the default cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unrouted {
+    /// No route matches the method and path.
+    NoRoute,
+    /// A route matches, but no rule makes it routable or fixed.
+    NoRule,
+}
+
+/// What the classifier learned, before the host picks a cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Learned {
+    Routable { path: String, exact: bool, claim: Claim, route: usize },
+    Fixed { path: String, exact: bool, cell: Option<String>, cacheable: bool, route: Option<usize> },
+    Default { path: String, reason: Unrouted, route: Option<usize> },
+}
+
+impl Learned {
+    /// The matched route's index, if a route matched.
+    pub fn route(&self) -> Option<usize> {
+        match self {
+            Learned::Routable { route, .. } => Some(*route),
+            Learned::Fixed { route, .. } | Learned::Default { route, .. } => *route,
+        }
+    }
+
+    /// The answer, with `resolve` naming the cell of a routable entity (`None`: unknown
+    /// entity, answered by the default cell and not cached).
+    pub fn respond(&self, default_cell: &str, resolve: impl FnOnce(&Claim) -> Option<String>) -> LearnResponse {
+        match self {
+            Learned::Routable { path, exact, claim, .. } => match resolve(claim) {
+                Some(cell) => LearnResponse { path: path.clone(), cell, source: Source::Routable, exact: *exact, cacheable: true },
+                None => LearnResponse {
+                    path: path.clone(),
+                    cell: default_cell.to_string(),
+                    source: Source::Default,
+                    exact: *exact,
+                    cacheable: false,
+                },
+            },
+            Learned::Fixed { path, exact, cell, cacheable, .. } => LearnResponse {
+                path: path.clone(),
+                cell: cell.clone().unwrap_or_else(|| default_cell.to_string()),
+                source: Source::Fixed,
+                exact: *exact,
+                cacheable: *cacheable,
+            },
+            Learned::Default { path, .. } => LearnResponse {
+                path: path.clone(),
+                cell: default_cell.to_string(),
+                source: Source::Default,
+                exact: true,
+                cacheable: false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_the_seed_does() {
+        let r = LearnResponse { path: "/gitlab-org/gitlab-test".into(), cell: "cell_0".into(), source: Source::Routable, exact: false, cacheable: true };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/gitlab-org/gitlab-test","cell":"cell_0","source":"routable"}"#);
+        let r = LearnResponse { path: "/-/profile".into(), cell: "cell_0".into(), source: Source::Fixed, exact: true, cacheable: true };
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/-/profile","cell":"cell_0","source":"fixed","exact":true}"#);
+        let back: LearnResponse = serde_json::from_str(r#"{"path":"/","cell":"c","source":"fixed","exact":true,"cacheable":false}"#).unwrap();
+        assert!(!back.cacheable);
+    }
+
+    #[test]
+    fn prefixes_cover_on_segment_boundaries_only() {
+        assert!(covers_prefix("/my-company", "/my-company"));
+        assert!(covers_prefix("/my-company", "/my-company/x"));
+        assert!(!covers_prefix("/my-company", "/my-companyx"));
+        assert!(!covers_prefix("/my-company", "/my"));
+        assert!(covers_prefix("/", "/anything"));
+    }
+}

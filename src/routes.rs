@@ -1,0 +1,153 @@
+//! Route definitions: the JSON format of `shared/corpus/*-routes.json` and a builder API.
+//!
+//! A route is what Rails knows of it: verb(s), Journey path spec, per-parameter requirements
+//! (Ruby regex source and options, or a literal string), and its place in definition order,
+//! which decides ties exactly as Journey's `precedence` does.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A parameter requirement, as `route.requirements` gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Requirement {
+    /// A Ruby regex: `Regexp#source` and `Regexp#options` (1 = i, 2 = x, 4 = m).
+    Regex {
+        source: String,
+        #[serde(default)]
+        options: u32,
+    },
+    /// A fixed string (`Regexp.union("v4")` matches it literally).
+    Literal { literal: String },
+}
+
+impl Requirement {
+    pub fn regex(source: impl Into<String>) -> Self {
+        Requirement::Regex { source: source.into(), options: 0 }
+    }
+
+    pub fn literal(text: impl Into<String>) -> Self {
+        Requirement::Literal { literal: text.into() }
+    }
+}
+
+/// One route, in the corpus' JSON shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RouteDef {
+    /// Position in definition order; when given for every route, the table is ordered by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// `"GET"`, `"GET|POST"`, or `""` for any verb.
+    #[serde(default)]
+    pub verb: String,
+    /// The Journey path spec, e.g. `/*namespace_id/:project_id/-/issues(.:format)`.
+    pub path: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub requirements: BTreeMap<String, Requirement>,
+    /// `controller`, `action`, and any default such as `format`.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, serde_json::Value>,
+    /// Rails also asks a constraint object or lambda at request time (decided by the host).
+    #[serde(default)]
+    pub dynamic_constraints: bool,
+    /// A mounted Rack application: the path is a prefix.
+    #[serde(default)]
+    pub mounted: bool,
+}
+
+impl RouteDef {
+    /// A route for `verb` (`"GET"`, `"GET|POST"`, `""` for any) and a Journey path spec.
+    pub fn new(verb: impl Into<String>, path: impl Into<String>) -> Self {
+        RouteDef {
+            index: None,
+            verb: verb.into(),
+            path: path.into(),
+            name: None,
+            requirements: BTreeMap::new(),
+            defaults: BTreeMap::new(),
+            dynamic_constraints: false,
+            mounted: false,
+        }
+    }
+
+    pub fn requirement(mut self, param: impl Into<String>, requirement: Requirement) -> Self {
+        self.requirements.insert(param.into(), requirement);
+        self
+    }
+
+    pub fn regex_requirement(self, param: impl Into<String>, source: impl Into<String>, options: u32) -> Self {
+        self.requirement(param, Requirement::Regex { source: source.into(), options })
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    pub fn to(mut self, controller: &str, action: &str) -> Self {
+        self.defaults.insert("controller".into(), controller.into());
+        self.defaults.insert("action".into(), action.into());
+        self
+    }
+
+    pub fn dynamic(mut self) -> Self {
+        self.dynamic_constraints = true;
+        self
+    }
+
+    pub fn mounted(mut self) -> Self {
+        self.mounted = true;
+        self
+    }
+
+    /// `controller#action`, when the defaults name them.
+    pub fn endpoint(&self) -> Option<String> {
+        let c = self.defaults.get("controller")?.as_str()?;
+        let a = self.defaults.get("action").and_then(|a| a.as_str()).unwrap_or("");
+        Some(format!("{c}#{a}"))
+    }
+}
+
+/// The verbs a route answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verbs {
+    Any,
+    Only(Vec<Box<str>>),
+}
+
+impl Verbs {
+    /// Parses Rails' `route.verb` (`""`, `"GET"`, `"GET|POST"`).
+    pub fn parse(verb: &str) -> Option<Verbs> {
+        if verb.is_empty() {
+            return Some(Verbs::Any);
+        }
+        let verbs: Vec<Box<str>> = verb.split('|').map(|v| v.trim().into()).collect();
+        verbs.iter().all(|v| is_method_token(v)).then_some(Verbs::Only(verbs))
+    }
+
+    #[inline]
+    pub fn allows(&self, method: &str) -> bool {
+        match self {
+            Verbs::Any => true,
+            Verbs::Only(v) => v.iter().any(|x| &**x == method),
+        }
+    }
+
+    /// Journey's `requires_matching_verb?`.
+    pub fn is_specific(&self) -> bool {
+        matches!(self, Verbs::Only(_))
+    }
+}
+
+/// An HTTP method as Rails accepts it: an upper-case token.
+pub fn is_method_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+}
+
+/// Reads a route table in the corpus' JSON format.
+pub fn from_json(bytes: &[u8]) -> Result<Vec<RouteDef>, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}

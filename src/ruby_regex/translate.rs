@@ -1,0 +1,175 @@
+//! Writes a parsed Ruby regex as a `regex-automata` pattern for the multi-route DFA.
+//!
+//! The DFA has no look-around and should stay small, so some constructs are widened:
+//! look-around becomes "always true", atomic groups become plain groups, long bounded
+//! repetitions lose their upper bound. Every widening makes the pattern accept a superset of
+//! what Ruby accepts, never a subset, so the DFA can only produce extra candidates; each
+//! widening is recorded, and routes with any are verified by the exact matcher
+//! ([`crate::matcher`]) before they are answered.
+
+use std::fmt::Write;
+
+use super::ast::{Assertion, ByteSet, Node};
+
+/// Above this many optional copies, `x{n,m}` is emitted as `x{n,}` (NFA size grows with `m`).
+const MAX_EXACT_REPEAT_SPAN: u32 = 64;
+
+/// One construct that the DFA pattern accepts more loosely than Ruby does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Widening {
+    /// The construct, e.g. `negative look-ahead`.
+    pub construct: String,
+    /// What the DFA pattern does instead.
+    pub action: String,
+}
+
+/// The DFA pattern text and what it widened.
+pub struct Translation {
+    pub pattern: String,
+    pub widenings: Vec<Widening>,
+}
+
+/// Translates `node`; a trailing `\Z` of the whole pattern is written as `\n?\z`, which is exact there.
+pub fn translate(node: &Node) -> Translation {
+    let mut t = Translator { out: String::with_capacity(256), widenings: Vec::new() };
+    t.out.push_str("(?-u)");
+    match node {
+        Node::Concat(items) if matches!(items.last(), Some(Node::Assert(Assertion::EndTextOptionalNewline))) => {
+            for item in &items[..items.len() - 1] {
+                t.emit(item);
+            }
+            t.out.push_str(r"\n?\z");
+        }
+        other => t.emit(other),
+    }
+    t.widenings.sort_by(|a, b| (&a.construct, &a.action).cmp(&(&b.construct, &b.action)));
+    t.widenings.dedup();
+    Translation { pattern: t.out, widenings: t.widenings }
+}
+
+struct Translator {
+    out: String,
+    widenings: Vec<Widening>,
+}
+
+impl Translator {
+    fn widen(&mut self, construct: &str, action: &str) {
+        self.widenings.push(Widening { construct: construct.into(), action: action.into() });
+    }
+
+    fn emit(&mut self, node: &Node) {
+        match node {
+            Node::Empty => self.out.push_str("(?:)"),
+            Node::Class(set) => emit_class(&mut self.out, set),
+            Node::Concat(items) => {
+                for item in items {
+                    self.emit(item);
+                }
+            }
+            Node::Alt(alts) => {
+                self.out.push_str("(?:");
+                for (i, alt) in alts.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push('|');
+                    }
+                    self.emit(alt);
+                }
+                self.out.push(')');
+            }
+            Node::Repeat { node, min, max, greedy: _ } => {
+                // Greediness does not change which strings match, only captures (the exact matcher's job).
+                self.out.push_str("(?:");
+                self.emit(node);
+                self.out.push(')');
+                match max {
+                    Some(max) if max - min > MAX_EXACT_REPEAT_SPAN => {
+                        let _ = write!(self.out, "{{{min},}}");
+                        self.widen(&format!("bounded repetition {{{min},{max}}}"), "upper bound dropped in the DFA; checked exactly");
+                    }
+                    Some(max) => {
+                        let _ = write!(self.out, "{{{min},{max}}}");
+                    }
+                    None => {
+                        let _ = write!(self.out, "{{{min},}}");
+                    }
+                }
+            }
+            Node::Atomic(inner) => {
+                self.out.push_str("(?:");
+                self.emit(inner);
+                self.out.push(')');
+                self.widen("atomic group or possessive quantifier", "treated as a plain group in the DFA; checked exactly");
+            }
+            Node::Look { behind, negate, .. } => {
+                let name = match (behind, negate) {
+                    (false, false) => "positive look-ahead",
+                    (false, true) => "negative look-ahead",
+                    (true, false) => "positive look-behind",
+                    (true, true) => "negative look-behind",
+                };
+                self.widen(name, "assumed true in the DFA; checked exactly");
+            }
+            Node::Assert(a) => match a {
+                Assertion::StartText => self.out.push_str(r"\A"),
+                Assertion::EndText => self.out.push_str(r"\z"),
+                Assertion::StartLine => self.out.push_str("(?m:^)"),
+                Assertion::EndLine => self.out.push_str("(?m:$)"),
+                Assertion::WordBoundary => self.out.push_str(r"\b"),
+                Assertion::NotWordBoundary => self.out.push_str(r"\B"),
+                Assertion::EndTextOptionalNewline => {
+                    self.widen(r"\Z inside the pattern", "assumed true in the DFA; checked exactly")
+                }
+            },
+            Node::Capture { node, .. } => {
+                self.out.push_str("(?:");
+                self.emit(node);
+                self.out.push(')');
+            }
+        }
+    }
+}
+
+fn emit_class(out: &mut String, set: &ByteSet) {
+    let ranges = set.ranges();
+    if ranges.is_empty() {
+        // No byte can match: an empty class.
+        out.push_str(r"[^\x00-\xFF]");
+        return;
+    }
+    if let [(lo, hi)] = ranges[..] {
+        if lo == hi {
+            let _ = write!(out, r"\x{lo:02X}");
+            return;
+        }
+    }
+    out.push('[');
+    for (lo, hi) in ranges {
+        if lo == hi {
+            let _ = write!(out, r"\x{lo:02X}");
+        } else {
+            let _ = write!(out, r"\x{lo:02X}-\x{hi:02X}");
+        }
+    }
+    out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ruby_regex::parse::parse;
+
+    #[test]
+    fn look_around_is_widened_and_reported() {
+        let t = translate(&parse(r"(?!admin/)[a-z]+(?<!\.git)", 0).unwrap());
+        assert_eq!(t.pattern, r"(?-u)(?:[\x61-\x7A]){1,}");
+        let constructs: Vec<_> = t.widenings.iter().map(|w| w.construct.as_str()).collect();
+        assert_eq!(constructs, ["negative look-ahead", "negative look-behind"]);
+    }
+
+    #[test]
+    fn long_bounded_repeats_lose_their_bound() {
+        let t = translate(&parse(r"a{0,254}b{2,5}", 0).unwrap());
+        assert_eq!(t.pattern, r"(?-u)(?:\x61){0,}(?:\x62){2,5}");
+        assert_eq!(t.widenings.len(), 1);
+    }
+}

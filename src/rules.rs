@@ -1,0 +1,256 @@
+//! Learn rules: which paths are fixed to a cell, which route parameters name a routable
+//! entity, and the default cell. GitLab's defaults ship as `rules/gitlab.json`
+//! ([`Rules::gitlab_default`]).
+//!
+//! ```json
+//! {
+//!   "default_cell": "cell_0",
+//!   "fixed": [
+//!     {"path": "/", "exact": true, "cacheable": false},
+//!     {"path": "/-/profile", "exact": true, "cell": "cell_0"},
+//!     {"path": "/users", "cell": "cell_0"}
+//!   ],
+//!   "routable": [
+//!     {"spec_prefix": "/*namespace_id/:project_id", "params": ["namespace_id", "project_id"], "claim": "route_path"},
+//!     {"spec_prefix": "/api/:version/projects/:id", "params": ["id"], "claim": "route_path", "numeric_claim": "project_id"}
+//!   ]
+//! }
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{Classifier, Match};
+use crate::error::ClassifyError;
+use crate::learn::{covers_prefix, Claim, ClaimKind, Learned, Unrouted};
+
+/// A path pinned to a cell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedRule {
+    /// A normalized path; without `exact`, it covers everything below it on `/` boundaries.
+    pub path: String,
+    /// Only this exact path (and the router caches only it).
+    #[serde(default)]
+    pub exact: bool,
+    /// The cell; absent means the default cell.
+    #[serde(default)]
+    pub cell: Option<String>,
+    /// `false` for paths the router must never cache (`/`, `/dashboard`).
+    #[serde(default = "yes")]
+    pub cacheable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Route parameters that name a routable entity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutableRule {
+    /// Applies to routes whose Journey spec starts with this; absent: to any route.
+    #[serde(default)]
+    pub spec_prefix: Option<String>,
+    /// The parameters whose values, unescaped and joined by `/`, are the claim's key. All must
+    /// have matched.
+    pub params: Vec<String>,
+    pub claim: ClaimKind,
+    /// The claim kind when the key is all digits (an API `:id` that is a numeric id).
+    #[serde(default)]
+    pub numeric_claim: Option<ClaimKind>,
+}
+
+/// A rule set that is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("rules JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("rules: {0}")]
+    Invalid(String),
+}
+
+/// The learn rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// The cell for unknown routes and entities: the newest cell.
+    pub default_cell: String,
+    #[serde(default)]
+    pub fixed: Vec<FixedRule>,
+    #[serde(default)]
+    pub routable: Vec<RoutableRule>,
+}
+
+static GITLAB_DEFAULT: &str = include_str!("../rules/gitlab.json");
+
+impl Rules {
+    /// GitLab's defaults (`rules/gitlab.json`).
+    pub fn gitlab_default() -> Rules {
+        Rules::from_json(GITLAB_DEFAULT.as_bytes()).expect("the shipped rules are valid")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Rules, RulesError> {
+        let rules: Rules = serde_json::from_slice(bytes)?;
+        rules.validate()?;
+        Ok(rules)
+    }
+
+    pub fn validate(&self) -> Result<(), RulesError> {
+        if !is_cell_name(&self.default_cell) {
+            return Err(RulesError::Invalid(format!("default_cell {:?} is not a cell name", self.default_cell)));
+        }
+        for (i, f) in self.fixed.iter().enumerate() {
+            if !f.path.starts_with('/') || (f.path.len() > 1 && f.path.ends_with('/')) || f.path.contains("//") {
+                return Err(RulesError::Invalid(format!("fixed[{i}].path {:?} is not a normalized path", f.path)));
+            }
+            if let Some(cell) = &f.cell {
+                if !is_cell_name(cell) {
+                    return Err(RulesError::Invalid(format!("fixed[{i}].cell {cell:?} is not a cell name")));
+                }
+            }
+        }
+        for (i, r) in self.routable.iter().enumerate() {
+            if r.params.is_empty() {
+                return Err(RulesError::Invalid(format!("routable[{i}] names no params")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Classifies the request and applies the rules; `accept` decides dynamic constraints.
+    pub fn learn_with<'c, 'p>(
+        &self,
+        classifier: &'c Classifier,
+        method: &str,
+        path_info: &'p [u8],
+        accept: impl FnMut(&Match<'c, 'p>) -> bool,
+    ) -> Result<Learned, ClassifyError> {
+        let found = classifier.classify_with(method, path_info, accept)?;
+        let normalized = crate::normalize::normalize_path(path_info);
+        let path = String::from_utf8_lossy(&normalized);
+        if let Some(fixed) = self.fixed_for(&path) {
+            return Ok(Learned::Fixed {
+                path: if fixed.exact { path.into_owned() } else { fixed.path.clone() },
+                exact: fixed.exact,
+                cell: fixed.cell.clone(),
+                cacheable: fixed.cacheable && std::str::from_utf8(&normalized).is_ok(),
+                route: found.as_ref().map(Match::route_index),
+            });
+        }
+        let Some(m) = found else {
+            return Ok(Learned::Default { path: path.into_owned(), reason: Unrouted::NoRoute, route: None });
+        };
+        match self.routable_for(&m) {
+            Some(learned) => Ok(learned),
+            None => Ok(Learned::Default { path: path.into_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
+        }
+    }
+
+    /// [`Rules::learn_with`] with every dynamic constraint assumed to hold.
+    pub fn learn(&self, classifier: &Classifier, method: &str, path_info: &[u8]) -> Result<Learned, ClassifyError> {
+        self.learn_with(classifier, method, path_info, |_| true)
+    }
+
+    /// The first fixed rule covering `path`.
+    pub fn fixed_for(&self, path: &str) -> Option<&FixedRule> {
+        self.fixed.iter().find(|f| if f.exact { f.path == path } else { covers_prefix(&f.path, path) })
+    }
+
+    /// The routable entity a matched route names, per the first rule that applies.
+    pub fn routable_for(&self, m: &Match<'_, '_>) -> Option<Learned> {
+        let spec = &m.route().def().path;
+        let rule = self.routable.iter().find(|r| {
+            r.spec_prefix.as_deref().is_none_or(|p| spec.starts_with(p)) && r.params.iter().all(|p| m.span(p).is_some())
+        })?;
+        let mut key = Vec::new();
+        let mut end = 0;
+        for (i, p) in rule.params.iter().enumerate() {
+            if i > 0 {
+                key.push(b'/');
+            }
+            key.extend_from_slice(&m.param(p)?);
+            end = end.max(m.span(p)?.1);
+        }
+        let key = String::from_utf8(key).ok()?;
+        let kind = match rule.numeric_claim {
+            Some(numeric) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) => numeric,
+            _ => rule.claim,
+        };
+        let path = std::str::from_utf8(m.path()).ok()?;
+        // Cache the prefix up to the entity when it ends a segment; else only this exact path.
+        let (cache_path, exact) = match path.as_bytes().get(end) {
+            None | Some(b'/') => (&path[..end], false),
+            Some(_) => (path, true),
+        };
+        Some(Learned::Routable {
+            path: cache_path.to_string(),
+            exact,
+            claim: Claim { kind, key },
+            route: m.route_index(),
+        })
+    }
+}
+
+/// Cell names as configuration and headers carry them: `cell_us0`, `cell-1`.
+pub fn is_cell_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::RouteDef;
+    use crate::learn::{LearnResponse, Source};
+
+    fn classifier() -> Classifier {
+        Classifier::new(vec![
+            RouteDef::new("GET", "/"),
+            RouteDef::new("GET", "/-/profile(.:format)"),
+            RouteDef::new("GET", "/*namespace_id/:project_id/-/issues(.:format)"),
+            RouteDef::new("GET", "/api/:version/projects/:id/issues(.:format)").regex_requirement("id", "[^/]+", 0),
+            RouteDef::new("GET", "/*namespace_id/:project_id(.:format)"),
+        ])
+        .unwrap()
+    }
+
+    fn answer(path: &str) -> LearnResponse {
+        let rules = Rules::gitlab_default();
+        let learned = rules.learn(&classifier(), "GET", path.as_bytes()).unwrap();
+        learned.respond(&rules.default_cell, |claim| match claim.key.as_str() {
+            "gitlab-org/gitlab-test" | "gitlab-org/gitlab" => Some("cell_us0".into()),
+            "42" if claim.kind == ClaimKind::ProjectId => Some("cell_eu0".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn seed_examples() {
+        let r = answer("/gitlab-org/gitlab-test/-/issues");
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/gitlab-org/gitlab-test","cell":"cell_us0","source":"routable"}"#);
+        let r = answer("/-/profile");
+        assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/-/profile","cell":"cell_0","source":"fixed","exact":true}"#);
+        let r = answer("/");
+        assert_eq!((r.source, r.cacheable, r.exact), (Source::Fixed, false, true));
+    }
+
+    #[test]
+    fn api_ids_and_formats() {
+        let r = answer("/api/v4/projects/42/issues");
+        assert_eq!((r.path.as_str(), r.cell.as_str()), ("/api/v4/projects/42", "cell_eu0"));
+        let r = answer("/api/v4/projects/gitlab-org%2Fgitlab/issues");
+        assert_eq!((r.path.as_str(), r.cell.as_str()), ("/api/v4/projects/gitlab-org%2Fgitlab", "cell_us0"));
+        // The entity ends before ".json": only the exact path may be cached.
+        let r = answer("/gitlab-org/gitlab.json");
+        assert_eq!((r.path.as_str(), r.exact), ("/gitlab-org/gitlab.json", true));
+        // Unknown entity: default cell, not cached.
+        let r = answer("/someone/else");
+        assert_eq!((r.source, r.cacheable), (Source::Default, false));
+    }
+
+    #[test]
+    fn rejects_bad_rules() {
+        assert!(Rules::from_json(br#"{"default_cell":"a b"}"#).is_err());
+        assert!(Rules::from_json(br#"{"default_cell":"c","fixed":[{"path":"x","cell":"c"}]}"#).is_err());
+        assert!(Rules::from_json(br#"{"default_cell":"c","surprise":1}"#).is_err());
+    }
+}
