@@ -337,6 +337,15 @@ impl Classifier {
         Ok(())
     }
 
+    /// How many routes the automaton alone proposes for `path_info` (benchmarks and diagnostics).
+    #[doc(hidden)]
+    pub fn candidate_count(&self, path_info: &[u8]) -> Result<usize, ClassifyError> {
+        let path = normalize_path(path_info);
+        let mut candidates = Candidates::new();
+        self.candidates(&path, &mut candidates)?;
+        Ok(candidates.as_slice().len())
+    }
+
     /// Runs the route's exact regex; `None` when it does not match after all.
     fn verify(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
         self.matchers[route.matcher as usize]

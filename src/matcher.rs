@@ -11,7 +11,7 @@
 //! (a repetition over thousands of path segments) onto the heap instead of overflowing a
 //! Puma thread's small stack.
 
-use crate::ruby_regex::ast::{Assertion, Node};
+use crate::ruby_regex::ast::{seq_matches_at, Assertion, Node};
 
 /// Steps (node visits) one match may take before it is abandoned.
 pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
@@ -44,7 +44,7 @@ type Cont<'k, 'h> = &'k mut dyn FnMut(&mut Ctx<'h>, usize) -> bool;
 
 impl Matcher {
     pub fn new(node: Node, slots: usize) -> Self {
-        Matcher { node, slots }
+        Matcher { node: node.optimized(), slots }
     }
 
     pub fn node(&self) -> &Node {
@@ -98,6 +98,18 @@ fn m<'h>(node: &Node, ctx: &mut Ctx<'h>, pos: usize, k: Cont<'_, 'h>) -> bool {
         Node::Empty => k(ctx, pos),
         Node::Class(set) => pos < ctx.hay.len() && set.contains(ctx.hay[pos]) && k(ctx, pos + 1),
         Node::Concat(items) => seq(items, ctx, pos, k),
+        Node::Seq(sets) => seq_matches_at(sets, ctx.hay, pos) && k(ctx, pos + sets.len()),
+        Node::SeqAlt(set) => {
+            for run in set.candidates(ctx.hay, pos) {
+                if seq_matches_at(run, ctx.hay, pos) && k(ctx, pos + run.len()) {
+                    return true;
+                }
+                if ctx.steps > ctx.budget {
+                    return false;
+                }
+            }
+            false
+        }
         Node::Alt(alts) => {
             for alt in alts {
                 if m(alt, ctx, pos, k) {
@@ -161,19 +173,21 @@ fn m<'h>(node: &Node, ctx: &mut Ctx<'h>, pos: usize, k: Cont<'_, 'h>) -> bool {
             found != *negate && k(ctx, pos)
         }
         Node::Look { behind: true, negate, node: inner } => {
-            let alts: &[Node] = match &**inner {
-                Node::Alt(alts) => alts,
-                other => std::slice::from_ref(other),
-            };
-            let mut found = false;
-            for alt in alts {
-                // The parser only accepts fixed-length look-behind alternatives.
-                let Some(len) = alt.fixed_len() else { continue };
-                if len <= pos && m(alt, ctx, pos - len, &mut |_, e| e == pos) {
-                    found = true;
-                    break;
+            let found = match &**inner {
+                // The common shape, `(?<!\.git|\.atom)`: compare the bytes just before `pos`.
+                Node::SeqAlt(set) => set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len())),
+                Node::Seq(run) => run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len()),
+                other => {
+                    let alts: &[Node] = match other {
+                        Node::Alt(alts) => alts,
+                        single => std::slice::from_ref(single),
+                    };
+                    // The parser only accepts fixed-length look-behind alternatives.
+                    alts.iter().any(|alt| {
+                        alt.fixed_len().is_some_and(|len| len <= pos && m(alt, ctx, pos - len, &mut |_, e| e == pos))
+                    })
                 }
-            }
+            };
             found != *negate && k(ctx, pos)
         }
         Node::Assert(a) => assertion_holds(*a, ctx.hay, pos) && k(ctx, pos),

@@ -1,1 +1,283 @@
-fn main() {}
+//! `cells-learn`: the core classifier from the command line.
+//!
+//! GitLab engineers use it to ask how one request is classified, to check a route table
+//! against request vectors recorded from Rails (or from production logs), to compile a table
+//! into the artifact a Rails boot loads, and to see which routes needed an exact check.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use cells_learn::{artifact, routes, templates, vectors, BuildOptions, Classifier, EngineConfig, EngineKind, RouteDef, Rules};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "cells-learn", version, about = "Classify requests against Rails route tables exactly as Rails' router would")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Engine {
+    Auto,
+    Dense,
+    Lazy,
+}
+
+#[derive(clap::Args)]
+struct Table {
+    /// Route table: a corpus `*-routes.json`, GitLab's `gitlab_routes.json` template snapshot, or a compiled artifact
+    #[arg(long, value_name = "FILE")]
+    routes: PathBuf,
+    /// Which automaton to build
+    #[arg(long, value_enum, default_value = "auto")]
+    engine: Engine,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the learn answer (and the matched route) for one request as JSON
+    Classify {
+        #[command(flatten)]
+        table: Table,
+        /// Learn rules (JSON); GitLab's defaults when absent
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
+        /// Resolve claims whose key is KEY or starts with KEY/ to CELL (repeatable), e.g. gitlab-org=cell_us0
+        #[arg(long, value_name = "KEY=CELL")]
+        resolve: Vec<String>,
+        method: String,
+        path: String,
+    },
+    /// Check request vectors (JSON lines of {"method","path","route_index","params"}) against the table
+    Verify {
+        #[command(flatten)]
+        table: Table,
+        #[arg(long, value_name = "FILE.jsonl")]
+        requests: PathBuf,
+    },
+    /// Compile a route table (and rules) into an artifact that loads without recompiling
+    Compile {
+        #[command(flatten)]
+        table: Table,
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// List the routes whose requirements the DFA widens, and what is done about each
+    Report {
+        #[command(flatten)]
+        table: Table,
+    },
+    /// Time classify over request vectors (or template examples) and print JSON figures
+    Bench {
+        #[command(flatten)]
+        table: Table,
+        /// Vectors to classify; for a template snapshot, its examples are used when absent
+        #[arg(long, value_name = "FILE.jsonl")]
+        requests: Option<PathBuf>,
+        /// Timed rounds over all requests
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("cells-learn: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A loaded table: the classifier, rules from an artifact, and template examples if any.
+struct Loaded {
+    classifier: Classifier,
+    rules: Option<Rules>,
+    examples: Vec<(usize, String)>,
+    compile_ms: f64,
+}
+
+fn load(table: &Table) -> Result<Loaded, String> {
+    let bytes = read(&table.routes)?;
+    let started = Instant::now();
+    if bytes.starts_with(b"GLCLEARN") {
+        let (classifier, rules) = artifact::read(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
+        return Ok(Loaded { classifier, rules, examples: Vec::new(), compile_ms: started.elapsed().as_secs_f64() * 1e3 });
+    }
+    let kind = match table.engine {
+        Engine::Auto => EngineKind::Auto,
+        Engine::Dense => EngineKind::Dense,
+        Engine::Lazy => EngineKind::Lazy,
+    };
+    let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() };
+    let (defs, examples): (Vec<RouteDef>, Vec<(usize, String)>) = if templates::looks_like_templates(&bytes) {
+        let ts = templates::from_json(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
+        let examples = ts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| t.example.iter().chain(t.dotted_example.iter()).map(move |e| (i, e.clone())))
+            .collect();
+        (ts.iter().enumerate().map(|(i, t)| t.to_route(i)).collect(), examples)
+    } else {
+        (routes::from_json(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?, Vec::new())
+    };
+    let started = Instant::now();
+    let classifier = Classifier::build(defs, &options).map_err(|e| format!("{}: {e}", table.routes.display()))?;
+    Ok(Loaded { classifier, rules: None, examples, compile_ms: started.elapsed().as_secs_f64() * 1e3 })
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Classify { table, rules, resolve, method, path } => {
+            let loaded = load(&table)?;
+            let rules = match rules {
+                Some(p) => Rules::from_json(&read(&p)?).map_err(|e| format!("{}: {e}", p.display()))?,
+                None => loaded.rules.clone().unwrap_or_else(Rules::gitlab_default),
+            };
+            let map: Vec<(String, String)> = resolve
+                .iter()
+                .map(|s| s.split_once('=').map(|(k, c)| (k.to_string(), c.to_string())).ok_or_else(|| format!("--resolve {s:?}: expected KEY=CELL")))
+                .collect::<Result<_, _>>()?;
+            let classifier = &loaded.classifier;
+            let learned = rules.learn(classifier, &method, path.as_bytes()).map_err(|e| e.to_string())?;
+            let response = learned.respond(&rules.default_cell, |claim| {
+                map.iter()
+                    .find(|(k, _)| claim.key == *k || claim.key.starts_with(&format!("{k}/")))
+                    .map(|(_, c)| c.clone())
+            });
+            let matched = classifier.classify(&method, path.as_bytes()).map_err(|e| e.to_string())?;
+            let route = matched.as_ref().map(|m| {
+                let params: serde_json::Map<String, serde_json::Value> =
+                    m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned().into())).collect();
+                serde_json::json!({
+                    "index": m.route_index(),
+                    "verb": m.route().def().verb,
+                    "spec": m.route().def().path,
+                    "endpoint": m.route().def().endpoint(),
+                    "params": params,
+                })
+            });
+            let out = serde_json::json!({ "response": response, "learned": learned, "route": route });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { table, requests } => {
+            let loaded = load(&table)?;
+            let text = String::from_utf8(read(&requests)?).map_err(|_| format!("{}: not UTF-8", requests.display()))?;
+            let vs = vectors::from_jsonl(&text).map_err(|e| format!("{}: {e}", requests.display()))?;
+            let disagreements = vectors::check(&loaded.classifier, &vs);
+            for d in &disagreements {
+                println!("disagree: {d}");
+            }
+            println!("agreement: {}/{}", vs.len() - disagreements.len(), vs.len());
+            Ok(if disagreements.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Compile { table, rules, output } => {
+            let loaded = load(&table)?;
+            let rules = match rules {
+                Some(p) => Some(Rules::from_json(&read(&p)?).map_err(|e| format!("{}: {e}", p.display()))?),
+                None => loaded.rules.clone(),
+            };
+            let bytes = artifact::write(&loaded.classifier, rules.as_ref()).map_err(|e| e.to_string())?;
+            std::fs::write(&output, &bytes).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+            let started = Instant::now();
+            artifact::read(&bytes).map_err(|e| format!("the artifact does not load back: {e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "routes": loaded.classifier.routes().len(),
+                    "patterns": loaded.classifier.pattern_count(),
+                    "engine": loaded.classifier.engine_kind(),
+                    "compile_ms": loaded.compile_ms,
+                    "artifact_bytes": bytes.len(),
+                    "load_ms": started.elapsed().as_secs_f64() * 1e3,
+                    "output": output.display().to_string(),
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { table } => {
+            let loaded = load(&table)?;
+            let mut widened = 0;
+            for r in loaded.classifier.routes() {
+                if r.is_exact_in_dfa() {
+                    continue;
+                }
+                widened += 1;
+                let what: Vec<String> = r.widenings().iter().map(|w| format!("{} ({})", w.construct, w.action)).collect();
+                println!("route {} {} {}: {}", r.index(), r.def().verb, r.def().path, what.join("; "));
+            }
+            println!(
+                "routes: {}, exact in the DFA: {}, widened and checked exactly: {widened}, engine: {}, patterns: {}",
+                loaded.classifier.routes().len(),
+                loaded.classifier.routes().len() - widened,
+                loaded.classifier.engine_kind(),
+                loaded.classifier.pattern_count()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { table, requests, rounds } => {
+            let loaded = load(&table)?;
+            let reqs: Vec<(String, String)> = match &requests {
+                Some(p) => {
+                    let text = String::from_utf8(read(p)?).map_err(|_| format!("{}: not UTF-8", p.display()))?;
+                    vectors::from_jsonl(&text)?.into_iter().map(|v| (v.method, v.path)).collect()
+                }
+                None => loaded.examples.iter().map(|(_, e)| ("GET".to_string(), e.clone())).collect(),
+            };
+            if reqs.is_empty() {
+                return Err("no requests to time: pass --requests".into());
+            }
+            let c = &loaded.classifier;
+            // Each request is timed on its own (rounds calls in a row), so the median is the
+            // median request, not a mean that a few hostile 300-byte paths dominate.
+            let mut per_request = Vec::with_capacity(reqs.len());
+            let mut matched = 0usize;
+            for (m, p) in &reqs {
+                if let Ok(Some(_)) = c.classify(m, p.as_bytes()) {
+                    matched += 1;
+                }
+                let started = Instant::now();
+                for _ in 0..rounds.max(1) {
+                    std::hint::black_box(c.classify(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
+                }
+                per_request.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
+            }
+            let mean = per_request.iter().sum::<f64>() / per_request.len() as f64;
+            per_request.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let pct = |q: f64| per_request[((per_request.len() - 1) as f64 * q).round() as usize];
+            let own_template = loaded
+                .examples
+                .iter()
+                .filter(|(i, e)| c.path_matches(e.as_bytes()).map(|ms| ms.iter().any(|m| m.route_index() == *i)).unwrap_or(false))
+                .count();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "requests": reqs.len(),
+                    "matched": matched,
+                    "rounds": rounds,
+                    "ns_per_classify_median": pct(0.5),
+                    "ns_per_classify_p90": pct(0.9),
+                    "ns_per_classify_max": pct(1.0),
+                    "ns_per_classify_mean": mean,
+                    "compile_ms": loaded.compile_ms,
+                    "engine": c.engine_kind(),
+                    "memory_bytes": c.memory_usage(),
+                    "examples": loaded.examples.len(),
+                    "examples_matching_own_template": own_template,
+                })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -158,6 +158,10 @@ pub enum Node {
         node: Box<Node>,
     },
     Assert(Assertion),
+    /// A run of byte classes matched one after another (built by [`Node::optimized`]).
+    Seq(Vec<ByteSet>),
+    /// Alternatives that are all [`Node::Seq`]-like runs, tried in order (built by [`Node::optimized`]).
+    SeqAlt(RunSet),
     /// A route parameter: its slot in the route's parameter list. Capture groups inside a
     /// requirement are plain groups here, as Journey's offsets make them invisible to params.
     Capture { slot: usize, node: Box<Node> },
@@ -178,6 +182,11 @@ impl Node {
         match self {
             Node::Empty | Node::Assert(_) | Node::Look { .. } => Some(0),
             Node::Class(_) => Some(1),
+            Node::Seq(v) => Some(v.len()),
+            Node::SeqAlt(set) => {
+                let first = set.runs.first()?.len();
+                set.runs.iter().all(|a| a.len() == first).then_some(first)
+            }
             Node::Concat(v) => v.iter().map(Node::fixed_len).sum(),
             Node::Alt(v) => {
                 let first = v.first()?.fixed_len()?;
@@ -203,7 +212,116 @@ impl Node {
             | Node::Atomic(node)
             | Node::Look { node, .. }
             | Node::Capture { node, .. } => node.walk(f),
-            Node::Empty | Node::Class(_) | Node::Assert(_) => {}
+            Node::Empty | Node::Class(_) | Node::Assert(_) | Node::Seq(_) | Node::SeqAlt(_) => {}
         }
+    }
+
+    /// The same language and priorities, shaped for the backtracking matcher: nested
+    /// sequences flattened, runs of classes merged into [`Node::Seq`], alternations of such
+    /// runs (reserved-word lists, `.git|.atom`) into [`Node::SeqAlt`], so they are checked
+    /// in a tight loop instead of one continuation call per byte.
+    pub fn optimized(self) -> Node {
+        match self {
+            Node::Concat(items) => {
+                let mut flat = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.optimized() {
+                        Node::Concat(inner) => flat.extend(inner),
+                        Node::Empty => {}
+                        other => flat.push(other),
+                    }
+                }
+                let mut out: Vec<Node> = Vec::with_capacity(flat.len());
+                for item in flat {
+                    let run = match &item {
+                        Node::Class(set) => Some(vec![*set]),
+                        Node::Seq(sets) => Some(sets.clone()),
+                        _ => None,
+                    };
+                    match (run, out.last_mut()) {
+                        (Some(run), Some(Node::Seq(prev))) => prev.extend(run),
+                        (Some(run), Some(Node::Class(prev))) => {
+                            let mut seq = vec![*prev];
+                            seq.extend(run);
+                            *out.last_mut().unwrap() = Node::Seq(seq);
+                        }
+                        _ => out.push(item),
+                    }
+                }
+                match out.len() {
+                    0 => Node::Empty,
+                    1 => out.pop().unwrap(),
+                    _ => Node::Concat(out),
+                }
+            }
+            Node::Alt(alts) => {
+                let alts: Vec<Node> = alts.into_iter().map(Node::optimized).collect();
+                let runs: Option<Vec<Vec<ByteSet>>> = alts
+                    .iter()
+                    .map(|a| match a {
+                        Node::Class(set) => Some(vec![*set]),
+                        Node::Seq(sets) => Some(sets.clone()),
+                        Node::Empty => Some(Vec::new()),
+                        _ => None,
+                    })
+                    .collect();
+                match runs {
+                    Some(runs) => Node::SeqAlt(RunSet::new(runs)),
+                    None => Node::Alt(alts),
+                }
+            }
+            Node::Repeat { node, min, max, greedy } => Node::Repeat { node: Box::new(node.optimized()), min, max, greedy },
+            Node::Atomic(node) => Node::Atomic(Box::new(node.optimized())),
+            Node::Look { behind, negate, node } => Node::Look { behind, negate, node: Box::new(node.optimized()) },
+            Node::Capture { slot, node } => Node::Capture { slot, node: Box::new(node.optimized()) },
+            other => other,
+        }
+    }
+}
+
+/// Alternative runs of byte classes, indexed by first byte so that a list of forty reserved
+/// words costs one or two comparisons, not forty.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RunSet {
+    pub runs: Vec<Vec<ByteSet>>,
+    /// For each byte, the runs (in priority order) whose first class contains it; empty runs
+    /// are listed under every byte and handled by [`RunSet::candidates`].
+    by_first: Vec<Vec<u16>>,
+    has_empty: bool,
+}
+
+impl RunSet {
+    pub fn new(runs: Vec<Vec<ByteSet>>) -> RunSet {
+        let mut by_first = vec![Vec::new(); 256];
+        let has_empty = runs.iter().any(Vec::is_empty);
+        for (i, run) in runs.iter().enumerate() {
+            for (b, list) in by_first.iter_mut().enumerate() {
+                if run.first().is_none_or(|set| set.contains(b as u8)) {
+                    list.push(i as u16);
+                }
+            }
+        }
+        RunSet { runs, by_first, has_empty }
+    }
+
+    /// The runs that may match at `pos`, in priority order.
+    #[inline]
+    pub fn candidates(&self, hay: &[u8], pos: usize) -> impl Iterator<Item = &[ByteSet]> + '_ {
+        let list: &[u16] = match hay.get(pos) {
+            Some(&b) => &self.by_first[b as usize],
+            None => &[],
+        };
+        let at_end_empty = hay.get(pos).is_none() && self.has_empty;
+        let empties = self.runs.iter().filter(move |r| at_end_empty && r.is_empty()).map(Vec::as_slice);
+        list.iter().map(move |&i| self.runs[i as usize].as_slice()).chain(empties)
+    }
+}
+
+/// True when `hay[pos..]` starts with one byte of each set, in order.
+#[inline]
+pub fn seq_matches_at(sets: &[ByteSet], hay: &[u8], pos: usize) -> bool {
+    match hay.get(pos..pos + sets.len()) {
+        Some(bytes) => sets.iter().zip(bytes).all(|(set, &b)| set.contains(b)),
+        None => false,
     }
 }

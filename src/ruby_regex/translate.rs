@@ -66,6 +66,23 @@ impl Translator {
                     self.emit(item);
                 }
             }
+            Node::Seq(sets) => {
+                for set in sets {
+                    emit_class(&mut self.out, set);
+                }
+            }
+            Node::SeqAlt(set) => {
+                self.out.push_str("(?:");
+                for (i, run) in set.runs.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push('|');
+                    }
+                    for set in run {
+                        emit_class(&mut self.out, set);
+                    }
+                }
+                self.out.push(')');
+            }
             Node::Alt(alts) => {
                 self.out.push_str("(?:");
                 for (i, alt) in alts.iter().enumerate() {
