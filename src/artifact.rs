@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::{BuildOptions, Classifier};
+use crate::classifier::{Automaton, BuildOptions, Classifier};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::routes::RouteDef;
 use crate::rules::Rules;
@@ -43,8 +43,11 @@ struct Header {
     routes: Vec<RouteDef>,
     rules: Option<Rules>,
     max_path_len: usize,
-    pattern_count: usize,
-    dfa_len: usize,
+    /// For each automaton, for each pattern, the routes it stands for.
+    automata_routes: Vec<Vec<Vec<u32>>>,
+    static_firsts: Vec<String>,
+    /// Byte length of each automaton, in order, each starting on a 4-byte boundary.
+    dfa_lens: Vec<usize>,
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -58,23 +61,27 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// Serializes a classifier built with a dense DFA, with optional rules.
 pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, ArtifactError> {
-    let dfa = classifier.engine.dense_bytes().ok_or(ArtifactError::NotSerializable)?;
+    let dfas: Vec<Vec<u8>> = classifier.engines().map(|e| e.dense_bytes().ok_or(ArtifactError::NotSerializable)).collect::<Result<_, _>>()?;
+    let layout = classifier.layout();
     let header = Header {
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         routes: classifier.routes.iter().map(|r| r.def.clone()).collect(),
         rules: rules.cloned(),
         max_path_len: classifier.max_path_len,
-        pattern_count: classifier.pattern_count(),
-        dfa_len: dfa.len(),
+        automata_routes: layout.0,
+        static_firsts: layout.1,
+        dfa_lens: dfas.iter().map(Vec::len).collect(),
     };
     let header = serde_json::to_vec(&header).map_err(|e| ArtifactError::Header(e.to_string()))?;
-    let mut payload = Vec::with_capacity(4 + header.len() + 4 + dfa.len());
+    let mut payload = Vec::with_capacity(4 + header.len() + dfas.iter().map(|d| d.len() + 4).sum::<usize>());
     payload.extend_from_slice(&(header.len() as u32).to_le_bytes());
     payload.extend_from_slice(&header);
-    while (PREAMBLE + payload.len()) % 4 != 0 {
-        payload.push(0);
+    for dfa in &dfas {
+        while (PREAMBLE + payload.len()) % 4 != 0 {
+            payload.push(0);
+        }
+        payload.extend_from_slice(dfa);
     }
-    payload.extend_from_slice(&dfa);
     let mut out = Vec::with_capacity(PREAMBLE + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -113,20 +120,33 @@ pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> 
     let header_len = u32::from_le_bytes(payload[..4].try_into().unwrap()) as usize;
     let header_bytes = payload.get(4..4 + header_len).ok_or_else(|| ArtifactError::Truncated("header".into()))?;
     let header: Header = serde_json::from_slice(header_bytes).map_err(|e| ArtifactError::Header(e.to_string()))?;
-    let dfa_start = payload.len().checked_sub(header.dfa_len).ok_or_else(|| ArtifactError::Truncated("automaton".into()))?;
-    if dfa_start < 4 + header_len {
-        return Err(ArtifactError::Header("automaton length overlaps the header".into()));
+    let mut offset = 4 + header_len;
+    let mut engines = Vec::with_capacity(header.dfa_lens.len());
+    for &len in &header.dfa_lens {
+        while (PREAMBLE + offset) % 4 != 0 {
+            offset += 1;
+        }
+        let dfa = payload.get(offset..offset.saturating_add(len)).ok_or_else(|| ArtifactError::Truncated("automaton".into()))?;
+        engines.push(Engine::from_dense_bytes(dfa).map_err(ArtifactError::Automaton)?);
+        offset += len;
     }
-    let engine = Engine::from_dense_bytes(&payload[dfa_start..]).map_err(ArtifactError::Automaton)?;
+    if offset != payload.len() {
+        return Err(ArtifactError::Header("the automata do not fill the payload".into()));
+    }
     let options = BuildOptions {
         engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() },
         max_path_len: header.max_path_len,
     };
-    let classifier = Classifier::with_engine(header.routes, &options, engine)
-        .map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
-    if classifier.pattern_count() != header.pattern_count {
-        return Err(ArtifactError::Header("the automaton does not belong to these routes".into()));
+    if engines.len() != header.automata_routes.len() {
+        return Err(ArtifactError::Header("automaton count differs from the header".into()));
     }
+    let automata = engines
+        .into_iter()
+        .zip(header.automata_routes)
+        .map(|(engine, pattern_routes)| Automaton { engine, pattern_routes })
+        .collect();
+    let classifier = Classifier::from_parts(header.routes, &options, automata, header.static_firsts)
+        .map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
     if let Some(rules) = &header.rules {
         rules.validate().map_err(|e| ArtifactError::Header(e.to_string()))?;
     }

@@ -59,6 +59,7 @@ impl Matcher {
     pub fn captures_with_budget(&self, hay: &[u8], budget: u64) -> Result<Option<Spans>, BudgetExceeded> {
         let mut ctx = Ctx { hay, caps: vec![None; self.slots], steps: 0, budget };
         let matched = m(&self.node, &mut ctx, 0, &mut |_, _| true);
+        if std::env::var_os("CELLS_STEPS").is_some() { eprintln!("steps {} {:?}", ctx.steps, String::from_utf8_lossy(hay)); }
         if ctx.steps > ctx.budget {
             return Err(BudgetExceeded { budget });
         }

@@ -84,21 +84,30 @@ impl ByteSet {
     /// The set as inclusive byte ranges, in order.
     pub fn ranges(&self) -> Vec<(u8, u8)> {
         let mut out = Vec::new();
-        let mut start: Option<u8> = None;
-        for b in 0..=255u8 {
-            match (self.contains(b), start) {
-                (true, None) => start = Some(b),
-                (false, Some(s)) => {
-                    out.push((s, b - 1));
-                    start = None;
-                }
-                _ => {}
+        let mut b: u32 = 0;
+        while b < 256 {
+            // Skip to the next member, a word at a time.
+            let word = self.0[(b >> 6) as usize] >> (b & 63);
+            if word == 0 {
+                b = (b | 63) + 1;
+                continue;
             }
-        }
-        if let Some(s) = start {
-            out.push((s, 255));
+            b += word.trailing_zeros();
+            let start = b;
+            while b < 256 && self.contains(b as u8) {
+                b += 1;
+            }
+            out.push((start as u8, (b - 1) as u8));
         }
         out
+    }
+
+    /// The only member, if the set has exactly one.
+    pub fn single_byte(&self) -> Option<u8> {
+        if self.len() != 1 {
+            return None;
+        }
+        self.0.iter().enumerate().find(|(_, w)| **w != 0).map(|(i, w)| (i as u32 * 64 + w.trailing_zeros()) as u8)
     }
 }
 
@@ -284,36 +293,52 @@ impl Node {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RunSet {
     pub runs: Vec<Vec<ByteSet>>,
-    /// For each byte, the runs (in priority order) whose first class contains it; empty runs
-    /// are listed under every byte and handled by [`RunSet::candidates`].
-    by_first: Vec<Vec<u16>>,
-    has_empty: bool,
+    /// For byte `b`, the runs (in priority order) whose first class contains it are
+    /// `index[offsets[b]..offsets[b + 1]]` (a compact adjacency list: two allocations).
+    offsets: Vec<u32>,
+    index: Vec<u16>,
+    /// Empty runs match anywhere; they are kept aside.
+    empty: Vec<u16>,
 }
 
 impl RunSet {
     pub fn new(runs: Vec<Vec<ByteSet>>) -> RunSet {
-        let mut by_first = vec![Vec::new(); 256];
-        let has_empty = runs.iter().any(Vec::is_empty);
-        for (i, run) in runs.iter().enumerate() {
-            for (b, list) in by_first.iter_mut().enumerate() {
-                if run.first().is_none_or(|set| set.contains(b as u8)) {
-                    list.push(i as u16);
+        let mut offsets = Vec::with_capacity(257);
+        let mut index = Vec::new();
+        for b in 0..=255u8 {
+            offsets.push(index.len() as u32);
+            for (i, run) in runs.iter().enumerate() {
+                if run.first().is_some_and(|set| set.contains(b)) {
+                    index.push(i as u16);
                 }
             }
         }
-        RunSet { runs, by_first, has_empty }
+        offsets.push(index.len() as u32);
+        let empty = runs.iter().enumerate().filter(|(_, r)| r.is_empty()).map(|(i, _)| i as u16).collect();
+        RunSet { runs, offsets, index, empty }
     }
 
     /// The runs that may match at `pos`, in priority order.
     #[inline]
     pub fn candidates(&self, hay: &[u8], pos: usize) -> impl Iterator<Item = &[ByteSet]> + '_ {
         let list: &[u16] = match hay.get(pos) {
-            Some(&b) => &self.by_first[b as usize],
+            Some(&b) => &self.index[self.offsets[b as usize] as usize..self.offsets[b as usize + 1] as usize],
             None => &[],
         };
-        let at_end_empty = hay.get(pos).is_none() && self.has_empty;
-        let empties = self.runs.iter().filter(move |r| at_end_empty && r.is_empty()).map(Vec::as_slice);
-        list.iter().map(move |&i| self.runs[i as usize].as_slice()).chain(empties)
+        // Keep priority order when empty runs are mixed in: merge the two ascending lists.
+        let mut a = list.iter().peekable();
+        let mut e = self.empty.iter().peekable();
+        std::iter::from_fn(move || {
+            let next = match (a.peek(), e.peek()) {
+                (Some(&&x), Some(&&y)) => {
+                    if x < y { a.next() } else { e.next() }
+                }
+                (Some(_), None) => a.next(),
+                (None, Some(_)) => e.next(),
+                (None, None) => None,
+            }?;
+            Some(self.runs[*next as usize].as_slice())
+        })
     }
 }
 

@@ -147,6 +147,10 @@ impl Translator {
 }
 
 fn emit_class(out: &mut String, set: &ByteSet) {
+    if let Some(b) = set.single_byte() {
+        let _ = write!(out, r"\x{b:02X}");
+        return;
+    }
     let ranges = set.ranges();
     if ranges.is_empty() {
         // No byte can match: an empty class.
