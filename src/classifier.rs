@@ -85,8 +85,9 @@ pub struct Classifier {
     pub(crate) matchers: Vec<LazyMatcher>,
     /// [`DYNAMIC`] and [`STATIC`]: routes are split by their first path segment (see [`Group`]).
     pub(crate) automata: Vec<Automaton>,
-    /// First segments of the static group's routes: paths starting otherwise skip that automaton.
-    pub(crate) static_firsts: HashSet<Box<[u8]>>,
+    /// First segments of the static group's routes, sorted: paths starting otherwise skip that
+    /// automaton. (A sorted list: a handful of binary-search steps beat hashing the segment.)
+    pub(crate) static_firsts: Vec<Box<[u8]>>,
     pub(crate) max_path_len: usize,
 }
 
@@ -341,16 +342,19 @@ impl Classifier {
 
         // Routes sharing one regex are confirmed once.
         let mut verified: Vec<(u32, Option<Spans>)> = Vec::new();
-        for &r in candidates {
+        for (i, &r) in candidates.iter().enumerate() {
             let route = &self.routes[r as usize];
             if !filter.allows(&route.verbs) {
                 continue;
             }
-            let spans = match verified.iter().find(|(m, _)| *m == route.matcher) {
-                Some((_, spans)) => spans.clone(),
+            let spans = match verified.iter().position(|(m, _)| *m == route.matcher) {
+                Some(at) => verified[at].1.clone(),
                 None => {
                     let spans = self.verify(route, &path)?;
-                    verified.push((route.matcher, spans.clone()));
+                    // Keep a copy only if a later candidate shares this regex.
+                    if candidates[i + 1..].iter().any(|&later| self.routes[later as usize].matcher == route.matcher) {
+                        verified.push((route.matcher, spans.clone()));
+                    }
                     spans
                 }
             };
@@ -366,7 +370,7 @@ impl Classifier {
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
         let first = first_segment(path);
         for (i, automaton) in self.automata.iter().enumerate() {
-            if i == STATIC && !self.static_firsts.contains(first) {
+            if i == STATIC && self.static_firsts.binary_search_by(|f| (**f).cmp(first)).is_err() {
                 continue;
             }
             automaton
@@ -564,11 +568,13 @@ impl Parts {
     }
 
     fn finish(self, automata: Vec<Automaton>, options: &BuildOptions) -> Classifier {
+        let mut static_firsts: Vec<Box<[u8]>> = self.static_firsts.into_iter().collect();
+        static_firsts.sort();
         Classifier {
             routes: self.routes,
             matchers: self.matchers,
             automata,
-            static_firsts: self.static_firsts,
+            static_firsts,
             max_path_len: options.max_path_len,
         }
     }

@@ -59,7 +59,6 @@ impl Matcher {
     pub fn captures_with_budget(&self, hay: &[u8], budget: u64) -> Result<Option<Spans>, BudgetExceeded> {
         let mut ctx = Ctx { hay, caps: vec![None; self.slots], steps: 0, budget };
         let matched = m(&self.node, &mut ctx, 0, &mut |_, _| true);
-        if std::env::var_os("CELLS_STEPS").is_some() { eprintln!("steps {} {:?}", ctx.steps, String::from_utf8_lossy(hay)); }
         if ctx.steps > ctx.budget {
             return Err(BudgetExceeded { budget });
         }
@@ -176,7 +175,7 @@ fn m<'h>(node: &Node, ctx: &mut Ctx<'h>, pos: usize, k: Cont<'_, 'h>) -> bool {
         Node::Look { behind: true, negate, node: inner } => {
             let found = match &**inner {
                 // The common shape, `(?<!\.git|\.atom)`: compare the bytes just before `pos`.
-                Node::SeqAlt(set) => set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len())),
+                Node::SeqAlt(set) => (pos > 0 && set.last.contains(ctx.hay[pos - 1]) || set.last == crate::ruby_regex::ast::ByteSet::full()) && set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len())),
                 Node::Seq(run) => run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len()),
                 other => {
                     let alts: &[Node] = match other {
@@ -230,8 +229,26 @@ fn repeat<'h>(
     pos: usize,
     k: Cont<'_, 'h>,
 ) -> bool {
-    // Each iteration nests deeper; grow the stack on the heap rather than overflow it.
-    stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+    // Each iteration nests deeper; every eighth one, make sure of 128 KiB of stack (growing it
+    // on the heap if needed), which covers the frames of the next eight.
+    if count % 8 == 0 {
+        return stacker::maybe_grow(128 * 1024, 1024 * 1024, || repeat_body(inner, min, max, greedy, count, ctx, pos, k));
+    }
+    repeat_body(inner, min, max, greedy, count, ctx, pos, k)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn repeat_body<'h>(
+    inner: &Node,
+    min: u32,
+    max: Option<u32>,
+    greedy: bool,
+    count: u32,
+    ctx: &mut Ctx<'h>,
+    pos: usize,
+    k: Cont<'_, 'h>,
+) -> bool {
+    {
         let can_more = max.is_none_or(|m| count < m);
         let iterate = |ctx: &mut Ctx<'h>, k: Cont<'_, 'h>| {
             can_more
@@ -249,7 +266,7 @@ fn repeat<'h>(
         } else {
             (count >= min && k(ctx, pos)) || (ctx.steps <= ctx.budget && iterate(ctx, k))
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -299,6 +299,8 @@ pub struct RunSet {
     index: Vec<u16>,
     /// Empty runs match anywhere; they are kept aside.
     empty: Vec<u16>,
+    /// The union of every run's last class (look-behind checks the byte before `pos` first).
+    pub last: ByteSet,
 }
 
 impl RunSet {
@@ -314,8 +316,15 @@ impl RunSet {
             }
         }
         offsets.push(index.len() as u32);
-        let empty = runs.iter().enumerate().filter(|(_, r)| r.is_empty()).map(|(i, _)| i as u16).collect();
-        RunSet { runs, offsets, index, empty }
+        let empty: Vec<u16> = runs.iter().enumerate().filter(|(_, r)| r.is_empty()).map(|(i, _)| i as u16).collect();
+        let mut last = ByteSet::empty();
+        for run in &runs {
+            match run.last() {
+                Some(set) => last.union(set),
+                None => last = ByteSet::full(),
+            }
+        }
+        RunSet { runs, offsets, index, empty, last }
     }
 
     /// The runs that may match at `pos`, in priority order.

@@ -1,0 +1,71 @@
+//! A compiled classifier written to bytes and loaded again answers exactly as the original;
+//! foreign, truncated, corrupted or version-skewed bytes are refused with a clear error.
+
+use cells_learn::artifact::{self, ArtifactError};
+use cells_learn::{routes, vectors, Classifier, Rules};
+
+fn corpus() -> (Vec<cells_learn::RouteDef>, Vec<vectors::Vector>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let defs = routes::from_json(&std::fs::read(dir.join("gitlabish-routes.json")).unwrap()).unwrap();
+    let vs = vectors::from_jsonl(&std::fs::read_to_string(dir.join("gitlabish-requests.jsonl")).unwrap()).unwrap();
+    (defs, vs)
+}
+
+#[test]
+fn round_trip_answers_like_the_original() {
+    let (defs, vs) = corpus();
+    let original = Classifier::new(defs).unwrap();
+    let rules = Rules::gitlab_default();
+    let bytes = artifact::write(&original, Some(&rules)).unwrap();
+    let (loaded, loaded_rules) = artifact::read(&bytes).unwrap();
+    assert_eq!(loaded_rules.as_ref(), Some(&rules));
+    assert!(vectors::check(&loaded, &vs).is_empty());
+    for v in &vs {
+        let a = original.classify(&v.method, v.path.as_bytes()).unwrap().map(|m| m.route_index());
+        let b = loaded.classify(&v.method, v.path.as_bytes()).unwrap().map(|m| m.route_index());
+        assert_eq!(a, b, "{} {}", v.method, v.path);
+    }
+    // Unaligned input is accepted too (copied to aligned memory).
+    let mut shifted = vec![0u8];
+    shifted.extend_from_slice(&bytes);
+    assert!(artifact::read(&shifted[1..]).is_ok());
+}
+
+#[test]
+fn refuses_bad_bytes() {
+    let (defs, _) = corpus();
+    let bytes = artifact::write(&Classifier::new(defs).unwrap(), None).unwrap();
+
+    assert!(matches!(artifact::read(b"not an artifact"), Err(ArtifactError::BadMagic)));
+    assert!(matches!(artifact::read(&bytes[..20]), Err(ArtifactError::Truncated(_))));
+    assert!(matches!(artifact::read(&bytes[..bytes.len() - 1]), Err(ArtifactError::Truncated(_))));
+
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 100;
+    flipped[last] ^= 0x40;
+    assert!(matches!(artifact::read(&flipped), Err(ArtifactError::Checksum)));
+
+    let mut version = bytes.clone();
+    version[8] = 99;
+    let err = artifact::read(&version).unwrap_err();
+    assert!(matches!(err, ArtifactError::Version { found: 99 }));
+    assert!(err.to_string().contains("version 99"), "{err}");
+
+    // Every single-byte corruption of the preamble and header is refused, never a panic.
+    for i in (0..bytes.len()).step_by(bytes.len() / 500 + 1) {
+        let mut b = bytes.clone();
+        b[i] = b[i].wrapping_add(1);
+        assert!(artifact::read(&b).is_err(), "byte {i} corrupted but accepted");
+    }
+}
+
+#[test]
+fn lazy_engine_is_not_serializable() {
+    let (defs, _) = corpus();
+    let options = cells_learn::BuildOptions {
+        engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() },
+        ..Default::default()
+    };
+    let lazy = Classifier::build(defs, &options).unwrap();
+    assert!(matches!(artifact::write(&lazy, None), Err(ArtifactError::NotSerializable)));
+}
