@@ -33,8 +33,6 @@ pub enum ArtifactError {
     Header(String),
     #[error("artifact automaton: {0}")]
     Automaton(String),
-    #[error("this classifier uses the lazy DFA, which cannot be serialized; compile it with the dense engine")]
-    NotSerializable,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,7 +44,9 @@ struct Header {
     /// For each automaton, for each pattern, the routes it stands for.
     automata_routes: Vec<Vec<Vec<u32>>>,
     static_firsts: Vec<String>,
-    /// Byte length of each automaton, in order, each starting on a 4-byte boundary.
+    /// Byte length of each automaton, in order, each starting on a 4-byte boundary; empty
+    /// when the classifier uses the lazy DFA, which `regex-automata` cannot serialize: such an
+    /// artifact is rebuilt from the routes on load (the NFA build, a fraction of a second).
     dfa_lens: Vec<usize>,
 }
 
@@ -61,7 +61,7 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// Serializes a classifier built with a dense DFA, with optional rules.
 pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, ArtifactError> {
-    let dfas: Vec<Vec<u8>> = classifier.engines().map(|e| e.dense_bytes().ok_or(ArtifactError::NotSerializable)).collect::<Result<_, _>>()?;
+    let dfas: Vec<Vec<u8>> = classifier.engines().map(|e| e.dense_bytes()).collect::<Option<_>>().unwrap_or_default();
     let layout = classifier.layout();
     let header = Header {
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -137,6 +137,14 @@ pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> 
         engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() },
         max_path_len: header.max_path_len,
     };
+    if engines.is_empty() {
+        let options = BuildOptions {
+            engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() },
+            max_path_len: header.max_path_len,
+        };
+        let classifier = Classifier::build(header.routes, &options).map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
+        return Ok((classifier, header.rules));
+    }
     if engines.len() != header.automata_routes.len() {
         return Err(ArtifactError::Header("automaton count differs from the header".into()));
     }

@@ -22,7 +22,8 @@ use regex_automata::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EngineKind {
-    /// A dense DFA if it fits `dense_size_limit`, else the lazy DFA.
+    /// A dense DFA for tables of up to `dense_max_patterns` patterns if it fits
+    /// `dense_size_limit`, else the lazy DFA.
     #[default]
     Auto,
     Dense,
@@ -37,11 +38,15 @@ pub struct EngineConfig {
     pub dense_size_limit: usize,
     /// Bytes of transition cache per thread for the lazy DFA.
     pub lazy_cache_capacity: usize,
+    /// Above this many patterns `Auto` goes straight to the lazy DFA: determinizing GitLab's
+    /// full template list (glob-heavy, thousands of patterns) runs for many seconds before any
+    /// size limit stops it, while the lazy DFA builds in a fraction of a second.
+    pub dense_max_patterns: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { kind: EngineKind::Auto, dense_size_limit: 24 << 20, lazy_cache_capacity: 16 << 20 }
+        EngineConfig { kind: EngineKind::Auto, dense_size_limit: 24 << 20, lazy_cache_capacity: 16 << 20, dense_max_patterns: 600 }
     }
 }
 
@@ -72,6 +77,7 @@ impl Engine {
         match config.kind {
             EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4),
             EngineKind::Lazy => Self::build_lazy(patterns, config),
+            EngineKind::Auto if patterns.len() > config.dense_max_patterns => Self::build_lazy(patterns, config),
             EngineKind::Auto => match Self::build_dense(patterns, config.dense_size_limit) {
                 Ok(e) => Ok(e),
                 Err(_) => Self::build_lazy(patterns, config),

@@ -22,7 +22,8 @@ impl Template {
     /// The route Rails would have drawn: any verb, default requirements, `(.:format)` when accepted.
     pub fn to_route(&self, index: usize) -> RouteDef {
         let mut path = self.template.clone();
-        if self.accepts_format {
+        // A template that already names `:format` (`/-/archive/*id.:format`) takes no second one.
+        if self.accepts_format && !path.contains(":format") {
             path.push_str("(.:format)");
         }
         let mut def = RouteDef::new("", path);

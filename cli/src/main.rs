@@ -102,7 +102,8 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 struct Loaded {
     classifier: Classifier,
     rules: Option<Rules>,
-    examples: Vec<(usize, String)>,
+    /// (template index, example URL, whether it is the dotted example)
+    examples: Vec<(usize, String, bool)>,
     compile_ms: f64,
 }
 
@@ -119,12 +120,15 @@ fn load(table: &Table) -> Result<Loaded, String> {
         Engine::Lazy => EngineKind::Lazy,
     };
     let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() };
-    let (defs, examples): (Vec<RouteDef>, Vec<(usize, String)>) = if templates::looks_like_templates(&bytes) {
+    let (defs, examples): (Vec<RouteDef>, Vec<(usize, String, bool)>) = if templates::looks_like_templates(&bytes) {
         let ts = templates::from_json(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
         let examples = ts
             .iter()
             .enumerate()
-            .flat_map(|(i, t)| t.example.iter().chain(t.dotted_example.iter()).map(move |e| (i, e.clone())))
+            .flat_map(|(i, t)| {
+                let plain = t.example.iter().map(move |e| (i, e.clone(), false));
+                plain.chain(t.dotted_example.iter().map(move |e| (i, e.clone(), true)))
+            })
             .collect();
         (ts.iter().enumerate().map(|(i, t)| t.to_route(i)).collect(), examples)
     } else {
@@ -232,7 +236,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     let text = String::from_utf8(read(p)?).map_err(|_| format!("{}: not UTF-8", p.display()))?;
                     vectors::from_jsonl(&text)?.into_iter().map(|v| (v.method, v.path)).collect()
                 }
-                None => loaded.examples.iter().map(|(_, e)| ("GET".to_string(), e.clone())).collect(),
+                None => loaded.examples.iter().map(|(_, e, _)| ("GET".to_string(), e.clone())).collect(),
             };
             if reqs.is_empty() {
                 return Err("no requests to time: pass --requests".into());
@@ -255,11 +259,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let mean = per_request.iter().sum::<f64>() / per_request.len() as f64;
             per_request.sort_by(|a, b| a.partial_cmp(b).unwrap());
             let pct = |q: f64| per_request[((per_request.len() - 1) as f64 * q).round() as usize];
-            let own_template = loaded
-                .examples
-                .iter()
-                .filter(|(i, e)| c.path_matches(e.as_bytes()).map(|ms| ms.iter().any(|m| m.route_index() == *i)).unwrap_or(false))
-                .count();
+            // Does each example match its own template (among all templates that match it)?
+            let own = |dotted: bool| {
+                let of_kind: Vec<_> = loaded.examples.iter().filter(|(_, _, d)| *d == dotted).collect();
+                let hits = of_kind
+                    .iter()
+                    .filter(|(i, e, _)| c.path_matches(e.as_bytes()).map(|ms| ms.iter().any(|m| m.route_index() == *i)).unwrap_or(false))
+                    .count();
+                serde_json::json!({ "examples": of_kind.len(), "match_own_template": hits })
+            };
             println!(
                 "{}",
                 serde_json::json!({
@@ -273,8 +281,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "compile_ms": loaded.compile_ms,
                     "engine": c.engine_kind(),
                     "memory_bytes": c.memory_usage(),
-                    "examples": loaded.examples.len(),
-                    "examples_matching_own_template": own_template,
+                    "template_examples": own(false),
+                    "template_dotted_examples": own(true),
                 })
             );
             Ok(ExitCode::SUCCESS)
