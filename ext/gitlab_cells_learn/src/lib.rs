@@ -1,0 +1,359 @@
+//! The Ruby binding of `cells-learn-core`: `Gitlab::Cells::Learn::Native`.
+//!
+//! Deliberately thin. It converts arguments, releases the GVL while compiling (thousands of
+//! routes take milliseconds to determinize, and Puma's other threads should keep serving),
+//! maps core errors to the gem's exception classes (defined in Ruby before this library is
+//! loaded), and catches panics so none ever unwinds into Ruby. Everything idiomatic — result
+//! objects, matchers, the Rack endpoint — lives in `lib/`.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use cells_learn::artifact;
+use cells_learn::{BuildOptions, Classifier as CoreClassifier, EngineConfig, EngineKind, Learned, Match, Rules};
+use magnus::value::ReprValue;
+use magnus::IntoValue;
+use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
+
+/// A compiled classifier with its rules; immutable, so one instance serves every Puma thread.
+#[magnus::wrap(class = "Gitlab::Cells::Learn::Native::Classifier", free_immediately, size)]
+struct Classifier {
+    inner: CoreClassifier,
+    rules: Rules,
+}
+
+fn learn_module(ruby: &Ruby) -> Result<RModule, Error> {
+    let gitlab: RModule = ruby.class_object().const_get("Gitlab")?;
+    let cells: RModule = gitlab.const_get("Cells")?;
+    cells.const_get("Learn")
+}
+
+fn exception(ruby: &Ruby, name: &str, message: String) -> Error {
+    match learn_module(ruby).and_then(|m| m.const_get::<_, ExceptionClass>(name)) {
+        Ok(class) => Error::new(class, message),
+        Err(e) => e,
+    }
+}
+
+/// `InvalidRouteError` carrying the route index, byte position and reason as attributes.
+fn invalid_route(ruby: &Ruby, e: &cells_learn::CompileError) -> Error {
+    let class = match learn_module(ruby).and_then(|m| m.const_get::<_, ExceptionClass>("InvalidRouteError")) {
+        Ok(class) => class,
+        Err(e) => return e,
+    };
+    let build = || -> Result<Error, Error> {
+        let exc = class.new_instance((e.to_string(),))?;
+        let set = |name: &str, value: Value| exc.funcall::<_, _, Value>("instance_variable_set", (name, value));
+        set("@route_index", e.route_index().into_value_with(ruby))?;
+        set("@position", e.position().into_value_with(ruby))?;
+        let reason = match e {
+            cells_learn::CompileError::Spec { source, .. } => source.reason.clone(),
+            cells_learn::CompileError::Requirement { source, .. } => source.reason.clone(),
+            other => other.to_string(),
+        };
+        set("@reason", reason.into_value_with(ruby))?;
+        Ok(Error::from(exc))
+    };
+    build().unwrap_or_else(|err| err)
+}
+
+/// Runs `f`, turning a panic into `Gitlab::Cells::Learn::Error` instead of letting it cross into Ruby.
+fn guarded<T>(ruby: &Ruby, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(exception(ruby, "Error", format!("internal error in the native classifier: {what}")))
+        }
+    }
+}
+
+/// Runs `f` without the GVL, so other Ruby threads run meanwhile. `f` must not touch Ruby.
+fn without_gvl<F: FnOnce() -> R, R>(f: F) -> std::thread::Result<R> {
+    struct Call<F, R> {
+        f: Option<F>,
+        result: Option<std::thread::Result<R>>,
+    }
+    unsafe extern "C" fn trampoline<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void {
+        let call = &mut *(data as *mut Call<F, R>);
+        let f = call.f.take().expect("called once");
+        call.result = Some(catch_unwind(AssertUnwindSafe(f)));
+        std::ptr::null_mut()
+    }
+    let mut call = Call { f: Some(f), result: None };
+    unsafe {
+        rb_sys::rb_thread_call_without_gvl(
+            Some(trampoline::<F, R>),
+            &mut call as *mut Call<F, R> as *mut c_void,
+            None,
+            std::ptr::null_mut(),
+        );
+    }
+    call.result.expect("the trampoline ran")
+}
+
+fn bytes_of(s: RString) -> Vec<u8> {
+    // Copied at once: a callback into Ruby later could move or change the string.
+    unsafe { s.as_slice() }.to_vec()
+}
+
+fn engine_kind(ruby: &Ruby, name: &str) -> Result<EngineKind, Error> {
+    match name {
+        "auto" => Ok(EngineKind::Auto),
+        "dense" => Ok(EngineKind::Dense),
+        "lazy" => Ok(EngineKind::Lazy),
+        other => Err(Error::new(ruby.exception_arg_error(), format!("engine must be auto, dense or lazy, not {other:?}"))),
+    }
+}
+
+fn parse_rules(ruby: &Ruby, rules_json: Option<RString>) -> Result<Rules, Error> {
+    match rules_json {
+        None => Ok(Rules::gitlab_default()),
+        Some(json) => Rules::from_json(&bytes_of(json)).map_err(|e| exception(ruby, "InvalidRulesError", e.to_string())),
+    }
+}
+
+impl Classifier {
+    /// `Native::Classifier.compile(routes_json, rules_json_or_nil, engine)`.
+    fn compile(ruby: &Ruby, routes_json: RString, rules_json: Option<RString>, engine: String) -> Result<Self, Error> {
+        guarded(ruby, || {
+            let kind = engine_kind(ruby, &engine)?;
+            let rules = parse_rules(ruby, rules_json)?;
+            let routes_json = bytes_of(routes_json);
+            let defs = cells_learn::routes::from_json(&routes_json)
+                .map_err(|e| exception(ruby, "InvalidRouteError", format!("route table JSON: {e}")))?;
+            let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() };
+            let built = without_gvl(move || CoreClassifier::build(defs, &options))
+                .map_err(|_| exception(ruby, "Error", "internal error while compiling routes".into()))?;
+            let inner = built.map_err(|e| invalid_route(ruby, &e))?;
+            Ok(Classifier { inner, rules })
+        })
+    }
+
+    /// `Native::Classifier.load(bytes)`.
+    fn load(ruby: &Ruby, bytes: RString) -> Result<Self, Error> {
+        guarded(ruby, || {
+            let bytes = bytes_of(bytes);
+            let (inner, rules) = without_gvl(move || artifact::read(&bytes))
+                .map_err(|_| exception(ruby, "Error", "internal error while loading".into()))?
+                .map_err(|e| exception(ruby, "CorruptArtifactError", e.to_string()))?;
+            Ok(Classifier { inner, rules: rules.unwrap_or_else(Rules::gitlab_default) })
+        })
+    }
+
+    fn dump(ruby: &Ruby, rb_self: &Self) -> Result<RString, Error> {
+        guarded(ruby, || {
+            let bytes = artifact::write(&rb_self.inner, Some(&rb_self.rules)).map_err(|e| exception(ruby, "Error", e.to_string()))?;
+            Ok(ruby.str_from_slice(&bytes))
+        })
+    }
+
+    /// Classifies with a host callback for dynamic constraints (`nil`: all hold). The callback
+    /// gets `(route_index, params)`; an exception it raises is re-raised after classification.
+    fn with_constraint<'c, T>(
+        ruby: &Ruby,
+        rb_self: &'c Self,
+        constraint: Option<Value>,
+        run: impl FnOnce(&mut dyn FnMut(&Match<'c, '_>) -> bool) -> Result<T, cells_learn::ClassifyError>,
+    ) -> Result<T, Error> {
+        let mut failure: Option<Error> = None;
+        let mut accept = |m: &Match<'c, '_>| -> bool {
+            let Some(callable) = constraint else { return true };
+            if failure.is_some() {
+                return false;
+            }
+            let call = || -> Result<bool, Error> {
+                let params = params_hash(ruby, m)?;
+                let answer: Value = callable.funcall("call", (m.route_index(), params))?;
+                Ok(answer.to_bool())
+            };
+            match call() {
+                Ok(b) => b,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        };
+        let result = run(&mut accept);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let _ = rb_self;
+        result.map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))
+    }
+
+    /// `#learn(method, path_info, constraint)` → `[source, path, exact, cacheable, cell, claim_kind, claim_key, route_index, reason]`.
+    fn learn(ruby: &Ruby, rb_self: &Self, method: String, path: RString, constraint: Option<Value>) -> Result<RArray, Error> {
+        guarded(ruby, || {
+            let path = bytes_of(path);
+            let learned = Self::with_constraint(ruby, rb_self, constraint, |accept| {
+                rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept)
+            })?;
+            let out = ruby.ary_new_capa(9);
+            match learned {
+                Learned::Routable { path, exact, claim, route } => {
+                    out.push(ruby.to_symbol("routable"))?;
+                    out.push(path)?;
+                    out.push(exact)?;
+                    out.push(true)?;
+                    out.push(ruby.qnil())?;
+                    out.push(ruby.to_symbol(claim.kind.as_str()))?;
+                    out.push(claim.key)?;
+                    out.push(route)?;
+                    out.push(ruby.qnil())?;
+                }
+                Learned::Fixed { path, exact, cell, cacheable, route } => {
+                    out.push(ruby.to_symbol("fixed"))?;
+                    out.push(path)?;
+                    out.push(exact)?;
+                    out.push(cacheable)?;
+                    out.push(cell)?;
+                    out.push(ruby.qnil())?;
+                    out.push(ruby.qnil())?;
+                    out.push(route)?;
+                    out.push(ruby.qnil())?;
+                }
+                Learned::Default { path, reason, route } => {
+                    out.push(ruby.to_symbol("default"))?;
+                    out.push(path)?;
+                    out.push(true)?;
+                    out.push(false)?;
+                    out.push(ruby.qnil())?;
+                    out.push(ruby.qnil())?;
+                    out.push(ruby.qnil())?;
+                    out.push(route)?;
+                    out.push(ruby.to_symbol(match reason {
+                        cells_learn::learn::Unrouted::NoRoute => "no_route",
+                        cells_learn::learn::Unrouted::NoRule => "no_rule",
+                    }))?;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// `#recognize(method, path_info, constraint)` → `[route_index, params]` or nil.
+    fn recognize(ruby: &Ruby, rb_self: &Self, method: String, path: RString, constraint: Option<Value>) -> Result<Option<RArray>, Error> {
+        guarded(ruby, || {
+            let path = bytes_of(path);
+            let found = Self::with_constraint(ruby, rb_self, constraint, |accept| {
+                rb_self.inner.classify_with(&method, &path, |m| accept(m)).map(|m| m.map(Match::into_owned))
+            })?;
+            match found {
+                None => Ok(None),
+                Some(m) => {
+                    let pair = ruby.ary_new_capa(2);
+                    pair.push(m.route_index())?;
+                    pair.push(params_hash(ruby, &m)?)?;
+                    Ok(Some(pair))
+                }
+            }
+        })
+    }
+
+    /// `#matches(method, path_info)` → every matching route in Rails' order, as `[index, params]`.
+    fn matches(ruby: &Ruby, rb_self: &Self, method: String, path: RString) -> Result<RArray, Error> {
+        guarded(ruby, || {
+            let path = bytes_of(path);
+            let all = rb_self.inner.matches(&method, &path).map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))?;
+            let out = ruby.ary_new_capa(all.len());
+            for m in &all {
+                let pair = ruby.ary_new_capa(2);
+                pair.push(m.route_index())?;
+                pair.push(params_hash(ruby, m)?)?;
+                out.push(pair)?;
+            }
+            Ok(out)
+        })
+    }
+
+    /// `#routes_json`: each route's definition plus what the DFA widened (for coverage reports).
+    fn routes_json(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+        guarded(ruby, || {
+            let routes: Vec<serde_json::Value> = rb_self
+                .inner
+                .routes()
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r.def()).unwrap_or_default();
+                    v["index"] = r.index().into();
+                    v["widenings"] = serde_json::to_value(r.widenings()).unwrap_or_default();
+                    v["params"] = serde_json::to_value(r.param_names()).unwrap_or_default();
+                    v
+                })
+                .collect();
+            Ok(serde_json::to_string(&routes).unwrap_or_default())
+        })
+    }
+
+    fn rules_json(&self) -> String {
+        serde_json::to_string(&self.rules).unwrap_or_default()
+    }
+
+    fn default_cell(&self) -> String {
+        self.rules.default_cell.clone()
+    }
+
+    fn engine(&self) -> &'static str {
+        self.inner.engine_kind()
+    }
+
+    fn route_count(&self) -> usize {
+        self.inner.routes().len()
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.inner.memory_usage()
+    }
+}
+
+fn params_hash(ruby: &Ruby, m: &Match<'_, '_>) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    for (name, value) in m.params() {
+        // Parameters are bytes: UTF-8 where they are, binary otherwise (as Rails gives them).
+        let value = match std::str::from_utf8(&value) {
+            Ok(s) => ruby.str_new(s),
+            Err(_) => ruby.str_from_slice(&value),
+        };
+        hash.aset(name, value)?;
+    }
+    Ok(hash)
+}
+
+/// Rails' `normalize_path` (query string dropped), as the classifier applies it.
+fn normalize_path(ruby: &Ruby, path: RString) -> RString {
+    let bytes = bytes_of(path);
+    let normalized = cells_learn::normalize::normalize_path(&bytes);
+    match std::str::from_utf8(&normalized) {
+        Ok(s) => ruby.str_new(s),
+        Err(_) => ruby.str_from_slice(&normalized),
+    }
+}
+
+#[magnus::init(name = "gitlab_cells_learn")]
+fn init(ruby: &Ruby) -> Result<(), Error> {
+    let learn = learn_module(ruby).map_err(|_| {
+        Error::new(ruby.exception_load_error(), "require \"gitlab/cells/learn\" instead of the native library directly")
+    })?;
+    let native = learn.define_module("Native")?;
+    native.define_singleton_method("normalize_path", function!(normalize_path, 1))?;
+    let class = native.define_class("Classifier", ruby.class_object())?;
+    class.define_singleton_method("compile", function!(Classifier::compile, 3))?;
+    class.define_singleton_method("load", function!(Classifier::load, 1))?;
+    class.define_method("dump", method!(Classifier::dump, 0))?;
+    class.define_method("learn", method!(Classifier::learn, 3))?;
+    class.define_method("recognize", method!(Classifier::recognize, 3))?;
+    class.define_method("matches", method!(Classifier::matches, 2))?;
+    class.define_method("routes_json", method!(Classifier::routes_json, 0))?;
+    class.define_method("rules_json", method!(Classifier::rules_json, 0))?;
+    class.define_method("default_cell", method!(Classifier::default_cell, 0))?;
+    class.define_method("engine", method!(Classifier::engine, 0))?;
+    class.define_method("route_count", method!(Classifier::route_count, 0))?;
+    class.define_method("memory_usage", method!(Classifier::memory_usage, 0))?;
+    Ok(())
+}
