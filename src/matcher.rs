@@ -1,19 +1,21 @@
-//! The exact matcher: a backtracking interpreter with Onigmo's semantics for one route's regex.
+//! The exact matcher: a backtracking virtual machine with Onigmo's semantics for one route's regex.
 //!
 //! The DFA answers "which routes could match"; this answers "does this route match, exactly
 //! as Ruby decides, and what are its parameters". It implements what the DFA cannot:
 //! look-ahead and look-behind that see past a parameter's own text, atomic groups, and
-//! leftmost-first capture positions with greedy and lazy quantifiers, the same priority order
-//! Onigmo explores. It is only run on the few candidates the DFA found, on one path.
+//! leftmost-first capture positions with greedy and lazy quantifiers, explored in the same
+//! priority order as Onigmo. It only runs on the few candidates the DFA found, on one path.
 //!
-//! Two guards keep hostile paths from hurting the host: a step budget (Ruby 3.1 has no regex
-//! timeout; we answer an error instead of spinning) and `stacker`, which moves deep recursion
-//! (a repetition over thousands of path segments) onto the heap instead of overflowing a
-//! Puma thread's small stack.
+//! The regex is compiled to a flat program run by a loop with an explicit backtrack stack
+//! (no recursion per input byte, so a path of thousands of segments cannot overflow a Puma
+//! thread's stack). Runs of one byte class (`[a-z0-9_.-]{0,254}`) are one instruction that
+//! backtracks by count, and reserved-word lists are indexed by first byte. A step budget
+//! bounds the work on hostile input: Ruby 3.1 has no regex timeout, and we answer an error
+//! instead of spinning.
 
-use crate::ruby_regex::ast::{seq_matches_at, Assertion, Node};
+use crate::ruby_regex::ast::{seq_matches_at, Assertion, ByteSet, Node, RunSet};
 
-/// Steps (node visits) one match may take before it is abandoned.
+/// Steps (instructions executed) one match may take before it is abandoned.
 pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
 
 /// The match was abandoned: the regex backtracks too much on this input.
@@ -26,29 +28,73 @@ pub struct BudgetExceeded {
 /// Byte spans of the route's parameters, by slot; `None` where an optional part did not match.
 pub type Spans = Vec<Option<(usize, usize)>>;
 
+const INFINITE: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+enum Inst {
+    Class(ByteSet),
+    Seq(Box<[ByteSet]>),
+    /// Alternative literal runs in priority order; `next` continues after the group.
+    SeqAlt { set: Box<RunSet>, next: u32 },
+    /// `set{min,max}`, backtracking one byte at a time.
+    ClassRepeat { set: ByteSet, min: u32, max: u32, greedy: bool },
+    /// Try `first`, and on backtracking `second`.
+    Split { first: u32, second: u32 },
+    Jmp(u32),
+    /// Capture slot (2 × parameter, +1 for the end).
+    Save(u32),
+    Assert(Assertion),
+    /// Look-around: a sub-program (or, for look-behind, one per fixed-length alternative).
+    Look { negate: bool, behind: bool, progs: Box<[(u32, usize)]> },
+    /// Look-behind over literal runs (`(?<!\.git|\.atom)`), checked in place.
+    BehindRuns { negate: bool, set: Box<RunSet> },
+    /// Look-ahead over literal runs, checked in place.
+    AheadRuns { negate: bool, set: Box<RunSet> },
+    /// Runs the sub-program to its first match and continues there, never backtracking into it.
+    Atomic(u32),
+    /// Starts a counted loop: its counter and start-position registers are reset.
+    LoopEnter { reg: u32 },
+    /// Decides whether to run the body (next instruction) again or leave to `exit`.
+    LoopHead { reg: u32, min: u32, max: u32, greedy: bool, exit: u32 },
+    /// Ends one iteration; an iteration that consumed nothing ends the loop (Onigmo's empty check).
+    LoopTail { reg: u32, head: u32, exit: u32 },
+    Match,
+}
+
+/// A compiled program: the main one is `progs[0]`; look-around and atomic bodies follow.
+#[derive(Clone, Debug)]
+struct Program {
+    insts: Vec<Inst>,
+    /// Entry point of each program.
+    entries: Vec<u32>,
+    /// Registers: two per loop (count, start position).
+    regs: usize,
+}
+
 /// One route's full regex, ready to run.
 #[derive(Clone, Debug)]
 pub struct Matcher {
-    node: Node,
+    program: Program,
     slots: usize,
 }
 
-struct Ctx<'h> {
-    hay: &'h [u8],
-    caps: Spans,
-    steps: u64,
-    budget: u64,
+enum Frame {
+    Resume { pc: u32, pos: usize },
+    RestoreSlot { slot: u32, old: Option<usize> },
+    RestoreReg { reg: u32, old: usize },
+    /// Greedy: try `count - 1` bytes next; lazy: try `count + 1` (up to `limit`).
+    Repeat { pc: u32, start: usize, count: usize, min: usize, limit: usize, greedy: bool },
+    /// Try the literal runs after `index` at `pos`.
+    Runs { pc: u32, pos: usize, index: usize },
 }
-
-type Cont<'k, 'h> = &'k mut dyn FnMut(&mut Ctx<'h>, usize) -> bool;
 
 impl Matcher {
     pub fn new(node: Node, slots: usize) -> Self {
-        Matcher { node: node.optimized(), slots }
-    }
-
-    pub fn node(&self) -> &Node {
-        &self.node
+        let node = node.optimized();
+        let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false };
+        c.emit_node(&node);
+        c.insts.push(Inst::Match);
+        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs }, slots }
     }
 
     /// Matches from the start of `hay`; on success returns the parameter spans.
@@ -57,13 +103,199 @@ impl Matcher {
     }
 
     pub fn captures_with_budget(&self, hay: &[u8], budget: u64) -> Result<Option<Spans>, BudgetExceeded> {
-        let mut ctx = Ctx { hay, caps: vec![None; self.slots], steps: 0, budget };
-        let matched = m(&self.node, &mut ctx, 0, &mut |_, _| true);
-        if ctx.steps > ctx.budget {
-            return Err(BudgetExceeded { budget });
+        let mut vm = Vm { prog: &self.program, hay, steps: 0, budget, regs: vec![0; self.program.regs] };
+        let mut caps = vec![None; self.slots * 2];
+        match vm.run(self.program.entries[0], 0, &mut caps, None) {
+            Err(()) => Err(BudgetExceeded { budget }),
+            Ok(None) => Ok(None),
+            Ok(Some(_)) => Ok(Some(
+                caps.chunks(2)
+                    .map(|pair| match (pair[0], pair[1]) {
+                        (Some(s), Some(e)) => Some((s, e)),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
         }
-        Ok(matched.then_some(ctx.caps))
     }
+}
+
+struct Compiler {
+    insts: Vec<Inst>,
+    entries: Vec<u32>,
+    regs: usize,
+    /// Inside a look-around or atomic body, which never captures parameters.
+    in_sub: bool,
+}
+
+impl Compiler {
+    fn pc(&self) -> u32 {
+        self.insts.len() as u32
+    }
+
+    /// Compiles `node` as a separate program (look-around and atomic bodies); returns its entry.
+    fn sub_program(&mut self, node: &Node) -> u32 {
+        // Sub-programs are laid out after a jump over them, so the main flow skips them.
+        let jump = self.pc();
+        self.insts.push(Inst::Jmp(0));
+        let entry = self.pc();
+        let outer = std::mem::replace(&mut self.in_sub, true);
+        self.emit_node(node);
+        self.in_sub = outer;
+        self.insts.push(Inst::Match);
+        let after = self.pc();
+        self.insts[jump as usize] = Inst::Jmp(after);
+        self.entries.push(entry);
+        entry
+    }
+
+    fn emit_node(&mut self, node: &Node) {
+        match node {
+            Node::Empty => {}
+            Node::Class(set) => self.insts.push(Inst::Class(*set)),
+            Node::Seq(sets) => self.insts.push(Inst::Seq(sets.clone().into_boxed_slice())),
+            Node::SeqAlt(set) => {
+                let at = self.pc();
+                self.insts.push(Inst::SeqAlt { set: Box::new(set.clone()), next: at + 1 });
+            }
+            Node::Concat(items) => items.iter().for_each(|n| self.emit_node(n)),
+            Node::Alt(alts) => {
+                // Split(a, next) ; a ; Jmp end ; next: Split(b, ...) ...
+                let mut jumps = Vec::new();
+                for (i, alt) in alts.iter().enumerate() {
+                    if i + 1 < alts.len() {
+                        let split = self.pc();
+                        self.insts.push(Inst::Split { first: split + 1, second: 0 });
+                        self.emit_node(alt);
+                        jumps.push(self.pc());
+                        self.insts.push(Inst::Jmp(0));
+                        let next = self.pc();
+                        self.insts[split as usize] = Inst::Split { first: split + 1, second: next };
+                    } else {
+                        self.emit_node(alt);
+                    }
+                }
+                let end = self.pc();
+                for j in jumps {
+                    self.insts[j as usize] = Inst::Jmp(end);
+                }
+            }
+            Node::Repeat { node: inner, min, max, greedy } => {
+                if let Node::Class(set) = &**inner {
+                    self.insts.push(Inst::ClassRepeat { set: *set, min: *min, max: max.unwrap_or(INFINITE), greedy: *greedy });
+                    return;
+                }
+                if *min == 0 && *max == Some(1) {
+                    // x? : Split(x, end) greedy, Split(end, x) lazy.
+                    let split = self.pc();
+                    self.insts.push(Inst::Split { first: 0, second: 0 });
+                    let body = self.pc();
+                    self.emit_node(inner);
+                    let end = self.pc();
+                    self.insts[split as usize] =
+                        if *greedy { Inst::Split { first: body, second: end } } else { Inst::Split { first: end, second: body } };
+                    return;
+                }
+                let reg = self.regs as u32;
+                self.regs += 2;
+                self.insts.push(Inst::LoopEnter { reg });
+                let head = self.pc();
+                self.insts.push(Inst::LoopHead { reg, min: *min, max: max.unwrap_or(INFINITE), greedy: *greedy, exit: 0 });
+                self.emit_node(inner);
+                let tail = self.pc();
+                self.insts.push(Inst::LoopTail { reg, head, exit: 0 });
+                let exit = self.pc();
+                self.insts[head as usize] = Inst::LoopHead { reg, min: *min, max: max.unwrap_or(INFINITE), greedy: *greedy, exit };
+                self.insts[tail as usize] = Inst::LoopTail { reg, head, exit };
+            }
+            Node::Atomic(inner) => {
+                let entry = self.sub_program(inner);
+                self.insts.push(Inst::Atomic(entry));
+            }
+            Node::Look { behind, negate, node: inner } => match (&**inner, behind) {
+                (Node::SeqAlt(set), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(set.clone()) }),
+                (Node::Seq(run), true) => {
+                    self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(RunSet::new(vec![run.clone()])) })
+                }
+                (Node::Concat(_) | Node::Seq(_) | Node::SeqAlt(_) | Node::Class(_), false)
+                    if literal_items(inner).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
+                {
+                    // `(?!(admin|api|...)/)`: expand into literal runs when small enough.
+                    match expand_runs(literal_items(inner), 4096) {
+                        Some(runs) => self.insts.push(Inst::AheadRuns { negate: *negate, set: Box::new(RunSet::new(runs)) }),
+                        None => {
+                            let entry = self.sub_program(inner);
+                            self.insts.push(Inst::Look { negate: *negate, behind: false, progs: Box::new([(entry, 0)]) });
+                        }
+                    }
+                }
+                (_, false) => {
+                    let entry = self.sub_program(inner);
+                    self.insts.push(Inst::Look { negate: *negate, behind: false, progs: Box::new([(entry, 0)]) });
+                }
+                (other, true) => {
+                    let alts: Vec<&Node> = match other {
+                        Node::Alt(alts) => alts.iter().collect(),
+                        single => vec![single],
+                    };
+                    // The parser only accepts fixed-length look-behind alternatives.
+                    let progs: Vec<(u32, usize)> =
+                        alts.into_iter().filter_map(|a| a.fixed_len().map(|len| (self.sub_program(a), len))).collect();
+                    self.insts.push(Inst::Look { negate: *negate, behind: true, progs: progs.into_boxed_slice() });
+                }
+            },
+            Node::Assert(a) => self.insts.push(Inst::Assert(*a)),
+            Node::Capture { node: inner, .. } if self.in_sub => self.emit_node(inner),
+            Node::Capture { slot, node: inner } => {
+                self.insts.push(Inst::Save(*slot as u32 * 2));
+                self.emit_node(inner);
+                self.insts.push(Inst::Save(*slot as u32 * 2 + 1));
+            }
+        }
+    }
+}
+
+fn literal_items(node: &Node) -> &[Node] {
+    match node {
+        Node::Concat(items) => items,
+        single => std::slice::from_ref(single),
+    }
+}
+
+/// The literal runs a sequence of classes, runs and run-alternatives spells, in priority order,
+/// if there are at most `limit` of them.
+fn expand_runs(items: &[Node], limit: usize) -> Option<Vec<Vec<ByteSet>>> {
+    let mut runs: Vec<Vec<ByteSet>> = vec![Vec::new()];
+    for item in items {
+        let options: Vec<Vec<ByteSet>> = match item {
+            Node::Class(set) => vec![vec![*set]],
+            Node::Seq(sets) => vec![sets.clone()],
+            Node::SeqAlt(set) => set.runs.clone(),
+            _ => return None,
+        };
+        if runs.len() * options.len() > limit {
+            return None;
+        }
+        runs = runs
+            .iter()
+            .flat_map(|prefix| {
+                options.iter().map(move |o| {
+                    let mut r = prefix.clone();
+                    r.extend_from_slice(o);
+                    r
+                })
+            })
+            .collect();
+    }
+    Some(runs)
+}
+
+struct Vm<'p, 'h> {
+    prog: &'p Program,
+    hay: &'h [u8],
+    steps: u64,
+    budget: u64,
+    regs: Vec<usize>,
 }
 
 #[inline]
@@ -87,186 +319,235 @@ fn assertion_holds(a: Assertion, hay: &[u8], pos: usize) -> bool {
     }
 }
 
-/// Matches `node` at `pos`, then the continuation `k` with the end position; backtracks into
-/// `node` (in Onigmo's priority order) while `k` fails.
-fn m<'h>(node: &Node, ctx: &mut Ctx<'h>, pos: usize, k: Cont<'_, 'h>) -> bool {
-    ctx.steps += 1;
-    if ctx.steps > ctx.budget {
-        return false;
-    }
-    match node {
-        Node::Empty => k(ctx, pos),
-        Node::Class(set) => pos < ctx.hay.len() && set.contains(ctx.hay[pos]) && k(ctx, pos + 1),
-        Node::Concat(items) => seq(items, ctx, pos, k),
-        Node::Seq(sets) => seq_matches_at(sets, ctx.hay, pos) && k(ctx, pos + sets.len()),
-        Node::SeqAlt(set) => {
-            for run in set.candidates(ctx.hay, pos) {
-                if seq_matches_at(run, ctx.hay, pos) && k(ctx, pos + run.len()) {
-                    return true;
-                }
-                if ctx.steps > ctx.budget {
-                    return false;
-                }
+impl Vm<'_, '_> {
+    /// Runs from `pc` at `pos` to the first `Match` (at `target`, if given). `Err` when the
+    /// budget ran out. Captures are written into `caps` (and undone on backtracking).
+    fn run(&mut self, pc: u32, pos: usize, caps: &mut [Option<usize>], target: Option<usize>) -> Result<Option<usize>, ()> {
+        let insts = &self.prog.insts;
+        let hay = self.hay;
+        let mut stack: Vec<Frame> = Vec::with_capacity(32);
+        let mut pc = pc as usize;
+        let mut pos = pos;
+        loop {
+            self.steps += 1;
+            if self.steps > self.budget {
+                return Err(());
             }
-            false
-        }
-        Node::Alt(alts) => {
-            for alt in alts {
-                if m(alt, ctx, pos, k) {
-                    return true;
-                }
-                if ctx.steps > ctx.budget {
-                    return false;
-                }
-            }
-            false
-        }
-        Node::Repeat { node: inner, min, max, greedy } => {
-            if let Node::Class(set) = &**inner {
-                // A run of one byte class: find the longest run once, then try lengths in order.
-                let limit = max.map_or(usize::MAX, |m| m as usize);
-                let avail = &ctx.hay[pos..];
-                let run = avail.iter().take(limit).take_while(|&&b| set.contains(b)).count();
-                let min = *min as usize;
-                if run < min {
-                    return false;
-                }
-                if *greedy {
-                    for n in (min..=run).rev() {
-                        if k(ctx, pos + n) {
-                            return true;
-                        }
-                        if ctx.steps > ctx.budget {
-                            return false;
-                        }
-                        ctx.steps += 1;
-                    }
-                } else {
-                    for n in min..=run {
-                        if k(ctx, pos + n) {
-                            return true;
-                        }
-                        if ctx.steps > ctx.budget {
-                            return false;
-                        }
-                        ctx.steps += 1;
+            let ok = match &insts[pc] {
+                Inst::Class(set) => {
+                    if pos < hay.len() && set.contains(hay[pos]) {
+                        pos += 1;
+                        pc += 1;
+                        true
+                    } else {
+                        false
                     }
                 }
-                false
-            } else {
-                repeat(inner, *min, *max, *greedy, 0, ctx, pos, k)
-            }
-        }
-        // Look-around and atomic bodies come from requirements, whose groups never capture
-        // (parameters are the only captures, and they sit outside any requirement), so no
-        // capture state needs saving around them.
-        Node::Atomic(inner) => {
-            let mut end = None;
-            m(inner, ctx, pos, &mut |_, e| {
-                end = Some(e);
-                true
-            });
-            matches!(end, Some(e) if k(ctx, e))
-        }
-        Node::Look { behind: false, negate, node: inner } => {
-            let found = m(inner, ctx, pos, &mut |_, _| true);
-            found != *negate && k(ctx, pos)
-        }
-        Node::Look { behind: true, negate, node: inner } => {
-            let found = match &**inner {
-                // The common shape, `(?<!\.git|\.atom)`: compare the bytes just before `pos`.
-                Node::SeqAlt(set) => (pos > 0 && set.last.contains(ctx.hay[pos - 1]) || set.last == crate::ruby_regex::ast::ByteSet::full()) && set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len())),
-                Node::Seq(run) => run.len() <= pos && seq_matches_at(run, ctx.hay, pos - run.len()),
-                other => {
-                    let alts: &[Node] = match other {
-                        Node::Alt(alts) => alts,
-                        single => std::slice::from_ref(single),
-                    };
-                    // The parser only accepts fixed-length look-behind alternatives.
-                    alts.iter().any(|alt| {
-                        alt.fixed_len().is_some_and(|len| len <= pos && m(alt, ctx, pos - len, &mut |_, e| e == pos))
-                    })
+                Inst::Seq(sets) => {
+                    if seq_matches_at(sets, hay, pos) {
+                        pos += sets.len();
+                        pc += 1;
+                        true
+                    } else {
+                        false
+                    }
                 }
-            };
-            found != *negate && k(ctx, pos)
-        }
-        Node::Assert(a) => assertion_holds(*a, ctx.hay, pos) && k(ctx, pos),
-        Node::Capture { slot, node: inner } => {
-            let slot = *slot;
-            let start = pos;
-            m(inner, ctx, pos, &mut |ctx, end| {
-                let previous = ctx.caps[slot];
-                ctx.caps[slot] = Some((start, end));
-                if k(ctx, end) {
+                Inst::SeqAlt { set, next } => match next_run(set, hay, pos, 0) {
+                    Some((i, len)) => {
+                        stack.push(Frame::Runs { pc: pc as u32, pos, index: i + 1 });
+                        pos += len;
+                        pc = *next as usize;
+                        true
+                    }
+                    None => false,
+                },
+                Inst::ClassRepeat { set, min, max, greedy } => {
+                    let limit = (*max as usize).min(hay.len() - pos);
+                    let run = hay[pos..pos + limit].iter().take_while(|&&b| set.contains(b)).count();
+                    let min = *min as usize;
+                    if run < min {
+                        false
+                    } else if *greedy {
+                        if run > min {
+                            stack.push(Frame::Repeat { pc: pc as u32 + 1, start: pos, count: run, min, limit: run, greedy: true });
+                        }
+                        pos += run;
+                        pc += 1;
+                        true
+                    } else {
+                        if run > min {
+                            stack.push(Frame::Repeat { pc: pc as u32 + 1, start: pos, count: min, min, limit: run, greedy: false });
+                        }
+                        pos += min;
+                        pc += 1;
+                        true
+                    }
+                }
+                Inst::Split { first, second } => {
+                    stack.push(Frame::Resume { pc: *second, pos });
+                    pc = *first as usize;
                     true
-                } else {
-                    ctx.caps[slot] = previous;
+                }
+                Inst::Jmp(to) => {
+                    pc = *to as usize;
+                    true
+                }
+                Inst::Save(slot) => {
+                    stack.push(Frame::RestoreSlot { slot: *slot, old: caps[*slot as usize] });
+                    caps[*slot as usize] = Some(pos);
+                    pc += 1;
+                    true
+                }
+                Inst::Assert(a) => {
+                    if assertion_holds(*a, hay, pos) {
+                        pc += 1;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Inst::BehindRuns { negate, set } => {
+                    let found = (pos > 0 && set.last.contains(hay[pos - 1]))
+                        && set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, hay, pos - run.len()));
+                    if found != *negate {
+                        pc += 1;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Inst::AheadRuns { negate, set } => {
+                    let found = next_run(set, hay, pos, 0).is_some();
+                    if found != *negate {
+                        pc += 1;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Inst::Look { negate, behind, progs } => {
+                    let mut found = false;
+                    for &(entry, len) in progs.iter() {
+                        let (start, target) = if *behind {
+                            if len > pos {
+                                continue;
+                            }
+                            (pos - len, Some(pos))
+                        } else {
+                            (pos, None)
+                        };
+                        if self.run(entry, start, &mut [], target)?.is_some() {
+                            found = true;
+                            break;
+                        }
+                    }
+                    if found != *negate {
+                        pc += 1;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                Inst::Atomic(entry) => match self.run(*entry, pos, &mut [], None)? {
+                    Some(end) => {
+                        pos = end;
+                        pc += 1;
+                        true
+                    }
+                    None => false,
+                },
+                Inst::LoopEnter { reg } => {
+                    let r = *reg as usize;
+                    stack.push(Frame::RestoreReg { reg: *reg, old: self.regs[r] });
+                    self.regs[r] = 0;
+                    pc += 1;
+                    true
+                }
+                Inst::LoopHead { reg, min, max, greedy, exit } => {
+                    let r = *reg as usize;
+                    let count = self.regs[r] as u32;
+                    // Remember where this iteration starts, for the empty-iteration check.
+                    stack.push(Frame::RestoreReg { reg: *reg + 1, old: self.regs[r + 1] });
+                    self.regs[r + 1] = pos;
+                    if count < *min {
+                        pc += 1;
+                    } else if count >= *max {
+                        pc = *exit as usize;
+                    } else if *greedy {
+                        stack.push(Frame::Resume { pc: *exit, pos });
+                        pc += 1;
+                    } else {
+                        stack.push(Frame::Resume { pc: pc as u32 + 1, pos });
+                        pc = *exit as usize;
+                    }
+                    true
+                }
+                Inst::LoopTail { reg, head, exit } => {
+                    let r = *reg as usize;
+                    stack.push(Frame::RestoreReg { reg: *reg, old: self.regs[r] });
+                    self.regs[r] += 1;
+                    let empty = pos == self.regs[r + 1];
+                    pc = if empty && self.regs[r] as u32 >= loop_min(&insts[*head as usize]) { *exit as usize } else { *head as usize };
+                    true
+                }
+                Inst::Match => {
+                    if target.is_none_or(|t| t == pos) {
+                        return Ok(Some(pos));
+                    }
                     false
                 }
-            })
-        }
-    }
-}
-
-fn seq<'h>(items: &[Node], ctx: &mut Ctx<'h>, pos: usize, k: Cont<'_, 'h>) -> bool {
-    match items {
-        [] => k(ctx, pos),
-        [only] => m(only, ctx, pos, k),
-        [first, rest @ ..] => m(first, ctx, pos, &mut |ctx, p| seq(rest, ctx, p, k)),
-    }
-}
-
-/// A general repetition; `count` iterations are already matched. An iteration that matches
-/// the empty string once the minimum is reached ends the loop (Onigmo's empty-loop check).
-#[allow(clippy::too_many_arguments)]
-fn repeat<'h>(
-    inner: &Node,
-    min: u32,
-    max: Option<u32>,
-    greedy: bool,
-    count: u32,
-    ctx: &mut Ctx<'h>,
-    pos: usize,
-    k: Cont<'_, 'h>,
-) -> bool {
-    // Each iteration nests deeper; every eighth one, make sure of 128 KiB of stack (growing it
-    // on the heap if needed), which covers the frames of the next eight.
-    if count % 8 == 0 {
-        return stacker::maybe_grow(128 * 1024, 1024 * 1024, || repeat_body(inner, min, max, greedy, count, ctx, pos, k));
-    }
-    repeat_body(inner, min, max, greedy, count, ctx, pos, k)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn repeat_body<'h>(
-    inner: &Node,
-    min: u32,
-    max: Option<u32>,
-    greedy: bool,
-    count: u32,
-    ctx: &mut Ctx<'h>,
-    pos: usize,
-    k: Cont<'_, 'h>,
-) -> bool {
-    {
-        let can_more = max.is_none_or(|m| count < m);
-        let iterate = |ctx: &mut Ctx<'h>, k: Cont<'_, 'h>| {
-            can_more
-                && m(inner, ctx, pos, &mut |ctx, p| {
-                    if p == pos && count + 1 >= min {
-                        // An empty iteration: do not loop again.
-                        k(ctx, p)
-                    } else {
-                        repeat(inner, min, max, greedy, count + 1, ctx, p, k)
+            };
+            if ok {
+                continue;
+            }
+            // Backtrack to the most recent choice point, undoing what came after it.
+            loop {
+                match stack.pop() {
+                    None => return Ok(None),
+                    Some(Frame::Resume { pc: p, pos: at }) => {
+                        pc = p as usize;
+                        pos = at;
+                        break;
                     }
-                })
-        };
-        if greedy {
-            iterate(ctx, k) || (count >= min && ctx.steps <= ctx.budget && k(ctx, pos))
-        } else {
-            (count >= min && k(ctx, pos)) || (ctx.steps <= ctx.budget && iterate(ctx, k))
+                    Some(Frame::RestoreSlot { slot, old }) => caps[slot as usize] = old,
+                    Some(Frame::RestoreReg { reg, old }) => self.regs[reg as usize] = old,
+                    Some(Frame::Repeat { pc: p, start, count, min, limit, greedy }) => {
+                        let next = if greedy { count - 1 } else { count + 1 };
+                        let more = if greedy { next > min } else { next < limit };
+                        if more {
+                            stack.push(Frame::Repeat { pc: p, start, count: next, min, limit, greedy });
+                        }
+                        pc = p as usize;
+                        pos = start + next;
+                        break;
+                    }
+                    Some(Frame::Runs { pc: p, pos: at, index }) => {
+                        let Inst::SeqAlt { set, next } = &insts[p as usize] else { unreachable!("Runs frames come from SeqAlt") };
+                        if let Some((i, len)) = next_run(set, hay, at, index) {
+                            stack.push(Frame::Runs { pc: p, pos: at, index: i + 1 });
+                            pc = *next as usize;
+                            pos = at + len;
+                            break;
+                        }
+                    }
+                }
+            }
+            self.steps += 1;
         }
     }
+}
+
+fn loop_min(head: &Inst) -> u32 {
+    match head {
+        Inst::LoopHead { min, .. } => *min,
+        _ => 0,
+    }
+}
+
+/// The first run at or after priority `from` that matches at `pos`: (its priority, its length).
+#[inline]
+fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize, usize)> {
+    set.candidates_from(hay, pos, from).find(|&(_, run)| seq_matches_at(run, hay, pos)).map(|(i, run)| (i, run.len()))
 }
 
 #[cfg(test)]
@@ -291,13 +572,28 @@ mod tests {
         assert!(capture_all(r"[a-z.]+(?<!\.git|\.atom)", "foo.git").is_none());
         assert!(capture_all(r"[a-z.]+(?<!\.git|\.atom)", "foo.atom").is_none());
         assert!(capture_all(r"[a-z.]+(?<!\.git|\.atom)", "foo.gitx").is_some());
+        assert!(capture_all(r"[a-z]+(?<=o|ab)", "foo").is_some());
+        assert!(capture_all(r"[a-z]+(?<=o|ab)", "fox").is_none());
+        assert!(capture_all(r"(?=[a-z]+\d)[a-z0-9]+", "abc1").is_some());
+        assert!(capture_all(r"(?=[a-z]+\d)[a-z0-9]+", "abc").is_none());
     }
 
     #[test]
-    fn lazy_and_greedy_captures_follow_priority() {
-        let node = parse(r"(?:(.+?)(?:\.([a-z]+))?)\z", 0).unwrap();
-        // Without a Capture node the test only checks the match; captures are checked in journey tests.
-        assert!(Matcher::new(node, 0).captures(b"a/b.json").unwrap().is_some());
+    fn greedy_lazy_atomic_and_counted_loops() {
+        // Lazy glob before an optional format: the glob stops as early as the rest allows.
+        let node = Node::Concat(vec![
+            Node::Capture { slot: 0, node: Box::new(parse(r".+?", 0).unwrap()) },
+            parse(r"(?:\.([a-z]+))?", 0).unwrap(),
+            Node::Assert(Assertion::EndText),
+        ]);
+        let spans = Matcher::new(node, 1).captures(b"a/b.json").unwrap().unwrap();
+        assert_eq!(spans[0], Some((0, 3)));
+        assert!(capture_all(r"(?>a+)a", "aaa").is_none(), "atomic groups do not give back");
+        assert!(capture_all(r"a++a", "aaa").is_none(), "possessive quantifiers do not give back");
+        assert_eq!(capture_all(r"(?:ab){2,3}", "ababab"), Some((0, 6)));
+        assert!(capture_all(r"(?:ab){2,3}", "ab").is_none());
+        assert_eq!(capture_all(r"(?:a|ab)(?:c|bcd)", "abcd"), Some((0, 4)));
+        assert_eq!(capture_all(r"(?:a*)*b", "aab"), Some((0, 3)), "empty iterations end the loop");
     }
 
     #[test]
@@ -312,7 +608,7 @@ mod tests {
         let node = parse(r"(?:/[a-z])*\z", 0).unwrap();
         let hay = "/a".repeat(50_000);
         let handle = std::thread::Builder::new()
-            .stack_size(256 * 1024)
+            .stack_size(64 * 1024)
             .spawn(move || Matcher::new(node, 0).captures(hay.as_bytes()).unwrap().is_some())
             .unwrap();
         assert!(handle.join().unwrap());

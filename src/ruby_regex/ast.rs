@@ -327,16 +327,17 @@ impl RunSet {
         RunSet { runs, offsets, index, empty, last }
     }
 
-    /// The runs that may match at `pos`, in priority order.
+    /// The runs (with their priority) that may match at `pos`, in priority order, from
+    /// priority `from` on.
     #[inline]
-    pub fn candidates(&self, hay: &[u8], pos: usize) -> impl Iterator<Item = &[ByteSet]> + '_ {
+    pub fn candidates_from<'a>(&'a self, hay: &[u8], pos: usize, from: usize) -> impl Iterator<Item = (usize, &'a [ByteSet])> + 'a {
         let list: &[u16] = match hay.get(pos) {
             Some(&b) => &self.index[self.offsets[b as usize] as usize..self.offsets[b as usize + 1] as usize],
             None => &[],
         };
         // Keep priority order when empty runs are mixed in: merge the two ascending lists.
-        let mut a = list.iter().peekable();
-        let mut e = self.empty.iter().peekable();
+        let mut a = list.iter().filter(move |&&i| i as usize >= from).peekable();
+        let mut e = self.empty.iter().filter(move |&&i| i as usize >= from).peekable();
         std::iter::from_fn(move || {
             let next = match (a.peek(), e.peek()) {
                 (Some(&&x), Some(&&y)) => {
@@ -346,7 +347,7 @@ impl RunSet {
                 (None, Some(_)) => e.next(),
                 (None, None) => None,
             }?;
-            Some(self.runs[*next as usize].as_slice())
+            Some((*next as usize, self.runs[*next as usize].as_slice()))
         })
     }
 }

@@ -1,0 +1,165 @@
+# frozen_string_literal: true
+
+module Gitlab
+  module Cells
+    module Learn
+      # A route that matched, with the path parameters Rails would extract (unescaped).
+      RouteMatch = Struct.new(:route, :params)
+
+      # Compiled routes plus learn rules. Immutable once built: share one instance across
+      # every Puma thread.
+      class Classifier
+        ENGINES = %i[auto dense lazy].freeze
+
+        # @param routes [Array<Hash>, String] route definitions in the corpus format
+        #   (`verb`, `path`, `requirements`, `defaults`, `dynamic_constraints`, `mounted`), in
+        #   definition order, or the same as a JSON string
+        # @param rules [Hash, String, nil] learn rules (see rules/gitlab.json); GitLab's defaults when nil
+        # @param engine [Symbol] :auto, :dense or :lazy
+        # @raise [InvalidRouteError] naming the route, the position and the reason
+        # @raise [InvalidRulesError]
+        def initialize(routes:, rules: nil, engine: :auto)
+          raise ArgumentError, "engine must be one of #{ENGINES.inspect}, not #{engine.inspect}" unless ENGINES.include?(engine.to_sym)
+
+          routes_json = routes.is_a?(String) ? routes : JSON.generate(Array(routes))
+          rules_json = rules.nil? || rules.is_a?(String) ? rules : JSON.generate(rules)
+          @native = Native::Classifier.compile(routes_json, rules_json, engine.to_s)
+          freeze_state
+        end
+
+        # Extracts every route of a Rails route set (mounted Rack apps, e.g. a Grape API, followed).
+        #
+        # @param route_set [ActionDispatch::Routing::RouteSet] e.g. `Rails.application.routes`
+        # @return [Classifier]
+        def self.from_rails(route_set, rules: nil, engine: :auto)
+          new(routes: RailsRoutes.extract(route_set), rules: rules, engine: engine)
+        end
+
+        # @param api [Class] a Grape::API subclass
+        # @return [Classifier]
+        def self.from_grape(api, rules: nil, engine: :auto, prefix: "")
+          new(routes: GrapeRoutes.extract(api, prefix: prefix), rules: rules, engine: engine)
+        end
+
+        # Loads bytes written by {#dump}; no route is recompiled into an automaton.
+        #
+        # @raise [CorruptArtifactError] for foreign, truncated or corrupted bytes
+        def self.load(bytes)
+          raise CorruptArtifactError, "expected a String of artifact bytes, got #{bytes.class}" unless bytes.is_a?(String)
+
+          classifier = allocate
+          classifier.instance_variable_set(:@native, Native::Classifier.load(bytes))
+          classifier.send(:freeze_state)
+          classifier
+        end
+
+        # @return [String] binary bytes for {.load}
+        def dump
+          @native.dump
+        end
+
+        # What the router should learn about a request.
+        #
+        # @param method [String, Symbol] the HTTP method
+        # @param path_info [String] the request path (a query string is ignored)
+        # @yieldparam route [RouteInfo] a route with dynamic constraints (GroupUrlConstrainer...)
+        # @yieldparam params [Hash{String=>String}] its path parameters
+        # @yieldreturn [Boolean] whether the constraint holds; without a block, all hold
+        # @return [Result]
+        # @raise [InvalidRequestError]
+        def classify(method, path_info, &constraint)
+          source, path, exact, cacheable, cell, kind, key, index, reason =
+            @native.learn(verb(method), path(path_info), wrap(constraint))
+          Result.new(
+            source: source, path: path, exact: exact, cacheable: cacheable, fixed_cell: cell,
+            entity: kind && Entity.new(kind, key), route: index && route(index), reason: reason
+          )
+        end
+
+        # The route Rails would pick and its parameters, or nil.
+        # @return [RouteMatch, nil]
+        def recognize(method, path_info, &constraint)
+          index, params = @native.recognize(verb(method), path(path_info), wrap(constraint))
+          index && RouteMatch.new(route(index), params)
+        end
+
+        # Every route that matches, in the order Rails would try them (dynamic constraints not applied).
+        # @return [Array<RouteMatch>]
+        def matches(method, path_info)
+          @native.matches(verb(method), path(path_info)).map { |index, params| RouteMatch.new(route(index), params) }
+        end
+
+        # @return [Array<RouteInfo>] every route, in definition order
+        attr_reader :routes
+
+        # @return [RouteInfo]
+        def route(index)
+          @routes.fetch(index)
+        end
+
+        # Route definitions with what the DFA widened for each (for {Coverage}).
+        # @return [Array<Hash>]
+        def route_definitions
+          JSON.parse(@native.routes_json)
+        end
+
+        # @return [Hash] the learn rules in force
+        def rules
+          JSON.parse(@native.rules_json)
+        end
+
+        # @return [String] the cell for unknown routes and entities
+        def default_cell
+          @native.default_cell
+        end
+
+        # @return [String] "dense" or "lazy"
+        def engine
+          @native.engine
+        end
+
+        # @return [Integer] approximate bytes held by the compiled classifier
+        def memory_usage
+          @native.memory_usage
+        end
+
+        def inspect
+          "#<#{self.class.name} routes=#{routes.size} engine=#{engine}>"
+        end
+
+        private
+
+        def freeze_state
+          @routes = route_definitions.map do |r|
+            defaults = r["defaults"] || {}
+            endpoint = defaults["controller"] && "#{defaults['controller']}##{defaults['action']}"
+            RouteInfo.new(r["index"], r["verb"].to_s, r["path"], endpoint, r["name"], r["dynamic_constraints"] ? true : false).freeze
+          end.freeze
+          freeze
+        end
+
+        def verb(method)
+          case method
+          when String then method.upcase
+          when Symbol then method.to_s.upcase
+          else raise InvalidRequestError, "method must be a String or Symbol, not #{method.class}"
+          end
+        end
+
+        def path(path_info)
+          raise InvalidRequestError, "path_info must be a String, not #{path_info.class}" unless path_info.is_a?(String)
+
+          path_info
+        end
+
+        # The native side calls this with (route_index, params); we yield RouteInfo instead.
+        def wrap(constraint)
+          return nil unless constraint
+
+          routes = @routes
+          ->(index, params) { constraint.call(routes.fetch(index), params) }
+        end
+      end
+    end
+  end
+end

@@ -1,0 +1,3 @@
+# frozen_string_literal: true
+
+# Being written: see the gem issue.
