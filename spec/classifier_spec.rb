@@ -1,0 +1,120 @@
+# frozen_string_literal: true
+
+RSpec.describe Gitlab::Cells::Learn::Classifier do
+  let(:table) { File.read(File.join(CORPUS_DIR, "gitlabish-routes.json")) }
+  let(:vectors) { File.readlines(File.join(CORPUS_DIR, "gitlabish-requests.jsonl")).map { |l| JSON.parse(l) } }
+
+  subject(:classifier) { described_class.new(routes: table) }
+
+  it "recognizes every corpus vector as Rails did, route and params" do
+    vectors.each do |v|
+      found = classifier.recognize(v["method"], v["path"])
+      expect(found&.route&.index).to eq(v["route_index"]), "#{v['method']} #{v['path']}"
+      expect(found.params).to eq(v["params"]), "#{v['method']} #{v['path']}" if found
+    end
+  end
+
+  it "answers the seed's examples" do
+    result = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
+    expect(result).to be_frozen
+    expect(result.to_h(cell: "cell_0")).to eq("path" => "/gitlab-org/gitlab-test", "cell" => "cell_0", "source" => "routable")
+    expect(result.entity).to eq(Gitlab::Cells::Learn::Entity.new(:route_path, "gitlab-org/gitlab-test"))
+    expect(result.route.endpoint).to eq("projects/issues#index")
+
+    profile = classifier.classify(:get, "/-/profile")
+    expect(profile.to_h).to eq("path" => "/-/profile", "cell" => "cell_0", "source" => "fixed", "exact" => true)
+
+    root = classifier.classify("GET", "/")
+    expect(root).not_to be_cacheable
+  end
+
+  it "asks the block about dynamic constraints, in Rails' order" do
+    dynamic = described_class.new(routes: [
+      { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },
+      { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
+    ])
+    asked = []
+    match = dynamic.recognize("GET", "/gitlab-org") do |route, params|
+      asked << [route.index, params]
+      route.index == 1
+    end
+    expect(asked).to eq([[0, { "group_id" => "gitlab-org" }], [1, { "username" => "gitlab-org" }]])
+    expect(match.route.index).to eq(1)
+    expect { dynamic.recognize("GET", "/x") { raise ArgumentError, "lookup failed" } }.to raise_error(ArgumentError, "lookup failed")
+    expect(dynamic.matches("GET", "/x").map { |m| m.route.index }).to eq([0, 1])
+  end
+
+  it "round-trips through dump and load" do
+    loaded = described_class.load(classifier.dump)
+    vectors.first(200).each do |v|
+      expect(loaded.recognize(v["method"], v["path"])&.route&.index).to eq(v["route_index"])
+    end
+    expect(loaded.rules).to eq(classifier.rules)
+  end
+
+  describe "errors" do
+    it "names the route, position and reason of a bad definition" do
+      expect { described_class.new(routes: [{ "verb" => "GET", "path" => "/ok" }, { "verb" => "GET", "path" => "/a(/:b" }]) }
+        .to raise_error(Gitlab::Cells::Learn::InvalidRouteError) { |e|
+          expect([e.route_index, e.position, e.reason]).to eq([1, 2, "unbalanced '(' without ')'"])
+        }
+      expect { described_class.new(routes: [{ "verb" => "GET", "path" => "/:id", "requirements" => { "id" => { "source" => "(a)\\1" } } }]) }
+        .to raise_error(Gitlab::Cells::Learn::InvalidRouteError, /back-references/)
+      expect { described_class.new(routes: "[{") }.to raise_error(Gitlab::Cells::Learn::InvalidRouteError, /JSON/)
+      expect { described_class.new(routes: [], rules: { "default_cell" => "no spaces allowed" }) }
+        .to raise_error(Gitlab::Cells::Learn::InvalidRulesError)
+      expect { described_class.new(routes: [], engine: :quantum) }.to raise_error(ArgumentError, /engine/)
+    end
+
+    it "refuses bad requests with InvalidRequestError" do
+      expect { classifier.classify("GE T", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /method/)
+      expect { classifier.classify("GET", nil) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path_info/)
+      expect { classifier.classify("GET", "/#{'a' * 9000}") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /over the limit/)
+    end
+
+    it "refuses foreign and corrupted artifacts" do
+      expect { described_class.load("nope") }.to raise_error(Gitlab::Cells::Learn::CorruptArtifactError, /magic/)
+      bytes = classifier.dump
+      bytes.setbyte(bytes.bytesize - 7, bytes.getbyte(bytes.bytesize - 7) ^ 1)
+      expect { described_class.load(bytes) }.to raise_error(Gitlab::Cells::Learn::CorruptArtifactError, /checksum/)
+      expect { described_class.load(nil) }.to raise_error(Gitlab::Cells::Learn::CorruptArtifactError)
+    end
+  end
+
+  describe "under Ruby threads and garbage collection" do
+    let(:sample) { vectors.select { |v| v["route_index"] }.first(120) }
+    let(:expected) { sample.map { |v| classifier.recognize(v["method"], v["path"])&.route&.index } }
+
+    it "gives one shared classifier's answers to many threads at once" do
+      expected # computed on one thread first
+      answers = Array.new(8) do
+        Thread.new { 20.times.map { sample.map { |v| classifier.recognize(v["method"], v["path"])&.route&.index } } }
+      end.map(&:value)
+      answers.each { |rounds| rounds.each { |round| expect(round).to eq(expected) } }
+    end
+
+    it "stays correct with GC.stress on during classify, dump and load" do
+      subset = sample.first(4)
+      GC.stress = true
+      begin
+        got = subset.map { |v| classifier.classify(v["method"], v["path"]).to_h(cell: "c") }
+        small = described_class.new(routes: [{ "verb" => "GET", "path" => "/:a/*b(.:format)" }])
+        reloaded = described_class.load(small.dump)
+        recognized = reloaded.recognize("GET", "/x/y/z.json")
+      ensure
+        GC.stress = false
+      end
+      expect(got).to eq(subset.map { |v| classifier.classify(v["method"], v["path"]).to_h(cell: "c") })
+      expect(recognized.params).to eq("a" => "x", "b" => "y/z", "format" => "json")
+    end
+
+    it "lets other threads run while compiling (the GVL is released)" do
+      big = JSON.parse(table) * 3
+      ticks = 0
+      ticker = Thread.new { loop { ticks += 1; sleep 0.001 } }
+      described_class.new(routes: big.each_with_index.map { |r, i| r.merge("index" => i, "path" => "/v#{i % 3}#{r['path']}") })
+      ticker.kill
+      expect(ticks).to be > 5
+    end
+  end
+end
