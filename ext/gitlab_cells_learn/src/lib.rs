@@ -11,9 +11,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cells_learn::artifact;
 use cells_learn::{BuildOptions, Classifier as CoreClassifier, EngineConfig, EngineKind, Learned, Match, Rules};
-use magnus::value::ReprValue;
+use magnus::value::{LazyId, OpaqueId, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
+
+// Symbols the answers use, interned once rather than looked up on every call.
+static ROUTABLE: LazyId = LazyId::new("routable");
+static FIXED: LazyId = LazyId::new("fixed");
+static DEFAULT: LazyId = LazyId::new("default");
+static NO_ROUTE: LazyId = LazyId::new("no_route");
+static NO_RULE: LazyId = LazyId::new("no_rule");
+
+fn sym(id: &LazyId) -> OpaqueId {
+    **id
+}
 
 /// A compiled classifier with its rules; immutable, so one instance serves every Puma thread.
 #[magnus::wrap(class = "Gitlab::Cells::Learn::Native::Classifier", free_immediately, size)]
@@ -194,45 +205,48 @@ impl Classifier {
             let learned = Self::with_constraint(ruby, rb_self, constraint, |accept| {
                 rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept)
             })?;
-            let out = ruby.ary_new_capa(9);
-            match learned {
-                Learned::Routable { path, exact, claim, route } => {
-                    out.push(ruby.to_symbol("routable"))?;
-                    out.push(path)?;
-                    out.push(exact)?;
-                    out.push(true)?;
-                    out.push(ruby.qnil())?;
-                    out.push(ruby.to_symbol(claim.kind.as_str()))?;
-                    out.push(claim.key)?;
-                    out.push(route)?;
-                    out.push(ruby.qnil())?;
-                }
-                Learned::Fixed { path, exact, cell, cacheable, route } => {
-                    out.push(ruby.to_symbol("fixed"))?;
-                    out.push(path)?;
-                    out.push(exact)?;
-                    out.push(cacheable)?;
-                    out.push(cell)?;
-                    out.push(ruby.qnil())?;
-                    out.push(ruby.qnil())?;
-                    out.push(route)?;
-                    out.push(ruby.qnil())?;
-                }
-                Learned::Default { path, reason, route } => {
-                    out.push(ruby.to_symbol("default"))?;
-                    out.push(path)?;
-                    out.push(true)?;
-                    out.push(false)?;
-                    out.push(ruby.qnil())?;
-                    out.push(ruby.qnil())?;
-                    out.push(ruby.qnil())?;
-                    out.push(route)?;
-                    out.push(ruby.to_symbol(match reason {
-                        cells_learn::learn::Unrouted::NoRoute => "no_route",
-                        cells_learn::learn::Unrouted::NoRule => "no_rule",
-                    }))?;
-                }
-            }
+            // One array built from a slice: each `push` would be its own protected call into Ruby.
+            let nil = ruby.qnil().as_value();
+            let values: [Value; 9] = match learned {
+                Learned::Routable { path, exact, claim, route } => [
+                    sym(&ROUTABLE).into_value_with(ruby),
+                    ruby.str_new(&path).as_value(),
+                    exact.into_value_with(ruby),
+                    true.into_value_with(ruby),
+                    nil,
+                    ruby.to_symbol(claim.kind.as_str()).as_value(),
+                    ruby.str_new(&claim.key).as_value(),
+                    route.into_value_with(ruby),
+                    nil,
+                ],
+                Learned::Fixed { path, exact, cell, cacheable, route } => [
+                    sym(&FIXED).into_value_with(ruby),
+                    ruby.str_new(&path).as_value(),
+                    exact.into_value_with(ruby),
+                    cacheable.into_value_with(ruby),
+                    cell.into_value_with(ruby),
+                    nil,
+                    nil,
+                    route.into_value_with(ruby),
+                    nil,
+                ],
+                Learned::Default { path, reason, route } => [
+                    sym(&DEFAULT).into_value_with(ruby),
+                    ruby.str_new(&path).as_value(),
+                    true.into_value_with(ruby),
+                    false.into_value_with(ruby),
+                    nil,
+                    nil,
+                    nil,
+                    route.into_value_with(ruby),
+                    sym(match reason {
+                        cells_learn::learn::Unrouted::NoRoute => &NO_ROUTE,
+                        cells_learn::learn::Unrouted::NoRule => &NO_RULE,
+                    })
+                    .into_value_with(ruby),
+                ],
+            };
+            let out = ruby.ary_new_from_values(&values);
             Ok(out)
         })
     }

@@ -70,10 +70,7 @@ module Gitlab
         def classify(method, path_info, &constraint)
           source, path, exact, cacheable, cell, kind, key, index, reason =
             @native.learn(verb(method), path(path_info), wrap(constraint))
-          Result.new(
-            source: source, path: path, exact: exact, cacheable: cacheable, fixed_cell: cell,
-            entity: kind && Entity.new(kind, key), route: index && route(index), reason: reason
-          )
+          Result.build(source, path, exact, cacheable, kind && Entity.new(kind, key), index && @routes[index], cell, reason)
         end
 
         # The route Rails would pick and its parameters, or nil.

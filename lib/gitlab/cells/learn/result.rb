@@ -38,15 +38,13 @@ module Gitlab
         attr_reader :reason
 
         def initialize(source:, path:, exact:, cacheable:, entity: nil, route: nil, fixed_cell: nil, reason: nil)
-          @source = source
-          @path = path.frozen? ? path : path.dup.freeze
-          @exact = exact
-          @cacheable = cacheable
-          @entity = entity&.freeze
-          @route = route&.freeze
-          @fixed_cell = fixed_cell
-          @reason = reason
-          freeze
+          assign(source, path, exact, cacheable, entity, route, fixed_cell, reason)
+        end
+
+        # The classifier's constructor: positional, as it sits on the hot path of every learn request.
+        # @api private
+        def self.build(source, path, exact, cacheable, entity, route, fixed_cell, reason)
+          allocate.send(:assign, source, path, exact, cacheable, entity, route, fixed_cell, reason)
         end
 
         # Only this exact path may be cached, not the paths below it.
@@ -78,11 +76,40 @@ module Gitlab
           h
         end
 
+        def ==(other)
+          other.is_a?(Result) && to_a == other.to_a
+        end
+        alias eql? ==
+
+        def hash
+          to_a.hash
+        end
+
         def inspect
           "#<#{self.class.name} #{source} #{path.inspect}#{exact? ? ' exact' : ''}#{cacheable? ? '' : ' uncacheable'}" \
             "#{entity ? " entity=#{entity}" : ''}#{route ? " route=#{route}" : ''}>"
         end
         alias to_s inspect
+
+        protected
+
+        def to_a
+          [source, path, @exact, @cacheable, entity, route, fixed_cell, reason]
+        end
+
+        private
+
+        def assign(source, path, exact, cacheable, entity, route, fixed_cell, reason)
+          @source = source
+          @path = path.frozen? ? path : -path
+          @exact = exact
+          @cacheable = cacheable
+          @entity = entity&.freeze
+          @route = route
+          @fixed_cell = fixed_cell
+          @reason = reason
+          freeze
+        end
       end
     end
   end
