@@ -547,6 +547,19 @@ fn loop_min(head: &Inst) -> u32 {
 /// The first run at or after priority `from` that matches at `pos`: (its priority, its length).
 #[inline]
 fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize, usize)> {
+    if !set.has_empty_runs() {
+        // The common case (word lists): walk the runs indexed under this byte.
+        for &i in set.starting_with(*hay.get(pos)?) {
+            let i = i as usize;
+            if i >= from {
+                let run = &set.runs[i];
+                if seq_matches_at(run, hay, pos) {
+                    return Some((i, run.len()));
+                }
+            }
+        }
+        return None;
+    }
     set.candidates_from(hay, pos, from).find(|&(_, run)| seq_matches_at(run, hay, pos)).map(|(i, run)| (i, run.len()))
 }
 

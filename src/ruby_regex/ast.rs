@@ -327,6 +327,16 @@ impl RunSet {
         RunSet { runs, offsets, index, empty, last }
     }
 
+    pub fn has_empty_runs(&self) -> bool {
+        !self.empty.is_empty()
+    }
+
+    /// Priorities of the non-empty runs whose first class contains `b`, ascending.
+    #[inline]
+    pub fn starting_with(&self, b: u8) -> &[u16] {
+        &self.index[self.offsets[b as usize] as usize..self.offsets[b as usize + 1] as usize]
+    }
+
     /// The runs (with their priority) that may match at `pos`, in priority order, from
     /// priority `from` on.
     #[inline]
