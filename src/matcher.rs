@@ -69,6 +69,65 @@ struct Program {
     entries: Vec<u32>,
     /// Registers: two per loop (count, start position).
     regs: usize,
+    /// For each instruction, the bytes the path from it can consume first, when that is
+    /// known statically (`None`: it may consume nothing, or depends on loop counters). A
+    /// branch whose first byte cannot be the next input byte is skipped without a backtrack
+    /// frame — this is what keeps a greedy namespace loop from re-trying every shorter split.
+    first: Vec<Option<ByteSet>>,
+}
+
+/// The first-byte sets of every instruction (see [`Program::first`]).
+fn first_sets(insts: &[Inst]) -> Vec<Option<ByteSet>> {
+    fn first(insts: &[Inst], pc: usize, seen: &mut Vec<bool>, memo: &mut Vec<Option<Option<ByteSet>>>) -> Option<ByteSet> {
+        if let Some(known) = memo[pc] {
+            return known;
+        }
+        if seen[pc] {
+            return None; // a cycle through non-consuming instructions: give up
+        }
+        seen[pc] = true;
+        let result = match &insts[pc] {
+            Inst::Class(set) => Some(*set),
+            Inst::Seq(sets) => sets.first().copied(),
+            Inst::SeqAlt { set, .. } if !set.has_empty_runs() => {
+                let mut all = ByteSet::empty();
+                for run in &set.runs {
+                    all.union(&run[0]);
+                }
+                Some(all)
+            }
+            Inst::ClassRepeat { set, min, .. } if *min > 0 => Some(*set),
+            Inst::ClassRepeat { set, .. } => first(insts, pc + 1, seen, memo).map(|mut f| {
+                f.union(set);
+                f
+            }),
+            Inst::Split { first: a, second: b } => {
+                match (first(insts, *a as usize, seen, memo), first(insts, *b as usize, seen, memo)) {
+                    (Some(mut x), Some(y)) => {
+                        x.union(&y);
+                        Some(x)
+                    }
+                    _ => None,
+                }
+            }
+            Inst::Jmp(to) => first(insts, *to as usize, seen, memo),
+            // Zero-width and bookkeeping instructions pass through to what follows.
+            Inst::Save(_)
+            | Inst::Assert(_)
+            | Inst::BehindRuns { .. }
+            | Inst::AheadRuns { .. }
+            | Inst::Look { .. }
+            | Inst::LoopEnter { .. } => first(insts, pc + 1, seen, memo),
+            // Where a loop goes next depends on its counter at run time.
+            Inst::LoopHead { .. } | Inst::LoopTail { .. } | Inst::Atomic(_) | Inst::Match | Inst::SeqAlt { .. } => None,
+        };
+        seen[pc] = false;
+        memo[pc] = Some(result);
+        result
+    }
+    let mut seen = vec![false; insts.len()];
+    let mut memo = vec![None; insts.len()];
+    (0..insts.len()).map(|pc| first(insts, pc, &mut seen, &mut memo)).collect()
 }
 
 /// One route's full regex, ready to run.
@@ -94,7 +153,8 @@ impl Matcher {
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false };
         c.emit_node(&node);
         c.insts.push(Inst::Match);
-        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs }, slots }
+        let first = first_sets(&c.insts);
+        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots }
     }
 
     /// Matches from the start of `hay`; on success returns the parameter spans.
@@ -103,21 +163,30 @@ impl Matcher {
     }
 
     pub fn captures_with_budget(&self, hay: &[u8], budget: u64) -> Result<Option<Spans>, BudgetExceeded> {
-        let mut vm = Vm { prog: &self.program, hay, steps: 0, budget, regs: vec![0; self.program.regs] };
-        let mut caps = vec![None; self.slots * 2];
-        match vm.run(self.program.entries[0], 0, &mut caps, None) {
-            Err(()) => Err(BudgetExceeded { budget }),
-            Ok(None) => Ok(None),
-            Ok(Some(_)) => Ok(Some(
+        // Reuse this thread's buffers: three allocations per match were a tenth of its cost.
+        let (mut stack, mut regs, mut caps) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        regs.clear();
+        regs.resize(self.program.regs, 0);
+        caps.clear();
+        caps.resize(self.slots * 2, None);
+        stack.clear();
+        let mut vm = Vm { prog: &self.program, hay, steps: 0, budget, regs };
+        let outcome = vm.run_with(self.program.entries[0], 0, &mut caps, None, &mut stack);
+        let spans = outcome.map(|found| {
+            found.map(|_| {
                 caps.chunks(2)
                     .map(|pair| match (pair[0], pair[1]) {
                         (Some(s), Some(e)) => Some((s, e)),
                         _ => None,
                     })
-                    .collect(),
-            )),
-        }
+                    .collect::<Spans>()
+            })
+        });
+        stack.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = (stack, vm.regs, caps));
+        spans.map_err(|()| BudgetExceeded { budget })
     }
+
 }
 
 struct Compiler {
@@ -290,6 +359,12 @@ fn expand_runs(items: &[Node], limit: usize) -> Option<Vec<Vec<ByteSet>>> {
     Some(runs)
 }
 
+type Scratch = (Vec<Frame>, Vec<usize>, Vec<Option<usize>>);
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+}
+
 struct Vm<'p, 'h> {
     prog: &'p Program,
     hay: &'h [u8],
@@ -323,9 +398,19 @@ impl Vm<'_, '_> {
     /// Runs from `pc` at `pos` to the first `Match` (at `target`, if given). `Err` when the
     /// budget ran out. Captures are written into `caps` (and undone on backtracking).
     fn run(&mut self, pc: u32, pos: usize, caps: &mut [Option<usize>], target: Option<usize>) -> Result<Option<usize>, ()> {
+        self.run_with(pc, pos, caps, target, &mut Vec::new())
+    }
+
+    fn run_with(
+        &mut self,
+        pc: u32,
+        pos: usize,
+        caps: &mut [Option<usize>],
+        target: Option<usize>,
+        stack: &mut Vec<Frame>,
+    ) -> Result<Option<usize>, ()> {
         let insts = &self.prog.insts;
         let hay = self.hay;
-        let mut stack: Vec<Frame> = Vec::with_capacity(32);
         let mut pc = pc as usize;
         let mut pos = pos;
         loop {
@@ -384,9 +469,28 @@ impl Vm<'_, '_> {
                     }
                 }
                 Inst::Split { first, second } => {
-                    stack.push(Frame::Resume { pc: *second, pos });
-                    pc = *first as usize;
-                    true
+                    let next = hay.get(pos).copied();
+                    let can = |target: u32| match (&self.prog.first[target as usize], next) {
+                        (Some(set), Some(b)) => set.contains(b),
+                        (Some(_), None) => false,
+                        (None, _) => true,
+                    };
+                    match (can(*first), can(*second)) {
+                        (true, true) => {
+                            stack.push(Frame::Resume { pc: *second, pos });
+                            pc = *first as usize;
+                            true
+                        }
+                        (true, false) => {
+                            pc = *first as usize;
+                            true
+                        }
+                        (false, true) => {
+                            pc = *second as usize;
+                            true
+                        }
+                        (false, false) => false,
+                    }
                 }
                 Inst::Jmp(to) => {
                     pc = *to as usize;
@@ -474,8 +578,18 @@ impl Vm<'_, '_> {
                     } else if count >= *max {
                         pc = *exit as usize;
                     } else if *greedy {
-                        stack.push(Frame::Resume { pc: *exit, pos });
-                        pc += 1;
+                        let next = hay.get(pos).copied();
+                        let body_can = match (&self.prog.first[pc + 1], next) {
+                            (Some(set), Some(b)) => set.contains(b),
+                            (Some(_), None) => false,
+                            (None, _) => true,
+                        };
+                        if body_can {
+                            stack.push(Frame::Resume { pc: *exit, pos });
+                            pc += 1;
+                        } else {
+                            pc = *exit as usize;
+                        }
                     } else {
                         stack.push(Frame::Resume { pc: pc as u32 + 1, pos });
                         pc = *exit as usize;
