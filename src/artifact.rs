@@ -15,7 +15,8 @@ use crate::routes::RouteDef;
 use crate::rules::Rules;
 
 const MAGIC: &[u8; 8] = b"GLCLEARN";
-const FORMAT_VERSION: u32 = 1;
+/// 2: mounted routes match as prefixes and simulator routes end in `\z`, so version-1 automata differ.
+const FORMAT_VERSION: u32 = 2;
 const PREAMBLE: usize = 8 + 4 + 4 + 8 + 8;
 
 /// Bytes that are not a usable artifact.

@@ -491,7 +491,14 @@ impl RequirementCache {
 fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Result<(Vec<journey::SpecNode>, Node), CompileError> {
     let spec = journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
     let mut requirements = cache.get(index, def)?;
-    let node = journey::route_regex(&spec, !def.mounted, &mut |name| requirements.remove(name));
+    let anchoring = if def.mounted {
+        journey::Anchoring::Mounted
+    } else if journey::is_simulator_route(&spec, &|name| requirements.contains_key(name)) {
+        journey::Anchoring::Simulator
+    } else {
+        journey::Anchoring::Regex
+    };
+    let node = journey::route_regex(&spec, anchoring, &mut |name| requirements.remove(name));
     Ok((spec, node))
 }
 
@@ -530,7 +537,12 @@ impl Parts {
             let params = journey::param_names(&spec);
             let widenings = match &node {
                 Some(node) => {
-                    let translation = translate(node);
+                    let mut translation = translate(node);
+                    if def.mounted {
+                        // A mount is a prefix: the automaton reports matches that end where
+                        // the path ends, so it takes the rest of the path too.
+                        translation.pattern.push_str("(?s-u:.*)");
+                    }
                     let group = match static_first_segment(&spec, def.mounted) {
                         Some(first) => {
                             static_firsts.insert(first.into_bytes().into_boxed_slice());
@@ -601,10 +613,11 @@ fn static_first_segment(spec: &[journey::SpecNode], mounted: bool) -> Option<Str
     }
 }
 
-/// A normalized path's first segment, up to the next `/` or `.` (literals never contain a dot).
+/// A normalized path's first segment, up to the next `/` or `.` (literals never contain a dot),
+/// or a newline: `/search\n` must still reach `/search(.:format)`, whose `\Z` allows a final one.
 fn first_segment(path: &[u8]) -> &[u8] {
     let rest = path.strip_prefix(b"/").unwrap_or(path);
-    let end = rest.iter().position(|&b| b == b'/' || b == b'.').unwrap_or(rest.len());
+    let end = rest.iter().position(|&b| b == b'/' || b == b'.' || b == b'\n').unwrap_or(rest.len());
     &rest[..end]
 }
 

@@ -189,28 +189,60 @@ impl<'a> SpecParser<'a> {
     }
 }
 
-/// Builds the route's regex as Journey would: `\A body \Z` (anchored) or
-/// `\A body (?:\b|\Z|/)` (mounted). `requirement` gives the parsed requirement of a
-/// parameter, if it has one; parameters become [`Node::Capture`] in `param_names` order.
+/// How Journey finds a route, which decides how the end of its regex behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchoring {
+    /// An anchored route found by its regex `\A body \Z`, so a final `\n` may stay unmatched.
+    Regex,
+    /// An anchored route found by Journey's simulator (`GTG::Simulator`), which reads the path
+    /// as `[/.?]|[^/.?]+` tokens and needs each literal to equal a whole token: a final `\n`
+    /// must be taken by a parameter. Its regex is therefore `\A body \z` here.
+    Simulator,
+    /// A mounted Rack application: `\A body (?:\b|\Z|/)`, a prefix of the path (`\A/` for `/`),
+    /// with a greedy glob (mounts are drawn with `format: false`).
+    Mounted,
+}
+
+/// Whether Journey's `Routes#partition_route` puts an anchored route in the simulator: no glob,
+/// no requirement on any symbol, and no symbol next to a literal in the same sequence (the
+/// mapper's `alter_regex_for_custom_routes` gives those a custom regexp, `/:a-:b`, `/foo:id`).
+pub fn is_simulator_route(nodes: &[SpecNode], has_requirement: &dyn Fn(&str) -> bool) -> bool {
+    let literal = |n: Option<&SpecNode>| matches!(n, Some(SpecNode::Literal(_)));
+    nodes.iter().enumerate().all(|(i, n)| match n {
+        SpecNode::Star(_) => false,
+        SpecNode::Symbol(name) => {
+            !has_requirement(name) && !literal(i.checked_sub(1).and_then(|p| nodes.get(p))) && !literal(nodes.get(i + 1))
+        }
+        SpecNode::Group(inner) => is_simulator_route(inner, has_requirement),
+        SpecNode::Or(alts) => alts.iter().all(|a| is_simulator_route(std::slice::from_ref(a), has_requirement)),
+        _ => true,
+    })
+}
+
+/// Builds the route's regex as Journey would (see [`Anchoring`]). `requirement` gives the
+/// parsed requirement of a parameter, if it has one; parameters become [`Node::Capture`] in
+/// `param_names` order.
 pub fn route_regex(
     nodes: &[SpecNode],
-    anchored: bool,
+    anchoring: Anchoring,
     requirement: &mut dyn FnMut(&str) -> Option<Node>,
 ) -> Node {
     let names = param_names(nodes);
     let mut body = Vec::new();
-    lower(nodes, &names, requirement, &mut body);
+    let greedy_glob = anchoring == Anchoring::Mounted;
+    lower(nodes, &names, requirement, greedy_glob, &mut body);
     let mut all = vec![Node::Assert(Assertion::StartText)];
     let is_root = nodes == [SpecNode::Slash];
     all.extend(body);
-    if anchored {
-        all.push(Node::Assert(Assertion::EndTextOptionalNewline));
-    } else if !is_root {
-        all.push(Node::Alt(vec![
+    match anchoring {
+        Anchoring::Regex => all.push(Node::Assert(Assertion::EndTextOptionalNewline)),
+        Anchoring::Simulator => all.push(Node::Assert(Assertion::EndText)),
+        Anchoring::Mounted if is_root => {}
+        Anchoring::Mounted => all.push(Node::Alt(vec![
             Node::Assert(Assertion::WordBoundary),
             Node::Assert(Assertion::EndTextOptionalNewline),
             Node::literal(b"/"),
-        ]));
+        ])),
     }
     Node::Concat(all)
 }
@@ -226,16 +258,17 @@ pub fn default_symbol_regex() -> Node {
     Node::Repeat { node: Box::new(Node::Class(set)), min: 1, max: None, greedy: true }
 }
 
-/// Rails' default for `*glob`: `.+?` (lazy, so an optional `(.:format)` after it still matches).
-pub fn default_glob_regex() -> Node {
+/// Rails' default for `*glob`: `.+?` (lazy, so an optional `(.:format)` after it still matches),
+/// or Journey's own greedy `.+` where the mapper adds no format (mounted applications).
+pub fn default_glob_regex(greedy: bool) -> Node {
     let mut set = ByteSet::full();
     let mut nl = ByteSet::single(b'\n');
     nl.negate();
     set.intersect(&nl);
-    Node::Repeat { node: Box::new(Node::Class(set)), min: 1, max: None, greedy: false }
+    Node::Repeat { node: Box::new(Node::Class(set)), min: 1, max: None, greedy }
 }
 
-fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Option<Node>, out: &mut Vec<Node>) {
+fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Option<Node>, greedy_glob: bool, out: &mut Vec<Node>) {
     for n in nodes {
         match n {
             SpecNode::Slash => out.push(Node::literal(b"/")),
@@ -244,13 +277,13 @@ fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Opti
             SpecNode::Symbol(name) | SpecNode::Star(name) => {
                 let slot = names.iter().position(|n| n == name).expect("name collected from the same spec");
                 let inner = req(name).unwrap_or_else(|| {
-                    if matches!(n, SpecNode::Star(_)) { default_glob_regex() } else { default_symbol_regex() }
+                    if matches!(n, SpecNode::Star(_)) { default_glob_regex(greedy_glob) } else { default_symbol_regex() }
                 });
                 out.push(Node::Capture { slot, node: Box::new(inner) });
             }
             SpecNode::Group(inner) => {
                 let mut seq = Vec::new();
-                lower(inner, names, req, &mut seq);
+                lower(inner, names, req, greedy_glob, &mut seq);
                 out.push(Node::Repeat { node: Box::new(Node::Concat(seq)), min: 0, max: Some(1), greedy: true });
             }
             SpecNode::Or(alts) => {
@@ -258,7 +291,7 @@ fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Opti
                     .iter()
                     .map(|a| {
                         let mut seq = Vec::new();
-                        lower(std::slice::from_ref(a), names, req, &mut seq);
+                        lower(std::slice::from_ref(a), names, req, greedy_glob, &mut seq);
                         Node::Concat(seq)
                     })
                     .collect();
