@@ -13,6 +13,7 @@ use crate::classifier::{Automaton, BuildOptions, Classifier};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::routes::RouteDef;
 use crate::rules::Rules;
+use crate::ruby_regex::translate::Widening;
 
 const MAGIC: &[u8; 8] = b"GLCLEARN";
 /// 2: mounted routes match as prefixes and simulator routes end in `\z`, so version-1 automata differ.
@@ -45,6 +46,8 @@ struct Header {
     /// For each automaton, for each pattern, the routes it stands for.
     automata_routes: Vec<Vec<Vec<u32>>>,
     static_firsts: Vec<String>,
+    /// For each route, what its DFA pattern widened (empty: the automaton decides it alone).
+    widenings: Vec<Vec<Widening>>,
     /// Byte length of each automaton, in order, each starting on a 4-byte boundary; empty
     /// when the classifier uses the lazy DFA, which `regex-automata` cannot serialize: such an
     /// artifact is rebuilt from the routes on load (the NFA build, a fraction of a second).
@@ -71,6 +74,7 @@ pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, 
         max_path_len: classifier.max_path_len,
         automata_routes: layout.0,
         static_firsts: layout.1,
+        widenings: classifier.routes.iter().map(|r| r.widenings.clone()).collect(),
         dfa_lens: dfas.iter().map(Vec::len).collect(),
     };
     let header = serde_json::to_vec(&header).map_err(|e| ArtifactError::Header(e.to_string()))?;
@@ -154,7 +158,7 @@ pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> 
         .zip(header.automata_routes)
         .map(|(engine, pattern_routes)| Automaton { engine, pattern_routes })
         .collect();
-    let classifier = Classifier::from_parts(header.routes, &options, automata, header.static_firsts)
+    let classifier = Classifier::from_parts(header.routes, &options, automata, header.static_firsts, header.widenings)
         .map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
     if let Some(rules) = &header.rules {
         rules.validate().map_err(|e| ArtifactError::Header(e.to_string()))?;

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::cell::OnceCell;
 use std::sync::OnceLock;
 
 use crate::engine::{Engine, EngineConfig};
@@ -106,9 +107,12 @@ pub(crate) const STATIC: usize = 1;
 /// A route that matched, with its parameters.
 #[derive(Debug, Clone)]
 pub struct Match<'c, 'p> {
+    classifier: &'c Classifier,
     route: &'c CompiledRoute,
     path: Cow<'p, [u8]>,
-    spans: Spans,
+    /// Parameter spans, found on first use: a route the DFA decides alone is chosen without
+    /// running its exact matcher, and most answers never need their parameters.
+    spans: OnceCell<Result<Spans, ClassifyError>>,
 }
 
 impl<'c, 'p> Match<'c, 'p> {
@@ -126,10 +130,25 @@ impl<'c, 'p> Match<'c, 'p> {
         &self.path
     }
 
-    /// A parameter's byte span in [`Match::path`].
+    /// Every parameter's byte span in [`Match::path`], in spec order; an error only when the
+    /// route's regex backtracks past the step budget on this path.
+    pub fn try_spans(&self) -> Result<&Spans, ClassifyError> {
+        let spans = self.spans.get_or_init(|| match self.classifier.verify(self.route, &self.path) {
+            Ok(Some(spans)) => Ok(spans),
+            Ok(None) => Err(ClassifyError::Automaton(format!(
+                "route {}: the automaton and the exact matcher disagree on {:?}",
+                self.route.index,
+                String::from_utf8_lossy(&self.path)
+            ))),
+            Err(e) => Err(e),
+        });
+        spans.as_ref().map_err(Clone::clone)
+    }
+
+    /// A parameter's byte span in [`Match::path`] (`None` also if [`Match::try_spans`] fails).
     pub fn span(&self, name: &str) -> Option<(usize, usize)> {
         let slot = self.route.params.iter().position(|p| p == name)?;
-        self.spans[slot]
+        self.try_spans().ok()?[slot]
     }
 
     /// A parameter as Rails gives it: unescaped (`%2F` → `/`).
@@ -147,12 +166,12 @@ impl<'c, 'p> Match<'c, 'p> {
         self.route
             .params
             .iter()
-            .zip(&self.spans)
+            .zip(self.try_spans().map(|s| s.as_slice()).unwrap_or(&[]))
             .filter_map(move |(name, span)| span.map(|(s, e)| (name.as_str(), unescape(&self.path[s..e]))))
     }
 
     pub fn into_owned(self) -> Match<'c, 'static> {
-        Match { route: self.route, path: Cow::Owned(self.path.into_owned()), spans: self.spans }
+        Match { classifier: self.classifier, route: self.route, path: Cow::Owned(self.path.into_owned()), spans: self.spans }
     }
 }
 
@@ -202,8 +221,15 @@ impl Classifier {
         options: &BuildOptions,
         automata: Vec<Automaton>,
         static_firsts: Vec<String>,
+        widenings: Vec<Vec<Widening>>,
     ) -> Result<Classifier, CompileError> {
         let mut parts = Parts::compile(routes, Mode::Load)?;
+        if widenings.len() != parts.routes.len() {
+            return Err(CompileError::Automaton("the widenings do not belong to these routes".into()));
+        }
+        for (route, w) in parts.routes.iter_mut().zip(widenings) {
+            route.widenings = w;
+        }
         let route_count = parts.routes.len() as u32;
         for a in &automata {
             if a.engine.pattern_len() != a.pattern_routes.len() || a.pattern_routes.iter().flatten().any(|&r| r >= route_count) {
@@ -303,8 +329,8 @@ impl Classifier {
         self.candidates(&path, &mut candidates)?;
         for &route in candidates.as_slice() {
             let route = &self.routes[route as usize];
-            if let Some(spans) = self.verify(route, &path)? {
-                out.push(Match { route, path: path.clone(), spans });
+            if let Some(m) = self.confirm(route, &path)? {
+                out.push(m);
             }
         }
         Ok(out)
@@ -330,7 +356,7 @@ impl Classifier {
             let mut explicit = false;
             for &r in candidates {
                 let route = &self.routes[r as usize];
-                if VerbFilter::ExplicitHead.allows(&route.verbs) && self.verify(route, &path)?.is_some() {
+                if VerbFilter::ExplicitHead.allows(&route.verbs) && self.confirm(route, &path)?.is_some() {
                     explicit = true;
                     break;
                 }
@@ -347,19 +373,24 @@ impl Classifier {
             if !filter.allows(&route.verbs) {
                 continue;
             }
-            let spans = match verified.iter().position(|(m, _)| *m == route.matcher) {
-                Some(at) => verified[at].1.clone(),
-                None => {
-                    let spans = self.verify(route, &path)?;
-                    // Keep a copy only if a later candidate shares this regex.
-                    if candidates[i + 1..].iter().any(|&later| self.routes[later as usize].matcher == route.matcher) {
-                        verified.push((route.matcher, spans.clone()));
+            let spans = if route.is_exact_in_dfa() {
+                // The automaton's match is the route's: parameters are found when asked for.
+                Some(OnceCell::new())
+            } else {
+                match verified.iter().position(|(m, _)| *m == route.matcher) {
+                    Some(at) => verified[at].1.clone().map(|s| OnceCell::from(Ok(s))),
+                    None => {
+                        let spans = self.verify(route, &path)?;
+                        // Keep a copy only if a later candidate shares this regex.
+                        if candidates[i + 1..].iter().any(|&later| self.routes[later as usize].matcher == route.matcher) {
+                            verified.push((route.matcher, spans.clone()));
+                        }
+                        spans.map(|s| OnceCell::from(Ok(s)))
                     }
-                    spans
                 }
             };
             let Some(spans) = spans else { continue };
-            if !visit(Match { route, path: path.clone(), spans }) {
+            if !visit(Match { classifier: self, route, path: path.clone(), spans }) {
                 break;
             }
         }
@@ -393,6 +424,14 @@ impl Classifier {
         let mut candidates = Candidates::new();
         self.candidates(&path, &mut candidates)?;
         Ok(candidates.as_slice().len())
+    }
+
+    /// The route's match, if its regex matches `path` (an automaton proposed it).
+    fn confirm<'c, 'p>(&'c self, route: &'c CompiledRoute, path: &Cow<'p, [u8]>) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        if route.is_exact_in_dfa() {
+            return Ok(Some(Match { classifier: self, route, path: path.clone(), spans: OnceCell::new() }));
+        }
+        Ok(self.verify(route, path)?.map(|s| Match { classifier: self, route, path: path.clone(), spans: OnceCell::from(Ok(s)) }))
     }
 
     /// Runs the route's exact regex; `None` when it does not match after all.

@@ -140,6 +140,9 @@ impl Rules {
         let Some(m) = found else {
             return Ok(Learned::Default { path: path.into_owned(), reason: Unrouted::NoRoute, route: None });
         };
+        // Parameters are found lazily; a regex that backtracks past its budget is an error here,
+        // not a silently missing entity.
+        m.try_spans()?;
         match self.routable_for(&m) {
             Some(learned) => Ok(learned),
             None => Ok(Learned::Default { path: path.into_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
