@@ -1,3 +1,272 @@
 # frozen_string_literal: true
 
-# Being written: see the gem issue.
+require "json"
+require "rack"
+require_relative "cache_header"
+
+module Gitlab
+  module Cells
+    module Learn
+      # The learn endpoint: a Rack app the router asks, before forwarding a request it has no cache
+      # entry for, which cell serves it.
+      #
+      #   GET /api/v4/cells/learn?method=GET&path_info=/gitlab-org/gitlab-test/-/issues
+      #   200 {"path":"/gitlab-org/gitlab-test","cell":"cell_0","source":"routable"}
+      #
+      # `path_info` is the request's raw path (still percent-encoded), itself encoded as a query
+      # parameter (`%` as `%25`, `+` as `%2B`, `&` as `%26`; a raw `+` decodes to a space).
+      #
+      # Answers:
+      # - `:routable` results: the cell the resolver names for the entity. When the resolver answers
+      #   nil (an entity no cell claims: a group that does not exist yet, a typo) the answer is the
+      #   default cell with `"cacheable":false`, so that the router forwards to the default cell (which
+      #   answers 404 or creates the entity) but never caches the prefix as belonging to it.
+      # - `:fixed` results: the rule's cell, or the default cell when the rule names none.
+      # - `:default` results (no route, no rule): the default cell, never cacheable.
+      #
+      # Errors are JSON `{"error":"<code>","message":"<text>"}`: 400 `missing_parameter`,
+      # `duplicate_parameter`, `invalid_parameter`, `invalid_query`, `invalid_request`; 405
+      # `method_not_allowed` (with `Allow: GET`); 414 `path_too_long`; 503 `resolver_failed`,
+      # `invalid_resolver_answer`, `constraint_failed`. Every answer has `Cache-Control: no-store`: the
+      # router keeps its own cache with its own TTL.
+      #
+      # Immutable and stateless: one instance serves every Puma thread.
+      #
+      # @example Rails routes
+      #   mount Gitlab::Cells::Learn::Endpoint.new(
+      #     classifier: Gitlab::Cells::Learn::Classifier.from_rails(Rails.application.routes),
+      #     resolver: ->(entity) { Cells::Resolver.cell_name_for(entity.kind, entity.key) }
+      #   ) => "/api/v4/cells/learn"
+      class Endpoint
+        # Where GitLab mounts the endpoint.
+        MOUNT_PATH = "/api/v4/cells/learn"
+
+        # An HTTP method: an RFC 9110 token.
+        TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}\z/.freeze
+
+        # Bytes a request path never contains raw.
+        CONTROL = /[\x00-\x1f\x7f]/.freeze
+        private_constant :CONTROL
+
+        PARAMS = %w[method path_info].freeze
+        private_constant :PARAMS
+
+        # Raised out of the constraint wrapper so that a failing lookup becomes a 503.
+        # @api private
+        class ConstraintFailure < Error
+          # @return [Exception] what the constraint raised
+          attr_reader :original
+
+          def initialize(original)
+            @original = original
+            super("the route constraint raised #{original.class}")
+          end
+        end
+
+        # A header name as this Rack version wants it (Rack 3 requires lower case).
+        #
+        # @api private
+        # @param name [String] e.g. "Content-Type"
+        # @return [String]
+        def self.header(name)
+          RACK3 ? name.downcase : name
+        end
+
+        RACK3 = Gem::Version.new(Rack.release) >= Gem::Version.new("3")
+        private_constant :RACK3
+
+        # @param classifier [Classifier]
+        # @param resolver [#call] Entity -> cell name (String) or nil when no cell claims the entity
+        # @param default_cell [String] the cell for unknown routes and entities
+        # @param constraint [#call, nil] (RouteInfo, params) -> Boolean for routes with dynamic
+        #   constraints (in GitLab: does the group, project or user exist); nil: all hold
+        # @param max_path_length [Integer] longest `path_info` accepted, in bytes; longer gets 414
+        # @param logger [#warn, nil] told about resolver and constraint failures
+        # @raise [ArgumentError] for a resolver that cannot be called, an invalid default cell or limit
+        def initialize(classifier:, resolver:, default_cell: classifier.default_cell, constraint: nil,
+                       max_path_length: 8192, logger: nil)
+          raise ArgumentError, "resolver must respond to #call" unless resolver.respond_to?(:call)
+          raise ArgumentError, "constraint must respond to #call" unless constraint.nil? || constraint.respond_to?(:call)
+          raise ArgumentError, "invalid default cell name #{default_cell.inspect}" unless CacheHeader.valid_cell?(default_cell)
+          unless max_path_length.is_a?(Integer) && max_path_length.positive?
+            raise ArgumentError, "max_path_length must be a positive Integer, not #{max_path_length.inspect}"
+          end
+
+          @classifier = classifier
+          @resolver = resolver
+          @default_cell = default_cell.dup.freeze
+          @constraint = constraint && guard(constraint)
+          @max_path_length = max_path_length
+          @logger = logger
+          freeze
+        end
+
+        # @return [String]
+        attr_reader :default_cell
+
+        # @return [Integer]
+        attr_reader :max_path_length
+
+        # The Rack interface.
+        #
+        # @param env [Hash] the Rack environment
+        # @return [Array(Integer, Hash, Array<String>)]
+        def call(env)
+          unless env["REQUEST_METHOD"] == "GET"
+            return error(405, "method_not_allowed", "the learn endpoint answers GET only, not #{env['REQUEST_METHOD']}",
+                         self.class.header("Allow") => "GET")
+          end
+
+          method, path_info = read_params(env["QUERY_STRING"].to_s)
+          answer(method, path_info)
+        rescue RequestError => e
+          error(e.status, e.code, e.message)
+        end
+
+        # The JSON answer for a request, as a Hash (what {#call} serializes).
+        #
+        # @param method [String] the HTTP method of the request to classify
+        # @param path_info [String] its path
+        # @return [Hash] e.g. `{"path" => "/gitlab-org", "cell" => "cell_0", "source" => "routable"}`
+        # @raise [RequestError] with the status and code {#call} answers
+        def learn(method, path_info)
+          result = classify(method, path_info)
+          case result.source
+          when :routable
+            cell = resolve(result.entity)
+            return result.to_h(cell: cell) if cell
+
+            result.to_h(cell: default_cell).merge("cacheable" => false)
+          when :fixed then result.to_h(cell: result.fixed_cell || default_cell)
+          else result.to_h(cell: default_cell)
+          end
+        end
+
+        def inspect
+          "#<#{self.class.name} default_cell=#{default_cell} max_path_length=#{max_path_length}>"
+        end
+
+        # A request the endpoint refuses, with its HTTP status and JSON error code.
+        class RequestError < Error
+          # @return [Integer]
+          attr_reader :status
+          # @return [String]
+          attr_reader :code
+
+          def initialize(status, code, message)
+            @status = status
+            @code = code
+            super(message)
+          end
+        end
+
+        private
+
+        def answer(method, path_info)
+          respond(200, learn(method, path_info))
+        end
+
+        def classify(method, path_info)
+          @classifier.classify(method, path_info, &@constraint)
+        rescue ConstraintFailure => e
+          warn("constraint failed for #{method} #{path_info}: #{e.original.class}: #{e.original.message}")
+          raise RequestError.new(503, "constraint_failed",
+                                 "the route constraint raised #{e.original.class} for #{method} #{path_info}")
+        rescue InvalidRequestError => e
+          raise RequestError.new(414, "path_too_long", e.message) if e.message.include?("over the limit")
+
+          raise RequestError.new(400, "invalid_request", e.message)
+        end
+
+        def resolve(entity)
+          cell = begin
+            @resolver.call(entity)
+          rescue StandardError => e
+            warn("resolver failed for #{entity}: #{e.class}: #{e.message}")
+            raise RequestError.new(503, "resolver_failed", "the resolver raised #{e.class} for #{entity}")
+          end
+          return cell if cell.nil? || CacheHeader.valid_cell?(cell)
+
+          warn("resolver answered #{cell.inspect} for #{entity}")
+          raise RequestError.new(503, "invalid_resolver_answer",
+                                 "the resolver answered #{cell.inspect} (#{cell.class}) for #{entity}: expected nil or a " \
+                                 "cell name String of 1 to 64 of A-Z a-z 0-9 _ . -")
+        end
+
+        def read_params(query)
+          if query.bytesize > (@max_path_length * 3) + 1024
+            raise RequestError.new(414, "path_too_long", "the query string is #{query.bytesize} bytes, too long for a path_info " \
+                                                         "of at most #{@max_path_length} bytes")
+          end
+
+          params = parse_query(query)
+          PARAMS.map { |name| param(params, name) }
+        end
+
+        def parse_query(query)
+          params = Rack::Utils.parse_query(query, "&")
+          nested = params.keys.find { |key| key.start_with?("method[", "path_info[") }
+          if nested
+            raise RequestError.new(400, "invalid_parameter",
+                                   "#{nested} is not accepted: give #{nested[/\A[a-z_]+/]} once, as a plain parameter")
+          end
+
+          params
+        rescue ArgumentError, RangeError, Rack::Utils::InvalidParameterError, Rack::Utils::ParameterTypeError => e
+          raise RequestError.new(400, "invalid_query", "the query string cannot be decoded: #{e.message}")
+        end
+
+        def param(params, name)
+          value = params[name]
+          raise RequestError.new(400, "duplicate_parameter", "#{name} is given #{value.size} times; give it once") if value.is_a?(Array)
+          raise RequestError.new(400, "missing_parameter", "#{name} is missing or empty") if value.nil? || value.empty?
+          raise RequestError.new(400, "invalid_parameter", "#{name} is not valid UTF-8") unless value.valid_encoding?
+
+          name == "method" ? check_method(value) : check_path(value)
+        end
+
+        def check_method(value)
+          return value if TOKEN.match?(value)
+
+          raise RequestError.new(400, "invalid_parameter", "method #{value.inspect} is not an HTTP method token")
+        end
+
+        def check_path(value)
+          if value.bytesize > @max_path_length
+            raise RequestError.new(414, "path_too_long", "path_info is #{value.bytesize} bytes, over the limit of #{@max_path_length}")
+          end
+          raise RequestError.new(400, "invalid_parameter", "path_info #{value.inspect} does not start with /") unless value.start_with?("/")
+          raise RequestError.new(400, "invalid_parameter", "path_info #{value.inspect} contains a control character") if CONTROL.match?(value)
+
+          value
+        end
+
+        def guard(constraint)
+          lambda do |route, params|
+            constraint.call(route, params)
+          rescue StandardError => e
+            raise ConstraintFailure, e
+          end
+        end
+
+        def warn(message)
+          @logger&.warn("[#{self.class.name}] #{message}")
+        end
+
+        def error(status, code, message, extra = {})
+          respond(status, { "error" => code, "message" => message }, extra)
+        end
+
+        def respond(status, body, extra = {})
+          json = JSON.generate(body)
+          headers = {
+            self.class.header("Content-Type") => "application/json",
+            self.class.header("Cache-Control") => "no-store",
+            self.class.header("Content-Length") => json.bytesize.to_s
+          }
+          [status, headers.merge!(extra), [json]]
+        end
+      end
+    end
+  end
+end
