@@ -1,0 +1,200 @@
+# frozen_string_literal: true
+
+# Classifier#classify / #recognize against Rails' own router (Debian's actionpack), in one process
+# and one run, with benchmark-ips. `rake bench` and `script/bench-rails` run it.
+#
+# Tables: each corpus table of ../shared/corpus that has recorded vectors (gitlabish: 201 routes,
+# 722 requests) and synthetic GitLab-scale tables of N glob routes
+# `/*namespace_id/:project_id/-/feature_<i>(.:format)` (benches/support/bench_tables.rb).
+#
+# What is timed, per call, cycling through the table's request mix:
+# - ours classify:   `classifier.classify(method, path)` on the raw strings (path normalization,
+#                    route pick, rules, a frozen Result) — plus the loop's array indexing;
+# - ours recognize:  `classifier.recognize(method, path)` (route and parameters);
+# - rails recognize: `route_set.router.recognize(request) { |route, _| return route }` on an
+#                    ActionDispatch::Request built, with its path_info normalized as
+#                    RouteSet#call does, once per request path before timing (so env building and
+#                    normalization are not counted for Rails, only Journey's route pick).
+# Before any timing, every request is checked: Rails' first route, #recognize's route and
+# parameters and #classify's route must agree; otherwise the script exits 2 naming the requests.
+#
+# Environment:
+#   BENCH_TIME=2      seconds measured per report (BENCH_QUICK: 0.2)
+#   BENCH_WARMUP=1    seconds of warmup per report (BENCH_QUICK: 0.1)
+#   BENCH_SIZES=1000,3000   synthetic table sizes (BENCH_QUICK: 100); "" for none
+#   BENCH_CORPUS=gitlabish  corpus tables (default: every *-routes.json with a *-requests.jsonl)
+#   BENCH_QUICK=1     short run on small tables only (explicit BENCH_* values still win)
+#   BENCH_JSON=path   also write the figures as JSON
+# Options: --quick (BENCH_QUICK=1), --json PATH (BENCH_JSON), --help.
+
+$LOAD_PATH.unshift File.expand_path("../lib", __dir__)
+require "benchmark/ips"
+require "gitlab/cells/learn"
+require_relative "support/bench_tables"
+require_relative "support/bench_sides"
+
+USAGE = "usage: ruby benches/classify_ips.rb [--quick] [--json PATH]  " \
+        "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CORPUS BENCH_QUICK BENCH_JSON)"
+
+def fail_usage(message)
+  warn "classify_ips: #{message}"
+  warn USAGE
+  exit 64
+end
+
+args = ARGV.dup
+until args.empty?
+  case (arg = args.shift)
+  when "--quick" then ENV["BENCH_QUICK"] = "1"
+  when "--json"
+    fail_usage("--json needs a path") if args.empty?
+    ENV["BENCH_JSON"] = args.shift
+  when "-h", "--help"
+    puts USAGE
+    exit 0
+  else fail_usage("unknown argument #{arg.inspect}")
+  end
+end
+
+quick = ENV["BENCH_QUICK"].to_s == "1"
+
+def seconds_setting(name, default, positive:)
+  raw = ENV[name]
+  return default if raw.nil? || raw.strip.empty?
+
+  value = Float(raw, exception: false)
+  ok = value&.finite? && (positive ? value.positive? : value >= 0)
+  fail_usage("#{name} must be a number of seconds #{positive ? '> 0' : '>= 0'}, not #{raw.inspect}") unless ok
+  value
+end
+
+time = seconds_setting("BENCH_TIME", quick ? 0.2 : 2.0, positive: true)
+warmup = seconds_setting("BENCH_WARMUP", quick ? 0.1 : 1.0, positive: false)
+
+sizes_raw = ENV.fetch("BENCH_SIZES", quick ? "100" : "1000,3000")
+sizes = sizes_raw.split(",").map(&:strip).reject(&:empty?).map do |s|
+  n = Integer(s, exception: false)
+  fail_usage("BENCH_SIZES must be comma-separated route counts >= 10, not #{sizes_raw.inspect}") if n.nil? || n < 10
+  n
+end
+
+corpus_names = if ENV["BENCH_CORPUS"]
+                 ENV["BENCH_CORPUS"].split(",").map(&:strip).reject(&:empty?)
+               else
+                 Dir[File.join(BenchTables::CORPUS_DIR, "*-routes.json")].sort
+                   .map { |p| File.basename(p, "-routes.json") }
+                   .select { |n| File.file?(File.join(BenchTables::CORPUS_DIR, "#{n}-requests.jsonl")) }
+               end
+fail_usage("no corpus table to benchmark (BENCH_CORPUS, #{BenchTables::CORPUS_DIR})") if corpus_names.empty?
+
+json_path = ENV["BENCH_JSON"]
+json_path = nil if json_path&.empty?
+
+actionpack = Gem.loaded_specs["actionpack"]&.version&.to_s || ActionPack::VERSION::STRING
+settings = { "time" => time, "warmup" => warmup, "quick" => quick, "actionpack" => actionpack,
+             "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION }
+
+puts "classify_ips: #{RUBY_DESCRIPTION}; actionpack #{actionpack}; benchmark-ips #{Benchmark::IPS::VERSION}"
+puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? ' (BENCH_QUICK)' : ''}"
+
+# 1. Build every table's two sides and check every benchmarked request before any timing.
+begin
+  tables = corpus_names.map { |name| BenchTables.corpus(name) }
+  requirements = BenchTables.project_requirements(tables.first.rows)
+  tables.concat(sizes.map { |n| BenchTables.synthetic(n, requirements) })
+rescue ArgumentError, JSON::ParserError => e
+  warn "classify_ips: #{e.message}"
+  exit 1
+end
+
+prepared = tables.map do |table|
+  rails = BenchSides::Rails.new(table.rows)
+  ours = BenchSides::Ours.new(table.rows)
+  rails_requests = rails.prepare(table.requests)
+  begin
+    checked = BenchSides.gate!(table.name, table.requests, rails, ours, rails_requests)
+  rescue BenchSides::Disagreement => e
+    warn "classify_ips: correctness check failed, nothing timed. #{e.message}"
+    exit 2
+  end
+  routed = rails_requests.count { |r| rails.recognize(r) }
+  puts format("classify_ips: %-16s %s", table.name, table.description)
+  puts format("classify_ips: %-16s Rails drew the RouteSet in %.0f ms; ours compiled in %.0f ms (%s engine, %s KiB); " \
+              "%d/%d requests agree (%d routed, %d unrouted)",
+              table.name, rails.draw_seconds * 1000, ours.compile_seconds * 1000, ours.classifier.engine,
+              BenchSides.group(ours.classifier.memory_usage / 1024.0, 0), checked, table.requests.size,
+              routed, table.requests.size - routed)
+  { table: table, rails: rails, ours: ours, rails_requests: rails_requests, checked: checked, routed: routed }
+end
+
+# 2. Time them: one benchmark-ips run per table, the three reports side by side.
+results = prepared.map do |p|
+  table = p[:table]
+  name = table.name
+  reqs = table.requests.map { |m, path| [m.dup.freeze, path.dup.freeze] }.freeze
+  rails_reqs = p[:rails_requests]
+  n = reqs.size
+  classifier = p[:ours].classifier
+  rails = p[:rails]
+  puts "\n== #{name} =="
+  cursors = Hash.new(0)
+  report = Benchmark.ips do |x|
+    x.config(time: time, warmup: warmup)
+    x.report("#{name} ours classify") do |times|
+      k = cursors[:classify]
+      i = 0
+      while i < times
+        method, path = reqs[k]
+        classifier.classify(method, path)
+        k += 1
+        k = 0 if k == n
+        i += 1
+      end
+      cursors[:classify] = k
+    end
+    x.report("#{name} ours recognize") do |times|
+      k = cursors[:recognize]
+      i = 0
+      while i < times
+        method, path = reqs[k]
+        classifier.recognize(method, path)
+        k += 1
+        k = 0 if k == n
+        i += 1
+      end
+      cursors[:recognize] = k
+    end
+    x.report("#{name} rails recognize") do |times|
+      k = cursors[:rails]
+      i = 0
+      while i < times
+        rails.recognize(rails_reqs[k])
+        k += 1
+        k = 0 if k == n
+        i += 1
+      end
+      cursors[:rails] = k
+    end
+    x.compare!
+  end
+  by_label = report.entries.to_h { |e| [e.label.delete_prefix("#{name} "), BenchSides.figures(e)] }
+  classify, recognize, rails_f = by_label.values_at("ours classify", "ours recognize", "rails recognize")
+  {
+    "name" => name, "kind" => table.kind, "description" => table.description,
+    "routes" => table.rows.size, "requests" => n,
+    "routed" => p[:routed], "unrouted" => n - p[:routed],
+    "agreement" => { "checked" => p[:checked], "agreed" => p[:checked] },
+    "build" => { "rails_draw_ms" => p[:rails].draw_seconds * 1000, "ours_compile_ms" => p[:ours].compile_seconds * 1000,
+                 "ours_memory_bytes" => classifier.memory_usage, "ours_engine" => classifier.engine },
+    "ours" => { "classify" => classify, "recognize" => recognize },
+    "rails" => { "recognize" => rails_f },
+    "ratio" => { "classify" => classify["ips"] / rails_f["ips"], "recognize" => recognize["ips"] / rails_f["ips"] }
+  }
+end
+
+puts BenchSides.summary(results, settings)
+
+if json_path
+  File.write(json_path, JSON.pretty_generate({ "settings" => settings, "tables" => results }) + "\n")
+  puts "classify_ips: wrote #{json_path}"
+end
