@@ -9,12 +9,14 @@
 #
 # What is timed, per call, cycling through the table's request mix:
 # - ours classify:   `classifier.classify(method, path)` on the raw strings (path normalization,
-#                    route pick, rules, a frozen Result) — plus the loop's array indexing;
+#                    route pick, rules, a frozen Result);
 # - ours recognize:  `classifier.recognize(method, path)` (route and parameters);
 # - rails recognize: `route_set.router.recognize(request) { |route, _| return route }` on an
 #                    ActionDispatch::Request built, with its path_info normalized as
 #                    RouteSet#call does, once per request path before timing (so env building and
 #                    normalization are not counted for Rails, only Journey's route pick).
+# Every side's timed iteration also pays the cycling loop (an array index and a block yield, tens
+# of ns; see cycling_report), which is charged to ours too.
 # Before any timing, every request is checked: Rails' first route, #recognize's route and
 # parameters and #classify's route must agree; otherwise the script exits 2 naming the requests.
 #
@@ -127,6 +129,23 @@ prepared = tables.map do |table|
   { table: table, rails: rails, ours: ours, rails_requests: rails_requests, checked: checked, routed: routed }
 end
 
+# A benchmark-ips report that calls the block once per iteration with the next item of `items`,
+# cycling through them; the cursor carries over between benchmark-ips' calls, so every report sees
+# the whole mix in turn however few iterations a slow side gets per call.
+def cycling_report(x, label, items)
+  n = items.size
+  k = 0
+  x.report(label) do |times|
+    i = 0
+    while i < times
+      yield items[k]
+      k += 1
+      k = 0 if k == n
+      i += 1
+    end
+  end
+end
+
 # 2. Time them: one benchmark-ips run per table, the three reports side by side.
 results = prepared.map do |p|
   table = p[:table]
@@ -137,44 +156,11 @@ results = prepared.map do |p|
   classifier = p[:ours].classifier
   rails = p[:rails]
   puts "\n== #{name} =="
-  cursors = Hash.new(0)
   report = Benchmark.ips do |x|
     x.config(time: time, warmup: warmup)
-    x.report("#{name} ours classify") do |times|
-      k = cursors[:classify]
-      i = 0
-      while i < times
-        method, path = reqs[k]
-        classifier.classify(method, path)
-        k += 1
-        k = 0 if k == n
-        i += 1
-      end
-      cursors[:classify] = k
-    end
-    x.report("#{name} ours recognize") do |times|
-      k = cursors[:recognize]
-      i = 0
-      while i < times
-        method, path = reqs[k]
-        classifier.recognize(method, path)
-        k += 1
-        k = 0 if k == n
-        i += 1
-      end
-      cursors[:recognize] = k
-    end
-    x.report("#{name} rails recognize") do |times|
-      k = cursors[:rails]
-      i = 0
-      while i < times
-        rails.recognize(rails_reqs[k])
-        k += 1
-        k = 0 if k == n
-        i += 1
-      end
-      cursors[:rails] = k
-    end
+    cycling_report(x, "#{name} ours classify", reqs) { |(method, path)| classifier.classify(method, path) }
+    cycling_report(x, "#{name} ours recognize", reqs) { |(method, path)| classifier.recognize(method, path) }
+    cycling_report(x, "#{name} rails recognize", rails_reqs) { |prepared_request| rails.recognize(prepared_request) }
     x.compare!
   end
   by_label = report.entries.to_h { |e| [e.label.delete_prefix("#{name} "), BenchSides.figures(e)] }
