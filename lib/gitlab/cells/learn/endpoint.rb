@@ -112,13 +112,15 @@ module Gitlab
         # @param env [Hash] the Rack environment
         # @return [Array(Integer, Hash, Array<String>)]
         def call(env)
-          unless env["REQUEST_METHOD"] == "GET"
-            return error(405, "method_not_allowed", "the learn endpoint answers GET only, not #{env['REQUEST_METHOD']}",
-                         self.class.header("Allow") => "GET")
+          verb = env["REQUEST_METHOD"]
+          unless verb == "GET"
+            status, headers, body = error(405, "method_not_allowed", "the learn endpoint answers GET only, not #{verb}",
+                                          self.class.header("Allow") => "GET")
+            return [status, headers, verb == "HEAD" ? [] : body]
           end
 
           method, path_info = read_params(env["QUERY_STRING"].to_s)
-          answer(method, path_info)
+          respond(200, learn(method, path_info))
         rescue RequestError => e
           error(e.status, e.code, e.message)
         end
@@ -161,10 +163,6 @@ module Gitlab
         end
 
         private
-
-        def answer(method, path_info)
-          respond(200, learn(method, path_info))
-        end
 
         def classify(method, path_info)
           @classifier.classify(method, path_info, &@constraint)
