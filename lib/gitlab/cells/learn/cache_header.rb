@@ -112,6 +112,8 @@ module Gitlab
           if value.bytesize > MAX_LENGTH
             raise InvalidHeaderError, "#{NAME} is #{value.bytesize} bytes, over the limit of #{MAX_LENGTH}"
           end
+          raise InvalidHeaderError, "#{NAME} is not valid #{value.encoding}: #{value.inspect}" unless value.valid_encoding?
+          raise InvalidHeaderError, "#{NAME} is empty" if value.strip.empty?
 
           attributes = parse_attributes(value)
           path = attributes.fetch("path") { raise InvalidHeaderError, "#{NAME} #{value.inspect} has no path attribute" }
