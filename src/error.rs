@@ -47,6 +47,10 @@ pub enum ClassifyError {
     InvalidMethod(String),
     #[error("path_info is {len} bytes, over the limit of {limit}")]
     PathTooLong { len: usize, limit: usize },
+    /// A learn answer carries the path as JSON text, and Rails answers such requests with
+    /// 400 (`ActionController::BadRequest`, invalid encoding) rather than routing them.
+    #[error("path_info is not valid UTF-8 (invalid byte at {position})")]
+    PathNotUtf8 { position: usize },
     #[error("route {route}: {source}")]
     TooComplex { route: usize, source: BudgetExceeded },
     #[error("the route automaton failed: {0}")]

@@ -127,25 +127,26 @@ impl Rules {
     ) -> Result<Learned, ClassifyError> {
         let found = classifier.classify_with(method, path_info, accept)?;
         let normalized = crate::normalize::normalize_path(path_info);
-        let path = String::from_utf8_lossy(&normalized);
-        if let Some(fixed) = self.fixed_for(&path) {
+        let path = std::str::from_utf8(&normalized)
+            .map_err(|e| ClassifyError::PathNotUtf8 { position: invalid_utf8_at(path_info, e.valid_up_to()) })?;
+        if let Some(fixed) = self.fixed_for(path) {
             return Ok(Learned::Fixed {
-                path: if fixed.exact { path.into_owned() } else { fixed.path.clone() },
+                path: if fixed.exact { path.to_owned() } else { fixed.path.clone() },
                 exact: fixed.exact,
                 cell: fixed.cell.clone(),
-                cacheable: fixed.cacheable && std::str::from_utf8(&normalized).is_ok(),
+                cacheable: fixed.cacheable,
                 route: found.as_ref().map(Match::route_index),
             });
         }
         let Some(m) = found else {
-            return Ok(Learned::Default { path: path.into_owned(), reason: Unrouted::NoRoute, route: None });
+            return Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRoute, route: None });
         };
         // Parameters are found lazily; a regex that backtracks past its budget is an error here,
         // not a silently missing entity.
         m.try_spans()?;
         match self.routable_for(&m) {
             Some(learned) => Ok(learned),
-            None => Ok(Learned::Default { path: path.into_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
+            None => Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
         }
     }
 
@@ -251,9 +252,24 @@ mod tests {
     }
 
     #[test]
+    fn non_utf8_paths_are_refused_not_mangled() {
+        let rules = Rules::gitlab_default();
+        let err = rules.learn(&classifier(), "GET", b"/gitlab-org/\xff/-/issues").unwrap_err();
+        assert!(matches!(err, ClassifyError::PathNotUtf8 { position: 12 }), "{err}");
+        // The same bytes percent-encoded are ordinary text.
+        assert!(rules.learn(&classifier(), "GET", b"/gitlab-org/%FF/-/issues").is_ok());
+    }
+
+    #[test]
     fn rejects_bad_rules() {
         assert!(Rules::from_json(br#"{"default_cell":"a b"}"#).is_err());
         assert!(Rules::from_json(br#"{"default_cell":"c","fixed":[{"path":"x","cell":"c"}]}"#).is_err());
         assert!(Rules::from_json(br#"{"default_cell":"c","surprise":1}"#).is_err());
     }
+}
+
+/// The offset in the raw request path of the first invalid UTF-8 byte (normalization may have
+/// squeezed slashes before it, so the normalized offset is only the fallback).
+fn invalid_utf8_at(raw: &[u8], normalized_offset: usize) -> usize {
+    std::str::from_utf8(raw).err().map_or(normalized_offset, |e| e.valid_up_to())
 }
