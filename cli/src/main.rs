@@ -256,6 +256,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 }
                 per_request.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
             }
+            // The learn answer also needs the route's parameters (found lazily, by the exact
+            // matcher for widened routes) and the rules: timed apart so both figures are honest.
+            let rules = loaded.rules.clone().unwrap_or_else(Rules::gitlab_default);
+            let mut per_learn = Vec::with_capacity(reqs.len());
+            for (m, p) in &reqs {
+                let started = Instant::now();
+                for _ in 0..rounds.max(1) {
+                    let _ = std::hint::black_box(rules.learn(c, m, std::hint::black_box(p.as_bytes())));
+                }
+                per_learn.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
+            }
+            per_learn.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let learn_median = per_learn[(per_learn.len() - 1) / 2];
+            let learn_p90 = per_learn[((per_learn.len() - 1) as f64 * 0.9).round() as usize];
             let mean = per_request.iter().sum::<f64>() / per_request.len() as f64;
             per_request.sort_by(|a, b| a.partial_cmp(b).unwrap());
             let pct = |q: f64| per_request[((per_request.len() - 1) as f64 * q).round() as usize];
@@ -278,6 +292,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "ns_per_classify_p90": pct(0.9),
                     "ns_per_classify_max": pct(1.0),
                     "ns_per_classify_mean": mean,
+                    "ns_per_learn_median": learn_median,
+                    "ns_per_learn_p90": learn_p90,
                     "compile_ms": loaded.compile_ms,
                     "engine": c.engine_kind(),
                     "memory_bytes": c.memory_usage(),
