@@ -17,8 +17,11 @@
 require "json"
 require "logger"
 
-ROOT = File.expand_path("../..", __dir__) unless defined?(ROOT)
-$LOAD_PATH.unshift(File.join(ROOT, "lib")) unless $LOAD_PATH.include?(File.join(ROOT, "lib"))
+module Demo
+  # The repository root.
+  ROOT = File.expand_path("../..", __dir__)
+end
+$LOAD_PATH.unshift(File.join(Demo::ROOT, "lib")) unless $LOAD_PATH.include?(File.join(Demo::ROOT, "lib"))
 require "gitlab/cells/learn"
 require_relative "db"
 require_relative "directory"
