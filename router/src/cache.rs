@@ -1,0 +1,200 @@
+//! The route cache: learned answers, exact or prefix, bounded in size and in age.
+//!
+//! Built on moka (a concurrent TinyLFU cache) rather than hand-written eviction: the router's
+//! cache must stay at its capacity under a long tail of distinct URLs (the seed's "the router
+//! cache may need to be very large" concern), and moka admits new keys only when they are more
+//! popular than what they would evict, so a flood of one-off paths cannot flush the hot routes.
+//!
+//! Entries live `ttl + stale_grace` in moka; within `ttl` they are fresh, after it they are
+//! stale and only used when no cell can answer a learn request (stale-while-revalidate).
+//!
+//! Keys are the path with a one-byte marker, `=` for exact entries and `>` for prefixes, so
+//! one cache (one capacity) holds both and a lookup is a few hash probes: the exact path,
+//! then each `/`-boundary prefix of the path from the longest to `/`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::sync::Cache;
+
+/// One learned route.
+#[derive(Debug)]
+pub struct Entry {
+    /// The path the answer (or cache header) named: the request path itself when `exact`.
+    pub path: String,
+    pub exact: bool,
+    /// Index of the owning cell in the configuration.
+    pub cell: usize,
+    pub fresh_until: Instant,
+    /// Milliseconds since the cache's epoch of the last failed revalidation (0: none), so a
+    /// stale entry whose cells are down is served at once instead of waiting on every request.
+    failed_at_ms: AtomicU64,
+}
+
+impl Entry {
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        now < self.fresh_until
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Fresh(Arc<Entry>),
+    /// Expired but within the stale grace: usable only if learning fails.
+    Stale(Arc<Entry>),
+    Miss,
+}
+
+pub struct RouteCache {
+    inner: Cache<String, Arc<Entry>>,
+    ttl: Duration,
+    epoch: Instant,
+}
+
+/// How long after a failed revalidation a stale entry is served without trying again inline.
+const REVALIDATE_BACKOFF: Duration = Duration::from_secs(1);
+
+impl RouteCache {
+    pub fn new(capacity: u64, ttl: Duration, stale_grace: Duration) -> RouteCache {
+        let inner = Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(ttl + stale_grace)
+            .support_invalidation_closures()
+            .build();
+        RouteCache { inner, ttl, epoch: Instant::now() }
+    }
+
+    fn key(exact: bool, path: &str) -> String {
+        let mut k = String::with_capacity(path.len() + 1);
+        k.push(if exact { '=' } else { '>' });
+        k.push_str(path);
+        k
+    }
+
+    /// Exact entry first, then the longest cached prefix ending on a `/` boundary.
+    pub fn lookup(&self, path: &str) -> Lookup {
+        let now = Instant::now();
+        let mut key = Self::key(true, path);
+        let found = self.inner.get(key.as_str()).or_else(|| {
+            key.replace_range(0..1, ">");
+            // Candidates: the path itself, then the path cut before each '/' (longest first), then "/".
+            let mut end = key.len();
+            loop {
+                if let Some(e) = self.inner.get(&key[..end]) {
+                    return Some(e);
+                }
+                if end <= 2 {
+                    return None;
+                }
+                match key[1..end].rfind('/') {
+                    Some(0) => end = 2, // try "/" itself
+                    Some(i) => end = i + 1,
+                    None => return None,
+                }
+            }
+        });
+        match found {
+            Some(e) if e.is_fresh(now) => Lookup::Fresh(e),
+            Some(e) => Lookup::Stale(e),
+            None => Lookup::Miss,
+        }
+    }
+
+    /// Stores an answer the caller has already validated against the request path.
+    pub fn insert(&self, path: &str, exact: bool, cell: usize) {
+        let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + self.ttl, failed_at_ms: AtomicU64::new(0) };
+        self.inner.insert(Self::key(exact, path), Arc::new(entry));
+    }
+
+    pub fn remove(&self, path: &str, exact: bool) {
+        self.inner.invalidate(Self::key(exact, path).as_str());
+    }
+
+    /// Drops every entry that points at `cell` (it was unreachable: relearn rather than keep
+    /// sending clients to a dead cell). Returns false if moka refused the predicate.
+    pub fn remove_cell(&self, cell: usize) -> bool {
+        self.inner.invalidate_entries_if(move |_, e| e.cell == cell).is_ok()
+    }
+
+    /// Records a failed revalidation of `entry`.
+    pub fn mark_failed(&self, entry: &Entry) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        entry.failed_at_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// True when a revalidation of `entry` has failed (the cells were down for it).
+    pub fn revalidation_failed(&self, entry: &Entry) -> bool {
+        entry.failed_at_ms.load(Ordering::Relaxed) != 0
+    }
+
+    /// True when a revalidation of `entry` failed less than a second ago: serve it stale
+    /// without waiting for the cells again (a background refresh is started instead).
+    pub fn recently_failed(&self, entry: &Entry) -> bool {
+        let at = entry.failed_at_ms.load(Ordering::Relaxed);
+        at != 0 && self.epoch.elapsed().as_millis() as u64 - at < REVALIDATE_BACKOFF.as_millis() as u64
+    }
+
+    /// Approximate number of entries (moka counts lazily; see `run_pending_tasks`).
+    pub fn entry_count(&self) -> u64 {
+        self.inner.entry_count()
+    }
+
+    /// Applies pending evictions and invalidations now (tests and the metrics scrape use it).
+    pub fn run_pending_tasks(&self) {
+        self.inner.run_pending_tasks()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> RouteCache {
+        RouteCache::new(100, Duration::from_secs(60), Duration::from_secs(60))
+    }
+
+    fn cell_of(l: Lookup) -> Option<usize> {
+        match l {
+            Lookup::Fresh(e) => Some(e.cell),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_on_segment_boundaries() {
+        let c = cache();
+        c.insert("/my-company", false, 1);
+        c.insert("/my-company/project", false, 2);
+        assert_eq!(cell_of(c.lookup("/my-company")), Some(1));
+        assert_eq!(cell_of(c.lookup("/my-company/x")), Some(1));
+        assert_eq!(cell_of(c.lookup("/my-company/project/-/issues")), Some(2));
+        assert_eq!(cell_of(c.lookup("/my-company/projectx")), Some(1));
+        assert_eq!(cell_of(c.lookup("/my-companyx")), None);
+        assert_eq!(cell_of(c.lookup("/")), None);
+        c.insert("/", false, 3);
+        assert_eq!(cell_of(c.lookup("/other")), Some(3));
+    }
+
+    #[test]
+    fn exact_entries_do_not_cover_children_and_win_over_prefixes() {
+        let c = cache();
+        c.insert("/-/profile", true, 1);
+        assert_eq!(cell_of(c.lookup("/-/profile")), Some(1));
+        assert_eq!(cell_of(c.lookup("/-/profile/keys")), None);
+        c.insert("/-", false, 2);
+        assert_eq!(cell_of(c.lookup("/-/profile")), Some(1));
+        assert_eq!(cell_of(c.lookup("/-/profile/keys")), Some(2));
+    }
+
+    #[test]
+    fn expired_entries_are_stale_then_gone() {
+        let c = RouteCache::new(100, Duration::from_millis(20), Duration::from_millis(200));
+        c.insert("/a", false, 0);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(matches!(c.lookup("/a/b"), Lookup::Stale(_)));
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(matches!(c.lookup("/a/b"), Lookup::Miss));
+    }
+}

@@ -1,0 +1,394 @@
+//! Configuration: a TOML file (the contract in the project's common context) plus command-line
+//! flags that override it.
+//!
+//! Everything is validated once, at start, into a [`Config`] that the rest of the router can
+//! trust without re-checking: a router that starts with a typo in a cell URL would only fail
+//! later, per request, which is much harder to diagnose than `cells-router: <reason>` and exit 2.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use regex::Regex;
+use serde::Deserialize;
+
+/// Why the configuration was refused; printed as one line, `cells-router: <reason>`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(msg.into())
+}
+
+/// Command-line flags. Every flag overrides the same setting of the `--config` file.
+#[derive(Debug, Parser, Default)]
+#[command(name = "cells-router", version, about = "The stateless GitLab Cells router: learns which cell owns a path from the cells, caches the answer and proxies each request exactly once.")]
+pub struct Args {
+    /// TOML configuration file (see router/README.md for every key).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Router name shown in logs and in the trace header (overrides `name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Cell that answers unknown routes (overrides `default_cell`).
+    #[arg(long, value_name = "CELL")]
+    pub default_cell: Option<String>,
+    /// A cell, `name=http://host:port`; repeat for each cell. When given, replaces the file's `[[cells]]`.
+    #[arg(long = "cell", value_name = "NAME=URL")]
+    pub cells: Vec<String>,
+    /// Path of the learn endpoint on every cell (overrides `learn_path`).
+    #[arg(long, value_name = "PATH")]
+    pub learn_path: Option<String>,
+    /// Add the X-Cells-Router-Trace header to responses (overrides `trace_header`).
+    #[arg(long)]
+    pub trace_header: bool,
+    /// Log format: `json` (one object per line) or `compact`.
+    #[arg(long, default_value = "json", value_parser = ["json", "compact"])]
+    pub log_format: String,
+    /// Log filter (tracing EnvFilter syntax); RUST_LOG wins when set.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+/// The file as written; every section and key is optional except what validation requires.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    name: Option<String>,
+    listen: Option<String>,
+    default_cell: Option<String>,
+    learn_path: Option<String>,
+    trace_header: Option<bool>,
+    trust_forwarded_headers: Option<bool>,
+    #[serde(default)]
+    cache: CacheSection,
+    #[serde(default)]
+    timeouts: TimeoutSection,
+    #[serde(default)]
+    not_found_delay: NotFoundSection,
+    #[serde(default)]
+    session_cookie: SessionSection,
+    #[serde(default)]
+    limits: LimitSection,
+    #[serde(default)]
+    cells: Vec<CellSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct CacheSection {
+    #[serde(with = "humantime_serde")]
+    ttl: Duration,
+    capacity: u64,
+    #[serde(with = "humantime_serde")]
+    stale_grace: Duration,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection { ttl: Duration::from_secs(60), capacity: 100_000, stale_grace: Duration::from_secs(300) }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TimeoutSection {
+    #[serde(with = "humantime_serde")]
+    connect: Duration,
+    #[serde(with = "humantime_serde")]
+    learn: Duration,
+    #[serde(with = "humantime_serde")]
+    request: Duration,
+    #[serde(with = "humantime_serde")]
+    header_read: Duration,
+    #[serde(with = "humantime_serde")]
+    shutdown: Duration,
+}
+
+impl Default for TimeoutSection {
+    fn default() -> Self {
+        TimeoutSection {
+            connect: Duration::from_secs(1),
+            learn: Duration::from_secs(2),
+            request: Duration::from_secs(60),
+            header_read: Duration::from_secs(30),
+            shutdown: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct NotFoundSection {
+    #[serde(with = "humantime_serde")]
+    max: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SessionSection {
+    name: String,
+    pattern: String,
+}
+
+impl Default for SessionSection {
+    fn default() -> Self {
+        SessionSection { name: "_gitlab_session".into(), pattern: "^cell-(?<cell>[a-z0-9_]+)-".into() }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LimitSection {
+    max_header_bytes: usize,
+    max_path_bytes: usize,
+}
+
+impl Default for LimitSection {
+    fn default() -> Self {
+        LimitSection { max_header_bytes: 64 * 1024, max_path_bytes: 8192 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CellSection {
+    name: String,
+    url: String,
+    session_id: Option<String>,
+}
+
+/// One configured cell.
+#[derive(Clone, Debug)]
+pub struct CellConfig {
+    pub name: String,
+    /// `http://host:port`, no path: the router appends the request's path and query.
+    pub url: http::Uri,
+    /// The `host:port` to dial (for upgrades, which use a dedicated connection).
+    pub authority: String,
+    /// What the session cookie's `cell` capture must equal to name this cell (defaults to `name`).
+    pub session_id: String,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub default_cell: String,
+    pub learn_path: String,
+    pub trace_header: bool,
+    /// When false (the default) X-Forwarded-* from clients are replaced, not extended.
+    pub trust_forwarded_headers: bool,
+    pub cache_ttl: Duration,
+    pub cache_capacity: u64,
+    pub stale_grace: Duration,
+    pub connect_timeout: Duration,
+    pub learn_timeout: Duration,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub not_found_delay_max: Duration,
+    pub session_cookie_name: String,
+    pub session_cookie_pattern: Regex,
+    pub max_header_bytes: usize,
+    pub max_path_bytes: usize,
+    pub cells: Vec<CellConfig>,
+}
+
+/// Cell names as the cache header contract allows them.
+pub fn valid_cell_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn parse_cell_url(name: &str, url: &str) -> Result<(http::Uri, String), ConfigError> {
+    let bad = |why: &str| invalid(format!("cell {name}: invalid url {url:?}: {why}"));
+    let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some(_) => return Err(bad("only http:// is supported")),
+        None => return Err(bad("missing http:// scheme")),
+    }
+    let authority = uri.authority().ok_or_else(|| bad("missing host"))?.clone();
+    if authority.as_str().contains('@') {
+        return Err(bad("credentials are not allowed"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad("must not have a path or query"));
+    }
+    let host_port = match authority.port_u16() {
+        Some(_) => authority.as_str().to_string(),
+        None => format!("{}:80", authority.as_str()),
+    };
+    let base: http::Uri = format!("http://{}", authority.as_str()).parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    Ok((base, host_port))
+}
+
+fn nonzero(what: &str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        Err(invalid(format!("{what} must be greater than zero")))
+    } else {
+        Ok(d)
+    }
+}
+
+impl Config {
+    /// Reads `args.config` (if any), applies the flags and validates the result.
+    pub fn load(args: &Args) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Self::read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Self::build(file, args)
+    }
+
+    /// Validates a configuration given as TOML text (and flags); used by tests and `load`.
+    pub fn from_toml(text: &str, args: &Args) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse { path: "<inline>".into(), message: one_line(&e.to_string()) })?;
+        Self::build(file, args)
+    }
+
+    fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: one_line(&e.to_string()) })
+    }
+
+    fn build(mut file: FileConfig, args: &Args) -> Result<Config, ConfigError> {
+        if !args.cells.is_empty() {
+            file.cells = Vec::new();
+            for spec in &args.cells {
+                let (name, url) = spec.split_once('=').ok_or_else(|| invalid(format!("--cell {spec:?}: expected NAME=URL")))?;
+                file.cells.push(CellSection { name: name.trim().to_string(), url: url.trim().to_string(), session_id: None });
+            }
+        }
+        let name = args.name.clone().or(file.name).unwrap_or_else(|| "cells-router".into());
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c == ';') {
+            return Err(invalid(format!("invalid router name {name:?}")));
+        }
+        let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| invalid(format!("invalid listen address {listen_text:?} (expected IP:PORT)")))?;
+
+        if file.cells.is_empty() {
+            return Err(invalid("no cells configured (add [[cells]] or --cell NAME=URL)"));
+        }
+        let mut seen = HashSet::new();
+        let mut cells = Vec::with_capacity(file.cells.len());
+        for c in file.cells {
+            if !valid_cell_name(&c.name) {
+                return Err(invalid(format!("invalid cell name {:?} (expected [A-Za-z0-9_.-]{{1,64}})", c.name)));
+            }
+            if !seen.insert(c.name.clone()) {
+                return Err(invalid(format!("duplicate cell name {:?}", c.name)));
+            }
+            let (url, authority) = parse_cell_url(&c.name, &c.url)?;
+            let session_id = c.session_id.unwrap_or_else(|| c.name.clone());
+            cells.push(CellConfig { name: c.name, url, authority, session_id });
+        }
+        let default_cell = args
+            .default_cell
+            .clone()
+            .or(file.default_cell)
+            .ok_or_else(|| invalid("default_cell is required"))?;
+        if !cells.iter().any(|c| c.name == default_cell) {
+            return Err(invalid(format!("default_cell {default_cell:?} is not a configured cell")));
+        }
+        let learn_path = args.learn_path.clone().or(file.learn_path).unwrap_or_else(|| "/api/v4/cells/learn".into());
+        if !learn_path.starts_with('/') || learn_path.contains(['?', '#']) || learn_path.parse::<http::uri::PathAndQuery>().is_err() {
+            return Err(invalid(format!("invalid learn_path {learn_path:?} (expected an absolute path without query)")));
+        }
+        if file.cache.capacity == 0 {
+            return Err(invalid("cache.capacity must be greater than zero"));
+        }
+        let pattern = Regex::new(&file.session_cookie.pattern)
+            .map_err(|e| invalid(format!("invalid session_cookie.pattern: {}", one_line(&e.to_string()))))?;
+        if !pattern.capture_names().any(|n| n == Some("cell")) {
+            return Err(invalid("session_cookie.pattern must have a named group (?<cell>...)"));
+        }
+        let cookie_name = file.session_cookie.name;
+        if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'=' | b';' | b',')) {
+            return Err(invalid(format!("invalid session_cookie.name {cookie_name:?}")));
+        }
+        if file.limits.max_header_bytes < 8192 {
+            return Err(invalid("limits.max_header_bytes must be at least 8192"));
+        }
+        if file.limits.max_path_bytes == 0 {
+            return Err(invalid("limits.max_path_bytes must be greater than zero"));
+        }
+        Ok(Config {
+            name,
+            listen,
+            default_cell,
+            learn_path,
+            trace_header: args.trace_header || file.trace_header.unwrap_or(false),
+            trust_forwarded_headers: file.trust_forwarded_headers.unwrap_or(false),
+            cache_ttl: nonzero("cache.ttl", file.cache.ttl)?,
+            cache_capacity: file.cache.capacity,
+            stale_grace: file.cache.stale_grace,
+            connect_timeout: nonzero("timeouts.connect", file.timeouts.connect)?,
+            learn_timeout: nonzero("timeouts.learn", file.timeouts.learn)?,
+            request_timeout: nonzero("timeouts.request", file.timeouts.request)?,
+            header_read_timeout: nonzero("timeouts.header_read", file.timeouts.header_read)?,
+            shutdown_timeout: file.timeouts.shutdown,
+            not_found_delay_max: file.not_found_delay.max,
+            session_cookie_name: cookie_name,
+            session_cookie_pattern: pattern,
+            max_header_bytes: file.limits.max_header_bytes,
+            max_path_bytes: file.limits.max_path_bytes,
+            cells,
+        })
+    }
+}
+
+/// toml's errors span several lines (source excerpt, caret); the contract is one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        name = "router_us"
+        listen = "127.0.0.1:0"
+        default_cell = "cell_us0"
+        [[cells]]
+        name = "cell_us0"
+        url = "http://127.0.0.1:9001"
+    "#;
+
+    #[test]
+    fn accepts_the_contract_example() {
+        let text = format!(
+            "{BASE}\n[cache]\nttl = \"60s\"\ncapacity = 10\nstale_grace = \"300s\"\n[timeouts]\nconnect = \"1s\"\nlearn = \"2s\"\nrequest = \"60s\"\n[not_found_delay]\nmax = \"5ms\"\n[session_cookie]\nname = \"_gitlab_session\"\npattern = \"^cell-(?<cell>[a-z0-9_]+)-\"\n"
+        );
+        let c = Config::from_toml(&text, &Args::default()).unwrap();
+        assert_eq!(c.cache_capacity, 10);
+        assert_eq!(c.not_found_delay_max, Duration::from_millis(5));
+        assert_eq!(c.cells[0].authority, "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn refuses_bad_settings_with_a_reason() {
+        let err = |t: &str| Config::from_toml(t, &Args::default()).unwrap_err().to_string();
+        assert!(err(&BASE.replace("cell_us0\"\n        [[", "nope\"\n        [[")).contains("default_cell"));
+        assert!(err(&format!("{BASE}\n[cache]\ncapacity = 0\n")).contains("capacity"));
+        assert!(err(&format!("{BASE}\n[cache]\nttl = \"soon\"\n")).contains("invalid config"));
+        assert!(err(&format!("{BASE}\nbogus = 1\n")).contains("bogus"));
+        assert!(err(&format!("{BASE}\n[[cells]]\nname = \"cell_us0\"\nurl = \"http://x:1\"\n")).contains("duplicate"));
+        assert!(err(&BASE.replace("http://127.0.0.1:9001", "ftp://x")).contains("invalid url"));
+        assert!(!err(&format!("{BASE}\nbogus = 1\n")).contains('\n'));
+    }
+}

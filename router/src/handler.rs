@@ -1,0 +1,330 @@
+//! One client request, start to end: router endpoints, target checks, the routing decision
+//! (cache, learn, stale, session cookie), forwarding, 421 handling, then metrics, the trace
+//! header and one log line.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use rand::RngExt;
+
+use crate::cache::{Entry, Lookup};
+use crate::learn::{LearnError, Outcome};
+use crate::metrics::RequestLabels;
+use crate::proxy::{self, Body, ForwardError};
+use crate::trust::{self, TargetError};
+use crate::{session, State};
+
+pub const HEALTH_PATH: &str = "/-/cells-router/health";
+pub const METRICS_PATH: &str = "/-/cells-router/metrics";
+
+/// What the log line and trace header say about a request.
+#[derive(Default)]
+struct Note {
+    cache: &'static str,
+    learned_from: Option<usize>,
+    cell: Option<usize>,
+    learn_ms: Option<f64>,
+    retried: bool,
+    error: Option<String>,
+}
+
+/// Where the request goes, and which cache entry sent it there (dropped on a 421).
+struct Decision {
+    cell: usize,
+    entry: Option<(String, bool)>,
+}
+
+impl Decision {
+    fn from_entry(e: &Entry) -> Decision {
+        Decision { cell: e.cell, entry: Some((e.path.clone(), e.exact)) }
+    }
+}
+
+pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut note = Note { cache: "bypass", ..Note::default() };
+    let mut resp = match path.as_str() {
+        HEALTH_PATH => health(&st),
+        METRICS_PATH => {
+            st.cache.run_pending_tasks();
+            let mut r = Response::new(proxy::full(st.metrics.encode(st.cache.entry_count())));
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+            r
+        }
+        _ => route(&st, req, peer, &mut note).await,
+    };
+    let status = resp.status();
+    let cell_name = note.cell.map(|c| st.cfg.cells[c].name.as_str());
+    st.metrics.requests.get_or_create(&RequestLabels { cell: cell_name.unwrap_or("none").to_string(), status: status.as_u16() }).inc();
+    if st.cfg.trace_header {
+        let mut v = format!("router={}; cache={}", st.cfg.name, note.cache);
+        if let Some(f) = note.learned_from {
+            let _ = write!(v, "; learned_from={}", st.cfg.cells[f].name);
+        }
+        if let Some(c) = cell_name {
+            let _ = write!(v, "; cell={c}");
+        }
+        if let Some(ms) = note.learn_ms {
+            let _ = write!(v, "; learn_ms={ms:.2}");
+        }
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(trust::TRACE_HEADER, v);
+        }
+    }
+    tracing::info!(
+        target: "cells_router::access",
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        cache = note.cache,
+        learned_from = note.learned_from.map(|c| st.cfg.cells[c].name.as_str()),
+        cell = cell_name,
+        learn_ms = note.learn_ms,
+        retried = note.retried,
+        error = note.error.as_deref(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(resp)
+}
+
+fn health(st: &State) -> Response<Body> {
+    let cells: Vec<_> = st
+        .cfg
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| serde_json::json!({ "name": c.name, "url": c.url.to_string(), "healthy": st.health.is_up(i) }))
+        .collect();
+    let body = serde_json::json!({
+        "status": "ok",
+        "router": st.cfg.name,
+        "default_cell": st.cfg.default_cell,
+        "cache_entries": st.cache.entry_count(),
+        "cells": cells,
+    });
+    let mut r = proxy::json_response(StatusCode::OK, body.to_string());
+    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn route(st: &Arc<State>, mut req: Request<Incoming>, peer: SocketAddr, note: &mut Note) -> Response<Body> {
+    match trust::check_target(req.uri(), st.cfg.max_path_bytes) {
+        Ok(()) => {}
+        Err(TargetError::TooLong) => return proxy::json_error(StatusCode::URI_TOO_LONG, "path_too_long", "the request path is too long"),
+        Err(TargetError::Invalid(why)) => return proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why),
+    }
+    let path = req.uri().path().to_string();
+    let decision = match decide(st, req.method(), &path, req.headers(), note).await {
+        Ok(d) => d,
+        Err(e) => {
+            note.error = Some(e.to_string());
+            return proxy::json_error(StatusCode::SERVICE_UNAVAILABLE, "no_cell_available", "no cell could tell where this path is served; try again later");
+        }
+    };
+    note.cell = Some(decision.cell);
+
+    let upgrade = proxy::is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    let has_body = trust::has_body(&parts.headers);
+    let headers = proxy::upstream_headers(&st.cfg, &parts.headers, peer, upgrade);
+    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+
+    if let Some(client_side) = client_upgrade {
+        let mut up = Request::builder().method(parts.method.clone()).uri(pq.as_str()).body(body.boxed_unsync()).expect("valid parts");
+        *up.headers_mut() = headers;
+        return match proxy::send_upgrade(st, decision.cell, up, client_side).await {
+            Ok(resp) => finish(st, resp, &path).await,
+            Err(e) => upstream_failure(st, decision.cell, e, note),
+        };
+    }
+
+    // A body-less request can be replayed once (421); keep what a replay needs.
+    let replay = (!has_body).then(|| headers.clone());
+    let body = if has_body { body.boxed_unsync() } else { proxy::empty() };
+    let resp = match proxy::send(st, decision.cell, &parts.method, &pq, headers, body).await {
+        Ok(r) => r,
+        Err(e) => return upstream_failure(st, decision.cell, e, note),
+    };
+    if resp.status() == StatusCode::MISDIRECTED_REQUEST {
+        return misdirected(st, &parts.method, &path, &pq, replay, decision, resp, note).await;
+    }
+    finish(st, resp, &path).await
+}
+
+/// Cache, then learn; stale entries only when learning fails.
+async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMap, note: &mut Note) -> Result<Decision, LearnError> {
+    match st.cache.lookup(path) {
+        Lookup::Fresh(e) => {
+            note.cache = "hit";
+            st.metrics.cache("hit");
+            Ok(Decision::from_entry(&e))
+        }
+        Lookup::Stale(e) => {
+            if st.cache.revalidation_failed(&e) {
+                // The cells failed us recently: answer now, refresh behind the client's back.
+                if !st.cache.recently_failed(&e) {
+                    st.cache.mark_failed(&e);
+                    refresh_in_background(st, method, path, e.clone());
+                }
+                note.cache = "stale";
+                st.metrics.cache("stale");
+                return Ok(Decision::from_entry(&e));
+            }
+            match st.learner.learn(st, method, path).await {
+                Ok(o) => Ok(from_outcome(st, o, headers, note)),
+                Err(err) => {
+                    st.cache.mark_failed(&e);
+                    note.cache = "stale";
+                    note.error = Some(err.to_string());
+                    st.metrics.cache("stale");
+                    Ok(Decision::from_entry(&e))
+                }
+            }
+        }
+        Lookup::Miss => {
+            let o = st.learner.learn(st, method, path).await;
+            if o.is_err() {
+                st.metrics.cache("miss");
+            }
+            Ok(from_outcome(st, o?, headers, note))
+        }
+    }
+}
+
+fn refresh_in_background(st: &Arc<State>, method: &Method, path: &str, stale: Arc<Entry>) {
+    let (st, method, path) = (st.clone(), method.clone(), path.to_string());
+    tokio::spawn(async move {
+        if st.learner.learn(&st, &method, &path).await.is_err() {
+            st.cache.mark_failed(&stale);
+        }
+    });
+}
+
+fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) -> Decision {
+    match o {
+        Outcome::Cached(e) => {
+            note.cache = "hit";
+            st.metrics.cache("hit");
+            Decision::from_entry(&e)
+        }
+        Outcome::Answer { answer, cell, from, elapsed } => {
+            note.cache = if answer.cacheable { "miss" } else { "bypass" };
+            st.metrics.cache(note.cache);
+            note.learned_from = Some(from);
+            note.learn_ms = Some(elapsed.as_secs_f64() * 1000.0);
+            let cell = if session::applies(&answer) { session::cell_from_cookie(&st.cfg, headers).unwrap_or(cell) } else { cell };
+            Decision { cell, entry: answer.cacheable.then(|| (answer.path.clone(), answer.exact)) }
+        }
+    }
+}
+
+/// Learns from the cell's `X-Gitlab-Cell-Cache` headers, strips internal headers, delays 404s.
+async fn finish(st: &State, mut resp: Response<Incoming>, path: &str) -> Response<Body> {
+    for v in resp.headers().get_all(trust::CACHE_HEADER) {
+        let parsed = v.to_str().ok().and_then(trust::parse_cache_header);
+        match parsed.as_ref().map(|h| (h, trust::check_cache_header(&st.cfg, h, path))) {
+            Some((h, Ok(cell))) => st.cache.insert(&h.path, h.exact, cell),
+            Some((_, Err(e))) => {
+                st.metrics.rejected("header");
+                tracing::warn!(path, reason = %e, "cache header refused");
+            }
+            None => {
+                st.metrics.rejected("header");
+                tracing::warn!(path, value = ?v, "unparseable cache header refused");
+            }
+        }
+    }
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    proxy::sanitize_response(resp.headers_mut(), switching);
+    if resp.status() == StatusCode::NOT_FOUND && !st.cfg.not_found_delay_max.is_zero() {
+        // The seed's timing-attack mitigation: "not found" and "not yours" look alike in time.
+        let max = st.cfg.not_found_delay_max.as_micros() as u64;
+        let delay = rand::rng().random_range(0..=max);
+        tokio::time::sleep(Duration::from_micros(delay)).await;
+    }
+    resp.map(|b| b.boxed_unsync())
+}
+
+fn upstream_failure(st: &State, cell: usize, e: ForwardError, note: &mut Note) -> Response<Body> {
+    let name = &st.cfg.cells[cell].name;
+    match e {
+        ForwardError::Connect(detail) => {
+            st.metrics.upstream_error(name, "connect");
+            st.health.mark_down(cell);
+            // Clients must not keep being sent to a cell that is gone; relearn instead.
+            st.cache.remove_cell(cell);
+            note.error = Some(detail);
+            proxy::json_error(StatusCode::BAD_GATEWAY, "cell_unreachable", &format!("cell {name} could not be reached"))
+        }
+        ForwardError::Timeout => {
+            st.metrics.upstream_error(name, "timeout");
+            note.error = Some("timeout".into());
+            proxy::json_error(StatusCode::GATEWAY_TIMEOUT, "cell_timeout", &format!("cell {name} did not answer in time"))
+        }
+        ForwardError::Other(detail) => {
+            st.metrics.upstream_error(name, "protocol");
+            note.error = Some(detail);
+            proxy::json_error(StatusCode::BAD_GATEWAY, "bad_gateway", &format!("the exchange with cell {name} failed"))
+        }
+    }
+}
+
+/// `421 Misdirected Request` + `X-Gitlab-Cell-Owner`: the entity moved. Drop the entry that
+/// sent us here, believe the owner if it is a configured cell (it can only name a cell for a
+/// path we already trusted), else relearn; replay once if the request had no body.
+#[allow(clippy::too_many_arguments)]
+async fn misdirected(
+    st: &Arc<State>,
+    method: &Method,
+    path: &str,
+    pq: &str,
+    replay: Option<HeaderMap>,
+    d: Decision,
+    resp: Response<Incoming>,
+    note: &mut Note,
+) -> Response<Body> {
+    st.metrics.misdirected.inc();
+    let owner = resp.headers().get(trust::OWNER_HEADER).and_then(|v| v.to_str().ok()).and_then(|n| trust::cell_index(&st.cfg, n.trim()));
+    if let Some((p, exact)) = &d.entry {
+        st.cache.remove(p, *exact);
+        if let Some(o) = owner.filter(|&o| o != d.cell) {
+            st.cache.insert(p, *exact, o);
+        }
+    }
+    let Some(headers) = replay else {
+        return finish(st, resp, path).await;
+    };
+    let target = match owner.filter(|&o| o != d.cell) {
+        Some(o) => Some(o),
+        None => match st.learner.learn(st, method, path).await {
+            Ok(Outcome::Answer { cell, from, .. }) => {
+                note.learned_from = Some(from);
+                Some(cell)
+            }
+            Ok(Outcome::Cached(e)) => Some(e.cell),
+            Err(_) => None,
+        },
+    };
+    let target = match target {
+        Some(t) if t != d.cell => t,
+        _ => return finish(st, resp, path).await,
+    };
+    drop(resp);
+    note.retried = true;
+    note.cell = Some(target);
+    match proxy::send(st, target, method, pq, headers, proxy::empty()).await {
+        Ok(r) => finish(st, r, path).await,
+        Err(e) => upstream_failure(st, target, e, note),
+    }
+}

@@ -1,0 +1,178 @@
+//! Learning a route from the cells: `GET {learn_path}?method=M&path_info=P` to a random healthy
+//! cell, failover to the others, validation, caching, and single-flight.
+//!
+//! Any cell can answer for any path (they share the routing rules and resolve ownership
+//! through the same data), so a learn request goes to a random cell, and a cell that fails,
+//! times out or answers something untrustworthy is skipped for the next one — at most once per
+//! configured cell, so a dead fleet costs a bounded wait, not a retry storm.
+//!
+//! Concurrent misses for the same method and path share one learn request: a popular project
+//! whose entry expires would otherwise send one learn request per in-flight client.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cells_learn::LearnResponse;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use rand::seq::SliceRandom;
+use tokio::sync::OnceCell;
+
+use crate::cache::{Entry, Lookup};
+use crate::proxy;
+use crate::trust;
+use crate::State;
+
+/// Learn answers are a few hundred bytes; anything far larger is not one.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// How long a cell that failed a learn request goes to the back of the queue.
+const DOWN_FOR: Duration = Duration::from_secs(5);
+
+/// What a learn call produced.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A validated answer; `cell` is its cell's index, `from` the cell that answered.
+    Answer { answer: LearnResponse, cell: usize, from: usize, elapsed: Duration },
+    /// Another request filled the cache while this one waited for its turn.
+    Cached(Arc<Entry>),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no cell answered the learn request: {0}")]
+pub struct LearnError(pub String);
+
+type Slot = Arc<OnceCell<Result<Outcome, LearnError>>>;
+
+/// Cell health as seen by learn requests and forwarding: a cell that just failed is tried
+/// last for a few seconds, never excluded (if every cell is "down", all are still tried).
+pub struct Health {
+    epoch: Instant,
+    down_until_ms: Vec<AtomicU64>,
+}
+
+impl Health {
+    pub fn new(cells: usize) -> Health {
+        Health { epoch: Instant::now(), down_until_ms: (0..cells).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn mark_down(&self, cell: usize) {
+        self.down_until_ms[cell].store(self.now_ms() + DOWN_FOR.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn mark_up(&self, cell: usize) {
+        self.down_until_ms[cell].store(0, Ordering::Relaxed);
+    }
+
+    pub fn is_up(&self, cell: usize) -> bool {
+        self.down_until_ms[cell].load(Ordering::Relaxed) <= self.now_ms()
+    }
+
+    /// Every cell once: healthy ones in random order, then the others in random order.
+    pub fn order(&self) -> Vec<usize> {
+        let mut rng = rand::rng();
+        let (mut up, mut down): (Vec<usize>, Vec<usize>) = (0..self.down_until_ms.len()).partition(|&i| self.is_up(i));
+        up.shuffle(&mut rng);
+        down.shuffle(&mut rng);
+        up.extend(down);
+        up
+    }
+}
+
+#[derive(Default)]
+pub struct Learner {
+    inflight: Mutex<HashMap<String, Slot>>,
+}
+
+impl Learner {
+    /// Learns the route of `method path`, sharing the work with concurrent callers.
+    pub async fn learn(&self, st: &State, method: &Method, path: &str) -> Result<Outcome, LearnError> {
+        let key = format!("{method} {path}");
+        let slot: Slot = self.inflight.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
+        let result = slot
+            .get_or_init(|| async {
+                // A caller that missed the cache just before the previous flight finished
+                // would otherwise learn again.
+                if let Lookup::Fresh(e) = st.cache.lookup(path) {
+                    return Ok(Outcome::Cached(e));
+                }
+                self.learn_uncached(st, method, path).await
+            })
+            .await
+            .clone();
+        let mut map = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+            map.remove(&key);
+        }
+        result
+    }
+
+    async fn learn_uncached(&self, st: &State, method: &Method, path: &str) -> Result<Outcome, LearnError> {
+        let mut reasons = Vec::new();
+        for cell in st.health.order() {
+            let name = &st.cfg.cells[cell].name;
+            let started = Instant::now();
+            st.metrics.learn_requests.inc();
+            match self.attempt(st, cell, method, path).await {
+                Ok((answer, owner)) => {
+                    let elapsed = started.elapsed();
+                    st.metrics.learn_duration.observe(elapsed.as_secs_f64());
+                    st.health.mark_up(cell);
+                    if answer.cacheable {
+                        st.cache.insert(&answer.path, answer.exact, owner);
+                    }
+                    return Ok(Outcome::Answer { answer, cell: owner, from: cell, elapsed });
+                }
+                Err((reason, detail)) => {
+                    st.metrics.learn_failure(name, reason);
+                    if reason == "untrusted" {
+                        st.metrics.rejected("learn");
+                    }
+                    tracing::warn!(cell = %name, reason, detail = %detail, path, "learn request failed");
+                    st.health.mark_down(cell);
+                    reasons.push(format!("{name}: {detail}"));
+                }
+            }
+        }
+        Err(LearnError(reasons.join("; ")))
+    }
+
+    /// One learn request to one cell: the answer and its cell's index, or (reason, detail).
+    async fn attempt(&self, st: &State, cell: usize, method: &Method, path: &str) -> Result<(LearnResponse, usize), (&'static str, String)> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("method", method.as_str())
+            .append_pair("path_info", path)
+            .finish();
+        let uri = format!("http://{}{}?{}", st.cfg.cells[cell].authority, st.cfg.learn_path, query);
+        let req = Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header("x-cells-router", st.cfg.name.as_str())
+            .body(proxy::empty())
+            .map_err(|e| ("request", e.to_string()))?;
+        let work = async {
+            let resp = st.client.request(req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, e.to_string()))?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| ("body", e.to_string()))?
+                .to_bytes();
+            Ok::<(StatusCode, Bytes), (&'static str, String)>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(st.cfg.learn_timeout, work)
+            .await
+            .map_err(|_| ("timeout", format!("no answer within {:?}", st.cfg.learn_timeout)))??;
+        if status != StatusCode::OK {
+            return Err(("status", format!("status {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))));
+        }
+        let answer: LearnResponse = serde_json::from_slice(&body).map_err(|e| ("invalid", format!("invalid answer: {e}")))?;
+        let owner = trust::check_answer(&st.cfg, &answer, path).map_err(|e| ("untrusted", e.to_string()))?;
+        Ok((answer, owner))
+    }
+}

@@ -1,0 +1,132 @@
+//! cells-router: the stateless GitLab Cells router.
+//!
+//! It asks any cell which cell serves a path (`GET /api/v4/cells/learn`), caches the answer
+//! (prefix or exact, bounded, with a TTL), and proxies each request exactly once to that cell.
+//! The library form exists so tests (and embedders) can run a router in-process on any
+//! address; the binary in `main.rs` only parses flags, sets up logging and waits for signals.
+
+pub mod cache;
+pub mod config;
+mod handler;
+pub mod learn;
+pub mod metrics;
+pub mod proxy;
+pub mod session;
+pub mod trust;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+pub use config::{Args, Config, ConfigError};
+pub use handler::{HEALTH_PATH, METRICS_PATH};
+
+/// Everything a request needs, shared by all connections.
+pub struct State {
+    pub cfg: Config,
+    pub cache: cache::RouteCache,
+    pub learner: learn::Learner,
+    pub health: learn::Health,
+    pub metrics: metrics::Metrics,
+    pub client: proxy::Client,
+}
+
+impl State {
+    pub fn new(cfg: Config) -> Arc<State> {
+        Arc::new(State {
+            cache: cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace),
+            learner: learn::Learner::default(),
+            health: learn::Health::new(cfg.cells.len()),
+            metrics: metrics::Metrics::new(),
+            client: proxy::build_client(&cfg),
+            cfg,
+        })
+    }
+}
+
+/// A router serving in the background (tests, embedding).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests (bounded by `timeouts.shutdown`), returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds `cfg.listen` (port 0 picks a free port) and serves until `shutdown` is called.
+pub async fn start(cfg: Config) -> std::io::Result<Running> {
+    let listener = TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = State::new(cfg);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, state.clone(), async move {
+        let _ = rx.await;
+    }));
+    Ok(Running { addr, state, stop: Some(tx), task })
+}
+
+/// Accepts connections until `shutdown` completes, then lets open connections finish their
+/// current request (graceful shutdown), for at most `timeouts.shutdown`.
+pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<Output = ()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(st.cfg.header_read_timeout)
+        .max_header_size(st.cfg.max_header_bytes)
+        .max_buf_size(st.cfg.max_header_bytes.max(400 * 1024));
+    // Each connection task holds a receiver: `closed()` on the sender resolves once all are gone.
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let st2 = st.clone();
+        let svc = service_fn(move |req| handler::handle(st2.clone(), req, peer));
+        let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+        let mut drain = drain_rx.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = drain.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+            drop(drain);
+        });
+    }
+    drop(listener);
+    drop(drain_rx);
+    let _ = drain_tx.send(true);
+    tracing::info!(router = %st.cfg.name, "shutting down: draining connections");
+    if tokio::time::timeout(st.cfg.shutdown_timeout, drain_tx.closed()).await.is_err() {
+        tracing::warn!("shutdown timeout reached with connections still open");
+    }
+}

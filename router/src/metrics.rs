@@ -1,0 +1,118 @@
+//! Prometheus metrics, exposed as text at `/-/cells-router/metrics`.
+//!
+//! prometheus-client keeps each series lock-free (atomic counters in a label-keyed family), so
+//! counting on the request path costs little, and encodes the OpenMetrics text format that
+//! Prometheus scrapes.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The cell that served the request, or "none" when the router answered itself.
+    pub cell: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// hit, miss, stale or bypass (uncacheable answers / router endpoints).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CellReasonLabels {
+    pub cell: String,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabels {
+    /// learn (a learn answer) or header (an X-Gitlab-Cell-Cache header).
+    pub origin: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub cache_lookups: Family<CacheLabels, Counter>,
+    pub cache_entries: Gauge,
+    pub learn_duration: Histogram,
+    pub learn_requests: Counter,
+    pub learn_failures: Family<CellReasonLabels, Counter>,
+    pub upstream_errors: Family<CellReasonLabels, Counter>,
+    pub rejected_answers: Family<OriginLabels, Counter>,
+    pub misdirected: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("cells_router");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Requests answered, by serving cell and status", requests.clone());
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register("cache_lookups", "Route cache lookups by result (hit, miss, stale, bypass)", cache_lookups.clone());
+        let cache_entries = Gauge::default();
+        registry.register("cache_entries", "Entries in the route cache", cache_entries.clone());
+        // 100 µs .. ~3.3 s
+        let learn_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register("learn_duration_seconds", "Latency of successful learn requests", learn_duration.clone());
+        let learn_requests = Counter::default();
+        registry.register("learn_requests", "Learn requests sent to cells (all attempts)", learn_requests.clone());
+        let learn_failures = Family::<CellReasonLabels, Counter>::default();
+        registry.register("learn_failures", "Learn attempts that failed, by cell and reason", learn_failures.clone());
+        let upstream_errors = Family::<CellReasonLabels, Counter>::default();
+        registry.register("upstream_errors", "Forwarded requests that failed, by cell and reason", upstream_errors.clone());
+        let rejected_answers = Family::<OriginLabels, Counter>::default();
+        registry.register("rejected_answers", "Learn answers or cache headers refused by the trust checks", rejected_answers.clone());
+        let misdirected = Counter::default();
+        registry.register("misdirected", "421 Misdirected answers from cells", misdirected.clone());
+        Metrics {
+            registry,
+            requests,
+            cache_lookups,
+            cache_entries,
+            learn_duration,
+            learn_requests,
+            learn_failures,
+            upstream_errors,
+            rejected_answers,
+            misdirected,
+        }
+    }
+
+    pub fn cache(&self, result: &'static str) {
+        self.cache_lookups.get_or_create(&CacheLabels { result }).inc();
+    }
+
+    pub fn learn_failure(&self, cell: &str, reason: &'static str) {
+        self.learn_failures.get_or_create(&CellReasonLabels { cell: cell.to_string(), reason }).inc();
+    }
+
+    pub fn upstream_error(&self, cell: &str, reason: &'static str) {
+        self.upstream_errors.get_or_create(&CellReasonLabels { cell: cell.to_string(), reason }).inc();
+    }
+
+    pub fn rejected(&self, origin: &'static str) {
+        self.rejected_answers.get_or_create(&OriginLabels { origin }).inc();
+    }
+
+    /// The exposition text.
+    pub fn encode(&self, cache_entries: u64) -> String {
+        self.cache_entries.set(cache_entries as i64);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
