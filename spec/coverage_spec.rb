@@ -6,8 +6,6 @@ require "rexml/document"
 require "tmpdir"
 
 RSpec.describe Gitlab::Cells::Learn::Coverage do
-  Learn = Gitlab::Cells::Learn unless defined?(Learn)
-
   def route(verb, path, endpoint = nil, **extra)
     controller, action = endpoint&.split("#", 2)
     defaults = controller ? { "controller" => controller, "action" => action } : {}
@@ -36,7 +34,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
       route("GET", "/:username(.:format)", "users#show", dynamic_constraints: true) # 15 routable, dynamic
     ]
   end
-  let(:small) { Learn::Classifier.new(routes: small_table) }
+  let(:small) { Gitlab::Cells::Learn::Classifier.new(routes: small_table) }
   let(:coverage) { described_class.new(small) }
 
   describe "on a table with known answers" do
@@ -91,7 +89,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
     it "follows custom rules" do
       rules = { "default_cell" => "c1", "fixed" => [{ "path" => "/legacy", "cell" => "c2" }],
                 "routable" => [{ "spec_prefix" => "/api/:version/projects", "params" => ["id"], "claim" => "project_id" }] }
-      cov = described_class.new(Learn::Classifier.new(routes: small_table, rules: rules))
+      cov = described_class.new(Gitlab::Cells::Learn::Classifier.new(routes: small_table, rules: rules))
       expect(cov.entries.values_at(5, 6).map(&:klass)).to eq(%i[fixed fixed])
       expect(cov.entries[10].klass).to eq(:unclassified) # the rule's :id is not a parameter of the route
       expect(cov.entries[11].klass).to eq(:routable)
@@ -128,7 +126,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
 
     it "escapes what it prints" do
       table = [route("GET", "/<b>/:id", "x<y#show")]
-      html = described_class.new(Learn::Classifier.new(routes: table)).to_html
+      html = described_class.new(Gitlab::Cells::Learn::Classifier.new(routes: table)).to_html
       expect(html).to include("/&lt;b&gt;/:id", "x&lt;y#show")
       expect(html).not_to include("<b>")
     end
@@ -180,7 +178,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
 
   describe "on the corpus table" do
     let(:table) { JSON.parse(File.read(File.join(CORPUS_DIR, "gitlabish-routes.json"))) }
-    let(:classifier) { Learn::Classifier.new(routes: table) }
+    let(:classifier) { Gitlab::Cells::Learn::Classifier.new(routes: table) }
     let(:corpus) { described_class.new(classifier) }
 
     it "has consistent counts" do
@@ -219,7 +217,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
         out, err, status = Open3.capture3(env, "rake", "-f", "Rakefile", "cells:coverage", chdir: REPO_ROOT)
         expect(status).to be_success, "#{out}\n#{err}"
         table = JSON.parse(File.read(File.join(CORPUS_DIR, "gitlabish-routes.json")))
-        s = described_class.new(Learn::Classifier.new(routes: table)).summary
+        s = described_class.new(Gitlab::Cells::Learn::Classifier.new(routes: table)).summary
         expect(out).to include("Routes: #{table.size}")
         expect(out).to match(/routable\s+#{s[:routable]}\b/).and match(/unclassified\s+#{s[:unclassified]}\b/)
         expect(out).to include(out_file)
