@@ -240,6 +240,13 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
       out, err, status = Open3.capture3({ "ROUTES" => "/nonexistent/routes.json" }, "rake", "-f", "Rakefile", "cells:coverage", chdir: REPO_ROOT)
       expect(status).not_to be_success
       expect(out + err).to include("/nonexistent/routes.json")
+      Dir.mktmpdir do |dir|
+        rules = File.join(dir, "rules.json")
+        File.write(rules, JSON.generate("default_cell" => "a b"))
+        out, err, status = Open3.capture3({ "RULES" => rules }, "rake", "-f", "Rakefile", "cells:coverage", chdir: REPO_ROOT)
+        expect(status).not_to be_success
+        expect(out + err).to include("#{rules}: InvalidRulesError", "default_cell \"a b\" is not a cell name")
+      end
     end
   end
 end

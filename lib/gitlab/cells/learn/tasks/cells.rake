@@ -32,10 +32,16 @@ namespace :cells do
 
     begin
       require "gitlab/cells/learn"
+    rescue LoadError, StandardError => e
+      abort "cells:coverage: cannot load gitlab/cells/learn from #{lib}: #{e.message}"
+    end
+
+    begin
       rules = rules_path && !rules_path.empty? ? File.read(rules_path) : nil
       classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(routes_path), rules: rules)
     rescue Gitlab::Cells::Learn::Error, JSON::ParserError => e
-      abort "cells:coverage: #{routes_path}: #{e.class.name.split('::').last}: #{e.message}"
+      source = e.is_a?(Gitlab::Cells::Learn::InvalidRulesError) ? rules_path : routes_path
+      abort "cells:coverage: #{source}: #{e.class.name.split('::').last}: #{e.message}"
     end
 
     coverage = Gitlab::Cells::Learn::Coverage.new(classifier)
