@@ -1,0 +1,549 @@
+//! The router against in-process fake cells: request flow, trust, faults, operations.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+
+const ORG: (&str, &str, &str, bool, bool) = ("/org/proj", "cell_b", "routable", false, true);
+
+async fn two_cells() -> (FakeCell, FakeCell) {
+    let t = || table(&[ORG, ("/my-company", "cell_b", "routable", false, true), ("/-/profile", "cell_a", "fixed", true, true), ("/api/graphql", "cell_a", "fixed", true, false)], "cell_a");
+    (FakeCell::start("cell_a", t()).await, FakeCell::start("cell_b", t()).await)
+}
+
+fn learns(a: &FakeCell, b: &FakeCell) -> usize {
+    a.learn_count() + b.learn_count()
+}
+
+#[tokio::test]
+async fn miss_then_hit() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let g = get(&c, r.addr, "/org/proj/-/issues?state=opened").await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(g.trace().starts_with("router=router_test; cache=miss; learned_from=cell_"), "{}", g.trace());
+    assert!(g.trace().contains("; cell=cell_b; learn_ms="), "{}", g.trace());
+    assert_eq!(learns(&a, &b), 1);
+    let (m, p) = [a.state.learns.lock().unwrap().clone(), b.state.learns.lock().unwrap().clone()].concat()[0].clone();
+    assert_eq!((m.as_str(), p.as_str()), ("GET", "/org/proj/-/issues"));
+    let g = get(&c, r.addr, "/org/proj/-/tree/main").await;
+    assert_eq!(g.served_by(), "cell_b");
+    assert_eq!(g.trace(), "router=router_test; cache=hit; cell=cell_b");
+    assert_eq!(learns(&a, &b), 1);
+    let reqs = b.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].path, "/org/proj/-/issues");
+    assert_eq!(reqs[0].query.as_deref(), Some("state=opened"));
+    assert_eq!(a.request_count(), 0);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn prefix_covers_only_on_segment_boundaries() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/my-company").await.served_by(), "cell_b");
+    assert_eq!(get(&c, r.addr, "/my-company/x").await.trace(), "router=router_test; cache=hit; cell=cell_b");
+    assert_eq!(learns(&a, &b), 1);
+    let g = get(&c, r.addr, "/my-companyx").await;
+    assert_eq!(g.served_by(), "cell_a");
+    assert!(g.trace().contains("cache=bypass"), "{}", g.trace());
+    assert_eq!(learns(&a, &b), 2);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn exact_answers_cover_only_their_path() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_b", &[&a, &b]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/-/profile").await.served_by(), "cell_a");
+    assert!(get(&c, r.addr, "/-/profile").await.trace().contains("cache=hit"));
+    assert_eq!(learns(&a, &b), 1);
+    // Not covered by the exact entry: learned again, answered by the default cell.
+    let g = get(&c, r.addr, "/-/profile/keys").await;
+    assert!(g.trace().contains("cache=bypass"), "{}", g.trace());
+    assert_eq!(learns(&a, &b), 2);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn uncacheable_answers_are_never_cached() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    for _ in 0..3 {
+        let g = get(&c, r.addr, "/").await;
+        assert_eq!(g.served_by(), "cell_a");
+        assert!(g.trace().contains("cache=bypass"));
+    }
+    assert_eq!(learns(&a, &b), 3);
+    r.state.cache.run_pending_tasks();
+    assert_eq!(r.state.cache.entry_count(), 0);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_learn_request() {
+    let slow = |_: &str, p: &str| {
+        let _ = p;
+        LearnReply::Delay(Duration::from_millis(300), Box::new(LearnReply::Json(answer("/org/proj", "cell_b", "routable", false, true))))
+    };
+    let a = FakeCell::start("cell_a", slow).await;
+    let b = FakeCell::start("cell_b", slow).await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (c, addr) = (c.clone(), r.addr);
+        tasks.push(tokio::spawn(async move { get(&c, addr, "/org/proj/-/issues").await }));
+    }
+    for t in tasks {
+        let g = t.await.unwrap();
+        assert_eq!(g.status, 200);
+        assert_eq!(g.served_by(), "cell_b");
+    }
+    assert_eq!(learns(&a, &b), 1);
+    assert_eq!(b.request_count(), 64);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn bodies_stream_through_once() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let body: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let g = send(&c, r.addr, "POST", "/org/proj/-/uploads", &[("content-type", "application/octet-stream")], Bytes::from(body.clone())).await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.body.len(), body.len());
+    assert!(g.body == body);
+    let reqs = b.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].body_len, body.len());
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn poisoned_learn_answers_are_refused() {
+    // Every cell claims /victim/x belongs under /other, or names an unknown cell.
+    let a = FakeCell::start("cell_a", |_: &str, _: &str| LearnReply::Json(answer("/other", "cell_a", "routable", false, true))).await;
+    let b = FakeCell::start("cell_b", |_: &str, p: &str| LearnReply::Json(answer(p, "cell_evil", "routable", false, true))).await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let g = get(&c, r.addr, "/victim/x").await;
+    assert_eq!(g.status, 503);
+    assert_eq!(g.json()["error"], "no_cell_available");
+    assert_eq!(a.learn_count(), 1);
+    assert_eq!(b.learn_count(), 1);
+    assert_eq!(a.request_count() + b.request_count(), 0);
+    r.state.cache.run_pending_tasks();
+    assert_eq!(r.state.cache.entry_count(), 0);
+    // An exact answer for another path is refused too.
+    a.set_learn(|_: &str, _: &str| LearnReply::Json(answer("/victim", "cell_a", "fixed", true, true)));
+    b.set_learn(|_: &str, _: &str| LearnReply::Json("{\"path\":".into()));
+    assert_eq!(get(&c, r.addr, "/victim/x").await.status, 503);
+    r.state.cache.run_pending_tasks();
+    assert_eq!(r.state.cache.entry_count(), 0);
+    let m = get(&c, r.addr, cells_router::METRICS_PATH).await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(text.contains("cells_router_rejected_answers_total{origin=\"learn\"} 3"), "{text}");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn cache_headers_are_trusted_only_for_the_request_path() {
+    let (a, b) = two_cells().await;
+    a.set_app(|rec: &Recorded| {
+        let h = match rec.path.as_str() {
+            "/" => vec![("x-gitlab-cell-cache".to_string(), "path=/elsewhere; cell=cell_b".to_string())],
+            "/team" => vec![("x-gitlab-cell-cache".to_string(), "path=/team; cell=cell_zzz".to_string())],
+            "/team/sub" => vec![("x-gitlab-cell-cache".to_string(), "path=%2Fteam; cell=cell_b".to_string())],
+            _ => vec![],
+        };
+        AppReply { status: 200, headers: h, delay: None }
+    });
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let g = get(&c, r.addr, "/").await; // default answer; header names a path that does not cover "/"
+    assert!(!g.headers.contains_key("x-gitlab-cell-cache"));
+    get(&c, r.addr, "/team").await; // unknown cell
+    r.state.cache.run_pending_tasks();
+    assert_eq!(r.state.cache.entry_count(), 0);
+    assert!(matches!(r.state.cache.lookup("/elsewhere"), cells_router::cache::Lookup::Miss));
+    let g = get(&c, r.addr, "/team/sub").await; // valid: /team -> cell_b
+    assert!(!g.headers.contains_key("x-gitlab-cell-cache"));
+    let g = get(&c, r.addr, "/team/other").await;
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(g.trace().contains("cache=hit"));
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_internal_and_hop_by_hop_headers_do_not_reach_cells() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let g = send(
+        &c,
+        r.addr,
+        "GET",
+        "/org/proj",
+        &[
+            ("x-gitlab-cell-owner", "cell_a"),
+            ("x-gitlab-cell-cache", "path=/; cell=cell_a"),
+            ("x-cells-router-trace", "forged"),
+            ("connection", "x-private"),
+            ("x-private", "1"),
+            ("x-forwarded-for", "10.9.9.9"),
+            ("x-forwarded-proto", "https"),
+            ("host", "gitlab.example.com"),
+            ("cookie", "a=b"),
+        ],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(g.status, 200);
+    let rec = &b.requests()[0];
+    for h in ["x-gitlab-cell-owner", "x-gitlab-cell-cache", "x-cells-router-trace", "x-private", "keep-alive"] {
+        assert!(!rec.headers.contains_key(h), "{h} reached the cell");
+    }
+    assert_eq!(rec.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(rec.headers["x-forwarded-proto"], "http");
+    assert_eq!(rec.headers["x-forwarded-host"], "gitlab.example.com");
+    assert_eq!(rec.headers["host"], "gitlab.example.com");
+    assert_eq!(rec.headers["cookie"], "a=b");
+    // The router's own trace header replaces nothing the client sent.
+    assert!(g.trace().starts_with("router=router_test"));
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn learn_fails_over_to_other_cells() {
+    let (a, b) = two_cells().await;
+    let dead = FakeCell::start("cell_dead", |_: &str, _: &str| LearnReply::Status(500)).await;
+    let garbage = FakeCell::start("cell_garbage", |_: &str, _: &str| LearnReply::Json("not json".into())).await;
+    let hang = FakeCell::start("cell_hang", |_: &str, _: &str| LearnReply::Delay(Duration::from_secs(30), Box::new(LearnReply::Status(200)))).await;
+    let killed = FakeCell::start("cell_killed", table(&[], "cell_a")).await;
+    killed.kill().await;
+    let r = router("[timeouts]\nlearn = \"200ms\"\n", "cell_a", &[&dead, &garbage, &hang, &killed, &a, &b]).await;
+    let c = client();
+    for i in 0..6 {
+        let g = get(&c, r.addr, &format!("/org/proj/-/issues/{i}")).await;
+        assert_eq!(g.status, 200);
+        assert_eq!(g.served_by(), "cell_b");
+        r.state.cache.remove("/org/proj", false);
+    }
+    // Each learn attempt went to at most each cell once; the failed ones are tried last.
+    let total = dead.learn_count() + garbage.learn_count() + hang.learn_count() + learns(&a, &b);
+    assert!(learns(&a, &b) == 6, "good cells answered {}", learns(&a, &b));
+    assert!(total <= 6 + 3, "failed cells were retried too often: {total}");
+    let health = get(&c, r.addr, cells_router::HEALTH_PATH).await.json();
+    let down: Vec<&str> = health["cells"].as_array().unwrap().iter().filter(|c| c["healthy"] == false).map(|c| c["name"].as_str().unwrap()).collect();
+    assert!(down.iter().all(|n| ["cell_dead", "cell_garbage", "cell_hang", "cell_killed"].contains(n)), "{down:?}");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_cell_answering_gives_503_json() {
+    let a = FakeCell::start("cell_a", |_: &str, _: &str| LearnReply::Status(503)).await;
+    let b = FakeCell::start("cell_b", table(&[], "cell_a")).await;
+    b.kill().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let g = get(&c, r.addr, "/org/proj").await;
+    assert_eq!(g.status, 503);
+    assert_eq!(g.headers["content-type"], "application/json");
+    assert_eq!(g.headers["cache-control"], "no-store");
+    let j = g.json();
+    assert_eq!(j["error"], "no_cell_available");
+    assert!(j["message"].as_str().unwrap().len() > 10);
+    assert_eq!(a.request_count(), 0);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn stale_entries_serve_while_cells_cannot_answer() {
+    let (a, b) = two_cells().await;
+    let r = router("[cache]\nttl = \"150ms\"\nstale_grace = \"30s\"\n", "cell_a", &[&a, &b]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/org/proj").await.served_by(), "cell_b");
+    a.set_learn(|_: &str, _: &str| LearnReply::Status(500));
+    b.set_learn(|_: &str, _: &str| LearnReply::Status(500));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(g.trace().contains("cache=stale"), "{}", g.trace());
+    let failed = learns(&a, &b);
+    assert_eq!(failed, 3); // the first miss + one attempt per cell
+    // Within the backoff: stale at once, no learn request.
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert!(g.trace().contains("cache=stale"));
+    assert_eq!(learns(&a, &b), failed);
+    // Cells are back: after the backoff a background refresh renews the entry.
+    let t = || table(&[ORG], "cell_a");
+    a.set_learn(t());
+    b.set_learn(t());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert!(g.trace().contains("cache=stale"), "{}", g.trace());
+    let mut fresh = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if get(&c, r.addr, "/org/proj/-/issues").await.trace().contains("cache=hit") {
+            fresh = true;
+            break;
+        }
+    }
+    assert!(fresh, "the background refresh did not renew the entry");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_entries_without_grace_give_503() {
+    let (a, b) = two_cells().await;
+    let r = router("[cache]\nttl = \"100ms\"\nstale_grace = \"0s\"\n", "cell_a", &[&a, &b]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/org/proj").await.status, 200);
+    a.set_learn(|_: &str, _: &str| LearnReply::Status(500));
+    b.set_learn(|_: &str, _: &str| LearnReply::Status(500));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get(&c, r.addr, "/org/proj").await.status, 503);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn unreachable_target_gives_502_and_drops_its_entries() {
+    let t = || table(&[("/org", "cell_c", "routable", false, true), ("/grp", "cell_c", "routable", false, true), ("/keep", "cell_a", "routable", false, true)], "cell_a");
+    let a = FakeCell::start("cell_a", t()).await;
+    let cc = FakeCell::start("cell_c", t()).await;
+    let r = router("", "cell_a", &[&a, &cc]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/org/x").await.served_by(), "cell_c");
+    assert_eq!(get(&c, r.addr, "/grp/x").await.served_by(), "cell_c");
+    assert_eq!(get(&c, r.addr, "/keep/x").await.served_by(), "cell_a");
+    cc.kill().await;
+    let g = get(&c, r.addr, "/org/x").await;
+    assert_eq!(g.status, 502);
+    assert_eq!(g.json()["error"], "cell_unreachable");
+    assert!(matches!(r.state.cache.lookup("/grp/x"), cells_router::cache::Lookup::Miss));
+    assert!(matches!(r.state.cache.lookup("/keep/x"), cells_router::cache::Lookup::Fresh(_)));
+    // The organization moved to cell_a: the next request relearns instead of using the dead entry.
+    a.set_learn(table(&[("/org", "cell_a", "routable", false, true)], "cell_a"));
+    let g = get(&c, r.addr, "/org/x").await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.served_by(), "cell_a");
+    assert!(g.trace().contains("cache=miss"));
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn misdirected_requests_relearn_and_retry_once_without_body() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/org/proj").await.served_by(), "cell_b");
+    // The project moved to cell_a: cell_b says so.
+    b.set_app(|rec: &Recorded| {
+        if rec.path.starts_with("/org/proj") {
+            AppReply { status: 421, headers: vec![("x-gitlab-cell-owner".into(), "cell_a".into())], delay: None }
+        } else {
+            AppReply { status: 200, ..Default::default() }
+        }
+    });
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.served_by(), "cell_a");
+    assert!(g.trace().contains("cell=cell_a"));
+    assert_eq!(b.request_count(), 2);
+    assert_eq!(a.request_count(), 1);
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert_eq!(g.served_by(), "cell_a");
+    assert!(g.trace().contains("cache=hit"));
+    assert_eq!(b.request_count(), 2);
+
+    // With a body: the 421 goes back to the client (never replayed), the cache still learns.
+    a.set_app(|_: &Recorded| AppReply { status: 421, headers: vec![("x-gitlab-cell-owner".into(), "cell_b".into())], delay: None });
+    b.set_app(|_: &Recorded| AppReply { status: 200, ..Default::default() });
+    let g = send(&c, r.addr, "POST", "/org/proj/-/issues", &[], Bytes::from_static(b"title=x")).await;
+    assert_eq!(g.status, 421);
+    assert!(!g.headers.contains_key("x-gitlab-cell-owner"));
+    assert_eq!(a.request_count(), 3);
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(g.trace().contains("cache=hit"));
+
+    // An owner that is not configured: relearn; the cells now say cell_a; retried there once.
+    a.set_app(|_: &Recorded| AppReply { status: 200, ..Default::default() });
+    b.set_app(|_: &Recorded| AppReply { status: 421, headers: vec![("x-gitlab-cell-owner".into(), "cell_nowhere".into())], delay: None });
+    a.set_learn(table(&[("/org/proj", "cell_a", "routable", false, true)], "cell_a"));
+    b.set_learn(table(&[("/org/proj", "cell_a", "routable", false, true)], "cell_a"));
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert_eq!(g.status, 200);
+    assert_eq!(g.served_by(), "cell_a");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_cookie_routes_paths_without_a_routable_key() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let with_cookie = |v: &'static str| [("cookie", v)];
+    let g = send(&c, r.addr, "POST", "/api/graphql", &with_cookie("theme=dark; _gitlab_session=cell-cell_b-0123abcd"), Bytes::from_static(b"{}")).await;
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(g.trace().contains("cache=bypass"));
+    let g = send(&c, r.addr, "POST", "/api/graphql", &[], Bytes::from_static(b"{}")).await;
+    assert_eq!(g.served_by(), "cell_a");
+    let g = send(&c, r.addr, "POST", "/api/graphql", &with_cookie("_gitlab_session=cell-cell_zz-0123"), Bytes::from_static(b"{}")).await;
+    assert_eq!(g.served_by(), "cell_a");
+    // Uncacheable default answers use the cookie too...
+    assert_eq!(send(&c, r.addr, "GET", "/dashboard", &with_cookie("_gitlab_session=cell-cell_b-1"), Bytes::new()).await.served_by(), "cell_b");
+    // ...but a routable answer always wins over the cookie.
+    assert_eq!(send(&c, r.addr, "GET", "/-/profile", &with_cookie("_gitlab_session=cell-cell_b-1"), Bytes::new()).await.served_by(), "cell_a");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn upgrades_pass_through_to_the_learned_cell() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    s.write_all(b"GET /org/proj/-/terminal HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Gitlab-Cell-Owner: forged\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("x-served-by: cell_b"));
+    assert!(head.contains("upgrade: websocket"));
+    s.write_all(b"ping over the tunnel").await.unwrap();
+    let mut echo = vec![0u8; 20];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut echo)).await.unwrap().unwrap();
+    assert_eq!(&echo, b"ping over the tunnel");
+    let rec = &b.requests()[0];
+    assert!(!rec.headers.contains_key("x-gitlab-cell-owner"));
+    assert_eq!(rec.headers["upgrade"], "websocket");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn ambiguous_request_targets_are_refused() {
+    let (a, b) = two_cells().await;
+    let r = router("[limits]\nmax_path_bytes = 200\n", "cell_a", &[&a, &b]).await;
+    for target in ["/org%2Fproj", "/org%2fproj", "/org/proj/../x", "/org/./proj", "/org/%2e%2e/x", "//org/proj", "/org%00"] {
+        let (status, text) = raw(r.addr, &format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await;
+        assert_eq!(status, 400, "{target}: {text}");
+        assert!(text.contains("\"error\":\"invalid_path\""), "{text}");
+    }
+    let (status, _) = raw(r.addr, "GET http://evil.example/org/proj HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 400);
+    let (status, text) = raw(r.addr, &format!("GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "a".repeat(300))).await;
+    assert_eq!(status, 414, "{text}");
+    assert_eq!(learns(&a, &b), 0);
+    // Oversized headers are refused by the HTTP layer.
+    let (status, _) = raw(r.addr, &format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(70_000))).await;
+    assert_eq!(status, 431);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn cache_stays_within_capacity() {
+    let a = FakeCell::start("cell_a", |_: &str, p: &str| {
+        let first = p.split('/').nth(1).unwrap_or("");
+        LearnReply::Json(answer(&format!("/{first}"), "cell_a", "routable", false, true))
+    })
+    .await;
+    let r = router("[cache]\ncapacity = 50\n", "cell_a", &[&a]).await;
+    let c = client();
+    for i in 0..600 {
+        assert_eq!(get(&c, r.addr, &format!("/ns{i}/p")).await.status, 200);
+    }
+    r.state.cache.run_pending_tasks();
+    let n = r.state.cache.entry_count();
+    assert!(n <= 50 && n > 0, "entry_count {n}");
+    assert_eq!(a.learn_count(), 600);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_and_health_endpoints() {
+    let (a, b) = two_cells().await;
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let c = client();
+    get(&c, r.addr, "/org/proj").await;
+    get(&c, r.addr, "/org/proj/x").await;
+    get(&c, r.addr, "/").await;
+    b.kill().await;
+    get(&c, r.addr, "/org/proj/y").await;
+    let m = get(&c, r.addr, cells_router::METRICS_PATH).await;
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    for needle in [
+        "cells_router_requests_total{cell=\"cell_b\",status=\"200\"} 2",
+        "cells_router_requests_total{cell=\"cell_a\",status=\"200\"} 1",
+        "cells_router_requests_total{cell=\"cell_b\",status=\"502\"} 1",
+        "cells_router_cache_lookups_total{result=\"hit\"} 2",
+        "cells_router_cache_lookups_total{result=\"miss\"} 1",
+        "cells_router_cache_lookups_total{result=\"bypass\"} 1",
+        "cells_router_cache_entries 0",
+        "cells_router_learn_duration_seconds_count 2",
+        "cells_router_learn_duration_seconds_bucket{le=",
+        "cells_router_learn_requests_total 2",
+        "cells_router_upstream_errors_total{cell=\"cell_b\",reason=\"connect\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    let h = get(&c, r.addr, cells_router::HEALTH_PATH).await;
+    assert_eq!(h.status, 200);
+    let j = h.json();
+    assert_eq!(j["status"], "ok");
+    assert_eq!(j["router"], "router_test");
+    assert_eq!(j["cells"][0]["name"], "cell_a");
+    assert_eq!(j["cells"][1]["healthy"], false);
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn not_found_answers_are_delayed_up_to_the_maximum() {
+    let (a, b) = two_cells().await;
+    a.set_app(|_: &Recorded| AppReply { status: 404, ..Default::default() });
+    let r = router("[not_found_delay]\nmax = \"40ms\"\n", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let mut total = Duration::ZERO;
+    for _ in 0..10 {
+        let t = std::time::Instant::now();
+        assert_eq!(get(&c, r.addr, "/missing").await.status, 404);
+        total += t.elapsed();
+    }
+    // Ten uniform draws from 0..=40 ms: the sum is far above zero, and none above the max.
+    assert!(total >= Duration::from_millis(40), "{total:?}");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests() {
+    let (a, b) = two_cells().await;
+    b.set_app(|_: &Recorded| AppReply { status: 200, delay: Some(Duration::from_millis(300)), ..Default::default() });
+    let r = router("", "cell_a", &[&a, &b]).await;
+    let (c, addr) = (client(), r.addr);
+    let slow = tokio::spawn(async move { get(&c, addr, "/org/proj").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    r.shutdown().await;
+    let g = slow.await.unwrap();
+    assert_eq!(g.status, 200);
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
