@@ -44,7 +44,8 @@ module Demo
       md << "Written by `script/demo` (`demo/topology.rb`) from what it observed: the routers' `X-Cells-Router-Trace` " \
             "headers and every request the cells recorded. Four cells (Puma + the gem) and two routers (`cells-router`) on " \
             "loopback; default (newest) cell: `#{@topology.default_cell}`. Times are wall-clock on this machine: the " \
-            "client's for a whole request, each cell's own for its hop.\n\n"
+            "client's for a whole request, each cell's own for its hop; each cell answered one learn request and one page " \
+            "directly before the flows (warm processes, empty router caches).\n\n"
       md << "```mermaid\n#{topology_chart}```\n\n"
       md << "## Summary\n\n#{summary_markdown}\n"
       @results.each_with_index do |r, i|

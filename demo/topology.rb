@@ -69,6 +69,7 @@ module Demo
     # @return [Array<Hash>] one result per flow
     def replay(flows = Flows::ALL)
       sign_in_users(flows)
+      warm_up
       @results = flows.each_with_index.map do |flow, i|
         result = replay_flow(flow)
         failures = result[:steps].sum { |s| s[:failures].size }
@@ -270,6 +271,17 @@ module Demo
         "children" => children.map { |c| { "name" => c.name, "kind" => c.kind.to_s, "pid" => c.pid, "port" => c.port, "log" => c.log } }
       }
       File.write(File.join(out, "topology.json"), JSON.pretty_generate(data))
+    end
+
+    # One learn request and one page per cell, straight to the cell (the routers' caches stay empty):
+    # the flows then measure warm processes, not Ruby's first call into each code path.
+    def warm_up
+      children.select { |c| c.kind == :cell }.each do |c|
+        Net::HTTP.start("127.0.0.1", c.port, open_timeout: 2, read_timeout: 10) do |http|
+          http.get("#{Gitlab::Cells::Learn::Endpoint::MOUNT_PATH}?method=GET&path_info=%2Fhelp")
+          http.get("/users/sign_in")
+        end
+      end
     end
 
     def sign_in_users(flows)
@@ -492,9 +504,9 @@ if $PROGRAM_NAME == __FILE__
     end
     if options[:keep]
       puts report.keep_instructions
-      stop = Queue.new
-      %w[INT TERM].each { |sig| trap(sig) { stop << sig } }
-      sig = stop.pop
+      reader, writer = IO.pipe # a self-pipe: the only thing a trap handler may safely do is write to it
+      %w[INT TERM].each { |sig| trap(sig) { writer.write_nonblock("#{sig}\n", exception: false) } }
+      sig = reader.gets.to_s.strip
       puts "\ndemo: #{sig}: stopping"
     end
   rescue Demo::Topology::StartError, Demo::DB::Error, Demo::Cell::ConfigError => e
