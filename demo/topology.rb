@@ -291,22 +291,43 @@ module Demo
     def replay_flow(flow)
       router = children.find { |c| c.name == flow.router } or raise ArgumentError, "flow #{flow.id}: no router #{flow.router}"
       previous = nil
-      steps = Net::HTTP.start("127.0.0.1", router.port, open_timeout: 2, read_timeout: 30) do |http|
+      http = Net::HTTP.new("127.0.0.1", router.port)
+      http.open_timeout = 2
+      http.read_timeout = 30
+      begin
+        http.start # one keep-alive connection per flow, like a browser; if it fails, each request tries on its own
+      rescue SystemCallError, IOError, Net::OpenTimeout
+        nil
+      end
+      steps = begin
         flow.steps.each_with_index.map do |step, index|
           public_send(:"action_#{step[:before]}") if step[:before]
           path = step[:follow] ? follow(previous) : step[:path]
           user = step[:anonymous] ? nil : flow.user
-          previous = request(http, router, flow, step, index, path, user)
+          previous = if path
+                       request(http, router, flow, step, index, path, user)
+                     else
+                       unanswered(step, index, "(redirect)", user, "nothing to follow: the previous request gave no Location")
+                     end
         end
+      ensure
+        http.finish if http.started?
       end
       { flow: flow, steps: steps }
     end
 
     def follow(previous)
-      raise ArgumentError, "a follow step needs a previous redirect" unless previous && previous[:location]
+      return nil unless previous && previous[:location]
 
-      uri = URI(previous[:location])
-      uri.request_uri
+      URI(previous[:location]).request_uri
+    rescue URI::InvalidURIError
+      nil
+    end
+
+    # A step that got no HTTP answer at all (the router or a cell is down, a timeout...).
+    def unanswered(step, index, path, user, reason)
+      { index: index, method: step[:method], path: path, user: user, note: step[:note], status: 0, ms: 0.0, served_by: nil, trace: {},
+        location: nil, leaked: [], lines: [], expect: step[:expect], failures: [reason] }
     end
 
     def request(http, router, flow, step, index, path, user)
@@ -315,7 +336,11 @@ module Demo
       req["Cookie"] = cookie(user) if user
       req["User-Agent"] = "gitlab-cells-demo"
       started = now
-      resp = http.request(req)
+      begin
+        resp = http.request(req)
+      rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout, Net::HTTPBadResponse => e
+        return unanswered(step, index, path, user, "no answer from #{flow.router}: #{e.class}: #{e.message}")
+      end
       ms = (now - started) * 1000
       lines = new_log_lines(offsets)
       observed = {

@@ -86,8 +86,15 @@ module Demo
       cell = env["CELL_NAME"].to_s
       raise ConfigError, "CELL_NAME is not set" if cell.empty?
 
+      if env["DATABASE_URL"].to_s.empty? && !env["DATABASE"].to_s.empty? && !File.file?(env["DATABASE"])
+        raise ConfigError, "DATABASE=#{env['DATABASE']} does not exist: seed it first (ruby demo/seed.rb #{env['DATABASE']})"
+      end
       db = DB.connect(database: env["DATABASE"], url: env["DATABASE_URL"])
-      cells = Seed.cells(db)
+      cells = begin
+        Seed.cells(db)
+      rescue DB::Error => e
+        raise ConfigError, "#{db.describe} is not seeded (#{e.message}): run ruby demo/seed.rb"
+      end
       row = cells.find { |c| c["name"] == cell } or
         raise ConfigError, "CELL_NAME=#{cell} is not a cell of #{db.describe} (cells: #{cells.map { |c| c['name'] }.join(', ')})"
 
