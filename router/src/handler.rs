@@ -135,9 +135,9 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, peer: SocketAddr, no
 
     let upgrade = proxy::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let has_body = trust::has_body(&parts.headers);
-    let headers = proxy::upstream_headers(&st.cfg, &parts.headers, peer, upgrade);
+    let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), peer, upgrade);
     let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
 
     if let Some(client_side) = client_upgrade {

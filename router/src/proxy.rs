@@ -73,27 +73,29 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// The headers the cell gets: the client's, minus hop-by-hop and internal ones, plus
 /// X-Forwarded-For/-Proto/-Host. Unless `trust_forwarded_headers`, client-sent X-Forwarded-*
 /// are replaced, so a cell can believe them.
-pub fn upstream_headers(cfg: &Config, client: &HeaderMap, peer: SocketAddr, upgrade: bool) -> HeaderMap {
-    let mut h = client.clone();
+pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, peer: SocketAddr, upgrade: bool) -> HeaderMap {
+    let prev_xff = if cfg.trust_forwarded_headers { joined(&h, "x-forwarded-for") } else { None };
+    let keep_proto = cfg.trust_forwarded_headers && h.contains_key("x-forwarded-proto");
+    let keep_host = cfg.trust_forwarded_headers && h.contains_key("x-forwarded-host");
     trust::strip_hop_by_hop(&mut h, upgrade);
     trust::strip_internal(&mut h);
     if upgrade {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     let ip = peer.ip().to_string();
-    let xff = match (cfg.trust_forwarded_headers, joined(client, "x-forwarded-for")) {
-        (true, Some(prev)) => format!("{prev}, {ip}"),
-        _ => ip,
+    let xff = match prev_xff {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert("x-forwarded-for", v);
     }
-    if !(cfg.trust_forwarded_headers && client.contains_key("x-forwarded-proto")) {
+    if !keep_proto {
         h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     }
-    if !(cfg.trust_forwarded_headers && client.contains_key("x-forwarded-host")) {
-        match client.get(http::header::HOST) {
-            Some(host) => h.insert("x-forwarded-host", host.clone()),
+    if !keep_host {
+        match h.get(http::header::HOST).cloned() {
+            Some(host) => h.insert("x-forwarded-host", host),
             None => h.remove("x-forwarded-host"),
         };
     }
