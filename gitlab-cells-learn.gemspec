@@ -29,4 +29,7 @@ Gem::Specification.new do |spec|
   ]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/gitlab_cells_learn/extconf.rb"]
+
+  # The learn endpoint and the cell middleware are Rack components.
+  spec.add_dependency "rack", ">= 2.0", "< 4"
 end

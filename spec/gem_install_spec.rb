@@ -14,8 +14,11 @@ RSpec.describe "packaging" do
 
       home = File.join(dir, "home")
       # Reuse the repository's cargo target dir so the test does not rebuild every dependency.
-      env = { "CARGO_TARGET_DIR" => File.join(REPO_ROOT, "target") }
-      out, status = Open3.capture2e(env, "gem", "install", "--local", "--no-document", "--install-dir", home, File.join(dir, "g.gem"))
+      # `--install-dir` hides the system's gems from the resolver, so the dependency (rack) is not
+      # resolved at install time; the load below proves Debian's rack satisfies it at run time.
+      gem_path = [home, *Gem.path].join(File::PATH_SEPARATOR)
+      env = { "CARGO_TARGET_DIR" => File.join(REPO_ROOT, "target"), "GEM_PATH" => gem_path }
+      out, status = Open3.capture2e(env, "gem", "install", "--local", "--no-document", "--ignore-dependencies", "--install-dir", home, File.join(dir, "g.gem"))
       expect(status).to be_success, out
 
       script = <<~RUBY
@@ -25,7 +28,7 @@ RSpec.describe "packaging" do
         c = Gitlab::Cells::Learn::Classifier.new(routes: [{ "verb" => "GET", "path" => "/*namespace_id/:project_id(.:format)" }])
         puts JSON.generate(c.classify("GET", "/gitlab-org/gitlab").to_h(cell: "cell_1"))
       RUBY
-      clean_env = { "GEM_HOME" => home, "GEM_PATH" => home, "RUBYLIB" => nil, "RUBYOPT" => nil }
+      clean_env = { "GEM_HOME" => home, "GEM_PATH" => gem_path, "RUBYLIB" => nil, "RUBYOPT" => nil }
       out, status = Open3.capture2e(clean_env, RbConfig.ruby, "-e", script, chdir: dir)
       expect(status).to be_success, out
       expect(JSON.parse(out.lines.last)).to eq("path" => "/gitlab-org/gitlab", "cell" => "cell_1", "source" => "routable")

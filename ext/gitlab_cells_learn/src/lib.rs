@@ -107,6 +107,33 @@ fn without_gvl<F: FnOnce() -> R, R>(f: F) -> std::thread::Result<R> {
     call.result.expect("the trampoline ran")
 }
 
+/// The HTTP method as the core wants it, from a Ruby String or Symbol in any case. The common
+/// verbs come from a static table, so the hot path allocates nothing.
+fn verb_of(ruby: &Ruby, method: Value) -> Result<std::borrow::Cow<'static, str>, Error> {
+    const VERBS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let upcased = |bytes: &[u8]| -> Result<std::borrow::Cow<'static, str>, Error> {
+        if let Some(v) = VERBS.iter().find(|v| v.as_bytes().eq_ignore_ascii_case(bytes)) {
+            return Ok(std::borrow::Cow::Borrowed(*v));
+        }
+        // Anything else goes to the core as it is, upper-cased; the core says what is wrong with it.
+        Ok(std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).to_ascii_uppercase()))
+    };
+    if let Some(s) = RString::from_value(method) {
+        // Copied out before anything else can run: `upcased` does not call into Ruby.
+        return upcased(unsafe { s.as_slice() });
+    }
+    if let Some(sym) = magnus::Symbol::from_value(method) {
+        return upcased(sym.name()?.as_bytes());
+    }
+    Err(exception(ruby, "InvalidRequestError", format!("method must be a String or Symbol, not {}", unsafe { method.classname() })))
+}
+
+/// The request path as a Ruby String, or `InvalidRequestError` naming what was given instead.
+fn path_of(ruby: &Ruby, path: Value) -> Result<RString, Error> {
+    RString::from_value(path)
+        .ok_or_else(|| exception(ruby, "InvalidRequestError", format!("path_info must be a String, not {}", unsafe { path.classname() })))
+}
+
 fn bytes_of(s: RString) -> Vec<u8> {
     // Copied at once: a callback into Ruby later could move or change the string.
     unsafe { s.as_slice() }.to_vec()
@@ -199,12 +226,24 @@ impl Classifier {
     }
 
     /// `#learn(method, path_info, constraint)` → `[source, path, exact, cacheable, cell, claim_kind, claim_key, route_index, reason]`.
-    fn learn(ruby: &Ruby, rb_self: &Self, method: String, path: RString, constraint: Option<Value>) -> Result<RArray, Error> {
+    fn learn(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>) -> Result<RArray, Error> {
         guarded(ruby, || {
-            let path = bytes_of(path);
-            let learned = Self::with_constraint(ruby, rb_self, constraint, |accept| {
-                rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept)
-            })?;
+            let method = verb_of(ruby, method)?;
+            let path = path_of(ruby, path)?;
+            let learned = match constraint {
+                // No callback: no Ruby code runs until the answer is built, so the String's bytes
+                // can be borrowed rather than copied.
+                None => rb_self
+                    .rules
+                    .learn(&rb_self.inner, &method, unsafe { path.as_slice() })
+                    .map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))?,
+                Some(_) => {
+                    let path = bytes_of(path);
+                    Self::with_constraint(ruby, rb_self, constraint, |accept| {
+                        rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept)
+                    })?
+                }
+            };
             // One array built from a slice: each `push` would be its own protected call into Ruby.
             let nil = ruby.qnil().as_value();
             let values: [Value; 9] = match learned {
@@ -246,15 +285,21 @@ impl Classifier {
                     .into_value_with(ruby),
                 ],
             };
+            // Frozen here (the path too), so the Ruby side wraps the array as it is.
+            if let Some(path) = RString::from_value(values[1]) {
+                path.freeze();
+            }
             let out = ruby.ary_new_from_values(&values);
+            out.freeze();
             Ok(out)
         })
     }
 
     /// `#recognize(method, path_info, constraint)` → `[route_index, params]` or nil.
-    fn recognize(ruby: &Ruby, rb_self: &Self, method: String, path: RString, constraint: Option<Value>) -> Result<Option<RArray>, Error> {
+    fn recognize(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>) -> Result<Option<RArray>, Error> {
         guarded(ruby, || {
-            let path = bytes_of(path);
+            let method = verb_of(ruby, method)?;
+            let path = bytes_of(path_of(ruby, path)?);
             let found = Self::with_constraint(ruby, rb_self, constraint, |accept| {
                 rb_self.inner.classify_with(&method, &path, |m| accept(m)).map(|m| m.map(Match::into_owned))
             })?;
@@ -271,9 +316,10 @@ impl Classifier {
     }
 
     /// `#matches(method, path_info)` → every matching route in Rails' order, as `[index, params]`.
-    fn matches(ruby: &Ruby, rb_self: &Self, method: String, path: RString) -> Result<RArray, Error> {
+    fn matches(ruby: &Ruby, rb_self: &Self, method: Value, path: Value) -> Result<RArray, Error> {
         guarded(ruby, || {
-            let path = bytes_of(path);
+            let method = verb_of(ruby, method)?;
+            let path = bytes_of(path_of(ruby, path)?);
             let all = rb_self.inner.matches(&method, &path).map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))?;
             let out = ruby.ary_new_capa(all.len());
             for m in &all {

@@ -68,22 +68,21 @@ module Gitlab
         # @return [Result]
         # @raise [InvalidRequestError]
         def classify(method, path_info, &constraint)
-          source, path, exact, cacheable, cell, kind, key, index, reason =
-            @native.learn(verb(method), path(path_info), wrap(constraint))
-          Result.build(source, path, exact, cacheable, kind && Entity.new(kind, key), index && @routes[index], cell, reason)
+          # The native side checks and upper-cases the method and checks the path itself.
+          Result.build(@native.learn(method, path_info, constraint && wrap(constraint)), @routes)
         end
 
         # The route Rails would pick and its parameters, or nil.
         # @return [RouteMatch, nil]
         def recognize(method, path_info, &constraint)
-          index, params = @native.recognize(verb(method), path(path_info), wrap(constraint))
+          index, params = @native.recognize(method, path_info, constraint && wrap(constraint))
           index && RouteMatch.new(route(index), params)
         end
 
         # Every route that matches, in the order Rails would try them (dynamic constraints not applied).
         # @return [Array<RouteMatch>]
         def matches(method, path_info)
-          @native.matches(verb(method), path(path_info)).map { |index, params| RouteMatch.new(route(index), params) }
+          @native.matches(method, path_info).map { |index, params| RouteMatch.new(route(index), params) }
         end
 
         # @return [Array<RouteInfo>] every route, in definition order
@@ -133,20 +132,6 @@ module Gitlab
             RouteInfo.new(r["index"], r["verb"].to_s, r["path"], endpoint, r["name"], r["dynamic_constraints"] ? true : false).freeze
           end.freeze
           freeze
-        end
-
-        def verb(method)
-          case method
-          when String then method.upcase
-          when Symbol then method.to_s.upcase
-          else raise InvalidRequestError, "method must be a String or Symbol, not #{method.class}"
-          end
-        end
-
-        def path(path_info)
-          raise InvalidRequestError, "path_info must be a String, not #{path_info.class}" unless path_info.is_a?(String)
-
-          path_info
         end
 
         # The native side calls this with (route_index, params); we yield RouteInfo instead.

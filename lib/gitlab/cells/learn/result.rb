@@ -24,37 +24,63 @@ module Gitlab
 
       # What {Classifier#classify} learned about a request. Frozen.
       class Result
-        # @return [Symbol] :routable, :fixed or :default
-        attr_reader :source
-        # @return [String] the path the router may cache (a prefix unless {#exact?})
-        attr_reader :path
-        # @return [Entity, nil] the routable entity, for :routable results
-        attr_reader :entity
-        # @return [RouteInfo, nil] the route Rails would pick, if any
-        attr_reader :route
-        # @return [String, nil] the cell a :fixed rule names (nil: the default cell)
-        attr_reader :fixed_cell
-        # @return [Symbol, nil] for :default results, :no_route or :no_rule
-        attr_reader :reason
+        # The fields as the native classifier returns them, in this order; a Result wraps that
+        # array as it is (one allocation on the hot path) and builds Entity and RouteInfo on demand.
+        FIELDS = %i[source path exact cacheable fixed_cell entity_kind entity_key route_index reason].freeze
+        private_constant :FIELDS
 
         def initialize(source:, path:, exact:, cacheable:, entity: nil, route: nil, fixed_cell: nil, reason: nil)
-          assign(source, path, exact, cacheable, entity, route, fixed_cell, reason)
+          path = path.dup.freeze unless path.frozen?
+          values = [source, path, exact, cacheable, fixed_cell, entity&.kind, entity&.key, route&.index, reason]
+          assign(values.freeze, route ? { route.index => route }.freeze : nil)
         end
 
-        # The classifier's constructor: positional, as it sits on the hot path of every learn request.
+        # The classifier's constructor, on the hot path of every learn request.
+        # @param values [Array] the native answer (see FIELDS), frozen with its path
+        # @param routes [Array<RouteInfo>] the classifier's routes, to look the route index up in
         # @api private
-        def self.build(source, path, exact, cacheable, entity, route, fixed_cell, reason)
-          allocate.send(:assign, source, path, exact, cacheable, entity, route, fixed_cell, reason)
+        def self.build(values, routes)
+          FromNative.new(values, routes)
+        end
+
+        # @return [Symbol] :routable, :fixed or :default
+        def source
+          @values[0]
+        end
+
+        # @return [String] the path the router may cache (a prefix unless {#exact?})
+        def path
+          @values[1]
+        end
+
+        # @return [Entity, nil] the routable entity, for :routable results
+        def entity
+          (kind = @values[5]) && Entity.new(kind, @values[6]).freeze
+        end
+
+        # @return [RouteInfo, nil] the route Rails would pick, if any
+        def route
+          (index = @values[7]) && @routes[index]
+        end
+
+        # @return [String, nil] the cell a :fixed rule names (nil: the default cell)
+        def fixed_cell
+          @values[4]
+        end
+
+        # @return [Symbol, nil] for :default results, :no_route or :no_rule
+        def reason
+          @values[8]
         end
 
         # Only this exact path may be cached, not the paths below it.
         def exact?
-          @exact
+          @values[2]
         end
 
         # Whether the router may cache the answer at all (false for `/`, `/dashboard`, unknown routes).
         def cacheable?
-          @cacheable
+          @values[3]
         end
 
         def routable?
@@ -86,7 +112,7 @@ module Gitlab
         end
 
         def inspect
-          "#<#{self.class.name} #{source} #{path.inspect}#{exact? ? ' exact' : ''}#{cacheable? ? '' : ' uncacheable'}" \
+          "#<#{Result.name} #{source} #{path.inspect}#{exact? ? ' exact' : ''}#{cacheable? ? '' : ' uncacheable'}" \
             "#{entity ? " entity=#{entity}" : ''}#{route ? " route=#{route}" : ''}>"
         end
         alias to_s inspect
@@ -94,22 +120,28 @@ module Gitlab
         protected
 
         def to_a
-          [source, path, @exact, @cacheable, entity, route, fixed_cell, reason]
+          [source, path, exact?, cacheable?, entity, route, fixed_cell, reason]
         end
 
         private
 
-        def assign(source, path, exact, cacheable, entity, route, fixed_cell, reason)
-          @source = source
-          @path = path.frozen? ? path : -path
-          @exact = exact
-          @cacheable = cacheable
-          @entity = entity&.freeze
-          @route = route
-          @fixed_cell = fixed_cell
-          @reason = reason
+        def assign(values, routes)
+          @values = values
+          @routes = routes
           freeze
         end
+
+        # A Result built from the native answer: `Class#new` with positional arguments is the
+        # cheapest way to allocate and initialize in Ruby.
+        # @api private
+        class FromNative < Result
+          def initialize(values, routes) # rubocop:disable Lint/MissingSuper
+            @values = values
+            @routes = routes
+            freeze
+          end
+        end
+        private_constant :FromNative
       end
     end
   end
