@@ -182,7 +182,16 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
                 return Ok(Decision::from_entry(&e));
             }
             match st.learner.learn(st, method, path).await {
-                Ok(o) => Ok(from_outcome(st, o, headers, note)),
+                Ok(o) => {
+                    // The cells answered differently: the stale entry must not outlive that
+                    // answer and come back the next time the cells are down.
+                    if let Outcome::Answer { answer, .. } = &o {
+                        if !(answer.cacheable && answer.path == e.path && answer.exact == e.exact) {
+                            st.cache.remove(&e.path, e.exact);
+                        }
+                    }
+                    Ok(from_outcome(st, o, headers, note))
+                }
                 Err(err) => {
                     st.cache.mark_failed(&e);
                     note.cache = "stale";

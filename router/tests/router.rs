@@ -547,3 +547,37 @@ async fn shutdown_drains_in_flight_requests() {
     assert_eq!(g.served_by(), "cell_b");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn forwarded_headers_are_extended_only_when_trusted() {
+    let (a, b) = two_cells().await;
+    let r = router("trust_forwarded_headers = true\n", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let hdrs = [("x-forwarded-for", "10.9.9.9"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "gitlab.com"), ("host", "internal:8080")];
+    assert_eq!(send(&c, r.addr, "GET", "/org/proj", &hdrs, Bytes::new()).await.status, 200);
+    let rec = &b.requests()[0];
+    assert_eq!(rec.headers["x-forwarded-for"], "10.9.9.9, 127.0.0.1");
+    assert_eq!(rec.headers["x-forwarded-proto"], "https");
+    assert_eq!(rec.headers["x-forwarded-host"], "gitlab.com");
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stale_entry_the_cells_no_longer_confirm_is_dropped() {
+    let (a, b) = two_cells().await;
+    let r = router("[cache]\nttl = \"100ms\"\nstale_grace = \"30s\"\n", "cell_a", &[&a, &b]).await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/org/proj/x").await.served_by(), "cell_b");
+    // The project is gone: the cells now answer "default, uncacheable".
+    a.set_learn(table(&[], "cell_a"));
+    b.set_learn(table(&[], "cell_a"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let g = get(&c, r.addr, "/org/proj/x").await;
+    assert_eq!(g.served_by(), "cell_a");
+    assert!(g.trace().contains("cache=bypass"));
+    // Cells down now: no stale /org/proj entry may resurrect the old owner.
+    a.set_learn(|_: &str, _: &str| LearnReply::Status(500));
+    b.set_learn(|_: &str, _: &str| LearnReply::Status(500));
+    assert_eq!(get(&c, r.addr, "/org/proj/x").await.status, 503);
+    r.shutdown().await;
+}
