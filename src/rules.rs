@@ -129,10 +129,13 @@ impl Rules {
         let normalized = crate::normalize::normalize_path(path_info);
         let path = std::str::from_utf8(&normalized)
             .map_err(|e| ClassifyError::PathNotUtf8 { position: invalid_utf8_at(path_info, e.valid_up_to()) })?;
-        if let Some(fixed) = self.fixed_for(path) {
+        if let Some((fixed, formatted)) = self.fixed_for(path) {
+            // A format variant (`/help.json` under `/help`) is not below the rule's path on a `/`
+            // boundary, so only the exact request path may be cached for it.
+            let exact = fixed.exact || formatted;
             return Ok(Learned::Fixed {
-                path: if fixed.exact { path.to_owned() } else { fixed.path.clone() },
-                exact: fixed.exact,
+                path: if exact { path.to_owned() } else { fixed.path.clone() },
+                exact,
                 cell: fixed.cell.clone(),
                 cacheable: fixed.cacheable,
                 route: found.as_ref().map(Match::route_index),
@@ -155,9 +158,20 @@ impl Rules {
         self.learn_with(classifier, method, path_info, |_| true)
     }
 
-    /// The first fixed rule covering `path`.
-    pub fn fixed_for(&self, path: &str) -> Option<&FixedRule> {
-        self.fixed.iter().find(|f| if f.exact { f.path == path } else { covers_prefix(&f.path, path) })
+    /// The first fixed rule covering `path`, and whether it covers it only as a format variant:
+    /// Rails routes `/help(.:format)` answer `/help.json` too, so a rule for `/help` (exact or
+    /// not) covers `/help.json` — but not `/help.json/x` nor `/helpx`.
+    pub fn fixed_for(&self, path: &str) -> Option<(&FixedRule, bool)> {
+        self.fixed.iter().find_map(|f| {
+            let covered = if f.exact { f.path == path } else { covers_prefix(&f.path, path) };
+            if covered {
+                Some((f, false))
+            } else if f.path != "/" && is_format_variant(&f.path, path) {
+                Some((f, true))
+            } else {
+                None
+            }
+        })
     }
 
     /// The routable entity a matched route names, per the first rule that applies.
@@ -252,6 +266,23 @@ mod tests {
     }
 
     #[test]
+    fn fixed_rules_cover_format_variants_exactly() {
+        let rules = Rules::gitlab_default();
+        let c = Classifier::new(vec![RouteDef::new("GET", "/help(.:format)"), RouteDef::new("GET", "/-/profile(.:format)")]).unwrap();
+        let learned = |p: &str| rules.learn(&c, "GET", p.as_bytes()).unwrap().respond(&rules.default_cell, |_| None);
+        let r = learned("/help.json");
+        assert_eq!((r.source, r.path.as_str(), r.exact), (Source::Fixed, "/help.json", true));
+        let r = learned("/help");
+        assert_eq!((r.source, r.path.as_str(), r.exact), (Source::Fixed, "/help", false));
+        let r = learned("/-/profile.json");
+        assert_eq!((r.source, r.path.as_str(), r.exact), (Source::Fixed, "/-/profile.json", true));
+        // Not a format: another segment, or a longer name.
+        assert!(!is_format_variant("/help", "/help.json/x"));
+        assert!(!is_format_variant("/help", "/helpx"));
+        assert!(!is_format_variant("/help", "/help."));
+    }
+
+    #[test]
     fn non_utf8_paths_are_refused_not_mangled() {
         let rules = Rules::gitlab_default();
         let err = rules.learn(&classifier(), "GET", b"/gitlab-org/\xff/-/issues").unwrap_err();
@@ -265,6 +296,14 @@ mod tests {
         assert!(Rules::from_json(br#"{"default_cell":"a b"}"#).is_err());
         assert!(Rules::from_json(br#"{"default_cell":"c","fixed":[{"path":"x","cell":"c"}]}"#).is_err());
         assert!(Rules::from_json(br#"{"default_cell":"c","surprise":1}"#).is_err());
+    }
+}
+
+/// `path` is `base.<format>`, the format a single segment without `/` or `.`.
+fn is_format_variant(base: &str, path: &str) -> bool {
+    match path.strip_prefix(base).and_then(|rest| rest.strip_prefix('.')) {
+        Some(format) => !format.is_empty() && !format.contains(['/', '.']),
+        None => false,
     }
 }
 

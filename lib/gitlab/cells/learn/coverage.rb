@@ -42,7 +42,8 @@ module Gitlab
         #   @return [Array<Hash>] what the DFA widened for this route ("construct", "action")
         # @!attribute [r] partial
         #   @return [Boolean] a :fixed route whose optional group extends the rule's last segment
-        #     (`/help(.:format)` under the rule `/help`): `/help.json` matches no rule
+        #     (`/help(-:topic)` under the rule `/help`): `/help-x` matches no rule; a trailing
+        #     `(.:format)` is covered
         Entry = Struct.new(:route, :klass, :rule, :widenings, :mounted, :partial) do
           # @return [Boolean] whether Rails consults a constraint object or lambda for this route
           def dynamic?
@@ -208,7 +209,7 @@ module Gitlab
             <h2>Unclassified routes by controller (#{s[:unclassified]})</h2>
             #{grouped_tables(by_controller(unclassified))}
             <h2>Fixed routes whose optional forms no rule covers (#{partial.size})</h2>
-            <p>Only the bare path is fixed: e.g. <code>/help.json</code> for <code>/help(.:format)</code> goes to the default cell, uncached.</p>
+            <p>Only the bare path is fixed: e.g. <code>/help-x</code> for <code>/help(-:topic)</code> goes to the default cell, uncached.</p>
             #{route_table(partial)}
             <h2>Routes with dynamic constraints (#{s[:dynamic]})</h2>
             #{route_table(dynamic)}
@@ -295,7 +296,10 @@ module Gitlab
 
         # Whether an optional group extends the fixed rule's path within its last segment, so the
         # group's forms (e.g. `.json`) are covered by no rule.
+        # A trailing `(.:format)` is covered: the core answers `/help.json` under the rule `/help`
+        # as a fixed, exact path.
         def partial_fixed?(spec, rule)
+          spec = spec.delete_suffix("(.:format)")
           return spec.include?("(") if rule["exact"]
           return false if rule["path"] == "/"
 
