@@ -204,6 +204,7 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
         Lookup::Miss => {
             let o = st.learner.learn(st, method, path).await;
             if o.is_err() {
+                note.cache = "miss";
                 st.metrics.cache("miss");
             }
             Ok(from_outcome(st, o?, headers, note))

@@ -156,7 +156,7 @@ impl Learner {
             .body(proxy::empty())
             .map_err(|e| ("request", e.to_string()))?;
         let work = async {
-            let resp = st.client.request(req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, e.to_string()))?;
+            let resp = st.client.request(req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, proxy::error_chain(&e)))?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
                 .collect()

@@ -187,7 +187,7 @@ pub async fn send_upgrade(
 }
 
 /// The error and its causes on one line (hyper's top-level messages alone say little).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
