@@ -3,9 +3,12 @@
 # Classifier#classify / #recognize against Rails' own router (Debian's actionpack), in one process
 # and one run, with benchmark-ips. `rake bench` and `script/bench-rails` run it.
 #
-# Tables: each corpus table of ../shared/corpus that has recorded vectors (gitlabish: 201 routes,
-# 722 requests) and synthetic GitLab-scale tables of N glob routes
-# `/*namespace_id/:project_id/-/feature_<i>(.:format)` (benches/support/bench_tables.rb).
+# Tables (benches/support/bench_tables.rb): each corpus table of ../shared/corpus that has
+# recorded vectors (gitlabish: 201 routes, 722 requests); "gitlab-templates", GitLab's own route
+# snapshot (gitlab-route-templates.json: 5,066 templates as any-verb routes, requested with each
+# template's example and dottedExample; the few templates Rails' mapper cannot draw as written are
+# excluded and listed); and synthetic GitLab-scale tables of N glob routes
+# `/*namespace_id/:project_id/-/feature_<i>(.:format)`.
 #
 # What is timed, per call, cycling through the table's request mix:
 # - ours classify:   `classifier.classify(method, path)` on the raw strings (path normalization,
@@ -20,11 +23,21 @@
 # Before any timing, every request is checked: Rails' first route, #recognize's route and
 # parameters and #classify's route must agree; otherwise the script exits 2 naming the requests.
 #
+# Two kinds of figures per table:
+# - throughput: benchmark-ips' ops/s of each side cycling through the request mix, and their ratio;
+# - per request (the "classify ≤ 1 µs median" figure): every request of the mix timed alone over
+#   K back-to-back calls, K adaptive so one timing lasts ≥ BENCH_MEDIAN_US; the median and p90 of
+#   ns/call over the requests, for classify and for Rails' recognize, and the ratio of the medians
+#   (BenchSides::PerRequest).
+#
 # Environment:
 #   BENCH_TIME=2      seconds measured per report (BENCH_QUICK: 0.2)
 #   BENCH_WARMUP=1    seconds of warmup per report (BENCH_QUICK: 0.1)
 #   BENCH_SIZES=1000,3000   synthetic table sizes (BENCH_QUICK: 100); "" for none
 #   BENCH_CORPUS=gitlabish  corpus tables (default: every *-routes.json with a *-requests.jsonl)
+#   BENCH_TEMPLATES=all     templates of the gitlab-templates table: all, N (an evenly spaced
+#                           sample of N), or 0 for no such table (BENCH_QUICK: 300)
+#   BENCH_MEDIAN_US=200     minimum length of one per-request timing, in µs
 #   BENCH_QUICK=1     short run on small tables only (explicit BENCH_* values still win)
 #   BENCH_JSON=path   also write the figures as JSON
 # Options: --quick (BENCH_QUICK=1), --json PATH (BENCH_JSON), --help.
@@ -36,7 +49,8 @@ require_relative "support/bench_tables"
 require_relative "support/bench_sides"
 
 USAGE = "usage: ruby benches/classify_ips.rb [--quick] [--json PATH]  " \
-        "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CORPUS BENCH_QUICK BENCH_JSON)"
+        "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CORPUS BENCH_TEMPLATES BENCH_MEDIAN_US " \
+        "BENCH_QUICK BENCH_JSON)"
 
 def fail_usage(message)
   warn "classify_ips: #{message}"
@@ -80,6 +94,18 @@ sizes = sizes_raw.split(",").map(&:strip).reject(&:empty?).map do |s|
   n
 end
 
+templates_raw = ENV.fetch("BENCH_TEMPLATES", quick ? "300" : "all").strip
+templates_limit = case templates_raw
+                  when "all", "" then nil
+                  else
+                    n = Integer(templates_raw, exception: false)
+                    fail_usage("BENCH_TEMPLATES must be all, 0 or a number of templates, not #{templates_raw.inspect}") if n.nil? || n.negative?
+                    n
+                  end
+with_templates = templates_limit != 0
+
+median_min_ns = (seconds_setting("BENCH_MEDIAN_US", 200.0, positive: true) * 1000).round
+
 corpus_names = if ENV["BENCH_CORPUS"]
                  ENV["BENCH_CORPUS"].split(",").map(&:strip).reject(&:empty?)
                else
@@ -94,6 +120,7 @@ json_path = nil if json_path&.empty?
 
 actionpack = Gem.loaded_specs["actionpack"]&.version&.to_s || ActionPack::VERSION::STRING
 settings = { "time" => time, "warmup" => warmup, "quick" => quick, "actionpack" => actionpack,
+             "templates" => with_templates ? (templates_limit || "all") : 0, "median_min_ns" => median_min_ns,
              "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION }
 
 puts "classify_ips: #{RUBY_DESCRIPTION}; actionpack #{actionpack}; benchmark-ips #{Benchmark::IPS::VERSION}"
@@ -102,6 +129,7 @@ puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? ' (BENC
 # 1. Build every table's two sides and check every benchmarked request before any timing.
 begin
   tables = corpus_names.map { |name| BenchTables.corpus(name) }
+  tables << BenchTables.templates(limit: templates_limit) if with_templates
   requirements = BenchTables.project_requirements(tables.first.rows)
   tables.concat(sizes.map { |n| BenchTables.synthetic(n, requirements) })
 rescue ArgumentError, JSON::ParserError => e
@@ -119,13 +147,21 @@ prepared = tables.map do |table|
     warn "classify_ips: correctness check failed, nothing timed. #{e.message}"
     exit 2
   end
-  routed = rails_requests.count { |r| rails.recognize(r) }
+  picks = rails_requests.map { |r| rails.recognize(r) }
+  routed = picks.count(&:itself)
   puts format("classify_ips: %-16s %s", table.name, table.description)
+  table.excluded.each do |row, reason|
+    puts format("classify_ips: %-16s excluded route %s: %s", table.name, row["path"].inspect, reason)
+  end
   puts format("classify_ips: %-16s Rails drew the RouteSet in %.0f ms; ours compiled in %.0f ms (%s engine, %s KiB); " \
               "%d/%d requests agree (%d routed, %d unrouted)",
               table.name, rails.draw_seconds * 1000, ours.compile_seconds * 1000, ours.classifier.engine,
               BenchSides.group(ours.classifier.memory_usage / 1024.0, 0), checked, table.requests.size,
               routed, table.requests.size - routed)
+  top = picks.compact.tally.max_by(3) { |_, count| count }
+  puts format("classify_ips: %-16s %d distinct routes picked; most picked: %s",
+              table.name, picks.compact.uniq.size,
+              top.map { |route, count| "##{rails.index_of(route)} #{route.path.spec} (#{count})" }.join(", "))
   { table: table, rails: rails, ours: ours, rails_requests: rails_requests, checked: checked, routed: routed }
 end
 
@@ -146,7 +182,8 @@ def cycling_report(x, label, items)
   end
 end
 
-# 2. Time them: one benchmark-ips run per table, the three reports side by side.
+# 2. Time them: one benchmark-ips run per table, the three reports side by side; then each request
+#    alone, for the per-request medians.
 results = prepared.map do |p|
   table = p[:table]
   name = table.name
@@ -163,19 +200,31 @@ results = prepared.map do |p|
     cycling_report(x, "#{name} rails recognize", rails_reqs) { |prepared_request| rails.recognize(prepared_request) }
     x.compare!
   end
+  GC.start
+  loop_ns = BenchSides::PerRequest.loop_ns
+  classify_ns = BenchSides::PerRequest.classify_ns(classifier, reqs, median_min_ns)
+  rails_ns = BenchSides::PerRequest.rails_ns(rails, rails_reqs, median_min_ns)
+  medians = BenchSides.medians(classify_ns, rails_ns, median_min_ns).merge("loop_ns" => loop_ns)
+  puts format("%s per request (%d requests, each timed alone over >= %d µs): classify median %s ns (p90 %s); " \
+              "Rails median %s ns (p90 %s); median ratio %s×",
+              name, n, median_min_ns / 1000, BenchSides.group(medians["classify_median_ns"], 1),
+              BenchSides.group(medians["classify_p90_ns"], 1), BenchSides.group(medians["rails_median_ns"], 0),
+              BenchSides.group(medians["rails_p90_ns"], 0), BenchSides.group(medians["median_ratio"], 1))
   by_label = report.entries.to_h { |e| [e.label.delete_prefix("#{name} "), BenchSides.figures(e)] }
   classify, recognize, rails_f = by_label.values_at("ours classify", "ours recognize", "rails recognize")
   {
     "name" => name, "kind" => table.kind, "description" => table.description,
     "routes" => table.rows.size, "requests" => n,
+    "excluded" => table.excluded.map { |row, reason| { "path" => row["path"], "reason" => reason } },
     "routed" => p[:routed], "unrouted" => n - p[:routed],
     "agreement" => { "checked" => p[:checked], "agreed" => p[:checked] },
     "build" => { "rails_draw_ms" => p[:rails].draw_seconds * 1000, "ours_compile_ms" => p[:ours].compile_seconds * 1000,
                  "ours_memory_bytes" => classifier.memory_usage, "ours_engine" => classifier.engine },
     "ours" => { "classify" => classify, "recognize" => recognize },
     "rails" => { "recognize" => rails_f },
-    "ratio" => { "classify" => classify["ips"] / rails_f["ips"], "recognize" => recognize["ips"] / rails_f["ips"] }
-  }
+    "ratio" => { "classify" => classify["ips"] / rails_f["ips"], "recognize" => recognize["ips"] / rails_f["ips"] },
+    "per_request" => medians
+  }.merge(medians.slice("classify_median_ns", "rails_median_ns", "median_ratio"))
 end
 
 puts BenchSides.summary(results, settings)

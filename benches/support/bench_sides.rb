@@ -52,6 +52,11 @@ module BenchSides
       nil
     end
 
+    # @return [Integer] the definition-order index of a route of this route set
+    def index_of(route)
+      @index_of.fetch(route)
+    end
+
     # Rails' pick for the gate: [route index, parameters] or nil (not timed).
     def pick(prepared)
       route = recognize(prepared)
@@ -77,6 +82,81 @@ module BenchSides
       match = @classifier.recognize(method, path)
       result = @classifier.classify(method, path)
       [match&.route&.index, match&.params, result.route&.index]
+    end
+  end
+
+  # Per-request timings: each request timed alone, over K back-to-back calls, K grown until one
+  # timing lasts at least `min_ns` (so clock resolution and the clock read are negligible); the
+  # figure for the request is that timing / K. One untimed call warms each request first (the lazy
+  # DFA builds its states on first use; benchmark-ips' warmup does the same for its loops). Each
+  # loop is written out for its side so that the only per-call overhead is a `while` iteration
+  # (see {loop_ns}), charged to both sides.
+  module PerRequest
+    module_function
+
+    def clock_ns
+      Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
+    end
+
+    # @return [Array<Float>] ns per `classifier.classify(method, path)` call, one per request
+    def classify_ns(classifier, requests, min_ns)
+      requests.map do |method, path|
+        classifier.classify(method, path)
+        adaptive(min_ns) do |k|
+          started = clock_ns
+          i = 0
+          while i < k
+            classifier.classify(method, path)
+            i += 1
+          end
+          clock_ns - started
+        end
+      end
+    end
+
+    # @return [Array<Float>] ns per `rails.recognize(prepared)` call, one per prepared request
+    def rails_ns(rails, prepared_requests, min_ns)
+      prepared_requests.map do |prepared|
+        rails.recognize(prepared)
+        adaptive(min_ns) do |k|
+          started = clock_ns
+          i = 0
+          while i < k
+            rails.recognize(prepared)
+            i += 1
+          end
+          clock_ns - started
+        end
+      end
+    end
+
+    # ns per iteration of the timing loop with nothing in it.
+    def loop_ns(iterations = 1_000_000)
+      started = clock_ns
+      i = 0
+      i += 1 while i < iterations
+      (clock_ns - started).to_f / iterations
+    end
+
+    # Calls the block with K (1, then grown) until the returned elapsed ns reach `min_ns`.
+    # @return [Float] the last timing / K
+    def adaptive(min_ns)
+      k = 1
+      loop do
+        elapsed = yield(k)
+        return elapsed.to_f / k if elapsed >= min_ns
+
+        grown = elapsed.positive? ? (k * min_ns * 1.2 / elapsed).ceil : k * 16
+        k = grown.clamp(k * 2, k * 64)
+      end
+    end
+
+    # @return [Float] the q-quantile (0..1) of the values, nearest rank
+    def quantile(values, q)
+      raise ArgumentError, "no values" if values.empty?
+
+      sorted = values.sort
+      sorted[((sorted.size * q).ceil - 1).clamp(0, sorted.size - 1)]
     end
   end
 
@@ -134,6 +214,20 @@ module BenchSides
     }
   end
 
+  # The per-request figures of one table (see {PerRequest}).
+  # @return [Hash] "classify_median_ns", "classify_p90_ns", "rails_median_ns", "rails_p90_ns",
+  #   "median_ratio" (rails median / classify median), "requests_timed", "min_timing_ns"
+  def medians(classify_ns, rails_ns, min_ns)
+    classify_median = PerRequest.quantile(classify_ns, 0.5)
+    rails_median = PerRequest.quantile(rails_ns, 0.5)
+    {
+      "classify_median_ns" => classify_median, "classify_p90_ns" => PerRequest.quantile(classify_ns, 0.9),
+      "rails_median_ns" => rails_median, "rails_p90_ns" => PerRequest.quantile(rails_ns, 0.9),
+      "median_ratio" => rails_median / classify_median,
+      "requests_timed" => classify_ns.size, "min_timing_ns" => min_ns
+    }
+  end
+
   # The summary block printed after every table has run.
   def summary(results, settings)
     lines = []
@@ -152,6 +246,16 @@ module BenchSides
                       "Picks agreed with Rails on %d/%d requests.",
                       t["name"], group(t["ratio"]["classify"], 1), group(t["ratio"]["recognize"], 1),
                       t["agreement"]["agreed"], t["agreement"]["checked"])
+      m = t["per_request"]
+      lines << format("  %s per request: classify median %s ns (p90 %s), Rails median %s ns (p90 %s): " \
+                      "median ratio %s× (%d requests, each timed alone over >= %s µs; empty loop %.1f ns/iteration)",
+                      t["name"], group(m["classify_median_ns"], 1), group(m["classify_p90_ns"], 1),
+                      group(m["rails_median_ns"], 0), group(m["rails_p90_ns"], 0), group(m["median_ratio"], 1),
+                      m["requests_timed"], group(m["min_timing_ns"] / 1000.0, 0), m["loop_ns"])
+      unless t["excluded"].empty?
+        lines << format("  %s: %d routes excluded (%s)", t["name"], t["excluded"].size,
+                        t["excluded"].map { |e| e["reason"].sub(/ to ".*/, "") }.tally.map { |r, c| "#{c}: #{r}" }.join("; "))
+      end
     end
     lines.join("\n")
   end

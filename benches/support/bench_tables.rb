@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require_relative "../../spec/support/draw_routes"
 
 # The route tables and request mixes `benches/classify_ips.rb` times.
 #
@@ -14,12 +15,27 @@ require "json"
 #   lookbehinds, `{0,254}` repetitions). Rails' Journey cannot put such routes in its simulator, so
 #   it tries them one by one; the request mix hits the last routes of the table and misses
 #   (see {BenchTables.synthetic_requests}).
+# - GitLab's own route snapshot (`gitlab-route-templates.json`: 5,066 Rails and Grape templates
+#   exported by GitLab, alphabetical, no verbs, no requirements) as a table of any-verb routes with
+#   Rails' default requirements, requested with each template's `example` and `dottedExample`
+#   (see {BenchTables.templates}).
 module BenchTables
   CORPUS_DIR = File.expand_path("../../../shared/corpus", __dir__)
 
   # A table to benchmark: corpus-format rows (definition order) and the [method, path] requests
   # cycled through in the timed loops.
-  Table = Struct.new(:name, :kind, :rows, :requests, :description, keyword_init: true)
+  # `excluded`: [row, reason] pairs left out of the table (and their requests), printed by the bench.
+  Table = Struct.new(:name, :kind, :rows, :requests, :description, :excluded, keyword_init: true) do
+    def initialize(**fields)
+      super
+      self.excluded ||= []
+    end
+  end
+
+  TEMPLATES_FILE = "gitlab-route-templates.json"
+  TEMPLATES_TABLE = "gitlab-templates"
+  # Fixed seed of the templates' request shuffle (so every run times the same mix in the same order).
+  TEMPLATES_SEED = 20_240_601
 
   # The prefix whose requirements the synthetic routes copy.
   PROJECT_SCOPE = "/*namespace_id/:project_id/-/"
@@ -61,6 +77,101 @@ module BenchTables
     raise ArgumentError, "no #{PROJECT_SCOPE} route with a project_id requirement in the corpus table" unless row
 
     row["requirements"].slice("namespace_id", "project_id")
+  end
+
+  # GitLab's route snapshot as a route table, in the snapshot's own (alphabetical) order.
+  #
+  # Each template becomes the corpus row GitLab's Rails would have drawn for it, as the Rust core's
+  # templates.rs reads the snapshot (`Classifier.new` takes only the corpus route format, so the
+  # conversion is done here): `{"verb" => "" (any verb), "path" => template, plus "(.:format)" when
+  # it has `acceptsFormat` and does not name `:format` already, "requirements" => {} (Rails'
+  # defaults), "defaults" => {"controller" => "gitlab_templates", "action" => "template_<i>"}}`.
+  #
+  # Rows Rails' mapper cannot draw as written are excluded, with their requests, and listed in
+  # `excluded`: the mapper rewrites some Grape specs (`/:id/(-/)epics` becomes `/:id(/-/)epics`,
+  # `\(\)` becomes `%5C(%5C)`), so the route Rails would serve is not the template's. Which rows
+  # that is, is asked of Rails itself: the rows are drawn once with DrawRoutes' per-row mapping and
+  # every route whose spec differs from its row is left out.
+  #
+  # Requests: GET of every kept template's `example` and `dottedExample`, shuffled with a fixed
+  # seed ({TEMPLATES_SEED}) so that the part of the mix a slow side reaches in a short report is
+  # a fair sample of all of it (the file is sorted by template).
+  #
+  # @param limit [Integer, nil] use an evenly spaced sample of this many templates (nil: all)
+  # @return [Table]
+  # @raise [ArgumentError] if the snapshot is missing, empty or malformed
+  def templates(limit: nil, dir: CORPUS_DIR)
+    path = File.join(dir, TEMPLATES_FILE)
+    raise ArgumentError, "#{TEMPLATES_TABLE}: #{path} does not exist" unless File.file?(path)
+
+    entries = JSON.parse(File.read(path))
+    raise ArgumentError, "#{path} is not a non-empty JSON array of templates" unless entries.is_a?(Array) && !entries.empty?
+
+    entries.each_with_index do |e, i|
+      next if e.is_a?(Hash) && e["template"].is_a?(String) && e["example"].is_a?(String) &&
+              (e["dottedExample"].nil? || e["dottedExample"].is_a?(String))
+
+      raise ArgumentError, "#{path}: entry #{i} needs string \"template\" and \"example\" (and \"dottedExample\" if any)"
+    end
+    total = entries.size
+    entries = evenly_spaced(entries, limit) if limit
+    rows = entries.each_with_index.map { |e, i| template_row(e, i) }
+    excluded_at = undrawable(rows)
+    excluded = excluded_at.map { |i, reason| [rows[i], reason] }
+    kept = entries.each_index.reject { |i| excluded_at.key?(i) }
+    rows = kept.each_with_index.map { |i, j| rows[i].merge("index" => j) }
+    requests = kept.flat_map { |i| entries[i].values_at("example", "dottedExample").compact.map { |url| ["GET", url] } }
+    requests = requests.shuffle(random: Random.new(TEMPLATES_SEED))
+
+    sample = limit && limit < total ? "an evenly spaced sample of #{entries.size} of its #{total} templates" : "#{total} templates"
+    Table.new(name: TEMPLATES_TABLE, kind: "templates", rows: rows, requests: requests, excluded: excluded,
+              description: "#{TEMPLATES_FILE}: #{sample} as any-verb routes in the file's (alphabetical) order, " \
+                           "#{excluded.size} excluded; #{requests.size} requests: GET of each example and " \
+                           "dottedExample (shuffled, seed #{TEMPLATES_SEED})")
+  end
+
+  # The corpus row for one snapshot entry (see {templates}).
+  def template_row(entry, index)
+    path = entry["template"].dup
+    path << "(.:format)" if entry["acceptsFormat"] && !path.include?(":format")
+    {
+      "index" => index, "verb" => "", "path" => path, "requirements" => {},
+      "defaults" => { "controller" => "gitlab_templates", "action" => "template_#{index}" },
+      "name" => nil, "dynamic_constraints" => false, "mounted" => false
+    }
+  end
+
+  # Rows whose route, drawn by Rails' mapper, does not have the row's spec.
+  # @return [Hash{Integer=>String}] row index => reason
+  def undrawable(rows)
+    route_set = ActionDispatch::Routing::RouteSet.new
+    reasons = {}
+    route_set.draw do
+      rows.each_with_index do |row, i|
+        before = route_set.routes.routes.size
+        begin
+          DrawRoutes::Row.new(row).apply(self)
+        rescue StandardError => e
+          reasons[i] = "Rails' mapper rejects it (#{e.class}: #{e.message.lines.first.to_s.strip})"
+          next
+        end
+        added = route_set.routes.routes[before..]
+        if added.size != 1
+          reasons[i] = "Rails' mapper drew #{added.size} routes for it"
+        elsif (spec = added.first.path.spec.to_s) != row["path"]
+          reasons[i] = "Rails' mapper rewrites the spec to #{spec.inspect}"
+        end
+      end
+    end
+    reasons
+  end
+
+  # `count` items of `items`, evenly spaced, the first included.
+  def evenly_spaced(items, count)
+    raise ArgumentError, "a templates sample needs at least 1 template, not #{count}" unless count.is_a?(Integer) && count >= 1
+    return items if count >= items.size
+
+    Array.new(count) { |k| items[k * items.size / count] }
   end
 
   # @param size [Integer] number of glob routes (>= 10)
