@@ -6,9 +6,12 @@ require "tmpdir"
 require_relative "../benches/support/bench_tables"
 require_relative "../benches/support/bench_sides"
 
-# benches/classify_ips.rb (`rake bench`, script/bench-rails): the quick mode runs end to end and
-# writes positive figures for both sides of every table; the correctness gate that runs before any
-# timing really compares picks (a tampered classifier makes the script exit 2 without timing).
+# benches/classify_ips.rb (`rake bench`, script/bench-rails): the quick mode runs end to end (the
+# corpus table, a 300-template sample of GitLab's route snapshot, a small synthetic table) and
+# writes positive figures for both sides of every table, throughput and per-request medians; the
+# correctness gate that runs before any timing really compares picks (a tampered classifier makes
+# the script exit 2 without timing); the snapshot's conversion, its exclusions and the per-request
+# timing are checked in process.
 RSpec.describe "benches/classify_ips.rb" do
   bench = File.join(REPO_ROOT, "benches", "classify_ips.rb")
 
@@ -29,13 +32,23 @@ RSpec.describe "benches/classify_ips.rb" do
     it "exits 0 and writes the JSON" do
       expect(@status.exitstatus).to eq(0), "stdout:\n#{@stdout}\nstderr:\n#{@stderr}"
       expect(@figures).to be_a(Hash)
-      expect(@figures["settings"]).to include("quick" => true, "time" => 0.2, "warmup" => 0.1)
+      expect(@figures["settings"]).to include("quick" => true, "time" => 0.2, "warmup" => 0.1, "templates" => 300,
+                                              "median_min_ns" => 200_000)
     end
 
-    it "benchmarks the corpus table and a small synthetic table only" do
-      expect(@figures["tables"].map { |t| t["name"] }).to eq(%w[gitlabish synthetic-100])
+    it "benchmarks the corpus table, a sample of GitLab's route snapshot and a small synthetic table only" do
+      expect(@figures["tables"].map { |t| t["name"] }).to eq(%w[gitlabish gitlab-templates synthetic-100])
       corpus = @figures["tables"].first
-      expect(corpus).to include("routes" => 201, "requests" => 722, "routed" => 624, "unrouted" => 98)
+      expect(corpus).to include("routes" => 201, "requests" => 722, "routed" => 624, "unrouted" => 98, "excluded" => [])
+    end
+
+    it "requests every example and dottedExample of the 300 sampled templates" do
+      templates = @figures["tables"].find { |t| t["name"] == "gitlab-templates" }
+      sample = BenchTables.evenly_spaced(JSON.parse(File.read(File.join(CORPUS_DIR, "gitlab-route-templates.json"))), 300)
+      expect(templates["routes"] + templates["excluded"].size).to eq(300)
+      expect(templates["requests"]).to eq(sample.sum { |e| e["dottedExample"] ? 2 : 1 })
+      expect(templates["routed"]).to be > templates["requests"] / 2
+      expect(templates["description"]).to include("an evenly spaced sample of 300 of its 5066 templates")
     end
 
     it "has positive ops/s and ns/op for ours (classify, recognize) and Rails on every table, and their ratio" do
@@ -52,6 +65,20 @@ RSpec.describe "benches/classify_ips.rb" do
       end
     end
 
+    it "has per-request medians and p90s for classify and Rails on every table, and their ratio" do
+      @figures["tables"].each do |t|
+        m = t["per_request"]
+        expect(m).to include("requests_timed" => t["requests"], "min_timing_ns" => 200_000)
+        expect(m["classify_median_ns"]).to be > 0, "#{t['name']}: #{m.inspect}"
+        expect(m["rails_median_ns"]).to be > 0
+        expect(m["classify_p90_ns"]).to be >= m["classify_median_ns"]
+        expect(m["rails_p90_ns"]).to be >= m["rails_median_ns"]
+        expect(m["median_ratio"]).to be_within(1e-9).of(m["rails_median_ns"] / m["classify_median_ns"])
+        expect(t.slice("classify_median_ns", "rails_median_ns", "median_ratio"))
+          .to eq(m.slice("classify_median_ns", "rails_median_ns", "median_ratio"))
+      end
+    end
+
     it "checked every benchmarked request against Rails before timing, all agreeing" do
       @figures["tables"].each do |t|
         expect(t["requests"]).to be > 0
@@ -63,6 +90,9 @@ RSpec.describe "benches/classify_ips.rb" do
       expect(@stdout).to include("Calculating -------------------------------------", "Comparison:")
       @figures["tables"].each do |t|
         expect(@stdout).to match(/#{Regexp.escape(t['name'])}: classify is [\d,.]+× faster than Rails' router \(same run\)/)
+        per_request = "#{Regexp.escape(t['name'])} per request: classify median [\\d,.]+ ns \\(p90 [\\d,.]+\\), " \
+                      "Rails median [\\d,.]+ ns \\(p90 [\\d,.]+\\): median ratio [\\d,.]+× \\(#{t['requests']} requests"
+        expect(@stdout).to match(Regexp.new(per_request))
       end
     end
   end
@@ -83,7 +113,7 @@ RSpec.describe "benches/classify_ips.rb" do
         end
         Gitlab::Cells::Learn::Classifier.prepend(TamperedRecognize)
       RUBY
-      stdout, stderr, status = run_bench("-r", tamper, bench, env: { "BENCH_SIZES" => "" })
+      stdout, stderr, status = run_bench("-r", tamper, bench, env: { "BENCH_SIZES" => "", "BENCH_TEMPLATES" => "0" })
       expect(status.exitstatus).to eq(2), "stdout:\n#{stdout}\nstderr:\n#{stderr}"
       expect(stderr).to include("correctness check failed, nothing timed")
       expect(stderr).to include("gitlabish: ours and Rails disagree on")
@@ -99,6 +129,96 @@ RSpec.describe "benches/classify_ips.rb" do
     _out, err, status = run_bench(bench, "--frobnicate")
     expect(status.exitstatus).to eq(64)
     expect(err).to include('unknown argument "--frobnicate"')
+    _out, err, status = run_bench(bench, env: { "BENCH_TEMPLATES" => "some" })
+    expect(status.exitstatus).to eq(64)
+    expect(err).to include('BENCH_TEMPLATES must be all, 0 or a number of templates, not "some"')
+  end
+
+  describe "GitLab's route snapshot as a table, in process" do
+    def snapshot_table(entries, limit: nil)
+      Dir.mktmpdir("bench-templates") do |dir|
+        File.write(File.join(dir, BenchTables::TEMPLATES_FILE), JSON.generate(entries))
+        BenchTables.templates(limit: limit, dir: dir)
+      end
+    end
+
+    let(:entries) do
+      [
+        { "template" => "/-/archive/*id.:format", "example" => "/-/archive/foo/bar.zip", "acceptsFormat" => true },
+        { "template" => "/api/:version/groups/:id/(-/)epics", "example" => "/api/v4/groups/foo/-/epics",
+          "acceptsFormat" => true },
+        { "template" => "/api/:version/projects/:project_id/packages/nuget/v2/Packages\\(\\)",
+          "example" => "/api/v4/projects/foo/packages/nuget/v2/Packages()" },
+        { "template" => "/groups/*group_id/-/epics", "example" => "/groups/foo/bar/-/epics", "acceptsFormat" => true,
+          "dottedExample" => "/groups/john.doe/bar/-/epics" },
+        { "template" => "/help", "example" => "/help" }
+      ]
+    end
+
+    it "converts each template to an any-verb row, (.:format) added where accepted, and requests both examples" do
+      table = snapshot_table(entries)
+      expect(table.rows.map { |r| r.values_at("index", "verb", "path", "requirements") }).to eq(
+        [[0, "", "/-/archive/*id.:format", {}], [1, "", "/groups/*group_id/-/epics(.:format)", {}], [2, "", "/help", {}]]
+      )
+      expect(table.requests).to contain_exactly(
+        ["GET", "/-/archive/foo/bar.zip"], ["GET", "/groups/foo/bar/-/epics"], ["GET", "/groups/john.doe/bar/-/epics"],
+        ["GET", "/help"]
+      )
+      rails = BenchSides::Rails.new(table.rows)
+      expect(BenchSides.disagreements(table.requests, rails, BenchSides::Ours.new(table.rows))).to eq([])
+      expect(rails.prepare(table.requests).map { |r| rails.pick(r).first }).to all(be_an(Integer))
+    end
+
+    it "excludes, with the reason, the templates Rails' mapper does not draw as written" do
+      table = snapshot_table(entries)
+      expect(table.excluded.map { |row, reason| [row["path"], reason] }).to eq(
+        [["/api/:version/groups/:id/(-/)epics(.:format)",
+          "Rails' mapper rewrites the spec to \"/api/:version/groups/:id(/-/)epics(.:format)\""],
+         ["/api/:version/projects/:project_id/packages/nuget/v2/Packages\\(\\)",
+          "Rails' mapper rewrites the spec to \"/api/:version/projects/:project_id/packages/nuget/v2/Packages%5C(%5C)\""]]
+      )
+      expect(table.description).to include("5 templates", "2 excluded", "4 requests")
+    end
+
+    it "samples evenly, the first template included, and rejects malformed snapshots" do
+      expect(BenchTables.evenly_spaced((0...10).to_a, 3)).to eq([0, 3, 6])
+      expect(snapshot_table(entries, limit: 2).rows.map { |r| r["path"] }).to eq(["/-/archive/*id.:format"])
+      expect { snapshot_table([{ "template" => "/x" }]) }
+        .to raise_error(ArgumentError, /entry 0 needs string "template" and "example"/)
+      expect { snapshot_table([]) }.to raise_error(ArgumentError, /not a non-empty JSON array/)
+    end
+  end
+
+  describe "per-request timing" do
+    it "grows K until one timing lasts the minimum and reports ns per call" do
+      ks = []
+      ns = BenchSides::PerRequest.adaptive(10_000) { |k| ks << k; k * 7 }
+      expect(ns).to eq(7.0)
+      expect(ks.first).to eq(1)
+      expect(ks.last * 7).to be >= 10_000
+      expect(ks[0..-2].map { |k| k * 7 }).to all(be < 10_000)
+    end
+
+    it "takes nearest-rank quantiles" do
+      values = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6]
+      expect(BenchSides::PerRequest.quantile(values, 0.5)).to eq(5)
+      expect(BenchSides::PerRequest.quantile(values, 0.9)).to eq(9)
+      expect(BenchSides::PerRequest.quantile([42], 0.9)).to eq(42)
+    end
+
+    it "times each request alone: a slower request gets a larger figure" do
+      table = BenchTables.corpus("gitlabish")
+      ours = BenchSides::Ours.new(table.rows)
+      slow = Object.new
+      def slow.classify(_method, path)
+        sleep(path == "/slow" ? 0.0002 : 0)
+      end
+      fast_ns, slow_ns = BenchSides::PerRequest.classify_ns(slow, [%w[GET /fast], %w[GET /slow]], 1_000_000)
+      expect(slow_ns).to be > 150_000
+      expect(fast_ns).to be < slow_ns / 2
+      real = BenchSides::PerRequest.classify_ns(ours.classifier, table.requests.first(5), 50_000)
+      expect(real).to all(be > 0)
+    end
   end
 
   describe "the synthetic table and the gate, in process" do
