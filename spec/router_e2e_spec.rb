@@ -1,0 +1,362 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "tmpdir"
+require "fileutils"
+require "stringio"
+
+# The router as processes on loopback, judged by what the cells recorded: Puma cells running the
+# gem's learn endpoint and middleware, target/release/cells-router, a cell that never answers.
+# Helpers: spec/support/e2e_processes.rb; the cells: spec/support/e2e_cells/config.ru (and the
+# demo's SQLite cells, demo/cell/config.ru, for the seed's flows).
+RSpec.describe "cells-router end to end", :e2e do
+  before(:all) do
+    unless File.executable?(E2E::ROUTER_BIN)
+      raise "#{E2E::ROUTER_BIN} is missing: build it first (`cargo build --release -p cells-router`; script/test does)"
+    end
+  end
+
+  after(:all) { E2E.stop_all }
+
+  # The request flows of the seed's sequence diagrams, replayed by demo/topology.rb's own code in
+  # this process (four SQLite-backed Puma cells, router_us and router_eu). Demo::Topology checks
+  # every step against the cells' request logs; on top of that, each step's hops as the cells
+  # recorded them must be exactly these: "learn->X" (some cell's learn endpoint answered cell X),
+  # "CELL STATUS" (CELL served the request with STATUS).
+  describe "the seed's flows (demo/topology.rb's cells and routers)" do
+    hops = {
+      "eu-user-project" => [["learn->cell_eu0", "cell_eu0 200"]], # logged in
+      "eu-user-not-signed-in" => [["cell_eu0 302"], ["learn->cell_us0", "cell_us0 200"]], # not logged in
+      "same-prefix" => [["cell_eu0 200"], ["cell_eu0 200"]], # cached prefix: no learn
+      "us-project-from-eu" => [["learn->cell_us0", "cell_us0 200"], ["cell_us0 200"]], # other region's cell
+      "root-redirect" => [["learn->cell_eu1", "cell_eu0 302"], ["learn->cell_eu0", "cell_eu0 200"], # `/` never cached
+                          ["learn->cell_eu1", "cell_eu0 302"], ["learn->cell_eu1", "cell_eu1 302"]],
+      "private-project-404" => [["cell_eu0 404"]],
+      "profile-exact" => [["learn->cell_us0", "cell_us0 200"], ["cell_us0 200"], ["learn->cell_us0", "cell_us0 200"]],
+      "organization-moved" => [["learn->cell_us1", "cell_us1 200"], ["cell_us1 421", "cell_eu1 200"], ["cell_eu1 200"]]
+    }.freeze
+
+    before(:all) do
+      require_relative "../demo/topology"
+      @out = Dir.mktmpdir("cells-e2e-demo")
+      @io = StringIO.new
+      @topology = Demo::Topology.new(out: @out, ports: :auto, io: @io)
+      begin
+        @topology.start
+        @results = @topology.replay(Demo::Flows::ALL).to_h { |r| [r[:flow].id, r] }
+      rescue StandardError => e
+        raise "the demo topology failed: #{e.class}: #{e.message}\n#{@io.string}"
+      end
+    end
+
+    after(:all) do
+      @topology&.stop
+      FileUtils.rm_rf(@out) if @out
+    end
+
+    it "replays every flow with no difference from what the seed says (Demo::Topology's hop checks)" do
+      expect(@topology.failures).to eq([]), "differences:\n#{@topology.failures.join("\n")}\n#{@io.string}"
+      expect(@results.keys).to match_array(hops.keys)
+    end
+
+    hops.each do |id, expected|
+      it "#{id}: each step's hops, as the cells recorded them" do
+        result = @results.fetch(id) { raise "Demo::Flows::ALL has no flow #{id}" }
+        recorded = result[:steps].map do |step|
+          step[:lines].map do |line|
+            if line["path"] == E2E::LEARN_PATH
+              "learn->#{JSON.parse(line['learn'].to_s)['cell']}"
+            else
+              "#{line['cell']} #{line['status']}"
+            end
+          end
+        end
+        expect(recorded).to eq(expected), "#{id}: cells recorded #{recorded.inspect}, expected #{expected.inspect}"
+        result[:steps].each do |step|
+          pages = step[:lines].reject { |l| l["path"] == E2E::LEARN_PATH }.map { |l| l["path"] }
+          expect(pages.uniq).to eq([step[:path].split("?").first]), "#{id}: the cells recorded pages #{pages.inspect} for #{step[:path]}"
+        end
+      end
+    end
+
+    it "root-redirect: every request for / asked a cell again (the answer says cacheable:false)" do
+      steps = @results.fetch("root-redirect")[:steps].select { |s| s[:path] == "/" }
+      expect(steps.size).to eq(3)
+      steps.each do |step|
+        learns = step[:lines].select { |l| l["path"] == E2E::LEARN_PATH }
+        expect(learns.size).to eq(1), "GET / produced #{learns.size} learn requests: #{step[:lines].inspect}"
+        expect(JSON.parse(learns.first["learn"])).to include("path" => "/", "exact" => true, "cacheable" => false)
+        expect(step[:trace]["cache"]).to eq("bypass")
+      end
+    end
+  end
+
+  describe "faults" do
+    owners = { "alpha" => "cell_a", "bravo" => "cell_b", "crowd" => "cell_b", "golf" => "cell_g", "uniform" => "cell_u",
+               "hotel" => "cell_h", "kilo" => "cell_k" }.freeze
+    crowd_learn_delay = 1.0
+
+    before(:all) do
+      @dir = Dir.mktmpdir("cells-e2e")
+      env = { "E2E_CELLS" => owners.values.uniq.join(","), "E2E_DEFAULT" => "cell_a",
+              "E2E_OWNERS" => owners.map { |k, v| "#{k}=#{v}" }.join(","), "E2E_SLOW_LEARN" => "/crowd=#{crowd_learn_delay}" }
+      cell = ->(name, extra = {}) { E2E::Cell.new(name: name, port: E2E.free_port, log: File.join(@dir, "#{name}.log"), env: env.merge(extra)) }
+      @cells = {
+        "cell_a" => cell.call("cell_a"),
+        "cell_b" => cell.call("cell_b"),
+        "cell_g" => cell.call("cell_g", "E2E_LEARN" => "garbage"),
+        "cell_u" => cell.call("cell_u", "E2E_LEARN" => "unknown_cell"),
+        "cell_k" => cell.call("cell_k")
+      }
+      @hang = E2E::HangServer.new(name: "cell_h", port: E2E.free_port, log: File.join(@dir, "cell_h.log"))
+      [*@cells.values, @hang].each(&:start)
+      [*@cells.values, @hang].each(&:wait_until_ready)
+      # Ruby's first call into each code path is slow: warm every cell up, straight (no router involved).
+      @cells.each_value do |c|
+        c.get("#{E2E::LEARN_PATH}?method=GET&path_info=%2Fwarm%2Fup")
+        c.get("/warm/up")
+      end
+    end
+
+    after(:all) do
+      E2E.stop_all
+      FileUtils.rm_rf(@dir) if @dir
+    end
+
+    def cell(name)
+      @cells.fetch(name)
+    end
+
+    def start_router(name, cells, default_cell: cells.first.name, **opts)
+      router = E2E::Router.new(name: name, port: E2E.free_port, log: File.join(@dir, "#{name}.log"), cells: cells,
+                               default_cell: default_cell, dir: @dir, **opts)
+      @routers << router
+      router.start.wait_until_ready
+    end
+
+    before { @routers = [] }
+
+    after { @routers.each(&:stop) }
+
+    # The router's log, for failure messages.
+    def logs(router)
+      "\n  #{router.name} log:\n#{router.tail(12)}"
+    end
+
+    describe "a cell killed mid-test" do
+      it "gets 502 JSON for its routes and loses its cache entries, other cells keep serving, and it serves again once restarted" do
+        a = cell("cell_a")
+        k = cell("cell_k")
+        router = start_router("router_kill", [a, k])
+
+        %w[/kilo/one /kilo/two/-/issues /alpha/project].each do |path|
+          resp = router.get(path)
+          owner = path.start_with?("/kilo") ? "cell_k" : "cell_a"
+          expect([resp.status, resp["x-served-by"]]).to eq([200, owner]), "#{path}: #{resp.describe}#{logs(router)}"
+        end
+        expect(k.pages.map { |r| r["path"] }.grep(%r{\A/kilo/})).to eq(%w[/kilo/one /kilo/two/-/issues])
+        expect(router.metric("cells_router_cache_entries")).to eq(3) # /kilo/one, /kilo/two, /alpha/project
+        expect(router.get("/kilo/one/-/tree").trace["cache"]).to eq("hit")
+
+        k.kill!
+
+        resp = router.get("/kilo/one")
+        expect(resp.status).to eq(502), "a request for the killed cell's route: #{resp.describe}#{logs(router)}"
+        expect(resp["content-type"]).to start_with("application/json")
+        expect(resp.json).to include("error" => "cell_unreachable")
+        expect(resp.trace).to include("cache" => "hit", "cell" => "cell_k")
+        expect(router.metric("cells_router_upstream_errors_total", cell: "cell_k", reason: "connect")).to eq(1)
+        # Both of cell_k's entries are gone (the one that failed and /kilo/two); cell_a's stays.
+        expect(router.metric("cells_router_cache_entries")).to eq(1), "entries after the 502:#{logs(router)}"
+
+        resp = router.get("/alpha/project/-/issues")
+        expect([resp.status, resp["x-served-by"], resp.trace["cache"]]).to eq([200, "cell_a", "hit"]), resp.describe
+
+        # /kilo/two was dropped without ever failing itself: it is learned again (from cell_a, the only
+        # cell standing), and its forward fails the same way.
+        learns_before = a.learns("/kilo/two").size
+        resp = router.get("/kilo/two")
+        expect(resp.status).to eq(502), resp.describe
+        expect(resp.json).to include("error" => "cell_unreachable")
+        expect(resp.trace).to include("cache" => "miss", "learned_from" => "cell_a", "cell" => "cell_k")
+        expect(a.learns("/kilo/two").size).to eq(learns_before + 1)
+
+        k.start.wait_until_ready
+
+        %w[/kilo/one /kilo/two].each do |path|
+          resp = router.get(path, headers: { "X-Request-Id" => "after-restart#{path}" })
+          expect([resp.status, resp["x-served-by"]]).to eq([200, "cell_k"]), "#{path} after the restart: #{resp.describe}#{logs(router)}"
+        end
+        # The restarted process recorded exactly these two requests.
+        expect(k.pages.map { |r| [r["path"], r["request_id"]] }).to eq([%w[/kilo/one after-restart/kilo/one], %w[/kilo/two after-restart/kilo/two]])
+        expect(router.get("/kilo/one/-/issues").trace).to include("cache" => "hit", "cell" => "cell_k")
+      end
+    end
+
+    describe "cells that answer the learn endpoint with garbage or with an unknown cell" do
+      it "are skipped for another cell: their answers are neither cached nor routed by, and counted as learn failures" do
+        g = cell("cell_g")
+        u = cell("cell_u")
+        good = [cell("cell_a"), cell("cell_b")]
+        router = start_router("router_mixed", [g, u, *good])
+
+        paths = []
+        40.times do |i|
+          break if g.learns.any? { |r| paths.include?(r["path_info"]) } && u.learns.any? { |r| paths.include?(r["path_info"]) }
+
+          path = i.even? ? "/alpha/mixed-#{i}" : "/bravo/mixed-#{i}/-/issues"
+          paths << path
+          owner = i.even? ? "cell_a" : "cell_b"
+          resp = router.get(path)
+          expect([resp.status, resp["x-served-by"]]).to eq([200, owner]), "#{path}: #{resp.describe}#{logs(router)}"
+          expect(resp.trace).to include("cache" => "miss", "cell" => owner)
+          expect(%w[cell_a cell_b]).to include(resp.trace["learned_from"]), "#{path}: learned from #{resp.trace['learned_from']}"
+        end
+        asked_g = g.learns.count { |r| paths.include?(r["path_info"]) }
+        asked_u = u.learns.count { |r| paths.include?(r["path_info"]) }
+        expect([asked_g, asked_u]).to all(be >= 1), "in #{paths.size} requests the router asked cell_g #{asked_g}, cell_u #{asked_u} times"
+
+        expect(router.metric("cells_router_learn_failures_total", cell: "cell_g", reason: "invalid")).to eq(asked_g)
+        expect(router.metric("cells_router_learn_failures_total", cell: "cell_u", reason: "untrusted")).to eq(asked_u)
+        expect(router.metric("cells_router_learn_failures_total")).to eq(asked_g + asked_u)
+        expect(router.metric("cells_router_rejected_answers_total", origin: "learn")).to eq(asked_u)
+        answered = good.sum { |c| c.learns.count { |r| paths.include?(r["path_info"]) } }
+        expect(answered).to eq(paths.size) # one good answer per path
+        expect(router.metric("cells_router_learn_requests_total")).to eq(asked_g + asked_u + answered)
+        # Nothing of theirs was cached: one entry per path (from the good answers), and every path is now a hit.
+        expect(router.metric("cells_router_cache_entries")).to eq(paths.size)
+        paths.each do |path|
+          resp = router.get(path)
+          expect([resp.status, resp.trace["cache"]]).to eq([200, "hit"]), "#{path} again: #{resp.describe}"
+        end
+        expect(router.metric("cells_router_learn_requests_total")).to eq(asked_g + asked_u + answered)
+        # The bad cells served no page: nothing was routed to them.
+        expect((g.pages + u.pages).select { |r| paths.include?(r["path"]) }).to eq([])
+      end
+
+      it "answer 503 JSON when they are the only cells, each asked once per request, and nothing is cached" do
+        g = cell("cell_g")
+        u = cell("cell_u")
+        router = start_router("router_bad", [g, u])
+
+        2.times do |round|
+          resp = router.get("/alpha/nobody-answers")
+          expect(resp.status).to eq(503), "round #{round + 1}: #{resp.describe}#{logs(router)}"
+          expect(resp["content-type"]).to start_with("application/json")
+          expect(resp.json).to include("error" => "no_cell_available")
+          expect(g.learns("/alpha/nobody-answers").size).to eq(round + 1)
+          expect(u.learns("/alpha/nobody-answers").size).to eq(round + 1)
+        end
+        expect(router.metric("cells_router_learn_failures_total", cell: "cell_g", reason: "invalid")).to eq(2)
+        expect(router.metric("cells_router_learn_failures_total", cell: "cell_u", reason: "untrusted")).to eq(2)
+        expect(router.metric("cells_router_cache_entries")).to eq(0)
+        expect((g.pages + u.pages).select { |r| r["path"] == "/alpha/nobody-answers" }).to eq([])
+      end
+    end
+
+    describe "a cell that hangs (accepts, reads, never answers)" do
+      learn_timeout = 0.6
+      request_timeout = 1.2
+
+      it "times its learn requests out within the learn timeout and another cell answers; forwards to it get 504 within the request timeout" do
+        a = cell("cell_a")
+        router = start_router("router_hang", [@hang, a], default_cell: "cell_a",
+                                                         timeouts: { "connect" => "500ms", "learn" => "#{(learn_timeout * 1000).to_i}ms",
+                                                                     "request" => "#{(request_timeout * 1000).to_i}ms" })
+        # The first cell asked is random: go on with new paths until the hanging one has been asked.
+        timed_out = nil
+        20.times do |i|
+          path = "/alpha/hang-#{i}"
+          resp = router.get(path)
+          expect([resp.status, resp["x-served-by"], resp.trace["learned_from"]]).to eq([200, "cell_a", "cell_a"]),
+                                                                                    "#{path}: #{resp.describe}#{logs(router)}"
+          if @hang.learn_requests(path).empty?
+            expect(resp.elapsed).to be < learn_timeout, "#{path}: cell_a answered first, yet it took #{resp.elapsed}s"
+          else
+            timed_out = [path, resp]
+            break
+          end
+        end
+        expect(timed_out).not_to be_nil, "20 learns, none sent to the hanging cell first"
+        path, resp = timed_out
+        expect(@hang.learn_requests(path).size).to eq(1)
+        expect(resp.elapsed).to be_between(learn_timeout, learn_timeout + 0.5), "#{path} took #{resp.elapsed}s (learn timeout #{learn_timeout}s)"
+        expect(a.learns(path).size).to eq(1)
+        expect(router.metric("cells_router_learn_failures_total", cell: "cell_h", reason: "timeout")).to eq(1)
+
+        # A route the hanging cell owns: learned from cell_a (cell_h failed a moment ago: it is asked last), forwarded, 504.
+        resp = router.get("/hotel/project")
+        expect(resp.status).to eq(504), "/hotel/project: #{resp.describe}#{logs(router)}"
+        expect(resp["content-type"]).to start_with("application/json")
+        expect(resp.json).to include("error" => "cell_timeout")
+        expect(resp.trace).to include("learned_from" => "cell_a", "cell" => "cell_h")
+        expect(resp.elapsed).to be_between(request_timeout, request_timeout + 0.5), "the 504 took #{resp.elapsed}s (request timeout #{request_timeout}s)"
+        expect(@hang.requests).to include("/hotel/project")
+        expect(router.metric("cells_router_upstream_errors_total", cell: "cell_h", reason: "timeout")).to eq(1)
+      end
+    end
+
+    describe "1,000 concurrent first requests for one path" do
+      clients = 1000
+
+      it "send exactly one learn request, answer 1,000 times 200, and forward each request exactly once" do
+        a = cell("cell_a")
+        b = cell("cell_b")
+        router = start_router("router_crowd", [a, b])
+        path = "/crowd/big-project/-/issues"
+        ids = Array.new(clients) { |i| "crowd-#{i}" }
+
+        # One persistent connection per client, all connected before any request is sent; the
+        # cells answer learn requests for /crowd after #{crowd_learn_delay}s, so every request arrives
+        # while the one learn request is in flight.
+        connections = ids.map do
+          Net::HTTP.new("127.0.0.1", router.port).tap do |h|
+            h.open_timeout = 5
+            h.read_timeout = 30
+            h.start
+          end
+        end
+        results = Array.new(clients)
+        gate = Queue.new
+        threads = connections.each_with_index.map do |http, i|
+          Thread.new do
+            gate.pop
+            req = Net::HTTP::Get.new(path)
+            req["X-Request-Id"] = ids[i]
+            results[i] = E2E::Response.from(http.request(req), 0)
+          rescue StandardError => e
+            results[i] = e
+          end
+        end
+        started = E2E.now
+        clients.times { gate << :go }
+        threads.each(&:join)
+        elapsed = E2E.now - started
+        connections.each { |h| h.finish if h.started? }
+
+        errors = results.reject { |r| r.is_a?(E2E::Response) }
+        expect(errors).to eq([]), "#{errors.size} requests failed, e.g. #{errors.first(3).map(&:inspect).join(', ')}"
+        statuses = results.map(&:status).tally
+        expect(statuses).to eq(200 => clients), "statuses #{statuses.inspect}; e.g. #{results.find { |r| r.status != 200 }&.describe}"
+        expect(results.map { |r| r.json["request_id"] }).to eq(ids) # each client got its own request's answer
+        expect(results.map { |r| r["x-served-by"] }.uniq).to eq(["cell_b"])
+
+        learns = [a, b].flat_map { |c| c.learns(path) }
+        expect(learns.size).to eq(1), "the cells recorded #{learns.size} learn requests for #{path}: #{learns.inspect}"
+        expect(router.metric("cells_router_learn_requests_total")).to eq(1)
+
+        forwarded = [a, b].flat_map { |c| c.pages(path) }
+        by_id = forwarded.group_by { |r| r["request_id"] }
+        twice = by_id.select { |_, rs| rs.size > 1 }
+        expect(twice).to eq({}), "forwarded more than once: #{twice.first(3).inspect}"
+        expect(by_id.keys).to match_array(ids)
+        expect(forwarded.map { |r| r["cell"] }.uniq).to eq(["cell_b"])
+
+        # They were all first requests: each waited for the single learn request.
+        caches = results.map { |r| r.trace["cache"] }.tally
+        expect(caches).to eq("miss" => clients), "cache verdicts #{caches.inspect} in #{elapsed.round(2)}s"
+        expect(elapsed).to be >= crowd_learn_delay
+      end
+    end
+  end
+end

@@ -1,0 +1,348 @@
+# frozen_string_literal: true
+
+require "json"
+require "net/http"
+require "rbconfig"
+require "socket"
+require "uri"
+
+# Real processes on loopback for spec/router_e2e_spec.rb: Puma cells (spec/support/e2e_cells/config.ru),
+# cells-router, and a cell that accepts connections and never answers. Every child runs in its own
+# process group and is stopped (TERM, then KILL) by #stop, by E2E.stop_all, and at exit.
+module E2E
+  ROOT = File.expand_path("../..", __dir__)
+  ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
+  CELL_RU = File.join(__dir__, "e2e_cells", "config.ru")
+  LEARN_PATH = "/api/v4/cells/learn"
+  START_TIMEOUT = 30
+  STOP_TIMEOUT = 5
+
+  class Error < StandardError; end
+
+  @children = []
+  @lock = Mutex.new
+
+  class << self
+    def register(child)
+      @lock.synchronize do
+        at_exit { E2E.stop_all } if @children.empty? && !@at_exit
+        @at_exit = true
+        @children << child
+      end
+    end
+
+    # Stops every child still running (idempotent).
+    def stop_all
+      @lock.synchronize { @children.dup }.each(&:stop)
+    end
+
+    def now
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    def free_port
+      server = TCPServer.new("127.0.0.1", 0)
+      server.addr[1]
+    ensure
+      server&.close
+    end
+
+    def port_open?(port)
+      TCPSocket.new("127.0.0.1", port).close
+      true
+    rescue SystemCallError
+      false
+    end
+
+    # One request on a new connection. @return [Response]
+    def request(port, path, method: "GET", headers: {}, timeout: 10)
+      started = now
+      http = Net::HTTP.new("127.0.0.1", port)
+      http.open_timeout = 2
+      http.read_timeout = timeout
+      req = Net::HTTPGenericRequest.new(method, false, method != "HEAD", path)
+      headers.each { |k, v| req[k] = v }
+      resp = http.start { |h| h.request(req) }
+      Response.from(resp, now - started)
+    end
+  end
+
+  # An HTTP answer as the spec sees it.
+  Response = Struct.new(:status, :headers, :body, :elapsed, keyword_init: true) do
+    def self.from(resp, elapsed)
+      headers = resp.each_header.to_h # lower-case names
+      new(status: resp.code.to_i, headers: headers, body: resp.body.to_s, elapsed: elapsed)
+    end
+
+    def [](name)
+      headers[name.downcase]
+    end
+
+    def json
+      JSON.parse(body)
+    rescue JSON::ParserError => e
+      raise Error, "expected a JSON body, got #{body[0, 200].inspect} (#{e.message})"
+    end
+
+    # `router=r; cache=miss; learned_from=cell_a; cell=cell_b; learn_ms=1.2` as a Hash.
+    def trace
+      value = self["X-Cells-Router-Trace"] or return {}
+      value.split(";").to_h { |part| part.strip.split("=", 2) }
+    end
+
+    def describe
+      "#{status} #{self['content-type']} served_by=#{self['x-served-by'].inspect} trace=#{self['x-cells-router-trace'].inspect} " \
+        "in #{format('%.3f', elapsed)}s body=#{body[0, 300].inspect}"
+    end
+  end
+
+  # A process of the test, in its own process group.
+  class Child
+    attr_reader :name, :port, :log, :pid
+
+    def initialize(name:, port:, log:)
+      @name = name
+      @port = port
+      @log = log
+    end
+
+    def spawn(env, cmd)
+      raise Error, "#{name} is already running (pid #{pid})" if running?
+
+      File.write(log, "") unless File.exist?(log)
+      @pid = Process.spawn(env, *cmd, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "a"], err: [log, "a"])
+      E2E.register(self)
+      self
+    end
+
+    def running?
+      return false unless @pid
+
+      if Process.waitpid(@pid, Process::WNOHANG)
+        @status = $?
+        @pid = nil
+        false
+      else
+        true
+      end
+    rescue Errno::ECHILD
+      @pid = nil
+      false
+    end
+
+    # Signals the whole process group.
+    def signal(sig)
+      Process.kill(sig, -@pid) if @pid
+    rescue Errno::ESRCH, Errno::EPERM
+      nil
+    end
+
+    # SIGKILL, reaped, and the port closed.
+    def kill!
+      raise Error, "#{name} is not running" unless running?
+
+      signal("KILL")
+      Process.waitpid(@pid)
+      @pid = nil
+      deadline = E2E.now + STOP_TIMEOUT
+      sleep 0.02 while E2E.port_open?(port) && E2E.now < deadline
+      raise Error, "#{name}: port #{port} still open after SIGKILL" if E2E.port_open?(port)
+    end
+
+    # TERM, then KILL after STOP_TIMEOUT. Idempotent.
+    def stop
+      return unless running?
+
+      signal("TERM")
+      deadline = E2E.now + STOP_TIMEOUT
+      sleep 0.02 while running? && E2E.now < deadline
+      return unless running?
+
+      signal("KILL")
+      begin
+        Process.waitpid(@pid)
+      rescue Errno::ECHILD
+        nil
+      end
+      @pid = nil
+    end
+
+    def tail(lines = 20)
+      return "(no log)" unless File.exist?(log)
+
+      File.readlines(log).last(lines).map { |l| "    #{l}" }.join
+    end
+
+    # Waits until `ready?` holds, failing with the log's tail if the process exits or the time runs out.
+    def wait_until_ready(timeout: START_TIMEOUT)
+      deadline = E2E.now + timeout
+      until ready?
+        raise Error, "#{name} exited at start (#{@status}); #{log}:\n#{tail}" unless running?
+        raise Error, "#{name} was not ready on 127.0.0.1:#{port} within #{timeout}s; #{log}:\n#{tail}" if E2E.now > deadline
+
+        sleep 0.05
+      end
+      self
+    end
+
+    def get(path, **opts)
+      E2E.request(port, path, **opts)
+    end
+
+    private
+
+    def http_ok?(path)
+      Net::HTTP.start("127.0.0.1", port, open_timeout: 0.5, read_timeout: 2) { |h| h.get(path).code == "200" }
+    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout, EOFError
+      false
+    end
+  end
+
+  # A Puma cell running spec/support/e2e_cells/config.ru.
+  class Cell < Child
+    attr_reader :env
+
+    # @param env [Hash] E2E_* variables (see config.ru); E2E_CELL is set from name
+    def initialize(name:, port:, log:, env:)
+      super(name: name, port: port, log: log)
+      @env = env.merge("E2E_CELL" => name)
+    end
+
+    def start
+      spawn(@env.merge("RACK_ENV" => "production"),
+            [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
+             "-t", "16:16", "--tag", "e2e-#{name}", CELL_RU])
+    end
+
+    def ready?
+      http_ok?("/-/health")
+    end
+
+    def url
+      "http://127.0.0.1:#{port}"
+    end
+
+    # @return [Array<Hash>] every request this cell recorded since it started
+    def records
+      resp = E2E.request(port, "/-/e2e/counts", timeout: 10)
+      raise Error, "#{name}: /-/e2e/counts answered #{resp.describe}" unless resp.status == 200
+
+      resp.json.fetch("records")
+    end
+
+    def learns(path_info = nil)
+      records.select { |r| r["kind"] == "learn" && (path_info.nil? || r["path_info"] == path_info) }
+    end
+
+    def pages(path = nil)
+      records.select { |r| r["kind"] == "page" && (path.nil? || r["path"] == path) }
+    end
+  end
+
+  # A cell that accepts connections, reads what it is sent and never answers. It logs each
+  # request line it reads to its log ("REQUEST GET /path HTTP/1.1").
+  class HangServer < Child
+    SCRIPT = <<~'RUBY'
+      require "socket"
+      $stdout.sync = true
+      server = TCPServer.new("127.0.0.1", Integer(ARGV[0]))
+      puts "LISTENING #{ARGV[0]}"
+      loop do
+        client = server.accept
+        Thread.new(client) do |c|
+          while (line = c.gets)
+            puts "REQUEST #{line.strip}" if line.match?(%r{\A[A-Z]+ \S+ HTTP/1\.[01]\r?\n\z})
+          end
+        rescue IOError, SystemCallError
+          nil
+        ensure
+          c.close unless c.closed? # only once the peer gave up: never an answer
+        end
+      end
+    RUBY
+
+    def start
+      spawn({}, [RbConfig.ruby, "-e", SCRIPT, port.to_s])
+    end
+
+    def ready?
+      File.read(log).include?("LISTENING #{port}")
+    end
+
+    def url
+      "http://127.0.0.1:#{port}"
+    end
+
+    # @return [Array<String>] request targets read so far, e.g. "/api/v4/cells/learn?method=GET&path_info=..."
+    def requests
+      File.readlines(log).grep(/\AREQUEST /).map { |l| l.split[2] }
+    end
+
+    def learn_requests(path_info)
+      requests.select do |target|
+        uri = URI(target)
+        uri.path == LEARN_PATH && URI.decode_www_form(uri.query.to_s).to_h["path_info"] == path_info
+      end
+    end
+  end
+
+  # target/release/cells-router with a generated configuration.
+  class Router < Child
+    # @param cells [Array<#name, #url>] the configured cells, in order
+    def initialize(name:, port:, log:, cells:, default_cell:, dir:, timeouts: {}, cache: {})
+      super(name: name, port: port, log: log)
+      @cells = cells
+      @default_cell = default_cell
+      @timeouts = { "connect" => "1s", "learn" => "2s", "request" => "10s", "shutdown" => "2s" }.merge(timeouts)
+      @cache = { "ttl" => "60s", "capacity" => 10_000, "stale_grace" => "0s" }.merge(cache)
+      @config = File.join(dir, "#{name}.toml")
+    end
+
+    def start
+      File.write(@config, toml)
+      spawn({ "RUST_LOG" => nil }, [ROUTER_BIN, "--config", @config, "--log-format", "json"])
+    end
+
+    def ready?
+      http_ok?("/-/cells-router/health")
+    end
+
+    def toml
+      value = ->(v) { v.is_a?(String) ? "\"#{v}\"" : v.to_s }
+      <<~TOML + @cells.map { |c| "[[cells]]\nname = \"#{c.name}\"\nurl = \"#{c.url}\"\n" }.join("\n")
+        name = "#{name}"
+        listen = "127.0.0.1:#{port}"
+        default_cell = "#{@default_cell}"
+        learn_path = "#{LEARN_PATH}"
+        trace_header = true
+
+        [cache]
+        #{@cache.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
+
+        [timeouts]
+        #{@timeouts.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
+
+      TOML
+    end
+
+    # The metrics page as { "name" => [[{labels}, value], ...] }.
+    def metrics
+      resp = get("/-/cells-router/metrics")
+      raise Error, "#{name}: metrics answered #{resp.describe}" unless resp.status == 200
+
+      resp.body.each_line.each_with_object(Hash.new { |h, k| h[k] = [] }) do |line, out|
+        next if line.start_with?("#") || line.strip.empty?
+
+        m = line.match(/\A([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/) or next
+        labels = m[2].to_s.scan(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/).to_h
+        out[m[1]] << [labels, Float(m[3])]
+      end
+    end
+
+    # Sum of a metric's series whose labels include `labels` (0 when there is none).
+    def metric(name, **labels)
+      want = labels.transform_keys(&:to_s)
+      metrics[name].select { |l, _| want.all? { |k, v| l[k] == v } }.sum { |_, v| v }
+    end
+  end
+end
