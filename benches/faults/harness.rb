@@ -1,0 +1,366 @@
+# frozen_string_literal: true
+
+require "fileutils"
+require "json"
+require "optparse"
+require "net/http"
+require "rbconfig"
+require "socket"
+require_relative "ownership"
+
+module Faults
+  ROOT = File.expand_path("../..", __dir__)
+  ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
+  CELL_RU = File.join(ROOT, "benches", "faults", "cell.ru")
+
+  class HarnessError < StandardError; end
+
+  module_function
+
+  # The router configuration of both scripts: the cells on loopback, cell_0 the default cell.
+  #
+  # @param cells [Array<Array(String, Integer)>] name and port of each cell
+  def router_toml(name, port, cells, ttl:, capacity:)
+    head = <<~TOML
+      name = "#{name}"
+      listen = "127.0.0.1:#{port}"
+      default_cell = "cell_0"
+      learn_path = "/api/v4/cells/learn"
+
+      [cache]
+      ttl = "#{ttl}"
+      capacity = #{capacity}
+      stale_grace = "300s"
+
+      [timeouts]
+      connect = "1s"
+      learn = "2s"
+      request = "60s"
+      shutdown = "5s"
+
+    TOML
+    head + cells.map { |cell, p| %([[cells]]\nname = "#{cell}"\nurl = "http://127.0.0.1:#{p}"\n) }.join("\n")
+  end
+
+  # One line of a verdict.
+  def check(name, ok, detail)
+    { "name" => name, "ok" => ok ? true : false, "detail" => detail }
+  end
+
+  # Writes a report as JSON to path, or to path/default_name when path is a directory.
+  def write_figures(path, default_name, report)
+    return unless path
+
+    path = File.join(path, default_name) if File.directory?(path)
+    FileUtils.mkdir_p(File.dirname(path))
+    File.write(path, JSON.pretty_generate(report))
+    puts "figures: #{path}"
+  end
+
+  # Writes the figures and removes the work directory of a passing run unless it is to be kept.
+  # @return [Integer] the exit status: 0 pass, 1 fail
+  def conclude(report, json:, name:, dir:, keep:)
+    write_figures(json, name, report)
+    passed = report["verdict"] == "pass"
+    FileUtils.rm_rf(dir) if passed && !keep
+    passed ? 0 : 1
+  end
+
+  # Runs a script's main: its exit status, 2 for bad arguments, 3 when it could not run.
+  def script_main(name)
+    yield
+  rescue OptionParser::ParseError => e
+    warn "#{name}: #{e.message}"
+    2
+  rescue HarnessError => e
+    warn "#{name}: #{e.message}"
+    3
+  end
+
+  # Starts, restarts and stops the counting cells, the router and wrk on 127.0.0.1, each in its own
+  # process group, and cleans every one of them up on exit, SIGINT, SIGTERM or an exception.
+  class Harness
+    Child = Struct.new(:name, :kind, :pid, :port, :log, :env, :cmd, :status, keyword_init: true)
+
+    START_TIMEOUT = 30
+
+    attr_reader :dir, :children
+
+    # A harness on a fresh work directory, with wrk present and the router built.
+    def self.prepare(dir)
+      ensure_wrk
+      FileUtils.rm_rf(dir)
+      harness = new(dir: dir)
+      harness.ensure_router
+      harness
+    end
+
+    # @param dir [String] work directory (logs, configs, id files)
+    # @param out [IO] progress lines
+    def initialize(dir:, out: $stderr)
+      @dir = dir
+      @out = out
+      @children = {}
+      FileUtils.mkdir_p(dir)
+      install_cleanup
+    end
+
+    def progress(line)
+      @out.puts("[#{format('%6.1f', elapsed)}s] #{line}")
+      @out.flush
+    end
+
+    def elapsed
+      @started ||= now
+      now - @started
+    end
+
+    def now
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+
+    # Wall clock in milliseconds, the clock the wrk scripts stamp responses with.
+    def self.wall_ms
+      Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
+    end
+
+    # Builds the router unless the binary exists.
+    def ensure_router
+      return ROUTER_BIN if File.executable?(ROUTER_BIN)
+
+      progress("building cells-router (cargo build --release -p cells-router)")
+      ok = system("cargo", "build", "--release", "-p", "cells-router", chdir: ROOT, out: :err)
+      raise HarnessError, "cargo build --release -p cells-router failed" unless ok && File.executable?(ROUTER_BIN)
+
+      ROUTER_BIN
+    end
+
+    def self.ensure_wrk
+      return if system("wrk", "-v", out: File::NULL, err: File::NULL) || system("command -v wrk >/dev/null 2>&1")
+
+      raise HarnessError, "wrk is not installed (apt-get install wrk)"
+    end
+
+    # @return [Array<Integer>] n distinct free loopback ports
+    def free_ports(n)
+      servers = Array.new(n) { TCPServer.new("127.0.0.1", 0) }
+      servers.map { |s| s.addr[1] }
+    ensure
+      servers&.each(&:close)
+    end
+
+    # Starts the three counting cells and the router (with the TOML router_toml makes).
+    # @return [Integer] the router's port
+    def start_topology(router_name, ids_log: ->(_cell) {}, **cache)
+      *cell_ports, router_port = free_ports(CELLS.size + 1)
+      CELLS.zip(cell_ports).each { |name, port| start_cell(name, port, ids_log: ids_log.call(name)) }
+      start_router(router_port, Faults.router_toml(router_name, router_port, CELLS.zip(cell_ports), **cache))
+      router_port
+    end
+
+    # Starts a counting cell; waits until it answers.
+    def start_cell(name, port, ids_log: nil, mode: "normal", slow_ms: nil, threads: 8)
+      env = { "CELL_NAME" => name, "FAULT_MODE" => mode, "RACK_ENV" => "production", "FAULT_MODE_FILE" => mode_file(name) }
+      env["FAULT_LOG"] = ids_log if ids_log
+      env["FAULT_SLOW_MS"] = slow_ms.to_s if slow_ms
+      cmd = [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
+             "-t", "#{threads}:#{threads}", "--tag", "faults-#{name}", CELL_RU]
+      child = spawn_child(name, :cell, port, env, cmd)
+      wait_ready(child, "/-/faults/stats")
+      child
+    end
+
+    # SIGKILL a child's process group and reap it.
+    def kill(name, signal = "KILL")
+      child = @children.fetch(name)
+      signal_group(child, signal)
+      reap(child, 5)
+    end
+
+    # Starts a killed child again, same command, same port; waits until it answers.
+    def restart(name)
+      child = @children.fetch(name)
+      raise HarnessError, "#{name} is still running (pid #{child.pid})" if child.pid
+
+      spawn_child(name, child.kind, child.port, child.env, child.cmd)
+      wait_ready(@children[name], child.kind == :cell ? "/-/faults/stats" : "/-/cells-router/health")
+    end
+
+    def start_router(port, config)
+      path = File.join(dir, "router.toml")
+      File.write(path, config)
+      cmd = [ensure_router, "--config", path, "--log-format", "json", "--log-level", "warn"]
+      child = spawn_child("router", :router, port, {}, cmd)
+      wait_ready(child, "/-/cells-router/health")
+      child
+    end
+
+    # Runs wrk in its own process group; returns its exit status. Output goes to dir/wrk.out.
+    def run_wrk(args, env: {}, timeout:)
+      log = File.join(dir, "wrk.out")
+      pid = Process.spawn(env, "wrk", *args, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "w"], err: [log, "a"])
+      child = Child.new(name: "wrk", kind: :wrk, pid: pid, log: log)
+      @children["wrk"] = child
+      yield child if block_given?
+      status = wait_for(child, timeout)
+      raise HarnessError, "wrk did not finish within #{timeout}s" unless status
+
+      status
+    end
+
+    # Waits for a child to exit by itself; its Process::Status, or nil when it did not exit within
+    # timeout seconds.
+    def wait_for(child, timeout)
+      deadline = now + timeout
+      loop do
+        return child.status if exited?(child)
+        return nil if now > deadline
+
+        sleep 0.05
+      end
+    end
+
+    # Whether a child has exited (reaps it and keeps its status).
+    def exited?(child)
+      return true unless child.pid
+
+      got = Process.waitpid2(child.pid, Process::WNOHANG)
+      return false unless got
+
+      child.pid = nil
+      child.status = got[1]
+      true
+    end
+
+    # @return [Hash, nil] parsed JSON of GET path on the child's port
+    def get_json(port, path, timeout: 5)
+      res = http(port, Net::HTTP::Get.new(path), timeout)
+      res.is_a?(Net::HTTPSuccess) ? JSON.parse(res.body) : nil
+    end
+
+    def get_text(port, path, timeout: 5)
+      res = http(port, Net::HTTP::Get.new(path), timeout)
+      raise HarnessError, "GET #{path} on #{port}: #{res.code}" unless res.is_a?(Net::HTTPSuccess)
+
+      res.body
+    end
+
+    # Switches a cell's mode through its FAULT_MODE_FILE (atomic rename): the cell picks it up at
+    # its next request, even when its threads are all busy (a control request would queue).
+    def set_mode(name, mode, slow_ms: nil)
+      @children.fetch(name)
+      path = mode_file(name)
+      File.write("#{path}.tmp", [mode, slow_ms].compact.join(" ") + "\n")
+      File.rename("#{path}.tmp", path)
+    end
+
+    def mode_file(name) = File.join(dir, "mode-#{name}")
+
+    # OpenMetrics text -> {"name{labels}" => value}
+    def self.parse_metrics(text)
+      text.each_line.with_object({}) do |line, acc|
+        next if line.start_with?("#") || line.strip.empty?
+
+        key, value = line.strip.split(/\s+(?=\S+\z)/, 2)
+        number = Float(value, exception: false)
+        acc[key] = number if number
+      end
+    end
+
+    # Sum of every sample of a metric family whose labels include all of `labels`.
+    def self.metric_sum(metrics, name, labels = {})
+      metrics.sum do |key, value|
+        family, rest = key.split("{", 2)
+        next 0 unless family == name
+
+        rest ||= ""
+        labels.all? { |k, v| rest.include?(%(#{k}="#{v}")) } ? value : 0
+      end
+    end
+
+    # Stops every child: SIGTERM to each process group, SIGKILL after 5 s.
+    def stop_all
+      live = @children.values.select(&:pid)
+      live.each { |c| signal_group(c, "TERM") }
+      live.each { |c| reap(c, 5) }
+    end
+
+    def last_lines(path, n = 15)
+      return "(no log)" unless path && File.exist?(path)
+
+      File.readlines(path).last(n).join
+    end
+
+    private
+
+    def spawn_child(name, kind, port, env, cmd)
+      log = File.join(dir, "#{name}.log")
+      pid = Process.spawn(env, *cmd, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "a"], err: [log, "a"])
+      child = Child.new(name: name, kind: kind, pid: pid, port: port, log: log, env: env, cmd: cmd)
+      @children[name] = child
+      progress("started #{name} (pid #{pid}) on 127.0.0.1:#{port}") if port
+      child
+    end
+
+    def wait_ready(child, path)
+      deadline = now + START_TIMEOUT
+      loop do
+        if (got = Process.waitpid2(child.pid, Process::WNOHANG))
+          child.pid = nil
+          raise HarnessError, "#{child.name} exited at start (#{got[1]}); #{child.log}:\n#{last_lines(child.log)}"
+        end
+        return child if answers?(child.port, path)
+        raise HarnessError, "#{child.name} did not answer #{path} within #{START_TIMEOUT}s; #{child.log}:\n#{last_lines(child.log)}" if now > deadline
+
+        sleep 0.05
+      end
+    end
+
+    def answers?(port, path)
+      http(port, Net::HTTP::Get.new(path), 1).code == "200"
+    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
+      false
+    end
+
+    def http(port, request, timeout)
+      Net::HTTP.start("127.0.0.1", port, open_timeout: timeout, read_timeout: timeout) { |h| h.request(request) }
+    end
+
+    def signal_group(child, signal)
+      return unless child.pid
+
+      Process.kill(signal, -child.pid)
+    rescue Errno::ESRCH
+      nil
+    end
+
+    def reap(child, timeout)
+      return unless child.pid
+
+      deadline = now + timeout
+      until Process.waitpid(child.pid, Process::WNOHANG)
+        if now > deadline
+          signal_group(child, "KILL")
+          Process.waitpid(child.pid)
+          break
+        end
+        sleep 0.05
+      end
+      child.pid = nil
+    rescue Errno::ECHILD
+      child.pid = nil
+    end
+
+    def install_cleanup
+      owner = Process.pid
+      at_exit { stop_all if Process.pid == owner }
+      %w[INT TERM HUP].each do |sig|
+        trap(sig) do
+          # Trap context: no Mutex, so just signal the groups; at_exit reaps.
+          @children.each_value { |c| signal_group(c, "TERM") }
+          exit(128 + Signal.list.fetch(sig))
+        end
+      end
+    end
+  end
+end
