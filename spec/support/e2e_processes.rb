@@ -14,7 +14,7 @@ module E2E
   ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
   CELL_RU = File.join(__dir__, "e2e_cells", "config.ru")
   LEARN_PATH = "/api/v4/cells/learn"
-  START_TIMEOUT = 30
+  START_TIMEOUT = 60
   STOP_TIMEOUT = 5
 
   class Error < StandardError; end
@@ -64,6 +64,57 @@ module E2E
       headers.each { |k, v| req[k] = v }
       resp = http.start { |h| h.request(req) }
       Response.from(resp, now - started)
+    end
+  end
+
+  # HTTP/1.1 on a bare socket: the spec writes many requests first and reads the answers after.
+  module RawHTTP
+    module_function
+
+    def write_get(sock, path, headers = {})
+      head = +"GET #{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+      headers.each { |k, v| head << "#{k}: #{v}\r\n" }
+      sock.write("#{head}\r\n")
+    end
+
+    # Reads one response up to the connection's close. @return [Response]
+    def read_response(sock, deadline)
+      data = +""
+      loop do
+        chunk = sock.read_nonblock(65_536, exception: false)
+        case chunk
+        when :wait_readable
+          remaining = deadline - E2E.now
+          raise Error, "no complete response before the deadline (read so far: #{data[0, 200].inspect})" if remaining <= 0
+
+          sock.wait_readable(remaining)
+        when nil then break
+        else data << chunk
+        end
+      end
+      parse(data)
+    end
+
+    def parse(data)
+      head, body = data.split("\r\n\r\n", 2)
+      status_line, *lines = head.to_s.split("\r\n")
+      m = status_line.to_s.match(%r{\AHTTP/1\.[01] (\d{3})}) or raise Error, "not an HTTP response: #{data[0, 200].inspect}"
+      headers = lines.to_h { |l| l.split(":", 2).then { |k, v| [k.downcase, v.to_s.strip] } }
+      body = dechunk(body.to_s) if headers["transfer-encoding"].to_s.casecmp?("chunked")
+      Response.new(status: m[1].to_i, headers: headers, body: body.to_s, elapsed: 0)
+    end
+
+    def dechunk(text)
+      out = +""
+      until text.empty?
+        size, text = text.split("\r\n", 2)
+        n = Integer(size.split(";").first, 16)
+        break if n.zero?
+
+        out << text[0, n]
+        text = text[(n + 2)..].to_s
+      end
+      out
     end
   end
 
@@ -289,8 +340,10 @@ module E2E
   # target/release/cells-router with a generated configuration.
   class Router < Child
     # @param cells [Array<#name, #url>] the configured cells, in order
-    def initialize(name:, port:, log:, cells:, default_cell:, dir:, timeouts: {}, cache: {})
+    # @param bin [String] the router binary (the spec runs a copy: another build may replace target/release's)
+    def initialize(name:, port:, log:, cells:, default_cell:, dir:, bin: ROUTER_BIN, timeouts: {}, cache: {})
       super(name: name, port: port, log: log)
+      @bin = bin
       @cells = cells
       @default_cell = default_cell
       @timeouts = { "connect" => "1s", "learn" => "2s", "request" => "10s", "shutdown" => "2s" }.merge(timeouts)
@@ -300,7 +353,7 @@ module E2E
 
     def start
       File.write(@config, toml)
-      spawn({ "RUST_LOG" => nil }, [ROUTER_BIN, "--config", @config, "--log-format", "json"])
+      spawn({ "RUST_LOG" => nil }, [@bin, "--config", @config, "--log-format", "json"])
     end
 
     def ready?

@@ -13,7 +13,9 @@
 #   E2E_OWNERS       top-level namespace owners: "alpha=cell_a,bravo=cell_b"; other namespaces belong to no cell
 #   E2E_LEARN        normal (default) | garbage (200 with a body that is not JSON) |
 #                    unknown_cell (the real answer, naming cell "cell_nowhere" instead)
-#   E2E_SLOW_LEARN   "PREFIX=SECONDS": learn requests for paths under PREFIX answer after SECONDS
+#   E2E_HOLD_LEARN   "PREFIX=FILE": learn requests for paths under PREFIX are answered only once FILE
+#                    exists (at most HOLD_MAX seconds later), so that a test can gather requests behind one
+#                    learn request
 #   E2E_ROUTES       route table (default ../shared/corpus/gitlabish-routes.json)
 
 require "json"
@@ -74,19 +76,19 @@ module E2ECell
 
   # The learn endpoint, honest or not.
   class Learn
-    def initialize(endpoint, mode:, slow:)
+    # How long a held learn request waits for its release file at most.
+    HOLD_MAX = 20
+
+    def initialize(endpoint, mode:, hold:)
       raise ArgumentError, "E2E_LEARN=#{mode}: expected normal, garbage or unknown_cell" unless %w[normal garbage unknown_cell].include?(mode)
 
       @endpoint = endpoint
       @mode = mode
-      @slow = slow
+      @hold = hold
     end
 
     def call(env)
-      if @slow
-        path_info = Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["path_info"].to_s
-        sleep(@slow[1]) if path_info == @slow[0] || path_info.start_with?("#{@slow[0]}/")
-      end
+      hold(Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["path_info"].to_s) if @hold
       case @mode
       when "normal" then @endpoint.call(env)
       when "garbage" then [200, { "Content-Type" => "application/json", "Cache-Control" => "no-store" }, ['{"path": "/', "cell\": cell_"]]
@@ -100,6 +102,16 @@ module E2ECell
         json = JSON.generate(answer)
         [200, headers.merge("Content-Length" => json.bytesize.to_s), [json]]
       end
+    end
+
+    private
+
+    def hold(path_info)
+      prefix, file = @hold
+      return unless path_info == prefix || path_info.start_with?("#{prefix}/")
+
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + HOLD_MAX
+      sleep 0.005 until File.exist?(file) || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
     end
   end
 
@@ -122,7 +134,7 @@ module E2ECell
     cells = env.fetch("E2E_CELLS").split(",")
     default_cell = env.fetch("E2E_DEFAULT")
     owners = env.fetch("E2E_OWNERS", "").split(",").to_h { |pair| pair.split("=", 2) }
-    slow = env["E2E_SLOW_LEARN"].to_s.empty? ? nil : env["E2E_SLOW_LEARN"].split("=", 2).then { |p, s| [p, Float(s)] }
+    hold = env["E2E_HOLD_LEARN"].to_s.empty? ? nil : env["E2E_HOLD_LEARN"].split("=", 2)
 
     rules = JSON.parse(File.read(File.join(root, "rules", "gitlab.json")))
     rules["default_cell"] = default_cell
@@ -133,7 +145,7 @@ module E2ECell
     logger = Logger.new($stderr, progname: cell)
 
     endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell, logger: logger)
-    learn = Learn.new(endpoint, mode: env.fetch("E2E_LEARN", "normal"), slow: slow)
+    learn = Learn.new(endpoint, mode: env.fetch("E2E_LEARN", "normal"), hold: hold)
     pages = Gitlab::Cells::Learn::Middleware.new(Page.new(cell), classifier: classifier, resolver: resolver, cell: cell,
                                                                   default_cell: default_cell, cells: cells, logger: logger)
     dispatch = ->(rack_env) { rack_env["PATH_INFO"] == LEARN_PATH ? learn.call(rack_env) : pages.call(rack_env) }
