@@ -198,6 +198,27 @@ RSpec.describe "cells-router end to end", :e2e do
         expect(k.pages.map { |r| [r["path"], r["request_id"]] }).to eq([%w[/kilo/one after-restart/kilo/one], %w[/kilo/two after-restart/kilo/two]])
         expect(router.get("/kilo/one/-/issues").trace).to include("cache" => "hit", "cell" => "cell_k")
       end
+
+      it "answers a request in flight when its cell dies with 502 at once, without sending it anywhere else" do
+        a = cell("cell_a")
+        dying = E2E::HangServer.new(name: "cell_h", port: E2E.free_port, log: File.join(@dir, "cell_h-dying.log"))
+        dying.start.wait_until_ready
+        router = start_router("router_dying", [dying, a], default_cell: "cell_a", timeouts: { "request" => "20s" })
+        pending = Thread.new { router.get("/hotel/in-flight", headers: { "X-Request-Id" => "in-flight" }, timeout: 30) }
+        deadline = E2E.now + 10
+        sleep 0.02 until dying.requests.include?("/hotel/in-flight") || E2E.now > deadline || !pending.alive?
+        expect(dying.requests).to include("/hotel/in-flight"), "the request never reached the cell: #{pending.alive? ? '' : pending.value.describe}"
+
+        killed_at = E2E.now
+        dying.kill!
+        resp = pending.value
+        expect(resp.status).to eq(502), "#{resp.describe}#{logs(router)}"
+        expect(resp.json).to include("error" => "bad_gateway")
+        expect(E2E.now - killed_at).to be < 5, "the 502 came #{E2E.now - killed_at}s after the kill (request timeout 20s)"
+        expect(dying.requests.count("/hotel/in-flight")).to eq(1)
+        expect(a.pages("/hotel/in-flight")).to eq([]) # never replayed on another cell
+        expect(router.metric("cells_router_upstream_errors_total", cell: "cell_h", reason: "protocol")).to eq(1)
+      end
     end
 
     describe "cells that answer the learn endpoint with garbage or with an unknown cell" do
