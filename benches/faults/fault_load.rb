@@ -2,6 +2,7 @@
 
 require "optparse"
 require "json"
+require "time"
 require_relative "harness"
 
 module Faults
@@ -61,7 +62,8 @@ module Faults
 
     def run
       h = Harness.prepare(@dir)
-      router_port = h.start_topology("router_faults", ids_log: method(:ids_path), ttl: TTL, capacity: 100_000)
+      router_port = h.start_topology("router_faults", ids_log: method(:ids_path), ttl: TTL, capacity: 100_000,
+                                                        log_level: "warn,cells_router::access=info")
       drive(h, router_port)
       collect(h, router_port)
       h.stop_all
@@ -146,7 +148,6 @@ module Faults
       @cell_stats = CELLS.to_h { |c| [c, h.get_json(h.children[c].port, "/-/faults/stats")] }
       @metrics = Harness.parse_metrics(h.get_text(port, "/-/cells-router/metrics"))
       @health = h.get_json(port, "/-/cells-router/health")
-      @router_log_tail = h.last_lines(h.children["router"].log, 10)
     end
 
     # ---- analysis -------------------------------------------------------------------------------
@@ -188,6 +189,12 @@ module Faults
       end
       last_error = allowed.map { |r| r[:ms] }.max
 
+      router_errors = read_router_errors
+      router_refused = router_errors.reject do |r|
+        [502, 503].include?(r[:status]) && in_window.call(r) && Faults.owner_of_path(r[:path]) == kill[:cell] &&
+          (r[:status] == 503 || r[:cell] == kill[:cell])
+      end
+
       errors = summary["errors"].slice("connect", "read", "write", "timeout")
       unanswered = sent.size - responses.size
       phases = phase_table(responses)
@@ -205,6 +212,10 @@ module Faults
               "#{unidentified} without id, #{accepted_unknown.size} unknown, #{accepted_twice.size} answered twice"),
         check("non-2xx only 502/503 for #{kill[:cell]} while it was down (+#{GRACE_MS} ms)", refused.empty?,
               "#{refused.size} outside: #{refused.first(5).map { |r| "#{r[:status]} #{r[:err]} #{r[:errcell]} at +#{r[:ms] - @events['start']} ms" }.join('; ')}"),
+        check("router log: every non-2xx for a path of #{kill[:cell]}'s namespaces, to #{kill[:cell]}, while it was down",
+              router_refused.empty? && router_errors.size == non2xx.size,
+              "#{router_errors.size} non-2xx logged (clients got #{non2xx.size}); outside: " +
+              router_refused.first(5).map { |r| "#{r[:status]} #{r[:error]} #{r[:path]} to #{r[:cell]} at +#{r[:ms] - @events['start']} ms" }.join("; ")),
         check("no socket errors or timeouts", errors.values.all?(&:zero?), errors.inspect),
         check("unanswered requests only those in flight when wrk stopped", unanswered.between?(0, CONNECTIONS),
               "#{unanswered} (sent #{sent.size}, received #{responses.size}; at most #{CONNECTIONS})"),
@@ -227,10 +238,12 @@ module Faults
         "lost" => lost.size, "duplicated" => duplicated.size, "misrouted" => misrouted.size,
         "phantom" => phantom.size, "altered" => altered.size,
         "non2xx_allowed" => allowed.size, "non2xx_refused" => refused.size,
+        "router_logged_non2xx" => router_errors.size, "router_logged_refused" => router_refused.size,
         "examples" => {
           "lost" => lost.first(10), "duplicated" => duplicated.first(10).to_h { |id, recs| [id, recs.map { |x| x[:cell] }] },
           "misrouted" => misrouted.first(10).map { |x| "#{x[:id]} #{x[:path]} on #{x[:cell]}" },
-          "refused" => refused.first(10).map { |r| r.merge(at_ms: r[:ms] - @events["start"]).transform_keys(&:to_s) }
+          "refused" => refused.first(10).map { |r| r.merge(at_ms: r[:ms] - @events["start"]).transform_keys(&:to_s) },
+          "router_refused" => router_refused.first(10).map { |r| r.merge(at_ms: r[:ms] - @events["start"]).transform_keys(&:to_s) }
         },
         "faults" => {
           "kill" => { "cell" => kill[:cell], "at_ms" => @events["kill"] - @events["start"],
@@ -308,6 +321,23 @@ module Faults
           ms, status, id, cell, err, errcell = line.split
           { ms: ms.to_i, status: status.to_i, id: id, cell: cell, err: err, errcell: errcell }
         end
+      end
+    end
+
+    # The router's access log lines (target cells_router::access) with a status other than 2xx.
+    def read_router_errors
+      log = File.join(@dir, "router.log")
+      return [] unless File.exist?(log)
+
+      File.foreach(log).filter_map do |line|
+        next unless line.include?("cells_router::access") && !line.include?('"status":2')
+
+        entry = JSON.parse(line)
+        fields = entry["fields"] || entry
+        { ms: (Time.iso8601(entry["timestamp"]).to_r * 1000).to_i, status: fields["status"].to_i, path: fields["path"],
+          cell: fields["cell"], error: fields["error"] }
+      rescue JSON::ParserError, ArgumentError, TypeError
+        { ms: 0, status: 0, path: line[0, 200], cell: nil, error: "unparseable log line" }
       end
     end
 

@@ -151,10 +151,10 @@ module Faults
 
     # Starts the three counting cells and the router (with the TOML router_toml makes).
     # @return [Integer] the router's port
-    def start_topology(router_name, ids_log: ->(_cell) {}, **cache)
+    def start_topology(router_name, ids_log: ->(_cell) {}, log_level: "warn", **cache)
       *cell_ports, router_port = free_ports(CELLS.size + 1)
       CELLS.zip(cell_ports).each { |name, port| start_cell(name, port, ids_log: ids_log.call(name)) }
-      start_router(router_port, Faults.router_toml(router_name, router_port, CELLS.zip(cell_ports), **cache))
+      start_router(router_port, Faults.router_toml(router_name, router_port, CELLS.zip(cell_ports), **cache), log_level: log_level)
       router_port
     end
 
@@ -186,10 +186,11 @@ module Faults
       wait_ready(@children[name], child.kind == :cell ? "/-/faults/stats" : "/-/cells-router/health")
     end
 
-    def start_router(port, config)
+    # @param log_level [String] the router's --log-level (EnvFilter syntax)
+    def start_router(port, config, log_level: "warn")
       path = File.join(dir, "router.toml")
       File.write(path, config)
-      cmd = [ensure_router, "--config", path, "--log-format", "json", "--log-level", "warn"]
+      cmd = [ensure_router, "--config", path, "--log-format", "json", "--log-level", log_level]
       child = spawn_child("router", :router, port, {}, cmd)
       wait_ready(child, "/-/cells-router/health")
       child
