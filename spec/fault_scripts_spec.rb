@@ -48,6 +48,7 @@ RSpec.describe "script/fault-load and script/soak", :slow do
       f = @figures
       expect(f["sent"]).to be > 1000
       expect(f["received"] + f["unanswered"]).to eq(f["sent"])
+      expect(f["wrk_dry_run_requests"]).to eq(1) # wrk's script check: generated, never sent
       expect(f["unanswered"]).to be_between(0, f.dig("wrk", "connections"))
       expect(f["by_status"].keys - %w[200 502 503]).to eq([])
       expect(f["accepted"]).to eq(f["by_status"]["200"])
