@@ -1,15 +1,7 @@
-//! The learn endpoint's JSON answer, as the router reads it: whatever parses must survive a
-//! serialize → parse round trip unchanged, and serializing is stable.
+//! The learn endpoint's JSON answer (`LearnResponse` via serde): round trip, stable and minimal
+//! serialization, and `covers` against an independent coverage rule. See `src/core_checks.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-use cells_learn::LearnResponse;
-
-fuzz_target!(|data: &[u8]| {
-    let Ok(first) = serde_json::from_slice::<LearnResponse>(data) else { return };
-    let bytes = serde_json::to_vec(&first).expect("a parsed LearnResponse serializes");
-    let second: LearnResponse = serde_json::from_slice(&bytes).expect("a serialized LearnResponse parses");
-    assert_eq!(first, second);
-    assert_eq!(bytes, serde_json::to_vec(&second).unwrap());
-});
+fuzz_target!(|data: &[u8]| cells_learn_fuzz::core_checks::learn_response(data));

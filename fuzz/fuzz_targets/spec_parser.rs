@@ -1,17 +1,7 @@
-//! Journey path specs: `parse_spec` must return Ok or Err for any string, never panic,
-//! overflow its stack or hang; a spec it accepts names each parameter once.
+//! Journey path specs: `parse_spec` returns Ok or Err for any string (no panic, stack overflow
+//! or hang); an accepted spec names each parameter once. See `src/core_checks.rs`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-use cells_learn::journey::{param_names, parse_spec};
-
-fuzz_target!(|spec: &str| {
-    if let Ok(nodes) = parse_spec(spec) {
-        let names = param_names(&nodes);
-        let mut sorted = names.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), names.len(), "parse_spec accepted duplicate parameters: {names:?}");
-    }
-});
+fuzz_target!(|spec: &str| cells_learn_fuzz::core_checks::spec_parser(spec));
