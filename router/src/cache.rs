@@ -11,6 +11,10 @@
 //! Keys are the path with a one-byte marker, `=` for exact entries and `>` for prefixes, so
 //! one cache (one capacity) holds both and a lookup is a few hash probes: the exact path,
 //! then each `/`-boundary prefix of the path from the longest to `/`.
+//!
+//! Every path is keyed in its normalized form ([`crate::trust::routing_path`]: Rails'
+//! `normalize_path`, which the cells apply before routing and the learn answers are written
+//! in), so `/-/profile/` finds the `/-/profile` entry and `%c3%a9` the `%C3%A9` one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,10 +77,11 @@ impl RouteCache {
         k
     }
 
-    /// Exact entry first, then the longest cached prefix ending on a `/` boundary.
+    /// Exact entry first, then the longest cached prefix ending on a `/` boundary, both for
+    /// the normalized `path`.
     pub fn lookup(&self, path: &str) -> Lookup {
         let now = Instant::now();
-        let mut key = Self::key(true, path);
+        let mut key = Self::key(true, &crate::trust::routing_path(path));
         let found = self.inner.get(key.as_str()).or_else(|| {
             key.replace_range(0..1, ">");
             // Candidates: the path itself, then the path cut before each '/' (longest first), then "/".
@@ -102,14 +107,21 @@ impl RouteCache {
         }
     }
 
-    /// Stores an answer the caller has already validated against the request path.
+    /// Stores an answer the caller has already validated against the request path (under
+    /// its normalized path, which the entry keeps).
     pub fn insert(&self, path: &str, exact: bool, cell: usize) {
+        let path = crate::trust::routing_path(path);
         let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + self.ttl, failed_at_ms: AtomicU64::new(0) };
-        self.inner.insert(Self::key(exact, path), Arc::new(entry));
+        self.inner.insert(Self::key(exact, &path), Arc::new(entry));
     }
 
     pub fn remove(&self, path: &str, exact: bool) {
-        self.inner.invalidate(Self::key(exact, path).as_str());
+        self.inner.invalidate(Self::key(exact, &crate::trust::routing_path(path)).as_str());
+    }
+
+    /// Every entry as (path, exact, cell), in no particular order (tests and diagnostics).
+    pub fn entries(&self) -> Vec<(String, bool, usize)> {
+        self.inner.iter().map(|(_, e)| (e.path.clone(), e.exact, e.cell)).collect()
     }
 
     /// Drops every entry that points at `cell` (it was unreachable: relearn rather than keep
@@ -186,6 +198,23 @@ mod tests {
         c.insert("/-", false, 2);
         assert_eq!(cell_of(c.lookup("/-/profile")), Some(1));
         assert_eq!(cell_of(c.lookup("/-/profile/keys")), Some(2));
+    }
+
+    #[test]
+    fn paths_are_keyed_normalized() {
+        let c = cache();
+        c.insert("/-/profile", true, 1);
+        assert_eq!(cell_of(c.lookup("/-/profile/")), Some(1));
+        c.insert("/caf%c3%a9/", false, 2);
+        assert_eq!(cell_of(c.lookup("/caf%C3%A9/x")), Some(2));
+        assert_eq!(cell_of(c.lookup("/caf%c3%a9")), Some(2));
+        assert_eq!(c.entries().iter().filter(|e| e.0 == "/caf%C3%A9").count(), 1);
+        c.remove("/caf%C3%A9/", false);
+        assert_eq!(cell_of(c.lookup("/caf%c3%a9/x")), None);
+        // Mixed-case escapes are left as they are, as Rails leaves them.
+        c.insert("/x%aF", false, 3);
+        assert_eq!(cell_of(c.lookup("/x%AF")), None);
+        assert_eq!(cell_of(c.lookup("/x%aF/y/")), Some(3));
     }
 
     #[test]

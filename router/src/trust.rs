@@ -5,7 +5,13 @@
 //! that produced it: a learn answer or `X-Gitlab-Cell-Cache` header is accepted only when its
 //! cell is configured and its path covers the request path (equal when exact, a `/`-boundary
 //! prefix otherwise). And the router must route the path the way the cell will read it, so
-//! ambiguous encodings of a path (`%2F`, dot segments, `//`) are refused rather than guessed.
+//! ambiguous encodings of a path (`%2F`, dot segments, `//`) are refused rather than guessed,
+//! and every comparison (cache keys, answers, cache headers) is made on the path as Rails
+//! routes it: [`routing_path`], Rails' `normalize_path` (one trailing `/` dropped, lower-case
+//! `%xx` escapes upper-cased) — the form the cells' learn answers are written in. The request
+//! itself is forwarded with its target as received; the cell normalizes it the same way.
+
+use std::borrow::Cow;
 
 use cells_learn::learn::covers_prefix;
 use cells_learn::LearnResponse;
@@ -29,6 +35,10 @@ pub enum TargetError {
 pub fn check_target(uri: &Uri, max_path_bytes: usize) -> Result<(), TargetError> {
     if uri.scheme().is_some() || uri.authority().is_some() {
         return Err(TargetError::Invalid("request target must be origin-form (/path?query)"));
+    }
+    // `?x` and `#x` parse with an empty path, which `Uri::path` reports as `/`.
+    if !uri.path_and_query().is_some_and(|pq| pq.as_str().starts_with('/')) {
+        return Err(TargetError::Invalid("path must start with /"));
     }
     let path = uri.path();
     if path.len() > max_path_bytes {
@@ -64,6 +74,32 @@ pub fn check_target(uri: &Uri, max_path_bytes: usize) -> Result<(), TargetError>
     Ok(())
 }
 
+/// The path as the cells route it and the router keys its cache: Rails'
+/// `Journey::Router::Utils.normalize_path` (`cells_learn::normalize::normalize_path`), so
+/// `/-/profile/` is `/-/profile` and `/caf%c3%a9` is `/caf%C3%A9`. Borrows when the path is
+/// already normal (the common case). Anything from `?` on is dropped, as Rails drops a query.
+pub fn routing_path(path: &str) -> Cow<'_, str> {
+    match cells_learn::normalize::normalize_path(path.as_bytes()) {
+        // Normalization only adds, drops or upper-cases ASCII bytes: UTF-8 stays UTF-8.
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
+    }
+}
+
+/// True when `answer_path` (normalized) covers `request_path` (normalized): equal when
+/// `exact`, a `/`-boundary prefix otherwise.
+fn covers(answer_path: &str, exact: bool, request_path: &str) -> bool {
+    if !answer_path.starts_with('/') || answer_path.bytes().any(|b| b == b'?' || b == b'#' || b < 0x20 || b == 0x7f) {
+        return false;
+    }
+    let (answer, request) = (routing_path(answer_path), routing_path(request_path));
+    if exact {
+        answer == request
+    } else {
+        covers_prefix(&answer, &request)
+    }
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
@@ -77,10 +113,11 @@ pub enum Untrusted {
     NotCovering { path: String },
 }
 
-/// Accepts `answer` for `request_path`, returning the cell's index.
+/// Accepts `answer` for `request_path`, returning the cell's index. Both paths are compared
+/// normalized ([`routing_path`]); the answer's path may not contain `?`, `#` or control bytes.
 pub fn check_answer(cfg: &Config, answer: &LearnResponse, request_path: &str) -> Result<usize, Untrusted> {
     let cell = cell_index(cfg, &answer.cell).ok_or_else(|| Untrusted::UnknownCell(answer.cell.clone()))?;
-    if !answer.path.starts_with('/') || !answer.covers(request_path) {
+    if !covers(&answer.path, answer.exact, request_path) {
         return Err(Untrusted::NotCovering { path: answer.path.clone() });
     }
     Ok(cell)
@@ -123,11 +160,11 @@ pub fn parse_cache_header(value: &str) -> Option<CacheHeader> {
     Some(CacheHeader { path, cell, exact })
 }
 
-/// Accepts a cache header for `request_path`, returning the cell's index.
+/// Accepts a cache header for `request_path`, returning the cell's index (compared as
+/// [`check_answer`] compares).
 pub fn check_cache_header(cfg: &Config, h: &CacheHeader, request_path: &str) -> Result<usize, Untrusted> {
     let cell = cell_index(cfg, &h.cell).ok_or_else(|| Untrusted::UnknownCell(h.cell.clone()))?;
-    let ok = if h.exact { h.path == request_path } else { covers_prefix(&h.path, request_path) };
-    if !ok {
+    if !covers(&h.path, h.exact, request_path) {
         return Err(Untrusted::NotCovering { path: h.path.clone() });
     }
     Ok(cell)
@@ -206,6 +243,43 @@ mod tests {
             assert!(matches!(target(bad), Err(TargetError::Invalid(_))), "{bad}");
         }
         assert_eq!(target(&format!("/{}", "a".repeat(100))), Err(TargetError::TooLong));
+    }
+
+    #[test]
+    fn origin_form_only() {
+        // (`?x` and `#x` do not even parse; hyper answers them 400 before the router sees them.)
+        for bad in ["?x", "?/gitlab-org/gitlab", "#x", "*", "http://evil.example/a", "evil.example:80"] {
+            if let Ok(uri) = bad.parse::<Uri>() {
+                assert!(matches!(check_target(&uri, 100), Err(TargetError::Invalid(_))), "{bad}");
+            }
+        }
+        assert!(check_target(&"*".parse().unwrap(), 100).is_err());
+    }
+
+    #[test]
+    fn answers_are_compared_normalized() {
+        let cfg = Config::from_toml(
+            "name='r'\nlisten='127.0.0.1:0'\ndefault_cell='c0'\n[[cells]]\nname='c0'\nurl='http://127.0.0.1:1'\n",
+            &crate::Args::default(),
+        )
+        .unwrap();
+        let a = |path: &str, exact: bool| LearnResponse { path: path.into(), cell: "c0".into(), source: cells_learn::Source::Fixed, exact, cacheable: true };
+        assert_eq!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/"), Ok(0));
+        assert_eq!(check_answer(&cfg, &a("/caf%C3%A9", false), "/caf%c3%a9/x/"), Ok(0));
+        assert_eq!(check_answer(&cfg, &a("/caf%c3%a9", true), "/caf%C3%A9"), Ok(0));
+        assert_eq!(check_answer(&cfg, &a("/-/profile/", false), "/-/profile/keys"), Ok(0));
+        // Mixed-case escapes are different paths to Rails: not covered.
+        assert!(check_answer(&cfg, &a("/x%aF", true), "/x%AF").is_err());
+        assert!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/keys").is_err());
+        assert!(check_answer(&cfg, &a("/-/profilex", false), "/-/profile").is_err());
+        // Not a path: a query or fragment would be cut off by normalization, widening the claim.
+        assert!(check_answer(&cfg, &a("/a?b/c", false), "/a/x").is_err());
+        assert!(check_answer(&cfg, &a("/a#b", false), "/a/x").is_err());
+        assert!(check_answer(&cfg, &a("a", false), "/a/x").is_err());
+        let h = parse_cache_header("path=/-/profile; cell=c0; exact").unwrap();
+        assert_eq!(check_cache_header(&cfg, &h, "/-/profile/"), Ok(0));
+        let h = parse_cache_header("path=/a%3Fb; cell=c0").unwrap();
+        assert!(check_cache_header(&cfg, &h, "/a/x").is_err());
     }
 
     #[test]
