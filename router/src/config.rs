@@ -178,6 +178,9 @@ pub struct CellConfig {
     pub url: http::Uri,
     /// The `host:port` to dial (for upgrades, which use a dedicated connection).
     pub authority: String,
+    /// The URL's authority, parsed once: forwarded requests are built from it and the
+    /// client's path and query without formatting and re-parsing a URI per request.
+    pub uri_authority: http::uri::Authority,
     /// What the session cookie's `cell` capture must equal to name this cell (defaults to `name`).
     pub session_id: String,
 }
@@ -213,7 +216,7 @@ pub fn valid_cell_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-fn parse_cell_url(name: &str, url: &str) -> Result<(http::Uri, String), ConfigError> {
+fn parse_cell_url(name: &str, url: &str) -> Result<(http::Uri, String, http::uri::Authority), ConfigError> {
     let bad = |why: &str| invalid(format!("cell {name}: invalid url {url:?}: {why}"));
     let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
     match uri.scheme_str() {
@@ -233,7 +236,7 @@ fn parse_cell_url(name: &str, url: &str) -> Result<(http::Uri, String), ConfigEr
         None => format!("{}:80", authority.as_str()),
     };
     let base: http::Uri = format!("http://{}", authority.as_str()).parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
-    Ok((base, host_port))
+    Ok((base, host_port, authority))
 }
 
 fn nonzero(what: &str, d: Duration) -> Result<Duration, ConfigError> {
@@ -292,9 +295,9 @@ impl Config {
             if !seen.insert(c.name.clone()) {
                 return Err(invalid(format!("duplicate cell name {:?}", c.name)));
             }
-            let (url, authority) = parse_cell_url(&c.name, &c.url)?;
+            let (url, authority, uri_authority) = parse_cell_url(&c.name, &c.url)?;
             let session_id = c.session_id.unwrap_or_else(|| c.name.clone());
-            cells.push(CellConfig { name: c.name, url, authority, session_id });
+            cells.push(CellConfig { name: c.name, url, authority, uri_authority, session_id });
         }
         let default_cell = args
             .default_cell

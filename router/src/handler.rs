@@ -4,11 +4,11 @@
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderMap, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -16,8 +16,7 @@ use rand::RngExt;
 
 use crate::cache::{Entry, Lookup};
 use crate::learn::{LearnError, Outcome};
-use crate::metrics::RequestLabels;
-use crate::proxy::{self, Body, ForwardError};
+use crate::proxy::{self, Body, ForwardError, Peer};
 use crate::trust::{self, TargetError};
 use crate::{session, State};
 
@@ -38,21 +37,38 @@ struct Note {
 /// Where the request goes, and which cache entry sent it there (dropped on a 421).
 struct Decision {
     cell: usize,
-    entry: Option<(String, bool)>,
+    entry: Option<Routed>,
 }
 
-impl Decision {
-    fn from_entry(e: &Entry) -> Decision {
-        Decision { cell: e.cell, entry: Some((e.path.clone(), e.exact)) }
+/// The cache entry behind a decision: the one looked up, or the one a learn answer created.
+enum Routed {
+    Cached(Arc<Entry>),
+    Learned(String, bool),
+}
+
+impl Routed {
+    fn path_exact(&self) -> (&str, bool) {
+        match self {
+            Routed::Cached(e) => (&e.path, e.exact),
+            Routed::Learned(p, exact) => (p, *exact),
+        }
     }
 }
 
-pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Result<Response<Body>, Infallible> {
+impl Decision {
+    fn from_entry(e: &Arc<Entry>) -> Decision {
+        Decision { cell: e.cell, entry: Some(Routed::Cached(e.clone())) }
+    }
+}
+
+pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A clone of the parsed target shares its bytes: no copy of the path per request.
+    let uri = req.uri().clone();
+    let path = uri.path();
     let mut note = Note { cache: "bypass", ..Note::default() };
-    let mut resp = match path.as_str() {
+    let mut resp = match path {
         HEALTH_PATH => health(&st),
         METRICS_PATH => {
             st.cache.run_pending_tasks();
@@ -60,11 +76,11 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
             r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
             r
         }
-        _ => route(&st, req, peer, &mut note).await,
+        _ => route(&st, req, path, &peer, &mut note).await,
     };
     let status = resp.status();
     let cell_name = note.cell.map(|c| st.cfg.cells[c].name.as_str());
-    st.metrics.requests.get_or_create(&RequestLabels { cell: cell_name.unwrap_or("none").to_string(), status: status.as_u16() }).inc();
+    st.metrics.request(note.cell, cell_name.unwrap_or("none"), status.as_u16());
     if st.cfg.trace_header {
         let mut v = format!("router={}; cache={}", st.cfg.name, note.cache);
         if let Some(f) = note.learned_from {
@@ -117,14 +133,13 @@ fn health(st: &State) -> Response<Body> {
     r
 }
 
-async fn route(st: &Arc<State>, mut req: Request<Incoming>, peer: SocketAddr, note: &mut Note) -> Response<Body> {
+async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &Peer, note: &mut Note) -> Response<Body> {
     match trust::check_target(req.uri(), st.cfg.max_path_bytes) {
         Ok(()) => {}
         Err(TargetError::TooLong) => return proxy::json_error(StatusCode::URI_TOO_LONG, "path_too_long", "the request path is too long"),
         Err(TargetError::Invalid(why)) => return proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why),
     }
-    let path = req.uri().path().to_string();
-    let decision = match decide(st, req.method(), &path, req.headers(), note).await {
+    let decision = match decide(st, req.method(), path, req.headers(), note).await {
         Ok(d) => d,
         Err(e) => {
             note.error = Some(e.to_string());
@@ -138,13 +153,13 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, peer: SocketAddr, no
     let (mut parts, body) = req.into_parts();
     let has_body = trust::has_body(&parts.headers);
     let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), peer, upgrade);
-    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
     if let Some(client_side) = client_upgrade {
         let mut up = Request::builder().method(parts.method.clone()).uri(pq.as_str()).body(body.boxed_unsync()).expect("valid parts");
         *up.headers_mut() = headers;
         return match proxy::send_upgrade(st, decision.cell, up, client_side).await {
-            Ok(resp) => finish(st, resp, &path).await,
+            Ok(resp) => finish(st, resp, path).await,
             Err(e) => upstream_failure(st, decision.cell, e, note),
         };
     }
@@ -157,9 +172,9 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, peer: SocketAddr, no
         Err(e) => return upstream_failure(st, decision.cell, e, note),
     };
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
-        return misdirected(st, &parts.method, &path, &pq, replay, decision, resp, note).await;
+        return misdirected(st, &parts.method, path, &pq, replay, decision, resp, note).await;
     }
-    finish(st, resp, &path).await
+    finish(st, resp, path).await
 }
 
 /// Cache, then learn; stale entries only when learning fails.
@@ -234,14 +249,14 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
             note.learned_from = Some(from);
             note.learn_ms = Some(elapsed.as_secs_f64() * 1000.0);
             let cell = if session::applies(&answer) { session::cell_from_cookie(&st.cfg, headers).unwrap_or(cell) } else { cell };
-            Decision { cell, entry: answer.cacheable.then(|| (answer.path.clone(), answer.exact)) }
+            Decision { cell, entry: answer.cacheable.then(|| Routed::Learned(answer.path.clone(), answer.exact)) }
         }
     }
 }
 
 /// Learns from the cell's `X-Gitlab-Cell-Cache` headers, strips internal headers, delays 404s.
 async fn finish(st: &State, mut resp: Response<Incoming>, path: &str) -> Response<Body> {
-    for v in resp.headers().get_all(trust::CACHE_HEADER) {
+    for v in resp.headers().get_all(proxy::CACHE_HEADER) {
         let parsed = v.to_str().ok().and_then(trust::parse_cache_header);
         match parsed.as_ref().map(|h| (h, trust::check_cache_header(&st.cfg, h, path))) {
             Some((h, Ok(cell))) => st.cache.insert(&h.path, h.exact, cell),
@@ -298,7 +313,7 @@ async fn misdirected(
     st: &Arc<State>,
     method: &Method,
     path: &str,
-    pq: &str,
+    pq: &PathAndQuery,
     replay: Option<HeaderMap>,
     d: Decision,
     resp: Response<Incoming>,
@@ -306,10 +321,10 @@ async fn misdirected(
 ) -> Response<Body> {
     st.metrics.misdirected.inc();
     let owner = resp.headers().get(trust::OWNER_HEADER).and_then(|v| v.to_str().ok()).and_then(|n| trust::cell_index(&st.cfg, n.trim()));
-    if let Some((p, exact)) = &d.entry {
-        st.cache.remove(p, *exact);
+    if let Some((p, exact)) = d.entry.as_ref().map(Routed::path_exact) {
+        st.cache.remove(p, exact);
         if let Some(o) = owner.filter(|&o| o != d.cell) {
-            st.cache.insert(p, *exact, o);
+            st.cache.insert(p, exact, o);
         }
     }
     let Some(headers) = replay else {

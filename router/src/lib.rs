@@ -41,7 +41,7 @@ impl State {
             cache: cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace),
             learner: learn::Learner::default(),
             health: learn::Health::new(cfg.cells.len()),
-            metrics: metrics::Metrics::new(),
+            metrics: metrics::Metrics::for_cells(cfg.cells.len()),
             client: proxy::build_client(&cfg),
             cfg,
         })
@@ -104,7 +104,8 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
         };
         let _ = stream.set_nodelay(true);
         let st2 = st.clone();
-        let svc = service_fn(move |req| handler::handle(st2.clone(), req, peer));
+        let peer_info = Arc::new(proxy::Peer::new(peer));
+        let svc = service_fn(move |req| handler::handle(st2.clone(), req, peer_info.clone()));
         let conn = http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
         let mut drain = drain_rx.clone();
         tokio::spawn(async move {

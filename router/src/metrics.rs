@@ -1,8 +1,13 @@
 //! Prometheus metrics, exposed as text at `/-/cells-router/metrics`.
 //!
-//! prometheus-client keeps each series lock-free (atomic counters in a label-keyed family), so
-//! counting on the request path costs little, and encodes the OpenMetrics text format that
-//! Prometheus scrapes.
+//! prometheus-client keeps each series lock-free (atomic counters in a label-keyed family) and
+//! encodes the OpenMetrics text format that Prometheus scrapes. Finding a series in a family
+//! takes a read lock, a hash of its labels and (for `String` labels) an allocation, so the
+//! series counted on every request are resolved once and kept as handles: the cache lookup
+//! results, and `requests_total` per (cell, status), created on first use (a series appears in
+//! the output only once it has been counted).
+
+use std::sync::OnceLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -47,7 +52,15 @@ pub struct Metrics {
     pub upstream_errors: Family<CellReasonLabels, Counter>,
     pub rejected_answers: Family<OriginLabels, Counter>,
     pub misdirected: Counter,
+    /// `cache_lookups_total` handles: hit, miss, stale, bypass.
+    lookups: [Counter; 4],
+    /// `requests_total` handles: row 0 is the router itself (`cell="none"`), row i+1 cell i;
+    /// column `status - 100` for statuses 100..=599.
+    request_slots: Vec<Box<[OnceLock<Counter>]>>,
 }
+
+const LOOKUP_RESULTS: [&str; 4] = ["hit", "miss", "stale", "bypass"];
+const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -56,7 +69,13 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics without per-cell request handles (every request count goes through the family).
     pub fn new() -> Metrics {
+        Self::for_cells(0)
+    }
+
+    /// Metrics with request handles for `cells` configured cells.
+    pub fn for_cells(cells: usize) -> Metrics {
         let mut registry = Registry::with_prefix("cells_router");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("requests", "Requests answered, by serving cell and status", requests.clone());
@@ -77,7 +96,11 @@ impl Metrics {
         registry.register("rejected_answers", "Learn answers or cache headers refused by the trust checks", rejected_answers.clone());
         let misdirected = Counter::default();
         registry.register("misdirected", "421 Misdirected answers from cells", misdirected.clone());
+        let lookups = LOOKUP_RESULTS.map(|result| cache_lookups.get_or_create(&CacheLabels { result }).clone());
+        let request_slots = (0..=cells).map(|_| STATUSES.map(|_| OnceLock::new()).collect()).collect();
         Metrics {
+            lookups,
+            request_slots,
             registry,
             requests,
             cache_lookups,
@@ -92,7 +115,21 @@ impl Metrics {
     }
 
     pub fn cache(&self, result: &'static str) {
-        self.cache_lookups.get_or_create(&CacheLabels { result }).inc();
+        match LOOKUP_RESULTS.iter().position(|&r| r == result) {
+            Some(i) => self.lookups[i].inc(),
+            None => self.cache_lookups.get_or_create(&CacheLabels { result }).inc(),
+        };
+    }
+
+    /// Counts one answered request: `cell` is the serving cell's index and `name` its name, or
+    /// `None` and "none" when the router answered itself.
+    pub fn request(&self, cell: Option<usize>, name: &str, status: u16) {
+        let row = cell.map_or(0, |c| c + 1);
+        let slot = self.request_slots.get(row).filter(|_| STATUSES.contains(&status)).map(|r| &r[usize::from(status - STATUSES.start())]);
+        match slot {
+            Some(slot) => slot.get_or_init(|| self.requests.get_or_create(&RequestLabels { cell: name.to_string(), status }).clone()).inc(),
+            None => self.requests.get_or_create(&RequestLabels { cell: name.to_string(), status }).inc(),
+        };
     }
 
     pub fn learn_failure(&self, cell: &str, reason: &'static str) {

@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -70,51 +71,150 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
 }
 
+/// One client connection's peer, resolved once per connection: the `X-Forwarded-For` value
+/// is the same for every request on it.
+#[derive(Debug)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// `addr`'s IP as a header value.
+    pub ip: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        let ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a valid header value");
+        Peer { addr, ip }
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Gitlab-Cell-Cache`, as a name (no parsing per lookup).
+pub const CACHE_HEADER: HeaderName = HeaderName::from_static(trust::CACHE_HEADER);
+const OWNER_HEADER: HeaderName = HeaderName::from_static(trust::OWNER_HEADER);
+const HTTP: HeaderValue = HeaderValue::from_static("http");
+
 /// The headers the cell gets: the client's, minus hop-by-hop and internal ones, plus
 /// X-Forwarded-For/-Proto/-Host. Unless `trust_forwarded_headers`, client-sent X-Forwarded-*
 /// are replaced, so a cell can believe them.
-pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, peer: SocketAddr, upgrade: bool) -> HeaderMap {
-    let prev_xff = if cfg.trust_forwarded_headers { joined(&h, "x-forwarded-for") } else { None };
-    let keep_proto = cfg.trust_forwarded_headers && h.contains_key("x-forwarded-proto");
-    let keep_host = cfg.trust_forwarded_headers && h.contains_key("x-forwarded-host");
-    trust::strip_hop_by_hop(&mut h, upgrade);
-    trust::strip_internal(&mut h);
+pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, peer: &Peer, upgrade: bool) -> HeaderMap {
+    let prev_xff = if cfg.trust_forwarded_headers { joined(&h, &X_FORWARDED_FOR) } else { None };
+    let keep_proto = cfg.trust_forwarded_headers && h.contains_key(&X_FORWARDED_PROTO);
+    let keep_host = cfg.trust_forwarded_headers && h.contains_key(&X_FORWARDED_HOST);
+    strip(&mut h, upgrade, Private::Internal);
     if upgrade {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    let ip = peer.ip().to_string();
     let xff = match prev_xff {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", peer.addr.ip())).ok(),
+        None => Some(peer.ip.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+    if let Some(v) = xff {
+        h.insert(X_FORWARDED_FOR, v);
     }
     if !keep_proto {
-        h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+        h.insert(X_FORWARDED_PROTO, HTTP);
     }
     if !keep_host {
         match h.get(http::header::HOST).cloned() {
-            Some(host) => h.insert("x-forwarded-host", host),
-            None => h.remove("x-forwarded-host"),
+            Some(host) => h.insert(X_FORWARDED_HOST, host),
+            None => h.remove(X_FORWARDED_HOST),
         };
     }
     h
 }
 
-fn joined(h: &HeaderMap, name: &str) -> Option<String> {
+fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
     let parts: Vec<&str> = h.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Removes what must not reach the client: hop-by-hop headers and the cells' internal ones.
 pub fn sanitize_response(headers: &mut HeaderMap, switching: bool) {
-    trust::strip_hop_by_hop(headers, switching);
-    headers.remove(trust::CACHE_HEADER);
-    headers.remove(trust::OWNER_HEADER);
+    strip(headers, switching, Private::CellAnswers);
     if switching {
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+/// The names `trust::strip_hop_by_hop` removes besides those a `Connection` header lists.
+static HOP_BY_HOP: [HeaderName; 8] = [
+    http::header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+];
+const UPGRADE_BIT: u32 = 1 << 8;
+const PRIVATE_BIT: u32 = UPGRADE_BIT << 1;
+
+/// Which router-private headers `strip` removes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Private {
+    /// Requests: every `X-Gitlab-Cell-*` and `X-Cells-Router-*` (`trust::strip_internal`).
+    Internal,
+    /// Responses: the cells' `X-Gitlab-Cell-Cache` and `X-Gitlab-Cell-Owner`.
+    CellAnswers,
+}
+
+/// `trust::strip_hop_by_hop` + the private headers, without touching the map when there is
+/// nothing to remove — the common case — and without parsing header names when `Connection`
+/// lists only standard hop-by-hop names (`keep-alive`, `close`, `upgrade`): one pass over the
+/// names decides. Anything else (`Connection: x-foo`) goes to `trust::strip_hop_by_hop` itself.
+fn strip(h: &mut HeaderMap, keep_upgrade: bool, private: Private) {
+    let mut found = 0u32;
+    for name in h.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|n| n == name) {
+            found |= 1 << i;
+        } else if name == http::header::UPGRADE {
+            found |= UPGRADE_BIT;
+        } else if match private {
+            Private::Internal => trust::is_internal(name),
+            Private::CellAnswers => name == CACHE_HEADER || name == OWNER_HEADER,
+        } {
+            found |= PRIVATE_BIT;
+        }
+    }
+    if found == 0 {
+        return;
+    }
+    if found & 1 != 0 && !connection_lists_only_hop_by_hop(h) {
+        trust::strip_hop_by_hop(h, keep_upgrade);
+    } else {
+        for (i, n) in HOP_BY_HOP.iter().enumerate() {
+            if found & (1 << i) != 0 {
+                h.remove(n);
+            }
+        }
+        if found & UPGRADE_BIT != 0 && !keep_upgrade {
+            h.remove(http::header::UPGRADE);
+        }
+    }
+    if found & PRIVATE_BIT != 0 {
+        match private {
+            Private::Internal => trust::strip_internal(h),
+            Private::CellAnswers => {
+                h.remove(CACHE_HEADER);
+                h.remove(OWNER_HEADER);
+            }
+        }
+    }
+}
+
+/// True when every token of every `Connection` value is empty, `upgrade` or a name in
+/// `HOP_BY_HOP` (which are removed anyway): then the tokens name nothing else to remove.
+fn connection_lists_only_hop_by_hop(h: &HeaderMap) -> bool {
+    h.get_all(http::header::CONNECTION).iter().all(|v| match v.to_str() {
+        Ok(s) => s.split(',').all(|t| {
+            let t = t.trim();
+            t.is_empty() || t.eq_ignore_ascii_case("upgrade") || HOP_BY_HOP.iter().any(|n| t.eq_ignore_ascii_case(n.as_str()))
+        }),
+        Err(_) => false,
+    })
 }
 
 /// Why forwarding failed.
@@ -129,9 +229,15 @@ pub enum ForwardError {
 }
 
 /// Sends one request to `cell`; `path_and_query` as the client sent it.
-pub async fn send(st: &State, cell: usize, method: &Method, path_and_query: &str, headers: HeaderMap, body: Body) -> Result<Response<Incoming>, ForwardError> {
-    let uri = format!("http://{}{}", st.cfg.cells[cell].authority, path_and_query);
-    let mut req = Request::builder().method(method.clone()).uri(uri).body(body).map_err(|e| ForwardError::Other(e.to_string()))?;
+pub async fn send(st: &State, cell: usize, method: &Method, path_and_query: &PathAndQuery, headers: HeaderMap, body: Body) -> Result<Response<Incoming>, ForwardError> {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = Some(st.cfg.cells[cell].uri_authority.clone());
+    parts.path_and_query = Some(path_and_query.clone());
+    let uri = Uri::from_parts(parts).map_err(|e| ForwardError::Other(e.to_string()))?;
+    let mut req = Request::new(body);
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     match tokio::time::timeout(st.cfg.request_timeout, st.client.request(req)).await {
         Err(_) => Err(ForwardError::Timeout),
@@ -196,4 +302,80 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         src = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONNECTION_VALUES: [&[u8]; 9] =
+        [b"keep-alive", b"close", b"Keep-Alive, Upgrade", b"x-foo", b"close, x-gitlab-cell-cache", b"", b" , ", b"upgrade", b"caf\xe9"];
+    const NAMES: [&str; 14] = [
+        "keep-alive",
+        "upgrade",
+        "x-foo",
+        "te",
+        "transfer-encoding",
+        "trailer",
+        "proxy-connection",
+        "proxy-authorization",
+        "x-gitlab-cell-cache",
+        "x-gitlab-cell-owner",
+        "x-gitlab-cell-other",
+        "x-cells-router-trace",
+        "accept",
+        "host",
+    ];
+
+    /// The fast path removes exactly what trust's functions remove, on every mix of names.
+    #[test]
+    fn strip_matches_trust_on_random_header_sets() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..5000 {
+            let mut h = HeaderMap::new();
+            let bits = next();
+            for (i, n) in NAMES.iter().enumerate() {
+                if bits & (1 << i) != 0 {
+                    h.append(*n, HeaderValue::from_static("1"));
+                }
+            }
+            let conns = (bits >> 20) % 3;
+            for _ in 0..conns {
+                let v = CONNECTION_VALUES[(next() % CONNECTION_VALUES.len() as u64) as usize];
+                h.append(http::header::CONNECTION, HeaderValue::from_bytes(v).unwrap());
+            }
+            for keep_upgrade in [false, true] {
+                let mut fast = h.clone();
+                strip(&mut fast, keep_upgrade, Private::Internal);
+                let mut slow = h.clone();
+                trust::strip_hop_by_hop(&mut slow, keep_upgrade);
+                trust::strip_internal(&mut slow);
+                assert_eq!(fast, slow, "requests, keep_upgrade={keep_upgrade}, headers {h:?}");
+
+                let mut fast = h.clone();
+                strip(&mut fast, keep_upgrade, Private::CellAnswers);
+                let mut slow = h.clone();
+                trust::strip_hop_by_hop(&mut slow, keep_upgrade);
+                slow.remove(trust::CACHE_HEADER);
+                slow.remove(trust::OWNER_HEADER);
+                assert_eq!(fast, slow, "responses, keep_upgrade={keep_upgrade}, headers {h:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn untouched_maps_stay_as_they_are() {
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("example.com"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let before = h.clone();
+        strip(&mut h, false, Private::Internal);
+        assert_eq!(h, before);
+    }
 }

@@ -1,0 +1,87 @@
+# frozen_string_literal: true
+
+require "json"
+require "open3"
+require "shellwords"
+require "timeout"
+require "tmpdir"
+
+# script/bench-router in its smoke mode (BENCH_QUICK=1: 2 s runs at 32 connections, a
+# 100,000-path flood against a 10,000-entry cache): it starts the upstream nginx, nginx as a
+# proxy and the router, measures all three, floods the router, cleans up, and writes the figures.
+RSpec.describe "script/bench-router" do
+  script = File.join(REPO_ROOT, "script", "bench-router")
+  router = File.join(REPO_ROOT, "target", "release", "cells-router")
+
+  before(:context) do
+    skip "cells-router is not built (cargo build --release -p cells-router)" unless File.executable?(router)
+    missing = %w[wrk nginx curl].reject { |t| system("command -v #{t} >/dev/null 2>&1") }
+    skip "not installed: #{missing.join(', ')}" unless missing.empty?
+
+    @dir = Dir.mktmpdir("bench-router")
+    @json_path = File.join(@dir, "bench-router.json")
+    # `--json DIR` writes DIR/bench-router.json
+    Timeout.timeout(90) do
+      @stdout, @stderr, @status = Open3.capture3({ "BENCH_QUICK" => "1" }, script, "--json", @dir, chdir: REPO_ROOT)
+    end
+    @figures = File.exist?(@json_path) ? JSON.parse(File.read(@json_path)) : nil
+  end
+
+  after(:context) { FileUtils.remove_entry(@dir) if @dir }
+
+  it "exits 0 and writes the JSON figures" do
+    expect(@status.exitstatus).to eq(0), "stdout:\n#{@stdout}\nstderr:\n#{@stderr}"
+    expect(@figures).to be_a(Hash)
+    expect(@figures["settings"]).to include("quick" => true, "duration_s" => 2, "connections" => [32], "threads" => 2)
+    expect(@figures["problems"]).to eq([])
+  end
+
+  it "measures the upstream, nginx and the router with positive rates and latencies, and their ratios" do
+    run = @figures["runs"].first
+    expect(run["connections"]).to eq(32)
+    %w[direct nginx router router_logs].each do |side|
+      f = run["sides"].fetch(side)
+      expect(f["rps"]).to be > 0, "#{side}: #{f.inspect}"
+      expect(f["requests"]).to be > 0
+      expect(f["p50_us"]).to be > 0
+      expect(f["p99_us"]).to be >= f["p50_us"]
+      expect(f["errors"]).to eq(0)
+    end
+    ratios = run["ratios"]
+    expect(ratios["router_over_nginx_rps"]).to be_within(0.001).of(run["sides"]["router"]["rps"] / run["sides"]["nginx"]["rps"])
+    expect(ratios["router_p50_minus_direct_us"]).to eq(run["sides"]["router"]["p50_us"] - run["sides"]["direct"]["p50_us"])
+    expect(@stdout).to include("router / nginx throughput:", "router p50 - direct p50:")
+  end
+
+  it "served the measured router runs from one learned prefix" do
+    @figures["router_metrics"].each do |side, m|
+      expect(m["learn_requests"]).to eq(1), side
+      expect(m["hits"]).to be > 1000, side
+    end
+  end
+
+  it "floods the router with distinct paths and its cache stays within capacity" do
+    flood = @figures["flood"]
+    expect(flood).to include("paths" => 100_000, "capacity" => 10_000)
+    expect(flood["stopped_by"]).to eq("requests").or eq("time")
+    expect(flood["answered"]).to be > 10_000
+    expect(flood["not_ok"]).to eq(0)
+    # every answered path was a new prefix: one learn request each
+    expect(flood["learn_requests"]).to be >= flood["answered"] - 100
+    expect(flood["entries"]["end"]).to be_between(1, 10_000)
+    expect(flood["entries"]["max_sampled"]).to be <= 10_000
+    rss = flood["rss_kib"]
+    expect(rss["start"]).to be > 0
+    expect(rss["peak"]).to be >= rss["start"]
+    expect(rss["peak"]).to be >= rss["end"]
+  end
+
+  it "stops every process it started and removes its run directory" do
+    run_dir = @figures["settings"]["run_dir"]
+    expect(run_dir).to start_with("/")
+    # nginx (-p RUN_DIR/), the routers (--config RUN_DIR/...) and wrk (RUN_DIR in its arguments)
+    leftovers = `pgrep -af #{Shellwords.escape(run_dir)} 2>/dev/null`.lines.reject { |l| l.include?("pgrep") }
+    expect(leftovers).to eq([])
+    expect(File.exist?(run_dir)).to be(false)
+  end
+end
