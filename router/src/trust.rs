@@ -175,10 +175,23 @@ pub const OWNER_HEADER: &str = "x-gitlab-cell-owner";
 pub const TRACE_HEADER: &str = "x-cells-router-trace";
 
 /// Headers a client must not be able to send to a cell: the cells trust `X-Gitlab-Cell-*`
-/// (they are the router's and the cells' own), and `X-Cells-Router-*` is the router's.
+/// (they are the router's and the cells' own), and `X-Cells-Router*` is the router's.
+///
+/// Also their spellings with `_` for `-`, and those of `X-Forwarded-*`: Rack servers such as
+/// Puma 5 file `X_Gitlab_Cell_Cache` under the same `HTTP_X_GITLAB_CELL_CACHE` key as
+/// `X-Gitlab-Cell-Cache`, so an underscore spelling would slip a spoofed header (or a second
+/// `X-Forwarded-For`) past the hyphenated checks. No client needs them (nginx drops every
+/// header with an underscore by default).
 pub fn is_internal(name: &HeaderName) -> bool {
     let n = name.as_str();
-    n.starts_with("x-gitlab-cell-") || n.starts_with("x-cells-router-")
+    if n.starts_with("x-gitlab-cell-") || n.starts_with("x-cells-router") {
+        return true;
+    }
+    if !n.contains('_') {
+        return false;
+    }
+    let dashed = n.replace('_', "-");
+    dashed.starts_with("x-gitlab-cell-") || dashed.starts_with("x-cells-router") || dashed.starts_with("x-forwarded-") || dashed == "forwarded" || dashed == "x-real-ip"
 }
 
 const HOP_BY_HOP: [&str; 8] =
@@ -302,10 +315,16 @@ mod tests {
         h.insert("keep-alive", "1".parse().unwrap());
         h.insert("x-gitlab-cell-cache", "1".parse().unwrap());
         h.insert("x-cells-router-trace", "1".parse().unwrap());
+        h.insert("x-cells-router", "1".parse().unwrap());
+        h.insert("x_gitlab_cell_cache", "1".parse().unwrap());
+        h.insert("x_gitlab-cell_owner", "1".parse().unwrap());
+        h.insert("x_forwarded_for", "1".parse().unwrap());
+        h.insert("x_cells_router_trace", "1".parse().unwrap());
         h.insert("accept", "*/*".parse().unwrap());
+        h.insert("x_custom_thing", "1".parse().unwrap());
         strip_hop_by_hop(&mut h, false);
         strip_internal(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("accept"));
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert!(h.contains_key("accept") && h.contains_key("x_custom_thing"));
     }
 }

@@ -184,3 +184,219 @@ impl Core {
         }
     }
 }
+
+/// One request as a raw fake cell read it off the wire.
+#[derive(Clone, Debug, Default)]
+pub struct RawReq {
+    /// Request line and header lines, as received (without the final empty line).
+    pub head: Vec<String>,
+    pub body: Vec<u8>,
+    /// The body ended where its framing said it ends.
+    pub complete: bool,
+    /// What was wrong with the bytes, if anything (`None`: well-formed).
+    pub error: Option<String>,
+}
+
+impl RawReq {
+    pub fn target(&self) -> &str {
+        self.head.first().and_then(|l| l.split(' ').nth(1)).unwrap_or("")
+    }
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.head[1..].iter().filter_map(|l| l.split_once(':')).filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()).collect()
+    }
+    pub fn names(&self) -> Vec<String> {
+        self.head[1..].iter().filter_map(|l| l.split_once(':')).map(|(k, _)| k.to_ascii_lowercase()).collect()
+    }
+}
+
+/// A fake cell that speaks HTTP/1.1 by hand, so it sees exactly the bytes the router sends:
+/// every head line, both framing headers if both came, a body cut short. It answers the learn
+/// endpoint with `learn(path_info)` and echoes every other request's body with a 200.
+pub struct RawCell {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub got: Arc<std::sync::Mutex<Vec<RawReq>>>,
+    pub learns: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawCell {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RawCell {
+    pub async fn start(name: &str, learn: impl Fn(&str) -> String + Send + Sync + 'static) -> RawCell {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let learns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let learn: Arc<dyn Fn(&str) -> String + Send + Sync> = Arc::new(learn);
+        let (g, l, n) = (got.clone(), learns.clone(), name.to_string());
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((s, _)) = listener.accept().await else { continue };
+                conns.spawn(raw_conn(s, n.clone(), g.clone(), l.clone(), learn.clone()));
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        RawCell { name: name.to_string(), addr, got, learns, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<RawReq> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Reads from `s` into `buf` until `buf[from..]` holds `needle`; returns its end offset.
+async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, from: usize, needle: &[u8]) -> Option<usize> {
+    loop {
+        if let Some(i) = buf[from..].windows(needle.len()).position(|w| w == needle) {
+            return Some(from + i + needle.len());
+        }
+        let mut chunk = [0u8; 8192];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+async fn read_exact_into(s: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> bool {
+    while buf.len() < want {
+        let mut chunk = [0u8; 8192];
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
+}
+
+async fn raw_conn(
+    mut s: TcpStream,
+    name: String,
+    got: Arc<std::sync::Mutex<Vec<RawReq>>>,
+    learns: Arc<std::sync::atomic::AtomicUsize>,
+    learn: Arc<dyn Fn(&str) -> String + Send + Sync>,
+) {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let Some(head_end) = read_until(&mut s, &mut buf, 0, b"\r\n\r\n").await else {
+            if !buf.is_empty() {
+                got.lock().unwrap().push(RawReq { head: vec![String::from_utf8_lossy(&buf).into_owned()], error: Some("connection closed inside the head".into()), ..RawReq::default() });
+            }
+            return;
+        };
+        let head_bytes = buf[..head_end - 4].to_vec();
+        buf.drain(..head_end);
+        let mut req = RawReq::default();
+        let text = String::from_utf8_lossy(&head_bytes).into_owned();
+        req.head = text.split("\r\n").map(str::to_string).collect();
+        let mut errors = Vec::new();
+        if req.head.iter().any(|l| l.contains('\n') || l.contains('\r')) {
+            errors.push("bare CR or LF in the head".to_string());
+        }
+        if req.head[1..].iter().any(|l| l.starts_with(' ') || l.starts_with('\t')) {
+            errors.push("obsolete line folding".to_string());
+        }
+        if req.head[1..].iter().any(|l| l.split_once(':').is_none_or(|(k, _)| k.is_empty() || k.contains(' '))) {
+            errors.push("a header line without a proper name".to_string());
+        }
+        let cl = req.headers("content-length").iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        let te = req.headers("transfer-encoding").iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        if !cl.is_empty() && !te.is_empty() {
+            errors.push("both Content-Length and Transfer-Encoding".to_string());
+        }
+        if cl.len() > 1 || te.len() > 1 {
+            errors.push(format!("repeated framing headers {cl:?} {te:?}"));
+        }
+        if !te.is_empty() && te != ["chunked"] {
+            errors.push(format!("transfer-encoding {te:?}"));
+        }
+        let target = req.target().to_string();
+        if target.starts_with("/api/v4/cells/learn?") {
+            learns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let q = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+            let path: String = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "path_info").map(|(_, v)| v.into_owned()).unwrap_or_default();
+            let body = learn(&path);
+            let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            if s.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        // The body, per its framing.
+        let complete = if !te.is_empty() {
+            let mut ok = false;
+            loop {
+                let Some(line_end) = read_until(&mut s, &mut buf, 0, b"\r\n").await else { break };
+                let line = String::from_utf8_lossy(&buf[..line_end - 2]).into_owned();
+                buf.drain(..line_end);
+                let size_text = line.split(';').next().unwrap_or("");
+                let Ok(size) = usize::from_str_radix(size_text, 16) else {
+                    errors.push(format!("bad chunk size line {line:?}"));
+                    break;
+                };
+                if size == 0 {
+                    // Trailers, then the empty line.
+                    match read_until(&mut s, &mut buf, 0, b"\r\n").await {
+                        Some(2) => {
+                            buf.drain(..2);
+                            ok = true;
+                        }
+                        Some(_) => errors.push("trailers after the last chunk".to_string()),
+                        None => {}
+                    }
+                    break;
+                }
+                if !read_exact_into(&mut s, &mut buf, size + 2).await {
+                    req.body.extend_from_slice(&buf[..buf.len().min(size)]);
+                    buf.clear();
+                    break;
+                }
+                req.body.extend_from_slice(&buf[..size]);
+                if &buf[size..size + 2] != b"\r\n" {
+                    errors.push("chunk not followed by CRLF".to_string());
+                    break;
+                }
+                buf.drain(..size + 2);
+            }
+            ok
+        } else if let Some(v) = cl.first() {
+            match v.parse::<usize>() {
+                Ok(n) => {
+                    let ok = read_exact_into(&mut s, &mut buf, n).await;
+                    let take = buf.len().min(n);
+                    req.body = buf.drain(..take).collect();
+                    ok
+                }
+                Err(_) => {
+                    errors.push(format!("bad content-length {v:?}"));
+                    false
+                }
+            }
+        } else {
+            true
+        };
+        req.complete = complete;
+        req.error = (!errors.is_empty()).then(|| errors.join("; "));
+        let body = req.body.clone();
+        let broken = !complete || req.error.is_some();
+        got.lock().unwrap().push(req);
+        if broken {
+            return;
+        }
+        let mut resp = format!("HTTP/1.1 200 OK\r\nx-served-by: {name}\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+        resp.extend_from_slice(&body);
+        if s.write_all(&resp).await.is_err() {
+            return;
+        }
+    }
+}
