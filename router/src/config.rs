@@ -60,6 +60,10 @@ pub struct Args {
     /// Log filter (tracing EnvFilter syntax); RUST_LOG wins when set.
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Worker threads, each an event loop with its own upstream connection pool (overrides
+    /// `workers`; default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 /// The file as written; every section and key is optional except what validation requires.
@@ -72,6 +76,7 @@ struct FileConfig {
     learn_path: Option<String>,
     trace_header: Option<bool>,
     trust_forwarded_headers: Option<bool>,
+    workers: Option<usize>,
     #[serde(default)]
     cache: CacheSection,
     #[serde(default)]
@@ -195,6 +200,8 @@ pub struct Config {
     pub trace_header: bool,
     /// When false (the default) X-Forwarded-* from clients are replaced, not extended.
     pub trust_forwarded_headers: bool,
+    /// Worker threads of the binary (each runs its own event loop and upstream pool).
+    pub workers: usize,
     pub cache_ttl: Duration,
     pub cache_capacity: u64,
     pub stale_grace: Duration,
@@ -326,6 +333,11 @@ impl Config {
         if file.limits.max_header_bytes < 8192 {
             return Err(invalid("limits.max_header_bytes must be at least 8192"));
         }
+        let workers = match args.workers.or(file.workers) {
+            Some(n) if (1..=1024).contains(&n) => n,
+            Some(n) => return Err(invalid(format!("workers must be between 1 and 1024, not {n}"))),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
         if file.limits.max_path_bytes == 0 {
             return Err(invalid("limits.max_path_bytes must be greater than zero"));
         }
@@ -336,6 +348,7 @@ impl Config {
             learn_path,
             trace_header: args.trace_header || file.trace_header.unwrap_or(false),
             trust_forwarded_headers: file.trust_forwarded_headers.unwrap_or(false),
+            workers,
             cache_ttl: nonzero("cache.ttl", file.cache.ttl)?,
             cache_capacity: file.cache.capacity,
             stale_grace: file.cache.stale_grace,

@@ -20,27 +20,68 @@ fn main() {
     } else {
         builder.compact().init();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // One listening socket, shared by `workers` threads that each run a single-threaded event
+    // loop (accept, serve, forward on that thread's own upstream pool), like nginx's workers:
+    // a request never hops between threads, which a work-stealing runtime would make it do.
+    let listener = match std::net::TcpListener::bind(cfg.listen).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cells-router: cannot listen on {}: {e}", cfg.listen);
+            std::process::exit(1);
+        }
+    };
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(router = %cfg.name, listen = %addr, cells = cfg.cells.len(), default_cell = %cfg.default_cell, workers = cfg.workers, "cells-router listening");
+    let workers = cfg.workers;
+    let state = cells_router::State::new(cfg);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let spawned = listener.try_clone().and_then(|l| {
+            let (st, mut stop) = (state.clone(), stop_rx.clone());
+            std::thread::Builder::new().name(format!("cells-router-{i}")).spawn(move || {
+                cells_router::proxy::set_worker(i);
+                let started = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| {
+                    rt.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(l)?;
+                        cells_router::serve(listener, st, async move {
+                            let _ = stop.wait_for(|stopped| *stopped).await;
+                        })
+                        .await;
+                        Ok(())
+                    })
+                });
+                if let Err(e) = started {
+                    // A router missing a worker would serve some connections and not others.
+                    eprintln!("cells-router: worker {i} failed: {e}");
+                    std::process::exit(1);
+                }
+            })
+        });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                eprintln!("cells-router: cannot start worker {i}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    drop(listener);
+    let signals = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cells-router: cannot start the runtime: {e}");
             std::process::exit(1);
         }
     };
-    let code = runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("cells-router: cannot listen on {}: {e}", cfg.listen);
-                return 1;
-            }
-        };
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!(router = %cfg.name, listen = %addr, cells = cfg.cells.len(), default_cell = %cfg.default_cell, "cells-router listening");
-        let state = cells_router::State::new(cfg);
-        cells_router::serve(listener, state, shutdown_signal()).await;
-        0
-    });
+    signals.block_on(shutdown_signal());
+    let _ = stop_tx.send(true);
+    let mut code = 0;
+    for t in threads {
+        if t.join().is_err() {
+            code = 1;
+        }
+    }
     std::process::exit(code);
 }
 

@@ -24,8 +24,31 @@ use crate::State;
 
 /// The body type of everything the router sends or answers.
 pub type Body = UnsyncBoxBody<Bytes, hyper::Error>;
-/// The pooled HTTP/1 client used for learn requests and forwarding.
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, Body>;
+type Pool = hyper_util::client::legacy::Client<HttpConnector, Body>;
+
+/// The pooled HTTP/1 client used for learn requests and forwarding: one pool per worker
+/// thread, so a request, its upstream connection and that connection's task stay on one
+/// thread (no cross-thread wake-ups per request). Outside the binary's workers (tests,
+/// embedding) the first pool serves every thread.
+pub struct Client {
+    pools: Vec<Pool>,
+}
+
+thread_local! {
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as worker `index`: its requests use that worker's pool.
+pub fn set_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+impl Client {
+    pub fn request(&self, req: Request<Body>) -> hyper_util::client::legacy::ResponseFuture {
+        let i = WORKER.with(|w| w.get());
+        self.pools[i % self.pools.len()].request(req)
+    }
+}
 
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
@@ -51,6 +74,10 @@ pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
 }
 
 pub fn build_client(cfg: &Config) -> Client {
+    Client { pools: (0..cfg.workers.max(1)).map(|_| build_pool(cfg)).collect() }
+}
+
+fn build_pool(cfg: &Config) -> Pool {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(cfg.connect_timeout));
     connector.set_nodelay(true);
