@@ -64,3 +64,33 @@ fn the_checks_can_fail() {
     let msg = failed.downcast_ref::<String>().unwrap();
     assert!(msg.contains("learn_response/minimal") && msg.contains("refused"), "{msg}");
 }
+
+/// Diagnostic for the "no memory growth" requirement, not a regression test: replays the local
+/// (git-ignored) corpus that `script/fuzz` grew for `FUZZ_MEMORY_TARGET` (default `ruby_regex`)
+/// 12 times in one process, prints the RSS after each pass, and fails if it still grows by more
+/// than 2 MB between pass 4 and pass 12 (same inputs: anything kept past the first passes' high-water
+/// marks would be a leak).
+///
+///     FUZZ_MEMORY_TARGET=classify cargo test --release --test fuzz_regressions -- --ignored --nocapture corpus_memory
+#[test]
+#[ignore = "diagnostic: needs the local fuzz corpus (script/fuzz) and a release build"]
+fn corpus_memory() {
+    let target = std::env::var("FUZZ_MEMORY_TARGET").unwrap_or_else(|_| "ruby_regex".into());
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(&target);
+    let fixture = (target == "classify").then(|| ClassifyFixture::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/gitlabish-routes.json")));
+    let check = |data: &[u8]| match target.as_str() {
+        "spec_parser" => {
+            if let Ok(spec) = std::str::from_utf8(data) {
+                core_checks::spec_parser(spec)
+            }
+        }
+        "ruby_regex" => core_checks::ruby_regex(data),
+        "classify" => core_checks::classify(fixture.as_ref().unwrap(), data),
+        "learn_response" => core_checks::learn_response(data),
+        "routes_table" => core_checks::routes_table(data),
+        other => panic!("unknown core target {other:?}"),
+    };
+    let rss = replay::corpus_memory(&corpus, 12, check);
+    println!("{target}: RSS MB after each pass over {}: {rss:?}", corpus.display());
+    assert!(rss[11] <= rss[3] + 2, "{target}: RSS still grows on the same inputs: {rss:?}");
+}

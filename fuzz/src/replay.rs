@@ -34,3 +34,32 @@ pub fn replay(regressions: &Path, target: &str, min: usize, check: impl Fn(&[u8]
     }
     assert!(failures.is_empty(), "{} saved input(s) fail:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The process's resident set size in MB (Linux `/proc/self/status`), or 0 elsewhere.
+pub fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())))
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Runs `check` over every file in `corpus` `passes` times in this process and returns the RSS
+/// (MB) after each pass. The inputs are the same on every pass, so RSS that levels off after the
+/// first passes is caches and high-water marks, and RSS that keeps rising is a leak.
+pub fn corpus_memory(corpus: &Path, passes: usize, check: impl Fn(&[u8])) -> Vec<u64> {
+    let mut files: Vec<_> = std::fs::read_dir(corpus)
+        .unwrap_or_else(|e| panic!("reading {} (run script/fuzz first): {e}", corpus.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let inputs: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    (0..passes)
+        .map(|_| {
+            for data in &inputs {
+                check(data);
+            }
+            rss_mb()
+        })
+        .collect()
+}

@@ -91,3 +91,25 @@ fn the_checks_refuse_what_they_should() {
     let cfg = router_checks::config();
     assert!(trust::check_answer(&cfg, &not_ours, "/a/b").is_err());
 }
+
+/// Diagnostic for the "no memory growth" requirement, not a regression test: replays the local
+/// (git-ignored) corpus that `script/fuzz` grew for `FUZZ_MEMORY_TARGET` (`cache_header` or
+/// `router_learn`, the default) 12 times in one process, prints the RSS after each pass, and
+/// fails if it still grows by more than 2 MB between pass 4 and pass 12.
+///
+///     FUZZ_MEMORY_TARGET=cache_header cargo test --release -p cells-router --test fuzz_regressions -- --ignored --nocapture corpus_memory
+#[test]
+#[ignore = "diagnostic: needs the local fuzz corpus (script/fuzz) and a release build"]
+fn corpus_memory() {
+    let target = std::env::var("FUZZ_MEMORY_TARGET").unwrap_or_else(|_| "router_learn".into());
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(&target);
+    let cfg = router_checks::config();
+    let check = |data: &[u8]| match target.as_str() {
+        "cache_header" => router_checks::cache_header(&cfg, data),
+        "router_learn" => router_checks::router_learn(&cfg, data),
+        other => panic!("unknown router target {other:?}"),
+    };
+    let rss = replay::corpus_memory(&corpus, 12, check);
+    println!("{target}: RSS MB after each pass over {}: {rss:?}", corpus.display());
+    assert!(rss[11] <= rss[3] + 2, "{target}: RSS still grows on the same inputs: {rss:?}");
+}
