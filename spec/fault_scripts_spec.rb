@@ -10,6 +10,9 @@ require "tmpdir"
 # cells-router and wrk on loopback; about a minute together), and their verdicts: the figures they
 # write, and that tampered records or samples turn a verdict into a failure (--analyze).
 RSpec.describe "script/fault-load and script/soak", :slow do
+  # A capacity a 20 s run fills even on a loaded CI machine (~750 new paths/s seen at worst).
+  CAPACITY = 5_000
+
   def run_script(name, *args)
     Open3.capture3(RbConfig.ruby, File.join(REPO_ROOT, "script", name), *args, chdir: REPO_ROOT)
   end
@@ -121,13 +124,13 @@ RSpec.describe "script/fault-load and script/soak", :slow do
     before(:context) do
       @work = File.join(@tmp, "soak")
       @json = File.join(@tmp, "soak-figures.json")
-      @stdout, @stderr, @status = run_script("soak", "--seconds", "20", "--keep", "--dir", @work, "--json", @json)
+      @stdout, @stderr, @status = run_script("soak", "--seconds", "20", "--capacity", CAPACITY.to_s, "--keep", "--dir", @work, "--json", @json)
       @figures = File.exist?(@json) ? JSON.parse(File.read(@json)) : {}
     end
 
     it "passes: memory and descriptors flat, the cache within its capacity" do
       expect(@status.exitstatus).to eq(0), "stdout:\n#{@stdout}\nstderr:\n#{@stderr}"
-      expect(@figures).to include("verdict" => "pass", "capacity" => 20_000)
+      expect(@figures).to include("verdict" => "pass", "capacity" => CAPACITY)
       expect(@figures["checks"].map { |c| c["name"] }).to eq(["memory flat", "file descriptors flat", "cache within capacity",
                                                               "every request answered 2xx"])
       expect(@figures["checks"]).to all(include("ok" => true))
@@ -138,10 +141,10 @@ RSpec.describe "script/fault-load and script/soak", :slow do
     it "sampled through the run, filled the cache to its capacity and no further" do
       samples = @figures["samples"]
       expect(samples.size).to be >= 10
-      expect(samples.map { |s| s["entries"] }.max).to be <= 20_000
+      expect(samples.map { |s| s["entries"] }.max).to be <= CAPACITY
       expect(@figures["cache"]).to include("saturated" => true)
-      expect(@figures["start"]["entries"]).to be >= 18_000
-      expect(@figures["wrk"]["unique"]).to be > 20_000
+      expect(@figures["start"]["entries"]).to be >= CAPACITY * 9 / 10
+      expect(@figures["wrk"]["unique"]).to be > CAPACITY
       expect(@figures["cache"]["hit_ratio"]).to be_between(0.5, 0.9)
       expect(@figures["wrk"]["statuses"].keys).to eq(["200"])
     end
