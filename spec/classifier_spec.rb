@@ -28,6 +28,20 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     expect(root).not_to be_cacheable
   end
 
+  it "answers with a frozen Result whose path cannot be changed, equal to one built in Ruby" do
+    result = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
+    expect(result).to be_a(Gitlab::Cells::Learn::Result)
+    expect(result.path).to be_frozen
+    expect { result.path << "x" }.to raise_error(FrozenError)
+    expect { result.instance_variable_set(:@values, []) }.to raise_error(FrozenError)
+    built = Gitlab::Cells::Learn::Result.new(source: :routable, path: "/gitlab-org/gitlab-test", exact: false, cacheable: true,
+                                             entity: result.entity, route: result.route)
+    expect(result).to eq(built)
+    expect(result.hash).to eq(built.hash)
+    expect(result.entity.kind).to equal(:route_path)
+    expect { result.class.new }.to raise_error(NotImplementedError, /only the native classifier/)
+  end
+
   it "asks the block about dynamic constraints, in Rails' order" do
     dynamic = described_class.new(routes: [
       { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },

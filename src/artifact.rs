@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::{Automaton, BuildOptions, Classifier};
+use crate::classifier::{Automaton, BuildOptions, Classifier, Layout};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::routes::RouteDef;
 use crate::rules::Rules;
@@ -17,7 +17,8 @@ use crate::ruby_regex::translate::Widening;
 
 const MAGIC: &[u8; 8] = b"GLCLEARN";
 /// 2: mounted routes match as prefixes and simulator routes end in `\z`, so version-1 automata differ.
-const FORMAT_VERSION: u32 = 2;
+/// 3: routes split between automata by key segments (`layout`, `automata_keys`).
+const FORMAT_VERSION: u32 = 3;
 const PREAMBLE: usize = 8 + 4 + 4 + 8 + 8;
 
 /// Bytes that are not a usable artifact.
@@ -45,7 +46,9 @@ struct Header {
     max_path_len: usize,
     /// For each automaton, for each pattern, the routes it stands for.
     automata_routes: Vec<Vec<Vec<u32>>>,
-    static_firsts: Vec<String>,
+    /// For each automaton, the path segments that select it (empty: every path).
+    automata_keys: Vec<Vec<String>>,
+    layout: Layout,
     /// For each route, what its DFA pattern widened (empty: the automaton decides it alone).
     widenings: Vec<Vec<Widening>>,
     /// Byte length of each automaton, in order, each starting on a 4-byte boundary; empty
@@ -66,14 +69,14 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 /// Serializes a classifier built with a dense DFA, with optional rules.
 pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, ArtifactError> {
     let dfas: Vec<Vec<u8>> = classifier.engines().map(|e| e.dense_bytes()).collect::<Option<_>>().unwrap_or_default();
-    let layout = classifier.layout();
     let header = Header {
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
         routes: classifier.routes.iter().map(|r| r.def.clone()).collect(),
         rules: rules.cloned(),
         max_path_len: classifier.max_path_len,
-        automata_routes: layout.0,
-        static_firsts: layout.1,
+        automata_routes: classifier.automata.iter().map(|a| a.pattern_routes.clone()).collect(),
+        automata_keys: classifier.automata.iter().map(|a| a.keys.clone()).collect(),
+        layout: classifier.layout,
         widenings: classifier.routes.iter().map(|r| r.widenings.clone()).collect(),
         dfa_lens: dfas.iter().map(Vec::len).collect(),
     };
@@ -150,15 +153,16 @@ pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> 
         let classifier = Classifier::build(header.routes, &options).map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
         return Ok((classifier, header.rules));
     }
-    if engines.len() != header.automata_routes.len() {
+    if engines.len() != header.automata_routes.len() || engines.len() != header.automata_keys.len() {
         return Err(ArtifactError::Header("automaton count differs from the header".into()));
     }
     let automata = engines
         .into_iter()
         .zip(header.automata_routes)
-        .map(|(engine, pattern_routes)| Automaton { engine, pattern_routes })
+        .zip(header.automata_keys)
+        .map(|((engine, pattern_routes), keys)| Automaton { engine, pattern_routes, keys })
         .collect();
-    let classifier = Classifier::from_parts(header.routes, &options, automata, header.static_firsts, header.widenings)
+    let classifier = Classifier::from_parts(header.routes, &options, automata, header.layout, header.widenings)
         .map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
     if let Some(rules) = &header.rules {
         rules.validate().map_err(|e| ArtifactError::Header(e.to_string()))?;

@@ -9,11 +9,11 @@
 //! and the host decides dynamic constraints through a callback, in Rails' order.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::cell::OnceCell;
 use std::sync::OnceLock;
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{ClassifyError, CompileError};
 use crate::journey;
 use crate::matcher::{Matcher, Spans};
@@ -84,11 +84,14 @@ impl Default for BuildOptions {
 pub struct Classifier {
     pub(crate) routes: Vec<CompiledRoute>,
     pub(crate) matchers: Vec<LazyMatcher>,
-    /// [`DYNAMIC`] and [`STATIC`]: routes are split by their first path segment (see [`Group`]).
+    /// Routes split by a literal segment every path they match contains (see [`Layout`]).
     pub(crate) automata: Vec<Automaton>,
-    /// First segments of the static group's routes, sorted: paths starting otherwise skip that
-    /// automaton. (A sorted list: a handful of binary-search steps beat hashing the segment.)
-    pub(crate) static_firsts: Vec<Box<[u8]>>,
+    pub(crate) layout: Layout,
+    /// Key segment → the automaton it selects (each key selects one). FxHash: a few ns per
+    /// segment, and the keys come from the route table, not from requests.
+    pub(crate) keyed: rustc_hash::FxHashMap<Box<[u8]>, u32>,
+    /// Automata without keys: searched for every path.
+    pub(crate) always: Vec<u32>,
     pub(crate) max_path_len: usize,
 }
 
@@ -97,12 +100,30 @@ pub struct Classifier {
 pub(crate) struct Automaton {
     pub(crate) engine: Engine,
     pub(crate) pattern_routes: Vec<Vec<u32>>,
+    /// Path segments that select this automaton; empty: every path does.
+    pub(crate) keys: Vec<String>,
 }
 
-/// Routes whose first segment is a parameter or glob (`/*namespace_id/...`, `/:username`).
-pub(crate) const DYNAMIC: usize = 0;
-/// Routes whose first segment is a literal (`/groups/...`, `/-/profile`, `/`).
-pub(crate) const STATIC: usize = 1;
+/// How routes are split between automata, and which segments of a path select them.
+///
+/// A union of `/*namespace_id/...` routes with `/groups/*id/...` routes makes a determinizer
+/// track both at once at every position (measured on the corpus table: 570 ms and 4.4 MiB
+/// together, 60 ms and 1.3 MiB apart); in GitLab's full template list thousands of glob-led
+/// routes make any one automaton over them slow to search or to build. So each route goes to
+/// an automaton keyed by a literal segment that every path it matches contains, and a path is
+/// only run through the automata its own segments select (plus those without a key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Layout {
+    /// Two automata: routes whose first segment is a literal (keyed by it: `/groups/...`,
+    /// `/-/profile`, `/`), and the rest. Small tables, which fit one dense DFA each: one
+    /// lookup of the path's first segment.
+    FirstSegment,
+    /// One automaton per key segment, each route keyed by its rarest literal segment
+    /// (`issues` rather than `-` in `/*namespace_id/:project_id/-/issues`), plus one for routes
+    /// without a literal segment. Large tables: every segment of the path is looked up.
+    AnySegment,
+}
 
 /// A route that matched, with its parameters.
 #[derive(Debug, Clone)]
@@ -203,15 +224,29 @@ impl Classifier {
     }
 
     pub fn build(routes: Vec<RouteDef>, options: &BuildOptions) -> Result<Classifier, CompileError> {
+        let layout = match options.engine.kind {
+            EngineKind::Dense => Layout::FirstSegment,
+            EngineKind::Lazy => Layout::AnySegment,
+            EngineKind::Auto if routes.len() > options.engine.dense_max_patterns => Layout::AnySegment,
+            EngineKind::Auto => Layout::FirstSegment,
+        };
+        // Keyed by any segment, GitLab's 5,066 templates fall into ~1,350 automata of at most a
+        // few dozen glob-led patterns: lazy DFAs build in ~130 ms and hold ~30 MiB, where dense
+        // ones took 3.7 s and 117 MiB for no faster a search.
+        let engine = match layout {
+            Layout::FirstSegment => options.engine,
+            Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
+        };
         let mut parts = Parts::compile(routes, Mode::Build)?;
-        let automata = std::mem::take(&mut parts.groups)
+        let automata = std::mem::take(&mut parts.pending)
+            .split(layout, options.engine.lazy_chunk_patterns)
             .into_iter()
             .map(|g| {
-                let engine = Engine::build(&g.patterns, &options.engine).map_err(CompileError::Automaton)?;
-                Ok(Automaton { engine, pattern_routes: g.pattern_routes })
+                let engine = Engine::build(&g.patterns, &engine).map_err(CompileError::Automaton)?;
+                Ok(Automaton { engine, pattern_routes: g.pattern_routes, keys: g.keys })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
-        Ok(parts.finish(automata, options))
+        parts.finish(automata, layout, options)
     }
 
     /// Rebuilds a classifier around automata that were built (and serialized) before; every
@@ -220,7 +255,7 @@ impl Classifier {
         routes: Vec<RouteDef>,
         options: &BuildOptions,
         automata: Vec<Automaton>,
-        static_firsts: Vec<String>,
+        layout: Layout,
         widenings: Vec<Vec<Widening>>,
     ) -> Result<Classifier, CompileError> {
         let mut parts = Parts::compile(routes, Mode::Load)?;
@@ -236,16 +271,7 @@ impl Classifier {
                 return Err(CompileError::Automaton("the automata do not belong to these routes".into()));
             }
         }
-        parts.static_firsts = static_firsts.into_iter().map(|s| s.into_bytes().into_boxed_slice()).collect();
-        Ok(parts.finish(automata, options))
-    }
-
-    /// For serialization: each automaton's pattern → routes, and the static first segments.
-    pub(crate) fn layout(&self) -> (Vec<Vec<Vec<u32>>>, Vec<String>) {
-        let routes = self.automata.iter().map(|a| a.pattern_routes.clone()).collect();
-        let mut firsts: Vec<String> = self.static_firsts.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-        firsts.sort();
-        (routes, firsts)
+        parts.finish(automata, layout, options)
     }
 
     pub(crate) fn engines(&self) -> impl Iterator<Item = &Engine> {
@@ -399,11 +425,25 @@ impl Classifier {
 
     /// Routes whose DFA pattern matches `path`, in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
-        let first = first_segment(path);
-        for (i, automaton) in self.automata.iter().enumerate() {
-            if i == STATIC && self.static_firsts.binary_search_by(|f| (**f).cmp(first)).is_err() {
-                continue;
+        let mut selected = Candidates::new();
+        match self.layout {
+            Layout::FirstSegment => {
+                if let Some(&a) = self.keyed.get(first_segment(path)) {
+                    selected.push(a);
+                }
             }
+            Layout::AnySegment => {
+                for segment in segments(path) {
+                    if let Some(&a) = self.keyed.get(segment) {
+                        if !selected.as_slice().contains(&a) {
+                            selected.push(a);
+                        }
+                    }
+                }
+            }
+        }
+        for &a in self.always.iter().chain(selected.as_slice()) {
+            let automaton = &self.automata[a as usize];
             automaton
                 .engine
                 .for_each_match(path, |pattern| {
@@ -460,21 +500,126 @@ impl Classifier {
 struct Parts {
     routes: Vec<CompiledRoute>,
     matchers: Vec<LazyMatcher>,
-    /// Indexed by [`DYNAMIC`] and [`STATIC`].
-    groups: [Group; 2],
-    static_firsts: HashSet<Box<[u8]>>,
+    /// Each route's DFA pattern and possible keys (a fresh build only).
+    pending: Pending,
 }
 
-/// The routes of one automaton. Splitting by first segment keeps each DFA small: a union of
-/// `/*namespace_id/...` routes with `/groups/*id/...` routes makes the determinizer track
-/// both at once at every position (measured: 570 ms and 4.4 MiB together, 60 ms and 1.3 MiB
-/// apart), while a path is only ever run through the static automaton when its first
-/// segment names one of the static routes.
+/// Each route's DFA pattern, with what could key it, before routes are split into automata.
+#[derive(Default)]
+struct Pending(Vec<PendingRoute>);
+
+struct PendingRoute {
+    route: u32,
+    pattern: String,
+    /// The spec's first segment, if literal (see [`static_first_segment`]).
+    first: Option<String>,
+    /// Every literal segment every matching path contains (see [`literal_segments`]).
+    literals: Vec<String>,
+}
+
+/// Packs consecutive keyed groups (in order of their first route: neighbours in definition
+/// order look alike) into automata of up to `limit` patterns. Thousands of tiny automata each
+/// stay cold in the CPU caches when traffic varies (measured on GitLab's templates, cycling
+/// through 9,305 examples: 2.6 µs per classify over ~1,350 automata); a few hundred patterns
+/// per automaton keep the states paths share hot, while a path still runs only through the
+/// automata its own segments select.
+fn pack(groups: Vec<Group>, limit: usize) -> Vec<Group> {
+    let mut packed: Vec<Group> = Vec::new();
+    for g in groups {
+        match packed.last_mut() {
+            Some(last) if last.patterns.len() + g.patterns.len() <= limit.max(1) => {
+                for (pattern, routes) in g.patterns.iter().zip(&g.pattern_routes) {
+                    for &r in routes {
+                        last.add(r, pattern);
+                    }
+                }
+                last.keys.extend(g.keys);
+            }
+            _ => packed.push(g),
+        }
+    }
+    packed
+}
+
+/// The routes of one automaton.
 #[derive(Default)]
 struct Group {
     patterns: Vec<String>,
     pattern_ids: HashMap<String, u32>,
     pattern_routes: Vec<Vec<u32>>,
+    keys: Vec<String>,
+}
+
+impl Group {
+    fn add(&mut self, route: u32, pattern: &str) {
+        let next = self.patterns.len() as u32;
+        let id = *self.pattern_ids.entry(pattern.to_owned()).or_insert_with_key(|p| {
+            self.patterns.push(p.clone());
+            self.pattern_routes.push(Vec::new());
+            next
+        });
+        self.pattern_routes[id as usize].push(route);
+    }
+}
+
+impl Pending {
+    /// The automata's routes under `layout`: keyed groups first (in order of their first
+    /// route), then the group every path searches, if any route needs it.
+    fn split(self, layout: Layout, pack_patterns: usize) -> Vec<Group> {
+        let mut keyed: Vec<Group> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut always = Group::default();
+        let mut key_of = |key: &str, keyed: &mut Vec<Group>| -> usize {
+            *by_key.entry(key.to_owned()).or_insert_with(|| {
+                keyed.push(Group { keys: vec![key.to_owned()], ..Group::default() });
+                keyed.len() - 1
+            })
+        };
+        match layout {
+            Layout::FirstSegment => {
+                // One automaton for every route with a literal first segment, keyed by all of them.
+                let mut statics = Group::default();
+                for p in &self.0 {
+                    match &p.first {
+                        Some(first) => {
+                            if !statics.keys.contains(first) {
+                                statics.keys.push(first.clone());
+                            }
+                            statics.add(p.route, &p.pattern);
+                        }
+                        None => always.add(p.route, &p.pattern),
+                    }
+                }
+                if !statics.patterns.is_empty() {
+                    keyed.push(statics);
+                }
+            }
+            Layout::AnySegment => {
+                // The rarest segment: the fewer routes share a key, the smaller the automaton a
+                // path carrying it has to run through.
+                let mut count: HashMap<&str, usize> = HashMap::new();
+                for p in &self.0 {
+                    for l in &p.literals {
+                        *count.entry(l.as_str()).or_default() += 1;
+                    }
+                }
+                for p in &self.0 {
+                    match p.literals.iter().min_by_key(|l| (count[l.as_str()], l.len())) {
+                        Some(key) => {
+                            let g = key_of(key, &mut keyed);
+                            keyed[g].add(p.route, &p.pattern);
+                        }
+                        None => always.add(p.route, &p.pattern),
+                    }
+                }
+                keyed = pack(keyed, pack_patterns);
+            }
+        }
+        if !always.patterns.is_empty() {
+            keyed.push(always);
+        }
+        keyed
+    }
 }
 
 /// A route's exact matcher, built on first use when the classifier was loaded from bytes
@@ -547,8 +692,7 @@ impl Parts {
         let mut cache = RequirementCache(HashMap::new());
         let mut matcher_ids: HashMap<String, u32> = HashMap::new();
         let mut matchers: Vec<LazyMatcher> = Vec::new();
-        let mut groups: [Group; 2] = Default::default();
-        let mut static_firsts: HashSet<Box<[u8]>> = HashSet::new();
+        let mut pending = Pending::default();
         let mut compiled = Vec::with_capacity(routes.len());
 
         for (index, def) in routes.into_iter().enumerate() {
@@ -582,20 +726,12 @@ impl Parts {
                         // the path ends, so it takes the rest of the path too.
                         translation.pattern.push_str("(?s-u:.*)");
                     }
-                    let group = match static_first_segment(&spec, def.mounted) {
-                        Some(first) => {
-                            static_firsts.insert(first.into_bytes().into_boxed_slice());
-                            &mut groups[STATIC]
-                        }
-                        None => &mut groups[DYNAMIC],
-                    };
-                    let next_pattern = group.patterns.len() as u32;
-                    let pattern = *group.pattern_ids.entry(translation.pattern).or_insert_with_key(|p| {
-                        group.patterns.push(p.clone());
-                        group.pattern_routes.push(Vec::new());
-                        next_pattern
+                    pending.0.push(PendingRoute {
+                        route: index as u32,
+                        pattern: translation.pattern,
+                        first: static_first_segment(&spec, def.mounted),
+                        literals: literal_segments(&spec, def.mounted),
                     });
-                    group.pattern_routes[pattern as usize].push(index as u32);
                     translation.widenings
                 }
                 None => Vec::new(),
@@ -615,19 +751,23 @@ impl Parts {
             };
             compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings });
         }
-        Ok(Parts { routes: compiled, matchers, groups, static_firsts })
+        Ok(Parts { routes: compiled, matchers, pending })
     }
 
-    fn finish(self, automata: Vec<Automaton>, options: &BuildOptions) -> Classifier {
-        let mut static_firsts: Vec<Box<[u8]>> = self.static_firsts.into_iter().collect();
-        static_firsts.sort();
-        Classifier {
-            routes: self.routes,
-            matchers: self.matchers,
-            automata,
-            static_firsts,
-            max_path_len: options.max_path_len,
+    fn finish(self, automata: Vec<Automaton>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
+        let mut keyed = rustc_hash::FxHashMap::default();
+        let mut always = Vec::new();
+        for (i, a) in automata.iter().enumerate() {
+            if a.keys.is_empty() {
+                always.push(i as u32);
+            }
+            for key in &a.keys {
+                if keyed.insert(key.as_bytes().into(), i as u32).is_some() {
+                    return Err(CompileError::Automaton(format!("the key segment {key:?} selects two automata")));
+                }
+            }
         }
+        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, max_path_len: options.max_path_len })
     }
 }
 
@@ -650,6 +790,40 @@ fn static_first_segment(spec: &[journey::SpecNode], mounted: bool) -> Option<Str
         }
         _ => None,
     }
+}
+
+/// The literal segments every path a route matches contains, as [`segments`] splits paths:
+/// a top-level literal right after a `/` and followed by `/`, `.`, the end, or an optional
+/// group starting with one of those (`issues` in `/*namespace_id/:project_id/-/issues(.:format)`).
+/// Literals inside optional groups are not required; mounted apps match any suffix.
+fn literal_segments(spec: &[journey::SpecNode], mounted: bool) -> Vec<String> {
+    use journey::SpecNode::*;
+    if mounted {
+        return Vec::new();
+    }
+    if let [Slash] = spec {
+        return vec![String::new()];
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, node) in spec.iter().enumerate() {
+        let Literal(text) = node else { continue };
+        let after_slash = i > 0 && matches!(spec[i - 1], Slash);
+        let separated = match spec.get(i + 1) {
+            None | Some(Slash) | Some(Dot) => true,
+            Some(Group(inner)) => matches!(inner.first(), Some(Slash) | Some(Dot)),
+            _ => false,
+        };
+        if after_slash && separated && !text.is_empty() && !text.contains(['/', '.', '\n']) && !out.contains(text) {
+            out.push(text.clone());
+        }
+    }
+    out
+}
+
+/// A normalized path's segments as keys see them: split at `/`, `.` and newlines (see
+/// [`first_segment`]), the leading `/` dropped (`/` alone is one empty segment).
+fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> {
+    path.strip_prefix(b"/").unwrap_or(path).split(|&b| b == b'/' || b == b'.' || b == b'\n')
 }
 
 /// A normalized path's first segment, up to the next `/` or `.` (literals never contain a dot),
@@ -713,6 +887,26 @@ fn order_routes(routes: &mut [RouteDef]) -> Result<(), CompileError> {
 
 #[cfg(test)]
 mod tests {
+
+    fn literals(spec: &str, mounted: bool) -> Vec<String> {
+        super::literal_segments(&journey::parse_spec(spec).unwrap(), mounted)
+    }
+
+    #[test]
+    fn key_segments_are_literals_every_matching_path_contains() {
+        assert_eq!(literals("/*namespace_id/:project_id/-/issues(.:format)", false), ["-", "issues"]);
+        assert_eq!(literals("/groups/*id/-/edit", false), ["groups", "-", "edit"]);
+        assert_eq!(literals("(/:locale)/help/:page", false), ["help"]);
+        assert_eq!(literals("/", false), [""]);
+        // Not delimited by separators, optional, or under a mount: not keys.
+        assert!(literals("/:username", false).is_empty());
+        assert!(literals("/foo-:id/bar-:x", false).is_empty());
+        assert!(literals("/x(/edit)", false) == ["x"]);
+        assert!(literals("/api/v4", true).is_empty());
+        let segs: Vec<&[u8]> = super::segments(b"/a/-/issues.json\n").collect();
+        assert_eq!(segs, [&b"a"[..], b"-", b"issues", b"json", b""]);
+        assert_eq!(super::segments(b"/").collect::<Vec<_>>(), [&b""[..]]);
+    }
     use super::*;
 
     fn table() -> Classifier {

@@ -401,6 +401,25 @@ impl Vm<'_, '_> {
         self.run_with(pc, pos, caps, target, &mut Vec::new())
     }
 
+    /// The repeat count in `from..=to` to try first (greedy: the largest) after which the
+    /// instruction at `pc` can start at `start + count`, per its static first-byte set; `None`
+    /// when no count can be followed. Skipped counts would fail at their first step.
+    #[inline]
+    fn next_viable(&self, pc: usize, start: usize, from: usize, to: usize, greedy: bool) -> Option<usize> {
+        if from > to {
+            return None;
+        }
+        let Some(set) = &self.prog.first[pc] else {
+            return Some(if greedy { to } else { from });
+        };
+        let fits = |count: usize| self.hay.get(start + count).is_some_and(|&b| set.contains(b));
+        if greedy {
+            (from..=to).rev().find(|&c| fits(c))
+        } else {
+            (from..=to).find(|&c| fits(c))
+        }
+    }
+
     fn run_with(
         &mut self,
         pc: u32,
@@ -450,22 +469,20 @@ impl Vm<'_, '_> {
                     let limit = (*max as usize).min(hay.len() - pos);
                     let run = hay[pos..pos + limit].iter().take_while(|&&b| set.contains(b)).count();
                     let min = *min as usize;
-                    if run < min {
-                        false
-                    } else if *greedy {
-                        if run > min {
-                            stack.push(Frame::Repeat { pc: pc as u32 + 1, start: pos, count: run, min, limit: run, greedy: true });
+                    // Only counts after which what follows can start are tried: a lazy glob
+                    // followed by `/` stops at each `/` rather than at every byte.
+                    let first = if run < min { None } else { self.next_viable(pc + 1, pos, min, run, *greedy) };
+                    match first {
+                        None => false,
+                        Some(count) => {
+                            let more = if *greedy { count > min } else { count < run };
+                            if more {
+                                stack.push(Frame::Repeat { pc: pc as u32 + 1, start: pos, count, min, limit: run, greedy: *greedy });
+                            }
+                            pos += count;
+                            pc += 1;
+                            true
                         }
-                        pos += run;
-                        pc += 1;
-                        true
-                    } else {
-                        if run > min {
-                            stack.push(Frame::Repeat { pc: pc as u32 + 1, start: pos, count: min, min, limit: run, greedy: false });
-                        }
-                        pos += min;
-                        pc += 1;
-                        true
                     }
                 }
                 Inst::Split { first, second } => {
@@ -626,14 +643,16 @@ impl Vm<'_, '_> {
                     Some(Frame::RestoreSlot { slot, old }) => caps[slot as usize] = old,
                     Some(Frame::RestoreReg { reg, old }) => self.regs[reg as usize] = old,
                     Some(Frame::Repeat { pc: p, start, count, min, limit, greedy }) => {
-                        let next = if greedy { count - 1 } else { count + 1 };
-                        let more = if greedy { next > min } else { next < limit };
-                        if more {
-                            stack.push(Frame::Repeat { pc: p, start, count: next, min, limit, greedy });
+                        let (from, to) = if greedy { (min, count - 1) } else { (count + 1, limit) };
+                        if let Some(next) = self.next_viable(p as usize, start, from, to, greedy) {
+                            let more = if greedy { next > min } else { next < limit };
+                            if more {
+                                stack.push(Frame::Repeat { pc: p, start, count: next, min, limit, greedy });
+                            }
+                            pc = p as usize;
+                            pos = start + next;
+                            break;
                         }
-                        pc = p as usize;
-                        pos = start + next;
-                        break;
                     }
                     Some(Frame::Runs { pc: p, pos: at, index }) => {
                         let Inst::SeqAlt { set, next } = &insts[p as usize] else { unreachable!("Runs frames come from SeqAlt") };

@@ -865,7 +865,7 @@ fn gitlabish_generated(cases: u32, force_newline: bool) {
     let words = spec_words(&defs);
     let specs: Vec<Vec<Spec>> = defs.iter().map(|d| parse_spec(&d.path).unwrap()).collect();
     let oracle = Oracle::new(&defs).unwrap();
-    let classifier = Classifier::new(defs.clone()).unwrap();
+    let layouts = both_layouts(&defs).unwrap();
     let strategy = request_gen(words.clone()).prop_map(move |g| {
         let mut r = g.request(&defs, &specs, &words);
         if force_newline {
@@ -873,7 +873,22 @@ fn gitlabish_generated(cases: u32, force_newline: bool) {
         }
         r
     });
-    check("gitlabish table, generated paths", cases, strategy, |r| compare(&classifier, &oracle, r.method, &r.path));
+    check("gitlabish table, generated paths", cases, strategy, |r| {
+        layouts.iter().try_for_each(|classifier| compare(classifier, &oracle, r.method, &r.path))
+    });
+}
+
+/// The table built both ways routes are split between automata: by first segment into dense
+/// DFAs (small tables, `auto`), and by any literal segment into lazy DFAs (large tables, `lazy`).
+fn both_layouts(defs: &[RouteDef]) -> Result<[Classifier; 2], String> {
+    let lazy = cells_learn::BuildOptions {
+        engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() },
+        ..Default::default()
+    };
+    Ok([
+        Classifier::new(defs.to_vec()).map_err(|e| e.to_string())?,
+        Classifier::build(defs.to_vec(), &lazy).map_err(|e| e.to_string())?,
+    ])
 }
 
 /// GitLab-ish paths and paths filled in from the corpus' own routes, under every common verb.
@@ -893,13 +908,15 @@ fn gitlabish_table_agrees_with_oracle_on_paths_ending_in_newline() {
 fn gitlabish_table_agrees_with_oracle_on_random_bytes() {
     let defs = gitlabish_routes();
     let oracle = Oracle::new(&defs).unwrap();
-    let classifier = Classifier::new(defs).unwrap();
+    let layouts = both_layouts(&defs).unwrap();
     let bytes = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..16),
         prop::collection::vec(select(b"/.-_~%?\nagitA2F0 ".to_vec()), 0..24),
     ];
     let strategy = (select(METHODS), bytes).prop_map(|(method, b)| Req { method, path: [b"/".as_slice(), &b].concat() });
-    check("gitlabish table, random bytes", 5_000, strategy, |r| compare(&classifier, &oracle, r.method, &r.path));
+    check("gitlabish table, random bytes", 5_000, strategy, |r| {
+        layouts.iter().try_for_each(|classifier| compare(classifier, &oracle, r.method, &r.path))
+    });
 }
 
 /// One entry of the route pool for random tables: spec, requirements, mounted.
@@ -1073,14 +1090,16 @@ fn random_tables(tables: u32, force_newline: bool) {
     check("random tables", tables, (table_gen(), requests), |(table, requests)| {
         let defs = pools.table(&table);
         let oracle = Oracle::new(&defs).map_err(|e| format!("oracle: {e}{}", describe(&defs)))?;
-        let classifier = Classifier::new(defs.clone()).map_err(|e| format!("the crate refuses the table: {e}{}", describe(&defs)))?;
+        let layouts = both_layouts(&defs).map_err(|e| format!("the crate refuses the table: {e}{}", describe(&defs)))?;
         let specs: Vec<Vec<Spec>> = defs.iter().map(|d| parse_spec(&d.path).unwrap()).collect();
         for g in &requests {
             let mut r = g.request(&defs, &specs, &pools.words);
             if force_newline {
                 r.path.push(b'\n');
             }
-            compare(&classifier, &oracle, r.method, &r.path).map_err(|e| format!("{e}\n  table:{}", describe(&defs)))?;
+            for classifier in &layouts {
+                compare(classifier, &oracle, r.method, &r.path).map_err(|e| format!("{e}\n  table:{}", describe(&defs)))?;
+            }
         }
         Ok(())
     });
@@ -1112,9 +1131,10 @@ fn assert_rails(defs: &[RouteDef], method: &str, path: &[u8], rails: Answer) {
     let oracle = Oracle::new(defs).unwrap();
     let theirs = oracle.classify(method, path);
     assert_eq!(theirs, Ok(rails.clone()), "the oracle itself is wrong on {method} \"{}\"", path.escape_ascii());
-    let classifier = Classifier::new(defs.to_vec()).unwrap();
-    if let Err(e) = compare(&classifier, &oracle, method, path) {
-        panic!("the crate differs from Rails:\n{e}");
+    for classifier in both_layouts(defs).unwrap() {
+        if let Err(e) = compare(&classifier, &oracle, method, path) {
+            panic!("the crate differs from Rails ({} automata):\n{e}", classifier.engine_kind());
+        }
     }
 }
 

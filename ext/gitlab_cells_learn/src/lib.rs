@@ -21,6 +21,30 @@ static FIXED: LazyId = LazyId::new("fixed");
 static DEFAULT: LazyId = LazyId::new("default");
 static NO_ROUTE: LazyId = LazyId::new("no_route");
 static NO_RULE: LazyId = LazyId::new("no_rule");
+static ROUTE_PATH: LazyId = LazyId::new("route_path");
+static ORGANIZATION_PATH: LazyId = LazyId::new("organization_path");
+static NAMESPACE_ID: LazyId = LazyId::new("namespace_id");
+static PROJECT_ID: LazyId = LazyId::new("project_id");
+static USER_ID: LazyId = LazyId::new("user_id");
+static USERNAME: LazyId = LazyId::new("username");
+static IVAR_VALUES: LazyId = LazyId::new("@values");
+static IVAR_ROUTES: LazyId = LazyId::new("@routes");
+
+/// `Gitlab::Cells::Learn::Result::FromNative`, looked up once at load: `learn` allocates its
+/// answers directly rather than calling back into Ruby to construct them.
+static RESULT_CLASS: std::sync::OnceLock<magnus::value::Opaque<magnus::RClass>> = std::sync::OnceLock::new();
+
+fn claim_symbol(kind: cells_learn::learn::ClaimKind) -> &'static LazyId {
+    use cells_learn::learn::ClaimKind;
+    match kind {
+        ClaimKind::RoutePath => &ROUTE_PATH,
+        ClaimKind::OrganizationPath => &ORGANIZATION_PATH,
+        ClaimKind::NamespaceId => &NAMESPACE_ID,
+        ClaimKind::ProjectId => &PROJECT_ID,
+        ClaimKind::UserId => &USER_ID,
+        ClaimKind::Username => &USERNAME,
+    }
+}
 
 fn sym(id: &LazyId) -> OpaqueId {
     **id
@@ -225,8 +249,10 @@ impl Classifier {
         result.map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))
     }
 
-    /// `#learn(method, path_info, constraint)` → `[source, path, exact, cacheable, cell, claim_kind, claim_key, route_index, reason]`.
-    fn learn(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>) -> Result<RArray, Error> {
+    /// `#learn(method, path_info, constraint, routes)` → a frozen `Result` whose `@values` are
+    /// `[source, path, exact, cacheable, cell, claim_kind, claim_key, route_index, reason]` and
+    /// whose `@routes` is `routes` (the Ruby classifier's RouteInfo list).
+    fn learn(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>, routes: Value) -> Result<Value, Error> {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path = path_of(ruby, path)?;
@@ -253,7 +279,7 @@ impl Classifier {
                     exact.into_value_with(ruby),
                     true.into_value_with(ruby),
                     nil,
-                    ruby.to_symbol(claim.kind.as_str()).as_value(),
+                    sym(claim_symbol(claim.kind)).into_value_with(ruby),
                     ruby.str_new(&claim.key).as_value(),
                     route.into_value_with(ruby),
                     nil,
@@ -289,9 +315,9 @@ impl Classifier {
             if let Some(path) = RString::from_value(values[1]) {
                 path.freeze();
             }
-            let out = ruby.ary_new_from_values(&values);
-            out.freeze();
-            Ok(out)
+            let values = ruby.ary_new_from_values(&values);
+            values.freeze();
+            Ok(new_result(ruby, values, routes))
         })
     }
 
@@ -372,6 +398,23 @@ impl Classifier {
     }
 }
 
+/// A frozen `Result::FromNative` holding `values` and `routes`, built without a Ruby-level
+/// `initialize`: on the hot path that call costs as much as the classification itself.
+fn new_result(ruby: &Ruby, values: RArray, routes: Value) -> Value {
+    let class = ruby.get_inner(*RESULT_CLASS.get().expect("the Result class is looked up in init"));
+    // SAFETY: the class has Ruby's default allocator (checked in init) and the new object is
+    // neither frozen nor shared until it is returned, so none of these calls can raise.
+    unsafe {
+        use magnus::rb_sys::{AsRawId, AsRawValue, FromRawValue};
+        use magnus::value::IntoId;
+        let obj = rb_sys::rb_obj_alloc(class.as_raw());
+        rb_sys::rb_ivar_set(obj, (*IVAR_VALUES).into_id_with(ruby).as_raw(), values.as_raw());
+        rb_sys::rb_ivar_set(obj, (*IVAR_ROUTES).into_id_with(ruby).as_raw(), routes.as_raw());
+        rb_sys::rb_obj_freeze(obj);
+        Value::from_raw(obj)
+    }
+}
+
 fn params_hash(ruby: &Ruby, m: &Match<'_, '_>) -> Result<RHash, Error> {
     let hash = ruby.hash_new();
     for (name, value) in m.params() {
@@ -406,7 +449,12 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("compile", function!(Classifier::compile, 3))?;
     class.define_singleton_method("load", function!(Classifier::load, 1))?;
     class.define_method("dump", method!(Classifier::dump, 0))?;
-    class.define_method("learn", method!(Classifier::learn, 3))?;
+    let result: magnus::RClass = learn.const_get::<_, magnus::RClass>("Result")?.const_get("FromNative").map_err(|_| {
+        Error::new(ruby.exception_load_error(), "gitlab/cells/learn/result must be loaded before the native library")
+    })?;
+    magnus::gc::register_mark_object(result);
+    let _ = RESULT_CLASS.set(result.into());
+    class.define_method("learn", method!(Classifier::learn, 4))?;
     class.define_method("recognize", method!(Classifier::recognize, 3))?;
     class.define_method("matches", method!(Classifier::matches, 2))?;
     class.define_method("routes_json", method!(Classifier::routes_json, 0))?;

@@ -20,6 +20,8 @@ end
 
 require_relative "learn/version"
 require_relative "learn/errors"
+# Before the native library: its init looks up Result::FromNative, which `learn` allocates directly.
+require_relative "learn/result"
 
 # The native library: installed by RubyGems into the gem's extension dir (on the load path), or
 # copied next to this file's lib/ root by `rake compile` during development.
@@ -32,7 +34,6 @@ rescue LoadError => e
   require dev
 end
 
-require_relative "learn/result"
 require_relative "learn/classifier"
 require_relative "learn/rails_routes"
 require_relative "learn/grape_routes"

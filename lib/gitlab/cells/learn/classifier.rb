@@ -68,8 +68,9 @@ module Gitlab
         # @return [Result]
         # @raise [InvalidRequestError]
         def classify(method, path_info, &constraint)
-          # The native side checks and upper-cases the method and checks the path itself.
-          Result.build(@native.learn(method, path_info, constraint && wrap(constraint)), @routes)
+          # The native side checks and upper-cases the method, checks the path and builds the
+          # frozen Result itself.
+          @native.learn(method, path_info, constraint && wrap(constraint), @routes)
         end
 
         # The route Rails would pick and its parameters, or nil.

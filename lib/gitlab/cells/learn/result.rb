@@ -35,14 +35,6 @@ module Gitlab
           assign(values.freeze, route ? { route.index => route }.freeze : nil)
         end
 
-        # The classifier's constructor, on the hot path of every learn request.
-        # @param values [Array] the native answer (see FIELDS), frozen with its path
-        # @param routes [Array<RouteInfo>] the classifier's routes, to look the route index up in
-        # @api private
-        def self.build(values, routes)
-          FromNative.new(values, routes)
-        end
-
         # @return [Symbol] :routable, :fixed or :default
         def source
           @values[0]
@@ -131,14 +123,13 @@ module Gitlab
           freeze
         end
 
-        # A Result built from the native answer: `Class#new` with positional arguments is the
-        # cheapest way to allocate and initialize in Ruby.
+        # A Result the native classifier allocates itself (no `initialize` runs): it sets
+        # `@values` (the native answer, see FIELDS, frozen with its path) and `@routes` (the
+        # classifier's RouteInfo list, to look the route index up in), then freezes it.
         # @api private
         class FromNative < Result
-          def initialize(values, routes) # rubocop:disable Lint/MissingSuper
-            @values = values
-            @routes = routes
-            freeze
+          def initialize(*)
+            raise NotImplementedError, "only the native classifier builds #{self.class.name}"
           end
         end
         private_constant :FromNative
