@@ -32,7 +32,7 @@ RSpec.describe "script/bench-router" do
   it "exits 0 and writes the JSON figures" do
     expect(@status.exitstatus).to eq(0), "stdout:\n#{@stdout}\nstderr:\n#{@stderr}"
     expect(@figures).to be_a(Hash)
-    expect(@figures["settings"]).to include("quick" => true, "duration_s" => 2, "connections" => [32], "threads" => 2)
+    expect(@figures["settings"]).to include("quick" => true, "duration_s" => 2, "connections" => [32], "threads" => 2, "rounds" => 1)
     expect(@figures["problems"]).to eq([])
   end
 
@@ -50,7 +50,22 @@ RSpec.describe "script/bench-router" do
     ratios = run["ratios"]
     expect(ratios["router_over_nginx_rps"]).to be_within(0.001).of(run["sides"]["router"]["rps"] / run["sides"]["nginx"]["rps"])
     expect(ratios["router_p50_minus_direct_us"]).to eq(run["sides"]["router"]["p50_us"] - run["sides"]["direct"]["p50_us"])
-    expect(@stdout).to include("router / nginx throughput:", "router p50 - direct p50:")
+    expect(ratios["router_over_nginx_rps_by_round"].size).to eq(1)
+    expect(@stdout).to include("router / nginx throughput:", "p50 - direct p50 (saturated")
+  end
+
+  it "measures the latency each proxy adds at light load, one connection" do
+    light = @figures["light"]
+    expect(light["connections"]).to eq(1)
+    %w[direct nginx router].each do |side|
+      f = light["sides"].fetch(side)
+      expect(f["rps"]).to be > 0, "#{side}: #{f.inspect}"
+      expect(f["p50_us"]).to be > 0
+      expect(f["errors"]).to eq(0)
+    end
+    expect(light["router_added_p50_us"]).to eq(light["sides"]["router"]["p50_us"] - light["sides"]["direct"]["p50_us"])
+    expect(@figures["targets"]["light"]).to have_key("added_p50_at_most_50us")
+    expect(@stdout).to include("light load (1 connection", "added p50 over direct:")
   end
 
   it "served the measured router runs from one learned prefix" do

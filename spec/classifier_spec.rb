@@ -83,7 +83,12 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     it "refuses bad requests with InvalidRequestError" do
       expect { classifier.classify("GE T", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /method/)
       expect { classifier.classify("GET", nil) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path_info/)
-      expect { classifier.classify("GET", "/#{'a' * 9000}") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /over the limit/)
+      expect { classifier.classify("GET", "/#{'a' * 9000}") }.to raise_error(Gitlab::Cells::Learn::PathTooLongError, /over the limit/)
+      expect(Gitlab::Cells::Learn::PathTooLongError.ancestors).to include(Gitlab::Cells::Learn::InvalidRequestError)
+      # Other refusals are not length errors, whatever their message says.
+      expect { classifier.classify("GET over the limit", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError) { |e|
+        expect(e).not_to be_a(Gitlab::Cells::Learn::PathTooLongError)
+      }
     end
 
     it "refuses foreign and corrupted artifacts" do

@@ -31,29 +31,35 @@ end
 settings = read_json(File.join(dir, "settings.json"))
 problems = []
 
+# One side's figures from one wrk run.
+def figures(w, problems, label)
+  seconds = w["duration_us"] / 1e6
+  errors = w["errors"].values.sum
+  problems << "#{label}: #{w['errors']}" if errors.positive?
+  { "requests" => w["requests"], "seconds" => seconds.round(3), "rps" => (w["requests"] / seconds).round(1),
+    "p50_us" => w["p50_us"], "p90_us" => w["p90_us"], "p99_us" => w["p99_us"], "mean_us" => w["mean_us"], "errors" => errors }
+end
+
+# A side's rounds (`name-r<i>.json`), and the round that is its median by `key`, whose figures
+# stand for the side; `rounds_<key>` lists every round's.
+def median_round(dir, name, key, problems)
+  files = Dir[File.join(dir, "#{name}-r*.json")].sort_by { |f| f[/-r(\d+)\.json\z/, 1].to_i }
+  abort "bench-router: no runs for #{name} in #{dir}" if files.empty?
+  rounds = files.map { |f| figures(read_json(f), problems, File.basename(f, ".json")) }
+  median = rounds.sort_by { |r| r[key] }[(rounds.size - 1) / 2]
+  median.merge("rounds_#{key}" => rounds.map { |r| r[key] })
+end
+
 runs = settings["connections"].map do |c|
-  sides = SIDES.to_h do |side|
-    w = read_json(File.join(dir, "#{side}-#{c}.json"))
-    seconds = w["duration_us"] / 1e6
-    errors = w["errors"].values.sum
-    problems << "#{side} c=#{c}: #{w['errors']}" if errors.positive?
-    [side, {
-      "requests" => w["requests"],
-      "seconds" => seconds.round(3),
-      "rps" => (w["requests"] / seconds).round(1),
-      "p50_us" => w["p50_us"],
-      "p90_us" => w["p90_us"],
-      "p99_us" => w["p99_us"],
-      "mean_us" => w["mean_us"],
-      "errors" => errors
-    }]
-  end
+  sides = SIDES.to_h { |side| [side, median_round(dir, "#{side}-#{c}", "rps", problems)] }
   d, n, r, rl = sides.values_at(*SIDES)
+  per_round = r["rounds_rps"].zip(n["rounds_rps"]).map { |a, b| (a / b).round(3) }
   {
     "connections" => c,
     "sides" => sides,
     "ratios" => {
       "router_over_nginx_rps" => (r["rps"] / n["rps"]).round(3),
+      "router_over_nginx_rps_by_round" => per_round,
       "router_logs_over_nginx_rps" => (rl["rps"] / n["rps"]).round(3),
       "router_p50_minus_direct_us" => r["p50_us"] - d["p50_us"],
       "router_logs_p50_minus_direct_us" => rl["p50_us"] - d["p50_us"],
@@ -61,6 +67,17 @@ runs = settings["connections"].map do |c|
     }
   }
 end
+
+LIGHT_SIDES = %w[direct nginx router].freeze
+light_sides = LIGHT_SIDES.to_h { |side| [side, median_round(dir, "#{side}-light", "p50_us", problems)] }
+light = {
+  "connections" => 1,
+  "sides" => light_sides,
+  "router_added_p50_us" => light_sides["router"]["p50_us"] - light_sides["direct"]["p50_us"],
+  "nginx_added_p50_us" => light_sides["nginx"]["p50_us"] - light_sides["direct"]["p50_us"],
+  "router_added_p50_us_by_round" => light_sides["router"]["rounds_p50_us"].zip(light_sides["direct"]["rounds_p50_us"]).map { |a, b| a - b },
+  "nginx_added_p50_us_by_round" => light_sides["nginx"]["rounds_p50_us"].zip(light_sides["direct"]["rounds_p50_us"]).map { |a, b| a - b }
+}
 
 router_metrics = %w[router router_logs].to_h { |s| [s, read_json(File.join(dir, "#{s}-metrics.json"))] }
 router_metrics.each do |side, m|
@@ -94,12 +111,9 @@ over = [fr["entries"]["end"], fr["entries"]["max_sampled"]].max
 problems << "flood: #{over} cache entries for a capacity of #{flood['capacity']}" if over > flood["capacity"]
 
 targets = runs.to_h do |run|
-  ra = run["ratios"]
-  [run["connections"].to_s, {
-    "throughput_at_least_nginx" => ra["router_over_nginx_rps"] >= 1.0,
-    "added_p50_at_most_50us" => ra["router_p50_minus_direct_us"] <= TARGET_ADDED_P50_US
-  }]
+  [run["connections"].to_s, { "throughput_at_least_nginx" => run["ratios"]["router_over_nginx_rps"] >= 1.0 }]
 end
+targets["light"] = { "added_p50_at_most_50us" => light["router_added_p50_us"] <= TARGET_ADDED_P50_US }
 targets["flood"] = {
   "entries_within_capacity" => over <= flood["capacity"],
   "rss_under_100MiB" => fr["rss_kib"]["peak"] < TARGET_RSS_KIB
@@ -108,6 +122,7 @@ targets["flood"] = {
 fmt_us = ->(us) { us >= 1000 ? format("%.2f ms", us / 1000.0) : "#{us} us" }
 yes_no = ->(b) { b ? "yes" : "NO" }
 puts "cells-router load benchmark (wrk #{settings['threads']} threads, #{settings['duration_s']} s per run, " \
+     "median of #{settings['rounds'] || 1} interleaved rounds, " \
      "#{settings['cores']} cores, nginx #{settings['nginx']}, upstream nginx workers #{settings['upstream_workers']}, " \
      "proxy nginx workers #{settings['proxy_workers']})"
 runs.each do |run|
@@ -119,12 +134,22 @@ runs.each do |run|
   end
   ra = run["ratios"]
   t = targets[run["connections"].to_s]
-  puts format("  router / nginx throughput:  %.2f (logs on %.2f)   target >= 1.00: %s",
-              ra["router_over_nginx_rps"], ra["router_logs_over_nginx_rps"], yes_no.(t["throughput_at_least_nginx"]))
-  puts format("  router p50 - direct p50:    %s (logs on %s; nginx %s)   target <= 50 us: %s",
+  puts format("  router / nginx throughput:  %.2f (logs on %.2f; by round %s)   target >= 1.00: %s",
+              ra["router_over_nginx_rps"], ra["router_logs_over_nginx_rps"],
+              ra["router_over_nginx_rps_by_round"].map { |x| format("%.2f", x) }.join(" "), yes_no.(t["throughput_at_least_nginx"]))
+  puts format("  p50 - direct p50 (saturated: queueing, not per-request work): router %s, logs on %s, nginx %s",
               fmt_us.(ra["router_p50_minus_direct_us"]), fmt_us.(ra["router_logs_p50_minus_direct_us"]),
-              fmt_us.(ra["nginx_p50_minus_direct_us"]), yes_no.(t["added_p50_at_most_50us"]))
+              fmt_us.(ra["nginx_p50_minus_direct_us"]))
 end
+puts
+puts "light load (1 connection, 1 wrk thread)"
+puts format("  %-26s %12s %10s %10s", "", "requests/s", "p50", "p99")
+light["sides"].each do |side, f|
+  puts format("  %-26s %12.0f %10s %10s", LABELS.fetch(side), f["rps"], fmt_us.(f["p50_us"]), fmt_us.(f["p99_us"]))
+end
+puts format("  added p50 over direct: router %s (by round %s), nginx %s   target <= 50 us: %s",
+            fmt_us.(light["router_added_p50_us"]), light["router_added_p50_us_by_round"].join(" "),
+            fmt_us.(light["nginx_added_p50_us"]), yes_no.(targets["light"]["added_p50_at_most_50us"]))
 puts
 puts "flood: #{flood['answered']} of #{flood['paths']} distinct paths in #{flood['seconds']} s " \
      "(#{flood['rps'].round} req/s, stopped by #{flood['stopped_by'] == 'requests' ? 'request count' : 'the time bound'}), " \
@@ -142,7 +167,7 @@ unless problems.empty?
 end
 
 if json_out && !json_out.empty?
-  out = { "settings" => settings, "runs" => runs, "router_metrics" => router_metrics, "flood" => flood,
+  out = { "settings" => settings, "runs" => runs, "light" => light, "router_metrics" => router_metrics, "flood" => flood,
           "targets" => targets, "problems" => problems }
   File.write(json_out, JSON.pretty_generate(out) + "\n")
   puts

@@ -18,7 +18,7 @@ use cells_router::cache::{Lookup, RouteCache};
 use cells_router::config::{valid_cell_name, Args, Config};
 use cells_router::trust::{self, CacheHeader, TargetError, Untrusted};
 use http::{HeaderValue, Uri};
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// The configured cells (names chosen to use every character class a cell name allows).
 pub const CELLS: [&str; 4] = ["cell_0", "cell_1", "cell_us0", "c.e-U_9"];
@@ -66,7 +66,8 @@ pub fn covers(answer_path: &str, exact: bool, request_path: &str) -> bool {
 
 /// What a cell would send for a path: `%`, `;`, space and controls escaped, non-ASCII as UTF-8
 /// escapes (`utf8_percent_encode` always escapes those).
-const HEADER_PATH: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b';').add(b'"').add(b',');
+/// The gem's `CacheHeader` escaping: every byte but unreserved ones and `/`.
+const HEADER_PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
 
 /// Formats a header the way the contract writes it.
 pub fn format_cache_header(h: &CacheHeader) -> String {
@@ -158,10 +159,10 @@ pub fn cache_header(cfg: &Config, data: &[u8]) {
     let Ok(header) = HeaderValue::from_bytes(value) else { return };
     let Some(h) = header.to_str().ok().and_then(trust::parse_cache_header) else { return };
     check_header(cfg, &h, request_path);
-    // Parts in any order, any spacing, `exact` in any case: the same header.
-    let mut swapped = format!(" cell={} ;path={}", h.cell, utf8_percent_encode(&h.path, HEADER_PATH));
+    // Parts in any order, with spaces or tabs around them: the same header.
+    let mut swapped = format!(" cell={} ;\tpath={}", h.cell, utf8_percent_encode(&h.path, HEADER_PATH));
     if h.exact {
-        swapped.push_str(";EXACT");
+        swapped.push_str("; exact ");
     }
     assert_eq!(trust::parse_cache_header(&swapped).as_ref(), Some(&h), "{swapped:?} parses differently");
 }

@@ -55,6 +55,19 @@ pub struct RouteCache {
     inner: Cache<String, Arc<Entry>>,
     ttl: Duration,
     epoch: Instant,
+    /// Bit `d` set once an exact (resp. prefix) entry of `d` segments has been stored (bit 63:
+    /// 63 or more). A lookup probes only depths where an entry may exist: GitLab's prefixes
+    /// are one or two segments deep (`/gitlab-org`, `/gitlab-org/gitlab`), so a request for
+    /// `/gitlab-org/gitlab/-/issues/1` costs one hash probe rather than six. Bits are never
+    /// cleared, so no entry is ever skipped.
+    exact_depths: AtomicU64,
+    prefix_depths: AtomicU64,
+}
+
+/// The depth bit of a normalized path: its number of segments (`/` is 0), capped at 63.
+fn depth_bit(path: &str) -> u64 {
+    let segments = if path == "/" { 0 } else { path.bytes().filter(|&b| b == b'/').count() };
+    1 << segments.min(63)
 }
 
 /// How long after a failed revalidation a stale entry is served without trying again inline.
@@ -67,7 +80,7 @@ impl RouteCache {
             .time_to_live(ttl + stale_grace)
             .support_invalidation_closures()
             .build();
-        RouteCache { inner, ttl, epoch: Instant::now() }
+        RouteCache { inner, ttl, epoch: Instant::now(), exact_depths: AtomicU64::new(0), prefix_depths: AtomicU64::new(0) }
     }
 
     fn key(exact: bool, path: &str) -> String {
@@ -81,14 +94,23 @@ impl RouteCache {
     /// the normalized `path`.
     pub fn lookup(&self, path: &str) -> Lookup {
         let now = Instant::now();
+        let (exact_depths, prefix_depths) = (self.exact_depths.load(Ordering::Acquire), self.prefix_depths.load(Ordering::Acquire));
         let mut key = Self::key(true, &crate::trust::routing_path(path));
-        let found = self.inner.get(key.as_str()).or_else(|| {
+        let depth = key[1..].bytes().filter(|&b| b == b'/').count();
+        let depth = if &key[1..] == "/" { 0 } else { depth };
+        let probe = |mask: u64, d: usize| mask & (1 << d.min(63)) != 0;
+        let exact = if probe(exact_depths, depth) { self.inner.get(key.as_str()) } else { None };
+        let found = exact.or_else(|| {
             key.replace_range(0..1, ">");
-            // Candidates: the path itself, then the path cut before each '/' (longest first), then "/".
+            // Candidates: the path itself, then the path cut before each '/' (longest first),
+            // then "/" — each only at a depth some prefix entry has.
             let mut end = key.len();
+            let mut d = depth;
             loop {
-                if let Some(e) = self.inner.get(&key[..end]) {
-                    return Some(e);
+                if probe(prefix_depths, d) {
+                    if let Some(e) = self.inner.get(&key[..end]) {
+                        return Some(e);
+                    }
                 }
                 if end <= 2 {
                     return None;
@@ -98,6 +120,7 @@ impl RouteCache {
                     Some(i) => end = i + 1,
                     None => return None,
                 }
+                d = d.saturating_sub(1);
             }
         });
         match found {
@@ -111,6 +134,9 @@ impl RouteCache {
     /// its normalized path, which the entry keeps).
     pub fn insert(&self, path: &str, exact: bool, cell: usize) {
         let path = crate::trust::routing_path(path);
+        let depths = if exact { &self.exact_depths } else { &self.prefix_depths };
+        // Published before the entry itself, so a lookup that finds the entry probes its depth.
+        depths.fetch_or(depth_bit(&path), Ordering::Release);
         let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + self.ttl, failed_at_ms: AtomicU64::new(0) };
         self.inner.insert(Self::key(exact, &path), Arc::new(entry));
     }
@@ -215,6 +241,52 @@ mod tests {
         c.insert("/x%aF", false, 3);
         assert_eq!(cell_of(c.lookup("/x%AF")), None);
         assert_eq!(cell_of(c.lookup("/x%aF/y/")), Some(3));
+    }
+
+    /// The depth-skipping lookup finds what probing every candidate would: random entries
+    /// and paths over a small alphabet of segments, checked against a brute-force model.
+    #[test]
+    fn lookups_agree_with_probing_every_prefix() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let segs = ["a", "b", "-", "x.y", "%C3%A9"];
+        for _ in 0..200 {
+            let c = RouteCache::new(1000, Duration::from_secs(60), Duration::from_secs(60));
+            let mut model: std::collections::HashMap<(String, bool), usize> = Default::default();
+            let mut path = |next: &mut dyn FnMut(u64) -> u64| -> String {
+                let n = next(5);
+                if n == 0 {
+                    return "/".into();
+                }
+                (0..n).map(|_| format!("/{}", segs[next(segs.len() as u64) as usize])).collect()
+            };
+            for cell in 0..next(6) as usize {
+                let (p, exact) = (path(&mut next), next(2) == 0);
+                c.insert(&p, exact, cell);
+                model.insert((p, exact), cell);
+            }
+            for _ in 0..30 {
+                let p = path(&mut next);
+                let want = model.get(&(p.clone(), true)).copied().or_else(|| {
+                    let mut candidates: Vec<&str> = vec![p.as_str()];
+                    let mut cut = p.as_str();
+                    while let Some(i) = cut.rfind('/') {
+                        cut = if i == 0 { "/" } else { &cut[..i] };
+                        candidates.push(cut);
+                        if i == 0 {
+                            break;
+                        }
+                    }
+                    candidates.iter().find_map(|q| model.get(&(q.to_string(), false)).copied())
+                });
+                assert_eq!(cell_of(c.lookup(&p)), want, "{p} with {model:?}");
+            }
+        }
     }
 
     #[test]

@@ -181,10 +181,10 @@ pub struct CellConfig {
     pub name: String,
     /// `http://host:port`, no path: the router appends the request's path and query.
     pub url: http::Uri,
-    /// The `host:port` to dial (for upgrades, which use a dedicated connection).
+    /// The `host:port` to dial.
     pub authority: String,
-    /// The URL's authority, parsed once: forwarded requests are built from it and the
-    /// client's path and query without formatting and re-parsing a URI per request.
+    /// The URL's authority as written: the `Host` of requests that carry none (the router's
+    /// learn requests, HTTP/1.0 clients).
     pub uri_authority: http::uri::Authority,
     /// What the session cookie's `cell` capture must equal to name this cell (defaults to `name`).
     pub session_id: String,

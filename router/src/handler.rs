@@ -16,7 +16,7 @@ use rand::RngExt;
 
 use crate::cache::{Entry, Lookup};
 use crate::learn::{LearnError, Outcome};
-use crate::proxy::{self, Body, ForwardError, Peer};
+use crate::proxy::{self, Body, ForwardError, Peer, UpstreamBody};
 use crate::trust::{self, TargetError};
 use crate::{session, State};
 
@@ -255,7 +255,7 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
 }
 
 /// Learns from the cell's `X-Gitlab-Cell-Cache` headers, strips internal headers, delays 404s.
-async fn finish(st: &State, mut resp: Response<Incoming>, path: &str) -> Response<Body> {
+async fn finish(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
     for v in resp.headers().get_all(proxy::CACHE_HEADER) {
         let parsed = v.to_str().ok().and_then(trust::parse_cache_header);
         match parsed.as_ref().map(|h| (h, trust::check_cache_header(&st.cfg, h, path))) {
@@ -302,6 +302,10 @@ fn upstream_failure(st: &State, cell: usize, e: ForwardError, note: &mut Note) -
             note.error = Some(detail);
             proxy::json_error(StatusCode::BAD_GATEWAY, "bad_gateway", &format!("the exchange with cell {name} failed"))
         }
+        ForwardError::ClientBody(detail) => {
+            note.error = Some(detail);
+            proxy::json_error(StatusCode::BAD_REQUEST, "invalid_request_body", "the request body was malformed or cut off")
+        }
     }
 }
 
@@ -316,7 +320,7 @@ async fn misdirected(
     pq: &PathAndQuery,
     replay: Option<HeaderMap>,
     d: Decision,
-    resp: Response<Incoming>,
+    resp: Response<UpstreamBody>,
     note: &mut Note,
 ) -> Response<Body> {
     st.metrics.misdirected.inc();

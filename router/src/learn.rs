@@ -149,14 +149,14 @@ impl Learner {
             .append_pair("method", method.as_str())
             .append_pair("path_info", path)
             .finish();
-        let uri = format!("http://{}{}?{}", st.cfg.cells[cell].authority, st.cfg.learn_path, query);
+        let uri = format!("{}?{}", st.cfg.learn_path, query);
         let req = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .header("x-cells-router", st.cfg.name.as_str())
             .body(proxy::empty())
             .map_err(|e| ("request", e.to_string()))?;
         let work = async {
-            let resp = st.client.request(req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, proxy::error_chain(&e)))?;
+            let resp = st.client.send(cell, req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, proxy::error_chain(&e)))?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
                 .collect()

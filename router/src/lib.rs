@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod session;
 pub mod trust;
+pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -46,7 +46,7 @@ fn main() {
         let spawned = listener.try_clone().and_then(|l| {
             let (st, mut stop) = (state.clone(), stop_rx.clone());
             std::thread::Builder::new().name(format!("cells-router-{i}")).spawn(move || {
-                cells_router::proxy::set_worker(i);
+                cells_router::upstream::set_worker(i);
                 let started = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| {
                     rt.block_on(async move {
                         let listener = tokio::net::TcpListener::from_std(l)?;

@@ -6,7 +6,6 @@
 //! upstream request it cannot be sent twice. Only body-less requests are ever replayed (421).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -14,41 +13,17 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 use crate::config::Config;
+pub use crate::upstream::UpstreamBody;
 use crate::trust;
 use crate::State;
 
 /// The body type of everything the router sends or answers.
 pub type Body = UnsyncBoxBody<Bytes, hyper::Error>;
-type Pool = hyper_util::client::legacy::Client<HttpConnector, Body>;
-
-/// The pooled HTTP/1 client used for learn requests and forwarding: one pool per worker
-/// thread, so a request, its upstream connection and that connection's task stay on one
-/// thread (no cross-thread wake-ups per request). Outside the binary's workers (tests,
-/// embedding) the first pool serves every thread.
-pub struct Client {
-    pools: Vec<Pool>,
-}
-
-thread_local! {
-    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the calling thread as worker `index`: its requests use that worker's pool.
-pub fn set_worker(index: usize) {
-    WORKER.with(|w| w.set(index));
-}
-
-impl Client {
-    pub fn request(&self, req: Request<Body>) -> hyper_util::client::legacy::ResponseFuture {
-        let i = WORKER.with(|w| w.get());
-        self.pools[i % self.pools.len()].request(req)
-    }
-}
+/// The upstream connections, for learn requests and forwarding (see [`crate::upstream`]).
+pub type Client = crate::upstream::Pool;
 
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
@@ -73,19 +48,19 @@ pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
     resp
 }
 
-pub fn build_client(cfg: &Config) -> Client {
-    Client { pools: (0..cfg.workers.max(1)).map(|_| build_pool(cfg)).collect() }
-}
+/// Connections kept per cell and worker thread.
+const MAX_CONNECTIONS_PER_CELL: usize = 256;
 
-fn build_pool(cfg: &Config) -> Pool {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(cfg.connect_timeout));
-    connector.set_nodelay(true);
-    connector.enforce_http(true);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .build(connector)
+pub fn build_client(cfg: &Config) -> Client {
+    let targets = cfg
+        .cells
+        .iter()
+        .map(|c| crate::upstream::Target {
+            authority: c.authority.clone(),
+            host: HeaderValue::from_str(c.uri_authority.as_str()).expect("a parsed authority is a valid header value"),
+        })
+        .collect();
+    crate::upstream::Pool::new(targets, cfg.workers, cfg.connect_timeout, MAX_CONNECTIONS_PER_CELL)
 }
 
 /// True for `Connection: upgrade` + `Upgrade: <protocol>` (WebSocket and friends).
@@ -253,22 +228,32 @@ pub enum ForwardError {
     Timeout,
     /// The exchange broke after the request was (perhaps partly) sent.
     Other(String),
+    /// The client's own request body broke off or was malformed (bad chunked framing, the
+    /// client gone mid-body) while it streamed to the cell: the client's fault, not the cell's.
+    ClientBody(String),
+}
+
+/// True when hyper's client failed because the request body it was streaming — the client's
+/// `Incoming` — yielded an error: that error is then the cause of a user-body error.
+fn client_body_failed(e: &crate::upstream::UpstreamError) -> bool {
+    match e {
+        crate::upstream::UpstreamError::Http(e) => {
+            e.is_user() && std::error::Error::source(e).is_some_and(|cause| cause.downcast_ref::<hyper::Error>().is_some())
+        }
+        crate::upstream::UpstreamError::Connect(_) => false,
+    }
 }
 
 /// Sends one request to `cell`; `path_and_query` as the client sent it.
-pub async fn send(st: &State, cell: usize, method: &Method, path_and_query: &PathAndQuery, headers: HeaderMap, body: Body) -> Result<Response<Incoming>, ForwardError> {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTP);
-    parts.authority = Some(st.cfg.cells[cell].uri_authority.clone());
-    parts.path_and_query = Some(path_and_query.clone());
-    let uri = Uri::from_parts(parts).map_err(|e| ForwardError::Other(e.to_string()))?;
+pub async fn send(st: &State, cell: usize, method: &Method, path_and_query: &PathAndQuery, headers: HeaderMap, body: Body) -> Result<Response<UpstreamBody>, ForwardError> {
     let mut req = Request::new(body);
     *req.method_mut() = method.clone();
-    *req.uri_mut() = uri;
+    *req.uri_mut() = Uri::from(path_and_query.clone());
     *req.headers_mut() = headers;
-    match tokio::time::timeout(st.cfg.request_timeout, st.client.request(req)).await {
+    match tokio::time::timeout(st.cfg.request_timeout, st.client.send(cell, req)).await {
         Err(_) => Err(ForwardError::Timeout),
         Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
+        Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),
         Ok(Err(e)) => Err(ForwardError::Other(error_chain(&e))),
         Ok(Ok(resp)) => Ok(resp),
     }
@@ -281,7 +266,7 @@ pub async fn send_upgrade(
     cell: usize,
     req: Request<Body>,
     client_side: hyper::upgrade::OnUpgrade,
-) -> Result<Response<Incoming>, ForwardError> {
+) -> Result<Response<UpstreamBody>, ForwardError> {
     let authority = &st.cfg.cells[cell].authority;
     let stream = match tokio::time::timeout(st.cfg.connect_timeout, tokio::net::TcpStream::connect(authority)).await {
         Err(_) => return Err(ForwardError::Connect(format!("connect to {authority} timed out"))),
@@ -316,7 +301,7 @@ pub async fn send_upgrade(
             }
         });
     }
-    Ok(resp)
+    Ok(resp.map(UpstreamBody::unpooled))
 }
 
 /// The error and its causes on one line (hyper's top-level messages alone say little).

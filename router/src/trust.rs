@@ -138,26 +138,50 @@ pub struct CacheHeader {
     pub exact: bool,
 }
 
+/// The longest path (decoded) a cache header may carry, as the gem's `CacheHeader::MAX_PATH_BYTES`.
+pub const MAX_CACHE_HEADER_PATH_BYTES: usize = 8192;
+
+/// Parses the one grammar the gem's `CacheHeader.format` writes and `CacheHeader.parse` reads:
+/// `;`-separated attributes with optional spaces or tabs around them; `path=` and `cell=` once
+/// each, `exact` at most once and without a value, names in lower case, nothing else (no empty
+/// part either); the path made of unreserved bytes, `/` and `%XX` escapes, decoding to UTF-8 that
+/// starts with `/`, at most [`MAX_CACHE_HEADER_PATH_BYTES`]. Anything else is refused whole.
 pub fn parse_cache_header(value: &str) -> Option<CacheHeader> {
+    const BLANK: [char; 2] = [' ', '\t'];
+    if value.len() > MAX_CACHE_HEADER_PATH_BYTES * 3 + 128 {
+        return None;
+    }
     let (mut path, mut cell, mut exact) = (None, None, false);
     for part in value.split(';') {
-        let part = part.trim();
-        if part.eq_ignore_ascii_case("exact") {
-            exact = true;
-        } else if let Some(v) = part.strip_prefix("path=") {
-            let decoded = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
-            path = Some(decoded.into_owned());
-        } else if let Some(v) = part.strip_prefix("cell=") {
-            cell = Some(v.to_string());
-        } else if !part.is_empty() {
-            return None;
+        let (name, raw) = match part.split_once('=') {
+            Some((name, raw)) => (name.trim_matches(BLANK), Some(raw.trim_matches(BLANK))),
+            None => (part.trim_matches(BLANK), None),
+        };
+        match (name, raw) {
+            ("path", Some(raw)) if path.is_none() => path = Some(decode_header_path(raw)?),
+            ("cell", Some(raw)) if cell.is_none() => cell = Some(raw.to_string()),
+            ("exact", None) if !exact => exact = true,
+            _ => return None,
         }
     }
     let (path, cell) = (path?, cell?);
-    if !path.starts_with('/') || !valid_cell_name(&cell) {
-        return None;
+    valid_cell_name(&cell).then_some(CacheHeader { path, cell, exact })
+}
+
+/// A header path value: only unreserved bytes, `/` and well-formed `%XX` escapes, decoding to
+/// UTF-8 that starts with `/`.
+fn decode_header_path(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit) => i += 3,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => i += 1,
+            _ => return None,
+        }
     }
-    Some(CacheHeader { path, cell, exact })
+    let path = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?.into_owned();
+    (path.starts_with('/') && path.len() <= MAX_CACHE_HEADER_PATH_BYTES).then_some(path)
 }
 
 /// Accepts a cache header for `request_path`, returning the cell's index (compared as
@@ -305,6 +329,31 @@ mod tests {
         assert_eq!(parse_cache_header("path=a; cell=c"), None);
         assert_eq!(parse_cache_header("path=/a; cell=bad cell"), None);
         assert_eq!(parse_cache_header("path=/a; cell=c; weird"), None);
+        assert_eq!(parse_cache_header(" path=/a%20b\t;\tcell = c ; exact ").map(|h| (h.path, h.exact)), Some(("/a b".into(), true)));
+        // What the gem's CacheHeader.parse refuses, the router refuses too.
+        for bad in [
+            "",
+            "path=/a; cell=c;",
+            "path=/a;; cell=c",
+            "path=/a; path=/b; cell=c",
+            "path=/a; cell=c; cell=d",
+            "path=/a; cell=c; exact; exact",
+            "path=/a; cell=c; EXACT",
+            "Path=/a; cell=c",
+            "path=/a; cell=c; exact=1",
+            "path; cell=c",
+            "path=/a; cell",
+            "path=/a b; cell=c",
+            "path=/a%2; cell=c",
+            "path=/a%zz; cell=c",
+            "path=/a%FF; cell=c",
+            "path=/a?b; cell=c",
+        ] {
+            assert_eq!(parse_cache_header(bad), None, "{bad:?}");
+        }
+        let longest = format!("path=/{}; cell=c", "a".repeat(MAX_CACHE_HEADER_PATH_BYTES - 1));
+        assert!(parse_cache_header(&longest).is_some());
+        assert_eq!(parse_cache_header(&longest.replacen("/", "/a", 1)), None);
     }
 
     #[test]

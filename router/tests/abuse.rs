@@ -139,10 +139,10 @@ async fn smuggling_and_framing_probes_are_refused_or_reframed() {
         probe("Transfer-Encoding: identity", &p("Transfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello"), &[400], 0),
         probe("Transfer-Encoding: xchunked", &p("Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"), &[400], 0),
         probe("two Transfer-Encoding headers", &p("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n"), &[400], 0),
-        probe("invalid chunk size", &p("Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"), &[400, 502], 1),
-        probe("chunk size overflow", &p("Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nhello\r\n0\r\n\r\n"), &[400, 502], 1),
-        probe("negative chunk size", &p("Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"), &[400, 502], 1),
-        probe("chunk longer than its size", &p("Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"), &[400, 502], 1),
+        probe("invalid chunk size", &p("Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"), &[400], 1),
+        probe("chunk size overflow", &p("Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nhello\r\n0\r\n\r\n"), &[400], 1),
+        probe("negative chunk size", &p("Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"), &[400], 1),
+        probe("chunk longer than its size", &p("Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"), &[400], 1),
         probe("chunk extension", &p("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=\"x\"\r\nhello\r\n0\r\n\r\n"), &[200], 1),
         probe("HTTP/1.0 with Transfer-Encoding", b"POST /org/proj/-/issues HTTP/1.0\r\nHost: gitlab.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &[400], 0),
         probe("NUL in a header value", &p("X-A: a\0b\r\nContent-Length: 0\r\n\r\n"), &[400], 0),
@@ -165,7 +165,9 @@ async fn smuggling_and_framing_probes_are_refused_or_reframed() {
         let new: Vec<(String, RawReq)> = s.received().into_iter().skip(before).collect();
         let served = got.iter().filter(|g| g.1.is_some()).count();
         assert!(new.len() <= pr.max_forwarded, "{}: {} requests reached the cells: {new:#?}", pr.name, new.len());
-        let incomplete_ok = first == 502;
+        // A client body that breaks while streaming is answered 400: the cell got the head and
+        // the bytes before the break, never a completed request.
+        let incomplete_ok = first == 400;
         for (cell, req) in &new {
             if incomplete_ok && req.error.is_none() && !req.complete {
                 continue; // the router aborted the upstream request when the client's body broke

@@ -158,6 +158,16 @@ fn path_of(ruby: &Ruby, path: Value) -> Result<RString, Error> {
         .ok_or_else(|| exception(ruby, "InvalidRequestError", format!("path_info must be a String, not {}", unsafe { path.classname() })))
 }
 
+/// A classification error as the gem's exception: `PathTooLongError` for over-long paths (the
+/// learn endpoint answers those 414), `InvalidRequestError` for everything else.
+fn request_error(ruby: &Ruby, e: &cells_learn::ClassifyError) -> Error {
+    let class = match e {
+        cells_learn::ClassifyError::PathTooLong { .. } => "PathTooLongError",
+        _ => "InvalidRequestError",
+    };
+    exception(ruby, class, e.to_string())
+}
+
 fn bytes_of(s: RString) -> Vec<u8> {
     // Copied at once: a callback into Ruby later could move or change the string.
     unsafe { s.as_slice() }.to_vec()
@@ -246,7 +256,7 @@ impl Classifier {
             return Err(e);
         }
         let _ = rb_self;
-        result.map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))
+        result.map_err(|e| request_error(ruby, &e))
     }
 
     /// `#learn(method, path_info, constraint, routes)` → a frozen `Result` whose `@values` are
@@ -262,7 +272,7 @@ impl Classifier {
                 None => rb_self
                     .rules
                     .learn(&rb_self.inner, &method, unsafe { path.as_slice() })
-                    .map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))?,
+                    .map_err(|e| request_error(ruby, &e))?,
                 Some(_) => {
                     let path = bytes_of(path);
                     Self::with_constraint(ruby, rb_self, constraint, |accept| {
@@ -346,7 +356,7 @@ impl Classifier {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path = bytes_of(path_of(ruby, path)?);
-            let all = rb_self.inner.matches(&method, &path).map_err(|e| exception(ruby, "InvalidRequestError", e.to_string()))?;
+            let all = rb_self.inner.matches(&method, &path).map_err(|e| request_error(ruby, &e))?;
             let out = ruby.ary_new_capa(all.len());
             for m in &all {
                 let pair = ruby.ary_new_capa(2);

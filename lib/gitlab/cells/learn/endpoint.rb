@@ -170,9 +170,9 @@ module Gitlab
           warn("constraint failed for #{method} #{path_info}: #{e.original.class}: #{e.original.message}")
           raise RequestError.new(503, "constraint_failed",
                                  "the route constraint raised #{e.original.class} for #{method} #{path_info}")
+        rescue PathTooLongError => e
+          raise RequestError.new(414, "path_too_long", e.message)
         rescue InvalidRequestError => e
-          raise RequestError.new(414, "path_too_long", e.message) if e.message.include?("over the limit")
-
           raise RequestError.new(400, "invalid_request", e.message)
         end
 

@@ -20,6 +20,9 @@ module Gitlab
       # A request that cannot be classified: a bad method, an over-long path...
       class InvalidRequestError < Error; end
 
+      # A path over the classifier's length limit (the learn endpoint answers 414).
+      class PathTooLongError < InvalidRequestError; end
+
       # Bytes given to {Classifier.load} that are not an artifact this version wrote.
       class CorruptArtifactError < Error; end
 
