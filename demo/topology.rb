@@ -18,6 +18,7 @@ require "fileutils"
 require "json"
 require "net/http"
 require "optparse"
+require_relative "loopback"
 require "rbconfig"
 require "socket"
 require "uri"
@@ -454,10 +455,7 @@ module Demo
     end
 
     def free_port
-      server = TCPServer.new("127.0.0.1", 0)
-      server.addr[1]
-    ensure
-      server&.close
+      Loopback.free_port
     end
 
     def signal(child, sig)

@@ -5,6 +5,7 @@ require "rbconfig"
 require "socket"
 require "tmpdir"
 require_relative "../demo/flows"
+require_relative "../demo/loopback"
 
 # script/demo's flow replay, run for real so that the demo cannot rot: four Puma cells and two
 # cells-router processes on free loopback ports, every flow of the seed checked hop by hop.
@@ -39,10 +40,7 @@ RSpec.describe "the demo topology (demo/topology.rb)", :demo do
   end
 
   def port_open?(port)
-    TCPSocket.new("127.0.0.1", port).close
-    true
-  rescue SystemCallError
-    false
+    Loopback.port_open?(port)
   end
 
   def alive?(pid)

@@ -7,6 +7,7 @@ require "net/http"
 require "rbconfig"
 require "socket"
 require_relative "ownership"
+require_relative "../../demo/loopback"
 
 module Faults
   ROOT = File.expand_path("../..", __dir__)
@@ -143,10 +144,7 @@ module Faults
 
     # @return [Array<Integer>] n distinct free loopback ports
     def free_ports(n)
-      servers = Array.new(n) { TCPServer.new("127.0.0.1", 0) }
-      servers.map { |s| s.addr[1] }
-    ensure
-      servers&.each(&:close)
+      Loopback.free_ports(n)
     end
 
     # Starts the three counting cells and the router (with the TOML router_toml makes).

@@ -5,6 +5,7 @@ require "net/http"
 require "rbconfig"
 require "socket"
 require "uri"
+require_relative "../../demo/loopback"
 
 # Real processes on loopback for spec/router_e2e_spec.rb: Puma cells (spec/support/e2e_cells/config.ru),
 # cells-router, and a cell that accepts connections and never answers. Every child runs in its own
@@ -41,17 +42,11 @@ module E2E
     end
 
     def free_port
-      server = TCPServer.new("127.0.0.1", 0)
-      server.addr[1]
-    ensure
-      server&.close
+      Loopback.free_port
     end
 
     def port_open?(port)
-      TCPSocket.new("127.0.0.1", port).close
-      true
-    rescue SystemCallError
-      false
+      Loopback.port_open?(port)
     end
 
     # One request on a new connection. @return [Response]
