@@ -67,16 +67,15 @@ impl Idle {
         }
     }
 
-    /// The most recently used connection to `cell` that can take a request now; closed ones
-    /// are dropped on the way.
+    /// The most recently used connection to `cell` that is still open; closed ones are dropped
+    /// on the way. It may still be finishing its last exchange (see [`Pool::send`]).
     fn checkout(&self, cell: usize) -> Option<SendRequest<Body>> {
         let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
         let conns = &mut cells[cell];
         while let Some(sender) = conns.pop() {
-            if sender.is_ready() {
+            if !sender.is_closed() {
                 return Some(sender);
             }
-            // Closed, or (rarely) not yet done with its last exchange: dropped either way.
         }
         None
     }
@@ -188,6 +187,13 @@ impl Pool {
                 Some(s) => (s, true),
                 None => (self.connect(cell).await?, false),
             };
+            // A connection comes back as soon as its response body has been read, which can be a
+            // moment before its connection task has noticed and taken up waiting for the next
+            // request; wait for that rather than close a good connection. A connection that
+            // closed meanwhile is left behind.
+            if reused && !sender.is_ready() && sender.ready().await.is_err() {
+                continue;
+            }
             match sender.try_send_request(req).await {
                 Ok(resp) => {
                     let checkin = Some(Checkin { idle: idle.clone(), cell, sender });
