@@ -121,6 +121,13 @@ targets["flood"] = {
 
 fmt_us = ->(us) { us >= 1000 ? format("%.2f ms", us / 1000.0) : "#{us} us" }
 yes_no = ->(b) { b ? "yes" : "NO" }
+# One table row per side: requests/s, p50, p99.
+print_sides = lambda do |sides|
+  puts format("  %-26s %12s %10s %10s", "", "requests/s", "p50", "p99")
+  sides.each do |side, f|
+    puts format("  %-26s %12.0f %10s %10s", LABELS.fetch(side), f["rps"], fmt_us.(f["p50_us"]), fmt_us.(f["p99_us"]))
+  end
+end
 puts "cells-router load benchmark (wrk #{settings['threads']} threads, #{settings['duration_s']} s per run, " \
      "median of #{settings['rounds'] || 1} interleaved rounds, " \
      "#{settings['cores']} cores, nginx #{settings['nginx']}, upstream nginx workers #{settings['upstream_workers']}, " \
@@ -128,10 +135,7 @@ puts "cells-router load benchmark (wrk #{settings['threads']} threads, #{setting
 runs.each do |run|
   puts
   puts "#{run['connections']} connections"
-  puts format("  %-26s %12s %10s %10s", "", "requests/s", "p50", "p99")
-  run["sides"].each do |side, f|
-    puts format("  %-26s %12.0f %10s %10s", LABELS.fetch(side), f["rps"], fmt_us.(f["p50_us"]), fmt_us.(f["p99_us"]))
-  end
+  print_sides.(run["sides"])
   ra = run["ratios"]
   t = targets[run["connections"].to_s]
   puts format("  router / nginx throughput:  %.2f (logs on %.2f; by round %s)   target >= 1.00: %s",
@@ -143,10 +147,7 @@ runs.each do |run|
 end
 puts
 puts "light load (1 connection, 1 wrk thread)"
-puts format("  %-26s %12s %10s %10s", "", "requests/s", "p50", "p99")
-light["sides"].each do |side, f|
-  puts format("  %-26s %12.0f %10s %10s", LABELS.fetch(side), f["rps"], fmt_us.(f["p50_us"]), fmt_us.(f["p99_us"]))
-end
+print_sides.(light["sides"])
 puts format("  added p50 over direct: router %s (by round %s), nginx %s   target <= 50 us: %s",
             fmt_us.(light["router_added_p50_us"]), light["router_added_p50_us_by_round"].join(" "),
             fmt_us.(light["nginx_added_p50_us"]), yes_no.(targets["light"]["added_p50_at_most_50us"]))

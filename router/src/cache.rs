@@ -64,10 +64,14 @@ pub struct RouteCache {
     prefix_depths: AtomicU64,
 }
 
-/// The depth bit of a normalized path: its number of segments (`/` is 0), capped at 63.
-fn depth_bit(path: &str) -> u64 {
-    let segments = if path == "/" { 0 } else { path.bytes().filter(|&b| b == b'/').count() };
-    1 << segments.min(63)
+/// A normalized path's number of segments (`/` is 0).
+fn depth(path: &str) -> usize {
+    if path == "/" { 0 } else { path.bytes().filter(|&b| b == b'/').count() }
+}
+
+/// The bit of `depth` in a depth mask (bit 63: 63 or more).
+fn depth_bit(depth: usize) -> u64 {
+    1 << depth.min(63)
 }
 
 /// How long after a failed revalidation a stale entry is served without trying again inline.
@@ -96,9 +100,8 @@ impl RouteCache {
         let now = Instant::now();
         let (exact_depths, prefix_depths) = (self.exact_depths.load(Ordering::Acquire), self.prefix_depths.load(Ordering::Acquire));
         let mut key = Self::key(true, &crate::trust::routing_path(path));
-        let depth = key[1..].bytes().filter(|&b| b == b'/').count();
-        let depth = if &key[1..] == "/" { 0 } else { depth };
-        let probe = |mask: u64, d: usize| mask & (1 << d.min(63)) != 0;
+        let depth = depth(&key[1..]);
+        let probe = |mask: u64, d: usize| mask & depth_bit(d) != 0;
         let exact = if probe(exact_depths, depth) { self.inner.get(key.as_str()) } else { None };
         let found = exact.or_else(|| {
             key.replace_range(0..1, ">");
@@ -136,7 +139,7 @@ impl RouteCache {
         let path = crate::trust::routing_path(path);
         let depths = if exact { &self.exact_depths } else { &self.prefix_depths };
         // Published before the entry itself, so a lookup that finds the entry probes its depth.
-        depths.fetch_or(depth_bit(&path), Ordering::Release);
+        depths.fetch_or(depth_bit(depth(&path)), Ordering::Release);
         let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + self.ttl, failed_at_ms: AtomicU64::new(0) };
         self.inner.insert(Self::key(exact, &path), Arc::new(entry));
     }
