@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::cell::OnceCell;
 use std::sync::OnceLock;
 
+use crate::around_key::{AroundKey, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{ClassifyError, CompileError};
 use crate::journey;
@@ -92,6 +93,8 @@ pub struct Classifier {
     pub(crate) keyed: rustc_hash::FxHashMap<Box<[u8]>, u32>,
     /// Automata without keys: searched for every path.
     pub(crate) always: Vec<u32>,
+    /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
+    pub(crate) around: Option<AroundKey>,
     pub(crate) max_path_len: usize,
 }
 
@@ -119,9 +122,10 @@ pub(crate) enum Layout {
     /// `/-/profile`, `/`), and the rest. Small tables, which fit one dense DFA each: one
     /// lookup of the path's first segment.
     FirstSegment,
-    /// One automaton per key segment, each route keyed by its rarest literal segment
-    /// (`issues` rather than `-` in `/*namespace_id/:project_id/-/issues`), plus one for routes
-    /// without a literal segment. Large tables: every segment of the path is looked up.
+    /// Each route keyed by its rarest literal segment (`issues` rather than `-` in
+    /// `/*namespace_id/:project_id/-/issues`) and matched around it (see [`AroundKey`]), plus
+    /// one automaton for routes without a literal segment. Large tables: every segment of the
+    /// path is looked up.
     AnySegment,
 }
 
@@ -230,23 +234,37 @@ impl Classifier {
             EngineKind::Auto if routes.len() > options.engine.dense_max_patterns => Layout::AnySegment,
             EngineKind::Auto => Layout::FirstSegment,
         };
-        // Keyed by any segment, GitLab's 5,066 templates fall into ~1,350 automata of at most a
-        // few dozen glob-led patterns: lazy DFAs build in ~130 ms and hold ~30 MiB, where dense
-        // ones took 3.7 s and 117 MiB for no faster a search.
+        // Large tables get lazy DFAs: GitLab's 5,066 templates, split around their keys, build
+        // in ~120 ms; dense DFAs over them (keyed groups, an earlier layout) took 3.7 s and
+        // 117 MiB for no faster a search.
         let engine = match layout {
             Layout::FirstSegment => options.engine,
             Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
         };
         let mut parts = Parts::compile(routes, Mode::Build)?;
-        let automata = std::mem::take(&mut parts.pending)
-            .split(layout, options.engine.lazy_chunk_patterns)
+        let (groups, split) = std::mem::take(&mut parts.pending).split(layout);
+        let around = match split {
+            Some(split) => {
+                for route in &split.inexact {
+                    // Never happens with today's translator (it widens the same nodes either
+                    // way), but a split that widens must not let the DFA's word stand alone.
+                    let w = &mut parts.routes[*route as usize].widenings;
+                    if w.is_empty() {
+                        w.push(Widening { construct: "split at its key segment".into(), action: "checked exactly".into() });
+                    }
+                }
+                Some(AroundKey::build(split.routes, &engine).map_err(CompileError::Automaton)?)
+            }
+            None => None,
+        };
+        let automata = groups
             .into_iter()
             .map(|g| {
                 let engine = Engine::build(&g.patterns, &engine).map_err(CompileError::Automaton)?;
                 Ok(Automaton { engine, pattern_routes: g.pattern_routes, keys: g.keys })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
-        parts.finish(automata, layout, options)
+        parts.finish(automata, around, layout, options)
     }
 
     /// Rebuilds a classifier around automata that were built (and serialized) before; every
@@ -271,7 +289,7 @@ impl Classifier {
                 return Err(CompileError::Automaton("the automata do not belong to these routes".into()));
             }
         }
-        parts.finish(automata, layout, options)
+        parts.finish(automata, None, layout, options)
     }
 
     pub(crate) fn engines(&self) -> impl Iterator<Item = &Engine> {
@@ -285,19 +303,20 @@ impl Classifier {
 
     /// `"dense"` or `"lazy"`.
     pub fn engine_kind(&self) -> &'static str {
-        if self.engines().any(|e| e.kind_name() == "lazy") { "lazy" } else { "dense" }
+        if self.around.is_some() || self.engines().any(|e| e.kind_name() == "lazy") { "lazy" } else { "dense" }
     }
 
     /// Number of distinct patterns in the automaton.
     pub fn pattern_count(&self) -> usize {
-        self.automata.iter().map(|a| a.pattern_routes.len()).sum()
+        self.automata.iter().map(|a| a.pattern_routes.len()).sum::<usize>() + self.around.as_ref().map_or(0, AroundKey::pattern_count)
     }
 
     /// Approximate heap bytes held by the compiled classifier.
     pub fn memory_usage(&self) -> usize {
         let routes: usize = self.routes.iter().map(|r| r.def.path.len() + 64 * r.params.len() + 256).sum();
         let matchers: usize = self.matchers.iter().filter(|m| m.cell.get().is_some()).count() * 4096;
-        self.engines().map(Engine::memory_usage).sum::<usize>() + routes + matchers
+        let around = self.around.as_ref().map_or(0, AroundKey::memory_usage);
+        self.engines().map(Engine::memory_usage).sum::<usize>() + around + routes + matchers
     }
 
     fn check_request(&self, method: &str, path_info: &[u8]) -> Result<(), ClassifyError> {
@@ -425,24 +444,16 @@ impl Classifier {
 
     /// Routes whose DFA pattern matches `path`, in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
-        let mut selected = Candidates::new();
+        let mut selected = None;
         match self.layout {
-            Layout::FirstSegment => {
-                if let Some(&a) = self.keyed.get(first_segment(path)) {
-                    selected.push(a);
-                }
-            }
+            Layout::FirstSegment => selected = self.keyed.get(first_segment(path)).copied(),
             Layout::AnySegment => {
-                for segment in segments(path) {
-                    if let Some(&a) = self.keyed.get(segment) {
-                        if !selected.as_slice().contains(&a) {
-                            selected.push(a);
-                        }
-                    }
+                if let Some(around) = &self.around {
+                    around.for_each_match(path, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
                 }
             }
         }
-        for &a in self.always.iter().chain(selected.as_slice()) {
+        for &a in self.always.iter().chain(selected.as_ref()) {
             let automaton = &self.automata[a as usize];
             automaton
                 .engine
@@ -453,7 +464,7 @@ impl Classifier {
                 })
                 .map_err(ClassifyError::Automaton)?;
         }
-        out.sort();
+        out.sort_dedup();
         Ok(())
     }
 
@@ -513,32 +524,11 @@ struct PendingRoute {
     pattern: String,
     /// The spec's first segment, if literal (see [`static_first_segment`]).
     first: Option<String>,
-    /// Every literal segment every matching path contains (see [`literal_segments`]).
-    literals: Vec<String>,
-}
-
-/// Packs consecutive keyed groups (in order of their first route: neighbours in definition
-/// order look alike) into automata of up to `limit` patterns. Thousands of tiny automata each
-/// stay cold in the CPU caches when traffic varies (measured on GitLab's templates, cycling
-/// through 9,305 examples: 2.6 µs per classify over ~1,350 automata); a few hundred patterns
-/// per automaton keep the states paths share hot, while a path still runs only through the
-/// automata its own segments select.
-fn pack(groups: Vec<Group>, limit: usize) -> Vec<Group> {
-    let mut packed: Vec<Group> = Vec::new();
-    for g in groups {
-        match packed.last_mut() {
-            Some(last) if last.patterns.len() + g.patterns.len() <= limit.max(1) => {
-                for (pattern, routes) in g.patterns.iter().zip(&g.pattern_routes) {
-                    for &r in routes {
-                        last.add(r, pattern);
-                    }
-                }
-                last.keys.extend(g.keys);
-            }
-            _ => packed.push(g),
-        }
-    }
-    packed
+    /// Every literal segment every matching path contains, with its index in the spec (see
+    /// [`literal_segments`]).
+    literals: Vec<(String, usize)>,
+    /// The route's regex: `\A`, one node per spec node, then the end anchor.
+    node: Node,
 }
 
 /// The routes of one automaton.
@@ -562,19 +552,21 @@ impl Group {
     }
 }
 
+/// Routes split around their key segment ([`Layout::AnySegment`]).
+struct Split {
+    routes: Vec<SplitRoute>,
+    /// Routes whose split patterns widened where the whole regex did not.
+    inexact: Vec<u32>,
+}
+
 impl Pending {
-    /// The automata's routes under `layout`: keyed groups first (in order of their first
-    /// route), then the group every path searches, if any route needs it.
-    fn split(self, layout: Layout, pack_patterns: usize) -> Vec<Group> {
-        let mut keyed: Vec<Group> = Vec::new();
-        let mut by_key: HashMap<String, usize> = HashMap::new();
+    /// The automata's routes under `layout`: the keyed group first, then the group every path
+    /// searches, if any route needs it; under [`Layout::AnySegment`] keyed routes are split
+    /// around their key instead.
+    fn split(self, layout: Layout) -> (Vec<Group>, Option<Split>) {
+        let mut groups: Vec<Group> = Vec::new();
         let mut always = Group::default();
-        let mut key_of = |key: &str, keyed: &mut Vec<Group>| -> usize {
-            *by_key.entry(key.to_owned()).or_insert_with(|| {
-                keyed.push(Group { keys: vec![key.to_owned()], ..Group::default() });
-                keyed.len() - 1
-            })
-        };
+        let mut split = None;
         match layout {
             Layout::FirstSegment => {
                 // One automaton for every route with a literal first segment, keyed by all of them.
@@ -591,34 +583,42 @@ impl Pending {
                     }
                 }
                 if !statics.patterns.is_empty() {
-                    keyed.push(statics);
+                    groups.push(statics);
                 }
             }
             Layout::AnySegment => {
-                // The rarest segment: the fewer routes share a key, the smaller the automaton a
-                // path carrying it has to run through.
+                // The rarest segment: the fewer routes share a key, the fewer a path carrying
+                // it has to check.
                 let mut count: HashMap<&str, usize> = HashMap::new();
                 for p in &self.0 {
-                    for l in &p.literals {
+                    for (l, _) in &p.literals {
                         *count.entry(l.as_str()).or_default() += 1;
                     }
                 }
+                let mut routes = Vec::new();
+                let mut inexact = Vec::new();
                 for p in &self.0 {
-                    match p.literals.iter().min_by_key(|l| (count[l.as_str()], l.len())) {
-                        Some(key) => {
-                            let g = key_of(key, &mut keyed);
-                            keyed[g].add(p.route, &p.pattern);
+                    let key = p.literals.iter().min_by_key(|(l, _)| (count[l.as_str()], l.len()));
+                    match (&p.node, key) {
+                        // items[0] is `\A`, items[1 + i] the node of spec[i], then the end anchor.
+                        (Node::Concat(items), Some((key, at))) if at + 2 < items.len() => {
+                            let prefix = translate(&Node::Concat(items[..at + 1].to_vec()));
+                            let suffix = translate(&Node::Concat(items[at + 2..].to_vec()));
+                            if !prefix.widenings.is_empty() || !suffix.widenings.is_empty() {
+                                inexact.push(p.route);
+                            }
+                            routes.push(SplitRoute { route: p.route, key: key.clone(), prefix: prefix.pattern, suffix: suffix.pattern });
                         }
-                        None => always.add(p.route, &p.pattern),
+                        _ => always.add(p.route, &p.pattern),
                     }
                 }
-                keyed = pack(keyed, pack_patterns);
+                split = Some(Split { routes, inexact });
             }
         }
         if !always.patterns.is_empty() {
-            keyed.push(always);
+            groups.push(always);
         }
-        keyed
+        (groups, split)
     }
 }
 
@@ -731,6 +731,7 @@ impl Parts {
                         pattern: translation.pattern,
                         first: static_first_segment(&spec, def.mounted),
                         literals: literal_segments(&spec, def.mounted),
+                        node: node.clone(),
                     });
                     translation.widenings
                 }
@@ -754,7 +755,7 @@ impl Parts {
         Ok(Parts { routes: compiled, matchers, pending })
     }
 
-    fn finish(self, automata: Vec<Automaton>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
+    fn finish(self, automata: Vec<Automaton>, around: Option<AroundKey>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
         let mut keyed = rustc_hash::FxHashMap::default();
         let mut always = Vec::new();
         for (i, a) in automata.iter().enumerate() {
@@ -767,7 +768,7 @@ impl Parts {
                 }
             }
         }
-        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, max_path_len: options.max_path_len })
+        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len })
     }
 }
 
@@ -792,19 +793,17 @@ fn static_first_segment(spec: &[journey::SpecNode], mounted: bool) -> Option<Str
     }
 }
 
-/// The literal segments every path a route matches contains, as [`segments`] splits paths:
+/// The literal segments every path a route matches contains, with their index in the spec:
 /// a top-level literal right after a `/` and followed by `/`, `.`, the end, or an optional
-/// group starting with one of those (`issues` in `/*namespace_id/:project_id/-/issues(.:format)`).
+/// group starting with one of those (`issues` in `/*namespace_id/:project_id/-/issues(.:format)`),
+/// so that in a path it is a whole segment after a `/` (what [`AroundKey`] looks up).
 /// Literals inside optional groups are not required; mounted apps match any suffix.
-fn literal_segments(spec: &[journey::SpecNode], mounted: bool) -> Vec<String> {
+fn literal_segments(spec: &[journey::SpecNode], mounted: bool) -> Vec<(String, usize)> {
     use journey::SpecNode::*;
     if mounted {
         return Vec::new();
     }
-    if let [Slash] = spec {
-        return vec![String::new()];
-    }
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<(String, usize)> = Vec::new();
     for (i, node) in spec.iter().enumerate() {
         let Literal(text) = node else { continue };
         let after_slash = i > 0 && matches!(spec[i - 1], Slash);
@@ -813,17 +812,11 @@ fn literal_segments(spec: &[journey::SpecNode], mounted: bool) -> Vec<String> {
             Some(Group(inner)) => matches!(inner.first(), Some(Slash) | Some(Dot)),
             _ => false,
         };
-        if after_slash && separated && !text.is_empty() && !text.contains(['/', '.', '\n']) && !out.contains(text) {
-            out.push(text.clone());
+        if after_slash && separated && !text.is_empty() && !text.contains(['/', '.', '\n']) && !out.iter().any(|(t, _)| t == text) {
+            out.push((text.clone(), i));
         }
     }
     out
-}
-
-/// A normalized path's segments as keys see them: split at `/`, `.` and newlines (see
-/// [`first_segment`]), the leading `/` dropped (`/` alone is one empty segment).
-fn segments(path: &[u8]) -> impl Iterator<Item = &[u8]> {
-    path.strip_prefix(b"/").unwrap_or(path).split(|&b| b == b'/' || b == b'.' || b == b'\n')
 }
 
 /// A normalized path's first segment, up to the next `/` or `.` (literals never contain a dot),
@@ -859,11 +852,22 @@ impl Candidates {
         }
     }
 
-    fn sort(&mut self) {
+    /// Definition order, each route once (a route can match around two occurrences of its key).
+    fn sort_dedup(&mut self) {
         if self.spill.is_empty() {
-            self.inline[..self.len].sort_unstable();
+            let v = &mut self.inline[..self.len];
+            v.sort_unstable();
+            let mut kept = 0;
+            for i in 0..v.len() {
+                if i == 0 || v[i] != v[kept - 1] {
+                    v[kept] = v[i];
+                    kept += 1;
+                }
+            }
+            self.len = kept;
         } else {
             self.spill.sort_unstable();
+            self.spill.dedup();
         }
     }
 
@@ -889,7 +893,7 @@ fn order_routes(routes: &mut [RouteDef]) -> Result<(), CompileError> {
 mod tests {
 
     fn literals(spec: &str, mounted: bool) -> Vec<String> {
-        super::literal_segments(&journey::parse_spec(spec).unwrap(), mounted)
+        super::literal_segments(&journey::parse_spec(spec).unwrap(), mounted).into_iter().map(|(l, _)| l).collect()
     }
 
     #[test]
@@ -897,15 +901,14 @@ mod tests {
         assert_eq!(literals("/*namespace_id/:project_id/-/issues(.:format)", false), ["-", "issues"]);
         assert_eq!(literals("/groups/*id/-/edit", false), ["groups", "-", "edit"]);
         assert_eq!(literals("(/:locale)/help/:page", false), ["help"]);
-        assert_eq!(literals("/", false), [""]);
+        assert!(literals("/", false).is_empty());
+        let at = super::literal_segments(&journey::parse_spec("/*namespace_id/:project_id/-/issues").unwrap(), false);
+        assert_eq!(at, [("-".to_string(), 5), ("issues".to_string(), 7)]);
         // Not delimited by separators, optional, or under a mount: not keys.
         assert!(literals("/:username", false).is_empty());
         assert!(literals("/foo-:id/bar-:x", false).is_empty());
         assert!(literals("/x(/edit)", false) == ["x"]);
         assert!(literals("/api/v4", true).is_empty());
-        let segs: Vec<&[u8]> = super::segments(b"/a/-/issues.json\n").collect();
-        assert_eq!(segs, [&b"a"[..], b"-", b"issues", b"json", b""]);
-        assert_eq!(super::segments(b"/").collect::<Vec<_>>(), [&b""[..]]);
     }
     use super::*;
 

@@ -37,8 +37,8 @@ pub struct EngineConfig {
     /// Bytes the dense DFA (and its determinization) may use before `Auto` gives up on it.
     pub dense_size_limit: usize,
     /// Bytes of transition cache per thread for each lazy DFA chunk (an upper bound: caches grow
-    /// as paths visit states; GitLab's templates under varied traffic peak at ~75 MiB RSS for
-    /// the whole process with one thread).
+    /// as paths visit states; GitLab's templates under varied traffic peak at ~71 MiB RSS for
+    /// the whole process with one thread). The classifier's prefix automaton gets 4× this.
     pub lazy_cache_capacity: usize,
     /// Above this many patterns `Auto` goes straight to the lazy DFA: determinizing GitLab's
     /// full template list (glob-heavy, thousands of patterns) runs for many seconds before any
@@ -50,8 +50,8 @@ pub struct EngineConfig {
     /// the cache, and varied traffic thrashes it (measured on GitLab's 5,066 templates: ~210 µs
     /// per classify cycling through the examples, against ~0.24 µs when one path repeats).
     /// Chunks of consecutive patterns (neighbours in definition order look alike) keep every
-    /// state small. Large tables are also split by key segment first (see the classifier's
-    /// `Layout::AnySegment`); keyed groups are packed up to this many patterns per automaton.
+    /// state small. Large tables match most routes around a key segment instead (see the
+    /// classifier's `Layout::AnySegment`); this still chunks the routes without one.
     pub lazy_chunk_patterns: usize,
 }
 
@@ -64,10 +64,18 @@ impl Default for EngineConfig {
             dense_max_patterns: 600,
             // Measured on GitLab's templates, cycling through 9,305 examples, before keyed groups:
             // 16 → 18 µs, 64 → 4.7 µs, 256 → 2.1 µs, 512 → 29 µs (caches thrash again), one DFA →
-            // 210 µs per classify; with keyed groups packed: 64 → 1.95 µs, 256 → 1.6–1.9 µs, 1,024 → 78 µs.
+            // 210 µs per classify; with keyed groups packed: 64 → 1.95 µs, 256 → 1.6–1.9 µs, 1,024 → 78 µs
+            // (keyed routes are now matched around their key: 0.9 µs).
             lazy_chunk_patterns: 256,
         }
     }
+}
+
+/// Which way a lazy DFA reads the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Reverse,
 }
 
 type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
@@ -129,16 +137,27 @@ impl Engine {
     }
 
     fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
+        Self::build_lazy_in(patterns, config, Direction::Forward)
+    }
+
+    /// One lazy DFA over all `patterns`, unchunked, for searches from a position inside the
+    /// path: [`Direction::Reverse`] for [`Engine::for_each_prefix_match`], forward for
+    /// [`Engine::for_each_suffix_match`].
+    pub fn build_lazy_unchunked(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<Engine, String> {
+        Self::build_lazy_in(patterns, &EngineConfig { lazy_chunk_patterns: usize::MAX, ..*config }, direction)
+    }
+
+    fn build_lazy_in(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<Engine, String> {
         let chunk = config.lazy_chunk_patterns.max(1);
         let chunks = patterns
             .chunks(chunk)
             .enumerate()
-            .map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config))
+            .map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config, direction))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Engine::Lazy(chunks))
     }
 
-    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig) -> Result<LazyChunk, String> {
+    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<LazyChunk, String> {
         let dfa = hybrid::dfa::Builder::new()
             .configure(
                 hybrid::dfa::Config::new()
@@ -150,7 +169,7 @@ impl Engine {
                     .minimum_cache_clear_count(None),
             )
             .syntax(syntax_config())
-            .thompson(thompson_config())
+            .thompson(thompson_config().reverse(direction == Direction::Reverse))
             .build_many(patterns)
             .map_err(|e| e.to_string())?;
         let dfa = Arc::new(dfa);
@@ -214,6 +233,50 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// Calls `found` with every pattern that matches all of `hay[..end]` (a reverse engine,
+    /// searched backwards from `end`; look-arounds still see the bytes after `end`).
+    #[inline]
+    pub fn for_each_prefix_match(&self, hay: &[u8], end: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
+        let input = Input::new(hay).range(..end).anchored(Anchored::Yes);
+        self.each_lazy(&input, 0, &mut found, |dfa, cache, input, state| dfa.try_search_overlapping_rev(cache, input, state))
+    }
+
+    /// Calls `found` with every pattern that matches all of `hay[start..]` (a forward engine;
+    /// look-behinds still see the bytes before `start`).
+    #[inline]
+    pub fn for_each_suffix_match(&self, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
+        let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
+        self.each_lazy(&input, hay.len(), &mut found, |dfa, cache, input, state| dfa.try_search_overlapping_fwd(cache, input, state))
+    }
+
+    /// Runs an overlapping search of every lazy chunk, reporting patterns whose match ends
+    /// (forward) or starts (reverse) at `at`.
+    #[inline]
+    fn each_lazy(
+        &self,
+        input: &Input<'_>,
+        at: usize,
+        found: &mut impl FnMut(u32),
+        search: impl Fn(&hybrid::dfa::DFA, &mut hybrid::dfa::Cache, &Input<'_>, &mut hybrid::dfa::OverlappingState) -> Result<(), regex_automata::MatchError>,
+    ) -> Result<(), String> {
+        let Engine::Lazy(chunks) = self else {
+            return Err("searches from inside the path need a lazy engine".into());
+        };
+        for chunk in chunks {
+            let mut cache = chunk.pool.get();
+            let mut state = hybrid::dfa::OverlappingState::start();
+            loop {
+                search(&chunk.dfa, &mut cache, input, &mut state).map_err(|e| e.to_string())?;
+                match state.get_match() {
+                    Some(hm) if hm.offset() == at => found(chunk.first_pattern + hm.pattern().as_u32()),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The dense DFA's serialized form (little-endian), if this is a dense engine.

@@ -26,6 +26,7 @@
 //! - [`rules`] and [`learn`]: from a matched route to the router's learn answer.
 //! - [`artifact`]: a compiled classifier as bytes, loaded again without recompiling.
 
+mod around_key;
 pub mod artifact;
 pub mod classifier;
 pub mod engine;
