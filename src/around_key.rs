@@ -9,8 +9,16 @@
 //! prefixes (`\A/(?:.+?)/[^/.?]+/-/` alone stands for 218 routes) and 522 distinct suffixes
 //! (`(?:\.[^/.?]+)?\n?\z` for 3,033). All prefixes go into one reverse DFA, searched backwards
 //! from where a key segment starts, and all suffixes into one forward DFA, searched from where
-//! it ends: two small automata that every path shares, so they stay hot, and whose states are
-//! small because literals near the key tell the prefixes apart within a few bytes.
+//! it ends: small automata that every path shares, so they stay hot.
+//!
+//! A prefix with one default glob (`*namespace_id`: any bytes but a newline) is split again
+//! around it: its head (`\A/`, `\A/o/[^/.?]+/`) runs forward from the path's start, once per
+//! path, and its tail (`/[^/.?]+/-/`) backwards from the key, unanchored, so neither walk
+//! crosses the namespace and the reverse DFA's states no longer carry every glob-led prefix
+//! through it (a whole-prefix reverse DFA needed ~10 MiB of cache on the templates). The
+//! prefix matches when a head ends before a tail starts with no newline between them (the
+//! glob's one byte or more). Suffixes split the same way measured slower (1.37 µs cycling
+//! instead of 1.15): their walks are short already.
 //!
 //! A route matches iff, at some occurrence of its key as a whole segment after a `/`, its
 //! prefix matches the path up to the key and its suffix matches the rest: the key literal sits
@@ -19,42 +27,89 @@
 //! occurrence.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
+use regex_automata::util::pool::Pool;
+use regex_automata::{Anchored, Input};
 use rustc_hash::FxHashMap;
 
-use crate::engine::{Direction, Engine, EngineConfig};
+use crate::engine::{lazy_dfa, Direction, EngineConfig};
 
 /// A route's regex split at its key segment, as DFA patterns.
 pub(crate) struct SplitRoute {
     pub route: u32,
     pub key: String,
-    /// The pattern for the path before the key (from `\A` to the `/` before it).
-    pub prefix: String,
+    /// The path before the key (from `\A` to the `/` before it).
+    pub prefix: Part,
     /// The pattern for the path after the key (to the end anchor).
     pub suffix: String,
 }
 
-/// A keyed route with the ids of its prefix and suffix patterns.
+/// The part of a route's regex before its key.
+pub(crate) enum Part {
+    /// One pattern, from `\A` to the key.
+    Whole(String),
+    /// `head · glob · tail`, the glob being Journey's default (`[^\n]+`).
+    Glob { head: String, tail: String },
+}
+
+/// A keyed route with the ids of its patterns.
 #[derive(Clone, Copy, Debug)]
 struct KeyedRoute {
     route: u32,
+    /// Its whole prefix or its prefix's tail, in `prefixes`.
     prefix: u32,
+    /// Its prefix's head in `heads`, or [`NO_HEAD`].
+    head: u32,
+    /// Its suffix in `suffixes`.
     suffix: u32,
 }
 
+const NO_HEAD: u32 = u32::MAX;
+
 /// The automata and key index for routes matched around their key.
 pub(crate) struct AroundKey {
-    /// Reverse DFA over every distinct prefix.
-    prefixes: Engine,
-    /// Forward DFA over every distinct suffix.
-    suffixes: Engine,
+    dfas: Arc<Dfas>,
+    /// One set of caches per thread, taken once per path.
+    caches: Pool<Caches, CachesFn>,
     /// Key segment → its routes, ascending. FxHash: the keys come from the route table.
     keys: FxHashMap<Box<[u8]>, Box<[KeyedRoute]>>,
 }
 
+struct Dfas {
+    /// Reverse, over every distinct whole prefix and prefix tail, from the key's start.
+    prefixes: DFA,
+    /// Forward, over every distinct prefix head, from the path's start.
+    heads: DFA,
+    /// Forward, over every distinct suffix, from the key's end.
+    suffixes: DFA,
+}
+
+impl Dfas {
+    fn all(&self) -> [&DFA; 3] {
+        [&self.prefixes, &self.heads, &self.suffixes]
+    }
+}
+
+struct Caches {
+    prefixes: Cache,
+    heads: Cache,
+    suffixes: Cache,
+}
+
+type CachesFn = Box<dyn Fn() -> Caches + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
 impl std::fmt::Debug for AroundKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AroundKey({} keys, {} prefixes, {} suffixes)", self.keys.len(), self.prefixes.pattern_len(), self.suffixes.pattern_len())
+        write!(
+            f,
+            "AroundKey({} keys, {} prefixes, {} heads, {} suffixes)",
+            self.keys.len(),
+            self.dfas.prefixes.pattern_len(),
+            self.dfas.heads.pattern_len(),
+            self.dfas.suffixes.pattern_len()
+        )
     }
 }
 
@@ -77,12 +132,14 @@ impl Patterns {
 
 impl AroundKey {
     pub fn build(routes: Vec<SplitRoute>, config: &EngineConfig) -> Result<AroundKey, String> {
-        let mut prefixes = Patterns::default();
-        let mut suffixes = Patterns::default();
+        let (mut prefixes, mut heads, mut suffixes) = (Patterns::default(), Patterns::default(), Patterns::default());
         let mut keys: HashMap<String, Vec<KeyedRoute>> = HashMap::new();
         for r in routes {
-            let keyed = KeyedRoute { route: r.route, prefix: prefixes.id(r.prefix), suffix: suffixes.id(r.suffix) };
-            keys.entry(r.key).or_default().push(keyed);
+            let (prefix, head) = match r.prefix {
+                Part::Whole(p) => (prefixes.id(p), NO_HEAD),
+                Part::Glob { head, tail } => (prefixes.id(tail), heads.id(head)),
+            };
+            keys.entry(r.key).or_default().push(KeyedRoute { route: r.route, prefix, head, suffix: suffixes.id(r.suffix) });
         }
         let keys = keys
             .into_iter()
@@ -91,36 +148,71 @@ impl AroundKey {
                 (k.into_bytes().into_boxed_slice(), v.into_boxed_slice())
             })
             .collect();
-        Ok(AroundKey {
-            // Its states hold every prefix still alive (up to ~900 on GitLab's templates): cycling
-            // through their examples it settles at ~10 MiB, and at the default 8 MiB it would
-            // clear and rebuild its cache ~450 times a pass (8 µs per path instead of 0.9 µs).
-            prefixes: Engine::build_lazy_unchunked(
-                &prefixes.texts,
-                &EngineConfig { lazy_cache_capacity: config.lazy_cache_capacity.saturating_mul(4), ..*config },
-                Direction::Reverse,
-            )?,
-            suffixes: Engine::build_lazy_unchunked(&suffixes.texts, config, Direction::Forward)?,
-            keys,
-        })
+        let dfas = Arc::new(Dfas {
+            prefixes: lazy_dfa(&prefixes.texts, config, Direction::Reverse)?,
+            heads: lazy_dfa(&heads.texts, config, Direction::Forward)?,
+            suffixes: lazy_dfa(&suffixes.texts, config, Direction::Forward)?,
+        });
+        let for_pool = Arc::clone(&dfas);
+        let create: CachesFn = Box::new(move || Caches {
+            prefixes: for_pool.prefixes.create_cache(),
+            heads: for_pool.heads.create_cache(),
+            suffixes: for_pool.suffixes.create_cache(),
+        });
+        Ok(AroundKey { dfas, caches: Pool::new(create), keys })
     }
 
     /// Calls `found` with every keyed route that matches `path` (a route can be reported once
     /// per occurrence of its key).
     pub fn for_each_match(&self, path: &[u8], mut found: impl FnMut(u32)) -> Result<(), String> {
-        let mut prefixes = IdSet::new(self.prefixes.pattern_len());
-        let mut suffixes = IdSet::new(self.suffixes.pattern_len());
+        let dfas = &*self.dfas;
+        let mut caches = None;
+        // Per occurrence: the suffixes matched; the whole prefixes' and tails' starts.
+        let mut suffixes = IdSet::new(dfas.suffixes.pattern_len());
+        let mut tails = Pairs::new();
+        // Per path, when first needed: the heads' ends.
+        let mut heads: Option<Pairs> = None;
+        // The glob between a head ending at `from` and a tail starting at `to`: one byte at
+        // least, no newline.
+        let newline = path.contains(&b'\n');
+        let glob = |from: u32, to: u32| from < to && !(newline && path[from as usize..to as usize].contains(&b'\n'));
         for (start, end) in key_segments(path) {
             let Some(routes) = self.keys.get(&path[start..end]) else { continue };
-            prefixes.clear();
-            self.prefixes.for_each_prefix_match(path, start, |p| prefixes.push(p))?;
-            if !routes.iter().any(|r| prefixes.contains(r.prefix)) {
+            let caches = caches.get_or_insert_with(|| self.caches.get());
+            // The suffix first: it is usually short (a key is mostly the last segment or next
+            // to it), and an occurrence none of whose suffixes match needs no walk back.
+            suffixes.clear();
+            suffix_matches(&dfas.suffixes, &mut caches.suffixes, path, end, |s| suffixes.push(s))?;
+            if !routes.iter().any(|r| suffixes.contains(r.suffix)) {
                 continue;
             }
-            suffixes.clear();
-            self.suffixes.for_each_suffix_match(path, end, |s| suffixes.push(s))?;
+            tails.clear();
+            let input = Input::new(path).range(..start).anchored(Anchored::Yes);
+            overlapping(&mut |p, at| tails.push(p, at as u32), |state| {
+                dfas.prefixes.try_search_overlapping_rev(&mut caches.prefixes, &input, state)
+            })?;
             for r in routes.iter() {
-                if prefixes.contains(r.prefix) && suffixes.contains(r.suffix) {
+                if !suffixes.contains(r.suffix) {
+                    continue;
+                }
+                let matched = if r.head == NO_HEAD {
+                    // A whole prefix starts with `\A`: it only matches from 0.
+                    tails.any(|p, _| p == r.prefix)
+                } else {
+                    let heads = match &mut heads {
+                        Some(h) => &*h,
+                        None => {
+                            let mut found_heads = Pairs::new();
+                            let input = Input::new(path).anchored(Anchored::Yes);
+                            overlapping(&mut |h, at| found_heads.push(h, at as u32), |state| {
+                                dfas.heads.try_search_overlapping_fwd(&mut caches.heads, &input, state)
+                            })?;
+                            &*heads.insert(found_heads)
+                        }
+                    };
+                    tails.any(|p, tail_at| p == r.prefix && heads.any(|h, head_at| h == r.head && glob(head_at, tail_at)))
+                };
+                if matched {
                     found(r.route);
                 }
             }
@@ -129,12 +221,13 @@ impl AroundKey {
     }
 
     pub fn pattern_count(&self) -> usize {
-        self.prefixes.pattern_len() + self.suffixes.pattern_len()
+        self.dfas.all().iter().map(|d| d.pattern_len()).sum()
     }
 
+    /// Heap bytes of the automata's NFAs and the key index (not the per-thread caches).
     pub fn memory_usage(&self) -> usize {
         let index: usize = self.keys.iter().map(|(k, v)| k.len() + v.len() * std::mem::size_of::<KeyedRoute>() + 48).sum();
-        self.prefixes.memory_usage() + self.suffixes.memory_usage() + index
+        self.dfas.all().iter().map(|d| d.get_nfa().memory_usage()).sum::<usize>() + index
     }
 }
 
@@ -154,6 +247,84 @@ fn key_segments(path: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
         }
         None
     })
+}
+
+/// Runs an overlapping search to its end, reporting each match's pattern and offset (its end
+/// forward, its start in reverse).
+fn overlapping(
+    found: &mut impl FnMut(u32, usize),
+    mut search: impl FnMut(&mut OverlappingState) -> Result<(), regex_automata::MatchError>,
+) -> Result<(), String> {
+    let mut state = OverlappingState::start();
+    loop {
+        search(&mut state).map_err(|e| e.to_string())?;
+        match state.get_match() {
+            Some(hm) => found(hm.pattern().as_u32(), hm.offset()),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Calls `found` with every pattern that matches all of `hay[start..]` (look-behinds still see
+/// the bytes before `start`).
+///
+/// Walks the states itself and reads every pattern of the last one: an overlapping search
+/// re-enters once per match, and a short suffix is matched by a dozen patterns at once (37
+/// reports a path on GitLab's templates, which took most of the time spent on suffixes).
+fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
+    let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
+    let mut sid = dfa.start_state_forward(cache, &input).map_err(|e| e.to_string())?;
+    for &b in &hay[start..] {
+        sid = dfa.next_state(cache, sid, b).map_err(|e| e.to_string())?;
+        if sid.is_tagged() {
+            if sid.is_dead() {
+                return Ok(());
+            }
+            if sid.is_quit() {
+                return Err(format!("the suffix automaton gave up at byte {b:#04x}"));
+            }
+        }
+    }
+    sid = dfa.next_eoi_state(cache, sid).map_err(|e| e.to_string())?;
+    if sid.is_match() {
+        for i in 0..dfa.match_len(cache, sid) {
+            found(dfa.match_pattern(cache, sid, i).as_u32());
+        }
+    }
+    Ok(())
+}
+
+/// `(pattern, offset)` matches of one search, on the stack while there are few.
+struct Pairs {
+    inline: [(u32, u32); 16],
+    len: usize,
+    spill: Vec<(u32, u32)>,
+}
+
+impl Pairs {
+    fn new() -> Self {
+        Pairs { inline: [(0, 0); 16], len: 0, spill: Vec::new() }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.spill.clear();
+    }
+
+    #[inline]
+    fn push(&mut self, pattern: u32, at: u32) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = (pattern, at);
+            self.len += 1;
+        } else {
+            self.spill.push((pattern, at));
+        }
+    }
+
+    #[inline]
+    fn any(&self, mut f: impl FnMut(u32, u32) -> bool) -> bool {
+        self.inline[..self.len].iter().chain(&self.spill).any(|&(p, at)| f(p, at))
+    }
 }
 
 /// Pattern ids found by one search: a bit per pattern, on the stack for up to 1,024 patterns.
@@ -208,12 +379,24 @@ mod tests {
 
     #[test]
     fn routes_match_around_any_occurrence_of_their_key() {
-        let glob = r"(?-u)\A/(?:(?s-u:.+?))/(?:[^/.?]+)/-/";
+        let glob = r"(?-u)\A/(?:[^\n]+?)/(?:[^/.?]+)/-/";
         let format = r"(?-u)(?:\.(?:[^/.?]+))?\n?\z";
         let routes = vec![
-            SplitRoute { route: 0, key: "issues".into(), prefix: glob.into(), suffix: format.into() },
-            SplitRoute { route: 1, key: "issues".into(), prefix: glob.into(), suffix: r"(?-u)/(?:[^/.?]+)\n?\z".into() },
-            SplitRoute { route: 2, key: "edit".into(), prefix: r"(?-u)\A/groups/(?:(?s-u:.+?))/-/".into(), suffix: r"(?-u)\n?\z".into() },
+            // The same glob-led prefix, once whole and once split around its glob.
+            SplitRoute { route: 0, key: "issues".into(), prefix: Part::Whole(glob.into()), suffix: format.into() },
+            SplitRoute {
+                route: 1,
+                key: "issues".into(),
+                prefix: Part::Glob { head: r"(?-u)\A/".into(), tail: r"(?-u)/(?:[^/.?]+)/-/".into() },
+                suffix: r"(?-u)/(?:[^/.?]+)\n?\z".into(),
+            },
+            SplitRoute {
+                route: 2,
+                key: "edit".into(),
+                prefix: Part::Glob { head: r"(?-u)\A/groups/".into(), tail: r"(?-u)/-/".into() },
+                suffix: r"(?-u)\n?\z".into(),
+            },
+            SplitRoute { route: 3, key: "edit".into(), prefix: Part::Whole(r"(?-u)\A/".into()), suffix: r"(?-u)\n?\z".into() },
         ];
         let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
         let found = |p: &str| {
@@ -231,5 +414,12 @@ mod tests {
         assert_eq!(found("/groups/x/y/-/edit"), [2]);
         assert_eq!(found("/groups/x/y/-/edit\n"), [2]);
         assert_eq!(found("/groupsx/y/-/edit"), Vec::<u32>::new());
+        // The glob takes one byte at least, and no newline.
+        assert_eq!(found("/groups/-/edit"), Vec::<u32>::new());
+        assert_eq!(found("/groups/x\ny/-/edit"), Vec::<u32>::new());
+        assert_eq!(found("/a\nb/c/-/issues/5"), Vec::<u32>::new());
+        assert_eq!(found("/a\nb/c/-/issues"), Vec::<u32>::new());
+        assert_eq!(found("/ab/c/-/issues/5\n"), [1]);
+        assert_eq!(found("/edit"), [3]);
     }
 }

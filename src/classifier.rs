@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::cell::OnceCell;
 use std::sync::OnceLock;
 
-use crate::around_key::{AroundKey, SplitRoute};
+use crate::around_key::{AroundKey, Part, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{ClassifyError, CompileError};
 use crate::journey;
@@ -602,12 +602,12 @@ impl Pending {
                     match (&p.node, key) {
                         // items[0] is `\A`, items[1 + i] the node of spec[i], then the end anchor.
                         (Node::Concat(items), Some((key, at))) if at + 2 < items.len() => {
-                            let prefix = translate(&Node::Concat(items[..at + 1].to_vec()));
+                            let (prefix, prefix_widened) = split_prefix(&items[..at + 1]);
                             let suffix = translate(&Node::Concat(items[at + 2..].to_vec()));
-                            if !prefix.widenings.is_empty() || !suffix.widenings.is_empty() {
+                            if prefix_widened || !suffix.widenings.is_empty() {
                                 inexact.push(p.route);
                             }
-                            routes.push(SplitRoute { route: p.route, key: key.clone(), prefix: prefix.pattern, suffix: suffix.pattern });
+                            routes.push(SplitRoute { route: p.route, key: key.clone(), prefix, suffix: suffix.pattern });
                         }
                         _ => always.add(p.route, &p.pattern),
                     }
@@ -791,6 +791,32 @@ fn static_first_segment(spec: &[journey::SpecNode], mounted: bool) -> Option<Str
         }
         _ => None,
     }
+}
+
+/// The DFA pattern(s) for the run of a route's regex before its key: split around its glob if
+/// it has exactly one default glob (see [`AroundKey`]), else whole; and whether the
+/// translation widened anything.
+fn split_prefix(items: &[Node]) -> (Part, bool) {
+    let globs: Vec<usize> = (0..items.len()).filter(|&i| is_default_glob(&items[i])).collect();
+    match globs[..] {
+        [glob] => {
+            let head = translate(&Node::Concat(items[..glob].to_vec()));
+            let tail = translate(&Node::Concat(items[glob + 1..].to_vec()));
+            let widened = !head.widenings.is_empty() || !tail.widenings.is_empty();
+            (Part::Glob { head: head.pattern, tail: tail.pattern }, widened)
+        }
+        _ => {
+            let whole = translate(&Node::Concat(items.to_vec()));
+            let widened = !whole.widenings.is_empty();
+            (Part::Whole(whole.pattern), widened)
+        }
+    }
+}
+
+/// True for a `*glob` parameter with Journey's default regex (one or more bytes, no newline),
+/// which [`AroundKey`] matches by position instead of by automaton.
+fn is_default_glob(node: &Node) -> bool {
+    matches!(node, Node::Capture { node, .. } if **node == journey::default_glob_regex(false) || **node == journey::default_glob_regex(true))
 }
 
 /// The literal segments every path a route matches contains, with their index in the spec:

@@ -38,7 +38,7 @@ pub struct EngineConfig {
     pub dense_size_limit: usize,
     /// Bytes of transition cache per thread for each lazy DFA chunk (an upper bound: caches grow
     /// as paths visit states; GitLab's templates under varied traffic peak at ~71 MiB RSS for
-    /// the whole process with one thread). The classifier's prefix automaton gets 4× this.
+    /// the whole process with one thread).
     pub lazy_cache_capacity: usize,
     /// Above this many patterns `Auto` goes straight to the lazy DFA: determinizing GitLab's
     /// full template list (glob-heavy, thousands of patterns) runs for many seconds before any
@@ -69,6 +69,25 @@ impl Default for EngineConfig {
             lazy_chunk_patterns: 256,
         }
     }
+}
+
+/// One lazy DFA over `patterns` (all matches reported, `MatchKind::All`), reading the path
+/// `direction`; its cache is bounded by `config.lazy_cache_capacity`.
+pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, String> {
+    hybrid::dfa::Builder::new()
+        .configure(
+            hybrid::dfa::Config::new()
+                .match_kind(MatchKind::All)
+                .starts_for_each_pattern(false)
+                .cache_capacity(config.lazy_cache_capacity)
+                .skip_cache_capacity_check(true)
+                // Never give up on a search: clearing the cache only costs time.
+                .minimum_cache_clear_count(None),
+        )
+        .syntax(syntax_config())
+        .thompson(thompson_config().reverse(direction == Direction::Reverse))
+        .build_many(patterns)
+        .map_err(|e| e.to_string())
 }
 
 /// Which way a lazy DFA reads the path.
@@ -137,42 +156,17 @@ impl Engine {
     }
 
     fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
-        Self::build_lazy_in(patterns, config, Direction::Forward)
-    }
-
-    /// One lazy DFA over all `patterns`, unchunked, for searches from a position inside the
-    /// path: [`Direction::Reverse`] for [`Engine::for_each_prefix_match`], forward for
-    /// [`Engine::for_each_suffix_match`].
-    pub fn build_lazy_unchunked(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<Engine, String> {
-        Self::build_lazy_in(patterns, &EngineConfig { lazy_chunk_patterns: usize::MAX, ..*config }, direction)
-    }
-
-    fn build_lazy_in(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<Engine, String> {
         let chunk = config.lazy_chunk_patterns.max(1);
         let chunks = patterns
             .chunks(chunk)
             .enumerate()
-            .map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config, direction))
+            .map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Engine::Lazy(chunks))
     }
 
-    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<LazyChunk, String> {
-        let dfa = hybrid::dfa::Builder::new()
-            .configure(
-                hybrid::dfa::Config::new()
-                    .match_kind(MatchKind::All)
-                    .starts_for_each_pattern(false)
-                    .cache_capacity(config.lazy_cache_capacity)
-                    .skip_cache_capacity_check(true)
-                    // Never give up on a search: clearing the cache only costs time.
-                    .minimum_cache_clear_count(None),
-            )
-            .syntax(syntax_config())
-            .thompson(thompson_config().reverse(direction == Direction::Reverse))
-            .build_many(patterns)
-            .map_err(|e| e.to_string())?;
-        let dfa = Arc::new(dfa);
+    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig) -> Result<LazyChunk, String> {
+        let dfa = Arc::new(lazy_dfa(patterns, config, Direction::Forward)?);
         let for_pool = Arc::clone(&dfa);
         let create: CacheFn = Box::new(move || for_pool.create_cache());
         Ok(LazyChunk { first_pattern, dfa, pool: Pool::new(create) })
@@ -233,50 +227,6 @@ impl Engine {
                 Ok(())
             }
         }
-    }
-
-    /// Calls `found` with every pattern that matches all of `hay[..end]` (a reverse engine,
-    /// searched backwards from `end`; look-arounds still see the bytes after `end`).
-    #[inline]
-    pub fn for_each_prefix_match(&self, hay: &[u8], end: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
-        let input = Input::new(hay).range(..end).anchored(Anchored::Yes);
-        self.each_lazy(&input, 0, &mut found, |dfa, cache, input, state| dfa.try_search_overlapping_rev(cache, input, state))
-    }
-
-    /// Calls `found` with every pattern that matches all of `hay[start..]` (a forward engine;
-    /// look-behinds still see the bytes before `start`).
-    #[inline]
-    pub fn for_each_suffix_match(&self, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
-        let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
-        self.each_lazy(&input, hay.len(), &mut found, |dfa, cache, input, state| dfa.try_search_overlapping_fwd(cache, input, state))
-    }
-
-    /// Runs an overlapping search of every lazy chunk, reporting patterns whose match ends
-    /// (forward) or starts (reverse) at `at`.
-    #[inline]
-    fn each_lazy(
-        &self,
-        input: &Input<'_>,
-        at: usize,
-        found: &mut impl FnMut(u32),
-        search: impl Fn(&hybrid::dfa::DFA, &mut hybrid::dfa::Cache, &Input<'_>, &mut hybrid::dfa::OverlappingState) -> Result<(), regex_automata::MatchError>,
-    ) -> Result<(), String> {
-        let Engine::Lazy(chunks) = self else {
-            return Err("searches from inside the path need a lazy engine".into());
-        };
-        for chunk in chunks {
-            let mut cache = chunk.pool.get();
-            let mut state = hybrid::dfa::OverlappingState::start();
-            loop {
-                search(&chunk.dfa, &mut cache, input, &mut state).map_err(|e| e.to_string())?;
-                match state.get_match() {
-                    Some(hm) if hm.offset() == at => found(chunk.first_pattern + hm.pattern().as_u32()),
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The dense DFA's serialized form (little-endian), if this is a dense engine.
