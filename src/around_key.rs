@@ -44,6 +44,27 @@ pub(crate) struct SplitRoute {
     pub prefix: Part,
     /// The pattern for the path after the key (to the end anchor).
     pub suffix: String,
+    /// How many `/` the path before and after the key can hold (see [`Slashes`]).
+    pub slashes: [Slashes; 2],
+}
+
+/// The number of `/` a part of a route's regex can match: a path whose count is outside needs
+/// no walk (a key segment in the wrong place, `o` in `/gitlab-org/o/-/issues`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Slashes {
+    pub min: u16,
+    /// `u16::MAX`: no bound (a glob).
+    pub max: u16,
+}
+
+impl Slashes {
+    #[cfg(test)]
+    pub const ANY: Slashes = Slashes { min: 0, max: u16::MAX };
+
+    #[inline]
+    fn admits(self, n: usize) -> bool {
+        n >= self.min as usize && (self.max == u16::MAX || n <= self.max as usize)
+    }
 }
 
 /// The part of a route's regex before its key.
@@ -64,6 +85,14 @@ struct KeyedRoute {
     head: u32,
     /// Its suffix in `suffixes`.
     suffix: u32,
+    slashes: [Slashes; 2],
+}
+
+impl KeyedRoute {
+    #[inline]
+    fn admits(&self, before: usize, after: usize) -> bool {
+        self.slashes[0].admits(before) && self.slashes[1].admits(after)
+    }
 }
 
 const NO_HEAD: u32 = u32::MAX;
@@ -139,7 +168,7 @@ impl AroundKey {
                 Part::Whole(p) => (prefixes.id(p), NO_HEAD),
                 Part::Glob { head, tail } => (prefixes.id(tail), heads.id(head)),
             };
-            keys.entry(r.key).or_default().push(KeyedRoute { route: r.route, prefix, head, suffix: suffixes.id(r.suffix) });
+            keys.entry(r.key).or_default().push(KeyedRoute { route: r.route, prefix, head, suffix: suffixes.id(r.suffix), slashes: r.slashes });
         }
         let keys = keys
             .into_iter()
@@ -176,14 +205,22 @@ impl AroundKey {
         // least, no newline.
         let newline = path.contains(&b'\n');
         let glob = |from: u32, to: u32| from < to && !(newline && path[from as usize..to as usize].contains(&b'\n'));
+        let total_slashes = path.iter().filter(|&&b| b == b'/').count();
+        let (mut counted, mut before) = (0, 0);
         for (start, end) in key_segments(path) {
             let Some(routes) = self.keys.get(&path[start..end]) else { continue };
+            before += path[counted..start].iter().filter(|&&b| b == b'/').count();
+            counted = start;
+            let after = total_slashes - before;
+            if !routes.iter().any(|r| r.admits(before, after)) {
+                continue;
+            }
             let caches = caches.get_or_insert_with(|| self.caches.get());
             // The suffix first: it is usually short (a key is mostly the last segment or next
             // to it), and an occurrence none of whose suffixes match needs no walk back.
             suffixes.clear();
             suffix_matches(&dfas.suffixes, &mut caches.suffixes, path, end, |s| suffixes.push(s))?;
-            if !routes.iter().any(|r| suffixes.contains(r.suffix)) {
+            if !routes.iter().any(|r| r.admits(before, after) && suffixes.contains(r.suffix)) {
                 continue;
             }
             tails.clear();
@@ -192,7 +229,7 @@ impl AroundKey {
                 dfas.prefixes.try_search_overlapping_rev(&mut caches.prefixes, &input, state)
             })?;
             for r in routes.iter() {
-                if !suffixes.contains(r.suffix) {
+                if !r.admits(before, after) || !suffixes.contains(r.suffix) {
                     continue;
                 }
                 let matched = if r.head == NO_HEAD {
@@ -383,20 +420,22 @@ mod tests {
         let format = r"(?-u)(?:\.(?:[^/.?]+))?\n?\z";
         let routes = vec![
             // The same glob-led prefix, once whole and once split around its glob.
-            SplitRoute { route: 0, key: "issues".into(), prefix: Part::Whole(glob.into()), suffix: format.into() },
+            SplitRoute { route: 0, key: "issues".into(), prefix: Part::Whole(glob.into()), suffix: format.into(), slashes: [Slashes::ANY; 2] },
             SplitRoute {
                 route: 1,
                 key: "issues".into(),
                 prefix: Part::Glob { head: r"(?-u)\A/".into(), tail: r"(?-u)/(?:[^/.?]+)/-/".into() },
                 suffix: r"(?-u)/(?:[^/.?]+)\n?\z".into(),
+                slashes: [Slashes { min: 3, max: u16::MAX }, Slashes { min: 1, max: 1 }],
             },
             SplitRoute {
                 route: 2,
                 key: "edit".into(),
                 prefix: Part::Glob { head: r"(?-u)\A/groups/".into(), tail: r"(?-u)/-/".into() },
                 suffix: r"(?-u)\n?\z".into(),
+                slashes: [Slashes::ANY; 2],
             },
-            SplitRoute { route: 3, key: "edit".into(), prefix: Part::Whole(r"(?-u)\A/".into()), suffix: r"(?-u)\n?\z".into() },
+            SplitRoute { route: 3, key: "edit".into(), prefix: Part::Whole(r"(?-u)\A/".into()), suffix: r"(?-u)\n?\z".into(), slashes: [Slashes { min: 1, max: 1 }, Slashes { min: 0, max: 0 }] },
         ];
         let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
         let found = |p: &str| {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::cell::OnceCell;
 use std::sync::OnceLock;
 
-use crate::around_key::{AroundKey, Part, SplitRoute};
+use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{ClassifyError, CompileError};
 use crate::journey;
@@ -607,7 +607,8 @@ impl Pending {
                             if prefix_widened || !suffix.widenings.is_empty() {
                                 inexact.push(p.route);
                             }
-                            routes.push(SplitRoute { route: p.route, key: key.clone(), prefix, suffix: suffix.pattern });
+                            let slashes = [slashes(&Node::Concat(items[..at + 1].to_vec())), slashes(&Node::Concat(items[at + 2..].to_vec()))];
+                            routes.push(SplitRoute { route: p.route, key: key.clone(), prefix, suffix: suffix.pattern, slashes });
                         }
                         _ => always.add(p.route, &p.pattern),
                     }
@@ -813,6 +814,42 @@ fn split_prefix(items: &[Node]) -> (Part, bool) {
     }
 }
 
+/// How many `/` a match of `node` can hold (bounds, `u16::MAX` for none).
+fn slashes(node: &Node) -> Slashes {
+    fn class(set: &crate::ruby_regex::ast::ByteSet) -> (u32, u32) {
+        if !set.contains(b'/') {
+            (0, 0)
+        } else if *set == crate::ruby_regex::ast::ByteSet::single(b'/') {
+            (1, 1)
+        } else {
+            (0, 1)
+        }
+    }
+    const UNBOUNDED: u32 = u32::MAX;
+    fn bounds(node: &Node) -> (u32, u32) {
+        match node {
+            Node::Empty | Node::Assert(_) | Node::Look { .. } => (0, 0),
+            Node::Class(set) => class(set),
+            Node::Seq(sets) => sets.iter().map(class).fold((0, 0), |(a, b), (c, d)| (a.saturating_add(c), b.saturating_add(d))),
+            Node::Concat(items) => items.iter().map(bounds).fold((0, 0), |(a, b), (c, d)| (a.saturating_add(c), b.saturating_add(d))),
+            Node::Alt(items) => items.iter().map(bounds).reduce(|(a, b), (c, d)| (a.min(c), b.max(d))).unwrap_or((0, 0)),
+            Node::Repeat { node, min, max, .. } => {
+                let (lo, hi) = bounds(node);
+                let hi = match (hi, max) {
+                    (0, _) => 0,
+                    (hi, Some(max)) => hi.saturating_mul(*max),
+                    (_, None) => UNBOUNDED,
+                };
+                (lo.saturating_mul(*min), hi)
+            }
+            Node::Atomic(node) | Node::Capture { node, .. } => bounds(node),
+            Node::SeqAlt(_) => (0, UNBOUNDED),
+        }
+    }
+    let (min, max) = bounds(node);
+    Slashes { min: min.min(u16::MAX as u32 - 1) as u16, max: if max >= u16::MAX as u32 { u16::MAX } else { max as u16 } }
+}
+
 /// True for a `*glob` parameter with Journey's default regex (one or more bytes, no newline),
 /// which [`AroundKey`] matches by position instead of by automaton.
 fn is_default_glob(node: &Node) -> bool {
@@ -920,6 +957,23 @@ mod tests {
 
     fn literals(spec: &str, mounted: bool) -> Vec<String> {
         super::literal_segments(&journey::parse_spec(spec).unwrap(), mounted).into_iter().map(|(l, _)| l).collect()
+    }
+
+    #[test]
+    fn slash_bounds_hold_every_match() {
+        let bounds = |spec: &str| {
+            let def = RouteDef::new("GET", spec);
+            let (_, node) = route_node(0, &def, &mut RequirementCache(HashMap::new())).unwrap();
+            let s = slashes(&node);
+            (s.min, s.max)
+        };
+        assert_eq!(bounds("/a/:b"), (2, 2));
+        assert_eq!(bounds("/a(/:b)(.:format)"), (1, 2));
+        assert_eq!(bounds("/*glob/x"), (2, u16::MAX));
+        // A requirement that admits `/` counts as one or none per byte it may match.
+        let def = RouteDef::new("GET", "/:id").regex_requirement("id", "[a-z/]{1,3}", 0);
+        let (_, node) = route_node(0, &def, &mut RequirementCache(HashMap::new())).unwrap();
+        assert_eq!(slashes(&node), Slashes { min: 1, max: 4 });
     }
 
     #[test]
