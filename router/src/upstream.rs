@@ -218,7 +218,10 @@ impl Pool {
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
+        // Flattened writes, as on the client side of the router (see `serve`).
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .writev(false)
+            .handshake::<_, Body>(TokioIo::new(stream))
             .await
             .map_err(|e| UpstreamError::Connect(format!("handshake with {authority}: {e}")))?;
         tokio::spawn(async move {
