@@ -35,6 +35,7 @@ use regex_automata::{Anchored, Input};
 use rustc_hash::FxHashMap;
 
 use crate::engine::{lazy_dfa, Direction, EngineConfig};
+use crate::inline_vec::InlineVec;
 
 /// A route's regex split at its key segment, as DFA patterns.
 pub(crate) struct SplitRoute {
@@ -205,13 +206,14 @@ impl AroundKey {
         // least, no newline.
         let newline = path.contains(&b'\n');
         let glob = |from: u32, to: u32| from < to && !(newline && path[from as usize..to as usize].contains(&b'\n'));
-        let total_slashes = path.iter().filter(|&&b| b == b'/').count();
+        let slashes_in = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'/').count();
+        let mut total_slashes = None;
         let (mut counted, mut before) = (0, 0);
         for (start, end) in key_segments(path) {
             let Some(routes) = self.keys.get(&path[start..end]) else { continue };
-            before += path[counted..start].iter().filter(|&&b| b == b'/').count();
+            before += slashes_in(&path[counted..start]);
             counted = start;
-            let after = total_slashes - before;
+            let after = *total_slashes.get_or_insert_with(|| slashes_in(path)) - before;
             if !routes.iter().any(|r| r.admits(before, after)) {
                 continue;
             }
@@ -225,7 +227,7 @@ impl AroundKey {
             }
             tails.clear();
             let input = Input::new(path).range(..start).anchored(Anchored::Yes);
-            overlapping(&mut |p, at| tails.push(p, at as u32), |state| {
+            overlapping(&mut |p, at| tails.push((p, at as u32)), |state| {
                 dfas.prefixes.try_search_overlapping_rev(&mut caches.prefixes, &input, state)
             })?;
             for r in routes.iter() {
@@ -234,20 +236,23 @@ impl AroundKey {
                 }
                 let matched = if r.head == NO_HEAD {
                     // A whole prefix starts with `\A`: it only matches from 0.
-                    tails.any(|p, _| p == r.prefix)
+                    tails.as_slice().iter().any(|&(p, _)| p == r.prefix)
                 } else {
                     let heads = match &mut heads {
                         Some(h) => &*h,
                         None => {
                             let mut found_heads = Pairs::new();
                             let input = Input::new(path).anchored(Anchored::Yes);
-                            overlapping(&mut |h, at| found_heads.push(h, at as u32), |state| {
+                            overlapping(&mut |h, at| found_heads.push((h, at as u32)), |state| {
                                 dfas.heads.try_search_overlapping_fwd(&mut caches.heads, &input, state)
                             })?;
                             &*heads.insert(found_heads)
                         }
                     };
-                    tails.any(|p, tail_at| p == r.prefix && heads.any(|h, head_at| h == r.head && glob(head_at, tail_at)))
+                    tails
+                        .as_slice()
+                        .iter()
+                        .any(|&(p, tail_at)| p == r.prefix && heads.as_slice().iter().any(|&(h, head_at)| h == r.head && glob(head_at, tail_at)))
                 };
                 if matched {
                     found(r.route);
@@ -331,38 +336,8 @@ fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut fo
     Ok(())
 }
 
-/// `(pattern, offset)` matches of one search, on the stack while there are few.
-struct Pairs {
-    inline: [(u32, u32); 16],
-    len: usize,
-    spill: Vec<(u32, u32)>,
-}
-
-impl Pairs {
-    fn new() -> Self {
-        Pairs { inline: [(0, 0); 16], len: 0, spill: Vec::new() }
-    }
-
-    fn clear(&mut self) {
-        self.len = 0;
-        self.spill.clear();
-    }
-
-    #[inline]
-    fn push(&mut self, pattern: u32, at: u32) {
-        if self.len < self.inline.len() {
-            self.inline[self.len] = (pattern, at);
-            self.len += 1;
-        } else {
-            self.spill.push((pattern, at));
-        }
-    }
-
-    #[inline]
-    fn any(&self, mut f: impl FnMut(u32, u32) -> bool) -> bool {
-        self.inline[..self.len].iter().chain(&self.spill).any(|&(p, at)| f(p, at))
-    }
-}
+/// `(pattern, offset)` matches of one search.
+type Pairs = InlineVec<(u32, u32), 16>;
 
 /// Pattern ids found by one search: a bit per pattern, on the stack for up to 1,024 patterns.
 struct IdSet {

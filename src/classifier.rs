@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{ClassifyError, CompileError};
+use crate::inline_vec::InlineVec;
 use crate::journey;
 use crate::matcher::{Matcher, Spans};
 use crate::normalize::{normalize_path, unescape};
@@ -602,12 +603,13 @@ impl Pending {
                     match (&p.node, key) {
                         // items[0] is `\A`, items[1 + i] the node of spec[i], then the end anchor.
                         (Node::Concat(items), Some((key, at))) if at + 2 < items.len() => {
-                            let (prefix, prefix_widened) = split_prefix(&items[..at + 1]);
-                            let suffix = translate(&Node::Concat(items[at + 2..].to_vec()));
+                            let (before, after) = (&items[..at + 1], &items[at + 2..]);
+                            let (prefix, prefix_widened) = split_prefix(before);
+                            let suffix = translate(&Node::Concat(after.to_vec()));
                             if prefix_widened || !suffix.widenings.is_empty() {
                                 inexact.push(p.route);
                             }
-                            let slashes = [slashes(&Node::Concat(items[..at + 1].to_vec())), slashes(&Node::Concat(items[at + 2..].to_vec()))];
+                            let slashes = [slashes(before), slashes(after)];
                             routes.push(SplitRoute { route: p.route, key: key.clone(), prefix, suffix: suffix.pattern, slashes });
                         }
                         _ => always.add(p.route, &p.pattern),
@@ -814,8 +816,8 @@ fn split_prefix(items: &[Node]) -> (Part, bool) {
     }
 }
 
-/// How many `/` a match of `node` can hold (bounds, `u16::MAX` for none).
-fn slashes(node: &Node) -> Slashes {
+/// How many `/` a match of the sequence `items` can hold (bounds, `u16::MAX` for none).
+fn slashes(items: &[Node]) -> Slashes {
     fn class(set: &crate::ruby_regex::ast::ByteSet) -> (u32, u32) {
         if !set.contains(b'/') {
             (0, 0)
@@ -826,12 +828,16 @@ fn slashes(node: &Node) -> Slashes {
         }
     }
     const UNBOUNDED: u32 = u32::MAX;
+    /// The bounds of parts matched one after another.
+    fn sum(parts: impl Iterator<Item = (u32, u32)>) -> (u32, u32) {
+        parts.fold((0, 0), |(a, b), (c, d)| (a.saturating_add(c), b.saturating_add(d)))
+    }
     fn bounds(node: &Node) -> (u32, u32) {
         match node {
             Node::Empty | Node::Assert(_) | Node::Look { .. } => (0, 0),
             Node::Class(set) => class(set),
-            Node::Seq(sets) => sets.iter().map(class).fold((0, 0), |(a, b), (c, d)| (a.saturating_add(c), b.saturating_add(d))),
-            Node::Concat(items) => items.iter().map(bounds).fold((0, 0), |(a, b), (c, d)| (a.saturating_add(c), b.saturating_add(d))),
+            Node::Seq(sets) => sum(sets.iter().map(class)),
+            Node::Concat(items) => sum(items.iter().map(bounds)),
             Node::Alt(items) => items.iter().map(bounds).reduce(|(a, b), (c, d)| (a.min(c), b.max(d))).unwrap_or((0, 0)),
             Node::Repeat { node, min, max, .. } => {
                 let (lo, hi) = bounds(node);
@@ -846,7 +852,7 @@ fn slashes(node: &Node) -> Slashes {
             Node::SeqAlt(_) => (0, UNBOUNDED),
         }
     }
-    let (min, max) = bounds(node);
+    let (min, max) = sum(items.iter().map(bounds));
     Slashes { min: min.min(u16::MAX as u32 - 1) as u16, max: if max >= u16::MAX as u32 { u16::MAX } else { max as u16 } }
 }
 
@@ -891,53 +897,7 @@ fn first_segment(path: &[u8]) -> &[u8] {
 }
 
 /// Candidate route ids, on the stack while there are few.
-struct Candidates {
-    inline: [u32; INLINE_CANDIDATES],
-    len: usize,
-    spill: Vec<u32>,
-}
-
-impl Candidates {
-    fn new() -> Self {
-        Candidates { inline: [0; INLINE_CANDIDATES], len: 0, spill: Vec::new() }
-    }
-
-    #[inline]
-    fn push(&mut self, id: u32) {
-        if self.len < INLINE_CANDIDATES && self.spill.is_empty() {
-            self.inline[self.len] = id;
-            self.len += 1;
-        } else {
-            if self.spill.is_empty() {
-                self.spill.extend_from_slice(&self.inline[..self.len]);
-            }
-            self.spill.push(id);
-        }
-    }
-
-    /// Definition order, each route once (a route can match around two occurrences of its key).
-    fn sort_dedup(&mut self) {
-        if self.spill.is_empty() {
-            let v = &mut self.inline[..self.len];
-            v.sort_unstable();
-            let mut kept = 0;
-            for i in 0..v.len() {
-                if i == 0 || v[i] != v[kept - 1] {
-                    v[kept] = v[i];
-                    kept += 1;
-                }
-            }
-            self.len = kept;
-        } else {
-            self.spill.sort_unstable();
-            self.spill.dedup();
-        }
-    }
-
-    fn as_slice(&self) -> &[u32] {
-        if self.spill.is_empty() { &self.inline[..self.len] } else { &self.spill }
-    }
-}
+type Candidates = InlineVec<u32, INLINE_CANDIDATES>;
 
 /// Orders routes by `index` when every route has one (duplicates refused), else keeps input order.
 fn order_routes(routes: &mut [RouteDef]) -> Result<(), CompileError> {
@@ -964,7 +924,8 @@ mod tests {
         let bounds = |spec: &str| {
             let def = RouteDef::new("GET", spec);
             let (_, node) = route_node(0, &def, &mut RequirementCache(HashMap::new())).unwrap();
-            let s = slashes(&node);
+            let Node::Concat(items) = node else { unreachable!("a route's regex is a sequence") };
+            let s = slashes(&items);
             (s.min, s.max)
         };
         assert_eq!(bounds("/a/:b"), (2, 2));
@@ -973,7 +934,7 @@ mod tests {
         // A requirement that admits `/` counts as one or none per byte it may match.
         let def = RouteDef::new("GET", "/:id").regex_requirement("id", "[a-z/]{1,3}", 0);
         let (_, node) = route_node(0, &def, &mut RequirementCache(HashMap::new())).unwrap();
-        assert_eq!(slashes(&node), Slashes { min: 1, max: 4 });
+        assert_eq!(slashes(std::slice::from_ref(&node)), Slashes { min: 1, max: 4 });
     }
 
     #[test]
