@@ -267,14 +267,11 @@ pub async fn send_upgrade(
     req: Request<Body>,
     client_side: hyper::upgrade::OnUpgrade,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
-    let authority = &st.cfg.cells[cell].authority;
-    let stream = match tokio::time::timeout(st.cfg.connect_timeout, tokio::net::TcpStream::connect(authority)).await {
-        Err(_) => return Err(ForwardError::Connect(format!("connect to {authority} timed out"))),
-        Ok(Err(e)) => return Err(ForwardError::Connect(format!("connect to {authority}: {e}"))),
-        Ok(Ok(s)) => s,
-    };
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(TokioIo::new(stream))
+    let stream = crate::upstream::dial(&st.cfg.cells[cell].authority, st.cfg.connect_timeout)
+        .await
+        .map_err(|e| ForwardError::Connect(e.to_string()))?;
+    let (mut sender, conn) = crate::upstream::http1()
+        .handshake::<_, Body>(TokioIo::new(stream))
         .await
         .map_err(|e| ForwardError::Other(e.to_string()))?;
     tokio::spawn(async move {

@@ -212,15 +212,8 @@ impl Pool {
 
     async fn connect(&self, cell: usize) -> Result<SendRequest<Body>, UpstreamError> {
         let authority = &self.targets[cell].authority;
-        let stream = match tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(authority.as_str())).await {
-            Err(_) => return Err(UpstreamError::Connect(format!("connect to {authority} timed out after {:?}", self.connect_timeout))),
-            Ok(Err(e)) => return Err(UpstreamError::Connect(format!("connect to {authority}: {e}"))),
-            Ok(Ok(s)) => s,
-        };
-        let _ = stream.set_nodelay(true);
-        // Flattened writes, as on the client side of the router (see `serve`).
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .writev(false)
+        let stream = dial(authority, self.connect_timeout).await?;
+        let (sender, conn) = http1()
             .handshake::<_, Body>(TokioIo::new(stream))
             .await
             .map_err(|e| UpstreamError::Connect(format!("handshake with {authority}: {e}")))?;
@@ -236,6 +229,25 @@ impl Pool {
     pub fn idle_connections(&self, cell: usize) -> usize {
         self.idle().cells.lock().unwrap_or_else(|p| p.into_inner())[cell].len()
     }
+}
+
+/// A TCP connection to a cell (no Nagle: requests and answers are small and latency-bound).
+pub(crate) async fn dial(authority: &str, timeout: std::time::Duration) -> Result<tokio::net::TcpStream, UpstreamError> {
+    let stream = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(authority)).await {
+        Err(_) => return Err(UpstreamError::Connect(format!("connect to {authority} timed out after {timeout:?}"))),
+        Ok(Err(e)) => return Err(UpstreamError::Connect(format!("connect to {authority}: {e}"))),
+        Ok(Ok(s)) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The HTTP/1 client side of a cell connection: flattened writes, as on the router's own
+/// server side (see `serve`).
+pub(crate) fn http1() -> hyper::client::conn::http1::Builder {
+    let mut builder = hyper::client::conn::http1::Builder::new();
+    builder.writev(false);
+    builder
 }
 
 #[cfg(test)]
