@@ -159,7 +159,7 @@ impl<'c, 'p> Match<'c, 'p> {
     /// Every parameter's byte span in [`Match::path`], in spec order; an error only when the
     /// route's regex backtracks past the step budget on this path.
     pub fn try_spans(&self) -> Result<&Spans, ClassifyError> {
-        let spans = self.spans.get_or_init(|| match self.classifier.verify(self.route, &self.path) {
+        let spans = self.spans.get_or_init(|| match self.classifier.known_match_spans(self.route, &self.path) {
             Ok(Some(spans)) => Ok(spans),
             Ok(None) => Err(ClassifyError::Automaton(format!(
                 "route {}: the automaton and the exact matcher disagree on {:?}",
@@ -484,6 +484,17 @@ impl Classifier {
             return Ok(Some(Match { classifier: self, route, path: path.clone(), spans: OnceCell::new() }));
         }
         Ok(self.verify(route, path)?.map(|s| Match { classifier: self, route, path: path.clone(), spans: OnceCell::from(Ok(s)) }))
+    }
+
+    /// The spans of a route the automaton matched: for a route it decides exactly they may be
+    /// read off the path ([`Matcher::known_match_spans`]); otherwise the regex runs.
+    fn known_match_spans(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
+        if !route.is_exact_in_dfa() {
+            return self.verify(route, path);
+        }
+        self.matcher(route.matcher)?
+            .known_match_spans(path)
+            .map_err(|source| ClassifyError::TooComplex { route: route.index, source })
     }
 
     /// Runs the route's exact regex; `None` when it does not match after all.

@@ -39,6 +39,7 @@ pub mod normalize;
 pub mod routes;
 pub mod ruby_regex;
 pub mod rules;
+pub mod span_plan;
 pub mod templates;
 pub mod vectors;
 

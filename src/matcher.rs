@@ -14,6 +14,7 @@
 //! instead of spinning.
 
 use crate::ruby_regex::ast::{seq_matches_at, Assertion, ByteSet, Node, RunSet};
+use crate::span_plan::SpanPlan;
 
 /// Steps (instructions executed) one match may take before it is abandoned.
 pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
@@ -135,6 +136,8 @@ fn first_sets(insts: &[Inst]) -> Vec<Option<ByteSet>> {
 pub struct Matcher {
     program: Program,
     slots: usize,
+    /// Where the spans can be read off the path instead (see [`SpanPlan`]).
+    plan: Option<SpanPlan>,
 }
 
 enum Frame {
@@ -149,15 +152,31 @@ enum Frame {
 
 impl Matcher {
     pub fn new(node: Node, slots: usize) -> Self {
+        let plan = SpanPlan::new(&node, slots);
         let node = node.optimized();
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false };
         c.emit_node(&node);
         c.insts.push(Inst::Match);
         let first = first_sets(&c.insts);
-        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots }
+        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots, plan }
     }
 
     /// Matches from the start of `hay`; on success returns the parameter spans.
+    /// The parameter spans of a path this regex is known to match (the automaton decided it
+    /// exactly): read off the path where the route's shape forces them, else found by running
+    /// the program.
+    pub fn known_match_spans(&self, hay: &[u8]) -> Result<Option<Spans>, BudgetExceeded> {
+        match self.plan.as_ref().and_then(|plan| plan.spans(hay)) {
+            Some(spans) => Ok(Some(spans)),
+            None => self.captures(hay),
+        }
+    }
+
+    /// Whether [`Matcher::known_match_spans`] can read spans off the path (diagnostics).
+    pub fn has_span_plan(&self) -> bool {
+        self.plan.is_some()
+    }
+
     pub fn captures(&self, hay: &[u8]) -> Result<Option<Spans>, BudgetExceeded> {
         self.captures_with_budget(hay, DEFAULT_STEP_BUDGET)
     }

@@ -1,0 +1,482 @@
+//! Parameter positions read off the path's `/`s, for routes whose shape leaves them no choice.
+//!
+//! Why: once the automaton has matched a path to a route whose regex it decides exactly, the
+//! backtracking matcher only runs to say where each parameter is — about 140 steps on a GitLab
+//! path, a third of a learn call when every request is a new path. For most routes the
+//! positions are forced: every `/` in the regex outside a parameter is a literal and every
+//! parameter but at most one (the glob, alone in its segment) cannot hold a `/`, so the path's
+//! `/`s pair up with the regex's in order, the glob taking the extra ones; inside a segment a
+//! parameter sits between fixed-width literals, and an optional `(.:format)` at the end starts
+//! at the first `.` that parameter cannot hold. Only one split exists, so it is the one
+//! Onigmo's backtracking finds, greedy or lazy.
+//!
+//! Optional literal groups (`(/-/jira)/*namespace_id/:project_id`) make a few such shapes,
+//! tried in the order backtracking tries them (a greedy group taken first). Every shape but
+//! the last is checked byte by byte against the path; the last needs no check, since the
+//! automaton has already found that one of them matches.
+//!
+//! A plan answers only for a path the route is known to match; a path that does not fit (one
+//! with a newline, where `\Z` may leave it unmatched; widths that do not add up) gets `None`,
+//! and the matcher runs instead.
+
+use crate::matcher::Spans;
+use crate::ruby_regex::ast::{Assertion, ByteSet, Node};
+
+/// At most this many optional literal groups are expanded (2ⁿ shapes).
+const MAX_OPTIONAL_GROUPS: usize = 2;
+
+/// How to find a route's parameter spans from the path's `/` positions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpanPlan {
+    /// In backtracking order; all but the last carry a [`Check`].
+    shapes: Box<[Shape]>,
+    slots: usize,
+}
+
+/// The regex with each optional group either taken or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Shape {
+    /// The regex between its `/` literals, in order (the first is what precedes the first `/`).
+    segments: Box<[Segment]>,
+    /// The segment holding the parameter that may contain `/`, and that parameter's slot.
+    glob: Option<(usize, u32)>,
+    /// What a path must hold to match this shape (not kept for the last shape).
+    check: Option<Box<Check>>,
+}
+
+/// One segment of the regex: `lead` fixed-width bytes, an optional parameter, `trail` bytes,
+/// and (in the last segment only) an optional `(.:format)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Segment {
+    lead: usize,
+    param: Option<u32>,
+    trail: usize,
+    /// The slot of an optional `.` + parameter ending the segment; neither that parameter nor
+    /// the segment's own can hold a `.` (so the first `.` after `lead` starts it).
+    format: Option<u32>,
+}
+
+/// A shape's literal bytes and parameter classes, for shapes that must be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Check {
+    /// Per segment, its leading and trailing literal bytes.
+    literals: Box<[Literals]>,
+    /// Per slot: the bytes the parameter may hold and its length bounds.
+    params: Box<[Option<Repeat>]>,
+}
+
+/// A segment's literal bytes before and after its parameter.
+type Literals = (Box<[u8]>, Box<[u8]>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Repeat {
+    set: ByteSet,
+    min: u32,
+    max: Option<u32>,
+}
+
+impl Repeat {
+    fn admits(&self, bytes: &[u8]) -> bool {
+        bytes.len() >= self.min as usize
+            && self.max.is_none_or(|max| bytes.len() <= max as usize)
+            && bytes.iter().all(|&b| self.set.contains(b))
+    }
+}
+
+/// What a regex item is, seen from the segments.
+#[derive(Clone, Debug)]
+enum Item {
+    Slash,
+    /// One byte that is never `/`: the byte itself when the class holds only it.
+    Byte(Option<u8>),
+    /// `repeat`: the parameter's regex when it is one class repeated.
+    Param { slot: u32, bytes: ByteSet, repeat: Option<Repeat> },
+    Format { slot: u32, repeat: Option<Repeat> },
+    /// A greedy optional group of literals.
+    Optional(Vec<Item>),
+}
+
+impl SpanPlan {
+    /// The plan for a route's regex (as [`crate::journey::route_regex`] builds it), or `None`
+    /// when its shape does not force the parameters' positions.
+    pub fn new(regex: &Node, slots: usize) -> Option<SpanPlan> {
+        let Node::Concat(items) = regex else { return None };
+        let (first, rest) = items.split_first()?;
+        let (last, body) = rest.split_last()?;
+        if !matches!(first, Node::Assert(Assertion::StartText))
+            || !matches!(last, Node::Assert(Assertion::EndText | Assertion::EndTextOptionalNewline))
+        {
+            return None;
+        }
+        let mut flat = Vec::new();
+        for node in body {
+            flatten(node, &mut flat, true)?;
+        }
+        let groups = flat.iter().filter(|i| matches!(i, Item::Optional(_))).count();
+        if groups > MAX_OPTIONAL_GROUPS {
+            return None;
+        }
+        // Backtracking order: the first group taken before not, then the next group...
+        let combos = 1usize << groups;
+        let mut shapes = Vec::with_capacity(combos);
+        for combo in 0..combos {
+            let mut group = 0;
+            let mut items = Vec::new();
+            for item in &flat {
+                match item {
+                    Item::Optional(inner) => {
+                        let taken = combo & (1 << (groups - 1 - group)) == 0;
+                        group += 1;
+                        if taken {
+                            items.extend(inner.iter().cloned());
+                        }
+                    }
+                    other => items.push(other.clone()),
+                }
+            }
+            shapes.push(Shape::new(&items, slots, combo + 1 < combos)?);
+        }
+        Some(SpanPlan { shapes: shapes.into_boxed_slice(), slots })
+    }
+
+    /// Every parameter's span in `path`, which the route is known to match; `None` when the
+    /// path does not fit the plan (the matcher then decides).
+    pub fn spans(&self, path: &[u8]) -> Option<Spans> {
+        if path.contains(&b'\n') {
+            return None;
+        }
+        let slashes = path.iter().filter(|&&b| b == b'/').count();
+        let (last, checked) = self.shapes.split_last()?;
+        let mut spans: Spans = vec![None; self.slots];
+        for shape in checked {
+            if shape.place(path, slashes, &mut spans).is_some() && shape.holds(path, &spans) {
+                return Some(spans);
+            }
+            spans.iter_mut().for_each(|s| *s = None);
+        }
+        last.place(path, slashes, &mut spans).map(|()| spans)
+    }
+}
+
+impl Shape {
+    /// The shape of `items` (no optional groups left); `checked`: keep what [`Shape::holds`] needs.
+    fn new(items: &[Item], slots: usize, checked: bool) -> Option<Shape> {
+        let mut segments = vec![Segment::default()];
+        let mut literals = vec![(Vec::new(), Vec::new())];
+        let mut params: Vec<Option<Repeat>> = vec![None; slots];
+        let mut glob = None;
+        for (i, item) in items.iter().enumerate() {
+            let at = segments.len() - 1;
+            let seg = &mut segments[at];
+            match *item {
+                Item::Slash => {
+                    segments.push(Segment::default());
+                    literals.push((Vec::new(), Vec::new()));
+                }
+                Item::Byte(byte) => {
+                    let (lead, trail) = &mut literals[at];
+                    if seg.param.is_some() {
+                        seg.trail += 1;
+                        trail.push(byte);
+                    } else {
+                        seg.lead += 1;
+                        lead.push(byte);
+                    }
+                }
+                Item::Param { slot, bytes, repeat } => {
+                    if seg.param.is_some() {
+                        return None;
+                    }
+                    if bytes.contains(b'/') {
+                        // The glob: alone between two `/` (or the ends), and the only one.
+                        let alone = seg.lead == 0
+                            && (i == 0 || matches!(items[i - 1], Item::Slash))
+                            && items.get(i + 1).is_none_or(|n| matches!(n, Item::Slash));
+                        if glob.is_some() || !alone {
+                            return None;
+                        }
+                        glob = Some((at, slot));
+                    }
+                    seg.param = Some(slot);
+                    *params.get_mut(slot as usize)? = repeat;
+                    if checked && repeat.is_none() {
+                        return None;
+                    }
+                }
+                Item::Format { slot, repeat } => {
+                    // Only at the very end, right after the segment's literals or after a
+                    // parameter that cannot hold a `.` (so the first `.` starts the format).
+                    let forced = match items[..i].last() {
+                        Some(Item::Param { bytes, .. }) => !bytes.contains(b'.'),
+                        _ => seg.param.is_none(),
+                    };
+                    if i + 1 != items.len() || !forced || (checked && repeat.is_none()) {
+                        return None;
+                    }
+                    seg.format = Some(slot);
+                    *params.get_mut(slot as usize)? = repeat;
+                }
+                Item::Optional(_) => return None,
+            }
+        }
+        let check = if checked {
+            // Literal classes of more than one byte (case-insensitive) are not checked here.
+            let literals = literals
+                .into_iter()
+                .map(|(lead, trail)| Some((lead.into_iter().collect::<Option<Box<[u8]>>>()?, trail.into_iter().collect::<Option<Box<[u8]>>>()?)))
+                .collect::<Option<Box<[_]>>>()?;
+            Some(Box::new(Check { literals, params: params.into_boxed_slice() }))
+        } else {
+            None
+        };
+        Some(Shape { segments: segments.into_boxed_slice(), glob, check })
+    }
+
+    /// Writes the spans this shape gives `path` (with `slashes` `/`s); `None` if it does not fit.
+    fn place(&self, path: &[u8], slashes: usize, spans: &mut Spans) -> Option<()> {
+        let extra = (slashes + 1).checked_sub(self.segments.len())?;
+        if extra > 0 && self.glob.is_none() {
+            return None;
+        }
+        let mut start = 0;
+        let mut pieces = path.split(|&b| b == b'/');
+        for (i, seg) in self.segments.iter().enumerate() {
+            let mut end = start + pieces.next()?.len();
+            match self.glob {
+                Some((at, slot)) if at == i => {
+                    for _ in 0..extra {
+                        end += 1 + pieces.next()?.len();
+                    }
+                    spans[slot as usize] = Some((start, end));
+                }
+                _ => seg.place(path, start, end, spans)?,
+            }
+            start = end + 1;
+        }
+        pieces.next().is_none().then_some(())
+    }
+
+    /// Whether `path`, placed as `spans`, has this shape's literals and parameter bytes.
+    fn holds(&self, path: &[u8], spans: &Spans) -> bool {
+        let Some(check) = &self.check else { return false };
+        let mut start = 0;
+        for (i, (seg, (lead, trail))) in self.segments.iter().zip(check.literals.iter()).enumerate() {
+            let end = match self.glob {
+                Some((at, slot)) if at == i => spans[slot as usize].map_or(start, |(_, e)| e),
+                _ => start + path[start..].iter().position(|&b| b == b'/').unwrap_or(path.len() - start),
+            };
+            let piece = &path[start..end];
+            let body_end = seg.format.and_then(|f| spans[f as usize]).map_or(piece.len(), |(s, _)| s - 1 - start);
+            if !piece.starts_with(lead) || !piece[..body_end].ends_with(trail) {
+                return false;
+            }
+            start = end + 1;
+        }
+        check.params.iter().zip(spans).all(|(repeat, span)| match (repeat, span) {
+            (Some(repeat), Some((s, e))) => repeat.admits(&path[*s..*e]),
+            _ => true,
+        })
+    }
+}
+
+impl Segment {
+    /// Writes this segment's parameter spans, the segment being `path[start..end]`.
+    fn place(&self, path: &[u8], start: usize, end: usize, spans: &mut Spans) -> Option<()> {
+        let body_start = start + self.lead;
+        let mut body_end = end;
+        if let Some(format) = self.format {
+            let dot = match self.param {
+                // The parameter cannot hold a `.`: the first one after the lead starts the format.
+                Some(_) => path.get(body_start..end)?.iter().position(|&b| b == b'.').map(|d| body_start + d),
+                // Only literals before it: the format starts right after them, if present.
+                None if end == body_start => None,
+                None if path.get(body_start) == Some(&b'.') => Some(body_start),
+                None => return None,
+            };
+            if let Some(d) = dot {
+                spans[format as usize] = Some((d + 1, end));
+                body_end = d;
+            }
+        }
+        match self.param {
+            Some(slot) => {
+                let param_end = body_end.checked_sub(self.trail)?;
+                if param_end < body_start {
+                    return None;
+                }
+                spans[slot as usize] = Some((body_start, param_end));
+            }
+            None if body_end != body_start => return None,
+            None => {}
+        }
+        Some(())
+    }
+}
+
+/// The bytes `node` can consume (look-arounds count too: conservative, refusing more plans).
+fn consumable(node: &Node) -> ByteSet {
+    let mut all = ByteSet::empty();
+    node.walk(&mut |n| match n {
+        Node::Class(set) => all.union(set),
+        Node::Seq(sets) => sets.iter().for_each(|s| all.union(s)),
+        Node::SeqAlt(set) => set.runs.iter().flatten().for_each(|s| all.union(s)),
+        _ => {}
+    });
+    all
+}
+
+/// A parameter's regex when it is one class repeated (`[^/.?]+`, a glob's `[^\n]+?`).
+fn simple_repeat(node: &Node) -> Option<Repeat> {
+    match node {
+        Node::Repeat { node, min, max, .. } => match &**node {
+            Node::Class(set) => Some(Repeat { set: *set, min: *min, max: *max }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Appends `node`'s items, or `None` for a shape the plan cannot follow. `top`: not inside an
+/// optional group (which may hold literals only).
+fn flatten(node: &Node, out: &mut Vec<Item>, top: bool) -> Option<()> {
+    match node {
+        Node::Empty => {}
+        Node::Concat(items) => items.iter().try_for_each(|n| flatten(n, out, top))?,
+        Node::Class(set) if *set == ByteSet::single(b'/') => out.push(Item::Slash),
+        Node::Class(set) if !set.contains(b'/') => out.push(Item::Byte(set.single_byte())),
+        Node::Seq(sets) => sets.iter().try_for_each(|s| flatten(&Node::Class(*s), out, top))?,
+        Node::Capture { slot, node } if top => {
+            out.push(Item::Param { slot: *slot as u32, bytes: consumable(node), repeat: simple_repeat(node) })
+        }
+        Node::Repeat { node, min: 0, max: Some(1), greedy: true } if top => match &**node {
+            // `(.:format)`: an optional `.` and a parameter that holds neither `.` nor `/`.
+            Node::Concat(items) if matches!(items.as_slice(), [Node::Class(dot), Node::Capture { .. }] if *dot == ByteSet::single(b'.')) => {
+                let Node::Capture { slot, node } = &items[1] else { unreachable!("matched above") };
+                let bytes = consumable(node);
+                if bytes.contains(b'/') || bytes.contains(b'.') {
+                    return None;
+                }
+                out.push(Item::Format { slot: *slot as u32, repeat: simple_repeat(node) });
+            }
+            // `(/-/jira)`: literals only.
+            inner => {
+                let mut group = Vec::new();
+                flatten(inner, &mut group, false)?;
+                if group.is_empty() {
+                    return None;
+                }
+                out.push(Item::Optional(group));
+            }
+        },
+        _ => return None,
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journey::{param_names, parse_spec, route_regex, Anchoring};
+    use crate::matcher::Matcher;
+    use crate::ruby_regex::parse::parse;
+
+    /// The route's regex as the classifier builds it (`requirements`: parameter → Ruby regex).
+    fn regex(spec: &str, requirements: &[(&str, &str)], anchoring: Anchoring) -> (Node, usize) {
+        let nodes = parse_spec(spec).unwrap();
+        let slots = param_names(&nodes).len();
+        let node = route_regex(&nodes, anchoring, &mut |name| {
+            requirements.iter().find(|(n, _)| *n == name).map(|(_, src)| parse(src, 0).unwrap())
+        });
+        (node, slots)
+    }
+
+    fn plan(spec: &str, requirements: &[(&str, &str)]) -> Option<SpanPlan> {
+        let (node, slots) = regex(spec, requirements, Anchoring::Regex);
+        SpanPlan::new(&node, slots)
+    }
+
+    /// Every path the matcher matches gets the matcher's spans from the plan.
+    fn agrees(spec: &str, requirements: &[(&str, &str)], paths: &[&str]) -> usize {
+        let (node, slots) = regex(spec, requirements, Anchoring::Regex);
+        let plan = SpanPlan::new(&node, slots).unwrap_or_else(|| panic!("{spec}: no plan"));
+        let matcher = Matcher::new(node, slots);
+        let mut matched = 0;
+        for path in paths {
+            let Some(expected) = matcher.captures(path.as_bytes()).unwrap() else { continue };
+            matched += 1;
+            if let Some(spans) = plan.spans(path.as_bytes()) {
+                assert_eq!(spans, expected, "{spec} on {path:?}");
+            } else {
+                assert!(path.contains('\n'), "{spec} on {path:?}: the plan gave up on a plain path");
+            }
+        }
+        matched
+    }
+
+    const PROJECT: &str = r"(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]*[a-zA-Z0-9_\-]|[a-zA-Z0-9_])(?<!\.git|\.atom)";
+
+    #[test]
+    fn globs_take_the_extra_segments() {
+        let spec = "/*namespace_id/:project_id/-/issues(.:format)";
+        let paths = ["/a/b/-/issues", "/a/b/c/-/issues", "/a/b/c/d/-/issues.json", "/a.b/c/-/issues", "/a/b/-/issuesx"];
+        assert_eq!(agrees(spec, &[], &paths), 4);
+        assert_eq!(agrees(spec, &[("project_id", PROJECT)], &["/g/sub/my.project/-/issues.json", "/g/p/-/issues"]), 2);
+        assert_eq!(agrees("/*path", &[], &["/a", "/a/b.c/d"]), 2);
+        assert_eq!(agrees("/files/*path/raw", &[], &["/files/a/raw", "/files/a/b/raw", "/files/raw/raw/raw"]), 3);
+    }
+
+    #[test]
+    fn parameters_between_literals_and_formats() {
+        let spec = "/api/:version/projects/:id/issues/:issue_iid(.:format)";
+        assert_eq!(agrees(spec, &[("id", "[^/]+")], &["/api/v4/projects/a.b/issues/12", "/api/v4/projects/42/issues/7.json"]), 2);
+        assert_eq!(agrees("/-/profile(.:format)", &[], &["/-/profile", "/-/profile.json", "/-/profilex"]), 2);
+        assert_eq!(agrees("/v:version/pkg", &[], &["/v2/pkg", "/vx.y/pkg"]), 1);
+        assert_eq!(agrees("/help/:page(.:format)", &[], &["/help/a.md", "/help/a"]), 2);
+    }
+
+    #[test]
+    fn optional_literal_groups_are_tried_taken_first() {
+        let spec = "(/-/jira)/*namespace_id/:project_id(.:format)";
+        let paths = ["/-/jira/a/b", "/-/jira/b", "/-/jira/a/b.json", "/x/-/jira", "/-/jira/a/b/c.d", "/-/jira", "/a/b"];
+        assert_eq!(agrees(spec, &[], &paths), 7);
+        let paths = ["/a/b/c", "/a/c", "/b/c", "/c", "/a/b", "/a", "/b", "/a/a/a", "/b/a/b.x"];
+        assert_eq!(agrees("(/a)(/b)/:c(.:format)", &[], &paths), 7);
+        // A group holding a parameter, or a third group: no plan.
+        assert!(plan("(/o/:org)/*namespace_id/:project_id", &[]).is_none());
+        assert!(plan("(/a)(/b)(/c)/:d", &[]).is_none());
+        // Earlier shapes are checked byte by byte, so their parameters must be simple classes.
+        assert!(plan("(/-/jira)/*namespace_id/:project_id", &[("project_id", PROJECT)]).is_none());
+    }
+
+    #[test]
+    fn refuses_shapes_whose_positions_are_not_forced() {
+        // A glob or a dotted parameter before the format: where it ends is a choice.
+        assert!(plan("/*path(.:format)", &[]).is_none());
+        assert!(plan("/*namespace_id/:project_id(.:format)", &[("project_id", PROJECT)]).is_none());
+        // Optional segments, two globs, a glob sharing its segment.
+        assert!(plan("/a(/:b)/c", &[]).is_none());
+        assert!(plan("/*a/x/*b", &[]).is_none());
+        assert!(plan("/x-:a/y", &[("a", ".+")]).is_none());
+        assert!(plan("/:a/:b/y", &[("a", "[a-z/]+"), ("b", "[a-z/]+")]).is_none());
+        assert!(plan("/users/:id-:name/x", &[]).is_none());
+        // A mount ends in an alternation.
+        let (node, slots) = regex("/api", &[], Anchoring::Mounted);
+        assert!(SpanPlan::new(&node, slots).is_none());
+        // These do get plans.
+        assert!(plan("/*namespace_id/:project_id(.:format)", &[]).is_some());
+        assert!(plan("/", &[]).is_some());
+        let templated = crate::templates::Template { template: "/api/v4/users/:id/disable_two_factor".into(), example: None, accepts_format: true, dotted_example: None };
+        let def = templated.to_route(0);
+        assert!(plan(&def.path, &[]).is_some(), "{}", def.path);
+    }
+
+    #[test]
+    fn gives_up_on_paths_that_do_not_fit() {
+        let plan = plan("/*namespace_id/:project_id/-/issues(.:format)", &[]).unwrap();
+        assert!(plan.spans(b"/a/b/-/issues\n").is_none());
+        assert!(plan.spans(b"/a/-/issues").is_none());
+        let exact = super::tests::plan("/a/:b", &[]).unwrap();
+        assert!(exact.spans(b"/a/b/c").is_none());
+        assert_eq!(exact.spans(b"/a/b"), Some(vec![Some((3, 4))]));
+    }
+}
