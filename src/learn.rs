@@ -82,6 +82,16 @@ pub enum ClaimKind {
 }
 
 impl ClaimKind {
+    /// Every kind, in declaration order (`ALL[k as usize] == k`).
+    pub const ALL: [ClaimKind; 6] = [
+        ClaimKind::RoutePath,
+        ClaimKind::OrganizationPath,
+        ClaimKind::NamespaceId,
+        ClaimKind::ProjectId,
+        ClaimKind::UserId,
+        ClaimKind::Username,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ClaimKind::RoutePath => "route_path",
@@ -109,6 +119,18 @@ pub enum Unrouted {
     NoRoute,
     /// A route matches, but no rule makes it routable or fixed.
     NoRule,
+}
+
+impl Unrouted {
+    /// Every reason, in declaration order (`ALL[r as usize] == r`).
+    pub const ALL: [Unrouted; 2] = [Unrouted::NoRoute, Unrouted::NoRule];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unrouted::NoRoute => "no_route",
+            Unrouted::NoRule => "no_rule",
+        }
+    }
 }
 
 /// What the classifier learned, before the host picks a cell.
@@ -173,6 +195,18 @@ mod tests {
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/-/profile","cell":"cell_0","source":"fixed","exact":true}"#);
         let back: LearnResponse = serde_json::from_str(r#"{"path":"/","cell":"c","source":"fixed","exact":true,"cacheable":false}"#).unwrap();
         assert!(!back.cacheable);
+    }
+
+    #[test]
+    fn variant_lists_are_in_declaration_order_and_named_as_serialized() {
+        for (i, k) in ClaimKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+            assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{}\"", k.as_str()));
+        }
+        for (i, r) in Unrouted::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            assert_eq!(serde_json::to_string(r).unwrap(), format!("\"{}\"", r.as_str()));
+        }
     }
 
     #[test]

@@ -126,7 +126,11 @@ impl Rules {
         accept: impl FnMut(&Match<'c, 'p>) -> bool,
     ) -> Result<Learned, ClassifyError> {
         let found = classifier.classify_with(method, path_info, accept)?;
-        let normalized = crate::normalize::normalize_path(path_info);
+        // A match already holds the normalized path.
+        let normalized = match &found {
+            Some(m) => std::borrow::Cow::Borrowed(m.path()),
+            None => crate::normalize::normalize_path(path_info),
+        };
         let path = std::str::from_utf8(&normalized)
             .map_err(|e| ClassifyError::PathNotUtf8 { position: invalid_utf8_at(path_info, e.valid_up_to()) })?;
         if let Some((fixed, formatted)) = self.fixed_for(path) {
@@ -141,12 +145,15 @@ impl Rules {
                 route: found.as_ref().map(Match::route_index),
             });
         }
-        let Some(m) = found else {
+        let Some(m) = &found else {
             return Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRoute, route: None });
         };
-        // Parameters are found lazily; a regex that backtracks past its budget is an error here,
-        // not a silently missing entity.
-        m.try_spans()?;
+        // Parameters are found lazily, and only for routes a routable rule may apply to; there a
+        // regex that backtracks past its budget is an error, not a silently missing entity.
+        let spec = &m.route().def().path;
+        if self.routable.iter().any(|r| r.spec_prefix.as_deref().is_none_or(|p| spec.starts_with(p))) {
+            m.try_spans()?;
+        }
         match self.routable_for(&m) {
             Some(learned) => Ok(learned),
             None => Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),

@@ -10,45 +10,18 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cells_learn::artifact;
-use cells_learn::{BuildOptions, Classifier as CoreClassifier, EngineConfig, EngineKind, Learned, Match, Rules};
-use magnus::value::{LazyId, OpaqueId, ReprValue};
+use cells_learn::learn::Unrouted;
+use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, EngineConfig, EngineKind, Learned, Match, Rules};
+use magnus::value::{LazyId, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
 
-// Symbols the answers use, interned once rather than looked up on every call.
-static ROUTABLE: LazyId = LazyId::new("routable");
-static FIXED: LazyId = LazyId::new("fixed");
-static DEFAULT: LazyId = LazyId::new("default");
-static NO_ROUTE: LazyId = LazyId::new("no_route");
-static NO_RULE: LazyId = LazyId::new("no_rule");
-static ROUTE_PATH: LazyId = LazyId::new("route_path");
-static ORGANIZATION_PATH: LazyId = LazyId::new("organization_path");
-static NAMESPACE_ID: LazyId = LazyId::new("namespace_id");
-static PROJECT_ID: LazyId = LazyId::new("project_id");
-static USER_ID: LazyId = LazyId::new("user_id");
-static USERNAME: LazyId = LazyId::new("username");
 static IVAR_VALUES: LazyId = LazyId::new("@values");
 static IVAR_ROUTES: LazyId = LazyId::new("@routes");
 
 /// `Gitlab::Cells::Learn::Result::FromNative`, looked up once at load: `learn` allocates its
 /// answers directly rather than calling back into Ruby to construct them.
 static RESULT_CLASS: std::sync::OnceLock<magnus::value::Opaque<magnus::RClass>> = std::sync::OnceLock::new();
-
-fn claim_symbol(kind: cells_learn::learn::ClaimKind) -> &'static LazyId {
-    use cells_learn::learn::ClaimKind;
-    match kind {
-        ClaimKind::RoutePath => &ROUTE_PATH,
-        ClaimKind::OrganizationPath => &ORGANIZATION_PATH,
-        ClaimKind::NamespaceId => &NAMESPACE_ID,
-        ClaimKind::ProjectId => &PROJECT_ID,
-        ClaimKind::UserId => &USER_ID,
-        ClaimKind::Username => &USERNAME,
-    }
-}
-
-fn sym(id: &LazyId) -> OpaqueId {
-    **id
-}
 
 /// A compiled classifier with its rules; immutable, so one instance serves every Puma thread.
 #[magnus::wrap(class = "Gitlab::Cells::Learn::Native::Classifier", free_immediately, size)]
@@ -260,72 +233,47 @@ impl Classifier {
     }
 
     /// `#learn(method, path_info, constraint, routes)` → a frozen `Result` whose `@values` are
-    /// `[source, path, exact, cacheable, cell, claim_kind, claim_key, route_index, reason]` and
-    /// whose `@routes` is `routes` (the Ruby classifier's RouteInfo list).
+    /// `[flags, path, extra]` (see [`Flags`]; `extra`: the entity key of a routable answer, the
+    /// cell of a fixed one) and whose `@routes` is `routes` (the Ruby classifier's RouteInfo list).
     fn learn(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>, routes: Value) -> Result<Value, Error> {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
-            let path = path_of(ruby, path)?;
+            let path_info = path_of(ruby, path)?;
             let learned = match constraint {
                 // No callback: no Ruby code runs until the answer is built, so the String's bytes
                 // can be borrowed rather than copied.
                 None => rb_self
                     .rules
-                    .learn(&rb_self.inner, &method, unsafe { path.as_slice() })
+                    .learn(&rb_self.inner, &method, unsafe { path_info.as_slice() })
                     .map_err(|e| request_error(ruby, &e))?,
                 Some(_) => {
-                    let path = bytes_of(path);
+                    let path = bytes_of(path_info);
                     Self::with_constraint(ruby, rb_self, constraint, |accept| {
                         rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept)
                     })?
                 }
             };
-            // One array built from a slice: each `push` would be its own protected call into Ruby.
             let nil = ruby.qnil().as_value();
-            let values: [Value; 9] = match learned {
-                Learned::Routable { path, exact, claim, route } => [
-                    sym(&ROUTABLE).into_value_with(ruby),
-                    ruby.str_new(&path).as_value(),
-                    exact.into_value_with(ruby),
-                    true.into_value_with(ruby),
-                    nil,
-                    sym(claim_symbol(claim.kind)).into_value_with(ruby),
+            let (flags, path, extra) = match &learned {
+                Learned::Routable { path, exact, claim, route } => (
+                    Flags { source: 0, exact: *exact, cacheable: true, kind: claim.kind as u64 + 1, reason: 0, route: Some(*route) },
+                    path,
                     ruby.str_new(&claim.key).as_value(),
-                    route.into_value_with(ruby),
+                ),
+                Learned::Fixed { path, exact, cell, cacheable, route } => (
+                    Flags { source: 1, exact: *exact, cacheable: *cacheable, kind: 0, reason: 0, route: *route },
+                    path,
+                    cell.as_deref().map_or(nil, |c| ruby.str_new(c).as_value()),
+                ),
+                Learned::Default { path, reason, route } => (
+                    Flags { source: 2, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route },
+                    path,
                     nil,
-                ],
-                Learned::Fixed { path, exact, cell, cacheable, route } => [
-                    sym(&FIXED).into_value_with(ruby),
-                    ruby.str_new(&path).as_value(),
-                    exact.into_value_with(ruby),
-                    cacheable.into_value_with(ruby),
-                    cell.into_value_with(ruby),
-                    nil,
-                    nil,
-                    route.into_value_with(ruby),
-                    nil,
-                ],
-                Learned::Default { path, reason, route } => [
-                    sym(&DEFAULT).into_value_with(ruby),
-                    ruby.str_new(&path).as_value(),
-                    true.into_value_with(ruby),
-                    false.into_value_with(ruby),
-                    nil,
-                    nil,
-                    nil,
-                    route.into_value_with(ruby),
-                    sym(match reason {
-                        cells_learn::learn::Unrouted::NoRoute => &NO_ROUTE,
-                        cells_learn::learn::Unrouted::NoRule => &NO_RULE,
-                    })
-                    .into_value_with(ruby),
-                ],
+                ),
             };
-            // Frozen here (the path too), so the Ruby side wraps the array as it is.
-            if let Some(path) = RString::from_value(values[1]) {
-                path.freeze();
-            }
-            let values = ruby.ary_new_from_values(&values);
+            // Three values: Ruby keeps such an array inside its object, with no buffer to
+            // allocate and free.
+            let values = ruby.ary_new_from_values(&[flags.pack().into_value_with(ruby), frozen_path(ruby, path_info, path), extra]);
             values.freeze();
             Ok(new_result(ruby, values, routes))
         })
@@ -408,6 +356,48 @@ impl Classifier {
     }
 }
 
+/// The small fields of a learn answer, packed into one Integer (decoded by `Result`).
+struct Flags {
+    /// 0 routable, 1 fixed, 2 default.
+    source: u64,
+    exact: bool,
+    cacheable: bool,
+    /// 0 none, else 1 + the claim kind's position in `ClaimKind`.
+    kind: u64,
+    /// 0 none, else 1 + the `Unrouted` reason's position.
+    reason: u64,
+    route: Option<usize>,
+}
+
+impl Flags {
+    /// Bits 0–1 source, 2 exact, 3 cacheable, 4–6 kind, 7–8 reason, 9+ route index + 1 (0: none).
+    fn pack(&self) -> u64 {
+        self.source
+            | (self.exact as u64) << 2
+            | (self.cacheable as u64) << 3
+            | self.kind << 4
+            | self.reason << 7
+            | self.route.map_or(0, |r| r as u64 + 1) << 9
+    }
+}
+
+/// The answer's path as a frozen String: the request's own String when the path is the request
+/// path (frozen already, or a frozen copy sharing its buffer), else a new one.
+fn frozen_path(ruby: &Ruby, path_info: RString, path: &str) -> Value {
+    // SAFETY: the bytes are compared at once; nothing runs in between.
+    if unsafe { path_info.as_slice() } == path.as_bytes() {
+        if path_info.is_frozen() {
+            return path_info.as_value();
+        }
+        use magnus::rb_sys::{AsRawValue, FromRawValue};
+        // SAFETY: `rb_str_new_frozen` takes and returns a live String.
+        return unsafe { Value::from_raw(rb_sys::rb_str_new_frozen(path_info.as_raw())) };
+    }
+    let s = ruby.str_new(path);
+    s.freeze();
+    s.as_value()
+}
+
 /// A frozen `Result::FromNative` holding `values` and `routes`, built without a Ruby-level
 /// `initialize`: on the hot path that call costs as much as the classification itself.
 fn new_result(ruby: &Ruby, values: RArray, routes: Value) -> Value {
@@ -464,6 +454,16 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     })?;
     magnus::gc::register_mark_object(result);
     let _ = RESULT_CLASS.set(result.into());
+    // How `Result` decodes the packed flags (see `Flags`), in the core's own order.
+    let names = |list: &[&str]| ruby.ary_from_iter(list.iter().map(|n| ruby.to_symbol(n)));
+    native.const_set("SOURCES", names(&["routable", "fixed", "default"]))?;
+    let kinds = ruby.ary_from_iter(std::iter::once(ruby.qnil().as_value()).chain(ClaimKind::ALL.iter().map(|k| ruby.to_symbol(k.as_str()).as_value())));
+    native.const_set("CLAIM_KINDS", kinds)?;
+    let reasons = ruby.ary_from_iter(std::iter::once(ruby.qnil().as_value()).chain(Unrouted::ALL.iter().map(|r| ruby.to_symbol(r.as_str()).as_value())));
+    native.const_set("REASONS", reasons)?;
+    for list in ["SOURCES", "CLAIM_KINDS", "REASONS"] {
+        native.const_get::<_, RArray>(list)?.freeze();
+    }
     class.define_method("learn", method!(Classifier::learn, 4))?;
     class.define_method("recognize", method!(Classifier::recognize, 3))?;
     class.define_method("matches", method!(Classifier::matches, 2))?;

@@ -24,20 +24,35 @@ module Gitlab
 
       # What {Classifier#classify} learned about a request. Frozen.
       class Result
-        # The fields as the native classifier returns them, in this order; a Result wraps that
-        # array as it is (one allocation on the hot path) and builds Entity and RouteInfo on demand.
-        FIELDS = %i[source path exact cacheable fixed_cell entity_kind entity_key route_index reason].freeze
-        private_constant :FIELDS
+        # The native classifier answers `[flags, path, extra]` (three values, so Ruby keeps the
+        # array inside its object): `flags` packs the small fields into one Integer — bits 0–1
+        # the source's index in Native::SOURCES, 2 exact, 3 cacheable, 4–6 the entity kind's
+        # index in Native::CLAIM_KINDS, 7–8 the reason's in Native::REASONS, 9 and up the route
+        # index + 1 (0: no route); `extra` is the entity key of a routable answer, the cell of a
+        # fixed one. A Result wraps that array as it is and builds Entity and RouteInfo on demand.
+        SOURCE_BITS = 0b11
+        EXACT = 1 << 2
+        CACHEABLE = 1 << 3
+        KIND_SHIFT = 4
+        REASON_SHIFT = 7
+        ROUTE_SHIFT = 9
+        private_constant :SOURCE_BITS, :EXACT, :CACHEABLE, :KIND_SHIFT, :REASON_SHIFT, :ROUTE_SHIFT
 
         def initialize(source:, path:, exact:, cacheable:, entity: nil, route: nil, fixed_cell: nil, reason: nil)
           path = path.dup.freeze unless path.frozen?
-          values = [source, path, exact, cacheable, fixed_cell, entity&.kind, entity&.key, route&.index, reason]
-          assign(values.freeze, route ? { route.index => route }.freeze : nil)
+          flags = index_of(Native::SOURCES, source, "source") |
+                  (exact ? EXACT : 0) | (cacheable ? CACHEABLE : 0) |
+                  (index_of(Native::CLAIM_KINDS, entity&.kind, "entity kind") << KIND_SHIFT) |
+                  (index_of(Native::REASONS, reason, "reason") << REASON_SHIFT) |
+                  ((route ? route.index + 1 : 0) << ROUTE_SHIFT)
+          extra = entity ? entity.key : fixed_cell
+          extra = extra.dup.freeze if extra && !extra.frozen?
+          assign([flags, path, extra].freeze, route ? { route.index => route }.freeze : nil)
         end
 
         # @return [Symbol] :routable, :fixed or :default
         def source
-          @values[0]
+          Native::SOURCES[@values[0] & SOURCE_BITS]
         end
 
         # @return [String] the path the router may cache (a prefix unless {#exact?})
@@ -47,32 +62,33 @@ module Gitlab
 
         # @return [Entity, nil] the routable entity, for :routable results
         def entity
-          (kind = @values[5]) && Entity.new(kind, @values[6]).freeze
+          (kind = Native::CLAIM_KINDS[(@values[0] >> KIND_SHIFT) & 0b111]) && Entity.new(kind, @values[2]).freeze
         end
 
         # @return [RouteInfo, nil] the route Rails would pick, if any
         def route
-          (index = @values[7]) && @routes[index]
+          index = (@values[0] >> ROUTE_SHIFT) - 1
+          index.negative? ? nil : @routes[index]
         end
 
         # @return [String, nil] the cell a :fixed rule names (nil: the default cell)
         def fixed_cell
-          @values[4]
+          source == :fixed ? @values[2] : nil
         end
 
         # @return [Symbol, nil] for :default results, :no_route or :no_rule
         def reason
-          @values[8]
+          Native::REASONS[(@values[0] >> REASON_SHIFT) & 0b11]
         end
 
         # Only this exact path may be cached, not the paths below it.
         def exact?
-          @values[2]
+          @values[0].anybits?(EXACT)
         end
 
         # Whether the router may cache the answer at all (false for `/`, `/dashboard`, unknown routes).
         def cacheable?
-          @values[3]
+          @values[0].anybits?(CACHEABLE)
         end
 
         def routable?
@@ -117,6 +133,10 @@ module Gitlab
 
         private
 
+        def index_of(list, value, what)
+          list.index(value) || raise(ArgumentError, "unknown #{what} #{value.inspect} (one of #{list.compact.map(&:inspect).join(', ')})")
+        end
+
         def assign(values, routes)
           @values = values
           @routes = routes
@@ -124,7 +144,7 @@ module Gitlab
         end
 
         # A Result the native classifier allocates itself (no `initialize` runs): it sets
-        # `@values` (the native answer, see FIELDS, frozen with its path) and `@routes` (the
+        # `@values` (the native answer, see above, frozen with its strings) and `@routes` (the
         # classifier's RouteInfo list, to look the route index up in), then freezes it.
         # @api private
         class FromNative < Result
