@@ -192,9 +192,9 @@ impl AroundKey {
         Ok(AroundKey { dfas, caches: Pool::new(create), keys })
     }
 
-    /// Calls `found` with every keyed route that matches `path` (a route can be reported once
-    /// per occurrence of its key).
-    pub fn for_each_match(&self, path: &[u8], mut found: impl FnMut(u32)) -> Result<(), String> {
+    /// Calls `found` with every keyed route before `bound` that matches `path` (a route can be
+    /// reported once per occurrence of its key).
+    pub fn for_each_match(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<(), String> {
         let dfas = &*self.dfas;
         let mut caches = None;
         // Per occurrence: the suffixes matched; the whole prefixes' and tails' starts.
@@ -211,6 +211,11 @@ impl AroundKey {
         let (mut counted, mut before) = (0, 0);
         for (start, end) in key_segments(path) {
             let Some(routes) = self.keys.get(&path[start..end]) else { continue };
+            // Ascending: only the routes before the bound.
+            let routes = &routes[..routes.partition_point(|r| r.route < bound)];
+            if routes.is_empty() {
+                continue;
+            }
             before += slashes_in(&path[counted..start]);
             counted = start;
             let after = *total_slashes.get_or_insert_with(|| slashes_in(path)) - before;
@@ -415,7 +420,7 @@ mod tests {
         let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
         let found = |p: &str| {
             let mut v = Vec::new();
-            index.for_each_match(p.as_bytes(), |r| v.push(r)).unwrap();
+            index.for_each_match(p.as_bytes(), u32::MAX, |r| v.push(r)).unwrap();
             v.sort();
             v.dedup();
             v
@@ -435,5 +440,15 @@ mod tests {
         assert_eq!(found("/a\nb/c/-/issues"), Vec::<u32>::new());
         assert_eq!(found("/ab/c/-/issues/5\n"), [1]);
         assert_eq!(found("/edit"), [3]);
+        // A bound leaves out the routes from it on.
+        let before = |p: &str, bound: u32| {
+            let mut v = Vec::new();
+            index.for_each_match(p.as_bytes(), bound, |r| v.push(r)).unwrap();
+            v
+        };
+        assert_eq!(before("/a/issues/-/issues/5", 2), [1]);
+        assert_eq!(before("/a/issues/-/issues/5", 1), Vec::<u32>::new());
+        assert_eq!(before("/groups/x/y/-/edit", 3), [2]);
+        assert_eq!(before("/edit", 3), Vec::<u32>::new());
     }
 }

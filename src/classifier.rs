@@ -201,6 +201,13 @@ impl<'c, 'p> Match<'c, 'p> {
     }
 }
 
+/// Whether a caller wants every matching route or stops at the first it accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    All,
+    First,
+}
+
 /// Which verbs a request's routes must allow (Journey's HEAD handling).
 #[derive(Clone, Copy)]
 enum VerbFilter<'m> {
@@ -344,7 +351,7 @@ impl Classifier {
         mut accept: impl FnMut(&Match<'c, 'p>) -> bool,
     ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
         let mut found = None;
-        self.each_match(method, path_info, |m| {
+        self.visit_matches(method, path_info, Wanted::First, |m| {
             if !m.route.def.dynamic_constraints || accept(&m) {
                 found = Some(m);
                 false
@@ -387,12 +394,24 @@ impl Classifier {
         &'c self,
         method: &str,
         path_info: &'p [u8],
+        visit: impl FnMut(Match<'c, 'p>) -> bool,
+    ) -> Result<(), ClassifyError> {
+        self.visit_matches(method, path_info, Wanted::All, visit)
+    }
+
+    fn visit_matches<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        wanted: Wanted,
         mut visit: impl FnMut(Match<'c, 'p>) -> bool,
     ) -> Result<(), ClassifyError> {
         self.check_request(method, path_info)?;
         let path = normalize_path(path_info);
         let mut candidates = Candidates::new();
-        self.candidates(&path, &mut candidates)?;
+        // HEAD first looks for routes naming HEAD among all candidates (see below).
+        let first_for = (wanted == Wanted::First && method != "HEAD").then_some(method);
+        self.candidates_until(&path, &mut candidates, first_for)?;
         let candidates = candidates.as_slice();
         if candidates.is_empty() {
             return Ok(());
@@ -445,16 +464,40 @@ impl Classifier {
 
     /// Routes whose DFA pattern matches `path`, in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
-        let mut selected = None;
-        match self.layout {
-            Layout::FirstSegment => selected = self.keyed.get(first_segment(path)).copied(),
-            Layout::AnySegment => {
-                if let Some(around) = &self.around {
-                    around.for_each_match(path, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
-                }
-            }
+        self.candidates_until(path, out, None)
+    }
+
+    /// [`Classifier::candidates`]; with `first_for` a method, only those that could come before
+    /// the first route that certainly answers it. Such a route (the automaton decides its regex,
+    /// it allows the method, no dynamic constraint can turn it down) is Rails' pick unless an
+    /// earlier route matches, so keyed routes after it need no walk around their keys.
+    fn candidates_until(&self, path: &[u8], out: &mut Candidates, first_for: Option<&str>) -> Result<(), ClassifyError> {
+        let selected = match self.layout {
+            Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
+            Layout::AnySegment => None,
+        };
+        self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
+        if let Some(around) = &self.around {
+            let bound = first_for.map_or(u32::MAX, |method| {
+                out.as_slice()
+                    .iter()
+                    .copied()
+                    .filter(|&r| {
+                        let route = &self.routes[r as usize];
+                        route.is_exact_in_dfa() && !route.def.dynamic_constraints && VerbFilter::Method(method).allows(&route.verbs)
+                    })
+                    .min()
+                    .unwrap_or(u32::MAX)
+            });
+            around.for_each_match(path, bound, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
         }
-        for &a in self.always.iter().chain(selected.as_ref()) {
+        out.sort_dedup();
+        Ok(())
+    }
+
+    /// Adds the routes of `automata` whose patterns match `path` (unsorted).
+    fn automata_candidates<'a>(&self, path: &[u8], automata: impl Iterator<Item = &'a u32>, out: &mut Candidates) -> Result<(), ClassifyError> {
+        for &a in automata {
             let automaton = &self.automata[a as usize];
             automaton
                 .engine
@@ -465,7 +508,6 @@ impl Classifier {
                 })
                 .map_err(ClassifyError::Automaton)?;
         }
-        out.sort_dedup();
         Ok(())
     }
 
