@@ -1026,6 +1026,39 @@ mod tests {
     }
 
     #[test]
+    fn classify_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
+        // Large-table layout: `issues` and `edit` routes are matched around their key segment,
+        // the catch-alls by the automaton for routes without a key, which runs first.
+        let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
+        let c = Classifier::build(
+            vec![
+                RouteDef::new("GET", "/*namespace_id/:project_id").dynamic(),
+                RouteDef::new("POST", "/:group/:id"),
+                RouteDef::new("GET", "/:group/issues"),
+                RouteDef::new("GET", "/*ns/:p(.:format)"),
+                RouteDef::new("GET", "/x/issues"),
+                RouteDef::new("HEAD", "/:a/edit"),
+            ],
+            &options,
+        )
+        .unwrap();
+        assert_eq!(c.layout, Layout::AnySegment);
+        let pick = |method: &str, path: &str, accept: bool| c.classify_with(method, path.as_bytes(), |_| accept).unwrap().map(|m| m.route_index());
+        // Route 0 would answer, but its dynamic constraint says no: the keyed route 2 is next.
+        assert_eq!(pick("GET", "/x/issues", false), Some(2));
+        assert_eq!(pick("GET", "/x/issues", true), Some(0));
+        // Route 1 matches but not for GET, so it does not cut the search short.
+        assert_eq!(pick("POST", "/x/issues", false), Some(1));
+        // Route 3 answers for sure: route 4 (keyed, later) is never needed.
+        assert_eq!(pick("GET", "/a/b/issues", false), Some(3));
+        // HEAD looks for routes naming HEAD among every candidate first.
+        assert_eq!(pick("HEAD", "/x/edit", false), Some(5));
+        // matches() still lists every route, keyed ones after the certain answer included.
+        let all: Vec<usize> = c.matches("GET", b"/x/issues").unwrap().iter().map(Match::route_index).collect();
+        assert_eq!(all, [0, 2, 3, 4]);
+    }
+
+    #[test]
     fn first_match_wins_with_params() {
         let c = table();
         let m = c.classify("GET", b"/groups/gitlab-org/sub.json").unwrap().unwrap();
