@@ -42,6 +42,22 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     expect { result.class.new }.to raise_error(NotImplementedError, /only the native classifier/)
   end
 
+  it "answers a UTF-8 path whatever the request String's encoding, leaving that String as it was" do
+    ["/-/profile", "/gitlab-org/gitlab-test/-/issues", "/x/caf\u00e9/-/issues", "/caf\u00e9"].each do |path|
+      [path.b, path.dup, path.dup.force_encoding(Encoding::US_ASCII), -path].each do |given|
+        frozen = given.frozen?
+        result = classifier.classify("GET", given)
+        expect(result.path.encoding).to eq(Encoding::UTF_8), "#{given.encoding} #{path}"
+        expect(result.path).to be_frozen
+        expect(given.frozen?).to eq(frozen)
+        expect(result.to_h(cell: "c")).to eq(classifier.classify("GET", path).to_h(cell: "c"))
+      end
+    end
+    # Built in Ruby, a Result checks its symbols.
+    expect { Gitlab::Cells::Learn::Result.new(source: :elsewhere, path: "/", exact: true, cacheable: false) }
+      .to raise_error(ArgumentError, /unknown source :elsewhere/)
+  end
+
   it "asks the block about dynamic constraints, in Rails' order" do
     dynamic = described_class.new(routes: [
       { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },

@@ -381,11 +381,13 @@ impl Flags {
     }
 }
 
-/// The answer's path as a frozen String: the request's own String when the path is the request
-/// path (frozen already, or a frozen copy sharing its buffer), else a new one.
+/// The answer's path as a frozen UTF-8 String: the request's own String when the path is the
+/// request path and it is UTF-8 (frozen already, or a frozen copy sharing its buffer), else a
+/// new one (Rack's `PATH_INFO` is often binary: the answer's encoding must not depend on it).
 fn frozen_path(ruby: &Ruby, path_info: RString, path: &str) -> Value {
+    use magnus::encoding::EncodingCapable;
     // SAFETY: the bytes are compared at once; nothing runs in between.
-    if unsafe { path_info.as_slice() } == path.as_bytes() {
+    if path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes() {
         if path_info.is_frozen() {
             return path_info.as_value();
         }
