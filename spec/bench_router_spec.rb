@@ -51,7 +51,12 @@ RSpec.describe "script/bench-router" do
     expect(ratios["router_over_nginx_rps"]).to be_within(0.001).of(run["sides"]["router"]["rps"] / run["sides"]["nginx"]["rps"])
     expect(ratios["router_p50_minus_direct_us"]).to eq(run["sides"]["router"]["p50_us"] - run["sides"]["direct"]["p50_us"])
     expect(ratios["router_over_nginx_rps_by_round"].size).to eq(1)
-    expect(@stdout).to include("router / nginx throughput:", "p50 - direct p50 (saturated")
+    expect(@stdout).to include("router / nginx throughput:", "p50 - direct p50 (saturated", "CPU us per request")
+    # The CPU each proxy spent per request, user and system: the reason for any throughput gap.
+    %w[nginx router].each do |side|
+      cpu = run["sides"][side]["cpu_us_per_request"]
+      expect(cpu["user"] + cpu["system"]).to be > 0, "#{side}: #{cpu.inspect}"
+    end
   end
 
   it "measures the latency each proxy adds at light load, one connection" do

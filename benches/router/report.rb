@@ -31,21 +31,29 @@ end
 settings = read_json(File.join(dir, "settings.json"))
 problems = []
 
-# One side's figures from one wrk run.
-def figures(w, problems, label)
+# One side's figures from one wrk run; `cpu`: the CPU time its process spent meanwhile, if taken.
+def figures(w, problems, label, cpu = nil)
   seconds = w["duration_us"] / 1e6
   errors = w["errors"].values.sum
   problems << "#{label}: #{w['errors']}" if errors.positive?
-  { "requests" => w["requests"], "seconds" => seconds.round(3), "rps" => (w["requests"] / seconds).round(1),
-    "p50_us" => w["p50_us"], "p90_us" => w["p90_us"], "p99_us" => w["p99_us"], "mean_us" => w["mean_us"], "errors" => errors }
+  f = { "requests" => w["requests"], "seconds" => seconds.round(3), "rps" => (w["requests"] / seconds).round(1),
+        "p50_us" => w["p50_us"], "p90_us" => w["p90_us"], "p99_us" => w["p99_us"], "mean_us" => w["mean_us"], "errors" => errors }
+  if cpu && w["requests"].positive?
+    per_request = ->(ticks) { (ticks * 1e6 / cpu["ticks_per_s"] / w["requests"]).round(2) }
+    f["cpu_us_per_request"] = { "user" => per_request.(cpu["user_ticks"]), "system" => per_request.(cpu["system_ticks"]) }
+  end
+  f
 end
 
 # A side's rounds (`name-r<i>.json`), and the round that is its median by `key`, whose figures
 # stand for the side; `rounds_<key>` lists every round's.
 def median_round(dir, name, key, problems)
-  files = Dir[File.join(dir, "#{name}-r*.json")].sort_by { |f| f[/-r(\d+)\.json\z/, 1].to_i }
+  files = Dir[File.join(dir, "#{name}-r*.json")].grep(/-r\d+\.json\z/).sort_by { |f| f[/-r(\d+)\.json\z/, 1].to_i }
   abort "bench-router: no runs for #{name} in #{dir}" if files.empty?
-  rounds = files.map { |f| figures(read_json(f), problems, File.basename(f, ".json")) }
+  rounds = files.map do |f|
+    cpu_file = f.sub(/\.json\z/, ".cpu.json")
+    figures(read_json(f), problems, File.basename(f, ".json"), File.exist?(cpu_file) ? read_json(cpu_file) : nil)
+  end
   median = rounds.sort_by { |r| r[key] }[(rounds.size - 1) / 2]
   median.merge("rounds_#{key}" => rounds.map { |r| r[key] })
 end
@@ -144,6 +152,11 @@ runs.each do |run|
   puts format("  p50 - direct p50 (saturated: queueing, not per-request work): router %s, logs on %s, nginx %s",
               fmt_us.(ra["router_p50_minus_direct_us"]), fmt_us.(ra["router_logs_p50_minus_direct_us"]),
               fmt_us.(ra["nginx_p50_minus_direct_us"]))
+  cpu = run["sides"].filter_map do |side, f|
+    c = f["cpu_us_per_request"] or next
+    format("%s %.1f (user %.1f, system %.1f)", side, c["user"] + c["system"], c["user"], c["system"])
+  end
+  puts "  CPU us per request in the median round (the process under test): #{cpu.join('; ')}" unless cpu.empty?
 end
 puts
 puts "light load (1 connection, 1 wrk thread)"
