@@ -19,6 +19,19 @@ pub enum Source {
     Default,
 }
 
+impl Source {
+    /// Every source, in declaration order (`ALL[s as usize] == s`).
+    pub const ALL: [Source; 3] = [Source::Routable, Source::Fixed, Source::Default];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Routable => "routable",
+            Source::Fixed => "fixed",
+            Source::Default => "default",
+        }
+    }
+}
+
 /// The learn endpoint's JSON answer; the router reads the same type.
 ///
 /// `{"path":"/gitlab-org/gitlab-test","cell":"cell_0","source":"routable"}` means "send every
@@ -202,6 +215,10 @@ mod tests {
         for (i, k) in ClaimKind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
             assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{}\"", k.as_str()));
+        }
+        for (i, s) in Source::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i);
+            assert_eq!(serde_json::to_string(s).unwrap(), format!("\"{}\"", s.as_str()));
         }
         for (i, r) in Unrouted::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);

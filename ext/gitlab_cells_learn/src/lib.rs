@@ -10,7 +10,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cells_learn::artifact;
-use cells_learn::learn::Unrouted;
+use cells_learn::learn::{Source, Unrouted};
 use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, EngineConfig, EngineKind, Learned, Match, Rules};
 use magnus::value::{LazyId, ReprValue};
 use magnus::IntoValue;
@@ -256,17 +256,17 @@ impl Classifier {
             let nil = ruby.qnil().as_value();
             let (flags, path, extra) = match &learned {
                 Learned::Routable { path, exact, claim, route } => (
-                    Flags { source: 0, exact: *exact, cacheable: true, kind: claim.kind as u64 + 1, reason: 0, route: Some(*route) },
+                    Flags { source: Source::Routable, exact: *exact, cacheable: true, kind: claim.kind as u64 + 1, reason: 0, route: Some(*route) },
                     path,
                     ruby.str_new(&claim.key).as_value(),
                 ),
                 Learned::Fixed { path, exact, cell, cacheable, route } => (
-                    Flags { source: 1, exact: *exact, cacheable: *cacheable, kind: 0, reason: 0, route: *route },
+                    Flags { source: Source::Fixed, exact: *exact, cacheable: *cacheable, kind: 0, reason: 0, route: *route },
                     path,
                     cell.as_deref().map_or(nil, |c| ruby.str_new(c).as_value()),
                 ),
                 Learned::Default { path, reason, route } => (
-                    Flags { source: 2, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route },
+                    Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route },
                     path,
                     nil,
                 ),
@@ -358,8 +358,7 @@ impl Classifier {
 
 /// The small fields of a learn answer, packed into one Integer (decoded by `Result`).
 struct Flags {
-    /// 0 routable, 1 fixed, 2 default.
-    source: u64,
+    source: Source,
     exact: bool,
     cacheable: bool,
     /// 0 none, else 1 + the claim kind's position in `ClaimKind`.
@@ -370,9 +369,10 @@ struct Flags {
 }
 
 impl Flags {
-    /// Bits 0–1 source, 2 exact, 3 cacheable, 4–6 kind, 7–8 reason, 9+ route index + 1 (0: none).
+    /// Bits 0–1 source (its position in `Source`), 2 exact, 3 cacheable, 4–6 kind, 7–8 reason,
+    /// 9+ route index + 1 (0: none).
     fn pack(&self) -> u64 {
-        self.source
+        self.source as u64
             | (self.exact as u64) << 2
             | (self.cacheable as u64) << 3
             | self.kind << 4
@@ -457,8 +457,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     magnus::gc::register_mark_object(result);
     let _ = RESULT_CLASS.set(result.into());
     // How `Result` decodes the packed flags (see `Flags`), in the core's own order.
-    let names = |list: &[&str]| ruby.ary_from_iter(list.iter().map(|n| ruby.to_symbol(n)));
-    native.const_set("SOURCES", names(&["routable", "fixed", "default"]))?;
+    native.const_set("SOURCES", ruby.ary_from_iter(Source::ALL.iter().map(|s| ruby.to_symbol(s.as_str()))))?;
     let kinds = ruby.ary_from_iter(std::iter::once(ruby.qnil().as_value()).chain(ClaimKind::ALL.iter().map(|k| ruby.to_symbol(k.as_str()).as_value())));
     native.const_set("CLAIM_KINDS", kinds)?;
     let reasons = ruby.ary_from_iter(std::iter::once(ruby.qnil().as_value()).chain(Unrouted::ALL.iter().map(|r| ruby.to_symbol(r.as_str()).as_value())));
