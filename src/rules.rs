@@ -148,13 +148,7 @@ impl Rules {
         let Some(m) = &found else {
             return Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRoute, route: None });
         };
-        // Parameters are found lazily, and only for routes a routable rule may apply to; there a
-        // regex that backtracks past its budget is an error, not a silently missing entity.
-        let spec = &m.route().def().path;
-        if self.routable.iter().any(|r| r.spec_prefix.as_deref().is_none_or(|p| spec.starts_with(p))) {
-            m.try_spans()?;
-        }
-        match self.routable_for(&m) {
+        match self.routable_for(m)? {
             Some(learned) => Ok(learned),
             None => Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
         }
@@ -182,11 +176,20 @@ impl Rules {
     }
 
     /// The routable entity a matched route names, per the first rule that applies.
-    pub fn routable_for(&self, m: &Match<'_, '_>) -> Option<Learned> {
+    ///
+    /// Parameters are found lazily, and only for routes a rule's spec prefix admits; for those a
+    /// regex that backtracks past its budget is an error, not a silently missing entity.
+    pub fn routable_for(&self, m: &Match<'_, '_>) -> Result<Option<Learned>, ClassifyError> {
         let spec = &m.route().def().path;
-        let rule = self.routable.iter().find(|r| {
-            r.spec_prefix.as_deref().is_none_or(|p| spec.starts_with(p)) && r.params.iter().all(|p| m.span(p).is_some())
-        })?;
+        let mut admitted = self.routable.iter().filter(|r| r.spec_prefix.as_deref().is_none_or(|p| spec.starts_with(p))).peekable();
+        if admitted.peek().is_some() {
+            m.try_spans()?;
+        }
+        Ok(admitted.find(|r| r.params.iter().all(|p| m.span(p).is_some())).and_then(|rule| Self::entity(rule, m)))
+    }
+
+    /// The answer `rule` gives for `m`, whose parameters it names are all present.
+    fn entity(rule: &RoutableRule, m: &Match<'_, '_>) -> Option<Learned> {
         let mut key = Vec::new();
         let mut end = 0;
         for (i, p) in rule.params.iter().enumerate() {
