@@ -161,7 +161,6 @@ impl Matcher {
         Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots, plan }
     }
 
-    /// Matches from the start of `hay`; on success returns the parameter spans.
     /// The parameter spans of a path this regex is known to match (the automaton decided it
     /// exactly): read off the path where the route's shape forces them, else found by running
     /// the program.
@@ -172,11 +171,7 @@ impl Matcher {
         }
     }
 
-    /// Whether [`Matcher::known_match_spans`] can read spans off the path (diagnostics).
-    pub fn has_span_plan(&self) -> bool {
-        self.plan.is_some()
-    }
-
+    /// Matches from the start of `hay`; on success returns the parameter spans.
     pub fn captures(&self, hay: &[u8]) -> Result<Option<Spans>, BudgetExceeded> {
         self.captures_with_budget(hay, DEFAULT_STEP_BUDGET)
     }
