@@ -28,7 +28,8 @@ const MAX_OPTIONAL_GROUPS: usize = 2;
 /// How to find a route's parameter spans from the path's `/` positions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanPlan {
-    /// In backtracking order; all but the last carry a [`Check`].
+    /// In backtracking order; all but the last carry a [`Check`] (the last needs none: the
+    /// automaton has found that one of them matches).
     shapes: Box<[Shape]>,
     slots: usize,
 }
@@ -146,20 +147,20 @@ impl SpanPlan {
             return None;
         }
         let slashes = path.iter().filter(|&&b| b == b'/').count();
-        let (last, checked) = self.shapes.split_last()?;
         let mut spans: Spans = vec![None; self.slots];
-        for shape in checked {
-            if shape.place(path, slashes, &mut spans).is_some() && shape.holds(path, &spans) {
+        for shape in self.shapes.iter() {
+            if shape.place(path, slashes, &mut spans).is_some() {
                 return Some(spans);
             }
             spans.iter_mut().for_each(|s| *s = None);
         }
-        last.place(path, slashes, &mut spans).map(|()| spans)
+        None
     }
 }
 
 impl Shape {
-    /// The shape of `items` (no optional groups left); `checked`: keep what [`Shape::holds`] needs.
+    /// The shape of `items` (no optional groups left); `checked`: keep what [`Shape::place`]
+    /// needs to check the path's bytes.
     fn new(items: &[Item], slots: usize, checked: bool) -> Option<Shape> {
         let mut segments = vec![Segment::default()];
         let mut literals = vec![(Vec::new(), Vec::new())];
@@ -232,7 +233,8 @@ impl Shape {
         Some(Shape { segments: segments.into_boxed_slice(), glob, check })
     }
 
-    /// Writes the spans this shape gives `path` (with `slashes` `/`s); `None` if it does not fit.
+    /// Writes the spans this shape gives `path` (with `slashes` `/`s); `None` if it does not fit
+    /// or, for a shape with a [`Check`], if the path's literals or parameter bytes differ.
     fn place(&self, path: &[u8], slashes: usize, spans: &mut Spans) -> Option<()> {
         let extra = (slashes + 1).checked_sub(self.segments.len())?;
         if extra > 0 && self.glob.is_none() {
@@ -249,39 +251,35 @@ impl Shape {
                     }
                     spans[slot as usize] = Some((start, end));
                 }
-                _ => seg.place(path, start, end, spans)?,
+                _ => {
+                    let body_end = seg.place(path, start, end, spans)?;
+                    if let Some(check) = &self.check {
+                        let (lead, trail) = &check.literals[i];
+                        if !path[start..].starts_with(lead) || !path[..body_end].ends_with(trail) {
+                            return None;
+                        }
+                    }
+                }
             }
             start = end + 1;
         }
-        pieces.next().is_none().then_some(())
-    }
-
-    /// Whether `path`, placed as `spans`, has this shape's literals and parameter bytes.
-    fn holds(&self, path: &[u8], spans: &Spans) -> bool {
-        let Some(check) = &self.check else { return false };
-        let mut start = 0;
-        for (i, (seg, (lead, trail))) in self.segments.iter().zip(check.literals.iter()).enumerate() {
-            let end = match self.glob {
-                Some((at, slot)) if at == i => spans[slot as usize].map_or(start, |(_, e)| e),
-                _ => start + path[start..].iter().position(|&b| b == b'/').unwrap_or(path.len() - start),
-            };
-            let piece = &path[start..end];
-            let body_end = seg.format.and_then(|f| spans[f as usize]).map_or(piece.len(), |(s, _)| s - 1 - start);
-            if !piece.starts_with(lead) || !piece[..body_end].ends_with(trail) {
-                return false;
-            }
-            start = end + 1;
+        if pieces.next().is_some() {
+            return None;
         }
-        check.params.iter().zip(spans).all(|(repeat, span)| match (repeat, span) {
-            (Some(repeat), Some((s, e))) => repeat.admits(&path[*s..*e]),
-            _ => true,
-        })
+        let admitted = self.check.as_ref().is_none_or(|check| {
+            check.params.iter().zip(spans.iter()).all(|(repeat, span)| match (repeat, span) {
+                (Some(repeat), Some((s, e))) => repeat.admits(&path[*s..*e]),
+                _ => true,
+            })
+        });
+        admitted.then_some(())
     }
 }
 
 impl Segment {
-    /// Writes this segment's parameter spans, the segment being `path[start..end]`.
-    fn place(&self, path: &[u8], start: usize, end: usize, spans: &mut Spans) -> Option<()> {
+    /// Writes this segment's parameter spans, the segment being `path[start..end]`; returns
+    /// where its body ends (before the format, if any).
+    fn place(&self, path: &[u8], start: usize, end: usize, spans: &mut Spans) -> Option<usize> {
         let body_start = start + self.lead;
         let mut body_end = end;
         if let Some(format) = self.format {
@@ -309,7 +307,7 @@ impl Segment {
             None if body_end != body_start => return None,
             None => {}
         }
-        Some(())
+        Some(body_end)
     }
 }
 
