@@ -11,7 +11,7 @@ use http::header::{HeaderMap, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use rand::RngExt;
 
 use crate::cache::{Entry, Lookup};
@@ -151,14 +151,16 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     let upgrade = proxy::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let has_body = trust::has_body(&parts.headers);
+    // hyper's own framing decides: no Content-Length and no Transfer-Encoding, or a length of 0,
+    // is an empty body — the one kind of request that may be replayed (421).
+    let has_body = !body.is_end_stream();
     let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), peer, upgrade);
     let pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
     if let Some(client_side) = client_upgrade {
         let mut up = Request::builder().method(parts.method.clone()).uri(pq.as_str()).body(body.boxed_unsync()).expect("valid parts");
         *up.headers_mut() = headers;
-        return match proxy::send_upgrade(st, decision.cell, up, client_side).await {
+        return match Box::pin(proxy::send_upgrade(st, decision.cell, up, client_side)).await {
             Ok(resp) => finish(st, resp, path).await,
             Err(e) => upstream_failure(st, decision.cell, e, note),
         };
@@ -172,7 +174,7 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
         Err(e) => return upstream_failure(st, decision.cell, e, note),
     };
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
-        return misdirected(st, &parts.method, path, &pq, replay, decision, resp, note).await;
+        return Box::pin(misdirected(st, &parts.method, path, &pq, replay, decision, resp, note)).await;
     }
     finish(st, resp, path).await
 }
@@ -196,7 +198,9 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
                 st.metrics.cache("stale");
                 return Ok(Decision::from_entry(&e));
             }
-            match st.learner.learn(st, method, path).await {
+            // Boxed, as every learn below: the cached path's future stays small (hyper moves
+            // each request's future into place; a learn inline would make it kilobytes).
+            match Box::pin(st.learner.learn(st, method, path)).await {
                 Ok(o) => {
                     // The cells answered differently: the stale entry must not outlive that
                     // answer and come back the next time the cells are down.
@@ -217,7 +221,7 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
             }
         }
         Lookup::Miss => {
-            let o = st.learner.learn(st, method, path).await;
+            let o = Box::pin(st.learner.learn(st, method, path)).await;
             if o.is_err() {
                 note.cache = "miss";
                 st.metrics.cache("miss");
@@ -256,7 +260,12 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
 
 /// Learns from the cell's `X-Gitlab-Cell-Cache` headers, strips internal headers, delays 404s.
 async fn finish(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
-    for v in resp.headers().get_all(proxy::CACHE_HEADER) {
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let found = proxy::scan(resp.headers(), proxy::Private::CellAnswers);
+    // Most responses carry neither a cache header nor a hop-by-hop one: one pass over the names
+    // tells, and neither the lookup below nor the removal touches the map then.
+    let cache_headers = if found.private() { Some(resp.headers().get_all(proxy::CACHE_HEADER)) } else { None };
+    for v in cache_headers.iter().flatten() {
         let parsed = v.to_str().ok().and_then(trust::parse_cache_header);
         match parsed.as_ref().map(|h| (h, trust::check_cache_header(&st.cfg, h, path))) {
             Some((h, Ok(cell))) => st.cache.insert(&h.path, h.exact, cell),
@@ -270,8 +279,7 @@ async fn finish(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Res
             }
         }
     }
-    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-    proxy::sanitize_response(resp.headers_mut(), switching);
+    proxy::sanitize_response(resp.headers_mut(), found, switching);
     if resp.status() == StatusCode::NOT_FOUND && !st.cfg.not_found_delay_max.is_zero() {
         // The seed's timing-attack mitigation: "not found" and "not yours" look alike in time.
         let max = st.cfg.not_found_delay_max.as_micros() as u64;

@@ -133,8 +133,9 @@ fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
 }
 
 /// Removes what must not reach the client: hop-by-hop headers and the cells' internal ones.
-pub fn sanitize_response(headers: &mut HeaderMap, switching: bool) {
-    strip(headers, switching, Private::CellAnswers);
+/// `found` is [`scan`]'s answer for these headers (the caller looked for cache headers first).
+pub fn sanitize_response(headers: &mut HeaderMap, found: Found, switching: bool) {
+    strip_found(headers, found, switching, Private::CellAnswers);
     if switching {
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
@@ -156,20 +157,36 @@ const PRIVATE_BIT: u32 = UPGRADE_BIT << 1;
 
 /// Which router-private headers `strip` removes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Private {
+pub enum Private {
     /// Requests: every `X-Gitlab-Cell-*` and `X-Cells-Router-*` (`trust::strip_internal`).
     Internal,
     /// Responses: the cells' `X-Gitlab-Cell-Cache` and `X-Gitlab-Cell-Owner`.
     CellAnswers,
 }
 
-/// `trust::strip_hop_by_hop` + the private headers, without touching the map when there is
-/// nothing to remove — the common case — and without parsing header names when `Connection`
-/// lists only standard hop-by-hop names (`keep-alive`, `close`, `upgrade`): one pass over the
-/// names decides. Anything else (`Connection: x-foo`) goes to `trust::strip_hop_by_hop` itself.
-fn strip(h: &mut HeaderMap, keep_upgrade: bool, private: Private) {
+/// Which of the names `strip` removes a header map holds: bit `i` for `HOP_BY_HOP[i]`, then
+/// `Upgrade`, then any private header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found(u32);
+
+impl Found {
+    /// True when the map holds a private header (for responses: a cache or owner header).
+    pub fn private(self) -> bool {
+        self.0 & PRIVATE_BIT != 0
+    }
+}
+
+/// One pass over the names. Every name `strip` removes starts with `c`, `k`, `p`, `t`, `u`,
+/// `x` or `f` (the private ones: `x-…`, and `trust::is_internal`'s `forwarded` spelt with
+/// underscores); most common headers (`host`, `accept…`, `user-agent`, `date`, `server`,
+/// `etag`…) are passed over on their first byte.
+pub fn scan(h: &HeaderMap, private: Private) -> Found {
     let mut found = 0u32;
     for name in h.keys() {
+        let first = name.as_str().as_bytes()[0];
+        if !matches!(first, b'c' | b'k' | b'p' | b't' | b'u' | b'x' | b'f') {
+            continue;
+        }
         if let Some(i) = HOP_BY_HOP.iter().position(|n| n == name) {
             found |= 1 << i;
         } else if name == http::header::UPGRADE {
@@ -181,6 +198,20 @@ fn strip(h: &mut HeaderMap, keep_upgrade: bool, private: Private) {
             found |= PRIVATE_BIT;
         }
     }
+    Found(found)
+}
+
+/// `trust::strip_hop_by_hop` + the private headers, without touching the map when there is
+/// nothing to remove — the common case — and without parsing header names when `Connection`
+/// lists only standard hop-by-hop names (`keep-alive`, `close`, `upgrade`): one pass over the
+/// names decides. Anything else (`Connection: x-foo`) goes to `trust::strip_hop_by_hop` itself.
+fn strip(h: &mut HeaderMap, keep_upgrade: bool, private: Private) {
+    let found = scan(h, private);
+    strip_found(h, found, keep_upgrade, private);
+}
+
+/// [`strip`] once [`scan`] has looked.
+fn strip_found(h: &mut HeaderMap, Found(found): Found, keep_upgrade: bool, private: Private) {
     if found == 0 {
         return;
     }
@@ -319,8 +350,13 @@ mod tests {
 
     const CONNECTION_VALUES: [&[u8]; 9] =
         [b"keep-alive", b"close", b"Keep-Alive, Upgrade", b"x-foo", b"close, x-gitlab-cell-cache", b"", b" , ", b"upgrade", b"caf\xe9"];
-    const NAMES: [&str; 14] = [
+    const NAMES: [&str; 19] = [
         "keep-alive",
+        "x_gitlab_cell_cache",
+        "x_forwarded_for",
+        "content-type",
+        "cookie",
+        "forwarded",
         "upgrade",
         "x-foo",
         "te",
@@ -359,6 +395,8 @@ mod tests {
                 let v = CONNECTION_VALUES[(next() % CONNECTION_VALUES.len() as u64) as usize];
                 h.append(http::header::CONNECTION, HeaderValue::from_bytes(v).unwrap());
             }
+            let answers = h.contains_key(trust::CACHE_HEADER) || h.contains_key(trust::OWNER_HEADER);
+            assert_eq!(scan(&h, Private::CellAnswers).private(), answers, "headers {h:?}");
             for keep_upgrade in [false, true] {
                 let mut fast = h.clone();
                 strip(&mut fast, keep_upgrade, Private::Internal);

@@ -205,7 +205,8 @@ pub const TRACE_HEADER: &str = "x-cells-router-trace";
 /// Puma 5 file `X_Gitlab_Cell_Cache` under the same `HTTP_X_GITLAB_CELL_CACHE` key as
 /// `X-Gitlab-Cell-Cache`, so an underscore spelling would slip a spoofed header (or a second
 /// `X-Forwarded-For`) past the hyphenated checks. No client needs them (nginx drops every
-/// header with an underscore by default).
+/// header with an underscore by default). Every name it accepts starts with `x` (or `f`):
+/// `proxy::scan` passes over other names on their first byte.
 pub fn is_internal(name: &HeaderName) -> bool {
     let n = name.as_str();
     if n.starts_with("x-gitlab-cell-") || n.starts_with("x-cells-router") {
@@ -251,17 +252,6 @@ pub fn strip_internal(headers: &mut HeaderMap) {
     for n in names {
         headers.remove(n);
     }
-}
-
-/// True when the request carries a body: it cannot be replayed, so it is never retried.
-pub fn has_body(headers: &HeaderMap) -> bool {
-    if headers.contains_key(http::header::TRANSFER_ENCODING) {
-        return true;
-    }
-    headers
-        .get_all(http::header::CONTENT_LENGTH)
-        .iter()
-        .any(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|n| n > 0))
 }
 
 #[cfg(test)]

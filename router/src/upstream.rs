@@ -185,7 +185,9 @@ impl Pool {
         loop {
             let (mut sender, reused) = match idle.checkout(cell) {
                 Some(s) => (s, true),
-                None => (self.connect(cell).await?, false),
+                // Boxed: a new connection is the rare case; inline, its handshake would make
+                // every request's future larger.
+                None => (Box::pin(self.connect(cell)).await?, false),
             };
             // A connection comes back as soon as its response body has been read, which can be a
             // moment before its connection task has noticed and taken up waiting for the next
