@@ -261,7 +261,7 @@ mod tests {
         for _ in 0..200 {
             let c = RouteCache::new(1000, Duration::from_secs(60), Duration::from_secs(60));
             let mut model: std::collections::HashMap<(String, bool), usize> = Default::default();
-            let mut path = |next: &mut dyn FnMut(u64) -> u64| -> String {
+            let path = |next: &mut dyn FnMut(u64) -> u64| -> String {
                 let n = next(5);
                 if n == 0 {
                     return "/".into();

@@ -98,8 +98,8 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> 
     }
     tracing::info!(
         target: "cells_router::access",
-        method = %method,
-        path = %path,
+        method = method.as_str(),
+        path,
         status = status.as_u16(),
         cache = note.cache,
         learned_from = note.learned_from.map(|c| st.cfg.cells[c].name.as_str()),

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod config;
 mod handler;
+pub mod json_log;
 pub mod learn;
 pub mod metrics;
 pub mod proxy;
