@@ -205,8 +205,8 @@ pub const TRACE_HEADER: &str = "x-cells-router-trace";
 /// Puma 5 file `X_Gitlab_Cell_Cache` under the same `HTTP_X_GITLAB_CELL_CACHE` key as
 /// `X-Gitlab-Cell-Cache`, so an underscore spelling would slip a spoofed header (or a second
 /// `X-Forwarded-For`) past the hyphenated checks. No client needs them (nginx drops every
-/// header with an underscore by default). Every name it accepts starts with `x` (or `f`):
-/// `proxy::scan` passes over other names on their first byte.
+/// header with an underscore by default). Every name it accepts starts with `x`:
+/// `proxy::scan` passes over names on their first byte (it lets `f` through as well).
 pub fn is_internal(name: &HeaderName) -> bool {
     let n = name.as_str();
     if n.starts_with("x-gitlab-cell-") || n.starts_with("x-cells-router") {
