@@ -440,6 +440,15 @@ fn normalize_path(ruby: &Ruby, path: RString) -> RString {
     }
 }
 
+/// `module::name = [nil?, :name, ...].freeze`: a packed field's decoding list, where position 0
+/// is `nil` ("none") when `leading_nil`.
+fn set_symbols<'a>(ruby: &Ruby, module: RModule, name: &str, leading_nil: bool, names: impl Iterator<Item = &'a str>) -> Result<(), Error> {
+    let nil = leading_nil.then(|| ruby.qnil().as_value());
+    let list = ruby.ary_from_iter(nil.into_iter().chain(names.map(|n| ruby.to_symbol(n).as_value())));
+    list.freeze();
+    module.const_set(name, list)
+}
+
 #[magnus::init(name = "gitlab_cells_learn")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
     let learn = learn_module(ruby).map_err(|_| {
@@ -457,14 +466,9 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     magnus::gc::register_mark_object(result);
     let _ = RESULT_CLASS.set(result.into());
     // How `Result` decodes the packed flags (see `Flags`), in the core's own order.
-    native.const_set("SOURCES", ruby.ary_from_iter(Source::ALL.iter().map(|s| ruby.to_symbol(s.as_str()))))?;
-    let kinds = ruby.ary_from_iter(std::iter::once(ruby.qnil().as_value()).chain(ClaimKind::ALL.iter().map(|k| ruby.to_symbol(k.as_str()).as_value())));
-    native.const_set("CLAIM_KINDS", kinds)?;
-    let reasons = ruby.ary_from_iter(std::iter::once(ruby.qnil().as_value()).chain(Unrouted::ALL.iter().map(|r| ruby.to_symbol(r.as_str()).as_value())));
-    native.const_set("REASONS", reasons)?;
-    for list in ["SOURCES", "CLAIM_KINDS", "REASONS"] {
-        native.const_get::<_, RArray>(list)?.freeze();
-    }
+    set_symbols(ruby, native, "SOURCES", false, Source::ALL.iter().map(|s| s.as_str()))?;
+    set_symbols(ruby, native, "CLAIM_KINDS", true, ClaimKind::ALL.iter().map(|k| k.as_str()))?;
+    set_symbols(ruby, native, "REASONS", true, Unrouted::ALL.iter().map(|r| r.as_str()))?;
     class.define_method("learn", method!(Classifier::learn, 4))?;
     class.define_method("recognize", method!(Classifier::recognize, 3))?;
     class.define_method("matches", method!(Classifier::matches, 2))?;
