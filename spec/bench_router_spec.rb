@@ -8,13 +8,16 @@ require "tmpdir"
 
 # script/bench-router in its smoke mode (BENCH_QUICK=1: 2 s runs at 32 connections, a
 # 100,000-path flood against a 10,000-entry cache): it starts the upstream nginx, nginx as a
-# proxy and the router, measures all three, floods the router, cleans up, and writes the figures.
+# proxy, the router and the hyper floor (router/examples/bare_proxy.rs), measures them all, floods
+# the router, cleans up, and writes the figures.
 RSpec.describe "script/bench-router" do
   script = File.join(REPO_ROOT, "script", "bench-router")
   router = File.join(REPO_ROOT, "target", "release", "cells-router")
+  floor = File.join(REPO_ROOT, "target", "release", "examples", "bare_proxy")
 
   before(:context) do
     skip "cells-router is not built (cargo build --release -p cells-router)" unless File.executable?(router)
+    skip "the floor is not built (cargo build --release -p cells-router --example bare_proxy)" unless File.executable?(floor)
     missing = %w[wrk nginx curl].reject { |t| system("command -v #{t} >/dev/null 2>&1") }
     skip "not installed: #{missing.join(', ')}" unless missing.empty?
 
@@ -39,7 +42,7 @@ RSpec.describe "script/bench-router" do
   it "measures the upstream, nginx and the router with positive rates and latencies, and their ratios" do
     run = @figures["runs"].first
     expect(run["connections"]).to eq(32)
-    %w[direct nginx router router_logs].each do |side|
+    %w[direct nginx router router_logs floor].each do |side|
       f = run["sides"].fetch(side)
       expect(f["rps"]).to be > 0, "#{side}: #{f.inspect}"
       expect(f["requests"]).to be > 0
@@ -51,9 +54,14 @@ RSpec.describe "script/bench-router" do
     expect(ratios["router_over_nginx_rps"]).to be_within(0.001).of(run["sides"]["router"]["rps"] / run["sides"]["nginx"]["rps"])
     expect(ratios["router_p50_minus_direct_us"]).to eq(run["sides"]["router"]["p50_us"] - run["sides"]["direct"]["p50_us"])
     expect(ratios["router_over_nginx_rps_by_round"].size).to eq(1)
+    sides = run["sides"]
+    expect(ratios["floor_over_nginx_rps"]).to be_within(0.001).of(sides["floor"]["rps"] / sides["nginx"]["rps"])
+    expect(ratios["router_over_floor_rps"]).to be_within(0.001).of(sides["router"]["rps"] / sides["floor"]["rps"])
+    expect(ratios["router_over_floor_rps_by_round"]).to eq([ratios["router_over_floor_rps"]])
+    expect(@stdout).to include("hyper floor / nginx:", "router / floor:")
     expect(@stdout).to include("router / nginx throughput:", "p50 - direct p50 (saturated", "CPU us per request")
     # The CPU each proxy spent per request, user and system: the reason for any throughput gap.
-    %w[nginx router].each do |side|
+    %w[nginx router floor].each do |side|
       cpu = run["sides"][side]["cpu_us_per_request"]
       expect(cpu["user"] + cpu["system"]).to be > 0, "#{side}: #{cpu.inspect}"
     end
@@ -102,6 +110,11 @@ RSpec.describe "script/bench-router" do
     # nginx (-p RUN_DIR/), the routers (--config RUN_DIR/...) and wrk (RUN_DIR in its arguments)
     leftovers = `pgrep -af #{Shellwords.escape(run_dir)} 2>/dev/null`.lines.reject { |l| l.include?("pgrep") }
     expect(leftovers).to eq([])
+    # the floor is started with addresses only: find it by its listening port
+    floor_port = @figures["settings"]["floor_port"]
+    expect(floor_port).to be_a(Integer)
+    floors = `pgrep -af #{Shellwords.escape("bare_proxy 127.0.0.1:#{floor_port} ")} 2>/dev/null`.lines.reject { |l| l.include?("pgrep") }
+    expect(floors).to eq([])
     expect(File.exist?(run_dir)).to be(false)
   end
 end

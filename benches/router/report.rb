@@ -12,12 +12,13 @@ require "json"
 dir, json_out = ARGV
 abort "usage: report.rb RUN_DIR [JSON_OUT]" unless dir && File.directory?(dir)
 
-SIDES = %w[direct nginx router router_logs].freeze
+SIDES = %w[direct nginx router router_logs floor].freeze
 LABELS = {
   "direct" => "upstream directly",
   "nginx" => "nginx proxy",
   "router" => "cells-router (logs off)",
-  "router_logs" => "cells-router (logs on)"
+  "router_logs" => "cells-router (logs on)",
+  "floor" => "hyper floor (bare_proxy)"
 }.freeze
 TARGET_ADDED_P50_US = 50
 TARGET_RSS_KIB = 100 * 1024
@@ -60,15 +61,20 @@ end
 
 runs = settings["connections"].map do |c|
   sides = SIDES.to_h { |side| [side, median_round(dir, "#{side}-#{c}", "rps", problems)] }
-  d, n, r, rl = sides.values_at(*SIDES)
-  per_round = r["rounds_rps"].zip(n["rounds_rps"]).map { |a, b| (a / b).round(3) }
+  d, n, r, rl, fl = sides.values_at(*SIDES)
+  by_round = ->(a, b) { a["rounds_rps"].zip(b["rounds_rps"]).map { |x, y| (x / y).round(3) } }
   {
     "connections" => c,
     "sides" => sides,
     "ratios" => {
       "router_over_nginx_rps" => (r["rps"] / n["rps"]).round(3),
-      "router_over_nginx_rps_by_round" => per_round,
+      "router_over_nginx_rps_by_round" => by_round.(r, n),
       "router_logs_over_nginx_rps" => (rl["rps"] / n["rps"]).round(3),
+      # The floor splits the gap: hyper's share (floor / nginx) and the router's own (router / floor).
+      "floor_over_nginx_rps" => (fl["rps"] / n["rps"]).round(3),
+      "floor_over_nginx_rps_by_round" => by_round.(fl, n),
+      "router_over_floor_rps" => (r["rps"] / fl["rps"]).round(3),
+      "router_over_floor_rps_by_round" => by_round.(r, fl),
       "router_p50_minus_direct_us" => r["p50_us"] - d["p50_us"],
       "router_logs_p50_minus_direct_us" => rl["p50_us"] - d["p50_us"],
       "nginx_p50_minus_direct_us" => n["p50_us"] - d["p50_us"]
@@ -149,6 +155,9 @@ runs.each do |run|
   puts format("  router / nginx throughput:  %.2f (logs on %.2f; by round %s)   target >= 1.00: %s",
               ra["router_over_nginx_rps"], ra["router_logs_over_nginx_rps"],
               ra["router_over_nginx_rps_by_round"].map { |x| format("%.2f", x) }.join(" "), yes_no.(t["throughput_at_least_nginx"]))
+  puts format("  hyper floor / nginx: %.2f (by round %s); router / floor: %.2f (by round %s)",
+              ra["floor_over_nginx_rps"], ra["floor_over_nginx_rps_by_round"].map { |x| format("%.2f", x) }.join(" "),
+              ra["router_over_floor_rps"], ra["router_over_floor_rps_by_round"].map { |x| format("%.2f", x) }.join(" "))
   puts format("  p50 - direct p50 (saturated: queueing, not per-request work): router %s, logs on %s, nginx %s",
               fmt_us.(ra["router_p50_minus_direct_us"]), fmt_us.(ra["router_logs_p50_minus_direct_us"]),
               fmt_us.(ra["nginx_p50_minus_direct_us"]))
