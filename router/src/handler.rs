@@ -169,12 +169,12 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     // A body-less request can be replayed once (421); keep what a replay needs.
     let replay = (!has_body).then(|| headers.clone());
     let body = if has_body { body.boxed_unsync() } else { proxy::empty() };
-    let resp = match proxy::send(st, decision.cell, &parts.method, &pq, headers, body).await {
+    let resp = match proxy::send(st, &peer.timer, decision.cell, &parts.method, &pq, headers, body).await {
         Ok(r) => r,
         Err(e) => return upstream_failure(st, decision.cell, e, note),
     };
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
-        return Box::pin(misdirected(st, &parts.method, path, &pq, replay, decision, resp, note)).await;
+        return Box::pin(misdirected(st, peer, &parts.method, path, &pq, replay, decision, resp, note)).await;
     }
     finish(st, resp, path).await
 }
@@ -323,6 +323,7 @@ fn upstream_failure(st: &State, cell: usize, e: ForwardError, note: &mut Note) -
 #[allow(clippy::too_many_arguments)]
 async fn misdirected(
     st: &Arc<State>,
+    peer: &Peer,
     method: &Method,
     path: &str,
     pq: &PathAndQuery,
@@ -360,7 +361,7 @@ async fn misdirected(
     drop(resp);
     note.retried = true;
     note.cell = Some(target);
-    match proxy::send(st, target, method, pq, headers, proxy::empty()).await {
+    match proxy::send(st, &peer.timer, target, method, pq, headers, proxy::empty()).await {
         Ok(r) => finish(st, r, path).await,
         Err(e) => upstream_failure(st, target, e, note),
     }

@@ -6,6 +6,7 @@
 //! upstream request it cannot be sent twice. Only body-less requests are ever replayed (421).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -16,6 +17,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 
 use crate::config::Config;
+use crate::lazy_timer::LazyTimer;
 pub use crate::upstream::UpstreamBody;
 use crate::trust;
 use crate::State;
@@ -80,12 +82,14 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// `addr`'s IP as a header value.
     pub ip: HeaderValue,
+    /// The connection's timer: hyper's header-read timeout and the request timeout.
+    pub timer: Arc<LazyTimer>,
 }
 
 impl Peer {
     pub fn new(addr: SocketAddr) -> Peer {
         let ip = HeaderValue::from_str(&addr.ip().to_string()).expect("an IP address is a valid header value");
-        Peer { addr, ip }
+        Peer { addr, ip, timer: Arc::new(LazyTimer::new()) }
     }
 }
 
@@ -276,12 +280,23 @@ fn client_body_failed(e: &crate::upstream::UpstreamError) -> bool {
 }
 
 /// Sends one request to `cell`; `path_and_query` as the client sent it.
-pub async fn send(st: &State, cell: usize, method: &Method, path_and_query: &PathAndQuery, headers: HeaderMap, body: Body) -> Result<Response<UpstreamBody>, ForwardError> {
+///
+/// `timer` is the client connection's: the request timeout costs no timer-wheel work unless
+/// the cell is slow (see [`crate::lazy_timer`]).
+pub async fn send(
+    st: &State,
+    timer: &LazyTimer,
+    cell: usize,
+    method: &Method,
+    path_and_query: &PathAndQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response<UpstreamBody>, ForwardError> {
     let mut req = Request::new(body);
     *req.method_mut() = method.clone();
     *req.uri_mut() = Uri::from(path_and_query.clone());
     *req.headers_mut() = headers;
-    match tokio::time::timeout(st.cfg.request_timeout, st.client.send(cell, req)).await {
+    match timer.timeout(st.cfg.request_timeout, st.client.send(cell, req)).await {
         Err(_) => Err(ForwardError::Timeout),
         Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
         Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),

@@ -548,6 +548,49 @@ async fn shutdown_drains_in_flight_requests() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+/// One client connection, several requests: a cell slower than `timeouts.request` gives 504
+/// (at the deadline, not before or long after), and requests that finish in time are never cut
+/// by an earlier request's deadline, although one connection's timer serves them all (the lazy
+/// timer of src/lazy_timer.rs re-arms only when a deadline fires early).
+#[tokio::test]
+async fn slow_cells_time_out_with_504_and_the_connection_goes_on() {
+    let (a, b) = two_cells().await;
+    b.set_app(|rec: &Recorded| {
+        let delay = match rec.path.as_str() {
+            "/org/proj/slow" => Duration::from_secs(3),
+            _ => Duration::from_millis(120),
+        };
+        AppReply { status: 200, delay: Some(delay), ..Default::default() }
+    });
+    let r = router("[timeouts]\nrequest = \"400ms\"\n", "cell_a", &[&a, &b]).await;
+    let stream = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let (mut conn, driver) = hyper::client::conn::http1::handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(driver);
+    let mut get_on_conn = async |path: &str| {
+        let req = http::Request::get(path).header("host", "gitlab.example").body(http_body_util::Empty::new()).unwrap();
+        let started = std::time::Instant::now();
+        let resp = conn.send_request(req).await.expect("the connection stays open");
+        let status = resp.status().as_u16();
+        let body = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        (status, body, started.elapsed())
+    };
+    let (status, body, took) = get_on_conn("/org/proj/slow").await;
+    assert_eq!(status, 504, "{body:?}");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["error"], "cell_timeout");
+    assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(1500), "{took:?}");
+    // Six requests of 120 ms each: 720 ms in all, past the deadlines armed for the first ones.
+    for i in 0..6 {
+        let (status, _, took) = get_on_conn(&format!("/org/proj/fast-{i}")).await;
+        assert_eq!(status, 200, "request {i} took {took:?}");
+    }
+    // And a slow one after them still times out at its own deadline.
+    let (status, _, took) = get_on_conn("/org/proj/slow").await;
+    assert_eq!(status, 504);
+    assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(1500), "{took:?}");
+    r.shutdown().await;
+}
+
 #[tokio::test]
 async fn forwarded_headers_are_extended_only_when_trusted() {
     let (a, b) = two_cells().await;
