@@ -176,7 +176,12 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
         return Box::pin(misdirected(st, peer, &parts.method, path, &pq, replay, decision, resp, note)).await;
     }
-    finish(st, resp, path).await
+    // `finish` inline: the usual response needs no await, so none is made.
+    let resp = respond(st, resp, path);
+    if let Some(delay) = not_found_delay(st, resp.status()) {
+        Box::pin(tokio::time::sleep(delay)).await;
+    }
+    resp
 }
 
 /// Cache, then learn; stale entries only when learning fails.
@@ -258,8 +263,26 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
     }
 }
 
-/// Learns from the cell's `X-Gitlab-Cell-Cache` headers, strips internal headers, delays 404s.
-async fn finish(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
+/// [`respond`], then the 404 delay when one is configured.
+async fn finish(st: &State, resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
+    let resp = respond(st, resp, path);
+    if let Some(delay) = not_found_delay(st, resp.status()) {
+        tokio::time::sleep(delay).await;
+    }
+    resp
+}
+
+/// The seed's timing-attack mitigation: "not found" and "not yours" look alike in time.
+fn not_found_delay(st: &State, status: StatusCode) -> Option<Duration> {
+    if status != StatusCode::NOT_FOUND || st.cfg.not_found_delay_max.is_zero() {
+        return None;
+    }
+    let max = st.cfg.not_found_delay_max.as_micros() as u64;
+    Some(Duration::from_micros(rand::rng().random_range(0..=max)))
+}
+
+/// Learns from the cell's `X-Gitlab-Cell-Cache` headers and strips internal headers.
+fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let found = proxy::scan(resp.headers(), proxy::Private::CellAnswers);
     // Most responses carry neither a cache header nor a hop-by-hop one: one pass over the names
@@ -280,12 +303,6 @@ async fn finish(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Res
         }
     }
     proxy::sanitize_response(resp.headers_mut(), found, switching);
-    if resp.status() == StatusCode::NOT_FOUND && !st.cfg.not_found_delay_max.is_zero() {
-        // The seed's timing-attack mitigation: "not found" and "not yours" look alike in time.
-        let max = st.cfg.not_found_delay_max.as_micros() as u64;
-        let delay = rand::rng().random_range(0..=max);
-        tokio::time::sleep(Duration::from_micros(delay)).await;
-    }
     resp.map(|b| b.boxed_unsync())
 }
 

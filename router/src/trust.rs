@@ -47,6 +47,39 @@ pub fn check_target(uri: &Uri, max_path_bytes: usize) -> Result<(), TargetError>
     if !path.starts_with('/') {
         return Err(TargetError::Invalid("path must start with /"));
     }
+    if plainly_valid(path.as_bytes()) {
+        return Ok(());
+    }
+    refusal(path)
+}
+
+/// One pass over the path that proves it has nothing [`refusal`] looks for, in the common case
+/// (no `%`): the checks below, one after the other, cost ~700 instructions per request.
+fn plainly_valid(path: &[u8]) -> bool {
+    // Current segment's length and how many of its bytes are dots; `prev` the byte before.
+    let (mut len, mut dots, mut prev) = (0usize, 0usize, 0u8);
+    let dot_segment = |len: usize, dots: usize| len > 0 && len <= 2 && dots == len;
+    for &b in path {
+        if b < 0x20 || b == 0x7f || b == b'\\' || b == b'%' {
+            return false;
+        }
+        if b == b'/' {
+            if prev == b'/' || dot_segment(len, dots) {
+                return false;
+            }
+            (len, dots) = (0, 0);
+        } else {
+            len += 1;
+            dots += usize::from(b == b'.');
+        }
+        prev = b;
+    }
+    !dot_segment(len, dots)
+}
+
+/// Why `path` (starting with `/`, within the length limit) is refused, checked in order; Ok
+/// if it is not.
+fn refusal(path: &str) -> Result<(), TargetError> {
     let bytes = path.as_bytes();
     if bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
         return Err(TargetError::Invalid("path contains control characters or a backslash"));
@@ -270,6 +303,29 @@ mod tests {
             assert!(matches!(target(bad), Err(TargetError::Invalid(_))), "{bad}");
         }
         assert_eq!(target(&format!("/{}", "a".repeat(100))), Err(TargetError::TooLong));
+    }
+
+    /// The one-pass check agrees with the full one on every path built from up to four pieces
+    /// that matter (dots, slashes, escapes, control bytes, backslashes): it accepts exactly the
+    /// paths without `%` that the full check accepts.
+    #[test]
+    fn the_fast_path_accepts_exactly_what_the_full_check_accepts() {
+        let pieces = ["/", "a", ".", "..", "...", ".a", "a.", "-", "%2e", "%41", "\\", "\u{1}", "\u{7f}", "é"];
+        let mut paths = vec![String::from("/")];
+        let mut frontier = paths.clone();
+        for _ in 0..4 {
+            frontier = frontier.iter().flat_map(|p| pieces.iter().map(move |x| format!("{p}{x}"))).collect();
+            paths.extend(frontier.iter().cloned());
+        }
+        assert!(paths.len() > 40_000);
+        let mut accepted = 0;
+        for p in &paths {
+            let full = refusal(p).is_ok();
+            assert_eq!(plainly_valid(p.as_bytes()), full && !p.contains('%'), "{p:?}");
+            accepted += usize::from(full);
+        }
+        // Both kinds are well represented.
+        assert!(accepted > 1000 && accepted < paths.len() - 1000, "{accepted} of {}", paths.len());
     }
 
     #[test]
