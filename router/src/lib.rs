@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use config::{Args, Config, ConfigError};
@@ -85,9 +85,8 @@ pub async fn start(cfg: Config) -> std::io::Result<Running> {
 /// current request (graceful shutdown), for at most `timeouts.shutdown`.
 pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<Output = ()>) {
     let mut http = hyper::server::conn::http1::Builder::new();
-    // Each connection gets its own timer below; this one only lets the timeout be set.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(st.cfg.header_read_timeout)
+    // The header-read timeout runs on each connection's own timer (set below).
+    http.header_read_timeout(st.cfg.header_read_timeout)
         .max_header_size(st.cfg.max_header_bytes)
         .max_buf_size(st.cfg.max_header_bytes.max(400 * 1024))
         // One flattened buffer per write rather than a vectored write of head and body: on
@@ -124,8 +123,8 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
         tokio::spawn(async move {
             tokio::pin!(conn);
             let result = tokio::select! {
-                // No random pick of which to poll first (a few percent of a request's cost in
-                // rng and the drain poll's bookkeeping): the connection, then the drain signal.
+                // The connection first, then the drain signal: no random pick (an rng call on
+                // every wake-up) of which to poll first.
                 biased;
                 r = conn.as_mut() => r,
                 _ = drain.changed() => {
