@@ -176,12 +176,7 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
         return Box::pin(misdirected(st, peer, &parts.method, path, &pq, replay, decision, resp, note)).await;
     }
-    // `finish` inline: the usual response needs no await, so none is made.
-    let resp = respond(st, resp, path);
-    if let Some(delay) = not_found_delay(st, resp.status()) {
-        Box::pin(tokio::time::sleep(delay)).await;
-    }
-    resp
+    finish(st, resp, path).await
 }
 
 /// Cache, then learn; stale entries only when learning fails.
