@@ -135,6 +135,7 @@ targets["flood"] = {
 
 fmt_us = ->(us) { us >= 1000 ? format("%.2f ms", us / 1000.0) : "#{us} us" }
 yes_no = ->(b) { b ? "yes" : "NO" }
+rounds = ->(ratios) { ratios.map { |x| format("%.2f", x) }.join(" ") }
 # One table row per side: requests/s, p50, p99.
 print_sides = lambda do |sides|
   puts format("  %-26s %12s %10s %10s", "", "requests/s", "p50", "p99")
@@ -154,10 +155,10 @@ runs.each do |run|
   t = targets[run["connections"].to_s]
   puts format("  router / nginx throughput:  %.2f (logs on %.2f; by round %s)   target >= 1.00: %s",
               ra["router_over_nginx_rps"], ra["router_logs_over_nginx_rps"],
-              ra["router_over_nginx_rps_by_round"].map { |x| format("%.2f", x) }.join(" "), yes_no.(t["throughput_at_least_nginx"]))
+              rounds.(ra["router_over_nginx_rps_by_round"]), yes_no.(t["throughput_at_least_nginx"]))
   puts format("  hyper floor / nginx: %.2f (by round %s); router / floor: %.2f (by round %s)",
-              ra["floor_over_nginx_rps"], ra["floor_over_nginx_rps_by_round"].map { |x| format("%.2f", x) }.join(" "),
-              ra["router_over_floor_rps"], ra["router_over_floor_rps_by_round"].map { |x| format("%.2f", x) }.join(" "))
+              ra["floor_over_nginx_rps"], rounds.(ra["floor_over_nginx_rps_by_round"]),
+              ra["router_over_floor_rps"], rounds.(ra["router_over_floor_rps_by_round"]))
   puts format("  p50 - direct p50 (saturated: queueing, not per-request work): router %s, logs on %s, nginx %s",
               fmt_us.(ra["router_p50_minus_direct_us"]), fmt_us.(ra["router_logs_p50_minus_direct_us"]),
               fmt_us.(ra["nginx_p50_minus_direct_us"]))
