@@ -1,13 +1,13 @@
 //! The `cells-router` binary: flags and config, logging, signals. Everything else is the library.
 
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's malloc: hyper allocates a fresh 8 KiB read buffer per request
 /// on each side and a handful of small objects; under callgrind a cached request cost 36.3k
 /// instructions with glibc, 33.6k with mimalloc (v2; v3 34.1k, jemalloc 35.8k).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tracing_subscriber::EnvFilter;
 
 fn main() {
     let args = cells_router::Args::parse();
