@@ -337,13 +337,16 @@ impl Classifier {
         Ok(())
     }
 
-    /// The route Rails would pick, assuming every dynamic constraint holds.
+    /// The route Rails would pick, assuming every dynamic constraint holds and every mounted
+    /// application claims the path.
     pub fn classify<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
         self.classify_with(method, path_info, |_| true)
     }
 
-    /// The route Rails would pick; for routes with dynamic constraints, `accept` decides,
-    /// called in definition order as Rails' `serve` would ask the constraint objects.
+    /// The route Rails would pick; for routes with dynamic constraints and mounted applications
+    /// ([`RouteDef::asks_host`]), `accept` decides, called in definition order as Rails' `serve`
+    /// would ask the constraint objects (and as a mounted app's `X-Cascade: pass` would fall
+    /// through to the next route).
     pub fn classify_with<'c, 'p>(
         &'c self,
         method: &str,
@@ -352,7 +355,7 @@ impl Classifier {
     ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
         let mut found = None;
         self.visit_matches(method, path_info, Wanted::First, |m| {
-            if !m.route.def.dynamic_constraints || accept(&m) {
+            if !m.route.def.asks_host() || accept(&m) {
                 found = Some(m);
                 false
             } else {
@@ -484,7 +487,7 @@ impl Classifier {
                     .copied()
                     .filter(|&r| {
                         let route = &self.routes[r as usize];
-                        route.is_exact_in_dfa() && !route.def.dynamic_constraints && VerbFilter::Method(method).allows(&route.verbs)
+                        route.is_exact_in_dfa() && !route.def.asks_host() && VerbFilter::Method(method).allows(&route.verbs)
                     })
                     .min()
                     .unwrap_or(u32::MAX)
@@ -1096,6 +1099,23 @@ mod tests {
         let all = c.matches("GET", b"/gitlab-org/gitlab.git").unwrap();
         assert_eq!(all.len(), 1, "the username look-behind refuses .git; the project route takes it as a format");
         assert_eq!(all[0].param("format").as_deref(), Some(&b"git"[..]));
+    }
+
+    /// A mounted app may pass (`X-Cascade: pass`): the host is asked, and when it declines the
+    /// routes after the mount are tried, as Rails would after a cascade.
+    #[test]
+    fn mounted_apps_are_asked_like_constraints() {
+        let c = Classifier::new(vec![RouteDef::new("", "/").mounted(), RouteDef::new("GET", "/help(.:format)").to("help", "index")]).unwrap();
+        assert_eq!(c.classify("GET", b"/help").unwrap().unwrap().route_index(), 0);
+        let mut asked = Vec::new();
+        let m = c
+            .classify_with("GET", b"/help", |m| {
+                asked.push(m.route_index());
+                false
+            })
+            .unwrap();
+        assert_eq!((asked, m.map(|m| m.route_index())), (vec![0], Some(1)));
+        assert!(c.classify_with("GET", b"/api/v4", |m| m.route_index() == 0).unwrap().is_some_and(|m| m.route_index() == 0));
     }
 
     #[test]

@@ -103,6 +103,14 @@ impl RouteDef {
         self
     }
 
+    /// Whether the host decides at request time if this route answers: Rails asks its
+    /// constraint objects and lambdas (`dynamic_constraints`), and a mounted Rack application
+    /// may answer `X-Cascade: pass` (a Grape API mounted at `/` claims only `/api`), which no
+    /// route table records. Both are offered to the host's callback in Rails' order.
+    pub fn asks_host(&self) -> bool {
+        self.dynamic_constraints || self.mounted
+    }
+
     /// `controller#action`, when the defaults name them.
     pub fn endpoint(&self) -> Option<String> {
         let c = self.defaults.get("controller")?.as_str()?;

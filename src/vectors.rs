@@ -51,11 +51,34 @@ impl std::fmt::Display for Disagreement {
     }
 }
 
+/// How the routes that ask the host at request time ([`crate::RouteDef::asks_host`]: dynamic
+/// constraints, mounted applications) are decided while checking vectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Host {
+    /// Every such route holds: right for tables recorded without constraint objects (the
+    /// `*-requests.jsonl` corpora).
+    #[default]
+    AcceptAll,
+    /// Such a route holds exactly when it is the recorded route: the host GitLab's constrainers
+    /// stand for when the database answers as it did while recording
+    /// (`gitlab-ce.recorded.jsonl`). Any other pick means the structural match or Rails' order
+    /// is wrong, since the host cannot make a route match that does not match structurally.
+    Ideal,
+}
+
 /// Classifies each vector and collects disagreements (route, and params where recorded).
 pub fn check(classifier: &Classifier, vectors: &[Vector]) -> Vec<Disagreement> {
+    check_with(classifier, vectors, Host::AcceptAll)
+}
+
+/// [`check`] with the routes that ask the host decided by `host`. Recorded `params` hold
+/// Rails' whole `path_parameters`, defaults (`controller`, `action`) included; only the route's
+/// own spec parameters are compared.
+pub fn check_with(classifier: &Classifier, vectors: &[Vector], host: Host) -> Vec<Disagreement> {
     let mut out = Vec::new();
     for v in vectors {
-        match classifier.classify(&v.method, v.path.as_bytes()) {
+        let decided = classifier.classify_with(&v.method, v.path.as_bytes(), |m| host == Host::AcceptAll || Some(m.route_index()) == v.route_index);
+        match decided {
             Err(e) => out.push(Disagreement { vector: v.clone(), ours: None, our_params: BTreeMap::new(), error: Some(e.to_string()) }),
             Ok(found) => {
                 let ours = found.as_ref().map(|m| m.route_index());
@@ -63,7 +86,16 @@ pub fn check(classifier: &Classifier, vectors: &[Vector]) -> Vec<Disagreement> {
                     .as_ref()
                     .map(|m| m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect())
                     .unwrap_or_default();
-                let params_agree = match (&v.params, v.route_index) {
+                let params_agree = match (&v.params, found.as_ref()) {
+                    (Some(p), Some(m)) if host == Host::Ideal => {
+                        let (names, defaults) = (m.route().param_names(), &m.route().def().defaults);
+                        // A spec parameter absent from the path takes the route's default
+                        // (`(.:format)` with `defaults: { format: :json }`).
+                        let defaulted = |k: &String, v: &String| !our_params.contains_key(k) && defaults.get(k).and_then(|d| d.as_str()) == Some(v.as_str());
+                        let recorded: BTreeMap<String, String> =
+                            p.iter().filter(|(k, v)| names.contains(k) && !defaulted(k, v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                        recorded == our_params
+                    }
                     (Some(p), Some(_)) => *p == our_params,
                     _ => true,
                 };

@@ -43,3 +43,25 @@ fn agrees_with_rails_on_every_corpus_vector() {
         assert!(disagreements.is_empty(), "{} disagreements with Rails in {}", disagreements.len(), requests_path.display());
     }
 }
+
+/// GitLab CE's web routes (`gitlab-ce.routes.json`, 850 of 1,341 routes with request-time
+/// constraints, 4 mounts) against what Rails dispatched with GitLab's constrainers answering
+/// (`gitlab-ce.recorded.jsonl`): with the ideal host, every vector agrees, route and spec
+/// parameters. The same table with a host that accepts everything must disagree often, or
+/// the ideal host would be deciding nothing.
+#[test]
+fn agrees_with_rails_on_gitlab_ce_with_an_ideal_constraint_host() {
+    let dir = corpus_dir();
+    let defs = routes::from_json(&std::fs::read(dir.join("gitlab-ce.routes.json")).unwrap()).unwrap();
+    assert!(defs.iter().filter(|d| d.asks_host()).count() > 800);
+    let classifier = Classifier::new(defs).unwrap();
+    let vectors = vectors::from_jsonl(&std::fs::read_to_string(dir.join("gitlab-ce.recorded.jsonl")).unwrap()).unwrap();
+    assert!(vectors.len() >= 4000, "{} vectors", vectors.len());
+    let disagreements = vectors::check_with(&classifier, &vectors, vectors::Host::Ideal);
+    for d in disagreements.iter().take(40) {
+        eprintln!("{d}");
+    }
+    assert!(disagreements.is_empty(), "{} of {} CE vectors disagree with Rails", disagreements.len(), vectors.len());
+    let blind = vectors::check_with(&classifier, &vectors, vectors::Host::AcceptAll);
+    assert!(blind.len() > vectors.len() / 2, "only {} disagreements without the host", blind.len());
+}

@@ -25,6 +25,12 @@ enum Engine {
     Lazy,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum HostArg {
+    AcceptAll,
+    Ideal,
+}
+
 #[derive(clap::Args)]
 struct Table {
     /// Route table: a corpus `*-routes.json`, GitLab's `gitlab_routes.json` template snapshot, or a compiled artifact
@@ -56,6 +62,11 @@ enum Command {
         table: Table,
         #[arg(long, value_name = "FILE.jsonl")]
         requests: PathBuf,
+        /// How routes with dynamic constraints and mounted apps are decided: `accept-all` (they
+        /// hold), or `ideal` (they hold exactly when they are the recorded route, for vectors
+        /// recorded with GitLab's constrainers, e.g. gitlab-ce.recorded.jsonl)
+        #[arg(long, value_enum, default_value = "accept-all")]
+        host: HostArg,
     },
     /// Compile a route table (and rules) into an artifact that loads without recompiling
     Compile {
@@ -174,11 +185,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{}", serde_json::to_string_pretty(&out).unwrap());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { table, requests } => {
+        Command::Verify { table, requests, host } => {
             let loaded = load(&table)?;
             let text = String::from_utf8(read(&requests)?).map_err(|_| format!("{}: not UTF-8", requests.display()))?;
             let vs = vectors::from_jsonl(&text).map_err(|e| format!("{}: {e}", requests.display()))?;
-            let disagreements = vectors::check(&loaded.classifier, &vs);
+            let host = match host {
+                HostArg::AcceptAll => vectors::Host::AcceptAll,
+                HostArg::Ideal => vectors::Host::Ideal,
+            };
+            let disagreements = vectors::check_with(&loaded.classifier, &vs, host);
             for d in &disagreements {
                 println!("disagree: {d}");
             }
