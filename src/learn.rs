@@ -59,6 +59,32 @@ fn yes() -> bool {
 }
 
 impl LearnResponse {
+    /// The one rule from a classification to the learn answer, shared by the CLI
+    /// ([`Learned::respond`]) and the gem's Endpoint (through the binding), so the two cannot
+    /// disagree. `cell` is the resolver's cell for a routable entity, the rule's cell for a
+    /// fixed path (`None`: the default cell), and is ignored for default answers.
+    ///
+    /// An entity no cell claims (`Routable` with no cell) stays `routable`, goes to the default
+    /// cell and is not cached: the path names an entity, so the router must not let a session
+    /// cookie (which the client controls) pick its cell, as it may for `default` answers that
+    /// name nothing; and not caching it lets the entity's cell take over as soon as one claims
+    /// it (a namespace created a moment later).
+    ///
+    /// ```
+    /// use cells_learn::{LearnResponse, Source};
+    /// let a = LearnResponse::decide(Source::Routable, "/new-group", false, true, None, "cell_1");
+    /// assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"path":"/new-group","cell":"cell_1","source":"routable","cacheable":false}"#);
+    /// ```
+    pub fn decide(source: Source, path: &str, exact: bool, cacheable: bool, cell: Option<String>, default_cell: &str) -> LearnResponse {
+        let (cell, exact, cacheable) = match (source, cell) {
+            (Source::Routable, Some(cell)) => (cell, exact, cacheable),
+            (Source::Routable, None) => (default_cell.to_string(), exact, false),
+            (Source::Fixed, cell) => (cell.unwrap_or_else(|| default_cell.to_string()), exact, cacheable),
+            (Source::Default, _) => (default_cell.to_string(), true, false),
+        };
+        LearnResponse { path: path.to_string(), cell, source, exact, cacheable }
+    }
+
     /// True when the router may use this answer for `request_path`: the answer's path is the
     /// request path itself, or (for a prefix answer) a prefix of it that ends on a `/` boundary.
     /// Anything else would let one answer steer unrelated paths.
@@ -168,30 +194,9 @@ impl Learned {
     /// entity, answered by the default cell and not cached).
     pub fn respond(&self, default_cell: &str, resolve: impl FnOnce(&Claim) -> Option<String>) -> LearnResponse {
         match self {
-            Learned::Routable { path, exact, claim, .. } => match resolve(claim) {
-                Some(cell) => LearnResponse { path: path.clone(), cell, source: Source::Routable, exact: *exact, cacheable: true },
-                None => LearnResponse {
-                    path: path.clone(),
-                    cell: default_cell.to_string(),
-                    source: Source::Default,
-                    exact: *exact,
-                    cacheable: false,
-                },
-            },
-            Learned::Fixed { path, exact, cell, cacheable, .. } => LearnResponse {
-                path: path.clone(),
-                cell: cell.clone().unwrap_or_else(|| default_cell.to_string()),
-                source: Source::Fixed,
-                exact: *exact,
-                cacheable: *cacheable,
-            },
-            Learned::Default { path, .. } => LearnResponse {
-                path: path.clone(),
-                cell: default_cell.to_string(),
-                source: Source::Default,
-                exact: true,
-                cacheable: false,
-            },
+            Learned::Routable { path, exact, claim, .. } => LearnResponse::decide(Source::Routable, path, *exact, true, resolve(claim), default_cell),
+            Learned::Fixed { path, exact, cell, cacheable, .. } => LearnResponse::decide(Source::Fixed, path, *exact, *cacheable, cell.clone(), default_cell),
+            Learned::Default { path, .. } => LearnResponse::decide(Source::Default, path, true, false, None, default_cell),
         }
     }
 }

@@ -270,9 +270,10 @@ mod tests {
         // The entity ends before ".json": only the exact path may be cached.
         let r = answer("/gitlab-org/gitlab.json");
         assert_eq!((r.path.as_str(), r.exact), ("/gitlab-org/gitlab.json", true));
-        // Unknown entity: default cell, not cached.
+        // An entity no cell claims: still routable (no session cookie may steer it), the
+        // default cell, not cached — the same answer the gem's Endpoint gives.
         let r = answer("/someone/else");
-        assert_eq!((r.source, r.cacheable), (Source::Default, false));
+        assert_eq!((r.source, r.cacheable), (Source::Routable, false));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cells_learn::artifact;
 use cells_learn::learn::{Source, Unrouted};
-use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, EngineConfig, EngineKind, Learned, Match, Rules};
+use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, EngineConfig, EngineKind, LearnResponse, Learned, Match, Rules};
 use magnus::value::{LazyId, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
@@ -440,6 +440,20 @@ fn normalize_path(ruby: &Ruby, path: RString) -> RString {
     }
 }
 
+/// `Native.answer_json(flags, path, cell, default_cell)` → the learn answer's JSON, decided by
+/// the core's [`LearnResponse::decide`] (the same rule the CLI uses) from a Result's packed flags
+/// (source bits 0–1, exact 2, cacheable 3) and written by serde, so the Endpoint's answer and
+/// the core's are one. `cell`: the resolver's or the fixed rule's cell, or nil.
+fn answer_json(ruby: &Ruby, flags: u64, path: RString, cell: Option<RString>, default_cell: RString) -> Result<RString, Error> {
+    let source = *Source::ALL.get((flags & 0b11) as usize).ok_or_else(|| Error::new(ruby.exception_arg_error(), format!("invalid flags {flags}")))?;
+    let text = |s: RString, what: &str| s.to_string().map_err(|_| Error::new(ruby.exception_arg_error(), format!("the {what} must be UTF-8")));
+    let (path, default_cell) = (text(path, "path")?, text(default_cell, "default cell")?);
+    let cell = cell.map(|c| text(c, "cell")).transpose()?;
+    let response = LearnResponse::decide(source, &path, flags & 0b100 != 0, flags & 0b1000 != 0, cell, &default_cell);
+    let json = serde_json::to_string(&response).map_err(|e| exception(ruby, "Error", e.to_string()))?;
+    Ok(ruby.str_new(&json))
+}
+
 /// `module::name = [nil?, :name, ...].freeze`: a packed field's decoding list, where position 0
 /// is `nil` ("none") when `leading_nil`.
 fn set_symbols<'a>(ruby: &Ruby, module: RModule, name: &str, leading_nil: bool, names: impl Iterator<Item = &'a str>) -> Result<(), Error> {
@@ -456,6 +470,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     })?;
     let native = learn.define_module("Native")?;
     native.define_singleton_method("normalize_path", function!(normalize_path, 1))?;
+    native.define_singleton_method("answer_json", function!(answer_json, 4))?;
     let class = native.define_class("Classifier", ruby.class_object())?;
     class.define_singleton_method("compile", function!(Classifier::compile, 3))?;
     class.define_singleton_method("load", function!(Classifier::load, 1))?;

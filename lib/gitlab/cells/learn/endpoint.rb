@@ -120,28 +120,28 @@ module Gitlab
           end
 
           method, path_info = read_params(env["QUERY_STRING"].to_s)
-          respond(200, learn(method, path_info))
+          respond(200, learn_json(method, path_info))
         rescue RequestError => e
           error(e.status, e.code, e.message)
         end
 
-        # The JSON answer for a request, as a Hash (what {#call} serializes).
+        # The JSON answer for a request, as a Hash ({#learn_json} parsed).
         #
         # @param method [String] the HTTP method of the request to classify
         # @param path_info [String] its path
         # @return [Hash] e.g. `{"path" => "/gitlab-org", "cell" => "cell_0", "source" => "routable"}`
         # @raise [RequestError] with the status and code {#call} answers
         def learn(method, path_info)
-          result = classify(method, path_info)
-          case result.source
-          when :routable
-            cell = resolve(result.entity)
-            return result.to_h(cell: cell) if cell
+          JSON.parse(learn_json(method, path_info))
+        end
 
-            result.to_h(cell: default_cell).merge("cacheable" => false)
-          when :fixed then result.to_h(cell: result.fixed_cell || default_cell)
-          else result.to_h(cell: default_cell)
-          end
+        # {#learn}'s answer as the JSON {#call} sends, written by the native core.
+        #
+        # @return [String]
+        # @raise [RequestError]
+        def learn_json(method, path_info)
+          result = classify(method, path_info)
+          result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell)
         end
 
         def inspect
@@ -255,8 +255,9 @@ module Gitlab
           respond(status, { "error" => code, "message" => message }, extra)
         end
 
+        # @param body [Hash, String] the answer, or its JSON already written
         def respond(status, body, extra = {})
-          json = JSON.generate(body)
+          json = body.is_a?(String) ? body : JSON.generate(body)
           headers = {
             self.class.header("Content-Type") => "application/json",
             self.class.header("Cache-Control") => "no-store",

@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "json"
+
 module Gitlab
   module Cells
     module Learn
@@ -99,15 +101,35 @@ module Gitlab
           source == :fixed
         end
 
-        # The learn endpoint's JSON answer for this result, with the cell chosen.
+        # The learn endpoint's JSON answer for this result, decided and serialized by the native
+        # core (the same rule as `cells-learn classify`): a routable entity goes to `cell`, or,
+        # when no cell claims it (`cell` nil), to the default cell uncached; a fixed path to its
+        # rule's cell (else `cell`, else the default); anything else to the default cell, exact
+        # and uncached.
+        #
+        # @param cell [String, nil] the resolver's cell for a routable entity
+        # @param default_cell [String] the cell for unknown routes and entities
+        # @return [String] JSON, e.g. `{"path":"/gitlab-org","cell":"cell_eu0","source":"routable"}`
+        def answer_json(cell:, default_cell:)
+          Native.answer_json(@values[0], path, source == :fixed ? fixed_cell || cell : cell, default_cell)
+        end
+
+        # {#answer_json} as a Hash.
+        #
+        # @return [Hash] e.g. `{"path" => "/gitlab-org", "cell" => "cell_eu0", "source" => "routable"}`
+        def answer(cell:, default_cell:)
+          JSON.parse(answer_json(cell: cell, default_cell: default_cell))
+        end
+
+        # The answer with `cell` as the cell whatever the source (for callers that already chose
+        # it); see {#answer}.
         #
         # @param cell [String] the cell that serves the request
-        # @return [Hash] e.g. `{"path" => "/gitlab-org", "cell" => "cell_eu0", "source" => "routable"}`
+        # @return [Hash]
         def to_h(cell: fixed_cell)
-          h = { "path" => path, "cell" => cell, "source" => source.to_s }
-          h["exact"] = true if exact?
-          h["cacheable"] = false unless cacheable?
-          h
+          raise ArgumentError, "to_h needs a cell: this #{source} result names none" if cell.nil?
+
+          answer(cell: cell, default_cell: cell)
         end
 
         def ==(other)
