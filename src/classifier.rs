@@ -172,9 +172,11 @@ impl<'c, 'p> Match<'c, 'p> {
     }
 
     /// A parameter's byte span in [`Match::path`] (`None` also if [`Match::try_spans`] fails).
+    /// A name the spec uses twice takes the last occurrence that matched, as Rails' path
+    /// parameters Hash does (each capture overwrites the one before).
     pub fn span(&self, name: &str) -> Option<(usize, usize)> {
-        let slot = self.route.params.iter().position(|p| p == name)?;
-        self.try_spans().ok()?[slot]
+        let spans = self.try_spans().ok()?;
+        self.route.params.iter().zip(spans).rev().find(|(p, s)| *p == name && s.is_some()).and_then(|(_, s)| *s)
     }
 
     /// A parameter as Rails gives it: unescaped (`%2F` → `/`).
@@ -187,13 +189,17 @@ impl<'c, 'p> Match<'c, 'p> {
         self.span(name).map(|(s, e)| &self.path[s..e])
     }
 
-    /// All parameters that matched, in spec order, unescaped.
+    /// All parameters that matched, in spec order, unescaped; a repeated name once, with the
+    /// value [`Match::span`] gives it.
     pub fn params(&self) -> impl Iterator<Item = (&str, Cow<'_, [u8]>)> + '_ {
-        self.route
-            .params
-            .iter()
-            .zip(self.try_spans().map(|s| s.as_slice()).unwrap_or(&[]))
-            .filter_map(move |(name, span)| span.map(|(s, e)| (name.as_str(), unescape(&self.path[s..e]))))
+        let spans = self.try_spans().map(|s| s.as_slice()).unwrap_or(&[]);
+        let names = &self.route.params;
+        names.iter().zip(spans).enumerate().filter_map(move |(slot, (name, span))| {
+            let (s, e) = (*span)?;
+            // Superseded by a later occurrence of the same name that matched.
+            let later = names[slot + 1..].iter().zip(&spans[slot + 1..]).any(|(n, sp)| n == name && sp.is_some());
+            (!later).then(|| (name.as_str(), unescape(&self.path[s..e])))
+        })
     }
 
     pub fn into_owned(self) -> Match<'c, 'static> {
@@ -1099,6 +1105,19 @@ mod tests {
         let all = c.matches("GET", b"/gitlab-org/gitlab.git").unwrap();
         assert_eq!(all.len(), 1, "the username look-behind refuses .git; the project route takes it as a format");
         assert_eq!(all[0].param("format").as_deref(), Some(&b"git"[..]));
+    }
+
+    /// Rails accepts a parameter name twice in one spec; its path parameters Hash keeps the last
+    /// capture that matched (an optional later one that did not match leaves the earlier).
+    #[test]
+    fn a_repeated_parameter_keeps_the_last_value_that_matched() {
+        let c = Classifier::new(vec![RouteDef::new("GET", "/downloads/:id/:id.tar"), RouteDef::new("GET", "/a/:id(/:id)")]).unwrap();
+        let m = c.classify("GET", b"/downloads/1/2.tar").unwrap().unwrap();
+        assert_eq!((m.param("id").as_deref(), m.params().count()), (Some(&b"2"[..]), 1));
+        let m = c.classify("GET", b"/a/1").unwrap().unwrap();
+        assert_eq!(m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect::<Vec<_>>(), [("id".to_string(), b"1".to_vec())]);
+        let m = c.classify("GET", b"/a/1/2").unwrap().unwrap();
+        assert_eq!(m.param("id").as_deref(), Some(&b"2"[..]));
     }
 
     /// A mounted app may pass (`X-Cascade: pass`): the host is asked, and when it declines the

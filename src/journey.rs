@@ -7,7 +7,6 @@
 //! `(?:...)?`, and the whole is anchored `\A...\Z`. Mounted (unanchored) routes end in
 //! `(?:\b|\Z|/)` and accept any suffix, as `UnanchoredRegexp` does.
 
-use std::collections::HashMap;
 
 use crate::ruby_regex::ast::{Assertion, ByteSet, Node};
 
@@ -45,24 +44,6 @@ pub fn parse_spec(spec: &str) -> Result<Vec<SpecNode>, SpecError> {
     if let Some(at) = closed_at {
         return Err(SpecError { position: at, reason: "unbalanced ')' without '('".into() });
     }
-    let mut seen: HashMap<&str, ()> = HashMap::new();
-    let mut dup = None;
-    walk_names(&nodes, &mut |name| {
-        if seen.insert(name, ()).is_some() && dup.is_none() {
-            dup = Some(name.to_string());
-        }
-    });
-    if let Some(name) = dup {
-        // Point at the second occurrence of the name.
-        let bytes = spec.as_bytes();
-        let position = spec
-            .match_indices(name.as_str())
-            .map(|(i, _)| i)
-            .filter(|&i| i > 0 && matches!(bytes[i - 1], b':' | b'*') && !bytes.get(i + name.len()).is_some_and(|&c| is_word(c)))
-            .nth(1)
-            .map_or(0, |i| i - 1);
-        return Err(SpecError { position, reason: format!("duplicate parameter '{name}'") });
-    }
     Ok(nodes)
 }
 
@@ -76,7 +57,9 @@ fn walk_names<'a>(nodes: &'a [SpecNode], f: &mut impl FnMut(&'a str)) {
     }
 }
 
-/// The parameter names of a spec, in the order Journey numbers them.
+/// The parameter names of a spec, in the order Journey numbers them: one per occurrence, so
+/// a name used twice (`/downloads/:id/:id.tar`, which Rails accepts) has two slots; Rails keeps
+/// the last one that matched (see `Match::span`).
 pub fn param_names(nodes: &[SpecNode]) -> Vec<String> {
     let mut names = Vec::new();
     walk_names(nodes, &mut |n| names.push(n.to_string()));
@@ -227,10 +210,9 @@ pub fn route_regex(
     anchoring: Anchoring,
     requirement: &mut dyn FnMut(&str) -> Option<Node>,
 ) -> Node {
-    let names = param_names(nodes);
     let mut body = Vec::new();
     let greedy_glob = anchoring == Anchoring::Mounted;
-    lower(nodes, &names, requirement, greedy_glob, &mut body);
+    lower(nodes, &mut 0, requirement, greedy_glob, &mut body);
     let mut all = vec![Node::Assert(Assertion::StartText)];
     let is_root = nodes == [SpecNode::Slash];
     all.extend(body);
@@ -268,14 +250,16 @@ pub fn default_glob_regex(greedy: bool) -> Node {
     Node::Repeat { node: Box::new(Node::Class(set)), min: 1, max: None, greedy }
 }
 
-fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Option<Node>, greedy_glob: bool, out: &mut Vec<Node>) {
+/// `next_slot` numbers parameters by occurrence, in [`param_names`] order.
+fn lower(nodes: &[SpecNode], next_slot: &mut usize, req: &mut dyn FnMut(&str) -> Option<Node>, greedy_glob: bool, out: &mut Vec<Node>) {
     for n in nodes {
         match n {
             SpecNode::Slash => out.push(Node::literal(b"/")),
             SpecNode::Dot => out.push(Node::literal(b".")),
             SpecNode::Literal(text) => out.push(Node::literal(text.as_bytes())),
             SpecNode::Symbol(name) | SpecNode::Star(name) => {
-                let slot = names.iter().position(|n| n == name).expect("name collected from the same spec");
+                let slot = *next_slot;
+                *next_slot += 1;
                 let inner = req(name).unwrap_or_else(|| {
                     if matches!(n, SpecNode::Star(_)) { default_glob_regex(greedy_glob) } else { default_symbol_regex() }
                 });
@@ -283,7 +267,7 @@ fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Opti
             }
             SpecNode::Group(inner) => {
                 let mut seq = Vec::new();
-                lower(inner, names, req, greedy_glob, &mut seq);
+                lower(inner, next_slot, req, greedy_glob, &mut seq);
                 out.push(Node::Repeat { node: Box::new(Node::Concat(seq)), min: 0, max: Some(1), greedy: true });
             }
             SpecNode::Or(alts) => {
@@ -291,7 +275,7 @@ fn lower(nodes: &[SpecNode], names: &[String], req: &mut dyn FnMut(&str) -> Opti
                     .iter()
                     .map(|a| {
                         let mut seq = Vec::new();
-                        lower(std::slice::from_ref(a), names, req, greedy_glob, &mut seq);
+                        lower(std::slice::from_ref(a), next_slot, req, greedy_glob, &mut seq);
                         Node::Concat(seq)
                     })
                     .collect();
@@ -334,9 +318,8 @@ mod tests {
         assert_eq!((e.position, e.reason.as_str()), (2, "unbalanced '(' without ')'"));
         let e = parse_spec("/a/:b)").unwrap_err();
         assert_eq!((e.position, e.reason.as_str()), (5, "unbalanced ')' without '('"));
-        let e = parse_spec("/:id/x/:id").unwrap_err();
-        assert_eq!(e.reason, "duplicate parameter 'id'");
-        assert_eq!(e.position, 7);
+        // Rails accepts a repeated name (the last value wins): one slot per occurrence.
+        assert_eq!(param_names(&parse_spec("/:id/x/:id").unwrap()), ["id", "id"]);
         assert!(parse_spec("").is_err());
     }
 }

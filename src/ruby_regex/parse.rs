@@ -42,7 +42,7 @@ pub fn parse(source: &str, options: u32) -> Result<Node, RegexError> {
         extended: options & OPT_EXTENDED != 0,
         dotall: options & OPT_MULTILINE != 0,
     };
-    let mut p = Parser { src: source.as_bytes(), pos: 0, depth: 0 };
+    let mut p = Parser { src: source.as_bytes(), pos: 0, depth: 0, groups: 0 };
     let node = p.parse_alternation(flags)?;
     if p.pos < p.src.len() {
         return Err(p.err("unmatched ')'"));
@@ -59,6 +59,9 @@ struct Parser<'a> {
     src: &'a [u8],
     pos: usize,
     depth: usize,
+    /// Capturing groups opened so far: Onigmo reads `\NN` as a back-reference only up to
+    /// this number (or up to 9), and as an octal escape beyond it.
+    groups: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -306,6 +309,7 @@ impl<'a> Parser<'a> {
                     if self.pos == name_start || !self.eat(close) {
                         return Err(self.err("invalid group name"));
                     }
+                    self.groups += 1;
                     self.parse_alternation(inner_flags)?
                 }
                 Some(b'~') => return Err(self.err("absence operator (?~...) is not supported")),
@@ -340,6 +344,7 @@ impl<'a> Parser<'a> {
                 }
             }
         } else {
+            self.groups += 1;
             self.parse_alternation(inner_flags)?
         };
         if !self.eat(b')') {
@@ -364,7 +369,23 @@ impl<'a> Parser<'a> {
             b'b' => Node::Assert(Assertion::WordBoundary),
             b'B' => Node::Assert(Assertion::NotWordBoundary),
             b'G' => return Err(RegexError { position: start, reason: "\\G is not supported in route requirements".into() }),
-            b'1'..=b'9' => return Err(RegexError { position: start, reason: "back-references are not regular and are not supported".into() }),
+            b'1'..=b'9' => {
+                // Onigmo (regparse.c): a decimal `\N` is a back-reference when N <= 9 or N
+                // names a group opened before; otherwise `\8`/`\9` start a literal digit and
+                // any other digit an octal escape (`\101` is "A").
+                let digits = self.src[self.pos - 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let number: usize = std::str::from_utf8(&self.src[self.pos - 1..self.pos - 1 + digits]).ok().and_then(|d| d.parse().ok()).unwrap_or(usize::MAX);
+                if number <= 9 || number <= self.groups {
+                    return Err(RegexError { position: start, reason: "back-references are not regular and are not supported".into() });
+                }
+                self.pos -= 1;
+                if c >= b'8' {
+                    self.pos += 1;
+                    return Ok(self.literal_byte(c, flags));
+                }
+                let b = self.escaped_byte(start)?;
+                self.literal_byte(b, flags)
+            }
             b'k' | b'g' => return Err(RegexError { position: start, reason: format!("\\{} (back-reference or subexpression call) is not supported", c as char) }),
             b'p' | b'P' => return Err(RegexError { position: start, reason: "Unicode properties (\\p{...}) are not supported".into() }),
             b'K' | b'R' | b'X' | b'c' | b'C' | b'M' => {
@@ -663,6 +684,18 @@ mod tests {
         assert!(parse("a)", 0).unwrap_err().reason.contains("unmatched ')'"));
         assert!(parse("(?<!a+)b", 0).unwrap_err().reason.contains("look-behind"));
         assert!(parse("*a", 0).unwrap_err().reason.contains("target of repeat"));
+    }
+
+    /// Onigmo's reading of `\N`: a back-reference up to 9 or up to the groups opened so far,
+    /// else an octal escape (`\101` is "A"), or a literal `8`/`9`.
+    #[test]
+    fn decimal_escapes_read_as_onigmo_reads_them() {
+        assert_eq!(parse(r"\101", 0).unwrap(), parse("A", 0).unwrap());
+        assert_eq!(parse(r"\18", 0).unwrap(), parse("\x018", 0).unwrap());
+        assert_eq!(parse(r"\81", 0).unwrap(), parse("81", 0).unwrap());
+        for backref in [r"\1", r"(a)\1", r"\9", r"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\10"] {
+            assert!(parse(backref, 0).unwrap_err().reason.contains("back-references"), "{backref}");
+        }
     }
 
     #[test]
