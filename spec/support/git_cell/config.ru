@@ -3,8 +3,13 @@
 # A cell that serves Git over HTTP, for spec/router_git_clients_spec.rb: Debian's (or the
 # installed) `git http-backend` run as a CGI program for `/<namespace>/<project>.git/...`
 # (`info/refs`, `git-upload-pack`, `git-receive-pack`), behind the gem's middleware, with the
-# gem's learn endpoint over the shared corpus's routes (which carry GitLab's Git HTTP routes,
-# `/*namespace_id/:project_id/info/refs` and friends, as Workhorse sees them). The request body
+# gem's learn endpoint over GitLab CE's recorded routes (../shared/corpus/gitlab-ce.routes.json,
+# which carry GitLab's Git HTTP routes, `/*namespace_id/:project_id/info/refs` and friends, with
+# the `.git` suffix on the project). As in GitLab, a route with a dynamic constraint (a group,
+# project or user that must exist) holds only for the entities that exist: GIT_PROJECTS and
+# their namespaces. Without that, `GET /ns/project.git/info/refs` would be a `groups#show`
+# for group `ns/project.git/info/refs` (route `/*id`, tried first), answered by the default cell.
+# The request body
 # streams into the backend's stdin from a thread while its stdout streams back as the response
 # body; `Content-Encoding: gzip` request bodies (git sends them for large negotiations) are
 # inflated by git http-backend itself (HTTP_CONTENT_ENCODING).
@@ -22,7 +27,8 @@
 #   GIT_DEFAULT       the default cell
 #   GIT_OWNERS        top-level namespace owners: "alpha=cell_a,bravo=cell_b"
 #   GIT_REPOS         the directory holding this cell's bare repositories (GIT_PROJECT_ROOT)
-#   GIT_ROUTES        route table (default ../shared/corpus/gitlabish-routes.json)
+#   GIT_PROJECTS      the projects that exist (on any cell), e.g. "alpha/tools,bravo/project"
+#   GIT_ROUTES        route table (default ../shared/corpus/gitlab-ce.routes.json)
 
 require "json"
 require "logger"
@@ -190,17 +196,28 @@ module GitCell
     rules = JSON.parse(File.read(File.join(root, "rules", "gitlab.json")))
     rules["default_cell"] = default_cell
     rules["fixed"].each { |rule| rule["cell"] = default_cell if rule.key?("cell") }
-    routes = env["GIT_ROUTES"] || File.expand_path("../shared/corpus/gitlabish-routes.json", root)
+    routes = env["GIT_ROUTES"] || File.expand_path("../shared/corpus/gitlab-ce.routes.json", root)
     classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(routes), rules: rules)
     resolver = ->(entity) { owners[entity.key.to_s.split("/").first] }
     logger = Logger.new($stderr, progname: cell)
+    projects = env.fetch("GIT_PROJECTS", "").split(",")
+    groups = projects.map { |p| File.dirname(p) }.uniq
+    # GroupUrlConstrainer / ProjectUrlConstrainer / UserUrlConstrainer: does the entity exist?
+    constraint = lambda do |route, params|
+      case route.endpoint
+      when /\Agroups/ then groups.include?(params["id"] || params["group_id"])
+      when /\Aprojects/ then projects.include?("#{params['namespace_id']}/#{params['project_id'] || params['id']}".delete_suffix(".git"))
+      else false
+      end
+    end
 
-    endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell, logger: logger)
+    endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell,
+                                                  constraint: constraint, logger: logger)
     backend = Backend.new(repos)
     uploads = Uploads.new
     served = ->(rack_env) { rack_env["PATH_INFO"].match?(GIT_ENDPOINT) ? backend.call(rack_env) : uploads.call(rack_env) }
     git = Gitlab::Cells::Learn::Middleware.new(served, classifier: classifier, resolver: resolver, cell: cell,
-                                                                   default_cell: default_cell, cells: cells, logger: logger)
+                                                       default_cell: default_cell, cells: cells, constraint: constraint, logger: logger)
     dispatch = ->(rack_env) { rack_env["PATH_INFO"] == LEARN_PATH ? endpoint.call(rack_env) : git.call(rack_env) }
     Recorder.new(dispatch, cell: cell)
   end
