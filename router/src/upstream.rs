@@ -404,30 +404,34 @@ mod tests {
 
     /// A bare HTTP/1.1 upstream: answers each GET with its target and Host header, keeps the
     /// connection open unless the target is `/close`; `/slow` sends half its body, then the
-    /// rest once `release` is notified. Counts connections and requests.
+    /// rest once `release` is notified; the first `/drop-once` is read and its connection closed
+    /// without an answer (a cell closing a keep-alive connection just as a request arrived).
+    /// Counts connections and requests (heads read).
     struct Upstream {
         addr: std::net::SocketAddr,
         connections: Arc<AtomicUsize>,
         requests: Arc<AtomicUsize>,
         release: Arc<tokio::sync::Notify>,
+        dropped: Arc<AtomicUsize>,
     }
 
     async fn upstream() -> Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (connections, requests, release) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Notify::new()));
-        let (c, r, rel) = (connections.clone(), requests.clone(), release.clone());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (c, r, rel, d) = (connections.clone(), requests.clone(), release.clone(), dropped.clone());
         tokio::spawn(async move {
             loop {
                 let (sock, _) = listener.accept().await.unwrap();
                 c.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(sock, r.clone(), rel.clone()));
+                tokio::spawn(serve(sock, r.clone(), rel.clone(), d.clone()));
             }
         });
-        Upstream { addr, connections, requests, release }
+        Upstream { addr, connections, requests, release, dropped }
     }
 
-    async fn serve(mut sock: TcpStream, requests: Arc<AtomicUsize>, release: Arc<tokio::sync::Notify>) {
+    async fn serve(mut sock: TcpStream, requests: Arc<AtomicUsize>, release: Arc<tokio::sync::Notify>, dropped: Arc<AtomicUsize>) {
         let mut buf = Vec::new();
         loop {
             let head_end = loop {
@@ -446,6 +450,9 @@ mod tests {
             let target = head.split(' ').nth(1).unwrap_or("").to_string();
             let host = head.lines().find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: "))).unwrap_or("-").to_string();
             let body = format!("{target} {host}");
+            if target == "/drop-once" && dropped.fetch_add(1, Ordering::SeqCst) == 0 {
+                return;
+            }
             if target == "/empty" {
                 let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
                 continue;
@@ -613,6 +620,60 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    }
+
+    fn retried(pool: &Pool, reason: &'static str) -> u64 {
+        pool.retries.get_or_create(&CellReasonLabels { cell: "cell".into(), reason }).get()
+    }
+
+    /// A body-less GET written to a pooled connection that the cell then closed without an
+    /// answer goes once more, on a new connection, and is counted.
+    #[tokio::test]
+    async fn an_idempotent_request_lost_on_a_pooled_connection_is_sent_again_once() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/first")).await.unwrap()).await;
+        let resp = pool.send(0, get("/drop-once")).await.expect("sent again on a fresh connection");
+        assert_eq!(text(resp).await, format!("/drop-once {}", up.addr));
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(up.requests.load(Ordering::SeqCst), 3, "first, the lost one, the resend");
+        assert_eq!(retried(&pool, "reset_idempotent"), 1);
+    }
+
+    /// A POST is not sent again once written, even without a body: the cell may have acted.
+    #[tokio::test]
+    async fn a_written_post_is_never_sent_again() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/first")).await.unwrap()).await;
+        let post = Request::post("/drop-once").body(crate::proxy::empty()).unwrap();
+        let err = pool.send(0, post).await.expect_err("not retried");
+        assert!(!err.is_connect(), "{err}");
+        assert_eq!(up.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(retried(&pool, "reset_idempotent"), 0);
+    }
+
+    /// The same loss on a connection made for the request is final: the cell itself is failing.
+    #[tokio::test]
+    async fn a_loss_on_a_fresh_connection_is_not_retried() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        assert!(pool.send(0, get("/drop-once")).await.is_err());
+        assert_eq!(up.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(retried(&pool, "reset_idempotent") + retried(&pool, "unsent"), 0);
+    }
+
+    /// A request whose body was streamed is never sent again, even with an idempotent method.
+    #[tokio::test]
+    async fn a_put_with_a_body_is_not_sent_again() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/first")).await.unwrap()).await;
+        let put = Request::put("/drop-once").body(crate::proxy::full("payload")).unwrap();
+        assert!(pool.send(0, put).await.is_err());
+        assert_eq!(up.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(retried(&pool, "reset_idempotent"), 0);
     }
 
     async fn slow_responses(pool: &Pool, n: usize) -> Vec<Response<UpstreamBody>> {
