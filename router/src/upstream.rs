@@ -72,10 +72,13 @@ pub struct Target {
     pub host: HeaderValue,
 }
 
-/// One worker's idle connections, per cell, each with the time it went idle (most recently
-/// used last, so the oldest are at the front).
+/// An idle connection and the time it went idle.
+type Pooled = (SendRequest<Body>, Instant);
+
+/// One worker's idle connections, per cell (most recently used last, so the oldest are at the
+/// front).
 struct Idle {
-    cells: Mutex<Vec<Vec<(SendRequest<Body>, Instant)>>>,
+    cells: Mutex<Vec<Vec<Pooled>>>,
     /// Connections kept per cell; more are closed once their exchange ends.
     max_per_cell: usize,
     /// How long a connection may stay idle and still be reused (`upstream.idle_timeout`).
@@ -412,7 +415,6 @@ mod tests {
         connections: Arc<AtomicUsize>,
         requests: Arc<AtomicUsize>,
         release: Arc<tokio::sync::Notify>,
-        dropped: Arc<AtomicUsize>,
     }
 
     async fn upstream() -> Upstream {
@@ -428,7 +430,7 @@ mod tests {
                 tokio::spawn(serve(sock, r.clone(), rel.clone(), d.clone()));
             }
         });
-        Upstream { addr, connections, requests, release, dropped }
+        Upstream { addr, connections, requests, release }
     }
 
     async fn serve(mut sock: TcpStream, requests: Arc<AtomicUsize>, release: Arc<tokio::sync::Notify>, dropped: Arc<AtomicUsize>) {
