@@ -64,6 +64,10 @@ pub struct Args {
     /// `workers`; default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
+    /// How long an idle connection to a cell may be reused, e.g. `10s` (overrides
+    /// `upstream.idle_timeout`; keep it below the cells' keep-alive timeout).
+    #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+    pub upstream_idle_timeout: Option<Duration>,
 }
 
 /// The file as written; every section and key is optional except what validation requires.
@@ -88,8 +92,32 @@ struct FileConfig {
     #[serde(default)]
     limits: LimitSection,
     #[serde(default)]
+    upstream: UpstreamSection,
+    #[serde(default)]
     cells: Vec<CellSection>,
 }
+
+/// The router's connections to the cells.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct UpstreamSection {
+    /// A pooled connection idle this long is closed rather than reused. It must stay below the
+    /// cells' own keep-alive timeout (Puma's `persistent_timeout`: 20 s by default), so that the
+    /// router, not the cell, closes an idle connection: a cell that closes one just as the router
+    /// sends on it loses that request (see `upstream.rs`).
+    #[serde(with = "humantime_serde")]
+    idle_timeout: Duration,
+}
+
+impl Default for UpstreamSection {
+    fn default() -> Self {
+        UpstreamSection { idle_timeout: DEFAULT_UPSTREAM_IDLE_TIMEOUT }
+    }
+}
+
+/// Half of Puma's default `persistent_timeout` (20 s, `Puma::Const::PERSISTENT_TIMEOUT` in
+/// Puma 5 and 6); Workhorse's Go `http.Server` sets no idle timeout, so it never closes first.
+pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -215,6 +243,8 @@ pub struct Config {
     pub session_cookie_pattern: Regex,
     pub max_header_bytes: usize,
     pub max_path_bytes: usize,
+    /// How long a pooled connection to a cell may stay idle and still be reused.
+    pub upstream_idle_timeout: Duration,
     pub cells: Vec<CellConfig>,
 }
 
@@ -362,6 +392,7 @@ impl Config {
             session_cookie_pattern: pattern,
             max_header_bytes: file.limits.max_header_bytes,
             max_path_bytes: file.limits.max_path_bytes,
+            upstream_idle_timeout: nonzero("upstream.idle_timeout", args.upstream_idle_timeout.unwrap_or(file.upstream.idle_timeout))?,
             cells,
         })
     }
@@ -406,5 +437,19 @@ mod tests {
         assert!(err(&format!("{BASE}\n[[cells]]\nname = \"cell_us0\"\nurl = \"http://x:1\"\n")).contains("duplicate"));
         assert!(err(&BASE.replace("http://127.0.0.1:9001", "ftp://x")).contains("invalid url"));
         assert!(!err(&format!("{BASE}\nbogus = 1\n")).contains('\n'));
+        assert!(err(&format!("{BASE}\n[upstream]\nidle_timeout = \"0s\"\n")).contains("upstream.idle_timeout must be greater than zero"));
+        assert!(err(&format!("{BASE}\n[upstream]\nidle = \"1s\"\n")).contains("idle"));
+    }
+
+    #[test]
+    fn upstream_idle_timeout_defaults_below_pumas_keep_alive_and_the_flag_wins() {
+        let c = Config::from_toml(BASE, &Args::default()).unwrap();
+        assert_eq!(c.upstream_idle_timeout, DEFAULT_UPSTREAM_IDLE_TIMEOUT);
+        assert!(c.upstream_idle_timeout < Duration::from_secs(20), "Puma's persistent_timeout");
+        let file = format!("{BASE}\n[upstream]\nidle_timeout = \"4s\"\n");
+        assert_eq!(Config::from_toml(&file, &Args::default()).unwrap().upstream_idle_timeout, Duration::from_secs(4));
+        let args = Args::try_parse_from(["cells-router", "--upstream-idle-timeout", "1500ms"]).unwrap();
+        assert_eq!(Config::from_toml(&file, &args).unwrap().upstream_idle_timeout, Duration::from_millis(1500));
+        assert!(Args::try_parse_from(["cells-router", "--upstream-idle-timeout", "soon"]).is_err());
     }
 }

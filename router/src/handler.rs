@@ -169,7 +169,7 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     // A body-less request can be replayed once (421); keep what a replay needs.
     let replay = (!has_body).then(|| headers.clone());
     let body = if has_body { body.boxed_unsync() } else { proxy::empty() };
-    let resp = match proxy::send(st, &peer.timer, decision.cell, &parts.method, &pq, headers, body).await {
+    let resp = match proxy::send(st, &peer.timer, decision.cell, &parts.method, &pq, headers, body, replay.as_ref()).await {
         Ok(r) => r,
         Err(e) => return upstream_failure(st, decision.cell, e, note),
     };
@@ -373,7 +373,8 @@ async fn misdirected(
     drop(resp);
     note.retried = true;
     note.cell = Some(target);
-    match proxy::send(st, &peer.timer, target, method, pq, headers, proxy::empty()).await {
+    let again = headers.clone();
+    match proxy::send(st, &peer.timer, target, method, pq, headers, proxy::empty(), Some(&again)).await {
         Ok(r) => finish(st, r, path).await,
         Err(e) => upstream_failure(st, target, e, note),
     }

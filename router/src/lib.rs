@@ -40,12 +40,13 @@ pub struct State {
 
 impl State {
     pub fn new(cfg: Config) -> Arc<State> {
+        let metrics = metrics::Metrics::for_cells(cfg.cells.len());
         Arc::new(State {
             cache: cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace),
             learner: learn::Learner::default(),
             health: learn::Health::new(cfg.cells.len()),
-            metrics: metrics::Metrics::for_cells(cfg.cells.len()),
-            client: proxy::build_client(&cfg),
+            client: proxy::build_client(&cfg, metrics.upstream_retries.clone()),
+            metrics,
             cfg,
         })
     }

@@ -52,6 +52,9 @@ pub struct Metrics {
     pub upstream_errors: Family<CellReasonLabels, Counter>,
     pub rejected_answers: Family<OriginLabels, Counter>,
     pub misdirected: Counter,
+    /// Requests sent to a cell a second time after meeting a closing pooled connection, by
+    /// cell and reason (`unsent`, `reset_idempotent`); counted by [`crate::upstream::Pool`].
+    pub upstream_retries: Family<CellReasonLabels, Counter>,
     /// `cache_lookups_total` handles: hit, miss, stale, bypass.
     lookups: [Counter; 4],
     /// `requests_total` handles: row 0 is the router itself (`cell="none"`), row i+1 cell i;
@@ -96,6 +99,8 @@ impl Metrics {
         registry.register("rejected_answers", "Learn answers or cache headers refused by the trust checks", rejected_answers.clone());
         let misdirected = Counter::default();
         registry.register("misdirected", "421 Misdirected answers from cells", misdirected.clone());
+        let upstream_retries = Family::<CellReasonLabels, Counter>::default();
+        registry.register("upstream_retries", "Requests sent again after meeting a closing pooled connection, by cell and reason", upstream_retries.clone());
         let lookups = LOOKUP_RESULTS.map(|result| cache_lookups.get_or_create(&CacheLabels { result }).clone());
         let request_slots = (0..=cells).map(|_| STATUSES.map(|_| OnceLock::new()).collect()).collect();
         Metrics {
@@ -111,6 +116,7 @@ impl Metrics {
             upstream_errors,
             rejected_answers,
             misdirected,
+            upstream_retries,
         }
     }
 

@@ -53,16 +53,18 @@ pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
 /// Connections kept per cell and worker thread.
 const MAX_CONNECTIONS_PER_CELL: usize = 256;
 
-pub fn build_client(cfg: &Config) -> Client {
+/// The pool; `retries` is the metric family it counts its retries in.
+pub fn build_client(cfg: &Config, retries: prometheus_client::metrics::family::Family<crate::metrics::CellReasonLabels, prometheus_client::metrics::counter::Counter>) -> Client {
     let targets = cfg
         .cells
         .iter()
         .map(|c| crate::upstream::Target {
+            name: c.name.clone(),
             authority: c.authority.clone(),
             host: HeaderValue::from_str(c.uri_authority.as_str()).expect("a parsed authority is a valid header value"),
         })
         .collect();
-    crate::upstream::Pool::new(targets, cfg.workers, cfg.connect_timeout, MAX_CONNECTIONS_PER_CELL)
+    crate::upstream::Pool::new(targets, cfg.workers, cfg.connect_timeout, MAX_CONNECTIONS_PER_CELL, cfg.upstream_idle_timeout, retries)
 }
 
 /// True for `Connection: upgrade` + `Upgrade: <protocol>` (WebSocket and friends).
@@ -282,7 +284,10 @@ fn client_body_failed(e: &crate::upstream::UpstreamError) -> bool {
 /// Sends one request to `cell`; `path_and_query` as the client sent it.
 ///
 /// `timer` is the client connection's: the request timeout costs no timer-wheel work unless
-/// the cell is slow (see [`crate::lazy_timer`]).
+/// the cell is slow (see [`crate::lazy_timer`]). `replay`: a copy of `headers` when the
+/// request has no body, so that an idempotent one lost to a closing pooled connection can be
+/// sent again (see [`crate::upstream`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     st: &State,
     timer: &LazyTimer,
@@ -291,12 +296,13 @@ pub async fn send(
     path_and_query: &PathAndQuery,
     headers: HeaderMap,
     body: Body,
+    replay: Option<&HeaderMap>,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
     let mut req = Request::new(body);
     *req.method_mut() = method.clone();
     *req.uri_mut() = Uri::from(path_and_query.clone());
     *req.headers_mut() = headers;
-    match timer.timeout(st.cfg.request_timeout, st.client.send(cell, req)).await {
+    match timer.timeout(st.cfg.request_timeout, st.client.send_replayable(cell, req, replay)).await {
         Err(_) => Err(ForwardError::Timeout),
         Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
         Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),

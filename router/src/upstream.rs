@@ -8,22 +8,40 @@
 //! goes back when its response body has been read to the end ([`UpstreamBody`]), so the pool
 //! holds only connections that can take the next request.
 //!
-//! Requests are never sent twice: a request goes back to the caller only when hyper returns
-//! it unsent (`TrySendError::take_message`: the pooled connection closed before a byte was
-//! written), and then it is tried on the next connection.
+//! A cell closes a connection that stayed idle longer than its keep-alive timeout, and may do
+//! so just as the router takes it from the pool: the request then meets a closing connection.
+//! Two defences, as nginx (`keepalive_timeout` + `proxy_next_upstream`) and hyper's pooled
+//! client (`retry_canceled_requests`) have:
+//!
+//! - the pool lets connections go after `upstream.idle_timeout`, which is set below the cells'
+//!   keep-alive timeout, so the router closes first and never reuses one the cell is closing;
+//! - a request that met a closing pooled connection is sent again, once, when nothing of it
+//!   can have been acted on: when hyper gives it back unsent (`TrySendError::take_message`:
+//!   the connection was closed before a byte was written), whatever its method; and when it
+//!   was written but the connection was reset or closed without a byte of response, only if
+//!   its method is idempotent (RFC 9110 §9.2.2) and it has no body (a streamed body is gone
+//!   once sent: it is never sent twice). A POST written to a connection the cell then closed
+//!   is not retried: the cell may have acted on it, the client gets a 502.
+//!
+//! Each retry is counted (`cells_router_upstream_retries_total{cell,reason}`) and logged.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::time::Instant;
+
 use bytes::Bytes;
-use http::header::{HeaderValue, HOST};
-use http::{Request, Response};
+use http::header::{HeaderMap, HeaderValue, HOST};
+use http::{Method, Request, Response};
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
+use crate::metrics::CellReasonLabels;
 use crate::proxy::Body;
 
 /// Why a request got no response.
@@ -45,6 +63,8 @@ impl UpstreamError {
 
 /// Where a cell listens.
 pub struct Target {
+    /// The cell's name (logs and metrics).
+    pub name: String,
     /// `host:port`, to connect to.
     pub authority: String,
     /// The URL's authority, as the `Host` header of requests that carry none (the router's
@@ -52,27 +72,49 @@ pub struct Target {
     pub host: HeaderValue,
 }
 
-/// One worker's idle connections, per cell (most recently used last).
+/// An idle connection and the time it went idle.
+type Pooled = (SendRequest<Body>, Instant);
+
+/// One worker's idle connections, per cell (most recently used last, so the oldest are at the
+/// front).
 struct Idle {
-    cells: Mutex<Vec<Vec<SendRequest<Body>>>>,
+    cells: Mutex<Vec<Vec<Pooled>>>,
     /// Connections kept per cell; more are closed once their exchange ends.
     max_per_cell: usize,
+    /// How long a connection may stay idle and still be reused (`upstream.idle_timeout`).
+    idle_timeout: Duration,
 }
 
 impl Idle {
+    /// Puts a connection back; connections idle past the timeout leave on the way (from the
+    /// front, where the oldest are: usually none, one comparison). Dropping a `SendRequest`
+    /// closes its connection once no request is in flight on it.
     fn checkin(&self, cell: usize, sender: SendRequest<Body>) {
+        let now = Instant::now();
         let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
-        if cells[cell].len() < self.max_per_cell && !sender.is_closed() {
-            cells[cell].push(sender);
+        let conns = &mut cells[cell];
+        let expired = conns.iter().take_while(|(_, since)| now.duration_since(*since) >= self.idle_timeout).count();
+        if expired > 0 {
+            conns.drain(..expired);
+        }
+        if conns.len() < self.max_per_cell && !sender.is_closed() {
+            conns.push((sender, now));
         }
     }
 
-    /// The most recently used connection to `cell` that is still open; closed ones are dropped
-    /// on the way. It may still be finishing its last exchange (see [`Pool::send`]).
+    /// The most recently used connection to `cell` that is still open and has not been idle
+    /// past the timeout; closed ones are dropped on the way, and once the most recent one has
+    /// expired so have all older ones. It may still be finishing its last exchange (see
+    /// [`Pool::send`]).
     fn checkout(&self, cell: usize) -> Option<SendRequest<Body>> {
+        let now = Instant::now();
         let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
         let conns = &mut cells[cell];
-        while let Some(sender) = conns.pop() {
+        while let Some((sender, since)) = conns.pop() {
+            if now.duration_since(since) >= self.idle_timeout {
+                conns.clear();
+                return None;
+            }
             if !sender.is_closed() {
                 return Some(sender);
             }
@@ -85,6 +127,50 @@ pub struct Pool {
     targets: Vec<Target>,
     workers: Vec<Arc<Idle>>,
     connect_timeout: Duration,
+    /// Requests sent again after meeting a closing connection, by cell and reason.
+    retries: Family<CellReasonLabels, Counter>,
+}
+
+/// Why a request was sent again (the `reason` label of the retry metric).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// hyper gave the request back unsent: the pooled connection was closed first.
+    Unsent,
+    /// An idempotent request without a body was written, then the pooled connection was reset
+    /// or closed before a byte of response.
+    ResetIdempotent,
+}
+
+impl Retry {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retry::Unsent => "unsent",
+            Retry::ResetIdempotent => "reset_idempotent",
+        }
+    }
+}
+
+/// Idempotent methods (RFC 9110 §9.2.2): sending one twice has the effect of sending it once.
+fn idempotent(m: &Method) -> bool {
+    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+}
+
+/// True when `e` is a connection that went away under a written request before any response:
+/// closed (hyper's "connection closed before message completed") or reset / broken by the
+/// kernel. A response that began but was malformed is not one (that is the cell's answer).
+fn connection_lost(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() {
+        return true;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof);
+        }
+        src = cause.source();
+    }
+    false
 }
 
 thread_local! {
@@ -163,12 +249,29 @@ impl Drop for UpstreamBody {
 }
 
 impl Pool {
-    pub fn new(targets: Vec<Target>, workers: usize, connect_timeout: Duration, max_per_cell: usize) -> Pool {
+    /// `idle_timeout`: how long a connection may sit in the pool and still be reused.
+    /// `retries` counts requests sent again (registered by [`crate::metrics::Metrics`]).
+    pub fn new(
+        targets: Vec<Target>,
+        workers: usize,
+        connect_timeout: Duration,
+        max_per_cell: usize,
+        idle_timeout: Duration,
+        retries: Family<CellReasonLabels, Counter>,
+    ) -> Pool {
         let cells = targets.len();
         let workers = (0..workers.max(1))
-            .map(|_| Arc::new(Idle { cells: Mutex::new((0..cells).map(|_| Vec::new()).collect()), max_per_cell: max_per_cell.max(1) }))
+            .map(|_| {
+                Arc::new(Idle { cells: Mutex::new((0..cells).map(|_| Vec::new()).collect()), max_per_cell: max_per_cell.max(1), idle_timeout })
+            })
             .collect();
-        Pool { targets, workers, connect_timeout }
+        Pool { targets, workers, connect_timeout, retries }
+    }
+
+    fn count_retry(&self, cell: usize, why: Retry, req: &Request<Body>, error: &hyper::Error) {
+        let name = &self.targets[cell].name;
+        self.retries.get_or_create(&CellReasonLabels { cell: name.clone(), reason: why.as_str() }).inc();
+        tracing::info!(cell = %name, reason = why.as_str(), method = req.method().as_str(), path = req.uri().path(), error = %error, "request sent again: its pooled connection was closing");
     }
 
     fn idle(&self) -> &Arc<Idle> {
@@ -176,14 +279,35 @@ impl Pool {
         &self.workers[i % self.workers.len()]
     }
 
-    /// Sends `req` (origin-form URI) to `cell` and waits for the response headers.
-    pub async fn send(&self, cell: usize, mut req: Request<Body>) -> Result<Response<UpstreamBody>, UpstreamError> {
+    /// Sends `req` (origin-form URI) to `cell` and waits for the response headers. A body-less
+    /// idempotent request lost to a closing pooled connection is sent again (see the module
+    /// documentation); its headers are copied for that.
+    pub async fn send(&self, cell: usize, req: Request<Body>) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let replay = (idempotent(req.method()) && req.body().is_end_stream()).then(|| req.headers().clone());
+        self.send_replayable(cell, req, replay.as_ref()).await
+    }
+
+    /// [`Pool::send`], with the headers a resend would carry given by the caller (the proxied
+    /// path keeps them anyway, for a 421's replay: no second copy per request). `replay` must
+    /// be `req`'s own headers, and `None` when `req` has a body; the method decides whether a
+    /// written request may be sent again.
+    pub async fn send_replayable(
+        &self,
+        cell: usize,
+        mut req: Request<Body>,
+        replay: Option<&HeaderMap>,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let host = &self.targets[cell].host;
         if !req.headers().contains_key(HOST) {
-            req.headers_mut().insert(HOST, self.targets[cell].host.clone());
+            req.headers_mut().insert(HOST, host.clone());
         }
+        // What a resend needs besides the headers; only idempotent, body-less requests qualify.
+        let mut replay = replay.filter(|_| idempotent(req.method()) && req.body().is_end_stream()).map(|h| (req.method().clone(), req.uri().clone(), h));
+        let mut fresh_only = false;
         let idle = self.idle();
         loop {
-            let (mut sender, reused) = match idle.checkout(cell) {
+            let pooled = if fresh_only { None } else { idle.checkout(cell) };
+            let (mut sender, reused) = match pooled {
                 Some(s) => (s, true),
                 // Boxed: a new connection is the rare case; inline, its handshake would make
                 // every request's future larger.
@@ -205,7 +329,25 @@ impl Pool {
                     // A pooled connection closed before the request was written: nothing was
                     // sent, so it goes on the next connection. Each such connection leaves the
                     // pool, so this ends at a fresh one, whose failure is final.
-                    Some(unsent) if reused => req = unsent,
+                    Some(unsent) if reused => {
+                        self.count_retry(cell, Retry::Unsent, &unsent, e.error());
+                        req = unsent;
+                    }
+                    // Written, then the pooled connection went away without a byte of answer:
+                    // an idempotent body-less request goes once more, on a new connection.
+                    None if reused && replay.is_some() && connection_lost(e.error()) => {
+                        let (method, uri, headers) = replay.take().expect("checked above");
+                        let mut again = Request::new(crate::proxy::empty());
+                        *again.method_mut() = method;
+                        *again.uri_mut() = uri;
+                        *again.headers_mut() = headers.clone();
+                        if !again.headers().contains_key(HOST) {
+                            again.headers_mut().insert(HOST, host.clone());
+                        }
+                        self.count_retry(cell, Retry::ResetIdempotent, &again, e.error());
+                        req = again;
+                        fresh_only = true;
+                    }
                     _ => return Err(UpstreamError::Http(e.into_error())),
                 },
             }
@@ -265,7 +407,9 @@ mod tests {
 
     /// A bare HTTP/1.1 upstream: answers each GET with its target and Host header, keeps the
     /// connection open unless the target is `/close`; `/slow` sends half its body, then the
-    /// rest once `release` is notified. Counts connections and requests.
+    /// rest once `release` is notified; the first `/drop-once` is read and its connection closed
+    /// without an answer (a cell closing a keep-alive connection just as a request arrived).
+    /// Counts connections and requests (heads read).
     struct Upstream {
         addr: std::net::SocketAddr,
         connections: Arc<AtomicUsize>,
@@ -277,18 +421,19 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (connections, requests, release) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Notify::new()));
-        let (c, r, rel) = (connections.clone(), requests.clone(), release.clone());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (c, r, rel, d) = (connections.clone(), requests.clone(), release.clone(), dropped.clone());
         tokio::spawn(async move {
             loop {
                 let (sock, _) = listener.accept().await.unwrap();
                 c.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(sock, r.clone(), rel.clone()));
+                tokio::spawn(serve(sock, r.clone(), rel.clone(), d.clone()));
             }
         });
         Upstream { addr, connections, requests, release }
     }
 
-    async fn serve(mut sock: TcpStream, requests: Arc<AtomicUsize>, release: Arc<tokio::sync::Notify>) {
+    async fn serve(mut sock: TcpStream, requests: Arc<AtomicUsize>, release: Arc<tokio::sync::Notify>, dropped: Arc<AtomicUsize>) {
         let mut buf = Vec::new();
         loop {
             let head_end = loop {
@@ -307,6 +452,9 @@ mod tests {
             let target = head.split(' ').nth(1).unwrap_or("").to_string();
             let host = head.lines().find_map(|l| l.strip_prefix("host: ").or_else(|| l.strip_prefix("Host: "))).unwrap_or("-").to_string();
             let body = format!("{target} {host}");
+            if target == "/drop-once" && dropped.fetch_add(1, Ordering::SeqCst) == 0 {
+                return;
+            }
             if target == "/empty" {
                 let _ = sock.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
                 continue;
@@ -325,8 +473,13 @@ mod tests {
     }
 
     fn pool(addr: std::net::SocketAddr) -> Pool {
+        pool_idle(addr, Duration::from_secs(10))
+    }
+
+    fn pool_idle(addr: std::net::SocketAddr, idle_timeout: Duration) -> Pool {
         let authority = addr.to_string();
-        Pool::new(vec![Target { host: HeaderValue::from_str(&authority).unwrap(), authority }], 1, Duration::from_secs(2), 4)
+        let target = Target { name: "cell".into(), host: HeaderValue::from_str(&authority).unwrap(), authority };
+        Pool::new(vec![target], 1, Duration::from_secs(2), 4, idle_timeout, Family::default())
     }
 
     fn get(target: &str) -> Request<Body> {
@@ -420,6 +573,109 @@ mod tests {
             text(r).await;
         }
         assert_eq!(pool.idle_connections(0), 4);
+    }
+
+    /// A connection idle past `idle_timeout` is not reused: the next request opens a new one,
+    /// and the expired one leaves the pool (its cell sees it closed).
+    #[tokio::test]
+    async fn connections_idle_past_the_timeout_are_not_reused() {
+        let up = upstream().await;
+        let pool = pool_idle(up.addr, Duration::from_millis(50));
+        text(pool.send(0, get("/one")).await.unwrap()).await;
+        text(pool.send(0, get("/two")).await.unwrap()).await;
+        assert_eq!(up.connections.load(Ordering::SeqCst), 1, "reused within the timeout");
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        text(pool.send(0, get("/three")).await.unwrap()).await;
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2, "a new connection after the timeout");
+        assert_eq!(pool.idle_connections(0), 1, "only the new connection is pooled");
+        assert_eq!(up.requests.load(Ordering::SeqCst), 3);
+    }
+
+    /// Expired connections leave when another one is put back, even if none is taken out.
+    #[tokio::test]
+    async fn checkin_drops_the_expired_connections_at_the_front() {
+        let up = upstream().await;
+        let pool = pool_idle(up.addr, Duration::from_millis(50));
+        // Two connections at once: the first is busy with its slow body when the second is asked for.
+        let a = pool.send(0, get("/slow")).await.unwrap();
+        let b = pool.send(0, get("/b")).await.unwrap();
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+        up.release.notify_one();
+        text(a).await;
+        assert_eq!(pool.idle_connections(0), 1);
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        // The second goes back after the first expired: the first leaves, nothing was checked out.
+        text(b).await;
+        assert_eq!(pool.idle_connections(0), 1);
+        text(pool.send(0, get("/c")).await.unwrap()).await;
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2, "the fresh second connection was reused");
+    }
+
+    /// The idle clock restarts at each checkin: a connection used regularly, each use within
+    /// the timeout, is kept however long it lives.
+    #[tokio::test]
+    async fn a_connection_in_regular_use_is_kept() {
+        let up = upstream().await;
+        let pool = pool_idle(up.addr, Duration::from_millis(60));
+        for i in 0..5 {
+            text(pool.send(0, get(&format!("/r{i}"))).await.unwrap()).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+    }
+
+    fn retried(pool: &Pool, reason: &'static str) -> u64 {
+        pool.retries.get_or_create(&CellReasonLabels { cell: "cell".into(), reason }).get()
+    }
+
+    /// A body-less GET written to a pooled connection that the cell then closed without an
+    /// answer goes once more, on a new connection, and is counted.
+    #[tokio::test]
+    async fn an_idempotent_request_lost_on_a_pooled_connection_is_sent_again_once() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/first")).await.unwrap()).await;
+        let resp = pool.send(0, get("/drop-once")).await.expect("sent again on a fresh connection");
+        assert_eq!(text(resp).await, format!("/drop-once {}", up.addr));
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2);
+        assert_eq!(up.requests.load(Ordering::SeqCst), 3, "first, the lost one, the resend");
+        assert_eq!(retried(&pool, "reset_idempotent"), 1);
+    }
+
+    /// A POST is not sent again once written, even without a body: the cell may have acted.
+    #[tokio::test]
+    async fn a_written_post_is_never_sent_again() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/first")).await.unwrap()).await;
+        let post = Request::post("/drop-once").body(crate::proxy::empty()).unwrap();
+        let err = pool.send(0, post).await.expect_err("not retried");
+        assert!(!err.is_connect(), "{err}");
+        assert_eq!(up.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(up.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(retried(&pool, "reset_idempotent"), 0);
+    }
+
+    /// The same loss on a connection made for the request is final: the cell itself is failing.
+    #[tokio::test]
+    async fn a_loss_on_a_fresh_connection_is_not_retried() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        assert!(pool.send(0, get("/drop-once")).await.is_err());
+        assert_eq!(up.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(retried(&pool, "reset_idempotent") + retried(&pool, "unsent"), 0);
+    }
+
+    /// A request whose body was streamed is never sent again, even with an idempotent method.
+    #[tokio::test]
+    async fn a_put_with_a_body_is_not_sent_again() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/first")).await.unwrap()).await;
+        let put = Request::put("/drop-once").body(crate::proxy::full("payload")).unwrap();
+        assert!(pool.send(0, put).await.is_err());
+        assert_eq!(up.requests.load(Ordering::SeqCst), 2);
+        assert_eq!(retried(&pool, "reset_idempotent"), 0);
     }
 
     async fn slow_responses(pool: &Pool, n: usize) -> Vec<Response<UpstreamBody>> {
