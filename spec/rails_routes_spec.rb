@@ -189,13 +189,34 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
         .to raise_error(Gitlab::Cells::Learn::Error, "expected an ActionDispatch::Routing::RouteSet, got NilClass")
     end
 
-    it "names the route whose default is not a JSON scalar" do
+    it "carries defaults that are not JSON scalars as JSON, or by their class (a Rack app, an object)" do
+      app = ->(_env) { [200, {}, ["users"]] }
       route_set = draw do
         get "/ok", to: "ok#show"
-        get "/x/:id", to: "x#show", defaults: { tag: Object.new }
+        get "/x/:id", to: "x#show", defaults: { tag: Object.new, list: [1, :a], map: { k: :v } }
+        resources :users, only: :show, to: app
       end
-      expect { described_class.extract(route_set) }
-        .to raise_error(Gitlab::Cells::Learn::Error, /\Aroute 1 \(GET \/x\/:id\(\.:format\)\): default tag=#<Object:0x\h+> \(Object\) is not a JSON scalar\z/)
+      routes = described_class.extract(route_set)
+      expect(routes[1]["defaults"]).to include("tag" => "#<Object>", "list" => [1, "a"], "map" => { "k" => "v" })
+      classifier = Gitlab::Cells::Learn::Classifier.from_rails(route_set)
+      expect(classifier.recognize(:get, "/users/5")&.route&.spec).to eq("/users/:id(.:format)")
+    end
+
+    it "compiles what Rails accepts: an Array requirement (Regexp.union), a parameter named twice, \\101" do
+      route_set = draw do
+        get "/idx/:idx", to: "d#i", constraints: { idx: %w[first last.one] }
+        get "/downloads/:id/:id.tar", to: "d#s"
+        get "/oct/:x", to: "d#o", constraints: { x: /\101+/ }
+      end
+      classifier = Gitlab::Cells::Learn::Classifier.from_rails(route_set)
+      %w[/idx/first /idx/last.one /idx/middle /idx/lastxone /downloads/1/2.tar /oct/AAA /oct/101].each do |path|
+        ours = classifier.recognize(:get, path)
+        rails = nil
+        route_set.router.recognize(ActionDispatch::Request.new(Rack::MockRequest.env_for(path))) do |route, params|
+          rails ||= [route.path.spec.to_s, params.except(:controller, :action).transform_keys(&:to_s)]
+        end
+        expect(ours && [ours.route.spec, ours.params]).to eq(rails), path
+      end
     end
 
     it "refuses to follow a verb-restricted mount of a Grape API" do
@@ -207,10 +228,10 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
 
     it "names the engine mount when an engine's route cannot be read" do
       engine = Class.new(::Rails::Engine)
-      engine.routes.draw { get "/bad", to: "bad#show", defaults: { x: [1] } }
+      engine.routes.draw { get "/bad/:x", to: "bad#show", constraints: { x: 1.5 } } # Rails' own router raises TypeError on it
       route_set = draw { mount engine => "/eng", as: "eng" }
       expect { described_class.extract(route_set) }
-        .to raise_error(Gitlab::Cells::Learn::Error, "route 0 (ANY /eng) > route 0 (GET /bad(.:format)): default x=[1] (Array) is not a JSON scalar")
+        .to raise_error(Gitlab::Cells::Learn::Error, /\Aroute 0 \(ANY \/eng\) > route 0 \(GET \/bad\/:x\(\.:format\)\): requirement x=1\.5 \(Float\) is neither a Regexp nor a String\z/)
     end
 
     it "raises InvalidRouteError with the route index, position and reason for a requirement the core cannot compile" do

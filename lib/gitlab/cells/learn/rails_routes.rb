@@ -211,20 +211,31 @@ module Gitlab
               { "literal" => value }
             when Symbol, Integer
               { "literal" => value.to_s }
+            when Array
+              # `constraints: { idx: %w[first last] }`: Journey matches `Regexp.union(value)`
+              # (`Path::Pattern::AnchoredRegexp#visit_SYMBOL`), so the table carries that.
+              requirement(name, Regexp.union(value.map { |v| v.is_a?(Regexp) ? v : v.to_s }), where)
             else
               raise Error, "#{where}: requirement #{name}=#{value.inspect} (#{value.class}) is neither a Regexp nor a String"
             end
           end
 
           # @return [Hash{String=>Object}] JSON-safe defaults
-          def defaults(defaults, where)
-            defaults.each_with_object({}) do |(key, value), out|
-              out[key.to_s] =
-                case value
-                when String, Integer, Float, true, false, nil then value
-                when Symbol then value.to_s
-                else raise Error, "#{where}: default #{key}=#{value.inspect} (#{value.class}) is not a JSON scalar"
-                end
+          def defaults(defaults, _where = nil)
+            defaults.to_h { |key, value| [key.to_s, json_value(value)] }
+          end
+
+          # A default as JSON: scalars as they are, Symbols as Strings, Arrays and Hashes member by
+          # member; anything else — a Rack app (`resources :users, to: app`), a constraint object
+          # (`scope constraint: obj`) — as `#<ClassName>`: routing never compares defaults, and
+          # refusing them would refuse a table Rails routes.
+          def json_value(value)
+            case value
+            when String, Integer, Float, true, false, nil then value
+            when Symbol then value.to_s
+            when Array then value.map { |v| json_value(v) }
+            when Hash then defaults(value)
+            else "#<#{value.class.name || value.class.inspect}>"
             end
           end
         end
