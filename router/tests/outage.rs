@@ -156,7 +156,9 @@ async fn learn_connect_failures_open_the_breaker() {
 
 // --- item 6: every request logged and counted -------------------------------------------
 
-/// Captures the log lines written while the guard lives (this test's thread only).
+/// Captures every log line of this test binary: one global subscriber (a thread-scoped one
+/// misses lines once tests run in parallel, as tracing caches its callsites' interest
+/// process-wide), so each test picks its own lines by path.
 #[derive(Clone, Default)]
 struct Lines(Arc<Mutex<Vec<u8>>>);
 
@@ -171,11 +173,17 @@ impl Write for Lines {
 }
 
 impl Lines {
-    fn capture() -> (Lines, tracing::subscriber::DefaultGuard) {
-        let lines = Lines::default();
-        let w = lines.clone();
-        let sub = tracing_subscriber::fmt().event_format(cells_router::json_log::JsonLines).with_writer(move || w.clone()).finish();
-        (lines, tracing::subscriber::set_default(sub))
+    fn capture() -> Lines {
+        static LINES: std::sync::OnceLock<Lines> = std::sync::OnceLock::new();
+        LINES
+            .get_or_init(|| {
+                let lines = Lines::default();
+                let w = lines.clone();
+                let sub = tracing_subscriber::fmt().event_format(cells_router::json_log::JsonLines).with_writer(move || w.clone()).finish();
+                tracing::subscriber::set_global_default(sub).expect("the only subscriber");
+                lines
+            })
+            .clone()
     }
 
     /// Access lines as JSON objects.
@@ -190,7 +198,7 @@ impl Lines {
 
 #[tokio::test]
 async fn a_client_that_closes_while_its_cell_works_is_logged_and_counted_as_499() {
-    let (lines, _guard) = Lines::capture();
+    let lines = Lines::capture();
     let (a, b) = (FakeCell::start("cell_a", owners()).await, FakeCell::start("cell_b", owners()).await);
     a.set_app(|_: &Recorded| AppReply { status: 200, delay: Some(Duration::from_millis(1500)), ..AppReply::default() });
     let r = router("", "cell_a", &[&a, &b]).await;
@@ -207,7 +215,7 @@ async fn a_client_that_closes_while_its_cell_works_is_logged_and_counted_as_499(
         if let Some(l) = lines.access().into_iter().find(|l| l["path"] == "/home/slow") {
             break l;
         }
-        assert!(Instant::now() < deadline, "no access line for the closed request");
+        assert!(Instant::now() < deadline, "no access line for the closed request: {}", String::from_utf8_lossy(&lines.0.lock().unwrap()));
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     // Well before the cell's answer (1.5 s): the line is written when the client leaves.
@@ -224,7 +232,7 @@ async fn a_client_that_closes_while_its_cell_works_is_logged_and_counted_as_499(
 
 #[tokio::test]
 async fn refusals_and_421s_are_logged_with_their_reason_and_cell() {
-    let (lines, _guard) = Lines::capture();
+    let lines = Lines::capture();
     let (a, b) = (FakeCell::start("cell_a", owners()).await, FakeCell::start("cell_b", owners()).await);
     // cell_b says /ns3 now lives on cell_a.
     b.set_app(|q: &Recorded| {
@@ -241,20 +249,22 @@ async fn refusals_and_421s_are_logged_with_their_reason_and_cell() {
     let (status, _) = raw(r.addr, "GET /a%zz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
     assert_eq!(status, 400);
     assert_eq!(get(&c, r.addr, "/-/cells-router/health").await.status, 404);
-    let g = get(&c, r.addr, "/ns3/p").await;
+    let g = get(&c, r.addr, "/ns3/moved-421").await;
     assert_eq!(g.served_by(), "cell_a");
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let access = lines.access();
+    let paths = [long.as_str(), "/a%zz", "/-/cells-router/health", "/ns3/moved-421"];
+    let access: Vec<_> = lines.access().into_iter().filter(|l| paths.iter().any(|p| l["path"] == *p)).collect();
+    assert_eq!(access.len(), 4, "{access:?}");
     let by_status = |s: u16| access.iter().find(|l| l["status"] == s).cloned().unwrap_or_else(|| panic!("no {s} line in {access:?}"));
     assert!(by_status(414)["error"].as_str().unwrap().contains("path_too_long"), "{access:?}");
     assert!(by_status(400)["error"].as_str().unwrap().contains("invalid_path"), "{access:?}");
     assert!(by_status(404)["error"].as_str().unwrap().contains("public listener"), "{access:?}");
-    let moved = access.iter().find(|l| l["path"] == "/ns3/p").unwrap();
+    let moved = access.iter().find(|l| l["path"] == "/ns3/moved-421").unwrap();
     assert_eq!((moved["misdirected_by"].as_str(), moved["cell"].as_str(), moved["retried"].as_bool()), (Some("cell_b"), Some("cell_a"), Some(true)), "{moved}");
     // Every request above has its line and its count.
     let m = metrics(&c, &r).await;
     let counted: f64 = m.lines().filter(|l| l.starts_with("cells_router_requests_total{")).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
-    assert_eq!(counted as usize, access.len(), "{m}");
+    assert_eq!(counted, 4.0, "{m}");
     r.shutdown().await;
 }
 
