@@ -314,7 +314,7 @@ module Faults
     end
 
     # The breaker's figures (issue 14 item 3): learn requests while the cell was down against the
-    # distinct prefixes (namespaces, and `/groups/<ns>`) the clients asked for meanwhile, and the
+    # distinct prefixes (projects and groups) the clients asked for meanwhile, and the
     # time from the restart to the restarted cell's first served request.
     def outage_figures(sent, responses)
       kill = @schedule[:kill][:cell]
@@ -322,8 +322,9 @@ module Faults
       prefixes = responses.filter_map do |r|
         next unless r[:ms].between?(from, to) && (path = sent[r[:id]])
 
-        segments = path.split("?", 2).first.split("/")
-        segments[1] == "groups" ? "/groups/#{segments[2]}" : "/#{segments[1]}"
+        # The entity: everything before GitLab's `/-/` separator (`/red/p3`, `/red/sub1/p3`,
+        # `/groups/red`), the prefix a learn answer names.
+        path.split("?", 2).first.split("/-/", 2).first
       end.uniq
       first = responses.select { |r| (200..299).cover?(r[:status]) && r[:cell] == kill && r[:ms] >= @events["restart"] }.map { |r| r[:ms] }.min
       learns = @learns
