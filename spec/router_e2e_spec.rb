@@ -167,6 +167,7 @@ RSpec.describe "cells-router end to end", :e2e do
         expect(k.pages.map { |r| r["path"] }.grep(%r{\A/kilo/})).to eq(%w[/kilo/one /kilo/two/-/issues])
         expect(router.metric("cells_router_cache_entries")).to eq(3) # /kilo/one, /kilo/two, /alpha/project
         expect(router.get("/kilo/one/-/tree").trace["cache"]).to eq("hit")
+        entries = router.metric("cells_router_cache_entries") # the /-/tree answer may add its own via X-Gitlab-Cell-Cache
 
         k.kill!
 
@@ -178,7 +179,7 @@ RSpec.describe "cells-router end to end", :e2e do
         expect(resp.trace).to include("cache" => "hit", "cell" => "cell_k")
         expect(router.metric("cells_router_upstream_errors_total", cell: "cell_k", reason: "connect")).to eq(1)
         # Every entry stays: the namespaces are still cell_k's.
-        expect(router.metric("cells_router_cache_entries")).to eq(3), "entries after the 502:#{logs(router)}"
+        expect(router.metric("cells_router_cache_entries")).to eq(entries), "entries after the 502:#{logs(router)}"
         expect(router.metric("cells_router_cell_breaker_state", cell: "cell_k")).to be >= 1
 
         resp = router.get("/alpha/project/-/issues")
