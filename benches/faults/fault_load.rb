@@ -245,8 +245,12 @@ module Faults
               "#{unanswered} (sent #{sent.size}, received #{responses.size}; at most #{CONNECTIONS})"),
         check("every cell served in every phase (the killed one except while down)", liveness_ok?(phases),
               phases.map { |p| "#{p['phase']}: #{p['ok_by_cell'].map { |c, n| "#{c}=#{n}" }.join(' ')}" }.join("; ")),
-        check("learn requests during the outage at most the distinct prefixes requested (breaker)",
-              outage["learn_requests"] <= outage["distinct_prefixes"],
+        # The cache TTL (3 s) and concurrent misses of new paths under one prefix (single-flight
+        # is per path) make learn requests of their own, outage or not: measured in a window as
+        # long just before the kill. A learn storm (one learn per request for the dead cell, as
+        # before the breaker: 18,484 for 20,977 502s) is far above both together.
+        check("no learn storm in the outage: learn requests at most the distinct prefixes requested + the TTL's own relearning",
+              outage["learn_requests"] <= outage["distinct_prefixes"] + outage["learn_requests_before"],
               "#{outage['learn_requests']} learn requests for #{outage['distinct_prefixes']} distinct prefixes in #{outage['ms']} ms " \
               "(#{outage['learn_requests_before']} in as long before the kill)"),
         check("#{kill[:cell]} served within #{PROBE_MS} ms of answering again (probe interval)",
