@@ -73,7 +73,7 @@ module Demo
       lines << "  curl -si -b '#{@topology.cookie('alice')}' #{eu}/ | grep -i '^\\(HTTP\\|location\\|x-cells\\)'"
       lines << "  curl -si '#{eu}/api/v4/cells/learn?method=GET&path_info=/gitlab-org/gitlab/-/issues'   # any cell answers; the router forwards it"
       lines << "  curl -s -c /tmp/jar -d login=bob #{eu}/users/sign_in && curl -si -b /tmp/jar #{eu}/my-company/secret | head -1"
-      lines << "  curl -s #{@topology.router_url('router_us')}/-/cells-router/metrics | grep cache"
+      lines << "  curl -s #{@topology.router_internal_url('router_us')}/-/cells-router/metrics | grep cache"
       lines.join("\n")
     end
 

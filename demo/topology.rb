@@ -40,7 +40,7 @@ module Demo
     START_TIMEOUT = 60
     STOP_TIMEOUT = 10
 
-    Child = Struct.new(:name, :kind, :pid, :port, :log, keyword_init: true)
+    Child = Struct.new(:name, :kind, :pid, :port, :log, :internal_port, keyword_init: true)
 
     attr_reader :out, :children, :results
 
@@ -87,6 +87,12 @@ module Demo
     def router_url(name)
       child = children.find { |c| c.name == name } or raise ArgumentError, "no router #{name}"
       "http://127.0.0.1:#{child.port}"
+    end
+
+    # The router's internal listener: /-/cells-router/health and /-/cells-router/metrics.
+    def router_internal_url(name)
+      child = children.find { |c| c.name == name } or raise ArgumentError, "no router #{name}"
+      "http://127.0.0.1:#{child.internal_port}"
     end
 
     def cookie(user)
@@ -195,18 +201,22 @@ module Demo
       cells = children.select { |c| c.kind == :cell }
       ROUTERS.each do |r|
         port = port_for(r["port"])
+        # Health and metrics are served on the router's internal listener only.
+        internal = free_port
         config = File.join(out, "#{r['name']}.toml")
-        File.write(config, router_toml(r["name"], port, cells))
+        File.write(config, router_toml(r["name"], port, cells, internal))
         spawn_child(r["name"], :router, port, File.join(out, "logs", "#{r['name']}.log"), {},
                     [@router_bin, "--config", config, "--log-format", "json"])
+        children.last.internal_port = internal
       end
     end
 
-    def router_toml(name, port, cells)
+    def router_toml(name, port, cells, internal_port)
       <<~TOML
         # Written by demo/topology.rb
         name = "#{name}"
         listen = "127.0.0.1:#{port}"
+        internal_listen = "127.0.0.1:#{internal_port}"
         default_cell = "#{default_cell}"
         learn_path = "#{Gitlab::Cells::Learn::Endpoint::MOUNT_PATH}"
         trace_header = true
@@ -250,7 +260,7 @@ module Demo
             c.pid = nil
             raise StartError, "#{c.name} exited at start (#{status}); last lines of #{relative(c.log)}:\n#{tail(c.log)}"
           end
-          break if healthy?(c.port, path)
+          break if healthy?(c.kind == :cell ? c.port : c.internal_port, path)
           raise StartError, "#{c.name} did not answer #{path} within #{START_TIMEOUT}s; #{relative(c.log)}:\n#{tail(c.log)}" if now > deadline
 
           sleep 0.05

@@ -18,6 +18,8 @@ module Faults
     # cache.ttl: short, so that routes are relearned all through the run (the garbage phase needs
     # learn requests, the kill phase needs entries pointing at the dead cell to be relearned).
     TTL = "3s"
+    # breaker.probe_interval of the router (Faults.router_toml).
+    PROBE_MS = 250
 
     # Seconds after wrk starts. `down`: the killed cell is restarted after this many seconds.
     SCHEDULES = {
@@ -60,6 +62,7 @@ module Faults
       @keep = keep
       @dir = File.expand_path(dir || File.join(ROOT, "tmp", "faults", "fault-load-#{Process.pid}"))
       @events = {}
+      @learns = {}
     end
 
     def run
@@ -69,7 +72,7 @@ module Faults
       drive(h, router_port)
       collect(h, router_port)
       h.stop_all
-      File.write(run_file, JSON.generate("mode" => @mode, "events" => @events, "metrics" => @metrics, "cell_stats" => @cell_stats,
+      File.write(run_file, JSON.generate("mode" => @mode, "events" => @events, "metrics" => @metrics, "learns" => @learns, "cell_stats" => @cell_stats,
                                          "health" => @health))
       conclude
     end
@@ -82,6 +85,7 @@ module Faults
       @mode = run.fetch("mode")
       @schedule = SCHEDULES.fetch(@mode.to_sym)
       @events, @metrics, @cell_stats, @health = run.values_at("events", "metrics", "cell_stats", "health")
+      @learns = run["learns"] || {}
       conclude
     end
 
@@ -110,12 +114,18 @@ module Faults
         @events["start"] = Harness.wall_ms
         at = ->(sec) { (d = t0 + sec - h.now).positive? && sleep(d) }
         k = s[:kill]
+        # The router's learn requests in a window as long as the outage just before it (the
+        # cache TTL's own relearning), then during the outage: the breaker's figure.
+        at.call([k[:at] - k[:down], 0].max)
+        @learns["before"] = learn_requests(h)
         at.call(k[:at])
+        @learns["kill"] = learn_requests(h)
         @events["kill"] = Harness.wall_ms
         h.kill(k[:cell])
         h.progress("SIGKILLed #{k[:cell]}")
         at.call(k[:at] + k[:down])
         @events["restart"] = Harness.wall_ms
+        @learns["restart"] = learn_requests(h)
         h.restart(k[:cell])
         @events["ready"] = Harness.wall_ms
         h.progress("#{k[:cell]} restarted, answering after #{@events['ready'] - @events['restart']} ms")
@@ -146,10 +156,15 @@ module Faults
       h.progress("wrk done")
     end
 
-    def collect(h, port)
+    def collect(h, _port)
       @cell_stats = CELLS.to_h { |c| [c, h.get_json(h.children[c].port, "/-/faults/stats")] }
-      @metrics = Harness.parse_metrics(h.get_text(port, "/-/cells-router/metrics"))
-      @health = h.get_json(port, "/-/cells-router/health")
+      @metrics = Harness.parse_metrics(h.get_text(h.internal_port, "/-/cells-router/metrics"))
+      @health = h.get_json(h.internal_port, "/-/cells-router/health")
+    end
+
+    # cells_router_learn_requests_total now (the internal listener).
+    def learn_requests(h)
+      Harness.metric_sum(Harness.parse_metrics(h.get_text(h.internal_port, "/-/cells-router/metrics")), "cells_router_learn_requests_total").to_i
     end
 
     # ---- analysis -------------------------------------------------------------------------------
@@ -196,7 +211,9 @@ module Faults
       end
       last_error = allowed.map { |r| r[:ms] }.max
 
-      router_errors = read_router_errors
+      # 499: the router logs the requests wrk abandoned when it stopped (the client went away).
+      router_errors, router_closed = read_router_errors.partition { |r| r[:status] != 499 }
+      outage = outage_figures(sent, responses)
       router_refused = router_errors.reject do |r|
         [502, 503].include?(r[:status]) && in_window.call(r) && Faults.owner_of_path(r[:path]) == kill[:cell] &&
           (r[:status] == 503 || r[:cell] == kill[:cell])
@@ -228,6 +245,17 @@ module Faults
               "#{unanswered} (sent #{sent.size}, received #{responses.size}; at most #{CONNECTIONS})"),
         check("every cell served in every phase (the killed one except while down)", liveness_ok?(phases),
               phases.map { |p| "#{p['phase']}: #{p['ok_by_cell'].map { |c, n| "#{c}=#{n}" }.join(' ')}" }.join("; ")),
+        # The cache TTL (3 s) and concurrent misses of new paths under one prefix (single-flight
+        # is per path) make learn requests of their own, outage or not: measured in a window as
+        # long just before the kill. A learn storm (one learn per request for the dead cell, as
+        # before the breaker: 18,484 for 20,977 502s) is far above both together.
+        check("no learn storm in the outage: learn requests at most the distinct prefixes requested + the TTL's own relearning",
+              outage["learn_requests"] <= outage["distinct_prefixes"] + outage["learn_requests_before"],
+              "#{outage['learn_requests']} learn requests for #{outage['distinct_prefixes']} distinct prefixes in #{outage['ms']} ms " \
+              "(#{outage['learn_requests_before']} in as long before the kill)"),
+        check("#{kill[:cell]} served within #{PROBE_MS} ms of answering again (probe interval)",
+              !outage["first_served_after_ready_ms"].nil? && outage["first_served_after_ready_ms"] <= PROBE_MS + 100,
+              "first 2xx from #{kill[:cell]} #{outage['first_served_after_ready_ms'].inspect} ms after it answered"),
         check("faults took effect", kill_evidence.positive? && @cell_stats.dig(@schedule[:slow][:cell], "slept").to_i.positive? &&
                                     @cell_stats.dig(@schedule[:garbage][:cell], "garbage").to_i.positive? && garbage_failures.positive?,
               "kill: #{kill_evidence} errors for #{kill[:cell]}; slow: #{@cell_stats.dig(@schedule[:slow][:cell], 'slept')} slept; " \
@@ -246,6 +274,7 @@ module Faults
         "phantom" => phantom.size, "altered" => altered.size,
         "non2xx_allowed" => allowed.size, "non2xx_refused" => refused.size,
         "router_logged_non2xx" => router_errors.size, "router_logged_refused" => router_refused.size,
+        "router_logged_client_closed" => router_closed.size, "outage" => outage,
         "examples" => {
           "lost" => lost.first(10), "duplicated" => duplicated.first(10).to_h { |id, recs| [id, recs.map { |x| x[:cell] }] },
           "misrouted" => misrouted.first(10).map { |x| "#{x[:id]} #{x[:path]} on #{x[:cell]}" },
@@ -286,6 +315,31 @@ module Faults
         reason = key[/reason="([^"]*)"/, 1]
         acc["#{cell} #{reason}"] += value.to_i
       end
+    end
+
+    # The breaker's figures (issue 14 item 3): learn requests while the cell was down against the
+    # distinct prefixes (projects and groups) the clients asked for meanwhile, and the
+    # time from the restart to the restarted cell's first served request.
+    def outage_figures(sent, responses)
+      kill = @schedule[:kill][:cell]
+      from, to = @events.values_at("kill", "restart")
+      prefixes = responses.filter_map do |r|
+        next unless r[:ms].between?(from, to) && (path = sent[r[:id]])
+
+        # The entity: everything before GitLab's `/-/` separator (`/red/p3`, `/red/sub1/p3`,
+        # `/groups/red`), the prefix a learn answer names.
+        path.split("?", 2).first.split("/-/", 2).first
+      end.uniq
+      first = responses.select { |r| (200..299).cover?(r[:status]) && r[:cell] == kill && r[:ms] >= @events["restart"] }.map { |r| r[:ms] }.min
+      learns = @learns
+      {
+        "ms" => to - from, "distinct_prefixes" => prefixes.size,
+        "distinct_prefixes_of_killed_cell" => prefixes.count { |p| Faults.owner_of_path(p) == kill },
+        "learn_requests" => learns["restart"].to_i - learns["kill"].to_i,
+        "learn_requests_before" => learns["kill"].to_i - learns["before"].to_i,
+        "first_served_after_restart_ms" => first && first - @events["restart"],
+        "first_served_after_ready_ms" => first && first - @events["ready"]
+      }
     end
 
     def phase_bounds
@@ -372,6 +426,11 @@ module Faults
       puts format("  kill %s at +%d ms, down %d ms (boot %d ms): %s; last error %s ms after it answered", k["cell"], k["at_ms"],
                   k["down_ms"], k["restart_boot_ms"], k["errors"].map { |e, n| "#{e} x#{n}" }.join(", "),
                   k["last_error_after_ready_ms"].inspect)
+      o = r["outage"]
+      puts format("  outage %d ms: %d learn requests for %d distinct prefixes (%d in as long before the kill); " \
+                  "first request served %s ms after the restart, %s ms after the cell answered",
+                  o["ms"], o["learn_requests"], o["distinct_prefixes"], o["learn_requests_before"],
+                  o["first_served_after_restart_ms"].inspect, o["first_served_after_ready_ms"].inspect)
       puts "  phases (2xx by cell, non-2xx):"
       r["phases"].each do |p|
         puts format("    %-16s %6d..%6d ms  %s  non-2xx %d  (%.0f 2xx/s)", p["phase"], p["from_ms"], p["to_ms"],

@@ -21,10 +21,12 @@ module Faults
   # The router configuration of both scripts: the cells on loopback, cell_0 the default cell.
   #
   # @param cells [Array<Array(String, Integer)>] name and port of each cell
-  def router_toml(name, port, cells, ttl:, capacity:)
+  # @param internal_port [Integer] the internal listener's port (health and metrics)
+  def router_toml(name, port, cells, ttl:, capacity:, internal_port:)
     head = <<~TOML
       name = "#{name}"
       listen = "127.0.0.1:#{port}"
+      internal_listen = "127.0.0.1:#{internal_port}"
       default_cell = "cell_0"
       learn_path = "/api/v4/cells/learn"
 
@@ -38,6 +40,12 @@ module Faults
       learn = "2s"
       request = "60s"
       shutdown = "5s"
+
+      # A down cell is probed on the counting cells' own stats endpoint (not recorded as traffic).
+      [breaker]
+      probe = "http"
+      probe_path = "/-/faults/stats"
+      probe_interval = "250ms"
 
     TOML
     head + cells.map { |cell, p| %([[cells]]\nname = "#{cell}"\nurl = "http://127.0.0.1:#{p}"\n) }.join("\n")
@@ -150,11 +158,15 @@ module Faults
     # Starts the three counting cells and the router (with the TOML router_toml makes).
     # @return [Integer] the router's port
     def start_topology(router_name, ids_log: ->(_cell) {}, log_level: "warn", **cache)
-      *cell_ports, router_port = free_ports(CELLS.size + 1)
+      *cell_ports, router_port, @internal_port = free_ports(CELLS.size + 2)
       CELLS.zip(cell_ports).each { |name, port| start_cell(name, port, ids_log: ids_log.call(name)) }
-      start_router(router_port, Faults.router_toml(router_name, router_port, CELLS.zip(cell_ports), **cache), log_level: log_level)
+      config = Faults.router_toml(router_name, router_port, CELLS.zip(cell_ports), internal_port: @internal_port, **cache)
+      start_router(router_port, config, log_level: log_level)
       router_port
     end
+
+    # The router's internal listener port (/-/cells-router/health and /metrics), once started.
+    attr_reader :internal_port
 
     # Starts a counting cell; waits until it answers.
     def start_cell(name, port, ids_log: nil, mode: "normal", slow_ms: nil, threads: 8)
@@ -181,7 +193,11 @@ module Faults
       raise HarnessError, "#{name} is still running (pid #{child.pid})" if child.pid
 
       spawn_child(name, child.kind, child.port, child.env, child.cmd)
-      wait_ready(@children[name], child.kind == :cell ? "/-/faults/stats" : "/-/cells-router/health")
+      if child.kind == :cell
+        wait_ready(@children[name], "/-/faults/stats")
+      else
+        wait_ready(@children[name], "/-/cells-router/health", port: @internal_port)
+      end
     end
 
     # @param log_level [String] the router's --log-level (EnvFilter syntax)
@@ -190,7 +206,7 @@ module Faults
       File.write(path, config)
       cmd = [ensure_router, "--config", path, "--log-format", "json", "--log-level", log_level]
       child = spawn_child("router", :router, port, {}, cmd)
-      wait_ready(child, "/-/cells-router/health")
+      wait_ready(child, "/-/cells-router/health", port: @internal_port)
       child
     end
 
@@ -301,14 +317,14 @@ module Faults
       child
     end
 
-    def wait_ready(child, path)
+    def wait_ready(child, path, port: child.port)
       deadline = now + START_TIMEOUT
       loop do
         if (got = Process.waitpid2(child.pid, Process::WNOHANG))
           child.pid = nil
           raise HarnessError, "#{child.name} exited at start (#{got[1]}); #{child.log}:\n#{last_lines(child.log)}"
         end
-        return child if answers?(child.port, path)
+        return child if answers?(port, path)
         raise HarnessError, "#{child.name} did not answer #{path} within #{START_TIMEOUT}s; #{child.log}:\n#{last_lines(child.log)}" if now > deadline
 
         sleep 0.05

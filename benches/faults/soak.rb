@@ -118,7 +118,7 @@ module Faults
       status = File.read("/proc/#{@router_pid}/status")
       rss = status[/^VmRSS:\s+(\d+) kB/, 1].to_i
       fds = Dir.children("/proc/#{@router_pid}/fd").size
-      metrics = Harness.parse_metrics(h.get_text(port, "/-/cells-router/metrics", timeout: 10))
+      metrics = Harness.parse_metrics(h.get_text(h.internal_port, "/-/cells-router/metrics", timeout: 10))
       s = { "t" => at.round(1), "phase" => phase, "rss_kib" => rss, "fds" => fds,
             "entries" => Harness.metric_sum(metrics, "cells_router_cache_entries").to_i,
             "hits" => Harness.metric_sum(metrics, "cells_router_cache_lookups_total", "result" => "hit").to_i,

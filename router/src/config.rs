@@ -39,6 +39,13 @@ pub struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080 (overrides `listen`).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Address of the internal listener serving /-/cells-router/health and /metrics (overrides
+    /// `internal_listen`; default 127.0.0.1:9190; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub internal_listen: Option<String>,
+    /// How often a down cell is probed, e.g. 250ms (overrides `breaker.probe_interval`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
+    pub probe_interval: Option<Duration>,
     /// Router name shown in logs and in the trace header (overrides `name`).
     #[arg(long)]
     pub name: Option<String>,
@@ -76,6 +83,7 @@ pub struct Args {
 struct FileConfig {
     name: Option<String>,
     listen: Option<String>,
+    internal_listen: Option<String>,
     default_cell: Option<String>,
     learn_path: Option<String>,
     trace_header: Option<bool>,
@@ -93,6 +101,8 @@ struct FileConfig {
     limits: LimitSection,
     #[serde(default)]
     upstream: UpstreamSection,
+    #[serde(default)]
+    breaker: BreakerSection,
     #[serde(default)]
     cells: Vec<CellSection>,
 }
@@ -196,6 +206,28 @@ impl Default for LimitSection {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct BreakerSection {
+    #[serde(with = "humantime_serde")]
+    probe_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    relearn_interval: Duration,
+    probe: String,
+    probe_path: String,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        BreakerSection {
+            probe_interval: Duration::from_millis(250),
+            relearn_interval: Duration::from_secs(5),
+            probe: "http".into(),
+            probe_path: "/-/readiness".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CellSection {
     name: String,
@@ -223,6 +255,8 @@ pub struct CellConfig {
 pub struct Config {
     pub name: String,
     pub listen: SocketAddr,
+    /// Where `/-/cells-router/health` and `/-/cells-router/metrics` are served (never on `listen`).
+    pub internal_listen: SocketAddr,
     pub default_cell: String,
     pub learn_path: String,
     pub trace_header: bool,
@@ -245,6 +279,12 @@ pub struct Config {
     pub max_path_bytes: usize,
     /// How long a pooled connection to a cell may stay idle and still be reused.
     pub upstream_idle_timeout: Duration,
+    /// How often a cell whose breaker is open is probed (see [`crate::breaker`]).
+    pub probe_interval: Duration,
+    /// How a down cell is probed.
+    pub probe: crate::breaker::Probe,
+    /// While a cell is down, each of its cached entries is relearned at most once per this.
+    pub relearn_interval: Duration,
     pub cells: Vec<CellConfig>,
 }
 
@@ -319,6 +359,23 @@ impl Config {
         }
         let listen_text = args.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| invalid(format!("invalid listen address {listen_text:?} (expected IP:PORT)")))?;
+        let internal_text = args.internal_listen.clone().or(file.internal_listen).unwrap_or_else(|| "127.0.0.1:9190".into());
+        let internal_listen: SocketAddr =
+            internal_text.parse().map_err(|_| invalid(format!("invalid internal_listen address {internal_text:?} (expected IP:PORT)")))?;
+        if internal_listen == listen && listen.port() != 0 {
+            return Err(invalid(format!("internal_listen {internal_listen} must differ from listen: the router's endpoints are never served on the public port")));
+        }
+        let probe = match file.breaker.probe.as_str() {
+            "tcp" => crate::breaker::Probe::Tcp,
+            "http" => {
+                let p = &file.breaker.probe_path;
+                if !p.starts_with('/') || p.parse::<http::uri::PathAndQuery>().is_err() {
+                    return Err(invalid(format!("invalid breaker.probe_path {p:?} (expected an absolute path)")));
+                }
+                crate::breaker::Probe::Http(p.clone())
+            }
+            other => return Err(invalid(format!("invalid breaker.probe {other:?} (expected \"http\" or \"tcp\")"))),
+        };
 
         if file.cells.is_empty() {
             return Err(invalid("no cells configured (add [[cells]] or --cell NAME=URL)"));
@@ -374,6 +431,7 @@ impl Config {
         Ok(Config {
             name,
             listen,
+            internal_listen,
             default_cell,
             learn_path,
             trace_header: args.trace_header || file.trace_header.unwrap_or(false),
@@ -393,6 +451,9 @@ impl Config {
             max_header_bytes: file.limits.max_header_bytes,
             max_path_bytes: file.limits.max_path_bytes,
             upstream_idle_timeout: nonzero("upstream.idle_timeout", args.upstream_idle_timeout.unwrap_or(file.upstream.idle_timeout))?,
+            probe_interval: nonzero("breaker.probe_interval", args.probe_interval.unwrap_or(file.breaker.probe_interval))?,
+            probe,
+            relearn_interval: nonzero("breaker.relearn_interval", file.breaker.relearn_interval)?,
             cells,
         })
     }

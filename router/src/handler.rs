@@ -20,9 +20,6 @@ use crate::proxy::{self, Body, ForwardError, Peer, UpstreamBody};
 use crate::trust::{self, TargetError};
 use crate::{session, State};
 
-pub const HEALTH_PATH: &str = "/-/cells-router/health";
-pub const METRICS_PATH: &str = "/-/cells-router/metrics";
-
 /// What the log line and trace header say about a request.
 #[derive(Default)]
 struct Note {
@@ -31,6 +28,8 @@ struct Note {
     cell: Option<usize>,
     learn_ms: Option<f64>,
     retried: bool,
+    /// The cell that answered 421 (the request then went to `cell`).
+    misdirected_by: Option<usize>,
     error: Option<String>,
 }
 
@@ -62,32 +61,28 @@ impl Decision {
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> Result<Response<Body>, Infallible> {
-    let started = Instant::now();
     let method = req.method().clone();
     // A clone of the parsed target shares its bytes: no copy of the path per request.
     let uri = req.uri().clone();
     let path = uri.path();
-    let mut note = Note { cache: "bypass", ..Note::default() };
-    let mut resp = match path {
-        HEALTH_PATH => health(&st),
-        METRICS_PATH => {
-            st.cache.run_pending_tasks();
-            let mut r = Response::new(proxy::full(st.metrics.encode(st.cache.entry_count())));
-            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
-            r
-        }
-        _ => route(&st, req, path, &peer, &mut note).await,
+    // Logs and counts the request even if hyper drops this future (the client went away).
+    let mut access = Access { st: &st, method: &method, path, started: Instant::now(), note: Note { cache: "bypass", ..Note::default() }, done: false };
+    let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
+        // The router's endpoints are on the internal listener only, and never forwarded.
+        access.note.error = Some("router endpoint asked on the public listener".into());
+        proxy::json_error(StatusCode::NOT_FOUND, "not_found", "not found")
+    } else {
+        route(&st, req, path, &peer, &mut access.note).await
     };
     let status = resp.status();
-    let cell_name = note.cell.map(|c| st.cfg.cells[c].name.as_str());
-    st.metrics.request(note.cell, cell_name.unwrap_or("none"), status.as_u16());
     if st.cfg.trace_header {
+        let note = &access.note;
         let mut v = format!("router={}; cache={}", st.cfg.name, note.cache);
         if let Some(f) = note.learned_from {
             let _ = write!(v, "; learned_from={}", st.cfg.cells[f].name);
         }
-        if let Some(c) = cell_name {
-            let _ = write!(v, "; cell={c}");
+        if let Some(c) = note.cell {
+            let _ = write!(v, "; cell={}", st.cfg.cells[c].name);
         }
         if let Some(ms) = note.learn_ms {
             let _ = write!(v, "; learn_ms={ms:.2}");
@@ -96,50 +91,74 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> 
             resp.headers_mut().insert(trust::TRACE_HEADER, v);
         }
     }
-    tracing::info!(
-        target: "cells_router::access",
-        method = method.as_str(),
-        path,
-        status = status.as_u16(),
-        cache = note.cache,
-        learned_from = note.learned_from.map(|c| st.cfg.cells[c].name.as_str()),
-        cell = cell_name,
-        learn_ms = note.learn_ms,
-        retried = note.retried,
-        error = note.error.as_deref(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    access.finish(status.as_u16());
     Ok(resp)
 }
 
-fn health(st: &State) -> Response<Body> {
-    let cells: Vec<_> = st
-        .cfg
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(i, c)| serde_json::json!({ "name": c.name, "url": c.url.to_string(), "healthy": st.health.is_up(i) }))
-        .collect();
-    let body = serde_json::json!({
-        "status": "ok",
-        "router": st.cfg.name,
-        "default_cell": st.cfg.default_cell,
-        "cache_entries": st.cache.entry_count(),
-        "cells": cells,
-    });
-    let mut r = proxy::json_response(StatusCode::OK, body.to_string());
-    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+/// nginx's "client closed request": the client went away before the router answered.
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// One request's access line and `requests_total` count, written exactly once: by
+/// [`Access::finish`] when the handler answers, or by `Drop` with status 499 when hyper drops
+/// the handler's future because the client closed the connection first (as nginx logs it).
+/// It lives in the request's future: no allocation.
+struct Access<'a> {
+    st: &'a State,
+    method: &'a Method,
+    path: &'a str,
+    started: Instant,
+    note: Note,
+    done: bool,
+}
+
+impl Access<'_> {
+    fn finish(&mut self, status: u16) {
+        self.done = true;
+        let (st, note) = (self.st, &self.note);
+        let cell_name = note.cell.map(|c| st.cfg.cells[c].name.as_str());
+        st.metrics.request(note.cell, cell_name.unwrap_or("none"), status);
+        tracing::info!(
+            target: "cells_router::access",
+            method = self.method.as_str(),
+            path = self.path,
+            status,
+            cache = note.cache,
+            learned_from = note.learned_from.map(|c| st.cfg.cells[c].name.as_str()),
+            cell = cell_name,
+            misdirected_by = note.misdirected_by.map(|c| st.cfg.cells[c].name.as_str()),
+            learn_ms = note.learn_ms,
+            retried = note.retried,
+            error = note.error.as_deref(),
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+}
+
+impl Drop for Access<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if self.note.error.is_none() {
+                self.note.error = Some("the client closed the connection before the answer".into());
+            }
+            self.finish(CLIENT_CLOSED);
+        }
+    }
 }
 
 async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &Peer, note: &mut Note) -> Response<Body> {
     match trust::check_target(req.uri(), st.cfg.max_path_bytes) {
         Ok(()) => {}
-        Err(TargetError::TooLong) => return proxy::json_error(StatusCode::URI_TOO_LONG, "path_too_long", "the request path is too long"),
-        Err(TargetError::Invalid(why)) => return proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why),
+        Err(TargetError::TooLong) => {
+            note.error = Some(format!("path_too_long: over {} bytes", st.cfg.max_path_bytes));
+            return proxy::json_error(StatusCode::URI_TOO_LONG, "path_too_long", "the request path is too long");
+        }
+        Err(TargetError::Invalid(why)) => {
+            note.error = Some(format!("invalid_path: {why}"));
+            return proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why);
+        }
     }
-    let decision = match decide(st, req.method(), path, req.headers(), note).await {
+    let mut decision = match decide(st, req.method(), path, req.headers(), note).await {
         Ok(d) => d,
         Err(e) => {
             note.error = Some(e.to_string());
@@ -147,6 +166,12 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
         }
     };
     note.cell = Some(decision.cell);
+    if !st.health.is_closed(decision.cell) {
+        decision = match Box::pin(while_down(st, req.method(), path, decision, note)).await {
+            Ok(d) => d,
+            Err(resp) => return resp,
+        };
+    }
 
     let upgrade = proxy::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -301,16 +326,60 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response
     resp.map(|b| b.boxed_unsync())
 }
 
-fn upstream_failure(st: &State, cell: usize, e: ForwardError, note: &mut Note) -> Response<Body> {
+/// The decision names a cell whose breaker is open: relearn the entry that sent us there if
+/// the breaker allows it now (once per entry per `breaker.relearn_interval`: the namespace may
+/// have moved), else answer at once with 503 and `Retry-After` (see [`crate::breaker`]).
+async fn while_down(st: &Arc<State>, method: &Method, path: &str, d: Decision, note: &mut Note) -> Result<Decision, Response<Body>> {
+    let down = d.cell;
+    if let Some(Routed::Cached(e)) = &d.entry {
+        if st.health.may_relearn(down, &e.path, e.exact, st.cfg.relearn_interval) {
+            match st.learner.learn_uncached(st, method, path).await {
+                Ok(Outcome::Answer { answer, cell, from, elapsed }) => {
+                    note.learned_from = Some(from);
+                    note.learn_ms = Some(elapsed.as_secs_f64() * 1000.0);
+                    if cell != down && st.health.is_closed(cell) {
+                        note.cell = Some(cell);
+                        return Ok(Decision { cell, entry: answer.cacheable.then(|| Routed::Learned(answer.path.clone(), answer.exact)) });
+                    }
+                }
+                Ok(Outcome::Cached(e)) if e.cell != down && st.health.is_closed(e.cell) => {
+                    note.cell = Some(e.cell);
+                    return Ok(Decision::from_entry(&e));
+                }
+                _ => {}
+            }
+        }
+    }
+    Err(cell_unavailable(st, down, note))
+}
+
+/// `503 cell_unavailable` with `Retry-After`: the cell's breaker is open.
+fn cell_unavailable(st: &State, cell: usize, note: &mut Note) -> Response<Body> {
+    let name = &st.cfg.cells[cell].name;
+    st.metrics.upstream_error(name, "breaker_open");
+    note.error = Some(format!("cell {name} is down (breaker {})", st.health.state(cell).as_str()));
+    let mut resp = proxy::json_error(StatusCode::SERVICE_UNAVAILABLE, "cell_unavailable", &format!("cell {name} is unavailable; retry shortly"));
+    resp.headers_mut().insert(http::header::RETRY_AFTER, retry_after(st));
+    resp
+}
+
+/// Whole seconds (at least 1) until the next probe may have closed the breaker.
+fn retry_after(st: &State) -> HeaderValue {
+    HeaderValue::from(st.cfg.probe_interval.as_secs_f64().ceil().max(1.0) as u64)
+}
+
+fn upstream_failure(st: &Arc<State>, cell: usize, e: ForwardError, note: &mut Note) -> Response<Body> {
     let name = &st.cfg.cells[cell].name;
     match e {
         ForwardError::Connect(detail) => {
             st.metrics.upstream_error(name, "connect");
-            st.health.mark_down(cell);
-            // Clients must not keep being sent to a cell that is gone; relearn instead.
-            st.cache.remove_cell(cell);
+            // The cell's entries stay (its namespaces are still its own); its breaker answers
+            // the next requests at once until a probe finds it back.
+            st.health.trip(st, cell);
             note.error = Some(detail);
-            proxy::json_error(StatusCode::BAD_GATEWAY, "cell_unreachable", &format!("cell {name} could not be reached"))
+            let mut resp = proxy::json_error(StatusCode::BAD_GATEWAY, "cell_unreachable", &format!("cell {name} could not be reached"));
+            resp.headers_mut().insert(http::header::RETRY_AFTER, retry_after(st));
+            resp
         }
         ForwardError::Timeout => {
             st.metrics.upstream_error(name, "timeout");
@@ -345,6 +414,7 @@ async fn misdirected(
     note: &mut Note,
 ) -> Response<Body> {
     st.metrics.misdirected.inc();
+    note.misdirected_by = Some(d.cell);
     let owner = resp.headers().get(trust::OWNER_HEADER).and_then(|v| v.to_str().ok()).and_then(|n| trust::cell_index(&st.cfg, n.trim()));
     if let Some((p, exact)) = d.entry.as_ref().map(Routed::path_exact) {
         st.cache.remove(p, exact);

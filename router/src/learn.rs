@@ -10,7 +10,6 @@
 //! whose entry expires would otherwise send one learn request per in-flight client.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,6 @@ use bytes::Bytes;
 use cells_learn::LearnResponse;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use rand::seq::SliceRandom;
 use tokio::sync::OnceCell;
 
 use crate::cache::{Entry, Lookup};
@@ -28,8 +26,6 @@ use crate::State;
 
 /// Learn answers are a few hundred bytes; anything far larger is not one.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// How long a cell that failed a learn request goes to the back of the queue.
-const DOWN_FOR: Duration = Duration::from_secs(5);
 
 /// What a learn call produced.
 #[derive(Debug, Clone)]
@@ -46,45 +42,6 @@ pub struct LearnError(pub String);
 
 type Slot = Arc<OnceCell<Result<Outcome, LearnError>>>;
 
-/// Cell health as seen by learn requests and forwarding: a cell that just failed is tried
-/// last for a few seconds, never excluded (if every cell is "down", all are still tried).
-pub struct Health {
-    epoch: Instant,
-    down_until_ms: Vec<AtomicU64>,
-}
-
-impl Health {
-    pub fn new(cells: usize) -> Health {
-        Health { epoch: Instant::now(), down_until_ms: (0..cells).map(|_| AtomicU64::new(0)).collect() }
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    pub fn mark_down(&self, cell: usize) {
-        self.down_until_ms[cell].store(self.now_ms() + DOWN_FOR.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    pub fn mark_up(&self, cell: usize) {
-        self.down_until_ms[cell].store(0, Ordering::Relaxed);
-    }
-
-    pub fn is_up(&self, cell: usize) -> bool {
-        self.down_until_ms[cell].load(Ordering::Relaxed) <= self.now_ms()
-    }
-
-    /// Every cell once: healthy ones in random order, then the others in random order.
-    pub fn order(&self) -> Vec<usize> {
-        let mut rng = rand::rng();
-        let (mut up, mut down): (Vec<usize>, Vec<usize>) = (0..self.down_until_ms.len()).partition(|&i| self.is_up(i));
-        up.shuffle(&mut rng);
-        down.shuffle(&mut rng);
-        up.extend(down);
-        up
-    }
-}
-
 #[derive(Default)]
 pub struct Learner {
     inflight: Mutex<HashMap<String, Slot>>,
@@ -92,7 +49,7 @@ pub struct Learner {
 
 impl Learner {
     /// Learns the route of `method path`, sharing the work with concurrent callers.
-    pub async fn learn(&self, st: &State, method: &Method, path: &str) -> Result<Outcome, LearnError> {
+    pub async fn learn(&self, st: &Arc<State>, method: &Method, path: &str) -> Result<Outcome, LearnError> {
         let key = format!("{method} {path}");
         let slot: Slot = self.inflight.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
         let result = slot
@@ -113,7 +70,9 @@ impl Learner {
         result
     }
 
-    async fn learn_uncached(&self, st: &State, method: &Method, path: &str) -> Result<Outcome, LearnError> {
+    /// One learn, without looking at the cache or sharing the flight (a cell that is down
+    /// relearns an entry it still has, at most once per interval: see [`crate::breaker`]).
+    pub(crate) async fn learn_uncached(&self, st: &Arc<State>, method: &Method, path: &str) -> Result<Outcome, LearnError> {
         let mut reasons = Vec::new();
         for cell in st.health.order() {
             let name = &st.cfg.cells[cell].name;
@@ -123,7 +82,7 @@ impl Learner {
                 Ok((answer, owner)) => {
                     let elapsed = started.elapsed();
                     st.metrics.learn_duration.observe(elapsed.as_secs_f64());
-                    st.health.mark_up(cell);
+                    st.health.mark_up(st, cell);
                     if answer.cacheable {
                         st.cache.insert(&answer.path, answer.exact, owner);
                     }
@@ -135,7 +94,13 @@ impl Learner {
                         st.metrics.rejected("learn");
                     }
                     tracing::warn!(cell = %name, reason, detail = %detail, path, "learn request failed");
-                    st.health.mark_down(cell);
+                    // Refused or unanswered connects open the cell's breaker; other failures
+                    // only put it last in the learn order for a while.
+                    if reason == "connect" {
+                        st.health.trip(st, cell);
+                    } else {
+                        st.health.demote(cell);
+                    }
                     reasons.push(format!("{name}: {detail}"));
                 }
             }

@@ -5,6 +5,8 @@
 //! The library form exists so tests (and embedders) can run a router in-process on any
 //! address; the binary in `main.rs` only parses flags, sets up logging and waits for signals.
 
+mod admin;
+pub mod breaker;
 pub mod cache;
 pub mod config;
 mod handler;
@@ -26,14 +28,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use config::{Args, Config, ConfigError};
-pub use handler::{HEALTH_PATH, METRICS_PATH};
+pub use admin::{serve_internal, HEALTH_PATH, METRICS_PATH, ROUTER_PATHS};
 
 /// Everything a request needs, shared by all connections.
 pub struct State {
     pub cfg: Config,
     pub cache: cache::RouteCache,
     pub learner: learn::Learner,
-    pub health: learn::Health,
+    pub health: breaker::Health,
     pub metrics: metrics::Metrics,
     pub client: proxy::Client,
 }
@@ -41,10 +43,14 @@ pub struct State {
 impl State {
     pub fn new(cfg: Config) -> Arc<State> {
         let metrics = metrics::Metrics::for_cells(cfg.cells.len());
+        // Every cell's breaker state is in the first scrape, not only after its first transition.
+        for c in &cfg.cells {
+            metrics.breaker_state.get_or_create(&metrics::CellLabels { cell: c.name.clone() }).set(0);
+        }
         Arc::new(State {
             cache: cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace),
             learner: learn::Learner::default(),
-            health: learn::Health::new(cfg.cells.len()),
+            health: breaker::Health::new(cfg.cells.len()),
             client: proxy::build_client(&cfg, metrics.upstream_retries.clone()),
             metrics,
             cfg,
@@ -55,6 +61,8 @@ impl State {
 /// A router serving in the background (tests, embedding).
 pub struct Running {
     pub addr: SocketAddr,
+    /// The internal listener's address: health and metrics.
+    pub internal_addr: SocketAddr,
     pub state: Arc<State>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -70,16 +78,28 @@ impl Running {
     }
 }
 
-/// Binds `cfg.listen` (port 0 picks a free port) and serves until `shutdown` is called.
+/// Binds `cfg.listen` and `cfg.internal_listen` (port 0 picks a free port) and serves until
+/// `shutdown` is called.
 pub async fn start(cfg: Config) -> std::io::Result<Running> {
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    let internal = TcpListener::bind(cfg.internal_listen).await?;
+    let internal_addr = internal.local_addr()?;
     let state = State::new(cfg);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, state.clone(), async move {
-        let _ = rx.await;
+    let (itx, irx) = tokio::sync::oneshot::channel::<()>();
+    let admin = tokio::spawn(serve_internal(internal, state.clone(), async move {
+        let _ = irx.await;
     }));
-    Ok(Running { addr, state, stop: Some(tx), task })
+    let public = serve(listener, state.clone(), async move {
+        let _ = rx.await;
+    });
+    let task = tokio::spawn(async move {
+        public.await;
+        let _ = itx.send(());
+        let _ = admin.await;
+    });
+    Ok(Running { addr, internal_addr, state, stop: Some(tx), task })
 }
 
 /// Accepts connections until `shutdown` completes, then lets open connections finish their

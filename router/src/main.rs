@@ -45,12 +45,45 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let internal = match std::net::TcpListener::bind(cfg.internal_listen).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cells-router: cannot listen on {} (internal_listen): {e}", cfg.internal_listen);
+            std::process::exit(1);
+        }
+    };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(router = %cfg.name, listen = %addr, cells = cfg.cells.len(), default_cell = %cfg.default_cell, workers = cfg.workers, "cells-router listening");
+    let internal_addr = internal.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(router = %cfg.name, listen = %addr, internal_listen = %internal_addr, cells = cfg.cells.len(), default_cell = %cfg.default_cell, workers = cfg.workers, "cells-router listening");
     let workers = cfg.workers;
     let state = cells_router::State::new(cfg);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut threads = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers + 1);
+    // Health and metrics on a thread of their own: a scrape never waits behind client traffic.
+    let (st, mut stop) = (state.clone(), stop_rx.clone());
+    let spawned = std::thread::Builder::new().name("cells-router-internal".into()).spawn(move || {
+        let started = tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| {
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(internal)?;
+                cells_router::serve_internal(listener, st, async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await;
+                Ok(())
+            })
+        });
+        if let Err(e) = started {
+            eprintln!("cells-router: internal listener failed: {e}");
+            std::process::exit(1);
+        }
+    });
+    match spawned {
+        Ok(t) => threads.push(t),
+        Err(e) => {
+            eprintln!("cells-router: cannot start the internal listener: {e}");
+            std::process::exit(1);
+        }
+    }
     for i in 0..workers {
         let spawned = listener.try_clone().and_then(|l| {
             let (st, mut stop) = (state.clone(), stop_rx.clone());

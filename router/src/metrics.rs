@@ -41,6 +41,25 @@ pub struct OriginLabels {
     pub origin: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CellLabels {
+    pub cell: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransitionLabels {
+    pub cell: String,
+    /// The state entered: closed, open or half_open.
+    pub to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    pub cell: String,
+    /// ok or failed.
+    pub result: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -55,6 +74,10 @@ pub struct Metrics {
     /// Requests sent to a cell a second time after meeting a closing pooled connection, by
     /// cell and reason (`unsent`, `reset_idempotent`); counted by [`crate::upstream::Pool`].
     pub upstream_retries: Family<CellReasonLabels, Counter>,
+    /// Per cell: 0 closed, 1 open, 2 half-open (see [`crate::breaker`]).
+    pub breaker_state: Family<CellLabels, Gauge>,
+    pub breaker_transitions: Family<TransitionLabels, Counter>,
+    pub probes: Family<ProbeLabels, Counter>,
     /// `cache_lookups_total` handles: hit, miss, stale, bypass.
     lookups: [Counter; 4],
     /// `requests_total` handles: row 0 is the router itself (`cell="none"`), row i+1 cell i;
@@ -101,6 +124,12 @@ impl Metrics {
         registry.register("misdirected", "421 Misdirected answers from cells", misdirected.clone());
         let upstream_retries = Family::<CellReasonLabels, Counter>::default();
         registry.register("upstream_retries", "Requests sent again after meeting a closing pooled connection, by cell and reason", upstream_retries.clone());
+        let breaker_state = Family::<CellLabels, Gauge>::default();
+        registry.register("cell_breaker_state", "Circuit breaker state per cell: 0 closed, 1 open, 2 half-open", breaker_state.clone());
+        let breaker_transitions = Family::<TransitionLabels, Counter>::default();
+        registry.register("cell_breaker_transitions", "Circuit breaker transitions, by cell and state entered", breaker_transitions.clone());
+        let probes = Family::<ProbeLabels, Counter>::default();
+        registry.register("cell_probes", "Probes of cells whose breaker is open, by cell and result", probes.clone());
         let lookups = LOOKUP_RESULTS.map(|result| cache_lookups.get_or_create(&CacheLabels { result }).clone());
         let request_slots = (0..=cells).map(|_| STATUSES.map(|_| OnceLock::new()).collect()).collect();
         Metrics {
@@ -117,7 +146,20 @@ impl Metrics {
             rejected_answers,
             misdirected,
             upstream_retries,
+            breaker_state,
+            breaker_transitions,
+            probes,
         }
+    }
+
+    /// A breaker transition of `cell` (named `name`) into `to`.
+    pub fn breaker(&self, _cell: usize, name: &str, to: crate::breaker::BreakerState) {
+        self.breaker_state.get_or_create(&CellLabels { cell: name.to_string() }).set(to as i64);
+        self.breaker_transitions.get_or_create(&TransitionLabels { cell: name.to_string(), to: to.as_str() }).inc();
+    }
+
+    pub fn probe(&self, cell: &str, ok: bool) {
+        self.probes.get_or_create(&ProbeLabels { cell: cell.to_string(), result: if ok { "ok" } else { "failed" } }).inc();
     }
 
     pub fn cache(&self, result: &'static str) {

@@ -31,7 +31,7 @@ struct Setup {
 
 async fn setup(extra: &str) -> Setup {
     let cells = vec![RawCell::start("cell_0", learn).await, RawCell::start("cell_1", learn).await];
-    let mut toml = format!("name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n{extra}\n");
+    let mut toml = format!("name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n{extra}\n");
     for c in &cells {
         toml.push_str(&format!("[[cells]]\nname = \"{}\"\nurl = \"{}\"\n", c.name, c.url()));
     }

@@ -135,7 +135,7 @@ fn retries(r: &cells_router::Running, reason: &'static str) -> u64 {
 
 async fn racy_router(cell: &RacyCell, extra: &str) -> cells_router::Running {
     let toml = format!(
-        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ndefault_cell = \"cell_r\"\n{extra}\n[[cells]]\nname = \"cell_r\"\nurl = \"{}\"\n",
+        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_r\"\n{extra}\n[[cells]]\nname = \"cell_r\"\nurl = \"{}\"\n",
         cell.url()
     );
     cells_router::start(cells_router::Config::from_toml(&toml, &cells_router::Args::default()).unwrap()).await.unwrap()

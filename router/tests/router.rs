@@ -151,7 +151,7 @@ async fn poisoned_learn_answers_are_refused() {
     assert_eq!(get(&c, r.addr, "/victim/x").await.status, 503);
     r.state.cache.run_pending_tasks();
     assert_eq!(r.state.cache.entry_count(), 0);
-    let m = get(&c, r.addr, cells_router::METRICS_PATH).await;
+    let m = get(&c, r.internal_addr, cells_router::METRICS_PATH).await;
     let text = String::from_utf8_lossy(&m.body).to_string();
     assert!(text.contains("cells_router_rejected_answers_total{origin=\"learn\"} 3"), "{text}");
     r.shutdown().await;
@@ -244,7 +244,7 @@ async fn learn_fails_over_to_other_cells() {
     let total = dead.learn_count() + garbage.learn_count() + hang.learn_count() + learns(&a, &b);
     assert!(learns(&a, &b) == 6, "good cells answered {}", learns(&a, &b));
     assert!(total <= 6 + 3, "failed cells were retried too often: {total}");
-    let health = get(&c, r.addr, cells_router::HEALTH_PATH).await.json();
+    let health = get(&c, r.internal_addr, cells_router::HEALTH_PATH).await.json();
     let down: Vec<&str> = health["cells"].as_array().unwrap().iter().filter(|c| c["healthy"] == false).map(|c| c["name"].as_str().unwrap()).collect();
     assert!(down.iter().all(|n| ["cell_dead", "cell_garbage", "cell_hang", "cell_killed"].contains(n)), "{down:?}");
     r.shutdown().await;
@@ -319,12 +319,15 @@ async fn expired_entries_without_grace_give_503() {
     r.shutdown().await;
 }
 
+/// Changed deliberately with the circuit breaker (issue 14 item 3): an unreachable cell's
+/// entries are kept (they used to be dropped, so every later request relearned); its requests
+/// get a fast 503 while each entry may still be relearned once per interval.
 #[tokio::test]
-async fn unreachable_target_gives_502_and_drops_its_entries() {
+async fn unreachable_target_gives_502_then_503_and_keeps_its_entries() {
     let t = || table(&[("/org", "cell_c", "routable", false, true), ("/grp", "cell_c", "routable", false, true), ("/keep", "cell_a", "routable", false, true)], "cell_a");
     let a = FakeCell::start("cell_a", t()).await;
     let cc = FakeCell::start("cell_c", t()).await;
-    let r = router("", "cell_a", &[&a, &cc]).await;
+    let r = router("[breaker]\nprobe_interval = \"10s\"\n", "cell_a", &[&a, &cc]).await;
     let c = client();
     assert_eq!(get(&c, r.addr, "/org/x").await.served_by(), "cell_c");
     assert_eq!(get(&c, r.addr, "/grp/x").await.served_by(), "cell_c");
@@ -333,14 +336,19 @@ async fn unreachable_target_gives_502_and_drops_its_entries() {
     let g = get(&c, r.addr, "/org/x").await;
     assert_eq!(g.status, 502);
     assert_eq!(g.json()["error"], "cell_unreachable");
-    assert!(matches!(r.state.cache.lookup("/grp/x"), cells_router::cache::Lookup::Miss));
+    assert_eq!(g.headers["retry-after"], "10");
+    assert!(matches!(r.state.cache.lookup("/grp/x"), cells_router::cache::Lookup::Fresh(_)));
     assert!(matches!(r.state.cache.lookup("/keep/x"), cells_router::cache::Lookup::Fresh(_)));
+    let g = get(&c, r.addr, "/grp/x").await;
+    assert_eq!((g.status, g.json()["error"].as_str()), (503, Some("cell_unavailable")));
+    assert_eq!(g.headers["retry-after"], "10");
     // The organization moved to cell_a: the next request relearns instead of using the dead entry.
     a.set_learn(table(&[("/org", "cell_a", "routable", false, true)], "cell_a"));
     let g = get(&c, r.addr, "/org/x").await;
     assert_eq!(g.status, 200);
     assert_eq!(g.served_by(), "cell_a");
-    assert!(g.trace().contains("cache=miss"));
+    assert!(g.trace().contains("learned_from=cell_a"), "{}", g.trace());
+    assert_eq!(get(&c, r.addr, "/org/y").await.served_by(), "cell_a");
     r.shutdown().await;
 }
 
@@ -488,7 +496,7 @@ async fn metrics_and_health_endpoints() {
     get(&c, r.addr, "/").await;
     b.kill().await;
     get(&c, r.addr, "/org/proj/y").await;
-    let m = get(&c, r.addr, cells_router::METRICS_PATH).await;
+    let m = get(&c, r.internal_addr, cells_router::METRICS_PATH).await;
     assert_eq!(m.status, 200);
     let text = String::from_utf8_lossy(&m.body).to_string();
     for needle in [
@@ -498,7 +506,11 @@ async fn metrics_and_health_endpoints() {
         "cells_router_cache_lookups_total{result=\"hit\"} 2",
         "cells_router_cache_lookups_total{result=\"miss\"} 1",
         "cells_router_cache_lookups_total{result=\"bypass\"} 1",
-        "cells_router_cache_entries 0",
+        // The dead cell's entry stays: its breaker answers for it (issue 14 item 3).
+        "cells_router_cache_entries 1",
+        "cells_router_cell_breaker_state{cell=\"cell_b\"} 1",
+        "cells_router_cell_breaker_state{cell=\"cell_a\"} 0",
+        "cells_router_cell_breaker_transitions_total{cell=\"cell_b\",to=\"open\"} 1",
         "cells_router_learn_duration_seconds_count 2",
         "cells_router_learn_duration_seconds_bucket{le=",
         "cells_router_learn_requests_total 2",
@@ -506,13 +518,21 @@ async fn metrics_and_health_endpoints() {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
-    let h = get(&c, r.addr, cells_router::HEALTH_PATH).await;
+    let h = get(&c, r.internal_addr, cells_router::HEALTH_PATH).await;
     assert_eq!(h.status, 200);
     let j = h.json();
     assert_eq!(j["status"], "ok");
     assert_eq!(j["router"], "router_test");
     assert_eq!(j["cells"][0]["name"], "cell_a");
     assert_eq!(j["cells"][1]["healthy"], false);
+    assert_eq!(j["cells"][1]["breaker"], "open");
+    assert_eq!(j["cache_entries"], 1);
+    // Neither endpoint is served (nor forwarded) on the public port.
+    for p in [cells_router::HEALTH_PATH, cells_router::METRICS_PATH, "/-/cells-router/other"] {
+        let g = get(&c, r.addr, p).await;
+        assert_eq!((g.status, g.json()["error"].as_str()), (404, Some("not_found")), "{p}");
+    }
+    assert!(a.requests().iter().all(|q| !q.path.starts_with("/-/cells-router")));
     r.shutdown().await;
 }
 

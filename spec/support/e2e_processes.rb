@@ -237,7 +237,7 @@ module E2E
 
     private
 
-    def http_ok?(path)
+    def http_ok?(path, port: self.port)
       Net::HTTP.start("127.0.0.1", port, open_timeout: 0.5, read_timeout: 2) { |h| h.get(path).code == "200" }
     rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout, EOFError
       false
@@ -336,8 +336,13 @@ module E2E
   class Router < Child
     # @param cells [Array<#name, #url>] the configured cells, in order
     # @param bin [String] the router binary (the spec runs a copy: another build may replace target/release's)
-    def initialize(name:, port:, log:, cells:, default_cell:, dir:, bin: ROUTER_BIN, timeouts: {}, cache: {})
+    # @param breaker [Hash] the [breaker] section (probe, probe_path, probe_interval, relearn_interval)
+    def initialize(name:, port:, log:, cells:, default_cell:, dir:, bin: ROUTER_BIN, timeouts: {}, cache: {}, breaker: {})
       super(name: name, port: port, log: log)
+      # Health and metrics are served on the internal listener only.
+      @internal_port = E2E.free_port
+      # The e2e cells answer /-/health (GitLab's too) without recording it as a page.
+      @breaker = { "probe_path" => "/-/health" }.merge(breaker)
       @bin = bin
       @cells = cells
       @default_cell = default_cell
@@ -351,8 +356,15 @@ module E2E
       spawn({ "RUST_LOG" => nil }, [@bin, "--config", @config, "--log-format", "json"])
     end
 
+    attr_reader :internal_port
+
     def ready?
-      http_ok?("/-/cells-router/health")
+      http_ok?("/-/cells-router/health", port: internal_port)
+    end
+
+    # GET on the internal listener (health, metrics).
+    def internal_get(path, **opts)
+      E2E.request(internal_port, path, **opts)
     end
 
     def toml
@@ -360,6 +372,7 @@ module E2E
       <<~TOML + @cells.map { |c| "[[cells]]\nname = \"#{c.name}\"\nurl = \"#{c.url}\"\n" }.join("\n")
         name = "#{name}"
         listen = "127.0.0.1:#{port}"
+        internal_listen = "127.0.0.1:#{internal_port}"
         default_cell = "#{@default_cell}"
         learn_path = "#{LEARN_PATH}"
         trace_header = true
@@ -370,12 +383,15 @@ module E2E
         [timeouts]
         #{@timeouts.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
 
+        [breaker]
+        #{@breaker.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
+
       TOML
     end
 
     # The metrics page as { "name" => [[{labels}, value], ...] }.
     def metrics
-      resp = get("/-/cells-router/metrics")
+      resp = internal_get("/-/cells-router/metrics")
       raise Error, "#{name}: metrics answered #{resp.describe}" unless resp.status == 200
 
       resp.body.each_line.each_with_object(Hash.new { |h, k| h[k] = [] }) do |line, out|

@@ -96,7 +96,12 @@ pub fn answer(path: &str, cell: &str, source: &str, exact: bool, cacheable: bool
 
 impl FakeCell {
     pub async fn start(name: &str, learn: impl Fn(&str, &str) -> LearnReply + Send + Sync + 'static) -> FakeCell {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), name, learn).await
+    }
+
+    /// A cell on a given address (a killed cell restarted on its port).
+    pub async fn start_on(addr: SocketAddr, name: &str, learn: impl Fn(&str, &str) -> LearnReply + Send + Sync + 'static) -> FakeCell {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(CellState {
             name: name.to_string(),
@@ -238,7 +243,7 @@ pub async fn router(extra: &str, default_cell: &str, cells: &[&FakeCell]) -> cel
 }
 
 pub fn router_toml(extra: &str, default_cell: &str, cells: &[&FakeCell]) -> String {
-    let mut t = format!("name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ndefault_cell = \"{default_cell}\"\ntrace_header = true\n{extra}\n");
+    let mut t = format!("name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"{default_cell}\"\ntrace_header = true\n{extra}\n");
     for c in cells {
         t.push_str(&format!("[[cells]]\nname = \"{}\"\nurl = \"{}\"\n", c.name, c.url()));
     }
