@@ -86,7 +86,7 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
     end
 
     it "refuses an over-long value and a non-String" do
-      long = "path=/#{'a' * 8300}; cell=c"
+      long = "path=/#{'a' * 8400}; cell=c"
       expect { described_class.parse(long) }.to raise_error(error, "X-Gitlab-Cell-Cache is #{long.bytesize} bytes, over the limit of 8320")
       within = "path=/#{'a' * 8192}; cell=c"
       expect { described_class.parse(within) }.to raise_error(error, "X-Gitlab-Cell-Cache path is 8193 bytes, over the limit of 8192")

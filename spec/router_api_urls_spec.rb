@@ -104,4 +104,22 @@ RSpec.describe "cells-router: GitLab's documented API URLs through Puma cells", 
     end
     expect(failures).to eq([]), failures.first(20).join("\n")
   end
+
+  # Issue 14, item 7: a malformed chunked request body is the client's fault, whatever the cell
+  # (Puma here) has seen of it by then.
+  it "answers a malformed or cut-off chunked upload 400 invalid_request_body, not 502" do
+    head = "POST /api/v4/projects/alpha%2Fgitlab/uploads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    [["5\r\nhello\r\n", "ZZ\r\nxx\r\n0\r\n\r\n"], ["", "nothex\r\n"], ["5\r\nhello\r\n", "5\r\nhelloXX"]].each do |first, bad|
+      sock = TCPSocket.new("127.0.0.1", @router.port)
+      sock.write(head + first)
+      sleep 0.2
+      sock.write(bad)
+      sock.close_write if bad.end_with?("XX")
+      text = sock.read.to_s
+      expect(text).to start_with("HTTP/1.1 400 "), "#{first.inspect} then #{bad.inspect}: #{text[0, 300]}"
+      expect(text).to include('"error":"invalid_request_body"')
+    ensure
+      sock&.close
+    end
+  end
 end

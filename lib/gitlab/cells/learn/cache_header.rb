@@ -42,10 +42,6 @@ module Gitlab
         QUOTED_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/;,]|%\h\h)*\z}.freeze
         private_constant :QUOTED_PATH
 
-        # An attribute: up to the first `;` outside double quotes.
-        ATTRIBUTE = /\G((?:[^;"]|"[^"]*")*)(;|\z)/.freeze
-        private_constant :ATTRIBUTE
-
         # A parsed header value. Frozen.
         class Value
           # @return [String] the path (decoded, UTF-8, starts with `/`)
@@ -170,7 +166,7 @@ module Gitlab
           return if (quoted ? QUOTED_PATH : BARE_PATH).match?(path)
 
           allowed = quoted ? %r{\A[A-Za-z0-9\-._~!$&'()*+=:@/;,]\z} : %r{\A[A-Za-z0-9\-._~!$&'()*+=:@/]\z}
-          bad = path.b.scan(/%\h\h|%.{0,2}|./mn).find { |t| t.start_with?("%") ? !t.match?(/\A%\h\h\z/n) : !allowed.match?(t) }
+          bad = path.b.scan(/%\h\h|%.{0,2}|./mn).find { |t| t.start_with?("%") ? !t.match?(/\A%\h\h\z/n) : !allowed.match?(t) }&.force_encoding(Encoding::UTF_8)
           raise InvalidHeaderError, "#{NAME} path #{path.inspect} has a bad percent escape #{bad}" if bad&.start_with?("%")
           raise InvalidHeaderError, "#{NAME} path #{path.inspect} contains #{bad.inspect}: write a path with ; or , in double quotes" if [";", ","].include?(bad)
 
@@ -179,8 +175,14 @@ module Gitlab
 
         # @api private
         def parse_attributes(value)
-          parts = value.scan(ATTRIBUTE).map(&:first)
-          raise InvalidHeaderError, "#{NAME} #{value.inspect} has an unterminated quote" if parts.sum { |p| p.bytesize + 1 } - 1 != value.bytesize
+          # Attributes end at a `;` outside double quotes (a quoted path may hold `;`).
+          parts = [+""]
+          quoted = false
+          value.each_char do |char|
+            quoted = !quoted if char == '"'
+            char == ";" && !quoted ? parts << +"" : parts.last << char
+          end
+          raise InvalidHeaderError, "#{NAME} #{value.inspect} has an unterminated quote" if quoted
 
           parts.each_with_object({}) do |part, attributes|
             name, sep, raw = part.strip.partition("=")
