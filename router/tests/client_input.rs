@@ -74,7 +74,15 @@ async fn a_malformed_chunked_body_is_the_clients_400() {
     let head = "POST /org/proj/-/uploads HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     // A good chunk, then a chunk size that is not hex; then one that claims more than it sends
     // and ends the stream; then a chunk without its CRLF.
-    for body in ["5\r\nhello\r\nZZ\r\nxx\r\n0\r\n\r\n", "5\r\nhello\r\n-1\r\n", "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n"] {
+    // Also a chunk size that overflows, and a trailer that is not a header line. (Chunk
+    // extensions hyper skips, whatever they hold: the router re-frames the body without them.)
+    for body in [
+        "5\r\nhello\r\nZZ\r\nxx\r\n0\r\n\r\n",
+        "5\r\nhello\r\n-1\r\n",
+        "5\r\nhelloXX3\r\nabc\r\n0\r\n\r\n",
+        "FFFFFFFFFFFFFFFFFF\r\nx\r\n",
+        "5\r\nhello\r\n0\r\nnot a trailer\r\n\r\n",
+    ] {
         let (status, text) = exchange_raw(r.addr, format!("{head}{body}").as_bytes()).await;
         assert_eq!(status, 400, "{body:?}: {text}");
         assert!(text.contains("\"error\":\"invalid_request_body\""), "{body:?}: {text}");
