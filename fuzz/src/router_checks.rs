@@ -3,7 +3,7 @@
 //! Shared like `core_checks.rs`: the fuzz targets call these on every input, and
 //! `router/tests/fuzz_regressions.rs` includes this file (`#[path]`) and calls them on the saved
 //! inputs in `fuzz/regressions/<target>/`. Only crates the router's integration tests also see
-//! are used (`cells_router`, `cells_learn`, `http`, `percent_encoding`, `serde_json`).
+//! are used (`cells_router`, `cells_learn`, `http`, `serde_json`).
 //!
 //! The safety property behind both targets: nothing the cells say may steer a request it was
 //! not about. An accepted answer or header names a configured cell and covers the request path,
