@@ -260,7 +260,7 @@ pub struct Config {
     pub default_cell: String,
     pub learn_path: String,
     pub trace_header: bool,
-    /// When false (the default) X-Forwarded-* from clients are replaced, not extended.
+    /// When false (the default) X-Forwarded-* and X-Real-IP from clients are replaced, not extended, and Forwarded is dropped.
     pub trust_forwarded_headers: bool,
     /// Worker threads of the binary (each runs its own event loop and upstream pool).
     pub workers: usize,

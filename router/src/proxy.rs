@@ -98,18 +98,28 @@ impl Peer {
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 /// `X-Gitlab-Cell-Cache`, as a name (no parsing per lookup).
 pub const CACHE_HEADER: HeaderName = HeaderName::from_static(trust::CACHE_HEADER);
 const OWNER_HEADER: HeaderName = HeaderName::from_static(trust::OWNER_HEADER);
 const HTTP: HeaderValue = HeaderValue::from_static("http");
 
 /// The headers the cell gets: the client's, minus hop-by-hop and internal ones, plus
-/// X-Forwarded-For/-Proto/-Host. Unless `trust_forwarded_headers`, client-sent X-Forwarded-*
-/// are replaced, so a cell can believe them.
+/// X-Forwarded-For/-Proto/-Host and X-Real-IP. Unless `trust_forwarded_headers`, client-sent
+/// X-Forwarded-* and X-Real-IP are replaced and `Forwarded` (RFC 7239, which Rack 3 and other
+/// frameworks read before X-Forwarded-*) is removed, so a cell can believe what it gets. With
+/// it, the router is behind a trusted proxy: X-Forwarded-For and `Forwarded` get the peer
+/// appended, X-Forwarded-Proto/-Host and X-Real-IP are kept when present.
 pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, peer: &Peer, upgrade: bool) -> HeaderMap {
     let prev_xff = if cfg.trust_forwarded_headers { joined(&h, &X_FORWARDED_FOR) } else { None };
     let keep_proto = cfg.trust_forwarded_headers && h.contains_key(&X_FORWARDED_PROTO);
     let keep_host = cfg.trust_forwarded_headers && h.contains_key(&X_FORWARDED_HOST);
+    let keep_real_ip = cfg.trust_forwarded_headers && h.contains_key(&X_REAL_IP);
+    let forwarded = if cfg.trust_forwarded_headers { joined(&h, &FORWARDED) } else { None };
+    if !cfg.trust_forwarded_headers {
+        h.remove(FORWARDED);
+    }
     strip(&mut h, upgrade, Private::Internal);
     if upgrade {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -123,6 +133,20 @@ pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, peer: &Peer, upgrade: bo
     }
     if !keep_proto {
         h.insert(X_FORWARDED_PROTO, HTTP);
+    }
+    if !keep_real_ip {
+        h.insert(X_REAL_IP, peer.ip.clone());
+    }
+    if let Some(prev) = forwarded {
+        // RFC 7239 §6: an IPv6 node is quoted and bracketed.
+        let node = match peer.addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+            std::net::IpAddr::V6(ip) => format!("\"[{ip}]\""),
+        };
+        match HeaderValue::from_str(&format!("{prev}, for={node}")) {
+            Ok(v) => h.insert(FORWARDED, v),
+            Err(_) => h.remove(FORWARDED),
+        };
     }
     if !keep_host {
         match h.get(http::header::HOST).cloned() {

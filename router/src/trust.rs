@@ -5,7 +5,9 @@
 //! that produced it: a learn answer or `X-Gitlab-Cell-Cache` header is accepted only when its
 //! cell is configured and its path covers the request path (equal when exact, a `/`-boundary
 //! prefix otherwise). And the router must route the path the way the cell will read it, so
-//! ambiguous encodings of a path (`%2F`, dot segments, `//`) are refused rather than guessed,
+//! paths a cell's server could resolve differently (dot segments, raw or `%2E`-encoded, `//`,
+//! `\`) are refused rather than guessed, while escapes such as `%2F` inside a segment (GitLab's
+//! API ids and file paths) are forwarded as they are, as Rails routes on them undecoded,
 //! and every comparison (cache keys, answers, cache headers) is made on the path as Rails
 //! routes it: [`routing_path`], Rails' `normalize_path` (one trailing `/` dropped, lower-case
 //! `%xx` escapes upper-cased) — the form the cells' learn answers are written in. The request
@@ -79,6 +81,16 @@ fn plainly_valid(path: &[u8]) -> bool {
 
 /// Why `path` (starting with `/`, within the length limit) is refused, checked in order; Ok
 /// if it is not.
+///
+/// Percent-encoded bytes are forwarded as they are (`/api/v4/projects/gitlab-org%2Fgitlab`,
+/// `.../files/lib%2Fclass%2Erb`, `@scope%2fpkg`): Puma hands the target to Rack undecoded
+/// (`PATH_INFO` keeps `%2F`), and Rails' Journey matches the raw path after `normalize_path`
+/// and unescapes parameters only afterwards, exactly as the classifier and [`routing_path`] do.
+/// What stays refused is what a server or proxy in front of Rails could resolve differently
+/// from the raw path: dot segments, raw or encoded (`.`, `..`, `%2e`, `.%2E`: RFC 3986 §2.3
+/// makes `%2E` equal to `.`, and `remove_dot_segments` then climbs), empty segments (`//`),
+/// raw `\` (WHATWG URL parsers read it as `/`), control bytes, and malformed escapes (Rack's
+/// `unescape` raises on them). See router/README.md, "Trust rules".
 fn refusal(path: &str) -> Result<(), TargetError> {
     let bytes = path.as_bytes();
     if bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == b'\\') {
@@ -88,23 +100,34 @@ fn refusal(path: &str) -> Result<(), TargetError> {
     while let Some(off) = path[i..].find('%') {
         let at = i + off;
         let hex = bytes.get(at + 1..at + 3).ok_or(TargetError::Invalid("truncated percent-encoding in path"))?;
-        let (h, l) = match (hex_val(hex[0]), hex_val(hex[1])) {
-            (Some(h), Some(l)) => (h, l),
-            _ => return Err(TargetError::Invalid("invalid percent-encoding in path")),
-        };
-        let decoded = h * 16 + l;
-        if decoded == b'/' || decoded == b'.' || decoded == b'\\' || decoded < 0x20 || decoded == 0x7f {
-            return Err(TargetError::Invalid("path contains an encoded /, ., \\ or control character"));
+        if hex_val(hex[0]).is_none() || hex_val(hex[1]).is_none() {
+            return Err(TargetError::Invalid("invalid percent-encoding in path"));
         }
         i = at + 3;
     }
     if path.contains("//") {
         return Err(TargetError::Invalid("path contains an empty segment (//)"));
     }
-    if path.split('/').any(|seg| seg == "." || seg == "..") {
-        return Err(TargetError::Invalid("path contains a dot segment"));
+    if path.split('/').any(is_dot_segment) {
+        return Err(TargetError::Invalid("path contains a dot segment (., .., or their %2E forms)"));
     }
     Ok(())
+}
+
+/// `.` or `..`, each dot raw or `%2E`/`%2e`.
+fn is_dot_segment(seg: &str) -> bool {
+    let (mut rest, mut dots) = (seg.as_bytes(), 0);
+    while !rest.is_empty() {
+        if rest[0] == b'.' {
+            rest = &rest[1..];
+        } else if rest.len() >= 3 && rest[0] == b'%' && rest[1] == b'2' && (rest[2] == b'e' || rest[2] == b'E') {
+            rest = &rest[3..];
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    dots == 1 || dots == 2
 }
 
 /// The path as the cells route it and the router keys its cache: Rails'
@@ -163,58 +186,95 @@ pub fn cell_index(cfg: &Config, name: &str) -> Option<usize> {
     cfg.cells.iter().position(|c| c.name == name)
 }
 
-/// `X-Gitlab-Cell-Cache: path=<percent-encoded path>; cell=<cell>[; exact]`, parsed.
+/// `X-Gitlab-Cell-Cache: path=<request path>; cell=<cell>[; exact]`, parsed.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CacheHeader {
+    /// The path's own bytes, as in the request target (escapes kept: `/a%2Fb` is `/a%2Fb`).
     pub path: String,
     pub cell: String,
     pub exact: bool,
 }
 
-/// The longest path (decoded) a cache header may carry, as the gem's `CacheHeader::MAX_PATH_BYTES`.
+/// The longest path a cache header may carry, as the gem's `CacheHeader::MAX_PATH_BYTES`.
 pub const MAX_CACHE_HEADER_PATH_BYTES: usize = 8192;
 
-/// Parses the one grammar the gem's `CacheHeader.format` writes and `CacheHeader.parse` reads:
-/// `;`-separated attributes with optional spaces or tabs around them; `path=` and `cell=` once
-/// each, `exact` at most once and without a value, names in lower case, nothing else (no empty
-/// part either); the path made of unreserved bytes, `/` and `%XX` escapes, decoding to UTF-8 that
-/// starts with `/`, at most [`MAX_CACHE_HEADER_PATH_BYTES`]. Anything else is refused whole.
+/// Parses the one grammar the gem's `CacheHeader.format` writes and `CacheHeader.parse` reads
+/// (router/README.md, "Cache header grammar"; the cases both suites run are
+/// `router/tests/data/cache_header_cases.json`):
+///
+/// ```text
+/// value     = OWS attribute *( OWS ";" OWS attribute ) OWS
+/// attribute = "path=" ( path / DQUOTE qpath DQUOTE ) / "cell=" cell / "exact"
+/// path      = "/" *( pchar except ";" and "," / "/" )      ; RFC 3986 pchar
+/// qpath     = "/" *( pchar / "/" )                           ; ";" and "," allowed
+/// ```
+///
+/// The path is the request path's own bytes, the form Rails routes on: `%XX` escapes are kept
+/// as they are (never decoded), so `/api/v4/projects/gitlab-org%2Fgitlab` is written as it is
+/// requested. `path=` and `cell=` once each, `exact` at most once and without a value, names in
+/// lower case, no empty part; at most [`MAX_CACHE_HEADER_PATH_BYTES`]. Anything else is
+/// refused whole.
 pub fn parse_cache_header(value: &str) -> Option<CacheHeader> {
     const BLANK: [char; 2] = [' ', '\t'];
-    if value.len() > MAX_CACHE_HEADER_PATH_BYTES * 3 + 128 {
+    if value.len() > MAX_CACHE_HEADER_PATH_BYTES + 128 {
         return None;
     }
     let (mut path, mut cell, mut exact) = (None, None, false);
-    for part in value.split(';') {
-        let (name, raw) = match part.split_once('=') {
+    let mut rest = value;
+    loop {
+        let part = rest.trim_start_matches(BLANK);
+        // An attribute runs to the first `;` outside double quotes (a quoted path may hold `;`).
+        let mut quoted = false;
+        let end = part.bytes().position(|b| {
+            quoted ^= b == b'"';
+            b == b';' && !quoted
+        });
+        if quoted {
+            return None;
+        }
+        let (attr, after) = part.split_at(end.unwrap_or(part.len()));
+        let (name, raw) = match attr.split_once('=') {
             Some((name, raw)) => (name.trim_matches(BLANK), Some(raw.trim_matches(BLANK))),
-            None => (part.trim_matches(BLANK), None),
+            None => (attr.trim_matches(BLANK), None),
         };
         match (name, raw) {
-            ("path", Some(raw)) if path.is_none() => path = Some(decode_header_path(raw)?),
+            ("path", Some(raw)) if path.is_none() => path = Some(header_path(raw)?),
             ("cell", Some(raw)) if cell.is_none() => cell = Some(raw.to_string()),
             ("exact", None) if !exact => exact = true,
             _ => return None,
         }
+        let after = after.trim_start_matches(BLANK);
+        if after.is_empty() {
+            break;
+        }
+        rest = after.strip_prefix(';')?;
     }
     let (path, cell) = (path?, cell?);
     valid_cell_name(&cell).then_some(CacheHeader { path, cell, exact })
 }
 
-/// A header path value: only unreserved bytes, `/` and well-formed `%XX` escapes, decoding to
-/// UTF-8 that starts with `/`.
-fn decode_header_path(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
+/// A header path value, bare or quoted: `/`, then RFC 3986 `pchar`s and `/` (well-formed
+/// `%XX` escapes, kept as they are); `;` and `,` only inside quotes.
+fn header_path(raw: &str) -> Option<String> {
+    let (inner, quoted) = match raw.strip_prefix('"') {
+        Some(q) => (q.strip_suffix('"')?, true),
+        None => (raw, false),
+    };
+    let bytes = inner.as_bytes();
+    if bytes.first() != Some(&b'/') || bytes.len() > MAX_CACHE_HEADER_PATH_BYTES {
+        return None;
+    }
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'%' if bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit) => i += 3,
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => i += 1,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b'=' | b':' | b'@' => i += 1,
+            b';' | b',' if quoted => i += 1,
             _ => return None,
         }
     }
-    let path = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?.into_owned();
-    (path.starts_with('/') && path.len() <= MAX_CACHE_HEADER_PATH_BYTES).then_some(path)
+    Some(inner.to_string())
 }
 
 /// Accepts a cache header for `request_path`, returning the cell's index (compared as
@@ -299,10 +359,32 @@ mod tests {
     fn refuses_ambiguous_targets() {
         assert!(target("/gitlab-org/gitlab/-/issues?x=%2F").is_ok());
         assert!(target("/a%20b").is_ok());
-        for bad in ["/a%2Fb", "/a%2fb", "/a/%2e%2e/b", "/a/../b", "/a/./b", "/a/..", "//a", "/a%00", "/a%zz", "/a%2", "http://x/a", "/a\\b"] {
+        for bad in ["/a/%2e%2e/b", "/a/%2E.", "/a/.%2e", "/a/%2e", "/a/../b", "/a/./b", "/a/..", "//a", "/a%zz", "/a%2", "/a%", "http://x/a", "/a\\b"] {
             assert!(matches!(target(bad), Err(TargetError::Invalid(_))), "{bad}");
         }
         assert_eq!(target(&format!("/{}", "a".repeat(100))), Err(TargetError::TooLong));
+    }
+
+    /// GitLab's documented API forms: escapes inside a segment are the segment's own bytes to
+    /// Rails, so they are routed, not refused (issue 14, item 1).
+    #[test]
+    fn forwards_escapes_inside_segments() {
+        for ok in [
+            "/api/v4/projects/gitlab-org%2Fgitlab",
+            "/api/v4/projects/gitlab-org%2fgitlab/issues",
+            "/api/v4/projects/42/repository/files/lib%2Fclass%2Erb",
+            "/api/v4/projects/42/packages/npm/@scope%2fpkg",
+            "/api/v4/projects/group%2Fmy%2Eproject",
+            "/api/v4/projects/42/repository/files/..%2Fsecret",
+            "/api/v4/projects/42/repository/files/%2E%2E%2Fx",
+            "/a/%2e%2e%2e",
+            "/a/.%2e.",
+            "/a%5Cb",
+            "/a%00b",
+            "/a%2F%2Fb",
+        ] {
+            assert_eq!(target(ok), Ok(()), "{ok}");
+        }
     }
 
     /// The one-pass check agrees with the full one on every path built from up to four pieces
@@ -365,41 +447,16 @@ mod tests {
         assert!(check_cache_header(&cfg, &h, "/a/x").is_err());
     }
 
+    /// The grammar's cases are the shared table (tests/cache_header_grammar.rs); here, that a
+    /// path is kept as the request's own bytes, so a cell no longer has to encode it twice.
     #[test]
     fn parses_cache_headers() {
         assert_eq!(
-            parse_cache_header("path=/gitlab-org%2Fx; cell=cell_1; exact"),
-            Some(CacheHeader { path: "/gitlab-org/x".into(), cell: "cell_1".into(), exact: true })
+            parse_cache_header("path=/api/v4/projects/gitlab-org%2Fx; cell=cell_1; exact"),
+            Some(CacheHeader { path: "/api/v4/projects/gitlab-org%2Fx".into(), cell: "cell_1".into(), exact: true })
         );
-        assert_eq!(parse_cache_header("path=/a;cell=c").map(|h| h.exact), Some(false));
-        assert_eq!(parse_cache_header("path=a; cell=c"), None);
-        assert_eq!(parse_cache_header("path=/a; cell=bad cell"), None);
-        assert_eq!(parse_cache_header("path=/a; cell=c; weird"), None);
-        assert_eq!(parse_cache_header(" path=/a%20b\t;\tcell = c ; exact ").map(|h| (h.path, h.exact)), Some(("/a b".into(), true)));
-        // What the gem's CacheHeader.parse refuses, the router refuses too.
-        for bad in [
-            "",
-            "path=/a; cell=c;",
-            "path=/a;; cell=c",
-            "path=/a; path=/b; cell=c",
-            "path=/a; cell=c; cell=d",
-            "path=/a; cell=c; exact; exact",
-            "path=/a; cell=c; EXACT",
-            "Path=/a; cell=c",
-            "path=/a; cell=c; exact=1",
-            "path; cell=c",
-            "path=/a; cell",
-            "path=/a b; cell=c",
-            "path=/a%2; cell=c",
-            "path=/a%zz; cell=c",
-            "path=/a%FF; cell=c",
-            "path=/a?b; cell=c",
-        ] {
-            assert_eq!(parse_cache_header(bad), None, "{bad:?}");
-        }
-        let longest = format!("path=/{}; cell=c", "a".repeat(MAX_CACHE_HEADER_PATH_BYTES - 1));
-        assert!(parse_cache_header(&longest).is_some());
-        assert_eq!(parse_cache_header(&longest.replacen("/", "/a", 1)), None);
+        assert_eq!(parse_cache_header("path=\"/a;b\";cell=c").map(|h| h.path), Some("/a;b".into()));
+        assert_eq!(parse_cache_header("path=%2Fa; cell=c"), None);
     }
 
     #[test]

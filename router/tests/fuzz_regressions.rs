@@ -83,9 +83,9 @@ fn the_checks_refuse_what_they_should() {
     assert!(!router_checks::covers("/-/profile", true, "/-/profile/keys"));
     assert!(router_checks::covers("/caf%c3%a9", true, "/caf%C3%A9/"));
     assert!(!router_checks::is_path("/a?b"));
-    let h = CacheHeader { path: "/a;b%".into(), cell: "cell_0".into(), exact: true };
+    let h = CacheHeader { path: "/a;b%25".into(), cell: "cell_0".into(), exact: true };
     let formatted = router_checks::format_cache_header(&h);
-    assert_eq!(formatted, "path=/a%3Bb%25; cell=cell_0; exact");
+    assert_eq!(formatted, "path=\"/a;b%25\"; cell=cell_0; exact");
     assert_eq!(trust::parse_cache_header(&formatted), Some(h));
     let not_ours = LearnResponse { path: "/a".into(), cell: "elsewhere".into(), source: Source::Routable, exact: false, cacheable: true };
     let cfg = router_checks::config();

@@ -69,6 +69,8 @@ struct Tally {
     refused_400: usize,
     refused_414: usize,
     forwarded: usize,
+    /// Forwarded targets with an escaped `/` or `.` inside a segment (refused before issue 14).
+    encoded_forwarded: usize,
     hits: usize,
     cached: usize,
     unrouted_under_prefix: usize,
@@ -90,13 +92,14 @@ async fn hostile_paths_route_where_the_classifier_says_or_are_refused() {
     }
     let refused = t.refused_400 + t.refused_414;
     println!(
-        "[path agreement] {} paths x 2 passes = {} requests: {} refused by the router (400: {}, 414: {}), {} forwarded ({} from cache, {} created a cache entry, {} unrouted paths sent to the cell of a cached prefix above them); disagreements {}",
+        "[path agreement] {} paths x 2 passes = {} requests: {} refused by the router (400: {}, 414: {}), {} forwarded ({} with %2F/%2E, {} from cache, {} created a cache entry, {} unrouted paths sent to the cell of a cached prefix above them); disagreements {}",
         paths.len(),
         t.sent,
         refused,
         t.refused_400,
         t.refused_414,
         t.forwarded,
+        t.encoded_forwarded,
         t.hits,
         t.cached,
         t.unrouted_under_prefix,
@@ -105,6 +108,8 @@ async fn hostile_paths_route_where_the_classifier_says_or_are_refused() {
     assert!(t.disagreements.is_empty(), "{} disagreements:\n{}", t.disagreements.len(), t.disagreements.iter().take(30).cloned().collect::<Vec<_>>().join("\n"));
     // The list exercises both sides: many refusals, many forwards, hits on the second pass.
     assert!(refused > 300 && t.forwarded > 1000 && t.hits > 300, "refused {refused}, forwarded {}, hits {}", t.forwarded, t.hits);
+    // Escaped slashes and dots inside segments are routed like Rails, not refused (issue 14).
+    assert!(t.encoded_forwarded > 100, "{} forwarded targets with %2F/%2E", t.encoded_forwarded);
     r.shutdown().await;
 }
 
@@ -146,6 +151,10 @@ async fn check_one(r: &cells_router::Running, cells: &Cells, core: &Core, target
         return;
     };
     t.forwarded += 1;
+    let lower = String::from_utf8_lossy(path_part(target)).to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%2e") {
+        t.encoded_forwarded += 1;
+    }
     if resp.trace().contains("cache=hit") {
         t.hits += 1;
     }

@@ -164,7 +164,7 @@ async fn cache_headers_are_trusted_only_for_the_request_path() {
         let h = match rec.path.as_str() {
             "/" => vec![("x-gitlab-cell-cache".to_string(), "path=/elsewhere; cell=cell_b".to_string())],
             "/team" => vec![("x-gitlab-cell-cache".to_string(), "path=/team; cell=cell_zzz".to_string())],
-            "/team/sub" => vec![("x-gitlab-cell-cache".to_string(), "path=%2Fteam; cell=cell_b".to_string())],
+            "/team/sub" => vec![("x-gitlab-cell-cache".to_string(), "path=/team; cell=cell_b".to_string())],
             _ => vec![],
         };
         AppReply { status: 200, headers: h, delay: None }
@@ -451,7 +451,8 @@ async fn upgrades_pass_through_to_the_learned_cell() {
 async fn ambiguous_request_targets_are_refused() {
     let (a, b) = two_cells().await;
     let r = router("[limits]\nmax_path_bytes = 200\n", "cell_a", &[&a, &b]).await;
-    for target in ["/org%2Fproj", "/org%2fproj", "/org/proj/../x", "/org/./proj", "/org/%2e%2e/x", "//org/proj", "/org%00"] {
+    // (`%2F` inside a segment is forwarded since issue 14: see tests/encoded_paths.rs.)
+    for target in ["/org/proj/../x", "/org/./proj", "/org/%2e%2e/x", "/org/.%2E/x", "/org/%2E", "//org/proj", "/org\\x", "/org%zz"] {
         let (status, text) = raw(r.addr, &format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await;
         assert_eq!(status, 400, "{target}: {text}");
         assert!(text.contains("\"error\":\"invalid_path\""), "{text}");

@@ -13,10 +13,13 @@ module Gitlab
       #   X-Gitlab-Cell-Cache: path=/gitlab-org/gitlab-test; cell=cell_0
       #   X-Gitlab-Cell-Cache: path=/-/profile; cell=cell_0; exact
       #
-      # `path` is the prefix the router may cache (only that exact path with `exact`), percent-encoded:
-      # every byte outside the unreserved set (`A-Z a-z 0-9 - . _ ~`) and `/` is written `%XX` (upper-case
-      # hex), so `%`, `;`, `,`, `=`, spaces and control characters never appear raw. A path that is itself
-      # percent-encoded (`/a%2Fb`) round-trips byte for byte (`path=/a%252Fb`).
+      # `path` is the prefix the router may cache (only that exact path with `exact`), written as the
+      # request path's own bytes, the form Rails routes on: escapes stay as they are, never decoded nor
+      # encoded again (`path=/api/v4/projects/gitlab-org%2Fgitlab`). It is made of RFC 3986 `pchar`s and
+      # `/`; a path holding `;` or `,` is written in double quotes (`path="/a;b"`). Nothing else can be
+      # in a request path the router forwards (no space, quote, backslash, `?`, `#`, raw non-ASCII), so
+      # no escaping scheme is needed. The router parses the same grammar; both test suites run the cases
+      # of router/tests/data/cache_header_cases.json.
       module CacheHeader
         # The header's name.
         NAME = "X-Gitlab-Cell-Cache"
@@ -24,19 +27,20 @@ module Gitlab
         # What a cell name must look like.
         CELL_NAME = /\A[A-Za-z0-9_.-]{1,64}\z/.freeze
 
-        # The longest path (in bytes, decoded) a header may carry.
+        # The longest path (in bytes) a header may carry.
         MAX_PATH_BYTES = 8192
 
-        # The longest header value accepted by {.parse}: a fully escaped longest path plus the attributes.
-        MAX_LENGTH = (MAX_PATH_BYTES * 3) + 128
+        # The longest header value accepted by {.parse}: a longest path plus the attributes.
+        MAX_LENGTH = MAX_PATH_BYTES + 128
 
-        # Bytes written as themselves; everything else is percent-encoded.
-        UNESCAPED = /[^A-Za-z0-9\-._~\/]/n.freeze
-        private_constant :UNESCAPED
+        # A path as it may be written bare: `/`, then RFC 3986 pchars (but `;` and `,`) and `/`,
+        # escapes well-formed.
+        BARE_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/]|%\h\h)*\z}.freeze
+        private_constant :BARE_PATH
 
-        # What a path value may contain raw in a header: unreserved bytes, `/` and escapes.
-        PATH_VALUE = %r{\A[A-Za-z0-9\-._~/%]*\z}.freeze
-        private_constant :PATH_VALUE
+        # A path as it may be written in double quotes: `;` and `,` too.
+        QUOTED_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/;,]|%\h\h)*\z}.freeze
+        private_constant :QUOTED_PATH
 
         # A parsed header value. Frozen.
         class Value
@@ -88,21 +92,25 @@ module Gitlab
 
         # Writes a header value.
         #
-        # @param path [String] the path to cache; starts with `/`, valid UTF-8, at most {MAX_PATH_BYTES} bytes
+        # @param path [String] the path to cache, as the request path's bytes (escapes kept): starts with
+        #   `/`, RFC 3986 pchars and `/` only, at most {MAX_PATH_BYTES} bytes
         # @param cell [String] a cell name matching {CELL_NAME}
         # @param exact [Boolean] whether only this exact path may be cached
-        # @return [String] e.g. `"path=/gitlab-org/gitlab-test; cell=cell_0"`
+        # @return [String] e.g. `"path=/gitlab-org/gitlab-test; cell=cell_0"`; the path in double quotes
+        #   when it holds `;` or `,`
         # @raise [InvalidHeaderError] for a path or cell that cannot be advertised
         def format(path:, cell:, exact: false)
           check_path(path)
+          check_chars(path, quoted: true)
           check_cell(cell)
-          value = +"path=#{escape(path)}; cell=#{cell}"
+          value = +"path=#{BARE_PATH.match?(path) ? path : "\"#{path}\""}; cell=#{cell}"
           value << "; exact" if exact
           value.freeze
         end
 
         # Reads a header value written by {.format}. Attributes are separated by `;` with optional
-        # spaces or tabs around them; names are lower-case.
+        # spaces or tabs around them; names are lower-case; the path is kept as written (its escapes
+        # are the request path's own, never decoded).
         #
         # @param value [String]
         # @return [Value]
@@ -119,18 +127,19 @@ module Gitlab
           path = attributes.fetch("path") { raise InvalidHeaderError, "#{NAME} #{value.inspect} has no path attribute" }
           cell = attributes.fetch("cell") { raise InvalidHeaderError, "#{NAME} #{value.inspect} has no cell attribute" }
           check_cell(cell)
-          Value.new(path: unescape(path), cell: cell, exact: attributes.key?("exact"))
+          Value.new(path: read_path(path), cell: cell, exact: attributes.key?("exact"))
         end
 
         # The header value for a classification result, or nil when the router must not cache it.
         #
         # @param result [Result] from {Classifier#classify}
         # @param cell [String] the cell that serves the request
-        # @return [String, nil] nil when the result is not cacheable or its path is over {MAX_PATH_BYTES}
+        # @return [String, nil] nil when the result is not cacheable or its path cannot be written (over
+        #   {MAX_PATH_BYTES}, or holding bytes no request path the router forwards holds)
         # @raise [InvalidHeaderError] for an invalid cell name
         def for_result(result, cell:)
           return nil unless result.cacheable?
-          return nil if result.path.bytesize > MAX_PATH_BYTES
+          return nil if result.path.bytesize > MAX_PATH_BYTES || !QUOTED_PATH.match?(result.path)
 
           format(path: result.path, cell: cell, exact: result.exact?)
         end
@@ -142,33 +151,40 @@ module Gitlab
         end
 
         # @api private
-        def escape(path)
-          path.b.gsub(UNESCAPED) { |byte| Kernel.format("%%%02X", byte.ord) }
-        end
+        def read_path(raw)
+          quoted = raw.start_with?('"')
+          raise InvalidHeaderError, "#{NAME} path #{raw.inspect} has an unterminated quote" if quoted && (raw.size < 2 || !raw.end_with?('"'))
 
-        # @api private
-        def unescape(raw)
-          unless PATH_VALUE.match?(raw)
-            bad = raw[/[^A-Za-z0-9\-._~\/%]/]
-            raise InvalidHeaderError, "#{NAME} path #{raw.inspect} contains #{bad.inspect}, which must be percent-encoded"
-          end
-
-          path = raw.b.gsub(/%(..?)?/n) do
-            hex = Regexp.last_match(1)
-            raise InvalidHeaderError, "#{NAME} path #{raw.inspect} has a bad percent escape %#{hex}" unless hex&.match?(/\A\h\h\z/)
-
-            hex.to_i(16).chr
-          end
-          path.force_encoding(Encoding::UTF_8)
-          raise InvalidHeaderError, "#{NAME} path #{raw.inspect} does not decode to valid UTF-8" unless path.valid_encoding?
-
+          path = quoted ? raw[1...-1] : raw
           check_path(path)
+          check_chars(path, quoted: quoted)
           path
         end
 
         # @api private
+        def check_chars(path, quoted:)
+          return if (quoted ? QUOTED_PATH : BARE_PATH).match?(path)
+
+          allowed = quoted ? %r{\A[A-Za-z0-9\-._~!$&'()*+=:@/;,]\z} : %r{\A[A-Za-z0-9\-._~!$&'()*+=:@/]\z}
+          bad = path.b.scan(/%\h\h|%.{0,2}|./mn).find { |t| t.start_with?("%") ? !t.match?(/\A%\h\h\z/n) : !allowed.match?(t) }&.force_encoding(Encoding::UTF_8)
+          raise InvalidHeaderError, "#{NAME} path #{path.inspect} has a bad percent escape #{bad}" if bad&.start_with?("%")
+          raise InvalidHeaderError, "#{NAME} path #{path.inspect} contains #{bad.inspect}: write a path with ; or , in double quotes" if [";", ","].include?(bad)
+
+          raise InvalidHeaderError, "#{NAME} path #{path.inspect} contains #{bad.inspect}, which no request path holds (escapes are written as the request has them)"
+        end
+
+        # @api private
         def parse_attributes(value)
-          value.split(";", -1).each_with_object({}) do |part, attributes|
+          # Attributes end at a `;` outside double quotes (a quoted path may hold `;`).
+          parts = [+""]
+          quoted = false
+          value.each_char do |char|
+            quoted = !quoted if char == '"'
+            char == ";" && !quoted ? parts << +"" : parts.last << char
+          end
+          raise InvalidHeaderError, "#{NAME} #{value.inspect} has an unterminated quote" if quoted
+
+          parts.each_with_object({}) do |part, attributes|
             name, sep, raw = part.strip.partition("=")
             name = name.strip
             raise InvalidHeaderError, "#{NAME} #{value.inspect} has an empty attribute" if name.empty?
@@ -198,7 +214,7 @@ module Gitlab
           raise InvalidHeaderError, "#{NAME}: invalid cell name #{cell.inspect}: expected 1 to 64 of A-Z a-z 0-9 _ . -"
         end
 
-        private_class_method :escape, :unescape, :parse_attributes, :check_path, :check_cell
+        private_class_method :read_path, :check_chars, :parse_attributes, :check_path, :check_cell
       end
     end
   end
