@@ -249,3 +249,24 @@ async fn confirmation_cost_on_a_healthy_fleet() {
     assert!(per > 1.1 && per < 1.6, "{per}");
     r.shutdown().await;
 }
+
+/// `reserved_prefixes` replaces the default list; entries must be absolute paths other than `/`.
+#[test]
+fn reserved_prefixes_are_configurable_and_checked() {
+    use cells_learn::{LearnResponse, Source};
+    use cells_router::trust;
+    let base = "default_cell = \"c0\"\n[[cells]]\nname = \"c0\"\nurl = \"http://127.0.0.1:1\"\n[[cells]]\nname = \"c1\"\nurl = \"http://127.0.0.1:2\"\n";
+    let load = |extra: &str| cells_router::Config::from_toml(&format!("{extra}\n{base}"), &cells_router::Args::default());
+    let default = load("").unwrap();
+    assert!(default.reserved_prefixes.iter().any(|p| p == "/api/v4/projects"));
+    let custom = load("reserved_prefixes = [\"/teams/\", \"/x/y\"]").unwrap();
+    assert_eq!(custom.reserved_prefixes, vec!["/teams".to_string(), "/x/y".to_string()]);
+    let prefix = |p: &str| LearnResponse { path: p.into(), cell: "c1".into(), source: Source::Routable, exact: false, cacheable: true };
+    let needs = |cfg: &cells_router::Config, p: &str| trust::check_answer(cfg, &prefix(p), &format!("{p}/1"), 0).unwrap().needs_confirmation;
+    assert!(needs(&custom, "/teams") && needs(&custom, "/x") && !needs(&custom, "/api"));
+    assert!(needs(&default, "/api") && !needs(&default, "/teams"));
+    for bad in ["\"/\"", "\"api\"", "\"/a?b\"", "\"/a%2Fb\"", "\"//a\"", "\"\""] {
+        let err = load(&format!("reserved_prefixes = [{bad}]")).unwrap_err().to_string();
+        assert!(err.starts_with("invalid reserved_prefixes entry"), "{bad}: {err}");
+    }
+}
