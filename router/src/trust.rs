@@ -332,19 +332,22 @@ pub const LEARN_TOKEN_HEADER: &str = "x-gitlab-cell-learn-token";
 /// any `.format` suffix (`/learn.json`: Grape's and Rails' `(.:format)`) all count.
 pub fn is_learn_path(path: &str, learn_path: &str) -> bool {
     let learn = learn_path.trim_end_matches('/').as_bytes();
-    // The common case, first bytes differing after the first segment's `/`, costs a compare.
-    let decoded: Cow<'_, [u8]> = if path.contains('%') { percent_encoding::percent_decode_str(path).into() } else { Cow::Borrowed(path.as_bytes()) };
+    let under = |p: &[u8]| p.len() >= learn.len() && p[..learn.len()].eq_ignore_ascii_case(learn) && matches!(p.get(learn.len()), None | Some(b'/' | b'.'));
+    if under(path.as_bytes()) {
+        return true;
+    }
+    // The common case: nothing to decode or squeeze, no allocation (this runs on every request).
+    if !path.as_bytes().contains(&b'%') && !path.contains("//") {
+        return false;
+    }
+    let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(path).into();
     let mut squeezed = Vec::with_capacity(decoded.len());
     for &b in decoded.iter() {
         if !(b == b'/' && squeezed.last() == Some(&b'/')) {
-            squeezed.push(b.to_ascii_lowercase());
+            squeezed.push(b);
         }
     }
-    let learn: Vec<u8> = learn.to_ascii_lowercase();
-    match squeezed.strip_prefix(learn.as_slice()) {
-        Some(rest) => rest.is_empty() || rest[0] == b'/' || rest[0] == b'.',
-        None => false,
-    }
+    under(&squeezed)
 }
 
 pub const CACHE_HEADER: &str = "x-gitlab-cell-cache";
