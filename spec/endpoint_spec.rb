@@ -325,7 +325,7 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
     let(:options) { { token: "s3cret-token" } }
 
     def learn_with(token, verb = "GET")
-      header "X-Gitlab-Cell-Learn-Token", token if token
+      header "X-Gitlab-Cell-Learn-Token", token # nil: no header (rack-test keeps headers between requests)
       custom_request(verb, "/api/v4/cells/learn?method=GET&path_info=/gitlab-org/gitlab-test/-/issues")
     end
 
