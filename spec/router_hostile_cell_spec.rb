@@ -51,9 +51,11 @@ RSpec.describe "cells-router with a hostile cell and a private learn endpoint", 
     end
     hostile_served = 0
     checked = 0
-    deadline = E2E.now + 60
+    # The router sends a cell whose answer it refused to the back of the queue for 5 s: run for 16 s,
+    # so that the hostile cell is asked first again several times.
+    until_t = E2E.now + 16
     round = 0
-    while round < 40 && E2E.now < deadline
+    while E2E.now < until_t && round < 400
       honest_paths.call(round).each do |path|
         resp = @router.get(path)
         owner = owners.fetch(path.sub(%r{\A/groups/}, "/").split("/")[1])
@@ -68,7 +70,7 @@ RSpec.describe "cells-router with a hostile cell and a private learn endpoint", 
     end
     expect(checked).to be >= 150
     expect(hostile_served).to be > 0
-    expect(@hostile.learns.size).to be > 10, "the hostile cell was asked #{@hostile.learns.size} times"
+    expect(@hostile.learns.size).to be >= 3, "the hostile cell was asked #{@hostile.learns.size} times"
     # Nothing was served by the hostile cell but its own namespace.
     stray = @hostile.pages.reject { |r| r["path"].start_with?("/hotel") }
     expect(stray).to eq([])
