@@ -216,6 +216,19 @@ fn has_empty_or_dot_segment(path: &str) -> bool {
     path.len() > 1 && path[1..].split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..")
 }
 
+/// True when `path`'s first segment is a top-level namespace rather than one of GitLab's fixed
+/// top-level routes: no reserved prefix covers it or lies below it. A top-level namespace (an
+/// organization, a top-level group or user) lives on one cell, so its cell may widen an entry for
+/// `/my-company/project` to `/my-company`; under `/api`, `/groups` or `/-` the entities next to
+/// each other belong to different cells, and a header may only narrow.
+fn namespace_root(cfg: &Config, path: &str) -> bool {
+    let first = match path[1..].find('/') {
+        Some(i) => &path[..i + 1],
+        None => path,
+    };
+    first.len() > 1 && !cfg.reserved_prefixes.iter().any(|r| covers_prefix(first, r) || covers_prefix(r, first))
+}
+
 /// The first reserved prefix that the prefix `path` (normalized) covers: equal to it or above it.
 fn reserved_below<'c>(cfg: &'c Config, path: &str) -> Option<&'c str> {
     cfg.reserved_prefixes.iter().map(String::as_str).find(|r| covers_prefix(path, r))
@@ -289,7 +302,9 @@ fn decode_header_path(raw: &str) -> Option<String> {
 /// refine what the router already trusted: it must name `sender`, and narrow (or repeat) the
 /// entry that routed the request to `sender` — `entry` is that entry's (path, exact), None
 /// when no cache entry routed it (an uncacheable answer, the session cookie, a replay after a
-/// relearn), and then no header is taken. `/` and prefixes covering a reserved path are refused.
+/// relearn), and then no header is taken. A prefix entry inside a top-level namespace may also
+/// be widened up to that namespace (`/my-company/project` to `/my-company`: the seed's flow; see
+/// `namespace_root`). `/` and prefixes covering a reserved path are refused.
 pub fn check_cache_header(cfg: &Config, h: &CacheHeader, request_path: &str, sender: usize, entry: Option<(&str, bool)>) -> Result<usize, Untrusted> {
     let cell = cell_index(cfg, &h.cell).ok_or_else(|| Untrusted::UnknownCell(h.cell.clone()))?;
     if cell != sender {
@@ -312,7 +327,11 @@ pub fn check_cache_header(cfg: &Config, h: &CacheHeader, request_path: &str, sen
         return Err(Untrusted::Unrouted { path: h.path.clone() });
     };
     let entry_path = routing_path(entry_path);
-    let within = if entry_exact { h.exact && path == entry_path } else { covers_prefix(&entry_path, &path) };
+    let within = if entry_exact {
+        h.exact && path == entry_path
+    } else {
+        covers_prefix(&entry_path, &path) || (!h.exact && covers_prefix(&path, &entry_path) && namespace_root(cfg, &entry_path))
+    };
     if !within {
         return Err(Untrusted::WiderThanEntry { path: h.path.clone(), entry: entry_path.into_owned() });
     }
@@ -543,7 +562,13 @@ mod tests {
         assert!(matches!(err("path=/; cell=c1", 1, entry), Untrusted::RootHeader));
         assert!(matches!(err("path=/; cell=c1", 1, Some(("/", false))), Untrusted::RootHeader));
         assert!(matches!(err("path=/org/x; cell=c1", 1, Some(("/org/x/y", true))), Untrusted::WiderThanEntry { .. }));
-        assert!(matches!(err("path=/org; cell=c1", 1, Some(("/org/x", false))), Untrusted::WiderThanEntry { .. }));
+        // Widening inside the top-level namespace is the cell's to say; not from an exact entry,
+        // and not under GitLab's fixed top-level routes, where neighbours live on other cells.
+        assert_eq!(check_cache_header(&cfg, &h("path=/org; cell=c1"), "/org/x/y", 1, Some(("/org/x", false))), Ok(1));
+        assert!(matches!(err("path=/org; cell=c1", 1, Some(("/org/x/y", true))), Untrusted::WiderThanEntry { .. }));
+        let g2 = |v: &str, req: &str, entry| check_cache_header(&cfg, &h(v), req, 1, entry);
+        assert!(matches!(g2("path=/api/v4/foo; cell=c1", "/api/v4/foo/5/x", Some(("/api/v4/foo/5", false))), Err(Untrusted::WiderThanEntry { .. })));
+        assert!(matches!(g2("path=/-/snippets; cell=c1", "/-/snippets/5", Some(("/-/snippets/5", false))), Err(Untrusted::WiderThanEntry { .. })));
         let g = |v: &str, req: &str, entry| check_cache_header(&cfg, &h(v), req, 1, entry);
         assert!(matches!(g("path=/api/v4; cell=c1", "/api/v4/projects/1", Some(("/api/v4/projects/1", false))), Err(Untrusted::ReservedHeader { .. })));
         assert!(matches!(g("path=/-; cell=c1", "/-/profile", Some(("/-/profile", false))), Err(Untrusted::ReservedHeader { .. })));

@@ -188,7 +188,7 @@ async fn cache_headers_are_trusted_only_for_the_request_path() {
             "/my-company/team/sub" => header("path=/my-company/team; cell=cell_b"),
             "/my-company/x" => header("path=/my-company/x; cell=cell_a"),
             "/my-company/y" => header("path=/my-company/y/z; cell=cell_b"),
-            "/org/proj/wider" => header("path=/org; cell=cell_b"),
+            "/org/proj/wider" => header("path=//; cell=cell_b"),
             _ => vec![],
         };
         AppReply { status: 200, headers: h, delay: None }
@@ -205,7 +205,7 @@ async fn cache_headers_are_trusted_only_for_the_request_path() {
     // Routed by the /my-company entry to cell_b: cell_b may narrow it, for itself only.
     assert_eq!(get(&c, r.addr, "/my-company/team/sub").await.served_by(), "cell_b");
     assert_eq!(get(&c, r.addr, "/my-company/x").await.served_by(), "cell_b"); // names cell_a: refused
-    get(&c, r.addr, "/org/proj/wider").await; // wider than the /org/proj entry: refused
+    get(&c, r.addr, "/org/proj/wider").await; // `//` is `/`: refused
     r.state.cache.run_pending_tasks();
     let mut entries = r.state.cache.entries();
     entries.sort();
