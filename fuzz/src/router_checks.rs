@@ -241,7 +241,7 @@ pub fn router_learn(cfg: &Config, data: &[u8]) {
             let cell = v.cell;
             assert_eq!(Some(cell), known, "check_answer returned cell {cell} for {:?}", answer.cell);
             assert!(covering, "check_answer accepted {answer:?} for {request_path:?}, which it does not cover");
-            assert!(!(root && !answer.exact) && !dot_segment(&answer.path), "check_answer accepted {answer:?}, which claims too much");
+            assert!((!root || answer.exact) && !dot_segment(&answer.path), "check_answer accepted {answer:?}, which claims too much");
             assert!(!(root && v.cacheable), "check_answer let / be cached");
             if answer.cacheable && v.cacheable {
                 check_cached(&answer.path, answer.exact, cell, &request_path);
