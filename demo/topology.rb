@@ -20,6 +20,7 @@ require "net/http"
 require "optparse"
 require_relative "loopback"
 require "rbconfig"
+require "securerandom"
 require "socket"
 require "uri"
 
@@ -182,6 +183,14 @@ module Demo
                "#{format('%.0f', (now - started) * 1000)} ms -> #{relative(artifact_path)}")
     end
 
+    # The shared secret of the routers' learn requests: a fresh one per run, in a file only this
+    # user can read, given to the cells (LEARN_TOKEN_FILE) and the routers (learn_token_file).
+    def learn_token_file
+      @learn_token_file ||= File.join(out, "learn_token").tap do |path|
+        File.open(path, File::WRONLY | File::CREAT | File::TRUNC, 0o600) { |f| f.puts(SecureRandom.hex(32)) }
+      end
+    end
+
     def start_cells
       Seed.cells(db).each do |cell|
         name = cell["name"]
@@ -189,7 +198,7 @@ module Demo
         log = File.join(out, "logs", "#{name}.log")
         env = {
           "CELL_NAME" => name, "DATABASE" => database_path, "DATABASE_URL" => ENV["DATABASE_URL"], "CLASSIFIER" => artifact_path,
-          "REQUEST_LOG" => request_log(name), "RACK_ENV" => "production"
+          "REQUEST_LOG" => request_log(name), "RACK_ENV" => "production", "LEARN_TOKEN_FILE" => learn_token_file
         }
         cmd = [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
                "-t", "4:8", "--tag", "gitlab-cells-demo-#{name}", File.join(ROOT, "demo", "cell", "config.ru")]
@@ -219,6 +228,7 @@ module Demo
         internal_listen = "127.0.0.1:#{internal_port}"
         default_cell = "#{default_cell}"
         learn_path = "#{Gitlab::Cells::Learn::Endpoint::MOUNT_PATH}"
+        learn_token_file = "#{learn_token_file}"
         trace_header = true
 
         [cache]
@@ -404,16 +414,20 @@ module Demo
 
     def check_learns(f, e, t, learns)
       expected = %w[miss bypass].include?(e[:cache]) ? 1 : 0
-      f << "#{learns.size} learn request(s) reached the cells, expected #{expected}" if learns.size != expected
+      answers = learns.map do |l|
+        JSON.parse(l["learn"].to_s)
+      rescue JSON::ParserError
+        {}
+      end
+      # A cell naming itself, or a prefix over a reserved path (/users), is believed once a second cell
+      # gives the same answer (router/README.md, Trust rules): then two learn requests, the same answer.
+      confirmed = expected == 1 && learns.size == 2 && answers[0] == answers[1]
+      f << "#{learns.size} learn request(s) reached the cells, expected #{expected}" if learns.size != expected && !confirmed
       return if learns.empty?
 
       learn = learns.first
       f << "the trace says learned_from=#{t['learned_from'].inspect}, but #{learn['cell']} answered the learn request" if t["learned_from"] != learn["cell"]
-      answer = begin
-        JSON.parse(learn["learn"].to_s)
-      rescue JSON::ParserError
-        {}
-      end
+      answer = answers.first
       f << "the learn answer named #{answer['cell'].inspect}, expected #{e[:learned]}" if e[:learned] && answer["cell"] != e[:learned]
     end
 

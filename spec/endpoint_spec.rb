@@ -321,6 +321,75 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
     end
   end
 
+  describe "the learn token" do
+    let(:options) { { token: "s3cret-token" } }
+
+    def learn_with(token, verb = "GET")
+      header "X-Gitlab-Cell-Learn-Token", token # nil: no header (rack-test keeps headers between requests)
+      custom_request(verb, "/api/v4/cells/learn?method=GET&path_info=/gitlab-org/gitlab-test/-/issues")
+    end
+
+    it "answers only requests carrying it, and 401 JSON to the others" do
+      learn_with("s3cret-token")
+      expect_json(200, "path" => "/gitlab-org/gitlab-test", "cell" => "cell_1", "source" => "routable")
+      [nil, "", "s3cret-toke", "s3cret-token2", "S3CRET-TOKEN", " s3cret-token"].each do |wrong|
+        learn_with(wrong)
+        expect_error(401, "unauthorized", "the learn endpoint needs a valid X-Gitlab-Cell-Learn-Token header")
+      end
+      expect(asked.size).to eq(1)
+    end
+
+    it "checks the token before anything else, without a body for HEAD" do
+      learn_with(nil, "POST")
+      expect(last_response.status).to eq(401)
+      learn_with(nil, "HEAD")
+      expect(last_response.status).to eq(401)
+      expect(last_response.body).to be_empty
+      learn_with("s3cret-token", "POST")
+      expect(last_response.status).to eq(405)
+    end
+
+    context "while rotating" do
+      let(:options) { { token: %w[old-token new-token] } }
+
+      it "accepts either of two tokens" do
+        %w[old-token new-token].each do |t|
+          learn_with(t)
+          expect(last_response.status).to eq(200)
+        end
+        learn_with("other-token")
+        expect(last_response.status).to eq(401)
+      end
+    end
+
+    it "never shows or logs the token" do
+      learn_with("wrong-token")
+      expect(endpoint.inspect).to include("token=[1 configured]")
+      expect(endpoint.inspect + log.string + last_response.body).not_to include("s3cret")
+      expect(endpoint.instance_variables.map { |v| endpoint.instance_variable_get(v).inspect }.join).not_to include("s3cret")
+    end
+
+    it "compares in constant time: digests through OpenSSL.fixed_length_secure_compare" do
+      allow(OpenSSL).to receive(:fixed_length_secure_compare).and_call_original
+      learn_with("x")
+      expect(OpenSSL).to have_received(:fixed_length_secure_compare).once
+    end
+
+    it "refuses invalid token arguments precisely" do
+      build = ->(token) { described_class.new(classifier: classifier, resolver: resolver, token: token) }
+      expect { build.call("") }.to raise_error(ArgumentError, "token must be 1 to 1024 visible ASCII characters (no spaces or control characters); it is 0 bytes")
+      expect { build.call("two words") }.to raise_error(ArgumentError, /token must be 1 to 1024 visible ASCII characters.*it is 9 bytes/)
+      expect { build.call("x" * 1025) }.to raise_error(ArgumentError, /it is 1025 bytes/)
+      expect { build.call("caf\u00e9") }.to raise_error(ArgumentError, /visible ASCII/)
+      expect { build.call(42) }.to raise_error(ArgumentError, "token must be a String, not Integer")
+      expect { build.call([]) }.to raise_error(ArgumentError, /an Array of one or two Strings.*not an Array of 0/)
+      expect { build.call(%w[a b c]) }.to raise_error(ArgumentError, /not an Array of 3/)
+      expect { build.call(["ok", :sym]) }.to raise_error(ArgumentError, "token[1] must be a String, not Symbol")
+      expect { build.call(["ok", "bad\n"]) }.to raise_error(ArgumentError, /token\[1\] must be 1 to 1024/)
+      expect(build.call(nil).inspect).to include("token=none")
+    end
+  end
+
   it "is frozen and gives the same answers from many threads at once" do
     expect(endpoint).to be_frozen
     paths = %w[

@@ -80,6 +80,16 @@ module Demo
       Gitlab::Cells::Learn::Classifier.new(routes: File.read(routes), rules: rules)
     end
 
+    # The routers' learn token, from LEARN_TOKEN_FILE (one trailing newline ignored, as the
+    # router reads it); nil when unset (the learn endpoint is then open).
+    def learn_token(env)
+      file = env["LEARN_TOKEN_FILE"].to_s
+      return nil if file.empty?
+      raise ConfigError, "LEARN_TOKEN_FILE=#{file}: no such file" unless File.file?(file)
+
+      File.read(file).chomp
+    end
+
     # The whole cell, from the environment.
     # @return [#call] a Rack application
     def build(env = ENV, logger: Logger.new($stderr, progname: env["CELL_NAME"]))
@@ -105,7 +115,8 @@ module Demo
       names = cells.map { |c| c["name"] }
       default_cell = classifier.default_cell
 
-      endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell, logger: logger)
+      endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell, logger: logger,
+                                                    token: learn_token(env))
       pages = Pages.new(cell: cell, region: row["region"], classifier: classifier, directory: directory)
       middleware = Gitlab::Cells::Learn::Middleware.new(pages, classifier: classifier, resolver: resolver, cell: cell,
                                                                default_cell: default_cell, cells: names, logger: logger)

@@ -52,6 +52,12 @@ pub fn is_path(answer_path: &str) -> bool {
     answer_path.starts_with('/') && !answer_path.bytes().any(|b| b == b'?' || b == b'#' || b < 0x20 || b == 0x7f)
 }
 
+/// A `.` or `..` segment once normalized (normalization squeezes `//`).
+pub fn dot_segment(path: &str) -> bool {
+    let n = norm(path);
+    n.len() > 1 && n[1..].split('/').any(|s| s.is_empty() || s == "." || s == "..")
+}
+
 /// The coverage rule, written independently of the core's `covers_prefix`, on normalized
 /// paths: an exact answer covers its own path only; a prefix answer covers its path and what
 /// lies below it on a `/` boundary; `/` covers every path.
@@ -180,11 +186,22 @@ fn check_header(cfg: &Config, h: &CacheHeader, request_path: &str) {
 
     let known = CELLS.iter().position(|c| *c == h.cell);
     let covering = is_path(&h.path) && covers(&h.path, h.exact, request_path);
-    match trust::check_cache_header(cfg, h, request_path) {
+    // Sent by the cell it names, on a request its own entry (the header itself) routed: only
+    // the shape of the claim can be refused.
+    let root = norm(&h.path) == "/";
+    let reserved = (!h.exact).then(|| cfg.reserved_prefixes.iter().find(|r| covers(&h.path, false, r))).flatten();
+    match trust::check_cache_header(cfg, h, request_path, known.unwrap_or(0), Some((&h.path, h.exact))) {
         Ok(cell) => {
             assert_eq!(Some(cell), known, "check_cache_header returned cell {cell} for {:?}", h.cell);
             assert!(covering, "check_cache_header accepted {h:?} for {request_path:?}, which it does not cover");
+            assert!(!root && reserved.is_none() && !dot_segment(&h.path), "check_cache_header accepted {h:?}, which claims too much");
             check_cached(&h.path, h.exact, cell, request_path);
+        }
+        Err(Untrusted::RootHeader) => assert!(root && covering, "{h:?} refused as / for {request_path:?}"),
+        Err(Untrusted::ReservedHeader { reserved: r, .. }) => assert_eq!(reserved.map(String::as_str), Some(r.as_str()), "{h:?}"),
+        Err(Untrusted::Malformed { .. }) => assert!(dot_segment(&h.path) && covering, "{h:?} refused as malformed"),
+        Err(e @ (Untrusted::NotTheSender { .. } | Untrusted::Unrouted { .. } | Untrusted::WiderThanEntry { .. } | Untrusted::RootPrefix)) => {
+            panic!("check_cache_header refused {h:?} from its own cell within its own entry: {e}")
         }
         Err(Untrusted::UnknownCell(c)) => {
             assert_eq!(c, h.cell);
@@ -222,13 +239,22 @@ pub fn router_learn(cfg: &Config, data: &[u8]) {
 
     let known = CELLS.iter().position(|c| *c == answer.cell);
     let covering = is_path(&answer.path) && covers(&answer.path, answer.exact, &request_path);
-    match trust::check_answer(cfg, &answer, &request_path) {
-        Ok(cell) => {
+    let root = norm(&answer.path) == "/";
+    match trust::check_answer(cfg, &answer, &request_path, usize::MAX) {
+        Ok(v) => {
+            let cell = v.cell;
             assert_eq!(Some(cell), known, "check_answer returned cell {cell} for {:?}", answer.cell);
             assert!(covering, "check_answer accepted {answer:?} for {request_path:?}, which it does not cover");
-            if answer.cacheable {
+            assert!((!root || answer.exact) && !dot_segment(&answer.path), "check_answer accepted {answer:?}, which claims too much");
+            assert!(!(root && v.cacheable), "check_answer let / be cached");
+            if answer.cacheable && v.cacheable {
                 check_cached(&answer.path, answer.exact, cell, &request_path);
             }
+        }
+        Err(Untrusted::RootPrefix) => assert!(root && !answer.exact && covering, "{answer:?} refused as a prefix for /"),
+        Err(Untrusted::Malformed { .. }) => assert!(dot_segment(&answer.path) && covering, "{answer:?} refused as malformed"),
+        Err(e @ (Untrusted::NotTheSender { .. } | Untrusted::Unrouted { .. } | Untrusted::WiderThanEntry { .. } | Untrusted::RootHeader | Untrusted::ReservedHeader { .. })) => {
+            panic!("check_answer refused {answer:?} with a cache header's reason: {e}")
         }
         Err(Untrusted::UnknownCell(c)) => {
             assert_eq!(c, answer.cell);

@@ -58,6 +58,10 @@ pub struct Args {
     /// Path of the learn endpoint on every cell (overrides `learn_path`).
     #[arg(long, value_name = "PATH")]
     pub learn_path: Option<String>,
+    /// File holding the shared secret sent with learn requests (overrides `learn_token_file`;
+    /// without either, `CELLS_ROUTER_LEARN_TOKEN` is read).
+    #[arg(long, value_name = "FILE")]
+    pub learn_token_file: Option<PathBuf>,
     /// Add the X-Cells-Router-Trace header to responses (overrides `trace_header`).
     #[arg(long)]
     pub trace_header: bool,
@@ -86,6 +90,8 @@ struct FileConfig {
     internal_listen: Option<String>,
     default_cell: Option<String>,
     learn_path: Option<String>,
+    learn_token_file: Option<PathBuf>,
+    reserved_prefixes: Option<Vec<String>>,
     trace_header: Option<bool>,
     trust_forwarded_headers: Option<bool>,
     workers: Option<usize>,
@@ -259,6 +265,13 @@ pub struct Config {
     pub internal_listen: SocketAddr,
     pub default_cell: String,
     pub learn_path: String,
+    /// The shared secret the router's learn requests carry (`X-Gitlab-Cell-Learn-Token`); None
+    /// when neither `learn_token_file` nor `CELLS_ROUTER_LEARN_TOKEN` gives one.
+    pub learn_token: Option<LearnToken>,
+    /// Paths that contain many cells' entities (`/api/v4/projects`, `/groups`, `/-`, ...),
+    /// normalized: a prefix answer or cache header covering one of them needs another cell's
+    /// agreement (see `trust`).
+    pub reserved_prefixes: Vec<String>,
     pub trace_header: bool,
     /// When false (the default) X-Forwarded-* and X-Real-IP from clients are replaced, not extended, and Forwarded is dropped.
     pub trust_forwarded_headers: bool,
@@ -286,6 +299,88 @@ pub struct Config {
     /// While a cell is down, each of its cached entries is relearned at most once per this.
     pub relearn_interval: Duration,
     pub cells: Vec<CellConfig>,
+}
+
+/// The environment variable read for the learn token when no `learn_token_file` is configured.
+pub const LEARN_TOKEN_ENV: &str = "CELLS_ROUTER_LEARN_TOKEN";
+
+/// GitLab's top-level routes that hold many cells' entities (or route to one fixed cell for all
+/// users): a prefix answer covering one of them would send every entity below it to one cell.
+/// Entities sit one segment below (`/groups/gitlab-org`, `/api/v4/projects/42`, `/-/profile`).
+pub const DEFAULT_RESERVED_PREFIXES: [&str; 21] = [
+    "/-",
+    "/admin",
+    "/api",
+    "/api/v4",
+    "/api/v4/groups",
+    "/api/v4/namespaces",
+    "/api/v4/projects",
+    "/api/v4/users",
+    "/dashboard",
+    "/explore",
+    "/groups",
+    "/help",
+    "/import",
+    "/o",
+    "/oauth",
+    "/projects",
+    "/search",
+    "/snippets",
+    "/uploads",
+    "/users",
+    "/v2",
+];
+
+/// The learn token: a secret, so its `Debug` form is redacted and the header value is marked
+/// sensitive (hyper never indexes it; the router never logs it).
+#[derive(Clone)]
+pub struct LearnToken(http::HeaderValue);
+
+impl LearnToken {
+    /// Validates a token as read (one trailing newline dropped, as `echo` writes files);
+    /// `source` names where it came from, for errors that never include the token itself.
+    pub fn parse(raw: &str, source: &str) -> Result<LearnToken, ConfigError> {
+        let token = raw.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(raw);
+        if token.is_empty() {
+            return Err(invalid(format!("the learn token in {source} is empty")));
+        }
+        if token.len() > 1024 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(format!("the learn token in {source} must be 1 to 1024 visible ASCII characters (no spaces or control characters)")));
+        }
+        let mut v = http::HeaderValue::from_str(token).map_err(|_| invalid(format!("the learn token in {source} is not a valid header value")))?;
+        v.set_sensitive(true);
+        Ok(LearnToken(v))
+    }
+
+    pub fn header_value(&self) -> &http::HeaderValue {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for LearnToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LearnToken(<redacted>)")
+    }
+}
+
+/// Reads the learn token: `--learn-token-file`, else `learn_token_file`, else the environment.
+fn learn_token(flag: Option<&PathBuf>, file: Option<PathBuf>, env: Option<String>) -> Result<Option<LearnToken>, ConfigError> {
+    if let Some(path) = flag.cloned().or(file) {
+        let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("cannot read learn_token_file {}: {e}", path.display())))?;
+        return LearnToken::parse(&text, &format!("learn_token_file {}", path.display())).map(Some);
+    }
+    env.map(|t| LearnToken::parse(&t, LEARN_TOKEN_ENV)).transpose()
+}
+
+/// Validates and normalizes the reserved prefixes (absolute paths, not `/`).
+fn reserved_prefixes(list: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let list = list.unwrap_or_else(|| DEFAULT_RESERVED_PREFIXES.iter().map(|s| s.to_string()).collect());
+    list.into_iter()
+        .map(|p| {
+            let ok = p.starts_with('/') && p.len() > 1 && !p.contains(['?', '#', '%']) && !p.contains("//") && !p.bytes().any(|b| b.is_ascii_control() || b == b' ');
+            if ok { Ok(p.trim_end_matches('/').to_string()) } else { Err(invalid(format!("invalid reserved_prefixes entry {p:?} (expected an absolute path other than /, without query, %-escapes or //)"))) }
+        })
+        .collect()
 }
 
 /// Cell names as the cache header contract allows them.
@@ -405,6 +500,8 @@ impl Config {
         if !learn_path.starts_with('/') || learn_path.contains(['?', '#']) || learn_path.parse::<http::uri::PathAndQuery>().is_err() {
             return Err(invalid(format!("invalid learn_path {learn_path:?} (expected an absolute path without query)")));
         }
+        let learn_token = learn_token(args.learn_token_file.as_ref(), file.learn_token_file, std::env::var(LEARN_TOKEN_ENV).ok())?;
+        let reserved_prefixes = reserved_prefixes(file.reserved_prefixes)?;
         if file.cache.capacity == 0 {
             return Err(invalid("cache.capacity must be greater than zero"));
         }
@@ -434,6 +531,8 @@ impl Config {
             internal_listen,
             default_cell,
             learn_path,
+            learn_token,
+            reserved_prefixes,
             trace_header: args.trace_header || file.trace_header.unwrap_or(false),
             trust_forwarded_headers: file.trust_forwarded_headers.unwrap_or(false),
             workers,

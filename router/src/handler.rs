@@ -58,6 +58,20 @@ impl Decision {
     fn from_entry(e: &Arc<Entry>) -> Decision {
         Decision { cell: e.cell, entry: Some(Routed::Cached(e.clone())) }
     }
+
+    /// What the serving cell's cache headers may claim.
+    fn scope(&self) -> Scope<'_> {
+        Scope { cell: Some(self.cell), entry: self.entry.as_ref().map(Routed::path_exact) }
+    }
+}
+
+/// What a response's `X-Gitlab-Cell-Cache` headers may claim ([`trust::check_cache_header`]):
+/// the cell that sent it, and the entry that routed the request there (None: no entry did).
+/// `cell` None: the response is not a served request's (a 421), and no header is taken.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    cell: Option<usize>,
+    entry: Option<(&'a str, bool)>,
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> Result<Response<Body>, Infallible> {
@@ -158,6 +172,12 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
             return proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why);
         }
     }
+    // Which cell holds a namespace is the router's to ask, not the clients' (it would enumerate
+    // private namespaces): the learn endpoint is never reachable through the router.
+    if trust::is_learn_path(path, &st.cfg.learn_path) {
+        note.error = Some("the learn endpoint is not served to clients".into());
+        return proxy::json_error(StatusCode::NOT_FOUND, "not_found", "no route for this path");
+    }
     let mut decision = match decide(st, req.method(), path, req.headers(), note).await {
         Ok(d) => d,
         Err(e) => {
@@ -186,7 +206,7 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
         let mut up = Request::builder().method(parts.method.clone()).uri(pq.as_str()).body(body.boxed_unsync()).expect("valid parts");
         *up.headers_mut() = headers;
         return match Box::pin(proxy::send_upgrade(st, decision.cell, up, client_side)).await {
-            Ok(resp) => finish(st, resp, path).await,
+            Ok(resp) => finish(st, resp, path, decision.scope()).await,
             Err(e) => upstream_failure(st, decision.cell, e, note),
         };
     }
@@ -201,7 +221,8 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
         return Box::pin(misdirected(st, peer, &parts.method, path, &pq, replay, decision, resp, note)).await;
     }
-    finish(st, resp, path).await
+    let scope = decision.scope();
+    finish(st, resp, path, scope).await
 }
 
 /// Cache, then learn; stale entries only when learning fails.
@@ -284,8 +305,8 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
 }
 
 /// [`respond`], then the 404 delay when one is configured.
-async fn finish(st: &State, resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
-    let resp = respond(st, resp, path);
+async fn finish(st: &State, resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Response<Body> {
+    let resp = respond(st, resp, path, scope);
     if let Some(delay) = not_found_delay(st, resp.status()) {
         tokio::time::sleep(delay).await;
     }
@@ -302,7 +323,7 @@ fn not_found_delay(st: &State, status: StatusCode) -> Option<Duration> {
 }
 
 /// Learns from the cell's `X-Gitlab-Cell-Cache` headers and strips internal headers.
-fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response<Body> {
+fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Response<Body> {
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let found = proxy::scan(resp.headers(), proxy::Private::CellAnswers);
     // Most responses carry neither a cache header nor a hop-by-hop one: one pass over the names
@@ -310,11 +331,16 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str) -> Response
     let cache_headers = if found.private() { Some(resp.headers().get_all(proxy::CACHE_HEADER)) } else { None };
     for v in cache_headers.iter().flatten() {
         let parsed = v.to_str().ok().and_then(trust::parse_cache_header);
-        match parsed.as_ref().map(|h| (h, trust::check_cache_header(&st.cfg, h, path))) {
+        let check = |h: &trust::CacheHeader| match scope.cell {
+            Some(sender) => trust::check_cache_header(&st.cfg, h, path, sender, scope.entry),
+            None => Err(trust::Untrusted::Unrouted { path: h.path.clone() }),
+        };
+        match parsed.as_ref().map(|h| (h, check(h))) {
             Some((h, Ok(cell))) => st.cache.insert(&h.path, h.exact, cell),
             Some((_, Err(e))) => {
                 st.metrics.rejected("header");
-                tracing::warn!(path, reason = %e, "cache header refused");
+                let sender = scope.cell.map(|c| st.cfg.cells[c].name.as_str());
+                tracing::warn!(path, cell = sender, reason = %e, "cache header refused");
             }
             None => {
                 st.metrics.rejected("header");
@@ -422,8 +448,9 @@ async fn misdirected(
             st.cache.insert(p, exact, o);
         }
     }
+    let no_headers = Scope { cell: None, entry: None };
     let Some(headers) = replay else {
-        return finish(st, resp, path).await;
+        return finish(st, resp, path, no_headers).await;
     };
     let target = match owner.filter(|&o| o != d.cell) {
         Some(o) => Some(o),
@@ -438,14 +465,16 @@ async fn misdirected(
     };
     let target = match target {
         Some(t) if t != d.cell => t,
-        _ => return finish(st, resp, path).await,
+        _ => return finish(st, resp, path, no_headers).await,
     };
     drop(resp);
     note.retried = true;
     note.cell = Some(target);
+    // The owner's headers may narrow the entry the 421 re-pointed at it, nothing else.
+    let repointed = owner.filter(|&o| o == target).and(d.entry.as_ref().map(Routed::path_exact));
     let again = headers.clone();
     match proxy::send(st, &peer.timer, target, method, pq, headers, proxy::empty(), Some(&again)).await {
-        Ok(r) => finish(st, r, path).await,
+        Ok(r) => finish(st, r, path, Scope { cell: Some(target), entry: repointed }).await,
         Err(e) => upstream_failure(st, target, e, note),
     }
 }

@@ -70,23 +70,47 @@ impl Learner {
         result
     }
 
-    /// One learn, without looking at the cache or sharing the flight (a cell that is down
-    /// relearns an entry it still has, at most once per interval: see [`crate::breaker`]).
+    /// Asks the cells in health order until one answer can be trusted: one that stands on its
+    /// own ([`trust::Verdict::needs_confirmation`] false), or one that needs confirmation and
+    /// that another cell repeats ([`trust::same_answer`]). Answers that disagree are kept as
+    /// candidates (a later cell may confirm any of them) and their cells are not marked down.
+    /// A candidate that no other cell could be asked about (the others failed) routes this
+    /// request but is not cached; candidates that other cells contradicted are an error: the
+    /// router cannot tell which cell lies, and refuses rather than guess.
+    ///
+    /// Also called without the cache or the shared flight: a cell that is down relearns an
+    /// entry it still has, at most once per interval (see [`crate::breaker`]).
     pub(crate) async fn learn_uncached(&self, st: &Arc<State>, method: &Method, path: &str) -> Result<Outcome, LearnError> {
         let mut reasons = Vec::new();
+        let mut candidates: Vec<(LearnResponse, trust::Verdict, usize, Duration)> = Vec::new();
+        let mut answered = 0;
         for cell in st.health.order() {
             let name = &st.cfg.cells[cell].name;
             let started = Instant::now();
             st.metrics.learn_requests.inc();
             match self.attempt(st, cell, method, path).await {
-                Ok((answer, owner)) => {
+                Ok((answer, verdict)) => {
                     let elapsed = started.elapsed();
                     st.metrics.learn_duration.observe(elapsed.as_secs_f64());
                     st.health.mark_up(st, cell);
-                    if answer.cacheable {
-                        st.cache.insert(&answer.path, answer.exact, owner);
-                    }
-                    return Ok(Outcome::Answer { answer, cell: owner, from: cell, elapsed });
+                    answered += 1;
+                    let confirmed = candidates.iter().position(|(c, ..)| trust::same_answer(c, &answer));
+                    let (answer, verdict, from, elapsed) = match confirmed {
+                        Some(i) => {
+                            let (mut c, v, from, first) = candidates.swap_remove(i);
+                            c.cacheable &= answer.cacheable;
+                            (c, v, from, first + elapsed)
+                        }
+                        None if !verdict.needs_confirmation => (answer, verdict, cell, elapsed),
+                        None => {
+                            if let Some((first, _, from, _)) = candidates.first() {
+                                tracing::warn!(cell = %name, other = %st.cfg.cells[*from].name, path, answer = ?answer, other_answer = ?first, "cells disagree about a path");
+                            }
+                            candidates.push((answer, verdict, cell, elapsed));
+                            continue;
+                        }
+                    };
+                    return Ok(self.accept(st, answer, verdict, from, elapsed));
                 }
                 Err((reason, detail)) => {
                     st.metrics.learn_failure(name, reason);
@@ -105,21 +129,44 @@ impl Learner {
                 }
             }
         }
+        if answered == 1 {
+            // Nobody else answered: usable for this request, not for the cache.
+            if let Some((mut answer, verdict, from, elapsed)) = candidates.pop() {
+                answer.cacheable = false;
+                return Ok(self.accept(st, answer, verdict, from, elapsed));
+            }
+        }
+        if !candidates.is_empty() {
+            st.metrics.rejected("learn");
+            let claims: Vec<String> = candidates.iter().map(|(a, _, from, _)| format!("{} says {} {}", st.cfg.cells[*from].name, a.path, a.cell)).collect();
+            reasons.push(format!("cells disagree and none confirms another: {}", claims.join(", ")));
+        }
         Err(LearnError(reasons.join("; ")))
     }
 
-    /// One learn request to one cell: the answer and its cell's index, or (reason, detail).
-    async fn attempt(&self, st: &State, cell: usize, method: &Method, path: &str) -> Result<(LearnResponse, usize), (&'static str, String)> {
+    fn accept(&self, st: &State, mut answer: LearnResponse, verdict: trust::Verdict, from: usize, elapsed: Duration) -> Outcome {
+        answer.cacheable &= verdict.cacheable;
+        if answer.cacheable {
+            st.cache.insert(&answer.path, answer.exact, verdict.cell);
+        }
+        Outcome::Answer { answer, cell: verdict.cell, from, elapsed }
+    }
+
+    /// One learn request to one cell: the answer and the trust rules' verdict on it, or (reason, detail).
+    async fn attempt(&self, st: &State, cell: usize, method: &Method, path: &str) -> Result<(LearnResponse, trust::Verdict), (&'static str, String)> {
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("method", method.as_str())
             .append_pair("path_info", path)
             .finish();
         let uri = format!("{}?{}", st.cfg.learn_path, query);
-        let req = Request::get(uri)
+        let mut req = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .header("x-cells-router", st.cfg.name.as_str())
             .body(proxy::empty())
             .map_err(|e| ("request", e.to_string()))?;
+        if let Some(token) = &st.cfg.learn_token {
+            req.headers_mut().insert(trust::LEARN_TOKEN_HEADER, token.header_value().clone());
+        }
         let work = async {
             let resp = st.client.send(cell, req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, proxy::error_chain(&e)))?;
             let status = resp.status();
@@ -137,7 +184,7 @@ impl Learner {
             return Err(("status", format!("status {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))));
         }
         let answer: LearnResponse = serde_json::from_slice(&body).map_err(|e| ("invalid", format!("invalid answer: {e}")))?;
-        let owner = trust::check_answer(&st.cfg, &answer, path).map_err(|e| ("untrusted", e.to_string()))?;
-        Ok((answer, owner))
+        let verdict = trust::check_answer(&st.cfg, &answer, path, cell).map_err(|e| ("untrusted", e.to_string()))?;
+        Ok((answer, verdict))
     }
 }

@@ -167,16 +167,94 @@ pub enum Untrusted {
     UnknownCell(String),
     #[error("path {path:?} does not cover the request path")]
     NotCovering { path: String },
+    #[error("path {path:?} has an empty or dot segment")]
+    Malformed { path: String },
+    #[error("a prefix for / would cover every path; / can only be an exact, uncached answer")]
+    RootPrefix,
+    #[error("a cache header may not name / (never cached)")]
+    RootHeader,
+    #[error("a cache header names cell {named:?}, not the cell that sent it ({sender:?})")]
+    NotTheSender { named: String, sender: String },
+    #[error("a cache header for {path:?} on a request no cache entry routed (only an entry's own cell may narrow it)")]
+    Unrouted { path: String },
+    #[error("a cache header for {path:?} is wider than the entry {entry:?} that routed the request")]
+    WiderThanEntry { path: String, entry: String },
+    #[error("a cache header for {path:?} covers the reserved prefix {reserved:?}")]
+    ReservedHeader { path: String, reserved: String },
 }
 
-/// Accepts `answer` for `request_path`, returning the cell's index. Both paths are compared
-/// normalized ([`routing_path`]); the answer's path may not contain `?`, `#` or control bytes.
-pub fn check_answer(cfg: &Config, answer: &LearnResponse, request_path: &str) -> Result<usize, Untrusted> {
+/// A learn answer the router may use, and how far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The answer's cell (index in the configuration).
+    pub cell: usize,
+    /// False when the answer may route this one request but must not enter the cache (`/`).
+    pub cacheable: bool,
+    /// True when the answer alone is not enough: another cell must give the same answer
+    /// (see [`check_answer`]).
+    pub needs_confirmation: bool,
+}
+
+/// Accepts `answer` for `request_path`, given by cell `from`. Both paths are compared
+/// normalized ([`routing_path`]); the answer's path may not contain `?`, `#`, control bytes,
+/// empty or dot segments.
+///
+/// What one cell alone cannot make the router believe (the threat model is in README.md's
+/// Trust rules):
+/// - a prefix for `/` (it would cover every path): refused; an exact `/` routes this request
+///   but is never cached, whatever its `cacheable` says;
+/// - that it owns the path itself (`cell` is `from`): any cell could say so of any namespace,
+///   and nothing in the answer tells an owner from a thief, so another cell must agree;
+///   an answer naming another cell needs no second opinion, as that cell answers
+///   `421 Misdirected Request` with the true owner when it is wrong;
+/// - a prefix covering a reserved path (`/api/v4/projects`, `/groups`, `/-`, ...: containers
+///   of many entities, `reserved_prefixes`), whichever cell it names: another cell must agree.
+///
+/// With a single configured cell there is no one to ask, and nothing to steal from.
+pub fn check_answer(cfg: &Config, answer: &LearnResponse, request_path: &str, from: usize) -> Result<Verdict, Untrusted> {
     let cell = cell_index(cfg, &answer.cell).ok_or_else(|| Untrusted::UnknownCell(answer.cell.clone()))?;
     if !covers(&answer.path, answer.exact, request_path) {
         return Err(Untrusted::NotCovering { path: answer.path.clone() });
     }
-    Ok(cell)
+    let path = routing_path(&answer.path);
+    if has_empty_or_dot_segment(&path) {
+        return Err(Untrusted::Malformed { path: answer.path.clone() });
+    }
+    if path == "/" && !answer.exact {
+        return Err(Untrusted::RootPrefix);
+    }
+    let several = cfg.cells.len() > 1;
+    let reserved = !answer.exact && reserved_below(cfg, &path).is_some();
+    Ok(Verdict { cell, cacheable: answer.cacheable && path != "/", needs_confirmation: several && (cell == from || reserved) })
+}
+
+/// True when two trusted answers say the same thing: the same cell for the same normalized
+/// path, exact or prefix alike.
+pub fn same_answer(a: &LearnResponse, b: &LearnResponse) -> bool {
+    a.cell == b.cell && a.exact == b.exact && routing_path(&a.path) == routing_path(&b.path)
+}
+
+/// `//` or a `.`/`..` segment (or a `//` that normalization squeezed: checked on the raw form).
+fn has_empty_or_dot_segment(path: &str) -> bool {
+    path.len() > 1 && path[1..].split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..")
+}
+
+/// True when `path`'s first segment is a top-level namespace rather than one of GitLab's fixed
+/// top-level routes: no reserved prefix covers it or lies below it. A top-level namespace (an
+/// organization, a top-level group or user) lives on one cell, so its cell may widen an entry for
+/// `/my-company/project` to `/my-company`; under `/api`, `/groups` or `/-` the entities next to
+/// each other belong to different cells, and a header may only narrow.
+fn namespace_root(cfg: &Config, path: &str) -> bool {
+    let first = match path[1..].find('/') {
+        Some(i) => &path[..i + 1],
+        None => path,
+    };
+    first.len() > 1 && !cfg.reserved_prefixes.iter().any(|r| covers_prefix(first, r) || covers_prefix(r, first))
+}
+
+/// The first reserved prefix that the prefix `path` (normalized) covers: equal to it or above it.
+fn reserved_below<'c>(cfg: &'c Config, path: &str) -> Option<&'c str> {
+    cfg.reserved_prefixes.iter().map(String::as_str).find(|r| covers_prefix(path, r))
 }
 
 pub fn cell_index(cfg: &Config, name: &str) -> Option<usize> {
@@ -277,14 +355,78 @@ fn header_path(raw: &str) -> Option<String> {
     Some(inner.to_string())
 }
 
-/// Accepts a cache header for `request_path`, returning the cell's index (compared as
-/// [`check_answer`] compares).
-pub fn check_cache_header(cfg: &Config, h: &CacheHeader, request_path: &str) -> Result<usize, Untrusted> {
+/// Accepts a cache header for `request_path` from the cell `sender` that served the request,
+/// returning the cell's index (paths compared as [`check_answer`] compares them).
+///
+/// A header is the sending cell's word about itself, with no second cell asked, so it may only
+/// refine what the router already trusted: it must name `sender`, and narrow (or repeat) the
+/// entry that routed the request to `sender` — `entry` is that entry's (path, exact), None
+/// when no cache entry routed it (an uncacheable answer, the session cookie, a replay after a
+/// relearn), and then no header is taken. A prefix entry inside a top-level namespace may also
+/// be widened up to that namespace (`/my-company/project` to `/my-company`: the seed's flow; see
+/// `namespace_root`). `/` and prefixes covering a reserved path are refused.
+pub fn check_cache_header(cfg: &Config, h: &CacheHeader, request_path: &str, sender: usize, entry: Option<(&str, bool)>) -> Result<usize, Untrusted> {
     let cell = cell_index(cfg, &h.cell).ok_or_else(|| Untrusted::UnknownCell(h.cell.clone()))?;
+    if cell != sender {
+        return Err(Untrusted::NotTheSender { named: h.cell.clone(), sender: cfg.cells[sender].name.clone() });
+    }
     if !covers(&h.path, h.exact, request_path) {
         return Err(Untrusted::NotCovering { path: h.path.clone() });
     }
+    let path = routing_path(&h.path);
+    if has_empty_or_dot_segment(&path) {
+        return Err(Untrusted::Malformed { path: h.path.clone() });
+    }
+    if path == "/" {
+        return Err(Untrusted::RootHeader);
+    }
+    if let Some(r) = (!h.exact).then(|| reserved_below(cfg, &path)).flatten() {
+        return Err(Untrusted::ReservedHeader { path: h.path.clone(), reserved: r.to_string() });
+    }
+    let Some((entry_path, entry_exact)) = entry else {
+        return Err(Untrusted::Unrouted { path: h.path.clone() });
+    };
+    let entry_path = routing_path(entry_path);
+    let within = if entry_exact {
+        h.exact && path == entry_path
+    } else {
+        covers_prefix(&entry_path, &path) || (!h.exact && covers_prefix(&path, &entry_path) && namespace_root(cfg, &entry_path))
+    };
+    if !within {
+        return Err(Untrusted::WiderThanEntry { path: h.path.clone(), entry: entry_path.into_owned() });
+    }
     Ok(cell)
+}
+
+/// The header carrying the router's learn token on its own learn requests (never from a
+/// client: `x-gitlab-cell-*` is stripped from client requests by [`is_internal`]).
+pub const LEARN_TOKEN_HEADER: &str = "x-gitlab-cell-learn-token";
+
+/// True when a cell would route `path` to its learn endpoint `learn_path`, so the router must
+/// not forward it (clients asking where any namespace lives is the enumeration the 404 delay
+/// exists to prevent). Deliberately wider than Rails: every `%XX` decoded (Rails leaves
+/// `%6C` alone, Rack's URLMap too; refusing it costs no real URL), `//` squeezed (Rack's
+/// URLMap matches `/+` between segments), a trailing `/` dropped, ASCII case ignored, and the
+/// learn path itself, anything below it (`/learn/x`: URLMap passes it to the mounted app) and
+/// any `.format` suffix (`/learn.json`: Grape's and Rails' `(.:format)`) all count.
+pub fn is_learn_path(path: &str, learn_path: &str) -> bool {
+    let learn = learn_path.trim_end_matches('/').as_bytes();
+    let under = |p: &[u8]| p.len() >= learn.len() && p[..learn.len()].eq_ignore_ascii_case(learn) && matches!(p.get(learn.len()), None | Some(b'/' | b'.'));
+    if under(path.as_bytes()) {
+        return true;
+    }
+    // The common case: nothing to decode or squeeze, no allocation (this runs on every request).
+    if !path.as_bytes().contains(&b'%') && !path.contains("//") {
+        return false;
+    }
+    let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(path).into();
+    let mut squeezed = Vec::with_capacity(decoded.len());
+    for &b in decoded.iter() {
+        if !(b == b'/' && squeezed.last() == Some(&b'/')) {
+            squeezed.push(b);
+        }
+    }
+    under(&squeezed)
 }
 
 pub const CACHE_HEADER: &str = "x-gitlab-cell-cache";
@@ -429,22 +571,101 @@ mod tests {
         )
         .unwrap();
         let a = |path: &str, exact: bool| LearnResponse { path: path.into(), cell: "c0".into(), source: cells_learn::Source::Fixed, exact, cacheable: true };
-        assert_eq!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/"), Ok(0));
-        assert_eq!(check_answer(&cfg, &a("/caf%C3%A9", false), "/caf%c3%a9/x/"), Ok(0));
-        assert_eq!(check_answer(&cfg, &a("/caf%c3%a9", true), "/caf%C3%A9"), Ok(0));
-        assert_eq!(check_answer(&cfg, &a("/-/profile/", false), "/-/profile/keys"), Ok(0));
+        let ok = Ok(Verdict { cell: 0, cacheable: true, needs_confirmation: false });
+        assert_eq!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/", 0), ok);
+        assert_eq!(check_answer(&cfg, &a("/caf%C3%A9", false), "/caf%c3%a9/x/", 0), ok);
+        assert_eq!(check_answer(&cfg, &a("/caf%c3%a9", true), "/caf%C3%A9", 0), ok);
+        assert_eq!(check_answer(&cfg, &a("/-/profile/", false), "/-/profile/keys", 0), ok);
         // Mixed-case escapes are different paths to Rails: not covered.
-        assert!(check_answer(&cfg, &a("/x%aF", true), "/x%AF").is_err());
-        assert!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/keys").is_err());
-        assert!(check_answer(&cfg, &a("/-/profilex", false), "/-/profile").is_err());
+        assert!(check_answer(&cfg, &a("/x%aF", true), "/x%AF", 0).is_err());
+        assert!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/keys", 0).is_err());
+        assert!(check_answer(&cfg, &a("/-/profilex", false), "/-/profile", 0).is_err());
         // Not a path: a query or fragment would be cut off by normalization, widening the claim.
-        assert!(check_answer(&cfg, &a("/a?b/c", false), "/a/x").is_err());
-        assert!(check_answer(&cfg, &a("/a#b", false), "/a/x").is_err());
-        assert!(check_answer(&cfg, &a("a", false), "/a/x").is_err());
+        assert!(check_answer(&cfg, &a("/a?b/c", false), "/a/x", 0).is_err());
+        assert!(check_answer(&cfg, &a("/a#b", false), "/a/x", 0).is_err());
+        assert!(check_answer(&cfg, &a("a", false), "/a/x", 0).is_err());
         let h = parse_cache_header("path=/-/profile; cell=c0; exact").unwrap();
-        assert_eq!(check_cache_header(&cfg, &h, "/-/profile/"), Ok(0));
+        assert_eq!(check_cache_header(&cfg, &h, "/-/profile/", 0, Some(("/-/profile", true))), Ok(0));
         let h = parse_cache_header("path=/a%3Fb; cell=c0").unwrap();
-        assert!(check_cache_header(&cfg, &h, "/a/x").is_err());
+        assert!(check_cache_header(&cfg, &h, "/a/x", 0, Some(("/a", false))).is_err());
+    }
+
+    fn three_cells() -> Config {
+        let mut t = String::from("name='r'\nlisten='127.0.0.1:0'\ndefault_cell='c0'\n");
+        for i in 0..3 {
+            t.push_str(&format!("[[cells]]\nname='c{i}'\nurl='http://127.0.0.1:{}'\n", i + 1));
+        }
+        Config::from_toml(&t, &crate::Args::default()).unwrap()
+    }
+
+    /// `/` is never a prefix and never cached; self-claims and prefixes over reserved paths
+    /// need a second cell; an answer naming another cell for an entity does not.
+    #[test]
+    fn answers_that_claim_too_much() {
+        let cfg = three_cells();
+        let a = |path: &str, cell: &str, exact: bool, cacheable: bool| LearnResponse { path: path.into(), cell: cell.into(), source: cells_learn::Source::Routable, exact, cacheable };
+        let v = |cell, cacheable, needs_confirmation| Ok(Verdict { cell, cacheable, needs_confirmation });
+        for root in ["/", "//", "/./", "///"] {
+            assert!(check_answer(&cfg, &a(root, "c1", false, true), "/org/x", 0).is_err(), "{root}");
+        }
+        assert_eq!(check_answer(&cfg, &a("/", "c1", false, true), "/org/x", 0), Err(Untrusted::RootPrefix));
+        // The gem's own answer for `/` (exact, no `cacheable` field in the seed's format) routes, uncached.
+        assert_eq!(check_answer(&cfg, &a("/", "c1", true, true), "/", 0), v(1, false, false));
+        assert_eq!(check_answer(&cfg, &a("/", "c0", true, true), "/", 0), v(0, false, true));
+        assert!(matches!(check_answer(&cfg, &a("/org/./x", "c1", false, true), "/org/./x/y", 0), Err(Untrusted::Malformed { .. })));
+        // `//` is squeezed as Rails squeezes it: the same path as `/org/x`.
+        assert_eq!(check_answer(&cfg, &a("/org//x", "c1", false, true), "/org/x/y", 0), v(1, true, false));
+        // Entities, named by another cell: trusted; by the answering cell itself: confirmed.
+        assert_eq!(check_answer(&cfg, &a("/org/x", "c1", false, true), "/org/x/-/issues", 0), v(1, true, false));
+        assert_eq!(check_answer(&cfg, &a("/org/x", "c1", false, true), "/org/x/-/issues", 1), v(1, true, true));
+        assert_eq!(check_answer(&cfg, &a("/api/v4/projects/42", "c2", false, true), "/api/v4/projects/42/issues", 0), v(2, true, false));
+        assert_eq!(check_answer(&cfg, &a("/groups/org", "c2", false, true), "/groups/org/-/epics", 0), v(2, true, false));
+        // Containers of many entities: confirmed whoever is named.
+        for wide in ["/api", "/api/v4", "/api/v4/projects", "/-", "/users", "/groups", "/admin"] {
+            let req = format!("{wide}/42/x");
+            assert_eq!(check_answer(&cfg, &a(wide, "c2", false, true), &req, 0), v(2, true, true), "{wide}");
+            // Exact answers name one path only.
+            assert_eq!(check_answer(&cfg, &a(wide, "c2", true, true), wide, 0), v(2, true, false), "{wide}");
+        }
+        assert_eq!(check_answer(&cfg, &a("/-/profile", "c2", false, true), "/-/profile/keys", 0), v(2, true, false));
+    }
+
+    #[test]
+    fn cache_headers_only_narrow_the_senders_own_entry() {
+        let cfg = three_cells();
+        let h = |v: &str| parse_cache_header(v).unwrap();
+        let entry = Some(("/org", false));
+        assert_eq!(check_cache_header(&cfg, &h("path=/org/x; cell=c1"), "/org/x/y", 1, entry), Ok(1));
+        assert_eq!(check_cache_header(&cfg, &h("path=/org; cell=c1"), "/org/x/y", 1, entry), Ok(1));
+        assert_eq!(check_cache_header(&cfg, &h("path=/org/x/y; cell=c1; exact"), "/org/x/y", 1, entry), Ok(1));
+        let err = |v: &str, sender, entry| check_cache_header(&cfg, &h(v), "/org/x/y", sender, entry).unwrap_err();
+        assert!(matches!(err("path=/org/x; cell=c2", 1, entry), Untrusted::NotTheSender { .. }));
+        assert!(matches!(err("path=/org/x; cell=c1", 1, None), Untrusted::Unrouted { .. }));
+        assert!(matches!(err("path=/; cell=c1", 1, entry), Untrusted::RootHeader));
+        assert!(matches!(err("path=/; cell=c1", 1, Some(("/", false))), Untrusted::RootHeader));
+        assert!(matches!(err("path=/org/x; cell=c1", 1, Some(("/org/x/y", true))), Untrusted::WiderThanEntry { .. }));
+        // Widening inside the top-level namespace is the cell's to say; not from an exact entry,
+        // and not under GitLab's fixed top-level routes, where neighbours live on other cells.
+        assert_eq!(check_cache_header(&cfg, &h("path=/org; cell=c1"), "/org/x/y", 1, Some(("/org/x", false))), Ok(1));
+        assert!(matches!(err("path=/org; cell=c1", 1, Some(("/org/x/y", true))), Untrusted::WiderThanEntry { .. }));
+        let g2 = |v: &str, req: &str, entry| check_cache_header(&cfg, &h(v), req, 1, entry);
+        assert!(matches!(g2("path=/api/v4/foo; cell=c1", "/api/v4/foo/5/x", Some(("/api/v4/foo/5", false))), Err(Untrusted::WiderThanEntry { .. })));
+        assert!(matches!(g2("path=/-/snippets; cell=c1", "/-/snippets/5", Some(("/-/snippets/5", false))), Err(Untrusted::WiderThanEntry { .. })));
+        let g = |v: &str, req: &str, entry| check_cache_header(&cfg, &h(v), req, 1, entry);
+        assert!(matches!(g("path=/api/v4; cell=c1", "/api/v4/projects/1", Some(("/api/v4/projects/1", false))), Err(Untrusted::ReservedHeader { .. })));
+        assert!(matches!(g("path=/-; cell=c1", "/-/profile", Some(("/-/profile", false))), Err(Untrusted::ReservedHeader { .. })));
+    }
+
+    #[test]
+    fn learn_paths_in_every_spelling_a_cell_would_route() {
+        let l = "/api/v4/cells/learn";
+        for p in [l, "/api/v4/cells/learn/", "/api/v4/cells/learn.json", "/api/v4/cells/learn/x", "//api/v4//cells/learn", "/api/v4/cells/%6Cearn", "/api/v4/cells/%6cearn", "/API/v4/cells/Learn", "/api/v4/cells%2Flearn", "/%61pi/v4/cells/learn?x"] {
+            assert!(is_learn_path(p.split('?').next().unwrap(), l), "{p}");
+        }
+        for p in ["/api/v4/cells/learner", "/api/v4/cells", "/api/v4/cells/lear", "/gitlab-org/api/v4/cells/learn", "/"] {
+            assert!(!is_learn_path(p, l), "{p}");
+        }
+        assert!(is_learn_path("/internal/learn.json", "/internal/learn/"));
     }
 
     /// The grammar's cases are the shared table (tests/cache_header_grammar.rs); here, that a

@@ -152,6 +152,9 @@ async fn escape_case_and_trailing_slash_share_the_entry() {
     // A different entity under the same top-level segment is not covered by that entry.
     let g = send(&c, r.addr, "GET", "/api/v4/projects/alpha%2Fgitlab2", &[], Bytes::new()).await;
     assert!(g.trace().contains("cache=miss"), "{}", g.trace());
-    assert_eq!(cells.iter().map(|c| c.learn_count()).sum::<usize>(), 2);
+    // Two learns, each one or two requests (an answer naming the cell that gave it is confirmed
+    // by another cell).
+    let learns = cells.iter().map(|c| c.learn_count()).sum::<usize>();
+    assert!((2..=4).contains(&learns), "{learns} learn requests");
     r.shutdown().await;
 }

@@ -49,7 +49,7 @@ fn saved_inputs_reach_accepted_and_refused_answers() {
     for (_, data) in inputs("cache_header", 20) {
         let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
         let (Ok(value), Ok(path)) = (std::str::from_utf8(&data[..split]), std::str::from_utf8(data.get(split + 1..).unwrap_or(&[]))) else { continue };
-        match trust::parse_cache_header(value).map(|h| trust::check_cache_header(&cfg, &h, path)) {
+        match trust::parse_cache_header(value).map(|h| trust::check_cache_header(&cfg, &h, path, trust::cell_index(&cfg, &h.cell).unwrap_or(0), Some((&h.path, h.exact)))) {
             Some(Ok(_)) => accepted += 1,
             _ => refused += 1,
         }
@@ -65,7 +65,7 @@ fn saved_inputs_reach_accepted_and_refused_answers() {
             continue;
         };
         let path = if mode % 2 == 0 { tail.to_string() } else { format!("{}{tail}", answer.path) };
-        match trust::check_answer(&cfg, &answer, &path) {
+        match trust::check_answer(&cfg, &answer, &path, usize::MAX) {
             Ok(_) => accepted += 1,
             Err(_) => refused += 1,
         }
@@ -89,7 +89,7 @@ fn the_checks_refuse_what_they_should() {
     assert_eq!(trust::parse_cache_header(&formatted), Some(h));
     let not_ours = LearnResponse { path: "/a".into(), cell: "elsewhere".into(), source: Source::Routable, exact: false, cacheable: true };
     let cfg = router_checks::config();
-    assert!(trust::check_answer(&cfg, &not_ours, "/a/b").is_err());
+    assert!(trust::check_answer(&cfg, &not_ours, "/a/b", 0).is_err());
 }
 
 /// Diagnostic for the "no memory growth" requirement, not a regression test: replays the local

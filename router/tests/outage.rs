@@ -74,14 +74,17 @@ async fn an_outage_costs_one_learn_per_prefix_not_one_per_request() {
 
 #[tokio::test]
 async fn a_namespace_that_moved_during_the_outage_is_found_by_the_relearn() {
-    let (a, b) = (FakeCell::start("cell_a", owners()).await, FakeCell::start("cell_b", owners()).await);
-    let r = router("[breaker]\nprobe_interval = \"10s\"\nrelearn_interval = \"200ms\"\n", "cell_a", &[&a, &b]).await;
+    // Three cells: cell_a's answer naming itself after the move is confirmed by cell_c (with
+    // cell_b down and no third cell it could not be, and would route without being cached).
+    let (a, b, c3) = (FakeCell::start("cell_a", owners()).await, FakeCell::start("cell_b", owners()).await, FakeCell::start("cell_c", owners()).await);
+    let r = router("[breaker]\nprobe_interval = \"10s\"\nrelearn_interval = \"200ms\"\n", "cell_a", &[&a, &b, &c3]).await;
     let c = client();
     assert_eq!(get(&c, r.addr, "/ns0/p").await.served_by(), "cell_b");
     b.kill().await;
     assert_eq!(get(&c, r.addr, "/ns0/p").await.status, 502);
     assert_eq!(get(&c, r.addr, "/ns0/p").await.status, 503); // relearned: still cell_b
     a.set_learn(table(&[("/ns0", "cell_a", "routable", false, true)], "cell_a"));
+    c3.set_learn(table(&[("/ns0", "cell_a", "routable", false, true)], "cell_a"));
     assert_eq!(get(&c, r.addr, "/ns0/p").await.status, 503, "relearned again within the interval");
     tokio::time::sleep(Duration::from_millis(250)).await;
     let g = get(&c, r.addr, "/ns0/p").await;

@@ -18,6 +18,13 @@ fn learns(a: &FakeCell, b: &FakeCell) -> usize {
     a.learn_count() + b.learn_count()
 }
 
+/// Learn requests for `rounds` learns: one each, or two when the first cell asked named itself
+/// (a self-claim, confirmed by the other cell: `trust::check_answer`); which cell is asked first
+/// is random.
+fn within_rounds(learns: usize, rounds: usize) -> bool {
+    (rounds..=2 * rounds).contains(&learns)
+}
+
 #[tokio::test]
 async fn miss_then_hit() {
     let (a, b) = two_cells().await;
@@ -28,13 +35,14 @@ async fn miss_then_hit() {
     assert_eq!(g.served_by(), "cell_b");
     assert!(g.trace().starts_with("router=router_test; cache=miss; learned_from=cell_"), "{}", g.trace());
     assert!(g.trace().contains("; cell=cell_b; learn_ms="), "{}", g.trace());
-    assert_eq!(learns(&a, &b), 1);
+    let first = learns(&a, &b);
+    assert!(within_rounds(first, 1), "{first}");
     let (m, p) = [a.state.learns.lock().unwrap().clone(), b.state.learns.lock().unwrap().clone()].concat()[0].clone();
     assert_eq!((m.as_str(), p.as_str()), ("GET", "/org/proj/-/issues"));
     let g = get(&c, r.addr, "/org/proj/-/tree/main").await;
     assert_eq!(g.served_by(), "cell_b");
     assert_eq!(g.trace(), "router=router_test; cache=hit; cell=cell_b");
-    assert_eq!(learns(&a, &b), 1);
+    assert_eq!(learns(&a, &b), first);
     let reqs = b.requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].path, "/org/proj/-/issues");
@@ -50,11 +58,12 @@ async fn prefix_covers_only_on_segment_boundaries() {
     let c = client();
     assert_eq!(get(&c, r.addr, "/my-company").await.served_by(), "cell_b");
     assert_eq!(get(&c, r.addr, "/my-company/x").await.trace(), "router=router_test; cache=hit; cell=cell_b");
-    assert_eq!(learns(&a, &b), 1);
+    let first = learns(&a, &b);
+    assert!(within_rounds(first, 1), "{first}");
     let g = get(&c, r.addr, "/my-companyx").await;
     assert_eq!(g.served_by(), "cell_a");
     assert!(g.trace().contains("cache=bypass"), "{}", g.trace());
-    assert_eq!(learns(&a, &b), 2);
+    assert!(within_rounds(learns(&a, &b) - first, 1));
     r.shutdown().await;
 }
 
@@ -65,11 +74,12 @@ async fn exact_answers_cover_only_their_path() {
     let c = client();
     assert_eq!(get(&c, r.addr, "/-/profile").await.served_by(), "cell_a");
     assert!(get(&c, r.addr, "/-/profile").await.trace().contains("cache=hit"));
-    assert_eq!(learns(&a, &b), 1);
+    let first = learns(&a, &b);
+    assert!(within_rounds(first, 1), "{first}");
     // Not covered by the exact entry: learned again, answered by the default cell.
     let g = get(&c, r.addr, "/-/profile/keys").await;
     assert!(g.trace().contains("cache=bypass"), "{}", g.trace());
-    assert_eq!(learns(&a, &b), 2);
+    assert!(within_rounds(learns(&a, &b) - first, 1));
     r.shutdown().await;
 }
 
@@ -83,7 +93,7 @@ async fn uncacheable_answers_are_never_cached() {
         assert_eq!(g.served_by(), "cell_a");
         assert!(g.trace().contains("cache=bypass"));
     }
-    assert_eq!(learns(&a, &b), 3);
+    assert!(within_rounds(learns(&a, &b), 3), "{}", learns(&a, &b));
     r.state.cache.run_pending_tasks();
     assert_eq!(r.state.cache.entry_count(), 0);
     r.shutdown().await;
@@ -109,7 +119,7 @@ async fn concurrent_misses_share_one_learn_request() {
         assert_eq!(g.status, 200);
         assert_eq!(g.served_by(), "cell_b");
     }
-    assert_eq!(learns(&a, &b), 1);
+    assert!(within_rounds(learns(&a, &b), 1), "{}", learns(&a, &b));
     assert_eq!(b.request_count(), 64);
     r.shutdown().await;
 }
@@ -157,14 +167,28 @@ async fn poisoned_learn_answers_are_refused() {
     r.shutdown().await;
 }
 
+/// A cache header must cover the request path, name the cell that sent it, and narrow (or
+/// repeat) the entry that routed the request there. (Before issue 14 any configured cell could
+/// be named, on any request: a cell could point paths at itself or at others.)
 #[tokio::test]
 async fn cache_headers_are_trusted_only_for_the_request_path() {
     let (a, b) = two_cells().await;
-    a.set_app(|rec: &Recorded| {
+    let header = |v: &str| vec![("x-gitlab-cell-cache".to_string(), v.to_string())];
+    a.set_app(move |rec: &Recorded| {
         let h = match rec.path.as_str() {
-            "/" => vec![("x-gitlab-cell-cache".to_string(), "path=/elsewhere; cell=cell_b".to_string())],
-            "/team" => vec![("x-gitlab-cell-cache".to_string(), "path=/team; cell=cell_zzz".to_string())],
-            "/team/sub" => vec![("x-gitlab-cell-cache".to_string(), "path=/team; cell=cell_b".to_string())],
+            "/" => header("path=/elsewhere; cell=cell_a"),
+            "/team" => header("path=/team; cell=cell_zzz"),
+            "/team/sub" => header("path=/team; cell=cell_a"),
+            _ => vec![],
+        };
+        AppReply { status: 200, headers: h, delay: None }
+    });
+    b.set_app(move |rec: &Recorded| {
+        let h = match rec.path.as_str() {
+            "/my-company/team/sub" => header("path=/my-company/team; cell=cell_b"),
+            "/my-company/x" => header("path=/my-company/x; cell=cell_a"),
+            "/my-company/y" => header("path=/my-company/y/z; cell=cell_b"),
+            "/org/proj/wider" => header("path=//; cell=cell_b"),
             _ => vec![],
         };
         AppReply { status: 200, headers: h, delay: None }
@@ -174,14 +198,24 @@ async fn cache_headers_are_trusted_only_for_the_request_path() {
     let g = get(&c, r.addr, "/").await; // default answer; header names a path that does not cover "/"
     assert!(!g.headers.contains_key("x-gitlab-cell-cache"));
     get(&c, r.addr, "/team").await; // unknown cell
-    r.state.cache.run_pending_tasks();
-    assert_eq!(r.state.cache.entry_count(), 0);
-    assert!(matches!(r.state.cache.lookup("/elsewhere"), cells_router::cache::Lookup::Miss));
-    let g = get(&c, r.addr, "/team/sub").await; // valid: /team -> cell_b
+    let g = get(&c, r.addr, "/team/sub").await; // covers, names its sender, but no entry routed the request
     assert!(!g.headers.contains_key("x-gitlab-cell-cache"));
-    let g = get(&c, r.addr, "/team/other").await;
+    r.state.cache.run_pending_tasks();
+    assert_eq!(r.state.cache.entry_count(), 0, "{:?}", r.state.cache.entries());
+    // Routed by the /my-company entry to cell_b: cell_b may narrow it, for itself only.
+    assert_eq!(get(&c, r.addr, "/my-company/team/sub").await.served_by(), "cell_b");
+    assert_eq!(get(&c, r.addr, "/my-company/x").await.served_by(), "cell_b"); // names cell_a: refused
+    get(&c, r.addr, "/org/proj/wider").await; // `//` is `/`: refused
+    r.state.cache.run_pending_tasks();
+    let mut entries = r.state.cache.entries();
+    entries.sort();
+    let b_idx = 1;
+    assert_eq!(entries, vec![("/my-company".into(), false, b_idx), ("/my-company/team".into(), false, b_idx), ("/org/proj".into(), false, b_idx)]);
+    let g = get(&c, r.addr, "/my-company/team/other").await;
     assert_eq!(g.served_by(), "cell_b");
     assert!(g.trace().contains("cache=hit"));
+    let m = String::from_utf8_lossy(&get(&c, r.internal_addr, cells_router::METRICS_PATH).await.body).to_string();
+    assert!(m.contains("cells_router_rejected_answers_total{origin=\"header\"} 5"), "{m}");
     r.shutdown().await;
 }
 
@@ -242,8 +276,8 @@ async fn learn_fails_over_to_other_cells() {
     }
     // Each learn attempt went to at most each cell once; the failed ones are tried last.
     let total = dead.learn_count() + garbage.learn_count() + hang.learn_count() + learns(&a, &b);
-    assert!(learns(&a, &b) == 6, "good cells answered {}", learns(&a, &b));
-    assert!(total <= 6 + 3, "failed cells were retried too often: {total}");
+    assert!(within_rounds(learns(&a, &b), 6), "good cells answered {}", learns(&a, &b));
+    assert!(total <= learns(&a, &b) + 3, "failed cells were retried too often: {total}");
     let health = get(&c, r.internal_addr, cells_router::HEALTH_PATH).await.json();
     let down: Vec<&str> = health["cells"].as_array().unwrap().iter().filter(|c| c["healthy"] == false).map(|c| c["name"].as_str().unwrap()).collect();
     assert!(down.iter().all(|n| ["cell_dead", "cell_garbage", "cell_hang", "cell_killed"].contains(n)), "{down:?}");
@@ -282,7 +316,7 @@ async fn stale_entries_serve_while_cells_cannot_answer() {
     assert_eq!(g.served_by(), "cell_b");
     assert!(g.trace().contains("cache=stale"), "{}", g.trace());
     let failed = learns(&a, &b);
-    assert_eq!(failed, 3); // the first miss + one attempt per cell
+    assert!((3..=4).contains(&failed), "{failed}"); // the first miss (1 or 2 with its confirmation) + one attempt per cell
     // Within the backoff: stale at once, no learn request.
     let g = get(&c, r.addr, "/org/proj/-/issues").await;
     assert!(g.trace().contains("cache=stale"));
@@ -343,12 +377,13 @@ async fn unreachable_target_gives_502_then_503_and_keeps_its_entries() {
     assert_eq!((g.status, g.json()["error"].as_str()), (503, Some("cell_unavailable")));
     assert_eq!(g.headers["retry-after"], "10");
     // The organization moved to cell_a: the next request relearns instead of using the dead entry.
+    // cell_a names itself and no other cell is left to confirm it: routed, not cached (a
+    // self-claim is cached only when a second cell agrees).
     a.set_learn(table(&[("/org", "cell_a", "routable", false, true)], "cell_a"));
     let g = get(&c, r.addr, "/org/x").await;
     assert_eq!(g.status, 200);
     assert_eq!(g.served_by(), "cell_a");
     assert!(g.trace().contains("learned_from=cell_a"), "{}", g.trace());
-    assert_eq!(get(&c, r.addr, "/org/y").await.served_by(), "cell_a");
     r.shutdown().await;
 }
 
@@ -512,13 +547,16 @@ async fn metrics_and_health_endpoints() {
         "cells_router_cell_breaker_state{cell=\"cell_b\"} 1",
         "cells_router_cell_breaker_state{cell=\"cell_a\"} 0",
         "cells_router_cell_breaker_transitions_total{cell=\"cell_b\",to=\"open\"} 1",
-        "cells_router_learn_duration_seconds_count 2",
         "cells_router_learn_duration_seconds_bucket{le=",
-        "cells_router_learn_requests_total 2",
         "cells_router_upstream_errors_total{cell=\"cell_b\",reason=\"connect\"} 1",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    // Two learns (`/org/proj`, `/`), each one or two requests (self-claims are confirmed).
+    let value = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    let sent = value("cells_router_learn_requests_total ");
+    assert!(within_rounds(sent, 2), "{sent}");
+    assert_eq!(value("cells_router_learn_duration_seconds_count "), sent);
     let h = get(&c, r.internal_addr, cells_router::HEALTH_PATH).await;
     assert_eq!(h.status, 200);
     let j = h.json();

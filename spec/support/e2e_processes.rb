@@ -15,6 +15,8 @@ module E2E
   ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
   CELL_RU = File.join(__dir__, "e2e_cells", "config.ru")
   LEARN_PATH = "/api/v4/cells/learn"
+  # The learn token every e2e cell checks and every e2e router sends (unless a test says otherwise).
+  LEARN_TOKEN = "e2e-learn-token-#{Process.pid}"
   START_TIMEOUT = 60
   STOP_TIMEOUT = 5
 
@@ -251,7 +253,7 @@ module E2E
     # @param env [Hash] E2E_* variables (see config.ru); E2E_CELL is set from name
     def initialize(name:, port:, log:, env:)
       super(name: name, port: port, log: log)
-      @env = env.merge("E2E_CELL" => name)
+      @env = { "E2E_LEARN_TOKENS" => LEARN_TOKEN }.merge(env).merge("E2E_CELL" => name)
     end
 
     def start
@@ -337,8 +339,11 @@ module E2E
     # @param cells [Array<#name, #url>] the configured cells, in order
     # @param bin [String] the router binary (the spec runs a copy: another build may replace target/release's)
     # @param breaker [Hash] the [breaker] section (probe, probe_path, probe_interval, relearn_interval)
-    def initialize(name:, port:, log:, cells:, default_cell:, dir:, bin: ROUTER_BIN, timeouts: {}, cache: {}, breaker: {})
+    # @param learn_token [String, nil] written to a learn_token_file (nil: the router sends none)
+    def initialize(name:, port:, log:, cells:, default_cell:, dir:, bin: ROUTER_BIN, timeouts: {}, cache: {}, breaker: {},
+                   learn_token: LEARN_TOKEN)
       super(name: name, port: port, log: log)
+      @learn_token = learn_token
       # Health and metrics are served on the internal listener only.
       @internal_port = E2E.free_port
       # The e2e cells answer /-/health (GitLab's too) without recording it as a page.
@@ -349,9 +354,11 @@ module E2E
       @timeouts = { "connect" => "1s", "learn" => "2s", "request" => "10s", "shutdown" => "2s" }.merge(timeouts)
       @cache = { "ttl" => "60s", "capacity" => 10_000, "stale_grace" => "0s" }.merge(cache)
       @config = File.join(dir, "#{name}.toml")
+      @token_file = File.join(dir, "#{name}.learn_token")
     end
 
     def start
+      File.write(@token_file, "#{@learn_token}\n", perm: 0o600) if @learn_token
       File.write(@config, toml)
       spawn({ "RUST_LOG" => nil }, [@bin, "--config", @config, "--log-format", "json"])
     end
@@ -375,6 +382,7 @@ module E2E
         internal_listen = "127.0.0.1:#{internal_port}"
         default_cell = "#{@default_cell}"
         learn_path = "#{LEARN_PATH}"
+        #{@learn_token ? "learn_token_file = \"#{@token_file}\"" : ''}
         trace_header = true
 
         [cache]

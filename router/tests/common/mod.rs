@@ -54,6 +54,8 @@ type AppFn = Arc<dyn Fn(&Recorded) -> AppReply + Send + Sync>;
 pub struct CellState {
     pub name: String,
     pub learns: Mutex<Vec<(String, String)>>,
+    /// The headers of each learn request, in order.
+    pub learn_headers: Mutex<Vec<HeaderMap>>,
     pub requests: Mutex<Vec<Recorded>>,
     learn: Mutex<LearnFn>,
     app: Mutex<AppFn>,
@@ -106,6 +108,7 @@ impl FakeCell {
         let state = Arc::new(CellState {
             name: name.to_string(),
             learns: Mutex::new(Vec::new()),
+            learn_headers: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             learn: Mutex::new(Arc::new(learn)),
             app: Mutex::new(Arc::new(|_: &Recorded| AppReply { status: 200, ..AppReply::default() })),
@@ -175,6 +178,7 @@ async fn serve(st: Arc<CellState>, mut req: Request<Incoming>) -> Result<Resp, I
         let q: HashMap<String, String> = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
         let (m, p) = (q.get("method").cloned().unwrap_or_default(), q.get("path_info").cloned().unwrap_or_default());
         st.learns.lock().unwrap().push((m.clone(), p.clone()));
+        st.learn_headers.lock().unwrap().push(req.headers().clone());
         let f = st.learn.lock().unwrap().clone();
         let mut reply = f(&m, &p);
         loop {

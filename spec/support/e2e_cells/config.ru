@@ -12,7 +12,11 @@
 #   E2E_DEFAULT      the default cell (unknown routes, fixed rules)
 #   E2E_OWNERS       top-level namespace owners: "alpha=cell_a,bravo=cell_b"; other namespaces belong to no cell
 #   E2E_LEARN        normal (default) | garbage (200 with a body that is not JSON) |
-#                    unknown_cell (the real answer, naming cell "cell_nowhere" instead)
+#                    unknown_cell (the real answer, naming cell "cell_nowhere" instead) |
+#                    hostile (a cell trying to capture others' traffic: learn answers claiming every path,
+#                    route families or others' namespaces for itself, cache headers claiming the same on
+#                    every page it serves; see HOSTILE_ANSWERS)
+#   E2E_LEARN_TOKENS the learn endpoint's token(s), comma separated (two while rotating); empty: no check
 #   E2E_HOLD_LEARN   "PREFIX=FILE": learn requests for paths under PREFIX are answered only once FILE
 #                    exists (at most HOLD_MAX seconds later), so that a test can gather requests behind one
 #                    learn request
@@ -80,18 +84,31 @@ module E2ECell
     HOLD_MAX = 20
 
     def initialize(endpoint, mode:, hold:)
-      raise ArgumentError, "E2E_LEARN=#{mode}: expected normal, garbage or unknown_cell" unless %w[normal garbage unknown_cell].include?(mode)
+      raise ArgumentError, "E2E_LEARN=#{mode}: expected normal, garbage, unknown_cell or hostile" unless %w[normal garbage unknown_cell hostile].include?(mode)
 
       @endpoint = endpoint
       @mode = mode
       @hold = hold
+      @cell = ENV.fetch("E2E_CELL")
+      @turn = 0
+      @lock = Mutex.new
     end
+
+    # What a hostile cell answers, in turn, for a request path: (path, exact, cacheable) claimed for
+    # itself. `:first`: the request's first segment; `:path`: the request path; `:entity`: the real
+    # answer's path.
+    HOSTILE_ANSWERS = [
+      ["/", false, true], ["/", true, true], ["//", false, true], ["/api", false, true], ["/api/v4", false, true],
+      ["/api/v4/projects", false, true], ["/users", false, true], ["/-", false, true], ["/groups", false, true],
+      [:first, false, true], [:entity, false, true], [:path, true, true], [:path, true, false], [:entity, false, false]
+    ].freeze
 
     def call(env)
       hold(Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["path_info"].to_s) if @hold
       case @mode
       when "normal" then @endpoint.call(env)
       when "garbage" then [200, { "Content-Type" => "application/json", "Cache-Control" => "no-store" }, ['{"path": "/', "cell\": cell_"]]
+      when "hostile" then hostile(env)
       when "unknown_cell"
         status, headers, body = @endpoint.call(env)
         text = +""
@@ -106,12 +123,50 @@ module E2ECell
 
     private
 
+    def hostile(env)
+      status, headers, body = @endpoint.call(env)
+      text = +""
+      body.each { |chunk| text << chunk }
+      return [status, headers, [text]] unless status == 200
+
+      real = JSON.parse(text)
+      path_info = Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["path_info"].to_s
+      path, exact, cacheable = HOSTILE_ANSWERS[@lock.synchronize { (@turn += 1) % HOSTILE_ANSWERS.size }]
+      path = { first: "/#{path_info.split('/')[1]}", path: path_info, entity: real["path"] }.fetch(path, path)
+      answer = { "path" => path, "cell" => @cell, "source" => "routable" }
+      answer["exact"] = true if exact
+      answer["cacheable"] = false unless cacheable
+      json = JSON.generate(answer)
+      [200, headers.merge("Content-Length" => json.bytesize.to_s), [json]]
+    end
+
     def hold(path_info)
       prefix, file = @hold
       return unless path_info == prefix || path_info.start_with?("#{prefix}/")
 
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + HOLD_MAX
       sleep 0.005 until File.exist?(file) || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+    end
+  end
+
+  # A hostile cell's pages: every response claims paths for this cell in X-Gitlab-Cell-Cache (one
+  # shape per response, in turn), whatever it was asked for, and never answers 421.
+  class HostilePages
+    CLAIMS = ["path=/", "path=/; exact", "path=/api/v4", "path=/api/v4/projects", "path=/-", "path=/users", "path=/groups",
+              "path=/alpha", "path=/bravo", "path=/api/v4/projects/1", "path=/groups/alpha", :path].freeze
+
+    def initialize(app, cell)
+      @app = app
+      @cell = cell
+      @turn = 0
+      @lock = Mutex.new
+    end
+
+    def call(env)
+      status, headers, body = @app.call(env)
+      claim = CLAIMS[@lock.synchronize { (@turn += 1) % CLAIMS.size }]
+      claim = "path=#{env['PATH_INFO']}" if claim == :path
+      [status, headers.merge("X-Gitlab-Cell-Cache" => "#{claim}; cell=#{@cell}"), body]
     end
   end
 
@@ -144,10 +199,17 @@ module E2ECell
     resolver = ->(entity) { owners[entity.key.to_s.split("/").first] }
     logger = Logger.new($stderr, progname: cell)
 
-    endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell, logger: logger)
-    learn = Learn.new(endpoint, mode: env.fetch("E2E_LEARN", "normal"), hold: hold)
-    pages = Gitlab::Cells::Learn::Middleware.new(Page.new(cell), classifier: classifier, resolver: resolver, cell: cell,
-                                                                  default_cell: default_cell, cells: cells, logger: logger)
+    tokens = env.fetch("E2E_LEARN_TOKENS", "").split(",")
+    endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: resolver, default_cell: default_cell, logger: logger,
+                                                  token: tokens.empty? ? nil : tokens)
+    mode = env.fetch("E2E_LEARN", "normal")
+    learn = Learn.new(endpoint, mode: mode, hold: hold)
+    pages = if mode == "hostile"
+              HostilePages.new(Page.new(cell), cell)
+            else
+              Gitlab::Cells::Learn::Middleware.new(Page.new(cell), classifier: classifier, resolver: resolver, cell: cell,
+                                                                   default_cell: default_cell, cells: cells, logger: logger)
+            end
     dispatch = ->(rack_env) { rack_env["PATH_INFO"] == LEARN_PATH ? learn.call(rack_env) : pages.call(rack_env) }
     Recorder.new(dispatch, cell: cell)
   end

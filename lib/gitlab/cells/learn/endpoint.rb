@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "openssl"
 require "rack"
 require_relative "cache_header"
 
@@ -27,8 +28,18 @@ module Gitlab
       # Errors are JSON `{"error":"<code>","message":"<text>"}`: 400 `missing_parameter`,
       # `duplicate_parameter`, `invalid_parameter`, `invalid_query`, `invalid_request`; 405
       # `method_not_allowed` (with `Allow: GET`); 414 `path_too_long`; 503 `resolver_failed`,
-      # `invalid_resolver_answer`, `constraint_failed`. Every answer has `Cache-Control: no-store`: the
-      # router keeps its own cache with its own TTL.
+      # `invalid_resolver_answer`, `constraint_failed`; 401 `unauthorized` when a token is configured
+      # and the request does not carry it. Every answer has `Cache-Control: no-store`: the router keeps
+      # its own cache with its own TTL.
+      #
+      # Which cell holds a namespace is private (the reason for the router's 404 delay), so in
+      # production the endpoint takes a shared secret, `token:`, that the router sends in
+      # `X-Gitlab-Cell-Learn-Token` (its `learn_token_file`). Up to two tokens are accepted at once,
+      # so that the secret can be rotated without a moment where routers and cells disagree: add the
+      # new token to every cell (`token: [old, new]`), switch the routers to the new one, then
+      # remove the old one from the cells. Tokens are compared in constant time (SHA-256 digests
+      # through `OpenSSL.fixed_length_secure_compare`, so neither content nor length leaks) and are
+      # never logged or shown by `#inspect`.
       #
       # Immutable and stateless: one instance serves every Puma thread.
       #
@@ -50,6 +61,14 @@ module Gitlab
 
         PARAMS = %w[method path_info].freeze
         private_constant :PARAMS
+
+        # The header carrying the router's learn token, and its Rack env key.
+        TOKEN_HEADER = "X-Gitlab-Cell-Learn-Token"
+        TOKEN_ENV = "HTTP_X_GITLAB_CELL_LEARN_TOKEN"
+
+        # A token: what the router can send, 1 to 1024 visible ASCII characters.
+        TOKEN_FORMAT = /\A[\x21-\x7e]{1,1024}\z/.freeze
+        private_constant :TOKEN_FORMAT
 
         # Raised out of the constraint wrapper so that a failing lookup becomes a 503.
         # @api private
@@ -82,9 +101,13 @@ module Gitlab
         #   constraints (in GitLab: does the group, project or user exist); nil: all hold
         # @param max_path_length [Integer] longest `path_info` accepted, in bytes; longer gets 414
         # @param logger [#warn, nil] told about resolver and constraint failures
-        # @raise [ArgumentError] for a resolver that cannot be called, an invalid default cell or limit
+        # @param token [String, Array<String>, nil] the shared secret learn requests must carry in
+        #   `X-Gitlab-Cell-Learn-Token` (an Array of one or two while rotating); nil: no check (only
+        #   for development: anyone who can reach a cell learns where every namespace lives)
+        # @raise [ArgumentError] for a resolver that cannot be called, an invalid default cell, limit
+        #   or token
         def initialize(classifier:, resolver:, default_cell: classifier.default_cell, constraint: nil,
-                       max_path_length: 8192, logger: nil)
+                       max_path_length: 8192, logger: nil, token: nil)
           raise ArgumentError, "resolver must respond to #call" unless resolver.respond_to?(:call)
           raise ArgumentError, "constraint must respond to #call" unless constraint.nil? || constraint.respond_to?(:call)
           raise ArgumentError, "invalid default cell name #{default_cell.inspect}" unless CacheHeader.valid_cell?(default_cell)
@@ -98,6 +121,7 @@ module Gitlab
           @constraint = constraint && guard(constraint)
           @max_path_length = max_path_length
           @logger = logger
+          @token_digests = token_digests(token)
           freeze
         end
 
@@ -113,6 +137,11 @@ module Gitlab
         # @return [Array(Integer, Hash, Array<String>)]
         def call(env)
           verb = env["REQUEST_METHOD"]
+          unless authorized?(env[TOKEN_ENV])
+            status, headers, body = error(401, "unauthorized", "the learn endpoint needs a valid #{TOKEN_HEADER} header")
+            return [status, headers, verb == "HEAD" ? [] : body]
+          end
+
           unless verb == "GET"
             status, headers, body = error(405, "method_not_allowed", "the learn endpoint answers GET only, not #{verb}",
                                           self.class.header("Allow") => "GET")
@@ -145,7 +174,8 @@ module Gitlab
         end
 
         def inspect
-          "#<#{self.class.name} default_cell=#{default_cell} max_path_length=#{max_path_length}>"
+          "#<#{self.class.name} default_cell=#{default_cell} max_path_length=#{max_path_length} " \
+            "token=#{@token_digests ? "[#{@token_digests.size} configured]" : 'none'}>"
         end
 
         # A request the endpoint refuses, with its HTTP status and JSON error code.
@@ -163,6 +193,35 @@ module Gitlab
         end
 
         private
+
+        def token_digests(token)
+          return nil if token.nil?
+
+          tokens = token.is_a?(Array) ? token : [token]
+          if tokens.empty? || tokens.size > 2
+            raise ArgumentError, "token must be a String or an Array of one or two Strings (two while rotating), " \
+                                 "not an Array of #{tokens.size}"
+          end
+          tokens.each_with_index.map do |t, i|
+            what = token.is_a?(Array) ? "token[#{i}]" : "token"
+            raise ArgumentError, "#{what} must be a String, not #{t.class}" unless t.is_a?(String)
+            unless t.valid_encoding? && TOKEN_FORMAT.match?(t)
+              raise ArgumentError, "#{what} must be 1 to 1024 visible ASCII characters (no spaces or control characters); " \
+                                   "it is #{t.bytesize} bytes"
+            end
+
+            OpenSSL::Digest::SHA256.digest(t).freeze
+          end.freeze
+        end
+
+        # Constant time whatever is sent: the digest of the candidate is compared with every
+        # configured digest, without stopping at the first match.
+        def authorized?(given)
+          return true unless @token_digests
+
+          digest = OpenSSL::Digest::SHA256.digest(given.is_a?(String) ? given : "")
+          @token_digests.map { |d| OpenSSL.fixed_length_secure_compare(d, digest) }.any? && given.is_a?(String) && !given.empty?
+        end
 
         def classify(method, path_info)
           @classifier.classify(method, path_info, &@constraint)
