@@ -13,15 +13,23 @@ use cells_learn::normalize::normalize_path;
 use cells_learn::ruby_regex::{parse::parse, translate::translate};
 use cells_learn::{routes, BuildOptions, ClassifyError, Classifier, EngineConfig, EngineKind, LearnResponse, Rules};
 
-/// `spec_parser`: a Journey path spec. `parse_spec` returns Ok or Err for any string, and a
-/// spec it accepts names each parameter once.
+/// `spec_parser`: a Journey path spec. `parse_spec` returns Ok or Err for any string, and
+/// every parameter of a spec it accepts is a non-empty word (`[A-Za-z0-9_]+`, Journey's
+/// `:name`/`*name`) written in the spec with its sigil. A name may repeat (`/:id/:id.tar`):
+/// Rails draws such a route and keeps the last value, so the parser must accept it.
 pub fn spec_parser(spec: &str) {
     if let Ok(nodes) = parse_spec(spec) {
-        let names = param_names(&nodes);
-        let mut sorted = names.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), names.len(), "parse_spec accepted duplicate parameters: {names:?}");
+        for name in param_names(&nodes) {
+            assert!(!name.is_empty(), "parse_spec accepted an empty parameter name in {spec:?}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "parse_spec accepted parameter {name:?} in {spec:?}"
+            );
+            assert!(
+                spec.contains(&format!(":{name}")) || spec.contains(&format!("*{name}")),
+                "parameter {name:?} is not written in {spec:?}"
+            );
+        }
     }
 }
 
