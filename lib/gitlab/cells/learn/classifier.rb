@@ -35,6 +35,21 @@ module Gitlab
           new(routes: RailsRoutes.extract(route_set), rules: rules, engine: engine)
         end
 
+        # The classifier of a running Rails application: built at first use from the artifact
+        # `rake cells:compile` wrote when its route digest still matches the application's routes,
+        # recompiled (with a warning to `logger`) when it does not, and refreshed after
+        # {RailsClassifier#routes_changed!}. In an application that bundles the gem, use
+        # {Railtie.classifier}, which is this, configured from `config.cells_learn`.
+        #
+        # @param app [Rails::Application] e.g. `Rails.application`
+        # @param artifact [String, Pathname, nil] the artifact path; nil: compile at first use
+        # @param rules [Hash, String, Pathname, nil] rules, their JSON, or a path to it
+        # @param logger [#warn, #info, nil] e.g. `Rails.logger`
+        # @return [RailsClassifier] answers like a Classifier
+        def self.for_rails(app, artifact: nil, rules: nil, engine: :auto, logger: nil)
+          RailsClassifier.new(app, artifact: artifact, rules: rules, engine: engine, logger: logger)
+        end
+
         # @param api [Class] a Grape::API subclass
         # @return [Classifier]
         def self.from_grape(api, rules: nil, engine: :auto, prefix: "")

@@ -1,0 +1,75 @@
+# frozen_string_literal: true
+
+require "rails/railtie"
+
+module Gitlab
+  module Cells
+    module Learn
+      # Wires the gem into a Rails application that bundles it (loaded by
+      # `require "gitlab/cells/learn"` when `Rails::Railtie` is defined):
+      #
+      # - the rake tasks `cells:compile`, `cells:routes:export` and `cells:verify[LOG]`;
+      # - {Railtie.classifier}: the application's {RailsClassifier}, configured from
+      #   `config.cells_learn`, for the learn {Endpoint} and the {Middleware};
+      # - `reloader.to_prepare` marks it stale, so that in development a route change is
+      #   recompiled at the next learn request (Rails' routes reloader runs before to_prepare);
+      # - with `config.cells_learn.eager` (default: `config.eager_load`), the classifier is
+      #   loaded after initialization, before Puma forks its workers.
+      #
+      # Settings (`config.cells_learn.*` in config/application.rb or an environment file):
+      # - `artifact`: the file `rake cells:compile` writes and boot loads
+      #   (default `tmp/cells/classifier.cells-learn` under Rails.root; nil: always compile at boot);
+      # - `rules`: learn rules (a path, JSON or a Hash; default `config/cells/rules.json` when that
+      #   file exists, else GitLab's defaults);
+      # - `engine`: `:auto`, `:dense` or `:lazy`;
+      # - `routes_snapshot`: where `rake cells:routes:export` writes
+      #   (default `config/routing/gitlab_routes.json`);
+      # - `eager`: see above.
+      class Railtie < ::Rails::Railtie
+        config.cells_learn = ActiveSupport::OrderedOptions.new
+
+        class << self
+          # The application's classifier holder, created by the initializer.
+          #
+          # @return [RailsClassifier]
+          # @raise [Error] before the application has run its initializers
+          def classifier
+            @classifier || raise(Error, "the gitlab-cells-learn Railtie has not initialized: call it after " \
+                                        "Rails.application.initialize! (in config/routes.rb or later)")
+          end
+
+          # @api private
+          attr_writer :classifier
+        end
+
+        rake_tasks do
+          load File.expand_path("tasks/rails/cells.rake", __dir__)
+        end
+
+        initializer "gitlab_cells_learn.classifier" do |app|
+          options = app.config.cells_learn
+          root = app.root
+          options.artifact = root.join("tmp/cells/classifier.cells-learn").to_s unless options.key?(:artifact)
+          options.routes_snapshot ||= root.join("config/routing/gitlab_routes.json").to_s
+          unless options.key?(:rules)
+            default_rules = root.join("config/cells/rules.json")
+            options.rules = default_rules.file? ? default_rules : nil
+          end
+          options.engine ||= :auto
+          options.eager = app.config.eager_load if options.eager.nil?
+
+          holder = RailsClassifier.new(app, artifact: options.artifact, rules: options.rules, engine: options.engine,
+                                            logger: Rails.logger)
+          Railtie.classifier = holder
+          app.reloader.to_prepare { holder.routes_changed! }
+        end
+
+        # After Rails draws the routes (its finisher's `set_routes_reloader_hook`), not in
+        # `after_initialize`, which runs before the routes exist.
+        initializer "gitlab_cells_learn.eager_load", after: :set_routes_reloader_hook do |app|
+          Railtie.classifier.load! if app.config.cells_learn.eager
+        end
+      end
+    end
+  end
+end
