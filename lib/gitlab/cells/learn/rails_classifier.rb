@@ -135,9 +135,9 @@ module Gitlab
           { path: path.to_s, digest: digest, routes: classifier.routes.size, bytes: bytes.bytesize }
         end
 
-        # Builds the classifier now (from the artifact when it is current). The Railtie calls
-        # this after initialization when `config.cells_learn.eager` is true, so that a preloading
-        # Puma master pays for it once, before forking.
+        # Builds the classifier now (from the artifact when it is current). Call it after
+        # `Rails.application.initialize!` (the routes are drawn by then) in a preloading Puma
+        # master, so that it is paid for once and shared by the forked workers.
         #
         # @return [Classifier]
         def load!

@@ -8,13 +8,17 @@ module Gitlab
       # Wires the gem into a Rails application that bundles it (loaded by
       # `require "gitlab/cells/learn"` when `Rails::Railtie` is defined):
       #
-      # - the rake tasks `cells:compile`, `cells:routes:export` and `cells:verify[LOG]`;
+      # - the rake tasks `cells:compile`, `cells:routes:export`, `cells:verify[LOG]` and
+      #   `cells:coverage[TABLE]`;
       # - {Railtie.classifier}: the application's {RailsClassifier}, configured from
       #   `config.cells_learn`, for the learn {Endpoint} and the {Middleware};
       # - `reloader.to_prepare` marks it stale, so that in development a route change is
       #   recompiled at the next learn request (Rails' routes reloader runs before to_prepare);
-      # - with `config.cells_learn.eager` (default: `config.eager_load`), the classifier is
-      #   loaded after initialization, before Puma forks its workers.
+      # - nothing is compiled during initialization: Rails draws the routes in its last
+      #   initializers (the finisher's `set_routes_reloader_hook`, which no Railtie can run after
+      #   without reordering the finisher), so the classifier is built at first use, or by
+      #   `Railtie.classifier.load!` after `Rails.application.initialize!` (config/environment.rb,
+      #   or Puma's `before_fork`) so that workers share it.
       #
       # Settings (`config.cells_learn.*` in config/application.rb or an environment file):
       # - `artifact`: the file `rake cells:compile` writes and boot loads
@@ -23,8 +27,7 @@ module Gitlab
       #   file exists, else GitLab's defaults);
       # - `engine`: `:auto`, `:dense` or `:lazy`;
       # - `routes_snapshot`: where `rake cells:routes:export` writes
-      #   (default `config/routing/gitlab_routes.json`);
-      # - `eager`: see above.
+      #   (default `config/routing/gitlab_routes.json`).
       class Railtie < ::Rails::Railtie
         config.cells_learn = ActiveSupport::OrderedOptions.new
 
@@ -43,6 +46,7 @@ module Gitlab
         end
 
         rake_tasks do
+          load File.expand_path("tasks/cells.rake", __dir__) # cells:coverage
           load File.expand_path("tasks/rails/cells.rake", __dir__)
         end
 
@@ -56,18 +60,11 @@ module Gitlab
             options.rules = default_rules.file? ? default_rules : nil
           end
           options.engine ||= :auto
-          options.eager = app.config.eager_load if options.eager.nil?
 
           holder = RailsClassifier.new(app, artifact: options.artifact, rules: options.rules, engine: options.engine,
                                             logger: Rails.logger)
           Railtie.classifier = holder
           app.reloader.to_prepare { holder.routes_changed! }
-        end
-
-        # After Rails draws the routes (its finisher's `set_routes_reloader_hook`), not in
-        # `after_initialize`, which runs before the routes exist.
-        initializer "gitlab_cells_learn.eager_load", after: :set_routes_reloader_hook do |app|
-          Railtie.classifier.load! if app.config.cells_learn.eager
         end
       end
     end
