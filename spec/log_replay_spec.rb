@@ -2,6 +2,7 @@
 
 require "grape"
 require "stringio"
+require "open3"
 
 # LogReplay on log lines shaped like GitLab's production_json.log (Lograge) and api_json.log
 # (grape_logging with GitLab's RouteLogger: `route` is `route.pattern.origin`).
@@ -107,5 +108,24 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
       .to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /\Aproduction_json\.log:2: not a JSON log line/)
     expect { described_class.new(classifier).replay(StringIO.new("[1]\n")) }
       .to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /log:1: expected a JSON object, got Array/)
+  end
+
+  describe "cells-learn verify --log" do
+    # The newest build of the CLI (script/test builds release; a debug build during development).
+    cli = %w[release debug].map { |profile| File.join(REPO_ROOT, "target", profile, "cells-learn") }
+                           .select { |f| File.executable?(f) }.max_by { |f| File.mtime(f) }
+    before { skip "build the CLI first (cargo build -p cells-learn-cli)" unless cli }
+
+    it "reports what LogReplay reports, line for line, with either host" do
+      routes = File.join(CORPUS_DIR, "gitlab-ce.routes.json")
+      log = File.join(LOGS, "production_json.log")
+      classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(routes))
+      [["ideal", true], ["accept-all", false]].each do |host, ideal|
+        out, status = Open3.capture2e(cli, "verify", "--routes", routes, "--log", log, "--host", host)
+        ruby = described_class.new(classifier, ideal: ideal).replay_file(log)
+        expect(out).to eq("#{ruby.to_text}\n"), "--host #{host}"
+        expect(status.exitstatus).to eq(ruby.differences.empty? ? 0 : 1)
+      end
+    end
   end
 end
