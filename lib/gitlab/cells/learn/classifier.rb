@@ -16,10 +16,15 @@ module Gitlab
         #   definition order, or the same as a JSON string
         # @param rules [Hash, String, nil] learn rules (see rules/gitlab.json); GitLab's defaults when nil
         # @param engine [Symbol] :auto, :dense or :lazy
+        # @param constraints [RailsConstraints, #for, nil] decides dynamic constraints and mounts when
+        #   {#classify} and {#recognize} are given no block (`for(method, path_info)` returns the block)
         # @raise [InvalidRouteError] naming the route, the position and the reason
         # @raise [InvalidRulesError]
-        def initialize(routes:, rules: nil, engine: :auto)
+        def initialize(routes:, rules: nil, engine: :auto, constraints: nil)
           raise ArgumentError, "engine must be one of #{ENGINES.inspect}, not #{engine.inspect}" unless ENGINES.include?(engine.to_sym)
+          raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
+
+          @constraints = constraints
 
           routes_json = routes.is_a?(String) ? routes : JSON.generate(Array(routes))
           rules_json = rules.nil? || rules.is_a?(String) ? rules : JSON.generate(rules)
@@ -30,10 +35,22 @@ module Gitlab
         # Extracts every route of a Rails route set (mounted Rack apps, e.g. a Grape API, followed).
         #
         # @param route_set [ActionDispatch::Routing::RouteSet] e.g. `Rails.application.routes`
+        # @param constraints [:rails, RailsConstraints, nil] `:rails`: routes with dynamic
+        #   constraints (and mounts) are decided, when no block is given, by their own Rails
+        #   constraint objects and request conditions ({RailsConstraints}), so the answer is Rails'
+        #   routing decision by construction; nil: every such route holds unless a block says otherwise
         # @return [Classifier]
-        def self.from_rails(route_set, rules: nil, engine: :auto)
-          new(routes: RailsRoutes.extract(route_set), rules: rules, engine: engine)
+        def self.from_rails(route_set, rules: nil, engine: :auto, constraints: nil)
+          case constraints
+          when nil then new(routes: RailsRoutes.extract(route_set), rules: rules, engine: engine)
+          when :rails then from_rails(route_set, rules: rules, engine: engine, constraints: RailsConstraints.new(route_set))
+          when RailsConstraints then new(routes: constraints.routes_json, rules: rules, engine: engine, constraints: constraints)
+          else raise ArgumentError, "constraints must be :rails, a RailsConstraints or nil, not #{constraints.inspect}"
+          end
         end
+
+        # @return [RailsConstraints, nil] what decides dynamic constraints when no block is given
+        attr_reader :constraints
 
         # The classifier of a running Rails application: built at first use from the artifact
         # `rake cells:compile` wrote when its route digest still matches the application's routes,
@@ -79,18 +96,21 @@ module Gitlab
         # @param path_info [String] the request path (a query string is ignored)
         # @yieldparam route [RouteInfo] a route with dynamic constraints (GroupUrlConstrainer...)
         # @yieldparam params [Hash{String=>String}] its path parameters
-        # @yieldreturn [Boolean] whether the constraint holds; without a block, all hold
+        # @yieldreturn [Boolean] whether the constraint holds; without a block, {#constraints}
+        #   decide (`from_rails(..., constraints: :rails)`), or else all hold
         # @return [Result]
         # @raise [InvalidRequestError]
         def classify(method, path_info, &constraint)
           # The native side checks and upper-cases the method, checks the path and builds the
           # frozen Result itself.
+          constraint ||= @constraints&.for(method, path_info)
           @native.learn(method, path_info, constraint && wrap(constraint), @routes)
         end
 
         # The route Rails would pick and its parameters, or nil.
         # @return [RouteMatch, nil]
         def recognize(method, path_info, &constraint)
+          constraint ||= @constraints&.for(method, path_info)
           index, params = @native.recognize(method, path_info, constraint && wrap(constraint))
           index && RouteMatch.new(route(index), params)
         end
