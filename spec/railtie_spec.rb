@@ -197,4 +197,26 @@ RSpec.describe "Gitlab::Cells::Learn::Railtie in a Rails application" do
     expect(events["events"].map { |e| e["path_info"] }).to eq(["/projects/eu-1/issues", "/api/v4/projects/5", "/nope/nope"])
     expect(events["events"].first["route"]).to include("issues#index")
   end
+
+  it "decides dynamic constraints with the application's own constraint objects (config.cells_learn.constraints = :rails)" do
+    script = <<~RUBY
+      holder = Gitlab::Cells::Learn::Railtie.classifier
+      app = Rack::MockRequest.new(Rails.application)
+      paths = %w[/groups/g1 /groups/missing-1 /groups/eu-2]
+      named = paths.to_h { |path| [path, holder.recognize("GET", path)&.route&.endpoint] }
+      served = paths.to_h { |path| r = app.get(path); [path, r.status == 200 ? r.body : nil] }
+      puts JSON.generate("named" => named, "served" => served)
+    RUBY
+    rails = in_app(script, "CELLS_CONSTRAINTS" => "rails")
+    expect(rails["served"]).to eq("/groups/g1" => "groups#show", "/groups/missing-1" => nil, "/groups/eu-2" => "groups#show")
+    expect(rails["named"]).to eq(rails["served"])
+    # The artifact path too: compiled, then loaded with the constraints of the routes drawn at boot.
+    _, status = rake("cells:compile")
+    expect(status).to be_success
+    FileUtils.rm_f(File.join(@root, "log", "cells.log"))
+    expect(in_app(script, "CELLS_CONSTRAINTS" => "rails")["named"]).to eq(rails["served"])
+    expect(cells_log).not_to include("WARN")
+    # Without it, every dynamic route holds unless the integrator's block says otherwise.
+    expect(in_app(script)["named"]["/groups/missing-1"]).to eq("groups#show")
+  end
 end

@@ -75,14 +75,33 @@ module Gitlab
 
         # Loads bytes written by {#dump}; no route is recompiled into an automaton.
         #
+        # @param constraints [RailsConstraints, #for, nil] see {#initialize}
         # @raise [CorruptArtifactError] for foreign, truncated or corrupted bytes
-        def self.load(bytes)
+        def self.load(bytes, constraints: nil)
           raise CorruptArtifactError, "expected a String of artifact bytes, got #{bytes.class}" unless bytes.is_a?(String)
+          raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
 
           classifier = allocate
           classifier.instance_variable_set(:@native, Native::Classifier.load(bytes))
+          classifier.instance_variable_set(:@constraints, constraints)
           classifier.send(:freeze_state)
           classifier
+        end
+
+        # The same compiled routes with other {#constraints} (the automaton is shared, not rebuilt):
+        # after a development reload the routes may be the same while their constraint objects are new.
+        #
+        # @param constraints [RailsConstraints, #for, nil]
+        # @return [Classifier]
+        def with_constraints(constraints)
+          return self if constraints.equal?(@constraints)
+          raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
+
+          copy = self.class.allocate
+          copy.instance_variable_set(:@native, @native)
+          copy.instance_variable_set(:@constraints, constraints)
+          copy.send(:freeze_state)
+          copy
         end
 
         # @return [String] binary bytes for {.load}

@@ -46,12 +46,18 @@ module Gitlab
         # @param rules [Hash, String, Pathname, nil] learn rules: a Hash, JSON, or a path to a JSON
         #   file; nil: GitLab's defaults (rules/gitlab.json)
         # @param engine [Symbol] see {Classifier::ENGINES}
+        # @param constraints [:rails, nil] `:rails`: dynamic constraints decided by the routes' own
+        #   Rails objects ({RailsConstraints}, rebuilt with every build); nil: all hold unless a block says
+        # @param host [String] the `Host` of the requests {RailsConstraints} builds
         # @param logger [#warn, #info, nil] told when the artifact is stale, missing or corrupt
         # @raise [ArgumentError] for an app without routes
         # @raise [InvalidRulesError] for rules that are not JSON or not a file
-        def initialize(app, artifact: nil, rules: nil, engine: :auto, logger: nil)
+        def initialize(app, artifact: nil, rules: nil, engine: :auto, constraints: nil, host: "localhost", logger: nil)
           raise ArgumentError, "expected a Rails application (responding to #routes), got #{app.class}" unless app.respond_to?(:routes)
+          raise ArgumentError, "constraints must be :rails or nil, not #{constraints.inspect}" unless [nil, :rails].include?(constraints)
 
+          @use_rails_constraints = constraints == :rails
+          @host = host
           @app = app
           @artifact = artifact && artifact.to_s
           @rules_json = self.class.rules_json(rules)
@@ -123,9 +129,9 @@ module Gitlab
         def compile!(path = @artifact)
           raise ArgumentError, "no artifact path: configure config.cells_learn.artifact or give one" unless path
 
-          routes_json = extract_json
+          constraints, routes_json = extract
           digest = self.class.digest(routes_json, @rules_json)
-          classifier = Classifier.new(routes: routes_json, rules: @rules_json, engine: @engine)
+          classifier = Classifier.new(routes: routes_json, rules: @rules_json, engine: @engine, constraints: constraints)
           bytes = "#{MAGIC} #{digest}\n".b + classifier.dump.b
           FileUtils.mkdir_p(File.dirname(path.to_s))
           tmp = "#{path}.tmp-#{Process.pid}"
@@ -199,28 +205,36 @@ module Gitlab
 
         private
 
-        def extract_json
-          JSON.generate(RailsRoutes.extract(@app.routes))
+        # @return [Array(RailsConstraints or nil, String)] the constraints and the routes as JSON,
+        #   from one walk of the route set
+        def extract
+          if @use_rails_constraints
+            constraints = RailsConstraints.new(@app.routes, host: @host)
+            [constraints, JSON.generate(constraints.routes_json)]
+          else
+            [nil, JSON.generate(RailsRoutes.extract(@app.routes))]
+          end
         end
 
         # Called under the lock.
         def build
           return @classifier if @classifier && !@stale
 
-          routes_json = extract_json
+          constraints, routes_json = extract
           digest = self.class.digest(routes_json, @rules_json)
           @stale = false
-          return @classifier if @classifier && digest == @digest
+          # The same routes, but the constraint objects are those of the routes drawn now.
+          return install(@classifier.with_constraints(constraints), digest) if @classifier && digest == @digest
 
           if @classifier
             info("the routes changed (#{@digest[0, 12]} -> #{digest[0, 12]}): recompiled")
-          elsif (loaded = from_artifact(digest))
+          elsif (loaded = from_artifact(digest, constraints))
             return install(loaded, digest)
           end
-          install(Classifier.new(routes: routes_json, rules: @rules_json, engine: @engine), digest)
+          install(Classifier.new(routes: routes_json, rules: @rules_json, engine: @engine, constraints: constraints), digest)
         end
 
-        def from_artifact(digest)
+        def from_artifact(digest, constraints)
           return nil unless @artifact
 
           unless File.file?(@artifact)
@@ -234,7 +248,7 @@ module Gitlab
                  "the application's is #{digest[0, 12]}): recompiling; run `rake cells:compile` in the build")
             return nil
           end
-          Classifier.load(bytes)
+          Classifier.load(bytes, constraints: constraints)
         rescue CorruptArtifactError => e
           warn("#{e.message}: recompiling")
           nil

@@ -26,6 +26,9 @@ module Gitlab
       # - `rules`: learn rules (a path, JSON or a Hash; default `config/cells/rules.json` when that
       #   file exists, else GitLab's defaults);
       # - `engine`: `:auto`, `:dense` or `:lazy`;
+      # - `constraints`: `:rails` to decide routes with dynamic constraints by their own Rails
+      #   constraint objects ({RailsConstraints}), `nil` (default) to leave them to a block;
+      # - `host`: the `Host` of the requests {RailsConstraints} builds (default "localhost");
       # - `routes_snapshot`: where `rake cells:routes:export` writes
       #   (default `config/routing/gitlab_routes.json`).
       class Railtie < ::Rails::Railtie
@@ -62,6 +65,7 @@ module Gitlab
           options.engine ||= :auto
 
           holder = RailsClassifier.new(app, artifact: options.artifact, rules: options.rules, engine: options.engine,
+                                            constraints: options.constraints, host: options.host || "localhost",
                                             logger: Rails.logger)
           Railtie.classifier = holder
           app.reloader.to_prepare { holder.routes_changed! }
