@@ -86,4 +86,16 @@ RSpec.describe Gitlab::Cells::Learn::RailsConstraints do
                                                  constraints: described_class.new(route_set))
     expect { other.recognize("GET", "/r15") }.to raise_error(Gitlab::Cells::Learn::Error, /route 15 is not in the route set/)
   end
+
+  it "turns a constraint's exception into a 503 from the learn endpoint" do
+    spec = self.class
+    set = ActionDispatch::Routing::RouteSet.new
+    set.draw { get "/:id", to: spec.answer("group"), as: "group", constraints: ->(_req) { raise IOError, "database down" } }
+    classifier = Gitlab::Cells::Learn::Classifier.from_rails(set, constraints: :rails)
+    expect { classifier.recognize("GET", "/g") }.to raise_error(Gitlab::Cells::Learn::Endpoint::ConstraintFailure) { |e| expect(e.original).to be_a(IOError) }
+    endpoint = Gitlab::Cells::Learn::Endpoint.new(classifier: classifier, resolver: ->(_) { "cell_1" })
+    status, _headers, body = endpoint.call(Rack::MockRequest.env_for("/?method=GET&path_info=/g"))
+    expect(status).to eq(503)
+    expect(JSON.parse(body.join)).to include("error" => "constraint_failed")
+  end
 end

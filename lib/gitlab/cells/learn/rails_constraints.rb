@@ -21,8 +21,9 @@ module Gitlab
       #    without running it (it answers `X-Cascade: pass` at run time): `mounts:` decides, a
       #    callable `(RouteInfo, params, request) -> Boolean`, default true (the app claims the path).
       #
-      # Exceptions raised by a constraint (a database error in a constrainer) propagate out of
-      # {Classifier#classify}.
+      # An exception raised by a constraint (a database error in a constrainer) leaves
+      # {Classifier#classify} as {Endpoint::ConstraintFailure} (an {Error}; `#original` is the
+      # exception), which the Endpoint answers with 503 `constraint_failed`.
       #
       # What a learn request cannot know: the original request's headers and body. The request
       # built here has only the method, the path and `host:`; `Accept` is absent, so a
@@ -80,6 +81,12 @@ module Gitlab
             return false if unfollowed_mount?(journey_route, app) && !mount_claims?(route, params, req)
           end
           true
+        rescue Error
+          raise
+        rescue StandardError => e
+          # The Endpoint and the Middleware answer this with 503 `constraint_failed`, as for their own
+          # `constraint:` block; `#original` is what the constraint raised.
+          raise Endpoint::ConstraintFailure, e
         end
 
         # A block for {Classifier#classify} and {Classifier#recognize} for one request.
