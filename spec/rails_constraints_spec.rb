@@ -52,9 +52,9 @@ RSpec.describe Gitlab::Cells::Learn::RailsConstraints do
     it "names the route Rails serves for each request to #{host}" do
       classifier = Gitlab::Cells::Learn::Classifier.from_rails(route_set,
                                                                constraints: described_class.new(route_set, host: host))
-      paths.each do |path|
-        expected = rails_serves(route_set, "GET", path, host)
-        expect(classifier.recognize("GET", path)&.route&.name).to eq(expected), "GET #{host}#{path}"
+      paths.product(%w[GET HEAD]).each do |path, method|
+        expected = rails_serves(route_set, method, path, host)
+        expect(classifier.recognize(method, path)&.route&.name).to eq(expected), "#{method} #{host}#{path}"
       end
       # The learn answer uses the same decision.
       expect(classifier.classify("GET", "/gitlab-org").route.name).to eq("group")
