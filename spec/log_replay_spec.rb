@@ -6,8 +6,9 @@ require "open3"
 
 # LogReplay on log lines shaped like GitLab's production_json.log (Lograge) and api_json.log
 # (grape_logging with GitLab's RouteLogger: `route` is `route.pattern.origin`).
+LOG_REPLAY_FIXTURES = File.expand_path("fixtures/logs", __dir__)
+
 RSpec.describe Gitlab::Cells::Learn::LogReplay do
-  LOGS = File.expand_path("fixtures/logs", __dir__)
 
   # The Grape endpoints api_json.log names, as GitLab's API::API draws them.
   def self.api
@@ -45,26 +46,26 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
 
   context "with GitLab CE's web routes and production_json.log" do
     let(:classifier) { Gitlab::Cells::Learn::Classifier.new(routes: File.read(File.join(CORPUS_DIR, "gitlab-ce.routes.json"))) }
-    let(:lines) { File.readlines(File.join(LOGS, "production_json.log")).map { |l| JSON.parse(l) } }
+    let(:lines) { File.readlines(File.join(LOG_REPLAY_FIXTURES, "production_json.log")).map { |l| JSON.parse(l) } }
     let(:served) { lines.select { |l| l["controller"] } }
 
     it "with the ideal host, names the controller#action that served every logged request" do
-      report = described_class.new(classifier, ideal: true).replay_file(File.join(LOGS, "production_json.log"))
+      report = described_class.new(classifier, ideal: true).replay_file(File.join(LOG_REPLAY_FIXTURES, "production_json.log"))
       expect(report.entries.size).to eq(served.size)
       expect(report.skipped).to eq(lines.size - served.size) # the redirect has no controller
       expect(report.differences).to be_empty, report.to_text
       expect(report.entries.first.path).not_to include("?")
-      expect(report.to_text).to start_with("#{File.join(LOGS, 'production_json.log')}: #{served.size}/#{served.size} requests")
+      expect(report.to_text).to start_with("#{File.join(LOG_REPLAY_FIXTURES, 'production_json.log')}: #{served.size}/#{served.size} requests")
     end
 
     it "accepting every dynamic constraint, lists where an earlier constrained route would have been named" do
-      report = described_class.new(classifier).replay_file(File.join(LOGS, "production_json.log"))
+      report = described_class.new(classifier).replay_file(File.join(LOG_REPLAY_FIXTURES, "production_json.log"))
       # Each difference is a request whose served route Rails reached only because an earlier
       # route's constrainer (or a mounted app) refused it: the accept-all host names that route.
       expect(report.differences).not_to be_empty
       definitions = classifier.route_definitions
       report.differences.each do |d|
-        named = classifier.recognize(d.method, d.path).route
+        named = classifier.recognize(d.request_method, d.path).route
         expect(definitions[named.index].values_at("dynamic_constraints", "mounted")).to include(true), d.to_s
         expect(d.named).to eq(named.endpoint || described_class.grape_origin(named.spec))
       end
@@ -72,7 +73,7 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
     end
 
     it "lets a constraint block decide, and refuses a block together with ideal:" do
-      none = described_class.new(classifier) { |_route, _params| false }.replay_file(File.join(LOGS, "production_json.log"))
+      none = described_class.new(classifier) { |_route, _params| false }.replay_file(File.join(LOG_REPLAY_FIXTURES, "production_json.log"))
       dynamic_served = served.count do |l|
         classifier.routes.any? { |r| r.dynamic && r.endpoint == "#{described_class.controller_path(l['controller'])}##{l['action']}" }
       end
@@ -85,8 +86,8 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
     let(:classifier) { Gitlab::Cells::Learn::Classifier.from_grape(self.class.api) }
 
     it "names the Grape route (route.pattern.origin) that served each request" do
-      report = described_class.new(classifier).replay_file(File.join(LOGS, "api_json.log"))
-      logged = File.readlines(File.join(LOGS, "api_json.log")).map { |l| JSON.parse(l) }
+      report = described_class.new(classifier).replay_file(File.join(LOG_REPLAY_FIXTURES, "api_json.log"))
+      logged = File.readlines(File.join(LOG_REPLAY_FIXTURES, "api_json.log")).map { |l| JSON.parse(l) }
       expect(report.entries.map(&:served)).to eq(logged.filter_map { |l| l["route"] })
       expect(report.differences).to be_empty, report.to_text
       expect(report.skipped).to eq(1) # the 404 has no route
@@ -118,7 +119,7 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
 
     it "reports what LogReplay reports, line for line, with either host" do
       routes = File.join(CORPUS_DIR, "gitlab-ce.routes.json")
-      log = File.join(LOGS, "production_json.log")
+      log = File.join(LOG_REPLAY_FIXTURES, "production_json.log")
       classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(routes))
       [["ideal", true], ["accept-all", false]].each do |host, ideal|
         out, status = Open3.capture2e(cli, "verify", "--routes", routes, "--log", log, "--host", host)

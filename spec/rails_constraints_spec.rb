@@ -6,16 +6,17 @@ require "set"
 
 # constraints: :rails — routes with dynamic constraints decided by their own Rails objects — checked
 # against Rails' router serving the same requests (each route's Rack app answers its own name).
-RSpec.describe Gitlab::Cells::Learn::RailsConstraints do
-  # GitLab's GroupUrlConstrainer, in miniature: reads request.params and looks the group up.
-  class RailsConstraintsSpecGroups
-    EXISTING = Set["gitlab-org", "acme"].freeze
 
-    def matches?(request)
-      EXISTING.include?(request.params[:id])
-    end
+# GitLab's GroupUrlConstrainer, in miniature: reads request.params and looks the group up.
+class RailsConstraintsSpecGroups
+  EXISTING = Set["gitlab-org", "acme"].freeze
+
+  def matches?(request)
+    EXISTING.include?(request.params[:id])
   end
+end
 
+RSpec.describe Gitlab::Cells::Learn::RailsConstraints do
   def self.answer(name)
     ->(_env) { [200, { "Content-Type" => "text/plain" }, [name]] }
   end

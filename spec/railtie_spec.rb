@@ -7,13 +7,13 @@ require "fileutils"
 # The monolith's boot and build, in a real railties Rails::Application (spec/fixtures/rails_app:
 # routes with a URL constrainer, a redirect, a mounted Rack app, a Grape API and the learn
 # endpoint), each step in its own process as a build or a server would run it.
-RSpec.describe "Gitlab::Cells::Learn::Railtie in a Rails application" do
-  FIXTURE_APP = File.expand_path("fixtures/rails_app", __dir__)
+RAILTIE_FIXTURE_APP = File.expand_path("fixtures/rails_app", __dir__)
 
+RSpec.describe "Gitlab::Cells::Learn::Railtie in a Rails application" do
   around do |example|
     Dir.mktmpdir("cells-rails-app") do |dir|
       @root = File.join(dir, "app")
-      FileUtils.cp_r(FIXTURE_APP, @root)
+      FileUtils.cp_r(RAILTIE_FIXTURE_APP, @root)
       FileUtils.mkdir_p(File.join(@root, "log"))
       example.run
     end

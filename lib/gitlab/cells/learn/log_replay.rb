@@ -27,18 +27,23 @@ module Gitlab
       # verify --host ideal`), which isolates the structural matching and Rails' order.
       class LogReplay
         # One compared request.
-        Entry = Struct.new(:line, :method, :path, :served, :named) do
+        Entry = Struct.new(:line, :request_method, :path, :served, :named) do
           def agree?
             served == named
           end
 
           def to_s
-            "line #{line}: #{method} #{path}: served by #{served}, the classifier names #{named || 'no route'}"
+            "line #{line}: #{request_method} #{path}: served by #{served}, the classifier names #{named || 'no route'}"
           end
         end
 
         # The outcome of a replay.
-        Report = Struct.new(:entries, :skipped, :source) do
+        Report = Struct.new(:compared, :skipped, :source) do
+          # @return [Array<Entry>] every compared request
+          def entries
+            compared
+          end
+
           # @return [Array<Entry>] requests where the classifier named another route
           def differences
             entries.reject(&:agree?)

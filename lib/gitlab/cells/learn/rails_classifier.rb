@@ -176,27 +176,40 @@ module Gitlab
           @default_cell ||= Classifier.new(routes: [], rules: @rules_json).default_cell
         end
 
-        # @!method classify(method, path_info, &constraint)
-        #   @see Classifier#classify
-        # @!method recognize(method, path_info, &constraint)
-        #   @see Classifier#recognize
-        # @!method matches(method, path_info)
-        #   @see Classifier#matches
-        %i[classify recognize matches].each do |name|
-          define_method(name) { |*args, &block| classifier.public_send(name, *args, &block) }
+        # @see Classifier#classify
+        def classify(method, path_info, &constraint)
+          classifier.classify(method, path_info, &constraint)
+        end
+
+        # @see Classifier#recognize
+        def recognize(method, path_info, &constraint)
+          classifier.recognize(method, path_info, &constraint)
+        end
+
+        # @see Classifier#matches
+        def matches(method, path_info)
+          classifier.matches(method, path_info)
         end
 
         # @see Classifier#routes
-        def routes = classifier.routes
+        def routes
+          classifier.routes
+        end
 
         # @see Classifier#route
-        def route(index) = classifier.route(index)
+        def route(index)
+          classifier.route(index)
+        end
 
         # @see Classifier#rules
-        def rules = classifier.rules
+        def rules
+          classifier.rules
+        end
 
         # @see Classifier#dump
-        def dump = classifier.dump
+        def dump
+          classifier.dump
+        end
 
         def inspect
           "#<#{self.class.name} artifact=#{@artifact.inspect} digest=#{@digest&.slice(0, 12).inspect} " \
