@@ -152,8 +152,10 @@ module Gitlab
         # ActiveSupport is loaded and something subscribes: payload `:method`, `:path_info` (the
         # request asked about), `:source`, `:cell`, `:path`, `:cacheable` (as in the answer),
         # `:route` (the route Rails would pick, or nil); `event.duration` is the time the answer
-        # took (classification, constraint and resolver included); a refused request carries
-        # `:exception` instead (400/414/503 alike). Nothing is built when no one listens.
+        # took (classification, constraint and resolver included). A request refused while it is
+        # answered (400 `invalid_request`, 414, 503) carries `:exception`; one refused for its query
+        # parameters (405, missing or invalid `method`/`path_info`) publishes nothing. Nothing is
+        # built when no one listens.
         EVENT = "learn.gitlab_cells"
 
         def inspect
