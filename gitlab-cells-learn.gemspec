@@ -25,7 +25,7 @@ Gem::Specification.new do |spec|
     "cli/Cargo.toml", "cli/src/**/*.rs",
     "router/Cargo.toml", "router/src/**/*.rs",
     "ext/gitlab_cells_learn/Cargo.toml", "ext/gitlab_cells_learn/extconf.rb", "ext/gitlab_cells_learn/src/**/*.rs",
-    "lib/**/*.rb", "lib/**/*.rake"
+    "lib/**/*.rb", "lib/**/*.rake", "lib/**/*.tt"
   ]
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/gitlab_cells_learn/extconf.rb"]

@@ -11,6 +11,8 @@ use std::time::Instant;
 use cells_learn::{artifact, routes, templates, vectors, BuildOptions, Classifier, EngineConfig, EngineKind, RouteDef, Rules};
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod log_replay;
+
 #[derive(Parser)]
 #[command(name = "cells-learn", version, about = "Classify requests against Rails route tables exactly as Rails' router would")]
 struct Cli {
@@ -56,15 +58,25 @@ enum Command {
         method: String,
         path: String,
     },
-    /// Check request vectors (JSON lines of {"method","path","route_index","params"}) against the table
+    /// Check request vectors (JSON lines of {"method","path","route_index","params"}) against the
+    /// table, or replay GitLab's request logs (--log production_json.log / api_json.log): does the
+    /// classifier name the controller#action or Grape route that served each logged request?
     Verify {
         #[command(flatten)]
         table: Table,
-        #[arg(long, value_name = "FILE.jsonl")]
-        requests: PathBuf,
+        #[arg(long, value_name = "FILE.jsonl", required_unless_present = "log", conflicts_with = "log")]
+        requests: Option<PathBuf>,
+        /// GitLab's structured request log (repeatable): production_json.log lines
+        /// (method, path, controller, action) or api_json.log lines (method, path, route)
+        #[arg(long, value_name = "FILE")]
+        log: Vec<PathBuf>,
+        /// With --log: show at most this many differences per file
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// How routes with dynamic constraints and mounted apps are decided: `accept-all` (they
         /// hold), or `ideal` (they hold exactly when they are the recorded route, for vectors
-        /// recorded with GitLab's constrainers, e.g. gitlab-ce.recorded.jsonl)
+        /// recorded with GitLab's constrainers, e.g. gitlab-ce.recorded.jsonl; with --log, exactly
+        /// when it is the route the log says served)
         #[arg(long, value_enum, default_value = "accept-all")]
         host: HostArg,
     },
@@ -185,8 +197,30 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{}", serde_json::to_string_pretty(&out).unwrap());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { table, requests, host } => {
+        Command::Verify { table, requests, log, limit, host } => {
             let loaded = load(&table)?;
+            if !log.is_empty() {
+                let mut differing = 0;
+                for file in &log {
+                    let text = String::from_utf8(read(file)?).map_err(|_| format!("{}: not UTF-8", file.display()))?;
+                    let source = file.display().to_string();
+                    let report = log_replay::replay(&loaded.classifier, &text, matches!(host, HostArg::Ideal), &source)?;
+                    let agreed = report.entries.iter().filter(|e| e.agrees()).count();
+                    let total = report.entries.len();
+                    let ratio = if total == 0 { 100.0 } else { agreed as f64 * 100.0 / total as f64 };
+                    println!("{source}: {agreed}/{total} requests name the route that served ({ratio:.2}%), {} lines skipped", report.skipped);
+                    let diffs: Vec<_> = report.entries.iter().filter(|e| !e.agrees()).collect();
+                    for d in diffs.iter().take(limit.unwrap_or(usize::MAX)) {
+                        println!("differs: {d}");
+                    }
+                    if let Some(n) = limit.filter(|n| diffs.len() > *n) {
+                        println!("... {} more differences", diffs.len() - n);
+                    }
+                    differing += diffs.len();
+                }
+                return Ok(if differing == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            }
+            let requests = requests.ok_or("give --requests FILE.jsonl or --log FILE")?;
             let text = String::from_utf8(read(&requests)?).map_err(|_| format!("{}: not UTF-8", requests.display()))?;
             let vs = vectors::from_jsonl(&text).map_err(|e| format!("{}: {e}", requests.display()))?;
             let host = match host {

@@ -41,3 +41,10 @@ require_relative "learn/endpoint"
 require_relative "learn/cache_header"
 require_relative "learn/middleware"
 require_relative "learn/coverage"
+require_relative "learn/rails_constraints"
+require_relative "learn/rails_classifier"
+require_relative "learn/route_snapshot"
+require_relative "learn/log_replay"
+# In a Rails application (Bundler requires the gem after Rails): the rake tasks and the
+# application's classifier. Outside Rails nothing of Rails is loaded.
+require_relative "learn/railtie" if defined?(::Rails::Railtie)

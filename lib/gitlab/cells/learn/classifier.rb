@@ -16,10 +16,15 @@ module Gitlab
         #   definition order, or the same as a JSON string
         # @param rules [Hash, String, nil] learn rules (see rules/gitlab.json); GitLab's defaults when nil
         # @param engine [Symbol] :auto, :dense or :lazy
+        # @param constraints [RailsConstraints, #for, nil] decides dynamic constraints and mounts when
+        #   {#classify} and {#recognize} are given no block (`for(method, path_info)` returns the block)
         # @raise [InvalidRouteError] naming the route, the position and the reason
         # @raise [InvalidRulesError]
-        def initialize(routes:, rules: nil, engine: :auto)
+        def initialize(routes:, rules: nil, engine: :auto, constraints: nil)
           raise ArgumentError, "engine must be one of #{ENGINES.inspect}, not #{engine.inspect}" unless ENGINES.include?(engine.to_sym)
+          raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
+
+          @constraints = constraints
 
           routes_json = routes.is_a?(String) ? routes : JSON.generate(Array(routes))
           rules_json = rules.nil? || rules.is_a?(String) ? rules : JSON.generate(rules)
@@ -30,9 +35,36 @@ module Gitlab
         # Extracts every route of a Rails route set (mounted Rack apps, e.g. a Grape API, followed).
         #
         # @param route_set [ActionDispatch::Routing::RouteSet] e.g. `Rails.application.routes`
+        # @param constraints [:rails, RailsConstraints, nil] `:rails`: routes with dynamic
+        #   constraints (and mounts) are decided, when no block is given, by their own Rails
+        #   constraint objects and request conditions ({RailsConstraints}), so the answer is Rails'
+        #   routing decision by construction; nil: every such route holds unless a block says otherwise
         # @return [Classifier]
-        def self.from_rails(route_set, rules: nil, engine: :auto)
-          new(routes: RailsRoutes.extract(route_set), rules: rules, engine: engine)
+        def self.from_rails(route_set, rules: nil, engine: :auto, constraints: nil)
+          case constraints
+          when nil then new(routes: RailsRoutes.extract(route_set), rules: rules, engine: engine)
+          when :rails then from_rails(route_set, rules: rules, engine: engine, constraints: RailsConstraints.new(route_set))
+          when RailsConstraints then new(routes: constraints.routes_json, rules: rules, engine: engine, constraints: constraints)
+          else raise ArgumentError, "constraints must be :rails, a RailsConstraints or nil, not #{constraints.inspect}"
+          end
+        end
+
+        # @return [RailsConstraints, nil] what decides dynamic constraints when no block is given
+        attr_reader :constraints
+
+        # The classifier of a running Rails application: built at first use from the artifact
+        # `rake cells:compile` wrote when its route digest still matches the application's routes,
+        # recompiled (with a warning to `logger`) when it does not, and refreshed after
+        # {RailsClassifier#routes_changed!}. In an application that bundles the gem, use
+        # {Railtie.classifier}, which is this, configured from `config.cells_learn`.
+        #
+        # @param app [Rails::Application] e.g. `Rails.application`
+        # @param artifact [String, Pathname, nil] the artifact path; nil: compile at first use
+        # @param rules [Hash, String, Pathname, nil] rules, their JSON, or a path to it
+        # @param logger [#warn, #info, nil] e.g. `Rails.logger`
+        # @return [RailsClassifier] answers like a Classifier
+        def self.for_rails(app, artifact: nil, rules: nil, engine: :auto, logger: nil)
+          RailsClassifier.new(app, artifact: artifact, rules: rules, engine: engine, logger: logger)
         end
 
         # @param api [Class] a Grape::API subclass
@@ -43,14 +75,33 @@ module Gitlab
 
         # Loads bytes written by {#dump}; no route is recompiled into an automaton.
         #
+        # @param constraints [RailsConstraints, #for, nil] see {#initialize}
         # @raise [CorruptArtifactError] for foreign, truncated or corrupted bytes
-        def self.load(bytes)
+        def self.load(bytes, constraints: nil)
           raise CorruptArtifactError, "expected a String of artifact bytes, got #{bytes.class}" unless bytes.is_a?(String)
+          raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
 
           classifier = allocate
           classifier.instance_variable_set(:@native, Native::Classifier.load(bytes))
+          classifier.instance_variable_set(:@constraints, constraints)
           classifier.send(:freeze_state)
           classifier
+        end
+
+        # The same compiled routes with other {#constraints} (the automaton is shared, not rebuilt):
+        # after a development reload the routes may be the same while their constraint objects are new.
+        #
+        # @param constraints [RailsConstraints, #for, nil]
+        # @return [Classifier]
+        def with_constraints(constraints)
+          return self if constraints.equal?(@constraints)
+          raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
+
+          copy = self.class.allocate
+          copy.instance_variable_set(:@native, @native)
+          copy.instance_variable_set(:@constraints, constraints)
+          copy.send(:freeze_state)
+          copy
         end
 
         # @return [String] binary bytes for {.load}
@@ -64,18 +115,21 @@ module Gitlab
         # @param path_info [String] the request path (a query string is ignored)
         # @yieldparam route [RouteInfo] a route with dynamic constraints (GroupUrlConstrainer...)
         # @yieldparam params [Hash{String=>String}] its path parameters
-        # @yieldreturn [Boolean] whether the constraint holds; without a block, all hold
+        # @yieldreturn [Boolean] whether the constraint holds; without a block, {#constraints}
+        #   decide (`from_rails(..., constraints: :rails)`), or else all hold
         # @return [Result]
         # @raise [InvalidRequestError]
         def classify(method, path_info, &constraint)
           # The native side checks and upper-cases the method, checks the path and builds the
           # frozen Result itself.
+          constraint ||= @constraints&.for(method, path_info)
           @native.learn(method, path_info, constraint && wrap(constraint), @routes)
         end
 
         # The route Rails would pick and its parameters, or nil.
         # @return [RouteMatch, nil]
         def recognize(method, path_info, &constraint)
+          constraint ||= @constraints&.for(method, path_info)
           index, params = @native.recognize(method, path_info, constraint && wrap(constraint))
           index && RouteMatch.new(route(index), params)
         end

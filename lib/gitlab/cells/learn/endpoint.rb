@@ -169,9 +169,23 @@ module Gitlab
         # @return [String]
         # @raise [RequestError]
         def learn_json(method, path_info)
-          result = classify(method, path_info)
-          result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell)
+          instrument(method, path_info) do |payload|
+            result = classify(method, path_info)
+            json = result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell)
+            payload.merge!(JSON.parse(json).transform_keys(&:to_sym), route: result.route&.to_s) if payload
+            json
+          end
         end
+
+        # The `ActiveSupport::Notifications` event {#learn_json} publishes, once per answer, when
+        # ActiveSupport is loaded and something subscribes: payload `:method`, `:path_info` (the
+        # request asked about), `:source`, `:cell`, `:path`, `:cacheable` (as in the answer),
+        # `:route` (the route Rails would pick, or nil); `event.duration` is the time the answer
+        # took (classification, constraint and resolver included). A request refused while it is
+        # answered (400 `invalid_request`, 414, 503) carries `:exception`; one refused for its query
+        # parameters (405, missing or invalid `method`/`path_info`) publishes nothing. Nothing is
+        # built when no one listens.
+        EVENT = "learn.gitlab_cells"
 
         def inspect
           "#<#{self.class.name} default_cell=#{default_cell} max_path_length=#{max_path_length} " \
@@ -308,6 +322,14 @@ module Gitlab
 
         def warn(message)
           @logger&.warn("[#{self.class.name}] #{message}")
+        end
+
+        # Yields the payload Hash (nil when nobody subscribes to {EVENT}).
+        def instrument(method, path_info)
+          notifications = defined?(ActiveSupport::Notifications) && ActiveSupport::Notifications
+          return yield(nil) unless notifications && notifications.notifier.listening?(EVENT)
+
+          notifications.instrument(EVENT, { method: method, path_info: path_info }) { |payload| yield(payload) }
         end
 
         def error(status, code, message, extra = {})

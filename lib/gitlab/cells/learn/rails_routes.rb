@@ -43,19 +43,21 @@ module Gitlab
         OPTION_BITS = Regexp::IGNORECASE | Regexp::EXTENDED | Regexp::MULTILINE
 
         # @param route_set [ActionDispatch::Routing::RouteSet]
+        # @param sources [Array, nil] when given, receives for each extracted route (same index) the
+        #   Journey routes Rails passes through to reach it, outermost mount first ({RailsConstraints})
         # @return [Array<Hash>] routes in the corpus format, `index` = position in the result
         # @raise [Error] for a route that cannot be represented
-        def self.extract(route_set)
+        def self.extract(route_set, sources: nil)
           unless route_set.respond_to?(:routes) && route_set.routes.respond_to?(:routes)
             raise Error, "expected an ActionDispatch::Routing::RouteSet, got #{route_set.class}"
           end
 
-          out = Extractor.new.walk(route_set, Prefix::ROOT, [])
+          out = Extractor.new(sources).walk(route_set, Prefix::ROOT, [])
           out.each_with_index { |route, i| route["index"] = i }
         end
 
         # A mount path the routes of a followed app are placed under, with its requirements.
-        Prefix = Struct.new(:spec, :requirements, :dynamic, :where) do
+        Prefix = Struct.new(:spec, :requirements, :dynamic, :where, :mounts) do
           # Joins a mount spec and an inner spec (both start with `/`) as Rails reaches the inner
           # route: the mounted app sees `/` + what follows the mount path.
           def self.join(outer, inner)
@@ -79,10 +81,15 @@ module Gitlab
             route
           end
         end
-        Prefix::ROOT = Prefix.new("/", {}.freeze, false, nil).freeze
+        Prefix::ROOT = Prefix.new("/", {}.freeze, false, nil, [].freeze).freeze
 
         # Walks one route set, following mounts.
         class Extractor
+          # @param sources [Array, nil] see {RailsRoutes.extract}
+          def initialize(sources = nil)
+            @sources = sources
+          end
+
           # @return [Array<Hash>] `out`, with this route set's routes appended
           def walk(route_set, prefix, out, depth = 0)
             raise Error, "mounts nested deeper than 16 levels at #{prefix.where}" if depth > 16
@@ -91,6 +98,7 @@ module Gitlab
               where = [prefix.where, "route #{i} (#{route.verb.empty? ? 'ANY' : route.verb} #{route.path.spec})"].compact.join(" > ")
               if route.path.anchored
                 out << RouteReader.new(route, prefix, where).to_h
+                @sources&.push(prefix.mounts + [route])
               else
                 mount(route, prefix, where, out, depth)
               end
@@ -107,11 +115,13 @@ module Gitlab
               inner_prefix = reader.mount_prefix
               GrapeRoutes.extract(app, prefix: inner_prefix.spec).each do |grape_route|
                 out << inner_prefix.merge_into(grape_route, where)
+                @sources&.push(inner_prefix.mounts)
               end
             elsif engine?(app)
               walk(app.routes, reader.mount_prefix, out, depth + 1)
             else
               out << reader.to_h
+              @sources&.push(prefix.mounts + [route])
             end
           end
 
@@ -163,7 +173,7 @@ module Gitlab
             end
 
             Prefix.new(@prefix.join(@route.path.spec.to_s), @prefix.requirements.merge(requirements) { |name| duplicate(name) },
-                       @prefix.dynamic || dynamic?, @where).freeze
+                       @prefix.dynamic || dynamic?, @where, @prefix.mounts + [@route]).freeze
           end
 
           private
