@@ -39,7 +39,7 @@ fn bench_corpus(c: &mut Criterion) {
             classifier.engine_kind(),
             classifier.memory_usage() / 1024
         );
-        let mut g = c.benchmark_group(format!("{stem}"));
+        let mut g = c.benchmark_group(stem.to_string());
         g.throughput(criterion::Throughput::Elements(vs.len() as u64));
         g.bench_function("classify_all_vectors", |b| {
             b.iter(|| {
@@ -79,11 +79,8 @@ fn bench_templates(c: &mut Criterion) {
     let bytes = std::fs::read(corpus("gitlab-route-templates.json")).unwrap();
     let ts = templates::from_json(&bytes).unwrap();
     let defs: Vec<_> = ts.iter().enumerate().map(|(i, t)| t.to_route(i)).collect();
-    let examples: Vec<(usize, String)> = ts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, t)| t.example.iter().chain(t.dotted_example.iter()).map(move |e| (i, e.clone())))
-        .collect();
+    let examples: Vec<(usize, String)> =
+        ts.iter().enumerate().flat_map(|(i, t)| t.example.iter().chain(t.dotted_example.iter()).map(move |e| (i, e.clone()))).collect();
     let started = std::time::Instant::now();
     let classifier = Classifier::build(defs.clone(), &BuildOptions::default()).unwrap();
     eprintln!(

@@ -75,12 +75,12 @@ end
 quick = ENV["BENCH_QUICK"].to_s == "1"
 
 def seconds_setting(name, default, positive:)
-  raw = ENV[name]
+  raw = ENV.fetch(name, nil)
   return default if raw.nil? || raw.strip.empty?
 
   value = Float(raw, exception: false)
   ok = value&.finite? && (positive ? value.positive? : value >= 0)
-  fail_usage("#{name} must be a number of seconds #{positive ? '> 0' : '>= 0'}, not #{raw.inspect}") unless ok
+  fail_usage("#{name} must be a number of seconds #{positive ? "> 0" : ">= 0"}, not #{raw.inspect}") unless ok
   value
 end
 
@@ -110,12 +110,12 @@ corpus_names = if ENV["BENCH_CORPUS"]
                  ENV["BENCH_CORPUS"].split(",").map(&:strip).reject(&:empty?)
                else
                  Dir[File.join(BenchTables::CORPUS_DIR, "*-routes.json")].sort
-                   .map { |p| File.basename(p, "-routes.json") }
-                   .select { |n| File.file?(File.join(BenchTables::CORPUS_DIR, "#{n}-requests.jsonl")) }
+                                                                         .map { |p| File.basename(p, "-routes.json") }
+                                                                         .select { |n| File.file?(File.join(BenchTables::CORPUS_DIR, "#{n}-requests.jsonl")) }
                end
 fail_usage("no corpus table to benchmark (BENCH_CORPUS, #{BenchTables::CORPUS_DIR})") if corpus_names.empty?
 
-json_path = ENV["BENCH_JSON"]
+json_path = ENV.fetch("BENCH_JSON", nil)
 json_path = nil if json_path&.empty?
 
 actionpack = Gem.loaded_specs["actionpack"]&.version&.to_s || ActionPack::VERSION::STRING
@@ -124,7 +124,7 @@ settings = { "time" => time, "warmup" => warmup, "quick" => quick, "actionpack" 
              "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION }
 
 puts "classify_ips: #{RUBY_DESCRIPTION}; actionpack #{actionpack}; benchmark-ips #{Benchmark::IPS::VERSION}"
-puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? ' (BENCH_QUICK)' : ''}"
+puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? " (BENCH_QUICK)" : ""}"
 
 # 1. Build every table's two sides and check every benchmarked request before any timing.
 begin

@@ -22,13 +22,13 @@ module Demo
       out = +"\n"
       @results.each_with_index do |r, i|
         flow = r[:flow]
-        out << "── #{i + 1}. #{flow.title}  [#{flow.router}#{flow.user ? ", #{flow.user}" : ''}]\n"
+        out << "── #{i + 1}. #{flow.title}  [#{flow.router}#{flow.user ? ", #{flow.user}" : ""}]\n"
         r[:steps].each do |s|
           mark = s[:failures].empty? ? "ok" : "DIFFERS"
-          out << "   #{s[:method]} #{s[:path]}#{s[:user] ? '' : ' (anonymous)'} -> #{s[:status]}#{s[:location] ? " #{URI(s[:location]).request_uri}" : ''}" \
+          out << "   #{s[:method]} #{s[:path]}#{s[:user] ? "" : " (anonymous)"} -> #{s[:status]}#{s[:location] ? " #{URI(s[:location]).request_uri}" : ""}" \
                  "  #{ms(s[:ms])}  #{mark}\n"
           out << "     · #{s[:note]}\n" if s[:note]
-          out << "     #{flow.router.ljust(10)} cache=#{s[:trace]['cache'] || '?'}#{s[:trace]['learn_ms'] ? " learn_ms=#{s[:trace]['learn_ms']}" : ''}\n"
+          out << "     #{flow.router.ljust(10)} cache=#{s[:trace]["cache"] || "?"}#{s[:trace]["learn_ms"] ? " learn_ms=#{s[:trace]["learn_ms"]}" : ""}\n"
           hops(s).each do |h|
             out << "     #{h.to.ljust(10)} #{h.text} => #{h.reply}  #{ms(h.ms)}\n"
           end
@@ -54,9 +54,9 @@ module Demo
         md << "```mermaid\n#{sequence(r)}```\n\n"
         md << "| request | status | served by | cache | learned from | learn ms | ms | check |\n|---|---|---|---|---|---|---|---|\n"
         r[:steps].each do |s|
-          md << "| `#{s[:method]} #{s[:path]}`#{s[:user] ? '' : ' (anonymous)'} | #{s[:status]} | #{s[:served_by]} | #{s[:trace]['cache']} | " \
-                "#{s[:trace]['learned_from'] || ''} | #{s[:trace]['learn_ms'] || ''} | #{format('%.1f', s[:ms])} | " \
-                "#{s[:failures].empty? ? 'as the seed says' : s[:failures].join('; ').gsub('|', '\\|')} |\n"
+          md << "| `#{s[:method]} #{s[:path]}`#{s[:user] ? "" : " (anonymous)"} | #{s[:status]} | #{s[:served_by]} | #{s[:trace]["cache"]} | " \
+                "#{s[:trace]["learned_from"] || ""} | #{s[:trace]["learn_ms"] || ""} | #{format("%.1f", s[:ms])} | " \
+                "#{s[:failures].empty? ? "as the seed says" : s[:failures].join("; ").gsub("|", '\\|')} |\n"
         end
         md << "\n"
       end
@@ -70,10 +70,10 @@ module Demo
       lines << ""
       lines << "Try:"
       lines << "  curl -si #{eu}/my-company/my-project | grep -i '^\\(HTTP\\|x-served-by\\|x-cells-router-trace\\)'"
-      lines << "  curl -si -b '#{@topology.cookie('alice')}' #{eu}/ | grep -i '^\\(HTTP\\|location\\|x-cells\\)'"
+      lines << "  curl -si -b '#{@topology.cookie("alice")}' #{eu}/ | grep -i '^\\(HTTP\\|location\\|x-cells\\)'"
       lines << "  curl -si '#{eu}/api/v4/cells/learn?method=GET&path_info=/gitlab-org/gitlab/-/issues'   # any cell answers; the router forwards it"
       lines << "  curl -s -c /tmp/jar -d login=bob #{eu}/users/sign_in && curl -si -b /tmp/jar #{eu}/my-company/secret | head -1"
-      lines << "  curl -s #{@topology.router_internal_url('router_us')}/-/cells-router/metrics | grep cache"
+      lines << "  curl -s #{@topology.router_internal_url("router_us")}/-/cells-router/metrics | grep cache"
       lines.join("\n")
     end
 
@@ -84,13 +84,13 @@ module Demo
       step[:lines].map do |l|
         if l["path"] == LEARN_PATH
           q = Rack::Utils.parse_query(l["query"].to_s)
-          Hop.new(from: "router", to: l["cell"], text: "learn #{q['method']} #{q['path_info']}", reply: l["learn"].to_s, ms: l["ms"])
+          Hop.new(from: "router", to: l["cell"], text: "learn #{q["method"]} #{q["path_info"]}", reply: l["learn"].to_s, ms: l["ms"])
         else
           reply = +l["status"].to_s
-          reply << " X-Gitlab-Cell-Owner: #{l['owner']}" if l["owner"]
-          reply << " X-Gitlab-Cell-Cache: #{l['cache_header']}" if l["cache_header"]
-          reply << " Location: #{URI(l['location']).request_uri}" if l["location"]
-          Hop.new(from: "router", to: l["cell"], text: "#{l['method']} #{l['path']}#{l['query'] ? "?#{l['query']}" : ''}", reply: reply, ms: l["ms"])
+          reply << " X-Gitlab-Cell-Owner: #{l["owner"]}" if l["owner"]
+          reply << " X-Gitlab-Cell-Cache: #{l["cache_header"]}" if l["cache_header"]
+          reply << " Location: #{URI(l["location"]).request_uri}" if l["location"]
+          Hop.new(from: "router", to: l["cell"], text: "#{l["method"]} #{l["path"]}#{l["query"] ? "?#{l["query"]}" : ""}", reply: reply, ms: l["ms"])
         end
       end
     end
@@ -101,19 +101,19 @@ module Demo
       order = @topology.children.select { |c| c.kind == :cell }.map(&:name)
       d = +"sequenceDiagram\n"
       users = result[:steps].map { |s| s[:user] }.uniq
-      users.each { |u| d << "    actor #{actor(u)} as #{u || 'anonymous'}\n" }
+      users.each { |u| d << "    actor #{actor(u)} as #{u || "anonymous"}\n" }
       d << "    participant R as #{flow.router}\n"
       order.select { |c| cells.include?(c) }.each { |c| d << "    participant #{c}\n" }
       result[:steps].each do |s|
         a = actor(s[:user])
         d << "    Note over R: #{m(s[:note])}\n" if s[:note]
         d << "    #{a}->>R: #{m("#{s[:method]} #{s[:path]}")}\n"
-        d << "    Note over R: cache #{m(s[:trace]['cache'] || '?')}\n"
+        d << "    Note over R: cache #{m(s[:trace]["cache"] || "?")}\n"
         hops(s).each do |h|
           d << "    R->>#{h.to}: #{m(h.text)}\n"
-          d << "    #{h.to}-->>R: #{m(h.reply)} (#{format('%.1f', h.ms)} ms)\n"
+          d << "    #{h.to}-->>R: #{m(h.reply)} (#{format("%.1f", h.ms)} ms)\n"
         end
-        d << "    R-->>#{a}: #{m("#{s[:status]}#{s[:location] ? " → #{URI(s[:location]).request_uri}" : ''}")} (#{format('%.1f', s[:ms])} ms)\n"
+        d << "    R-->>#{a}: #{m("#{s[:status]}#{s[:location] ? " → #{URI(s[:location]).request_uri}" : ""}")} (#{format("%.1f", s[:ms])} ms)\n"
       end
       d
     end
@@ -122,11 +122,11 @@ module Demo
       cells = @topology.children.select { |c| c.kind == :cell }
       routers = @topology.children.select { |c| c.kind == :router }
       g = +"flowchart LR\n"
-      g << "    users((users)) --> #{routers.map(&:name).join(' & ')}\n"
+      g << "    users((users)) --> #{routers.map(&:name).join(" & ")}\n"
       routers.each { |r| g << "    #{r.name}[\"#{r.name}<br/>:#{r.port}\"]\n" }
       cells.each { |c| g << "    #{c.name}[\"#{c.name}<br/>:#{c.port}\"]\n" }
-      routers.each { |r| g << "    #{r.name} --> #{cells.map(&:name).join(' & ')}\n" }
-      g << "    #{cells.map(&:name).join(' & ')} --- db[(\"routes (global)\")]\n"
+      routers.each { |r| g << "    #{r.name} --> #{cells.map(&:name).join(" & ")}\n" }
+      g << "    #{cells.map(&:name).join(" & ")} --- db[(\"routes (global)\")]\n"
       g
     end
 
@@ -149,7 +149,7 @@ module Demo
       t << "|---|---|---|---|---|---|---|---|---|\n"
       summary_rows.each do |row|
         t << "| #{row[:flow]} | #{row[:router]} | #{row[:requests]} | #{row[:hits]} | #{row[:learns]} | #{row[:misdirected]} | " \
-             "#{format('%.1f', row[:total])} | #{format('%.1f', row[:slowest])} | #{row[:ok] ? 'as the seed says' : 'DIFFERS'} |\n"
+             "#{format("%.1f", row[:total])} | #{format("%.1f", row[:slowest])} | #{row[:ok] ? "as the seed says" : "DIFFERS"} |\n"
       end
       t
     end

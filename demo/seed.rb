@@ -112,11 +112,11 @@ module Demo
         ORGANIZATIONS.each do |org|
           route.call(org["path"], org["cell"], "Organization", "public", org["name"])
           route.call(org["path"], org["cell"], "Namespace", "public", org["name"]) # the organization's top-level group
-          org["projects"].each { |project, visibility| route.call("#{org['path']}/#{project}", org["cell"], "Project", visibility, project) }
+          org["projects"].each { |project, visibility| route.call("#{org["path"]}/#{project}", org["cell"], "Project", visibility, project) }
         end
 
         USERS.each_with_index do |u, i|
-          org = ORGANIZATIONS.find { |o| o["path"] == u["organization"] } or raise "unknown organization #{u['organization']}"
+          org = ORGANIZATIONS.find { |o| o["path"] == u["organization"] } or raise "unknown organization #{u["organization"]}"
           db.execute("INSERT INTO users (id, username, name, organization) VALUES (?, ?, ?, ?)", i + 1, u["username"], u["name"], u["organization"])
           route.call(u["username"], org["cell"], "User", "public", u["name"]) # the personal namespace lives with the organization
           u["member_of"].each { |p| db.execute("INSERT INTO members (user_id, project_path) VALUES (?, ?)", i + 1, p) }
@@ -139,7 +139,7 @@ module Demo
 end
 
 if $PROGRAM_NAME == __FILE__
-  db = Demo::DB.connect(database: ARGV[0] || ENV["DATABASE"], url: ENV["DATABASE_URL"])
+  db = Demo::DB.connect(database: ARGV[0] || ENV.fetch("DATABASE", nil), url: ENV.fetch("DATABASE_URL", nil))
   counts = Demo::Seed.run(db)
-  puts "seeded #{db.describe}: #{counts.map { |k, v| "#{v} #{k}" }.join(', ')}; default cell #{Demo::Seed.default_cell(db)}"
+  puts "seeded #{db.describe}: #{counts.map { |k, v| "#{v} #{k}" }.join(", ")}; default cell #{Demo::Seed.default_cell(db)}"
 end

@@ -75,14 +75,20 @@ module Demo
       @results = flows.each_with_index.map do |flow, i|
         result = replay_flow(flow)
         failures = result[:steps].sum { |s| s[:failures].size }
-        progress("[#{i + 1}/#{flows.size}] #{flow.id.ljust(24)} #{failures.zero? ? 'ok' : "#{failures} difference(s)"} " \
-                 "(#{result[:steps].size} request(s), #{format('%.1f', result[:steps].sum { |s| s[:ms] })} ms)")
+        progress("[#{i + 1}/#{flows.size}] #{flow.id.ljust(24)} #{failures.zero? ? "ok" : "#{failures} difference(s)"} " \
+                 "(#{result[:steps].size} request(s), #{format("%.1f", result[:steps].sum { |s| s[:ms] })} ms)")
         result
       end
     end
 
     def failures
-      (@results || []).flat_map { |r| r[:steps].flat_map { |s| s[:failures].map { |f| "#{r[:flow].id} step #{s[:index] + 1} (#{s[:method]} #{s[:path]}): #{f}" } } }
+      (@results || []).flat_map do |r|
+        r[:steps].flat_map do |s|
+          s[:failures].map do |f|
+            "#{r[:flow].id} step #{s[:index] + 1} (#{s[:method]} #{s[:path]}): #{f}"
+          end
+        end
+      end
     end
 
     def router_url(name)
@@ -143,7 +149,7 @@ module Demo
     private
 
     def db
-      @db ||= DB.connect(database: database_path, url: ENV["DATABASE_URL"])
+      @db ||= DB.connect(database: database_path, url: ENV.fetch("DATABASE_URL", nil))
     end
 
     def directory
@@ -171,7 +177,7 @@ module Demo
         FileUtils.rm_f(database_path)
       end
       counts = Seed.run(db)
-      progress("seeded #{db.describe}: #{counts.map { |k, v| "#{v} #{k}" }.join(', ')}; default (newest) cell #{default_cell}")
+      progress("seeded #{db.describe}: #{counts.map { |k, v| "#{v} #{k}" }.join(", ")}; default (newest) cell #{default_cell}")
     end
 
     def compile_classifier
@@ -180,7 +186,7 @@ module Demo
       File.binwrite("#{artifact_path}.tmp", classifier.dump)
       File.rename("#{artifact_path}.tmp", artifact_path)
       progress("compiled #{classifier.routes.size} routes (#{File.basename(Cell::DEFAULT_ROUTES)}) in " \
-               "#{format('%.0f', (now - started) * 1000)} ms -> #{relative(artifact_path)}")
+               "#{format("%.0f", (now - started) * 1000)} ms -> #{relative(artifact_path)}")
     end
 
     # The shared secret of the routers' learn requests: a fresh one per run, in a file only this
@@ -197,7 +203,7 @@ module Demo
         port = port_for(CELL_PORTS.fetch(name) { raise StartError, "no port for #{name}" })
         log = File.join(out, "logs", "#{name}.log")
         env = {
-          "CELL_NAME" => name, "DATABASE" => database_path, "DATABASE_URL" => ENV["DATABASE_URL"], "CLASSIFIER" => artifact_path,
+          "CELL_NAME" => name, "DATABASE" => database_path, "DATABASE_URL" => ENV.fetch("DATABASE_URL", nil), "CLASSIFIER" => artifact_path,
           "REQUEST_LOG" => request_log(name), "RACK_ENV" => "production", "LEARN_TOKEN_FILE" => learn_token_file
         }
         cmd = [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
@@ -212,9 +218,9 @@ module Demo
         port = port_for(r["port"])
         # Health and metrics are served on the router's internal listener only.
         internal = free_port
-        config = File.join(out, "#{r['name']}.toml")
+        config = File.join(out, "#{r["name"]}.toml")
         File.write(config, router_toml(r["name"], port, cells, internal))
-        spawn_child(r["name"], :router, port, File.join(out, "logs", "#{r['name']}.log"), {},
+        spawn_child(r["name"], :router, port, File.join(out, "logs", "#{r["name"]}.log"), {},
                     [@router_bin, "--config", config, "--log-format", "json"])
         children.last.internal_port = internal
       end
@@ -276,7 +282,7 @@ module Demo
           sleep 0.05
         end
       end
-      progress("ready: #{children.map { |c| "#{c.name}:#{c.port}" }.join(' ')}")
+      progress("ready: #{children.map { |c| "#{c.name}:#{c.port}" }.join(" ")}")
     end
 
     def healthy?(port, path)
@@ -389,25 +395,25 @@ module Demo
       f << "status #{o[:status]}, expected #{e[:status]}" if e[:status] && o[:status] != e[:status]
       f << "served by #{o[:served_by].inspect}, expected #{e[:cell]}" if e[:cell] && o[:served_by] != e[:cell]
       f << "no X-Cells-Router-Trace header" if t.empty?
-      f << "trace names router #{t['router'].inspect}, expected #{flow.router}" if !t.empty? && t["router"] != flow.router
-      f << "trace says cell=#{t['cell'].inspect} but X-Served-By is #{o[:served_by].inspect}" if !t.empty? && t["cell"] != o[:served_by]
-      f << "cache #{t['cache'].inspect}, expected #{e[:cache]}" if e[:cache] && t["cache"] != e[:cache]
-      f << "the client saw internal header(s) #{o[:leaked].join(', ')}" unless o[:leaked].empty?
+      f << "trace names router #{t["router"].inspect}, expected #{flow.router}" if !t.empty? && t["router"] != flow.router
+      f << "trace says cell=#{t["cell"].inspect} but X-Served-By is #{o[:served_by].inspect}" if !t.empty? && t["cell"] != o[:served_by]
+      f << "cache #{t["cache"].inspect}, expected #{e[:cache]}" if e[:cache] && t["cache"] != e[:cache]
+      f << "the client saw internal header(s) #{o[:leaked].join(", ")}" unless o[:leaked].empty?
       check_learns(f, e, t, learns)
       check_location(f, e, o, router)
       last = pages.last
       if last.nil?
         f << "no cell recorded the request"
       elsif last["cell"] != o[:served_by] || last["status"] != o[:status]
-        f << "the last cell hop was #{last['cell']} #{last['status']}, the client got #{o[:served_by]} #{o[:status]}"
+        f << "the last cell hop was #{last["cell"]} #{last["status"]}, the client got #{o[:served_by]} #{o[:status]}"
       end
       misdirected = pages.select { |l| l["status"] == 421 }
       if e[:misdirected]
         hop = misdirected.find { |l| l["cell"] == e[:misdirected] }
-        f << "expected #{e[:misdirected]} to answer 421 first, cells recorded #{pages.map { |l| "#{l['cell']} #{l['status']}" }.join(', ')}" unless hop
-        f << "the 421 named owner #{hop['owner'].inspect}, expected #{e[:cell]}" if hop && hop["owner"] != e[:cell]
+        f << "expected #{e[:misdirected]} to answer 421 first, cells recorded #{pages.map { |l| "#{l["cell"]} #{l["status"]}" }.join(", ")}" unless hop
+        f << "the 421 named owner #{hop["owner"].inspect}, expected #{e[:cell]}" if hop && hop["owner"] != e[:cell]
       elsif misdirected.any?
-        f << "unexpected 421 from #{misdirected.map { |l| l['cell'] }.join(', ')}"
+        f << "unexpected 421 from #{misdirected.map { |l| l["cell"] }.join(", ")}"
       end
       f
     end
@@ -426,9 +432,9 @@ module Demo
       return if learns.empty?
 
       learn = learns.first
-      f << "the trace says learned_from=#{t['learned_from'].inspect}, but #{learn['cell']} answered the learn request" if t["learned_from"] != learn["cell"]
+      f << "the trace says learned_from=#{t["learned_from"].inspect}, but #{learn["cell"]} answered the learn request" if t["learned_from"] != learn["cell"]
       answer = answers.first
-      f << "the learn answer named #{answer['cell'].inspect}, expected #{e[:learned]}" if e[:learned] && answer["cell"] != e[:learned]
+      f << "the learn answer named #{answer["cell"].inspect}, expected #{e[:learned]}" if e[:learned] && answer["cell"] != e[:learned]
     end
 
     def check_location(f, e, o, router)
@@ -440,7 +446,9 @@ module Demo
       end
       uri = URI(o[:location])
       f << "redirect to #{uri.request_uri}, expected #{e[:location]}" if uri.request_uri != e[:location]
-      f << "redirect to host #{uri.host}:#{uri.port}, expected the router 127.0.0.1:#{router.port}" if uri.host && "#{uri.host}:#{uri.port}" != "127.0.0.1:#{router.port}"
+      if uri.host && "#{uri.host}:#{uri.port}" != "127.0.0.1:#{router.port}"
+        f << "redirect to host #{uri.host}:#{uri.port}, expected the router 127.0.0.1:#{router.port}"
+      end
     rescue URI::InvalidURIError
       f << "unparsable Location #{o[:location].inspect}"
     end
@@ -530,7 +538,9 @@ if $PROGRAM_NAME == __FILE__
                "Starts 4 cells and 2 routers on loopback, replays the seed's flows, checks them, writes DIR/flows.md."
     o.on("--keep", "leave the topology running after the flows (Ctrl-C stops it)") { options[:keep] = true }
     o.on("--out DIR", "where the database, logs and flows.md go (default demo-out/)") { |v| options[:out] = v }
-    o.on("--ports MODE", %w[fixed auto], "fixed: 9101-9104 and 9180/9181, free ones when taken (default); auto: any free ports") { |v| options[:ports] = v.to_sym }
+    o.on("--ports MODE", %w[fixed auto], "fixed: 9101-9104 and 9180/9181, free ones when taken (default); auto: any free ports") do |v|
+      options[:ports] = v.to_sym
+    end
     o.on("--router BIN", "the cells-router binary (default target/release/cells-router)") { |v| options[:router] = v }
   end.parse!(ARGV)
 
@@ -543,7 +553,7 @@ if $PROGRAM_NAME == __FILE__
     report = Demo::Report.new(topology)
     puts report.console
     File.write(File.join(topology.out, "flows.md"), report.markdown)
-    puts "demo: wrote #{File.join(topology.out, 'flows.md')}"
+    puts "demo: wrote #{File.join(topology.out, "flows.md")}"
     unless topology.failures.empty?
       warn "demo: #{topology.failures.size} difference(s) from what the seed says:"
       topology.failures.each { |f| warn "  - #{f}" }

@@ -19,7 +19,7 @@ RSpec.describe "script/bench-router" do
     skip "cells-router is not built (cargo build --release -p cells-router)" unless File.executable?(router)
     skip "the floor is not built (cargo build --release -p cells-router --example bare_proxy)" unless File.executable?(floor)
     missing = %w[wrk nginx curl].reject { |t| system("command -v #{t} >/dev/null 2>&1") }
-    skip "not installed: #{missing.join(', ')}" unless missing.empty?
+    skip "not installed: #{missing.join(", ")}" unless missing.empty?
 
     @dir = Dir.mktmpdir("bench-router")
     @json_path = File.join(@dir, "bench-router.json")

@@ -56,7 +56,7 @@ RSpec.describe "benches/classify_ips.rb" do
         sides = { "ours classify" => t["ours"]["classify"], "ours recognize" => t["ours"]["recognize"],
                   "rails recognize" => t["rails"]["recognize"] }
         sides.each do |label, f|
-          expect(f["ips"]).to be > 0, "#{t['name']} #{label}: #{f.inspect}"
+          expect(f["ips"]).to be > 0, "#{t["name"]} #{label}: #{f.inspect}"
           expect(f["ns_per_op"]).to be > 0
           expect(f["iterations"]).to be > 0
         end
@@ -69,7 +69,7 @@ RSpec.describe "benches/classify_ips.rb" do
       @figures["tables"].each do |t|
         m = t["per_request"]
         expect(m).to include("requests_timed" => t["requests"], "min_timing_ns" => 200_000)
-        expect(m["classify_median_ns"]).to be > 0, "#{t['name']}: #{m.inspect}"
+        expect(m["classify_median_ns"]).to be > 0, "#{t["name"]}: #{m.inspect}"
         expect(m["rails_median_ns"]).to be > 0
         expect(m["classify_p90_ns"]).to be >= m["classify_median_ns"]
         expect(m["rails_p90_ns"]).to be >= m["rails_median_ns"]
@@ -90,8 +90,8 @@ RSpec.describe "benches/classify_ips.rb" do
       expect(@stdout).to include("Calculating -------------------------------------", "Comparison:")
       @figures["tables"].each do |t|
         expect(@stdout).to match(/#{Regexp.escape(t['name'])}: classify is [\d,.]+× faster than Rails' router \(same run\)/)
-        per_request = "#{Regexp.escape(t['name'])} per request: classify median [\\d,.]+ ns \\(p90 [\\d,.]+\\), " \
-                      "Rails median [\\d,.]+ ns \\(p90 [\\d,.]+\\): median ratio [\\d,.]+× \\(#{t['requests']} requests"
+        per_request = "#{Regexp.escape(t["name"])} per request: classify median [\\d,.]+ ns \\(p90 [\\d,.]+\\), " \
+                      "Rails median [\\d,.]+ ns \\(p90 [\\d,.]+\\): median ratio [\\d,.]+× \\(#{t["requests"]} requests"
         expect(@stdout).to match(Regexp.new(per_request))
       end
     end
@@ -103,12 +103,12 @@ RSpec.describe "benches/classify_ips.rb" do
     Dir.mktmpdir("bench-tamper") do |dir|
       tamper = File.join(dir, "tamper.rb")
       File.write(tamper, <<~RUBY)
-        $LOAD_PATH.unshift #{File.join(REPO_ROOT, 'lib').inspect}
+        $LOAD_PATH.unshift #{File.join(REPO_ROOT, "lib").inspect}
         require "gitlab/cells/learn"
         # Ours "forgets" the route of one recorded request.
         module TamperedRecognize
           def recognize(method, path_info, &block)
-            path_info == #{vector['path'].inspect} ? nil : super
+            path_info == #{vector["path"].inspect} ? nil : super
           end
         end
         Gitlab::Cells::Learn::Classifier.prepend(TamperedRecognize)
@@ -117,7 +117,7 @@ RSpec.describe "benches/classify_ips.rb" do
       expect(status.exitstatus).to eq(2), "stdout:\n#{stdout}\nstderr:\n#{stderr}"
       expect(stderr).to include("correctness check failed, nothing timed")
       expect(stderr).to include("gitlabish: ours and Rails disagree on")
-      expect(stderr).to include("#{vector['method']} #{vector['path']}: Rails picks ##{vector['route_index']}")
+      expect(stderr).to include("#{vector["method"]} #{vector["path"]}: Rails picks ##{vector["route_index"]}")
       expect(stdout).not_to include("Calculating")
     end
   end
@@ -192,7 +192,10 @@ RSpec.describe "benches/classify_ips.rb" do
   describe "per-request timing" do
     it "grows K until one timing lasts the minimum and reports ns per call" do
       ks = []
-      ns = BenchSides::PerRequest.adaptive(10_000) { |k| ks << k; k * 7 }
+      ns = BenchSides::PerRequest.adaptive(10_000) do |k|
+        ks << k
+        k * 7
+      end
       expect(ns).to eq(7.0)
       expect(ks.first).to eq(1)
       expect(ks.last * 7).to be >= 10_000

@@ -30,13 +30,13 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
       expect { described_class.format(path: "/\xFF", cell: "c") }.to raise_error(error, /path is not valid UTF-8/)
       expect { described_class.format(path: "/a b", cell: "c") }.to raise_error(error, /contains " ", which no request path holds/)
       expect { described_class.format(path: "/a%zz", cell: "c") }.to raise_error(error, /has a bad percent escape %zz/)
-      expect { described_class.format(path: "/#{'a' * 8192}", cell: "c") }
+      expect { described_class.format(path: "/#{"a" * 8192}", cell: "c") }
         .to raise_error(error, "X-Gitlab-Cell-Cache path is 8193 bytes, over the limit of 8192")
       ["", "cell 0", "c;ell", "c" * 65, :cell_0, nil].each do |cell|
         expect { described_class.format(path: "/", cell: cell) }
           .to raise_error(error, "X-Gitlab-Cell-Cache: invalid cell name #{cell.inspect}: expected 1 to 64 of A-Z a-z 0-9 _ . -")
       end
-      expect(described_class.format(path: "/#{'a' * 8191}", cell: "c" * 64)).to start_with("path=/aaa")
+      expect(described_class.format(path: "/#{"a" * 8191}", cell: "c" * 64)).to start_with("path=/aaa")
     end
   end
 
@@ -86,11 +86,11 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
     end
 
     it "refuses an over-long value and a non-String" do
-      long = "path=/#{'a' * 8400}; cell=c"
+      long = "path=/#{"a" * 8400}; cell=c"
       expect { described_class.parse(long) }.to raise_error(error, "X-Gitlab-Cell-Cache is #{long.bytesize} bytes, over the limit of 8320")
-      within = "path=/#{'a' * 8192}; cell=c"
+      within = "path=/#{"a" * 8192}; cell=c"
       expect { described_class.parse(within) }.to raise_error(error, "X-Gitlab-Cell-Cache path is 8193 bytes, over the limit of 8192")
-      expect(described_class.parse("path=/#{'a' * 8191}; cell=c").path.bytesize).to eq(8192)
+      expect(described_class.parse("path=/#{"a" * 8191}; cell=c").path.bytesize).to eq(8192)
       expect { described_class.parse(nil) }.to raise_error(error, "X-Gitlab-Cell-Cache must be a String, not NilClass")
     end
   end
@@ -107,25 +107,25 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
 
     cases["parse"].each do |c|
       if c["parsed"]
-        it "parses #{c['header'].inspect} (#{c['why']})" do
+        it "parses #{c["header"].inspect} (#{c["why"]})" do
           expect(described_class.parse(c["header"]).to_h).to eq(c["parsed"].transform_keys(&:to_sym))
         end
       else
-        it "refuses #{c['header'].inspect} (#{c['why']})" do
+        it "refuses #{c["header"].inspect} (#{c["why"]})" do
           expect { described_class.parse(c["header"]) }.to raise_error(error)
         end
       end
     end
 
     cases["format"].each do |c|
-      it "writes #{c['header'].inspect} and reads it back" do
+      it "writes #{c["header"].inspect} and reads it back" do
         expect(described_class.format(path: c["path"], cell: c["cell"], exact: c["exact"])).to eq(c["header"])
         expect(described_class.parse(c["header"]).to_h).to eq(path: c["path"], cell: c["cell"], exact: c["exact"])
       end
     end
 
     it "refuses to write the paths no request path looks like" do
-      (cases["unformattable"] + ["/#{'a' * 8192}"]).each do |path|
+      (cases["unformattable"] + ["/#{"a" * 8192}"]).each do |path|
         expect { described_class.format(path: path, cell: "c") }.to raise_error(error), path.inspect
       end
     end
@@ -145,7 +145,7 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
     it "refuses an invalid cell and skips paths too long to advertise" do
       issues = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
       expect { described_class.for_result(issues, cell: "no cell") }.to raise_error(error, /invalid cell name "no cell"/)
-      long = Gitlab::Cells::Learn::Result.new(source: :fixed, path: "/#{'a' * 8192}", exact: true, cacheable: true)
+      long = Gitlab::Cells::Learn::Result.new(source: :fixed, path: "/#{"a" * 8192}", exact: true, cacheable: true)
       expect(described_class.for_result(long, cell: "cell_0")).to be_nil
     end
   end
@@ -153,7 +153,10 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
   describe "round trip" do
     # What a request path may hold: unreserved bytes, /, the other pchars (`;` and `,` among them,
     # which the format quotes) and escapes, upper and lower case.
-    let(:alphabet) { [*"a".."z", *"A".."Z", *"0".."9", "-", ".", "_", "~", "/", "/", ";", ",", "=", "+", ":", "@", "!", "$", "&", "'", "(", ")", "*", "%2F", "%2e", "%C3%A9", "%25"] }
+    let(:alphabet) do
+      [*"a".."z", *"A".."Z", *"0".."9", "-", ".", "_", "~", "/", "/", ";", ",", "=", "+", ":", "@", "!", "$", "&", "'", "(", ")", "*", "%2F", "%2e", "%C3%A9",
+       "%25"]
+    end
 
     def random_path(rng, alphabet)
       "/#{Array.new(rng.rand(0..40)) { alphabet[rng.rand(alphabet.size)] }.join}"
@@ -166,7 +169,7 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
         cell = Array.new(rng.rand(1..64)) { [*"a".."z", *"A".."Z", *"0".."9", "_", ".", "-"].sample(random: rng) }.join
         exact = rng.rand(2).zero?
         value = described_class.format(path: path, cell: cell, exact: exact)
-        expect(value).to match(/\Apath=("?)\/[^ "]*\1; cell=[A-Za-z0-9_.-]+(; exact)?\z/)
+        expect(value).to match(%r{\Apath=("?)/[^ "]*\1; cell=[A-Za-z0-9_.-]+(; exact)?\z})
         parsed = described_class.parse(value)
         expect([parsed.path, parsed.cell, parsed.exact?]).to eq([path, cell, exact]), value
         expect(parsed.to_s).to eq(value)
@@ -195,7 +198,13 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
         value = described_class.format(path: random_path(rng, alphabet), cell: "cell_0", exact: rng.rand(2).zero?).b
         rng.rand(1..3).times do
           at = rng.rand(value.bytesize + 1)
-          value = rng.rand(2).zero? ? value.byteslice(0, at) + noise.sample(random: rng).b + value.byteslice(at..) : value.byteslice(0, at) + (value.byteslice(at + 1..) || "")
+          value = if rng.rand(2).zero?
+                    value.byteslice(0,
+                                    at) + noise.sample(random: rng).b + value.byteslice(at..)
+                  else
+                    value.byteslice(0,
+                                    at) + (value.byteslice(at + 1..) || "")
+                  end
         end
         value.force_encoding(Encoding::UTF_8)
         begin

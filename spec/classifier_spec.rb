@@ -1,16 +1,16 @@
 # frozen_string_literal: true
 
 RSpec.describe Gitlab::Cells::Learn::Classifier do
+  subject(:classifier) { described_class.new(routes: table) }
+
   let(:table) { File.read(File.join(CORPUS_DIR, "gitlabish-routes.json")) }
   let(:vectors) { File.readlines(File.join(CORPUS_DIR, "gitlabish-requests.jsonl")).map { |l| JSON.parse(l) } }
-
-  subject(:classifier) { described_class.new(routes: table) }
 
   it "recognizes every corpus vector as Rails did, route and params" do
     vectors.each do |v|
       found = classifier.recognize(v["method"], v["path"])
-      expect(found&.route&.index).to eq(v["route_index"]), "#{v['method']} #{v['path']}"
-      expect(found.params).to eq(v["params"]), "#{v['method']} #{v['path']}" if found
+      expect(found&.route&.index).to eq(v["route_index"]), "#{v["method"]} #{v["path"]}"
+      expect(found.params).to eq(v["params"]), "#{v["method"]} #{v["path"]}" if found
     end
   end
 
@@ -60,9 +60,9 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
 
   it "asks the block about dynamic constraints, in Rails' order" do
     dynamic = described_class.new(routes: [
-      { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },
-      { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
-    ])
+                                    { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },
+                                    { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
+                                  ])
     asked = []
     match = dynamic.recognize("GET", "/gitlab-org") do |route, params|
       asked << [route.index, params]
@@ -99,7 +99,7 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     it "refuses bad requests with InvalidRequestError" do
       expect { classifier.classify("GE T", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /method/)
       expect { classifier.classify("GET", nil) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path_info/)
-      expect { classifier.classify("GET", "/#{'a' * 9000}") }.to raise_error(Gitlab::Cells::Learn::PathTooLongError, /over the limit/)
+      expect { classifier.classify("GET", "/#{"a" * 9000}") }.to raise_error(Gitlab::Cells::Learn::PathTooLongError, /over the limit/)
       expect(Gitlab::Cells::Learn::PathTooLongError.ancestors).to include(Gitlab::Cells::Learn::InvalidRequestError)
       # Other refusals are not length errors, whatever their message says.
       expect { classifier.classify("GET over the limit", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError) { |e|
@@ -146,8 +146,13 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     it "lets other threads run while compiling (the GVL is released)" do
       big = JSON.parse(table) * 3
       ticks = 0
-      ticker = Thread.new { loop { ticks += 1; sleep 0.001 } }
-      described_class.new(routes: big.each_with_index.map { |r, i| r.merge("index" => i, "path" => "/v#{i % 3}#{r['path']}") })
+      ticker = Thread.new do
+        loop do
+          ticks += 1
+          sleep 0.001
+        end
+      end
+      described_class.new(routes: big.each_with_index.map { |r, i| r.merge("index" => i, "path" => "/v#{i % 3}#{r["path"]}") })
       ticker.kill
       expect(ticks).to be > 5
     end

@@ -30,7 +30,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
       route("GET", "/api/:version/projects/:id/issues(.:format)", "api/issues#index"), # 11 routable
       route("GET", "/groups/*id(.:format)", "groups#show", dynamic_constraints: true), # 12 routable, dynamic
       route("GET", "/*namespace_id/:project_id/-/issues(.:format)", "projects/issues#index"), # 13 routable
-      route("", "/rack_app", nil, mounted: true),                              # 14 unclassified, mounted
+      route("", "/rack_app", nil, mounted: true), # 14 unclassified, mounted
       route("GET", "/:username(.:format)", "users#show", dynamic_constraints: true) # 15 routable, dynamic
     ]
   end
@@ -119,7 +119,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
       expect(widths.max).to be > 0
       expect(widths[2]).to be > widths[0] # 7 unclassified > 4 routable
       # tables: summary, unclassified by controller, dynamic, fallback
-      expect(html).to include('<h3><code>legacy</code> (2)</h3>', "<code>/legacy/:id(.:format)</code>", "negative look-ahead")
+      expect(html).to include("<h3><code>legacy</code> (2)</h3>", "<code>/legacy/:id(.:format)</code>", "negative look-ahead")
       expect(html.scan("<table").size).to eq(html.scan("</table>").size)
       expect(html).to include("<code>/groups/*id(.:format)</code>")
     end

@@ -51,9 +51,7 @@ RSpec.describe "the demo topology (demo/topology.rb)", :demo do
   end
 
   it "replays every flow of the seed as the seed says, draws each one, and leaves no process behind" do
-    unless File.executable?(router)
-      raise "#{router} is missing: build it first (`cargo build --release -p cells-router`; script/test and script/demo do)"
-    end
+    raise "#{router} is missing: build it first (`cargo build --release -p cells-router`; script/test and script/demo do)" unless File.executable?(router)
 
     Dir.mktmpdir("cells-demo") do |out|
       output, status = run_topology(topology, "--ports", "auto", "--out", out)
@@ -69,8 +67,8 @@ RSpec.describe "the demo topology (demo/topology.rb)", :demo do
       children = JSON.parse(File.read(File.join(out, "topology.json"))).fetch("children")
       expect(children.map { |c| c["name"] }).to contain_exactly("cell_us0", "cell_us1", "cell_eu0", "cell_eu1", "router_us", "router_eu")
       children.each do |c|
-        expect(port_open?(c["port"])).to be(false), "#{c['name']} still listens on #{c['port']}"
-        expect(alive?(c["pid"])).to be(false), "#{c['name']} (pid #{c['pid']}) is still running"
+        expect(port_open?(c["port"])).to be(false), "#{c["name"]} still listens on #{c["port"]}"
+        expect(alive?(c["pid"])).to be(false), "#{c["name"]} (pid #{c["pid"]}) is still running"
       end
     end
   end

@@ -143,9 +143,9 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
   describe "dynamic constraints" do
     let(:classifier) do
       Gitlab::Cells::Learn::Classifier.new(routes: [
-        { "verb" => "GET", "path" => "/groups/*group_id/-/issues(.:format)", "dynamic_constraints" => true },
-        { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
-      ])
+                                             { "verb" => "GET", "path" => "/groups/*group_id/-/issues(.:format)", "dynamic_constraints" => true },
+                                             { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
+                                           ])
     end
     let(:existing) { %w[gitlab-org] }
     let(:questions) { [] }
@@ -244,11 +244,11 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
     end
 
     it "refuses an over-long path_info with 414" do
-      learn("GET", "/#{'a' * 8191}")
+      learn("GET", "/#{"a" * 8191}")
       expect(last_response.status).to eq(200)
-      learn("GET", "/#{'a' * 8192}")
+      learn("GET", "/#{"a" * 8192}")
       expect_error(414, "path_too_long", "path_info is 8193 bytes, over the limit of 8192")
-      learn_raw("method=GET&path_info=/#{'%25' * 10_000}")
+      learn_raw("method=GET&path_info=/#{"%25" * 10_000}")
       expect_error(414, "path_too_long", "the query string is 30022 bytes, too long for a path_info of at most 8192 bytes")
     end
 
@@ -256,9 +256,9 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
       let(:options) { { max_path_length: 20 } }
 
       it "applies it" do
-        learn("GET", "/#{'a' * 19}")
+        learn("GET", "/#{"a" * 19}")
         expect(last_response.status).to eq(200)
-        learn("GET", "/#{'a' * 20}")
+        learn("GET", "/#{"a" * 20}")
         expect_error(414, "path_too_long", "path_info is 21 bytes, over the limit of 20")
       end
     end
@@ -267,7 +267,7 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
       let(:options) { { max_path_length: 20_000 } }
 
       it "still answers 414 when the classifier refuses the length" do
-        learn("GET", "/#{'a' * 9000}")
+        learn("GET", "/#{"a" * 9000}")
         expect_error(414, "path_too_long", "path_info is 9001 bytes, over the limit of 8192")
       end
     end
@@ -295,7 +295,7 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
       :cell_1 => ":cell_1 (Symbol)",
       "" => '"" (String)',
       "cell 1" => '"cell 1" (String)',
-      "c" * 65 => "\"#{'c' * 65}\" (String)"
+      "c" * 65 => "\"#{"c" * 65}\" (String)"
     }.each do |answer, shown|
       context "when the resolver answers #{answer.inspect[0, 20]}" do
         let(:resolver) { ->(_entity) { answer } }
@@ -377,7 +377,9 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
 
     it "refuses invalid token arguments precisely" do
       build = ->(token) { described_class.new(classifier: classifier, resolver: resolver, token: token) }
-      expect { build.call("") }.to raise_error(ArgumentError, "token must be 1 to 1024 visible ASCII characters (no spaces or control characters); it is 0 bytes")
+      expect do
+        build.call("")
+      end.to raise_error(ArgumentError, "token must be 1 to 1024 visible ASCII characters (no spaces or control characters); it is 0 bytes")
       expect { build.call("two words") }.to raise_error(ArgumentError, /token must be 1 to 1024 visible ASCII characters.*it is 9 bytes/)
       expect { build.call("x" * 1025) }.to raise_error(ArgumentError, /it is 1025 bytes/)
       expect { build.call("caf\u00e9") }.to raise_error(ArgumentError, /visible ASCII/)
@@ -385,7 +387,7 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
       expect { build.call([]) }.to raise_error(ArgumentError, /an Array of one or two Strings.*not an Array of 0/)
       expect { build.call(%w[a b c]) }.to raise_error(ArgumentError, /not an Array of 3/)
       expect { build.call(["ok", :sym]) }.to raise_error(ArgumentError, "token[1] must be a String, not Symbol")
-      expect { build.call(["ok", "bad\n"]) }.to raise_error(ArgumentError, /token\[1\] must be 1 to 1024/)
+      expect { build.call(%W[ok bad\n]) }.to raise_error(ArgumentError, /token\[1\] must be 1 to 1024/)
       expect(build.call(nil).inspect).to include("token=none")
     end
   end
@@ -395,7 +397,7 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
     paths = %w[
       /gitlab-org/gitlab-test/-/issues /-/profile / /dashboard /api/v4/unknown /o/acme/-/dashboard
       /nobody/x /groups/eu-corp/-/epics /help/a/b relative
-    ] + ["/#{'x' * 9000}"]
+    ] + ["/#{"x" * 9000}"]
     expected = paths.to_h do |path|
       status, _headers, body = endpoint.call(Rack::MockRequest.env_for("/", params: { "method" => "GET", "path_info" => path }))
       [path, [status, body.join]]
@@ -405,7 +407,7 @@ RSpec.describe Gitlab::Cells::Learn::Endpoint do
     answers = Array.new(8) do |t|
       Thread.new do
         Array.new(300) do |i|
-          path = paths[(i * 7 + t) % paths.size]
+          path = paths[((i * 7) + t) % paths.size]
           status, _headers, body = endpoint.call(Rack::MockRequest.env_for("/", params: { "method" => "GET", "path_info" => path }))
           [path, [status, body.join]]
         end

@@ -45,7 +45,7 @@ RSpec.describe "script/fault-load and script/soak", :slow do
       # lost, duplicated or misrouted requests never are.
       failed = Array(@figures["checks"]).reject { |c| c["ok"] }.map { |c| c["name"].to_s }
       if !failed.empty? && failed.all? { |n| n.match?(/socket errors|unanswered/) }
-        warn "fault-load --quick: retrying once after wrk-side socket errors only: #{failed.join('; ')}"
+        warn "fault-load --quick: retrying once after wrk-side socket errors only: #{failed.join("; ")}"
         run.call(2)
       end
     end
@@ -80,7 +80,7 @@ RSpec.describe "script/fault-load and script/soak", :slow do
       expect(faults["garbage"]["router_learn_failures"]).to be > 0
       @figures["phases"].each do |phase|
         phase["ok_by_cell"].each do |cell, n|
-          expect(n).to be > 0, "#{phase['phase']}: #{cell} served nothing" unless phase["phase"] == "cell_1 down" && cell == "cell_1"
+          expect(n).to be > 0, "#{phase["phase"]}: #{cell} served nothing" unless phase["phase"] == "cell_1 down" && cell == "cell_1"
         end
       end
     end
@@ -143,7 +143,7 @@ RSpec.describe "script/fault-load and script/soak", :slow do
       expect(@figures["checks"].map { |c| c["name"] }).to eq(["memory flat", "file descriptors flat", "cache within capacity",
                                                               "every request answered 2xx"])
       expect(@figures["checks"]).to all(include("ok" => true))
-      expect(@figures["end"]["rss_kib"]).to be <= @figures["start"]["rss_kib"] * 1.2 + 5 * 1024
+      expect(@figures["end"]["rss_kib"]).to be <= (@figures["start"]["rss_kib"] * 1.2) + (5 * 1024)
       expect(@stdout).to match(/RSS \(MiB\).*fds.*entries/)
     end
 
@@ -161,7 +161,7 @@ RSpec.describe "script/fault-load and script/soak", :slow do
     it "fails when the router's memory grows or the cache overflows (samples tampered, --analyze)" do
       run = JSON.parse(File.read(File.join(@work, "run.json")))
       last = run["samples"].select { |s| s["phase"] == "load" }.last
-      last["rss_kib"] = @figures["start"]["rss_kib"] * 2 + 10 * 1024
+      last["rss_kib"] = (@figures["start"]["rss_kib"] * 2) + (10 * 1024)
       run["samples"].last["entries"] = 20_001
       File.write(File.join(@work, "run.json"), JSON.generate(run))
       out, _err, status = run_script("soak", "--analyze", @work)

@@ -56,7 +56,7 @@ module GrapeDifferential
     same = case answer.kind
            when :route
              ours && GrapeOracle.same_route?(answer, ours, prefix: prefix) &&
-               RoutesRailsOracle.same_params?(answer.params, ours.params)
+             RoutesRailsOracle.same_params?(answer.params, ours.params)
            when :options
              ours && ours.route.verb == "OPTIONS"
            else
@@ -65,15 +65,18 @@ module GrapeDifferential
     return nil if same
 
     grape = answer.to_h.compact.map { |k, v| "#{k}=#{v.inspect}" }.join(" ")
-    mine = ours ? "##{ours.route.index} #{ours.route.verb.empty? ? 'ANY' : ours.route.verb} #{ours.route.spec} #{ours.params.inspect}" : "no route"
+    mine = if ours
+             "##{ours.route.index} #{ours.route.verb.empty? ? "ANY" : ours.route.verb} #{ours.route.spec} #{ours.params.inspect}"
+           else
+             "no route"
+           end
     "#{method} #{path.inspect}: Grape #{grape}; ours #{mine}"
   end
 end
 
 RSpec.describe "Classifier.from_grape against Grape's router" do
-
   [false, true].each do |catch_all|
-    context "a GitLab-shaped API#{catch_all ? " ending in `route :any, '*path'`" : ''}" do
+    context "a GitLab-shaped API#{catch_all ? " ending in `route :any, '*path'`" : ""}" do
       before(:context) do
         @api = GrapeGitlabApi.build(catch_all: catch_all)
         @table = Gitlab::Cells::Learn::GrapeRoutes.extract(@api)
@@ -205,7 +208,7 @@ RSpec.describe "Classifier.from_grape against Grape's router" do
           counts[:rails] += 1
           next if ours&.route&.name == headers["X-Rails-Route"]
 
-          "#{method} #{path.inspect}: Rails route #{headers['X-Rails-Route']}; ours #{ours ? "##{ours.route.index} #{ours.route.spec}" : 'no route'}"
+          "#{method} #{path.inspect}: Rails route #{headers["X-Rails-Route"]}; ours #{ours ? "##{ours.route.index} #{ours.route.spec}" : "no route"}"
         else
           answer = GrapeOracle.ask(@route_set, method, path)
           counts[answer.kind] += 1

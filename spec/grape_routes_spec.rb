@@ -56,19 +56,19 @@ RSpec.describe Gitlab::Cells::Learn::GrapeRoutes do
   describe ".extract" do
     it "lists method routes in definition order, then one auto-OPTIONS route per path pattern" do
       expect(rows(table)).to eq([
-        ["GET|HEAD", "/api/:version/groups/:id(.:format)"],
-        ["GET|HEAD", "/api/:version/groups/:id/members(.:format)"],
-        ["POST", "/api/:version/groups/:id/members(.:format)"],
-        ["HEAD", "/api/:version/ping(.:format)"],
-        ["GET|HEAD", "/api/:version/ping(.:format)"],
-        ["GET|HEAD", "/api/:version/admin/stats(.:format)"],
-        ["GET|HEAD", "/nested/api/:version/sub/:x(.:format)"],
-        ["OPTIONS", "/api/:version/groups/:id(.:format)"],
-        ["OPTIONS", "/api/:version/groups/:id/members(.:format)"],
-        ["OPTIONS", "/api/:version/ping(.:format)"],
-        ["OPTIONS", "/api/:version/admin/stats(.:format)"],
-        ["OPTIONS", "/nested/api/:version/sub/:x(.:format)"]
-      ])
+                                  ["GET|HEAD", "/api/:version/groups/:id(.:format)"],
+                                  ["GET|HEAD", "/api/:version/groups/:id/members(.:format)"],
+                                  ["POST", "/api/:version/groups/:id/members(.:format)"],
+                                  ["HEAD", "/api/:version/ping(.:format)"],
+                                  ["GET|HEAD", "/api/:version/ping(.:format)"],
+                                  ["GET|HEAD", "/api/:version/admin/stats(.:format)"],
+                                  ["GET|HEAD", "/nested/api/:version/sub/:x(.:format)"],
+                                  ["OPTIONS", "/api/:version/groups/:id(.:format)"],
+                                  ["OPTIONS", "/api/:version/groups/:id/members(.:format)"],
+                                  ["OPTIONS", "/api/:version/ping(.:format)"],
+                                  ["OPTIONS", "/api/:version/admin/stats(.:format)"],
+                                  ["OPTIONS", "/nested/api/:version/sub/:x(.:format)"]
+                                ])
       expect(table.map { |r| r["index"] }).to eq((0...table.size).to_a)
       expect(table).to all(include("name" => nil, "defaults" => {}, "dynamic_constraints" => false, "mounted" => false))
     end
@@ -87,7 +87,7 @@ RSpec.describe Gitlab::Cells::Learn::GrapeRoutes do
 
     it "puts a prefix before every route" do
       prefixed = described_class.extract(api, prefix: "/gitlab")
-      expect(prefixed.map { |r| r["path"] }).to eq(table.map { |r| "/gitlab#{r['path']}" })
+      expect(prefixed.map { |r| r["path"] }).to eq(table.map { |r| "/gitlab#{r["path"]}" })
       expect(described_class.extract(api, prefix: "/")).to eq(table)
     end
 
@@ -118,8 +118,8 @@ RSpec.describe Gitlab::Cells::Learn::GrapeRoutes do
       end
       any_table = described_class.extract(any_api)
       expect(rows(any_table)).to eq([
-        ["POST", "/hooks/:id(.json)"], ["GET", "(/)*path(.json)"], ["OPTIONS", "(/)*path(.json)"], ["", "/hooks/:id(.json)"]
-      ])
+                                      ["POST", "/hooks/:id(.json)"], ["GET", "(/)*path(.json)"], ["OPTIONS", "(/)*path(.json)"], ["", "/hooks/:id(.json)"]
+                                    ])
       expect(any_table[1]["requirements"]).to eq("path" => { "source" => ".*?", "options" => 0 })
       expect(disagreements(any_api, any_table, [%w[OPTIONS /hooks/1], %w[PUT /hooks/1], %w[DELETE /x/y]])).to eq([])
     end
@@ -174,7 +174,9 @@ RSpec.describe Gitlab::Cells::Learn::GrapeRoutes do
   describe "errors" do
     it "rejects what is not a Grape API, and a prefix not starting with /" do
       expect { described_class.extract(String) }.to raise_error(Gitlab::Cells::Learn::Error, "expected a Grape::API subclass, got String")
-      expect { Gitlab::Cells::Learn::Classifier.from_grape(Object.new) }.to raise_error(Gitlab::Cells::Learn::Error, /\Aexpected a Grape::API subclass, got #<Object/)
+      expect do
+        Gitlab::Cells::Learn::Classifier.from_grape(Object.new)
+      end.to raise_error(Gitlab::Cells::Learn::Error, /\Aexpected a Grape::API subclass, got #<Object/)
       expect { described_class.extract(api, prefix: "api") }
         .to raise_error(Gitlab::Cells::Learn::Error, 'prefix must be "" or a path starting with "/", got "api"')
     end
@@ -184,13 +186,17 @@ RSpec.describe Gitlab::Cells::Learn::GrapeRoutes do
         version "v1", using: :header, vendor: "gitlab"
         get("/a") {}
       end
-      expect { described_class.extract(header) }.to raise_error(Gitlab::Cells::Learn::Error, /route 0 \(GET \/a\(\.:format\)\): Grape selects version "v1" by header/)
+      expect do
+        described_class.extract(header)
+      end.to raise_error(Gitlab::Cells::Learn::Error, %r{route 0 \(GET /a\(\.:format\)\): Grape selects version "v1" by header})
     end
 
     it "refuses a Rack app mounted inside Grape (a string-prefix match)" do
       rack = ->(_env) { [200, {}, []] }
       forward = Class.new(Grape::API) { mount rack => "/rack" }
-      expect { described_class.extract(forward) }.to raise_error(Gitlab::Cells::Learn::Error, /route 0 \(ANY \/rack\/\?\*path\(\.:format\)\): a forward_match route/)
+      expect do
+        described_class.extract(forward)
+      end.to raise_error(Gitlab::Cells::Learn::Error, %r{route 0 \(ANY /rack/\?\*path\(\.:format\)\): a forward_match route})
     end
 
     it "refuses do_not_route_head!, which Journey's HEAD-by-GET cannot express" do

@@ -36,7 +36,7 @@ RSpec.describe "hostile paths against Rails" do
       next if rails.nil? && ours.nil?
       next if rails && ours && rails_index == ours.route.index && RoutesRailsOracle.same_params?(rails.params, ours.params)
 
-      "#{path.inspect}: Rails #{rails ? "##{rails_index} #{rails.params}" : 'no route'}; ours #{ours ? "##{ours.route.index} #{ours.params}" : 'no route'}"
+      "#{path.inspect}: Rails #{rails ? "##{rails_index} #{rails.params}" : "no route"}; ours #{ours ? "##{ours.route.index} #{ours.params}" : "no route"}"
     end
     puts format("\n  [hostile paths] %d paths compared with Rails; %d disagreements", @paths.size, failures.size)
     expect(failures).to be_empty, failures.first(20).join("\n")
@@ -50,13 +50,14 @@ RSpec.describe "hostile paths against Rails" do
       rescue Gitlab::Cells::Learn::InvalidRequestError => e
         refused += 1
         next "#{path.inspect}: refused with an empty message" if e.message.empty?
+
         next
       end
       normalized = ActionDispatch::Journey::Router::Utils.normalize_path(path.split("?", 2).first.to_s)
       ok = if result.exact?
              result.path.b == normalized.b
            else
-             normalized.b == result.path.b || normalized.b.start_with?("#{result.path.b.chomp('/')}/")
+             normalized.b == result.path.b || normalized.b.start_with?("#{result.path.b.chomp("/")}/")
            end
       ok ? nil : "#{path.inspect}: answer #{result.path.inspect} (exact=#{result.exact?}) is not over #{normalized.inspect}"
     end
@@ -87,11 +88,11 @@ module HostilePaths
       "#{path}?/admin/users", "#{path}?path=/../../admin", "#{path}#/admin",
       "#{path}%00", "#{path}\0", path.sub(%r{\A(/[^/]+)}, "\\1\0"),
       "#{path}/\xFF".b, path.sub(%r{\A/}, "/\xC3\x28".b),
-      "#{path}/#{'a' * 300}", path.sub(%r{\A/([^/]+)}) { "/#{Regexp.last_match(1) * 40}" },
+      "#{path}/#{"a" * 300}", path.sub(%r{\A/([^/]+)}) { "/#{Regexp.last_match(1) * 40}" },
       path.upcase, path.gsub("-", "%2D"), path.gsub("-", "%2d"), path.gsub(".", "%2E"),
       "#{path}/%5C..%5Cadmin", "#{path}\\..\\admin", "#{path} /x", "#{path}%20"
     ]
-    out << "/#{segs[1]}/#{segs[2..].join('%2F')}" if segs.size > 3
+    out << "/#{segs[1]}/#{segs[2..].join("%2F")}" if segs.size > 3
     out.map { |p| p.dup.force_encoding(Encoding::BINARY).valid_encoding? ? p : p.b }
   end
 end

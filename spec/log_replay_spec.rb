@@ -9,7 +9,6 @@ require "open3"
 LOG_REPLAY_FIXTURES = File.expand_path("fixtures/logs", __dir__)
 
 RSpec.describe Gitlab::Cells::Learn::LogReplay do
-
   # The Grape endpoints api_json.log names, as GitLab's API::API draws them.
   def self.api
     @api ||= Class.new(Grape::API) do
@@ -55,7 +54,7 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
       expect(report.skipped).to eq(lines.size - served.size) # the redirect has no controller
       expect(report.differences).to be_empty, report.to_text
       expect(report.entries.first.path).not_to include("?")
-      expect(report.to_text).to start_with("#{File.join(LOG_REPLAY_FIXTURES, 'production_json.log')}: #{served.size}/#{served.size} requests")
+      expect(report.to_text).to start_with("#{File.join(LOG_REPLAY_FIXTURES, "production_json.log")}: #{served.size}/#{served.size} requests")
     end
 
     it "accepting every dynamic constraint, lists where an earlier constrained route would have been named" do
@@ -75,7 +74,7 @@ RSpec.describe Gitlab::Cells::Learn::LogReplay do
     it "lets a constraint block decide, and refuses a block together with ideal:" do
       none = described_class.new(classifier) { |_route, _params| false }.replay_file(File.join(LOG_REPLAY_FIXTURES, "production_json.log"))
       dynamic_served = served.count do |l|
-        classifier.routes.any? { |r| r.dynamic && r.endpoint == "#{described_class.controller_path(l['controller'])}##{l['action']}" }
+        classifier.routes.any? { |r| r.dynamic && r.endpoint == "#{described_class.controller_path(l["controller"])}##{l["action"]}" }
       end
       expect(none.differences.size).to be >= dynamic_served
       expect { described_class.new(classifier, ideal: true) { true } }.to raise_error(ArgumentError, /not both/)

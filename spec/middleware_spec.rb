@@ -29,7 +29,7 @@ RSpec.describe Gitlab::Cells::Learn::Middleware do
       headers = { "Content-Type" => "text/plain" }
       headers["X-Gitlab-Cell-Cache"] = env["HTTP_X_TEST_OWN_HEADER"] if env["HTTP_X_TEST_OWN_HEADER"]
       headers = headers.freeze if env["HTTP_X_TEST_FROZEN"]
-      [Integer(env.fetch("HTTP_X_TEST_STATUS", "200")), headers, ["served #{env['PATH_INFO']}"]]
+      [Integer(env.fetch("HTTP_X_TEST_STATUS", "200")), headers, ["served #{env["PATH_INFO"]}"]]
     end
   end
   let(:middleware) do
@@ -188,7 +188,7 @@ RSpec.describe Gitlab::Cells::Learn::Middleware do
     end
 
     it "serves requests the classifier refuses without classifying them" do
-      get "/#{'a' * 9000}"
+      get "/#{"a" * 9000}"
       expect(last_response.status).to eq(200)
       expect(cache_header).to be_nil
       expect(log.string).to include("not classified: path_info is 9001 bytes, over the limit of 8192")

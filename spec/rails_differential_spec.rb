@@ -62,7 +62,7 @@ RSpec.describe "Classifier.from_rails against Rails' router" do
           next if got.nil? && want.nil?
           next if got && want && got[0] == want[0] && RoutesRailsOracle.same_params?(got[1], want[1])
 
-          "#{v['method']} #{v['path']}: recorded #{want.inspect}, drawn RouteSet #{got.inspect}"
+          "#{v["method"]} #{v["path"]}: recorded #{want.inspect}, drawn RouteSet #{got.inspect}"
         end
         expect(wrong).to be_empty, wrong.first(20).join("\n")
       end

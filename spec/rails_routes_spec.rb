@@ -105,7 +105,7 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
         "project_id" => { "literal" => "gitlab" }
       )
       expect(row("ext")["requirements"]).to eq("id" => { "source" => " \\d+ # digits\n                                                                      ",
-                                                          "options" => Regexp::EXTENDED })
+                                                         "options" => Regexp::EXTENDED })
       expect(row("help")["requirements"]).to eq({})
     end
 
@@ -138,9 +138,11 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
     it "follows an engine: its routes under the mount path, with the engine's requirements and names" do
       blog = @table.select { |r| r["path"].start_with?("/blog") }
       expect(blog.map { |r| [r["verb"], r["path"], r["name"], r["defaults"]] }).to eq([
-        ["GET", "/blog/posts/:id(.:format)", "post", { "controller" => "rails_routes_spec_blog/posts", "action" => "show" }],
-        ["GET", "/blog", "root", { "controller" => "rails_routes_spec_blog/posts", "action" => "index" }]
-      ])
+                                                                                        ["GET", "/blog/posts/:id(.:format)", "post",
+                                                                                         { "controller" => "rails_routes_spec_blog/posts", "action" => "show" }],
+                                                                                        ["GET", "/blog", "root",
+                                                                                         { "controller" => "rails_routes_spec_blog/posts", "action" => "index" }]
+                                                                                      ])
       expect(blog.first["requirements"]).to eq("id" => { "source" => "\\d+", "options" => 0 })
       expect(blog).to all(include("mounted" => false))
     end
@@ -155,30 +157,30 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
     it "follows a Grape API mounted at /api into its routes, auto-OPTIONS included" do
       api = @table.select { |r| r["path"].start_with?("/api/") }
       expect(api.map { |r| [r["verb"], r["path"]] }).to eq([
-        ["GET", "/api/:version/version(.json)"],
-        ["GET", "/api/:version/projects/:id(.json)"],
-        ["POST", "/api/:version/projects/:id/issues(.json)"],
-        ["OPTIONS", "/api/:version/version(.json)"],
-        ["OPTIONS", "/api/:version/projects/:id(.json)"],
-        ["OPTIONS", "/api/:version/projects/:id/issues(.json)"]
-      ])
+                                                             ["GET", "/api/:version/version(.json)"],
+                                                             ["GET", "/api/:version/projects/:id(.json)"],
+                                                             ["POST", "/api/:version/projects/:id/issues(.json)"],
+                                                             ["OPTIONS", "/api/:version/version(.json)"],
+                                                             ["OPTIONS", "/api/:version/projects/:id(.json)"],
+                                                             ["OPTIONS", "/api/:version/projects/:id/issues(.json)"]
+                                                           ])
       expect(api[1]["requirements"]).to include("id" => { "source" => "(?-mix:[^\\/]+)", "options" => 0 })
       expect(api).to all(include("mounted" => false, "dynamic_constraints" => false))
     end
 
     it "gives every row the corpus fields" do
       expect(@table).to all(match(
-        "index" => Integer, "verb" => String, "path" => start_with("/"), "name" => be_nil.or(be_a(String)),
-        "requirements" => Hash, "defaults" => Hash, "dynamic_constraints" => be(true).or(be(false)),
-        "mounted" => be(true).or(be(false))
-      ))
+                              "index" => Integer, "verb" => String, "path" => start_with("/"), "name" => be_nil.or(be_a(String)),
+                              "requirements" => Hash, "defaults" => Hash, "dynamic_constraints" => be(true).or(be(false)),
+                              "mounted" => be(true).or(be(false))
+                            ))
     end
   end
 
   describe "errors" do
-    def draw(&block)
+    def draw(&)
       route_set = ActionDispatch::Routing::RouteSet.new
-      route_set.draw(&block)
+      route_set.draw(&)
       route_set
     end
 
@@ -223,7 +225,8 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
       api = self.class.grape_api
       route_set = draw { mount api => "/api", via: :get, as: "api" }
       expect { described_class.extract(route_set) }
-        .to raise_error(Gitlab::Cells::Learn::Error, /\Aroute 0 \(GET \/api\): a mount restricted to GET cannot be followed into .*; mount it with via: :all\z/)
+        .to raise_error(Gitlab::Cells::Learn::Error,
+                        %r{\Aroute 0 \(GET /api\): a mount restricted to GET cannot be followed into .*; mount it with via: :all\z})
     end
 
     it "names the engine mount when an engine's route cannot be read" do
@@ -231,7 +234,8 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
       engine.routes.draw { get "/bad/:x", to: "bad#show", constraints: { x: 1.5 } } # Rails' own router raises TypeError on it
       route_set = draw { mount engine => "/eng", as: "eng" }
       expect { described_class.extract(route_set) }
-        .to raise_error(Gitlab::Cells::Learn::Error, /\Aroute 0 \(ANY \/eng\) > route 0 \(GET \/bad\/:x\(\.:format\)\): requirement x=1\.5 \(Float\) is neither a Regexp nor a String\z/)
+        .to raise_error(Gitlab::Cells::Learn::Error,
+                        %r{\Aroute 0 \(ANY /eng\) > route 0 \(GET /bad/:x\(\.:format\)\): requirement x=1\.5 \(Float\) is neither a Regexp nor a String\z})
     end
 
     it "raises InvalidRouteError with the route index, position and reason for a requirement the core cannot compile" do
@@ -275,7 +279,7 @@ RSpec.describe Gitlab::Cells::Learn::RailsRoutes do
           expect(ours&.route&.spec).to eq(rails.route.path.spec.to_s), "#{method} #{path}"
           expect(ours.route.name).to eq(rails.route.name), "#{method} #{path}"
           expect(RoutesRailsOracle.same_params?(ours.params, rails.params)).to be(true),
-                                                                            "#{method} #{path}: Rails #{rails.params} ours #{ours.params}"
+                                                                               "#{method} #{path}: Rails #{rails.params} ours #{ours.params}"
         end
       end
     end

@@ -96,7 +96,7 @@ RSpec.describe "Gitlab::Cells::Learn::Railtie in a Rails application" do
 
     FileUtils.rm_f(File.join(@root, "tmp/cells/classifier.cells-learn"))
     in_app("Gitlab::Cells::Learn::Railtie.classifier.load!; puts '{}'")
-    expect(cells_log).to include("no artifact at #{File.join(@root, 'tmp/cells/classifier.cells-learn')}")
+    expect(cells_log).to include("no artifact at #{File.join(@root, "tmp/cells/classifier.cells-learn")}")
   end
 
   it "rebuilds in development when the routes reload" do
@@ -129,7 +129,7 @@ RSpec.describe "Gitlab::Cells::Learn::Railtie in a Rails application" do
 
     # Read back as cells-learn reads a snapshot (src/templates.rs): any verb, `(.:format)` when accepted.
     table = snapshot.map do |e|
-      path = e["acceptsFormat"] && !e["template"].include?(":format") ? "#{e['template']}(.:format)" : e["template"]
+      path = e["acceptsFormat"] && !e["template"].include?(":format") ? "#{e["template"]}(.:format)" : e["template"]
       { "verb" => "", "path" => path }
     end
     classifier = Gitlab::Cells::Learn::Classifier.new(routes: table)

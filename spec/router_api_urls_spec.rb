@@ -59,8 +59,11 @@ RSpec.describe "cells-router: GitLab's documented API URLs through Puma cells", 
     sock.write("#{method} #{target} HTTP/1.1\r\nHost: gitlab.example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     text = sock.read
     head = text.split("\r\n\r\n", 2).first
-    status = head[/\AHTTP\/1\.1 (\d{3})/, 1].to_i
-    headers = head.lines.drop(1).to_h { |l| k, v = l.split(":", 2); [k.strip.downcase, v.to_s.strip] }
+    status = head[%r{\AHTTP/1\.1 (\d{3})}, 1].to_i
+    headers = head.lines.drop(1).to_h do |l|
+      k, v = l.split(":", 2)
+      [k.strip.downcase, v.to_s.strip]
+    end
     [status, headers]
   ensure
     sock&.close
@@ -116,8 +119,8 @@ RSpec.describe "cells-router: GitLab's documented API URLs through Puma cells", 
         name, page = new_pages.first
         failures << "#{who}: served by #{name}, owner is #{want}" if name && name != want
         # PATH_INFO as Puma hands it to Rack: the target's path, escapes untouched.
-        failures << "#{who}: the cell got #{page['path'].inspect}" if page && page["path"] != c[:target].split("?").first
-        failures << "#{who}: method #{page['method']}" if page && page["method"] != c[:method]
+        failures << "#{who}: the cell got #{page["path"].inspect}" if page && page["path"] != c[:target].split("?").first
+        failures << "#{who}: method #{page["method"]}" if page && page["method"] != c[:method]
         next if c[:owner] == "default"
 
         failures << "#{who}: learned again (#{learned}), trace #{trace}" if pass == 1 && (learned != 0 || !trace.include?("cache=hit"))

@@ -18,7 +18,7 @@ require "securerandom"
 RSpec.describe "curl uploads through the router", :e2e do
   def curl(*args)
     out, err, status = Open3.capture3("curl", "--silent", "--show-error", "--max-time", "60", *args)
-    raise "curl #{args.join(' ')} failed (#{status}): #{err}" unless status.success?
+    raise "curl #{args.join(" ")} failed (#{status}): #{err}" unless status.success?
 
     [out, err]
   end
@@ -80,24 +80,24 @@ RSpec.describe "curl uploads through the router", :e2e do
   end
 
   it "curl --data-binary with Transfer-Encoding: chunked arrives whole, once" do
-    file, sha = random_file("chunked.bin", 2 * 1024 * 1024 + 17)
+    file, sha = random_file("chunked.bin", (2 * 1024 * 1024) + 17)
     path = "/bravo/project/-/uploads/chunked"
     out, err = curl("-v", "--data-binary", "@#{file}", "-H", "Transfer-Encoding: chunked", "-H", "Content-Type: application/octet-stream", url(path))
     expect(err).to match(/^> Transfer-Encoding: chunked/i)
     expect(err).not_to match(/^> Content-Length/i)
-    expect(JSON.parse(out)).to include("method" => "POST", "bytes" => 2 * 1024 * 1024 + 17, "sha256" => sha)
+    expect(JSON.parse(out)).to include("method" => "POST", "bytes" => (2 * 1024 * 1024) + 17, "sha256" => sha)
     recs = records_for(@cell_b, path)
     expect(recs.size).to eq(1)
     # Puma decodes the chunked body and gives the app its decoded length.
-    expect(recs.first).to include("content_length" => (2 * 1024 * 1024 + 17).to_s, "body_bytes" => 2 * 1024 * 1024 + 17)
+    expect(recs.first).to include("content_length" => ((2 * 1024 * 1024) + 17).to_s, "body_bytes" => (2 * 1024 * 1024) + 17)
     expect(records_for(@cell_a, path)).to be_empty
   end
 
   it "curl -F: a multipart/form-data upload arrives whole, once" do
-    file, sha = random_file("form.bin", 1024 * 1024 + 3)
+    file, sha = random_file("form.bin", (1024 * 1024) + 3)
     path = "/bravo/project/-/uploads/form"
     out, = curl("-F", "file=@#{file};filename=report.bin", "-F", "note=hello", url(path))
-    expect(JSON.parse(out)).to include("method" => "POST", "part_filename" => "report.bin", "bytes" => 1024 * 1024 + 3, "sha256" => sha)
+    expect(JSON.parse(out)).to include("method" => "POST", "part_filename" => "report.bin", "bytes" => (1024 * 1024) + 3, "sha256" => sha)
     expect(records_for(@cell_b, path).size).to eq(1)
   end
 

@@ -19,14 +19,14 @@ RSpec.describe "git clients through the router", :e2e do
   def git(*args, dir: nil, env: {})
     out, status = Open3.capture2e({ "GIT_TERMINAL_PROMPT" => "0", "GIT_CONFIG_NOSYSTEM" => "1", "HOME" => @home }.merge(env),
                                   "git", *args, chdir: dir || @tmp)
-    raise "git #{args.join(' ')} failed (#{status}):\n#{out}" unless status.success?
+    raise "git #{args.join(" ")} failed (#{status}):\n#{out}" unless status.success?
 
     out
   end
 
   # A bare repository at REPOS/namespace/name.git with one commit holding `files`.
   def bare_repo(repos, path, files)
-    src = File.join(@tmp, "src-#{path.tr('/', '-')}")
+    src = File.join(@tmp, "src-#{path.tr("/", "-")}")
     FileUtils.mkdir_p(src)
     git("init", "-q", "-b", "main", src)
     files.each do |name, text|
@@ -61,11 +61,11 @@ RSpec.describe "git clients through the router", :e2e do
 
   # Git requests the router served so far for paths under `prefix`, as "METHOD path" strings.
   def forwarded(prefix)
-    access_lines.filter_map { |l| "#{field(l, 'method')} #{field(l, 'path')}" if field(l, "path").to_s.start_with?(prefix) }
+    access_lines.filter_map { |l| "#{field(l, "method")} #{field(l, "path")}" if field(l, "path").to_s.start_with?(prefix) }
   end
 
   def recorded(cell, prefix)
-    cell.records.filter_map { |r| "#{r['method']} #{r['path']}" if r["path"].start_with?(prefix) }
+    cell.records.filter_map { |r| "#{r["method"]} #{r["path"]}" if r["path"].start_with?(prefix) }
   end
 
   before(:all) do
@@ -144,7 +144,7 @@ RSpec.describe "git clients through the router", :e2e do
     trace = File.join(@tmp, "curl-trace.txt")
     before = @cell_b.records.size
     git("-c", "http.postBuffer=1024", "push", "-q", "origin", "main", dir: clone,
-        env: { "GIT_TRACE_CURL" => trace, "GIT_TRACE_CURL_NO_DATA" => "1" })
+                                                                      env: { "GIT_TRACE_CURL" => trace, "GIT_TRACE_CURL_NO_DATA" => "1" })
 
     # git sent the pack chunked (its post buffer is smaller than the pack) ...
     sent = File.read(trace)

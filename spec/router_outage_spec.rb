@@ -125,7 +125,11 @@ RSpec.describe "cells-router in a cell outage", :e2e do
     sock.close
     line = nil
     until line || E2E.now > deadline
-      line = File.foreach(router.log).map { |l| JSON.parse(l) rescue nil }.compact
+      line = File.foreach(router.log).map do |l|
+               JSON.parse(l)
+      rescue StandardError
+        nil
+             end.compact
                  .find { |l| l["target"] == "cells_router::access" && l["path"] == "/hotel/project/-/issues" }
       sleep 0.02 unless line
     end

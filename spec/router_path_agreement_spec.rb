@@ -90,8 +90,8 @@ RSpec.describe "router path agreement: the hostile path list against Rails" do
       same_route = (rails.nil? && ours.nil?) ||
                    (rails && ours && rails_index == ours.route.index && RoutesRailsOracle.same_params?(rails.params, ours.params))
       unless same_route
-        next "#{target.inspect}: Rails #{rails ? "##{rails_index} #{rails.params}" : 'no route'}; " \
-             "ours #{ours ? "##{ours.route.index} #{ours.params}" : 'no route'}"
+        next "#{target.inspect}: Rails #{rails ? "##{rails_index} #{rails.params}" : "no route"}; " \
+             "ours #{ours ? "##{ours.route.index} #{ours.params}" : "no route"}"
       end
       answer = result.path.b
       covered = if result.exact?

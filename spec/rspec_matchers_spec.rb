@@ -20,10 +20,10 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
   # A group route behind a dynamic constraint (GroupUrlConstrainer), then a catch-all.
   let(:dynamic) do
     Gitlab::Cells::Learn::Classifier.new(routes: [
-      { "verb" => "GET", "path" => "/groups/*id(.:format)", "defaults" => { "controller" => "groups", "action" => "show" },
-        "dynamic_constraints" => true },
-      { "verb" => "GET", "path" => "/:username/*rest", "defaults" => { "controller" => "users", "action" => "unmatched" } }
-    ])
+                                           { "verb" => "GET", "path" => "/groups/*id(.:format)", "defaults" => { "controller" => "groups", "action" => "show" },
+                                             "dynamic_constraints" => true },
+                                           { "verb" => "GET", "path" => "/:username/*rest", "defaults" => { "controller" => "users", "action" => "unmatched" } }
+                                         ])
   end
 
   it "is included into example groups" do
@@ -36,8 +36,8 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
     it "passes for the routable prefix, entity, route and params" do
       expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org/gitlab")
       expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable
-        .with_entity(:route_path, "gitlab-org/gitlab").with_route("projects/issues#index")
-        .with_params("namespace_id" => "gitlab-org", project_id: "gitlab")
+                                                                         .with_entity(:route_path, "gitlab-org/gitlab").with_route("projects/issues#index")
+                                                                         .with_params("namespace_id" => "gitlab-org", project_id: "gitlab")
       expect(classifier).to classify("GET", "/groups/a/b/-/labels").as_routable("/groups/a/b").with_entity(:route_path)
       expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues")
         .with_route("/*namespace_id/:project_id/-/issues(.:format)")
@@ -47,7 +47,7 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
       expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org") }
         .to raise_error(not_met, Regexp.new([
           Regexp.escape('expected GET "/gitlab-org/gitlab/-/issues" to be classified as routable "/gitlab-org"'),
-          "but it was classified:", '  source:    routable', '  path:      "/gitlab-org/gitlab"', "  exact:     false",
+          "but it was classified:", "  source:    routable", '  path:      "/gitlab-org/gitlab"', "  exact:     false",
           "  cacheable: true", '  entity:    route_path:"gitlab-org/gitlab"',
           Regexp.escape("Rails would match: #{issues_route}"),
           Regexp.escape('  params: {"namespace_id"=>"gitlab-org", "project_id"=>"gitlab"}')
@@ -58,14 +58,16 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
     it "fails with the reason when nothing routes the request" do
       expect { expect(classifier).to classify(:get, "/api/v4/projects/1").as_routable }
-        .to raise_error(not_met, /source:    default \(reason: no_route: no route matches.*Rails would match: no route.*why:\n  - source: expected :routable, got :default \(no_route: /m)
+        .to raise_error(not_met,
+                        /source:    default \(reason: no_route: no route matches.*Rails would match: no route.*why:\n  - source: expected :routable, got :default \(no_route: /m)
       expect { expect(no_help).to classify(:get, "/help.json").as_routable }
-        .to raise_error(not_met, /Rails would match: #67 GET \/help\(\.:format\) \(help#index\)\n  params: \{"format"=>"json"\}.*got :default \(no_rule: a route matches, but no fixed rule covers/m)
+        .to raise_error(not_met,
+                        %r{Rails would match: #67 GET /help\(\.:format\) \(help#index\)\n  params: \{"format"=>"json"\}.*got :default \(no_rule: a route matches, but no fixed rule covers}m)
     end
 
     it "fails on the entity kind or key" do
       expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable.with_entity(:project_id) }
-        .to raise_error(not_met, /entity: expected project_id:\*, got route_path:"gitlab-org\/gitlab"/)
+        .to raise_error(not_met, %r{entity: expected project_id:\*, got route_path:"gitlab-org/gitlab"})
       expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").with_entity(:route_path, "gitlab-org") }
         .to raise_error(not_met, %r{with entity route_path:"gitlab-org".*entity: expected route_path:"gitlab-org", got route_path:"gitlab-org/gitlab"}m)
       expect { expect(classifier).to classify(:get, "/-/profile").with_entity(:route_path) }
@@ -74,9 +76,10 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
     it "fails on the route and on the params" do
       expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").with_route("projects/issues#show") }
-        .to raise_error(not_met, /route: expected "projects\/issues#show", got #{Regexp.escape(issues_route)}/)
+        .to raise_error(not_met, %r{route: expected "projects/issues#show", got #{Regexp.escape(issues_route)}})
       expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").with_params("project_id" => "other", "x" => "1") }
-        .to raise_error(not_met, /params: expected to include \{"project_id"=>"other", "x"=>"1"\}, got \{"namespace_id"=>"gitlab-org", "project_id"=>"gitlab"\} \(differs: project_id => "gitlab", x => absent\)/)
+        .to raise_error(not_met,
+                        /params: expected to include \{"project_id"=>"other", "x"=>"1"\}, got \{"namespace_id"=>"gitlab-org", "project_id"=>"gitlab"\} \(differs: project_id => "gitlab", x => absent\)/)
       expect { expect(classifier).to classify(:get, "/api/v4/x").with_params("id" => "1") }
         .to raise_error(not_met, /params: expected \{"id"=>"1"\}, but no route matches/)
     end
@@ -104,7 +107,8 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
     it "fails on exactness, cacheability and source" do
       expect { expect(classifier).to classify(:get, "/-/profile/keys").as_fixed("cell_0").exactly }
-        .to raise_error(not_met, %r{path:      "/-/profile".*Rails would match: #9 GET /-/profile/keys\(\.:format\) \(keys#index\).*why:\n  - exact: expected true, got false\z}m)
+        .to raise_error(not_met,
+                        %r{path:      "/-/profile".*Rails would match: #9 GET /-/profile/keys\(\.:format\) \(keys#index\).*why:\n  - exact: expected true, got false\z}m)
       expect { expect(classifier).to classify(:get, "/-/profile").as_uncacheable }
         .to raise_error(not_met, /cacheable: expected false, got true/)
       expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab").as_fixed("cell_0") }
@@ -158,8 +162,11 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
   describe "classify with dynamic constraints" do
     it "passes the constraint to the classifier and to the route Rails would match" do
       seen = []
-      expect(dynamic).to classify(:get, "/groups/acme").with_constraints { |route, params| seen << [route.endpoint, params]; true }
-        .as_routable("/groups/acme").with_route("groups#show").with_params("id" => "acme")
+      expect(dynamic).to classify(:get, "/groups/acme").with_constraints { |route, params|
+                           seen << [route.endpoint, params]
+                           true
+                         }
+                                                       .as_routable("/groups/acme").with_route("groups#show").with_params("id" => "acme")
       expect(seen).to include(["groups#show", { "id" => "acme" }])
       expect(dynamic).to classify(:get, "/groups/acme") { |_route, _params| false }
         .as_routable("/groups").with_entity(:route_path, "groups").with_route("users#unmatched")
@@ -167,7 +174,8 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
     it "fails naming the route the constraint rejected" do
       expect { expect(dynamic).to classify(:get, "/groups/acme").with_constraints { false }.with_route("groups#show") }
-        .to raise_error(not_met, %r{Rails would match: #1 GET /:username/\*rest \(users#unmatched\)\n  params: \{"username"=>"groups", "rest"=>"acme"\}\n  other routes that match structurally \(later in Rails order, or rejected by a constraint\):\n    #0 GET /groups/\*id\(\.:format\) \(groups#show\) params: \{"id"=>"acme"\}})
+        .to raise_error(not_met,
+                        %r{Rails would match: #1 GET /:username/\*rest \(users#unmatched\)\n  params: \{"username"=>"groups", "rest"=>"acme"\}\n  other routes that match structurally \(later in Rails order, or rejected by a constraint\):\n    #0 GET /groups/\*id\(\.:format\) \(groups#show\) params: \{"id"=>"acme"\}})
     end
 
     it "needs a block" do
@@ -196,16 +204,17 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
     it "fails showing what Rails would match" do
       expect { expect(classifier).to recognize(:post, "/help") }
-        .to raise_error(not_met, /expected POST "\/help" to be recognized\nRails would match: no route\nwhy:\n  - no route matches POST "\/help"\z/)
+        .to raise_error(not_met, %r{expected POST "/help" to be recognized\nRails would match: no route\nwhy:\n  - no route matches POST "/help"\z})
       expect { expect(classifier).to recognize(:get, "/help").as("search#show") }
-        .to raise_error(not_met, /to be recognized as "search#show"\nRails would match: #67 GET \/help\(\.:format\) \(help#index\)\n  params: \{\}.*why:\n  - route: expected "search#show", got #67 GET \/help/m)
+        .to raise_error(not_met,
+                        %r{to be recognized as "search#show"\nRails would match: #67 GET /help\(\.:format\) \(help#index\)\n  params: \{\}.*why:\n  - route: expected "search#show", got #67 GET /help}m)
       expect { expect(classifier).to recognize(:get, "/help.json").with_params("format" => "xml") }
         .to raise_error(not_met, /params: expected to include \{"format"=>"xml"\}, got \{"format"=>"json"\}/)
     end
 
     it "fails when negated, showing the route" do
       expect { expect(classifier).not_to recognize(:get, "/help") }
-        .to raise_error(not_met, /expected GET "\/help" not to be recognized\nRails would match: #67 GET \/help\(\.:format\) \(help#index\)\n  params: \{\}/)
+        .to raise_error(not_met, %r{expected GET "/help" not to be recognized\nRails would match: #67 GET /help\(\.:format\) \(help#index\)\n  params: \{\}})
       expect { expect(classifier).not_to recognize(:get, "/help").as("help#index") }
         .to raise_error(not_met, /not to be recognized as "help#index"/)
       expect { expect(classifier).not_to recognize(:get, "/help").with_params("a" => "b") }.to raise_error(ArgumentError, /ambiguous/)
@@ -215,7 +224,7 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
       expect(dynamic).to recognize(:get, "/groups/acme").as("groups#show")
       expect(dynamic).to recognize(:get, "/groups/acme") { false }.as("users#unmatched")
       expect { expect(dynamic).to recognize(:get, "/groups/acme").with_constraints { false }.as("groups#show") }
-        .to raise_error(not_met, /route: expected "groups#show", got #1 GET \/:username\/\*rest/)
+        .to raise_error(not_met, %r{route: expected "groups#show", got #1 GET /:username/\*rest})
     end
   end
 
@@ -236,7 +245,7 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
         File.write(spec, <<~RUBY)
           require "gitlab/cells/learn/rspec"
           RSpec.describe "routes" do
-            subject { Gitlab::Cells::Learn::Classifier.new(routes: File.read(#{File.join(CORPUS_DIR, 'gitlabish-routes.json').inspect})) }
+            subject { Gitlab::Cells::Learn::Classifier.new(routes: File.read(#{File.join(CORPUS_DIR, "gitlabish-routes.json").inspect})) }
             it { is_expected.to classify(:get, "/-/profile").as_fixed("cell_0").exactly }
             it { is_expected.to recognize(:get, "/help").as("help#index") }
             it { is_expected.to classify(:get, "/help.json").as_routable }

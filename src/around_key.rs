@@ -232,9 +232,7 @@ impl AroundKey {
             }
             tails.clear();
             let input = Input::new(path).range(..start).anchored(Anchored::Yes);
-            overlapping(&mut |p, at| tails.push((p, at as u32)), |state| {
-                dfas.prefixes.try_search_overlapping_rev(&mut caches.prefixes, &input, state)
-            })?;
+            overlapping(&mut |p, at| tails.push((p, at as u32)), |state| dfas.prefixes.try_search_overlapping_rev(&mut caches.prefixes, &input, state))?;
             for r in routes.iter() {
                 if !r.admits(before, after) || !suffixes.contains(r.suffix) {
                     continue;
@@ -359,7 +357,11 @@ impl IdSet {
     }
 
     fn bits(&mut self) -> &mut [u64] {
-        if self.heap.is_empty() { &mut self.inline[..self.words] } else { &mut self.heap }
+        if self.heap.is_empty() {
+            &mut self.inline[..self.words]
+        } else {
+            &mut self.heap
+        }
     }
 
     fn clear(&mut self) {
@@ -415,7 +417,13 @@ mod tests {
                 suffix: r"(?-u)\n?\z".into(),
                 slashes: [Slashes::ANY; 2],
             },
-            SplitRoute { route: 3, key: "edit".into(), prefix: Part::Whole(r"(?-u)\A/".into()), suffix: r"(?-u)\n?\z".into(), slashes: [Slashes { min: 1, max: 1 }, Slashes { min: 0, max: 0 }] },
+            SplitRoute {
+                route: 3,
+                key: "edit".into(),
+                prefix: Part::Whole(r"(?-u)\A/".into()),
+                suffix: r"(?-u)\n?\z".into(),
+                slashes: [Slashes { min: 1, max: 1 }, Slashes { min: 0, max: 0 }],
+            },
         ];
         let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
         let found = |p: &str| {

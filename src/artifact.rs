@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::classifier::{Automaton, BuildOptions, Classifier, Layout};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::routes::RouteDef;
-use crate::rules::Rules;
 use crate::ruby_regex::translate::Widening;
+use crate::rules::Rules;
 
 const MAGIC: &[u8; 8] = b"GLCLEARN";
 /// 2: mounted routes match as prefixes and simulator routes end in `\z`, so version-1 automata differ.
@@ -100,7 +100,7 @@ pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-/// Loads what [`write`] wrote.
+/// Loads what [`write()`] wrote.
 pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> {
     if bytes.len() < 8 || &bytes[..8] != MAGIC {
         return Err(ArtifactError::BadMagic);
@@ -141,15 +141,9 @@ pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> 
     if offset != payload.len() {
         return Err(ArtifactError::Header("the automata do not fill the payload".into()));
     }
-    let options = BuildOptions {
-        engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() },
-        max_path_len: header.max_path_len,
-    };
+    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() }, max_path_len: header.max_path_len };
     if engines.is_empty() {
-        let options = BuildOptions {
-            engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() },
-            max_path_len: header.max_path_len,
-        };
+        let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, max_path_len: header.max_path_len };
         let classifier = Classifier::build(header.routes, &options).map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
         return Ok((classifier, header.rules));
     }

@@ -9,8 +9,8 @@
 //! and the host decides dynamic constraints through a callback, in Rails' order.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
@@ -310,14 +310,17 @@ impl Classifier {
         self.automata.iter().map(|a| &a.engine)
     }
 
-
     pub fn routes(&self) -> &[CompiledRoute] {
         &self.routes
     }
 
     /// `"dense"` or `"lazy"`.
     pub fn engine_kind(&self) -> &'static str {
-        if self.around.is_some() || self.engines().any(|e| e.kind_name() == "lazy") { "lazy" } else { "dense" }
+        if self.around.is_some() || self.engines().any(|e| e.kind_name() == "lazy") {
+            "lazy"
+        } else {
+            "dense"
+        }
     }
 
     /// Number of distinct patterns in the automaton.
@@ -399,12 +402,7 @@ impl Classifier {
     }
 
     /// Calls `visit` with each matching route in Rails' order until it returns false.
-    pub fn each_match<'c, 'p>(
-        &'c self,
-        method: &str,
-        path_info: &'p [u8],
-        visit: impl FnMut(Match<'c, 'p>) -> bool,
-    ) -> Result<(), ClassifyError> {
+    pub fn each_match<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], visit: impl FnMut(Match<'c, 'p>) -> bool) -> Result<(), ClassifyError> {
         self.visit_matches(method, path_info, Wanted::All, visit)
     }
 
@@ -435,7 +433,11 @@ impl Classifier {
                     break;
                 }
             }
-            if explicit { VerbFilter::ExplicitHead } else { VerbFilter::Method("GET") }
+            if explicit {
+                VerbFilter::ExplicitHead
+            } else {
+                VerbFilter::Method("GET")
+            }
         } else {
             VerbFilter::Method(method)
         };
@@ -543,16 +545,12 @@ impl Classifier {
         if !route.is_exact_in_dfa() {
             return self.verify(route, path);
         }
-        self.matcher(route.matcher)?
-            .known_match_spans(path)
-            .map_err(|source| ClassifyError::TooComplex { route: route.index, source })
+        self.matcher(route.matcher)?.known_match_spans(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
     }
 
     /// Runs the route's exact regex; `None` when it does not match after all.
     fn verify(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
-        self.matcher(route.matcher)?
-            .captures(path)
-            .map_err(|source| ClassifyError::TooComplex { route: route.index, source })
+        self.matcher(route.matcher)?.captures(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
     }
 
     fn matcher(&self, id: u32) -> Result<&Matcher, ClassifyError> {
@@ -568,7 +566,6 @@ impl Classifier {
         Ok(lazy.cell.get().expect("just set"))
     }
 }
-
 
 /// Routes compiled up to, not including, the automata.
 struct Parts {
@@ -763,12 +760,7 @@ impl Parts {
         for (index, def) in routes.into_iter().enumerate() {
             let verbs = Verbs::parse(&def.verb).ok_or_else(|| CompileError::Verb { index, verb: def.verb.clone() })?;
             // Routes with the same spec, requirements and anchoring share one regex.
-            let key = format!(
-                "{}\0{}\0{}",
-                def.path,
-                serde_json::to_string(&def.requirements).unwrap_or_default(),
-                def.mounted
-            );
+            let key = format!("{}\0{}\0{}", def.path, serde_json::to_string(&def.requirements).unwrap_or_default(), def.mounted);
             let known = matcher_ids.get(&key).copied();
             let (spec, node) = match (known, mode) {
                 // A load validates every definition once, but builds regexes lazily.
@@ -1030,7 +1022,7 @@ mod tests {
         .unwrap()
     }
 
-    fn params(m: &Match) -> Vec<(String, String)> {
+    fn params(m: &Match<'_, '_>) -> Vec<(String, String)> {
         m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect()
     }
 
@@ -1147,8 +1139,7 @@ mod tests {
 
     #[test]
     fn bad_routes_name_index_and_position() {
-        let err = Classifier::new(vec![RouteDef::new("GET", "/ok"), RouteDef::new("GET", "/x/:id").regex_requirement("id", "a(b", 0)])
-            .unwrap_err();
+        let err = Classifier::new(vec![RouteDef::new("GET", "/ok"), RouteDef::new("GET", "/x/:id").regex_requirement("id", "a(b", 0)]).unwrap_err();
         assert_eq!(err.route_index(), Some(1));
         assert_eq!(err.position(), Some(1));
         assert!(err.to_string().contains("route 1"), "{err}");

@@ -99,6 +99,7 @@ pub enum Direction {
 
 type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
 
+#[allow(clippy::large_enum_variant)] // one per classifier, matched on every search: an indirection would cost more than the bytes
 pub enum Engine {
     Dense(dense::DFA<Vec<u32>>),
     /// Lazy DFAs over consecutive chunks of the patterns; pattern ids are offset by the chunk's start.
@@ -142,11 +143,7 @@ impl Engine {
     fn build_dense(patterns: &[String], limit: usize) -> Result<Engine, String> {
         let dfa = dense::Builder::new()
             .configure(
-                dense::Config::new()
-                    .match_kind(MatchKind::All)
-                    .start_kind(StartKind::Anchored)
-                    .dfa_size_limit(Some(limit))
-                    .determinize_size_limit(Some(limit)),
+                dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored).dfa_size_limit(Some(limit)).determinize_size_limit(Some(limit)),
             )
             .syntax(syntax_config())
             .thompson(thompson_config())
@@ -157,11 +154,8 @@ impl Engine {
 
     fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
         let chunk = config.lazy_chunk_patterns.max(1);
-        let chunks = patterns
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config))
-            .collect::<Result<Vec<_>, _>>()?;
+        let chunks =
+            patterns.chunks(chunk).enumerate().map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config)).collect::<Result<Vec<_>, _>>()?;
         Ok(Engine::Lazy(chunks))
     }
 
@@ -284,7 +278,9 @@ mod tests {
         for chunk in [1, 2, 3, 100] {
             let lazy = Engine::build(&patterns, &EngineConfig { kind: EngineKind::Lazy, lazy_chunk_patterns: chunk, ..EngineConfig::default() }).unwrap();
             assert_eq!(lazy.pattern_len(), patterns.len());
-            for path in ["/a/b/-/issues", "/a/b/c/-/issues.json", "/groups/x/y/-/edit", "/x", "/-/profile", "/a/b/-/merge_requests/1", "/api/v4/projects/1/issues", "/"] {
+            for path in
+                ["/a/b/-/issues", "/a/b/c/-/issues.json", "/groups/x/y/-/edit", "/x", "/-/profile", "/a/b/-/merge_requests/1", "/api/v4/projects/1/issues", "/"]
+            {
                 let collect = |e: &Engine| {
                     let mut v = Vec::new();
                     e.for_each_match(path.as_bytes(), |p| v.push(p)).unwrap();

@@ -34,7 +34,11 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
 
     #[inline]
     pub fn as_slice(&self) -> &[T] {
-        if self.spill.is_empty() { &self.inline[..self.len] } else { &self.spill }
+        if self.spill.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
     }
 
     /// Sorts the items and drops repeats.

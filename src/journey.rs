@@ -7,7 +7,6 @@
 //! `(?:...)?`, and the whole is anchored `\A...\Z`. Mounted (unanchored) routes end in
 //! `(?:\b|\Z|/)` and accept any suffix, as `UnanchoredRegexp` does.
 
-
 use crate::ruby_regex::ast::{Assertion, ByteSet, Node};
 
 /// One element of a parsed path spec.
@@ -142,7 +141,11 @@ impl<'a> SpecParser<'a> {
                     self.pos += 1;
                 }
                 let name = String::from_utf8_lossy(&self.src[name_start..self.pos]).into_owned();
-                if b == b':' { SpecNode::Symbol(name) } else { SpecNode::Star(name) }
+                if b == b':' {
+                    SpecNode::Symbol(name)
+                } else {
+                    SpecNode::Star(name)
+                }
             }
             _ => {
                 let mut text = Vec::new();
@@ -161,8 +164,7 @@ impl<'a> SpecParser<'a> {
                 }
                 if text.is_empty() {
                     // Any other single character is a literal of its own (Journey's `/./`).
-                    let ch_len = std::str::from_utf8(&self.src[self.pos..]).ok()
-                        .and_then(|s| s.chars().next()).map_or(1, |c| c.len_utf8());
+                    let ch_len = std::str::from_utf8(&self.src[self.pos..]).ok().and_then(|s| s.chars().next()).map_or(1, |c| c.len_utf8());
                     text.extend_from_slice(&self.src[self.pos..self.pos + ch_len]);
                     self.pos += ch_len;
                 }
@@ -193,9 +195,7 @@ pub fn is_simulator_route(nodes: &[SpecNode], has_requirement: &dyn Fn(&str) -> 
     let literal = |n: Option<&SpecNode>| matches!(n, Some(SpecNode::Literal(_)));
     nodes.iter().enumerate().all(|(i, n)| match n {
         SpecNode::Star(_) => false,
-        SpecNode::Symbol(name) => {
-            !has_requirement(name) && !literal(i.checked_sub(1).and_then(|p| nodes.get(p))) && !literal(nodes.get(i + 1))
-        }
+        SpecNode::Symbol(name) => !has_requirement(name) && !literal(i.checked_sub(1).and_then(|p| nodes.get(p))) && !literal(nodes.get(i + 1)),
         SpecNode::Group(inner) => is_simulator_route(inner, has_requirement),
         SpecNode::Or(alts) => alts.iter().all(|a| is_simulator_route(std::slice::from_ref(a), has_requirement)),
         _ => true,
@@ -205,11 +205,7 @@ pub fn is_simulator_route(nodes: &[SpecNode], has_requirement: &dyn Fn(&str) -> 
 /// Builds the route's regex as Journey would (see [`Anchoring`]). `requirement` gives the
 /// parsed requirement of a parameter, if it has one; parameters become [`Node::Capture`] in
 /// `param_names` order.
-pub fn route_regex(
-    nodes: &[SpecNode],
-    anchoring: Anchoring,
-    requirement: &mut dyn FnMut(&str) -> Option<Node>,
-) -> Node {
+pub fn route_regex(nodes: &[SpecNode], anchoring: Anchoring, requirement: &mut dyn FnMut(&str) -> Option<Node>) -> Node {
     let mut body = Vec::new();
     let greedy_glob = anchoring == Anchoring::Mounted;
     lower(nodes, &mut 0, requirement, greedy_glob, &mut body);
@@ -220,11 +216,9 @@ pub fn route_regex(
         Anchoring::Regex => all.push(Node::Assert(Assertion::EndTextOptionalNewline)),
         Anchoring::Simulator => all.push(Node::Assert(Assertion::EndText)),
         Anchoring::Mounted if is_root => {}
-        Anchoring::Mounted => all.push(Node::Alt(vec![
-            Node::Assert(Assertion::WordBoundary),
-            Node::Assert(Assertion::EndTextOptionalNewline),
-            Node::literal(b"/"),
-        ])),
+        Anchoring::Mounted => {
+            all.push(Node::Alt(vec![Node::Assert(Assertion::WordBoundary), Node::Assert(Assertion::EndTextOptionalNewline), Node::literal(b"/")]))
+        }
     }
     Node::Concat(all)
 }
@@ -260,9 +254,7 @@ fn lower(nodes: &[SpecNode], next_slot: &mut usize, req: &mut dyn FnMut(&str) ->
             SpecNode::Symbol(name) | SpecNode::Star(name) => {
                 let slot = *next_slot;
                 *next_slot += 1;
-                let inner = req(name).unwrap_or_else(|| {
-                    if matches!(n, SpecNode::Star(_)) { default_glob_regex(greedy_glob) } else { default_symbol_regex() }
-                });
+                let inner = req(name).unwrap_or_else(|| if matches!(n, SpecNode::Star(_)) { default_glob_regex(greedy_glob) } else { default_symbol_regex() });
                 out.push(Node::Capture { slot, node: Box::new(inner) });
             }
             SpecNode::Group(inner) => {
@@ -309,7 +301,9 @@ mod tests {
         assert_eq!(param_names(&nodes), ["namespace_id", "project_id", "format"]);
         let nested = parse_spec("/a(/:b(/:c))").unwrap();
         assert_eq!(param_names(&nested), ["b", "c"]);
-        assert!(matches!(&parse_spec("/x/\\:y").unwrap()[..], [SpecNode::Slash, SpecNode::Literal(l), SpecNode::Slash, SpecNode::Literal(m)] if l == "x" && m == ":y"));
+        assert!(
+            matches!(&parse_spec("/x/\\:y").unwrap()[..], [SpecNode::Slash, SpecNode::Literal(l), SpecNode::Slash, SpecNode::Literal(m)] if l == "x" && m == ":y")
+        );
     }
 
     #[test]

@@ -122,14 +122,8 @@ pub enum ClaimKind {
 
 impl ClaimKind {
     /// Every kind, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [ClaimKind; 6] = [
-        ClaimKind::RoutePath,
-        ClaimKind::OrganizationPath,
-        ClaimKind::NamespaceId,
-        ClaimKind::ProjectId,
-        ClaimKind::UserId,
-        ClaimKind::Username,
-    ];
+    pub const ALL: [ClaimKind; 6] =
+        [ClaimKind::RoutePath, ClaimKind::OrganizationPath, ClaimKind::NamespaceId, ClaimKind::ProjectId, ClaimKind::UserId, ClaimKind::Username];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -46,6 +46,6 @@ pub mod vectors;
 pub use classifier::{BuildOptions, Classifier, CompiledRoute, Match};
 pub use engine::{EngineConfig, EngineKind};
 pub use error::{ClassifyError, CompileError};
-pub use learn::{Claim, ClaimKind, Learned, LearnResponse, Source};
+pub use learn::{Claim, ClaimKind, LearnResponse, Learned, Source};
 pub use routes::{Requirement, RouteDef, Verbs};
 pub use rules::Rules;

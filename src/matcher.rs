@@ -36,29 +36,62 @@ enum Inst {
     Class(ByteSet),
     Seq(Box<[ByteSet]>),
     /// Alternative literal runs in priority order; `next` continues after the group.
-    SeqAlt { set: Box<RunSet>, next: u32 },
+    SeqAlt {
+        set: Box<RunSet>,
+        next: u32,
+    },
     /// `set{min,max}`, backtracking one byte at a time.
-    ClassRepeat { set: ByteSet, min: u32, max: u32, greedy: bool },
+    ClassRepeat {
+        set: ByteSet,
+        min: u32,
+        max: u32,
+        greedy: bool,
+    },
     /// Try `first`, and on backtracking `second`.
-    Split { first: u32, second: u32 },
+    Split {
+        first: u32,
+        second: u32,
+    },
     Jmp(u32),
     /// Capture slot (2 × parameter, +1 for the end).
     Save(u32),
     Assert(Assertion),
     /// Look-around: a sub-program (or, for look-behind, one per fixed-length alternative).
-    Look { negate: bool, behind: bool, progs: Box<[(u32, usize)]> },
+    Look {
+        negate: bool,
+        behind: bool,
+        progs: Box<[(u32, usize)]>,
+    },
     /// Look-behind over literal runs (`(?<!\.git|\.atom)`), checked in place.
-    BehindRuns { negate: bool, set: Box<RunSet> },
+    BehindRuns {
+        negate: bool,
+        set: Box<RunSet>,
+    },
     /// Look-ahead over literal runs, checked in place.
-    AheadRuns { negate: bool, set: Box<RunSet> },
+    AheadRuns {
+        negate: bool,
+        set: Box<RunSet>,
+    },
     /// Runs the sub-program to its first match and continues there, never backtracking into it.
     Atomic(u32),
     /// Starts a counted loop: its counter and start-position registers are reset.
-    LoopEnter { reg: u32 },
+    LoopEnter {
+        reg: u32,
+    },
     /// Decides whether to run the body (next instruction) again or leave to `exit`.
-    LoopHead { reg: u32, min: u32, max: u32, greedy: bool, exit: u32 },
+    LoopHead {
+        reg: u32,
+        min: u32,
+        max: u32,
+        greedy: bool,
+        exit: u32,
+    },
     /// Ends one iteration; an iteration that consumed nothing ends the loop (Onigmo's empty check).
-    LoopTail { reg: u32, head: u32, exit: u32 },
+    LoopTail {
+        reg: u32,
+        head: u32,
+        exit: u32,
+    },
     Match,
 }
 
@@ -102,23 +135,18 @@ fn first_sets(insts: &[Inst]) -> Vec<Option<ByteSet>> {
                 f.union(set);
                 f
             }),
-            Inst::Split { first: a, second: b } => {
-                match (first(insts, *a as usize, seen, memo), first(insts, *b as usize, seen, memo)) {
-                    (Some(mut x), Some(y)) => {
-                        x.union(&y);
-                        Some(x)
-                    }
-                    _ => None,
+            Inst::Split { first: a, second: b } => match (first(insts, *a as usize, seen, memo), first(insts, *b as usize, seen, memo)) {
+                (Some(mut x), Some(y)) => {
+                    x.union(&y);
+                    Some(x)
                 }
-            }
+                _ => None,
+            },
             Inst::Jmp(to) => first(insts, *to as usize, seen, memo),
             // Zero-width and bookkeeping instructions pass through to what follows.
-            Inst::Save(_)
-            | Inst::Assert(_)
-            | Inst::BehindRuns { .. }
-            | Inst::AheadRuns { .. }
-            | Inst::Look { .. }
-            | Inst::LoopEnter { .. } => first(insts, pc + 1, seen, memo),
+            Inst::Save(_) | Inst::Assert(_) | Inst::BehindRuns { .. } | Inst::AheadRuns { .. } | Inst::Look { .. } | Inst::LoopEnter { .. } => {
+                first(insts, pc + 1, seen, memo)
+            }
             // Where a loop goes next depends on its counter at run time.
             Inst::LoopHead { .. } | Inst::LoopTail { .. } | Inst::Atomic(_) | Inst::Match | Inst::SeqAlt { .. } => None,
         };
@@ -141,13 +169,33 @@ pub struct Matcher {
 }
 
 enum Frame {
-    Resume { pc: u32, pos: usize },
-    RestoreSlot { slot: u32, old: Option<usize> },
-    RestoreReg { reg: u32, old: usize },
+    Resume {
+        pc: u32,
+        pos: usize,
+    },
+    RestoreSlot {
+        slot: u32,
+        old: Option<usize>,
+    },
+    RestoreReg {
+        reg: u32,
+        old: usize,
+    },
     /// Greedy: try `count - 1` bytes next; lazy: try `count + 1` (up to `limit`).
-    Repeat { pc: u32, start: usize, count: usize, min: usize, limit: usize, greedy: bool },
+    Repeat {
+        pc: u32,
+        start: usize,
+        count: usize,
+        min: usize,
+        limit: usize,
+        greedy: bool,
+    },
     /// Try the literal runs after `index` at `pos`.
-    Runs { pc: u32, pos: usize, index: usize },
+    Runs {
+        pc: u32,
+        pos: usize,
+        index: usize,
+    },
 }
 
 impl Matcher {
@@ -200,7 +248,6 @@ impl Matcher {
         SCRATCH.with(|s| *s.borrow_mut() = (stack, vm.regs, caps));
         spans.map_err(|()| BudgetExceeded { budget })
     }
-
 }
 
 struct Compiler {
@@ -275,8 +322,7 @@ impl Compiler {
                     let body = self.pc();
                     self.emit_node(inner);
                     let end = self.pc();
-                    self.insts[split as usize] =
-                        if *greedy { Inst::Split { first: body, second: end } } else { Inst::Split { first: end, second: body } };
+                    self.insts[split as usize] = if *greedy { Inst::Split { first: body, second: end } } else { Inst::Split { first: end, second: body } };
                     return;
                 }
                 let reg = self.regs as u32;
@@ -297,9 +343,7 @@ impl Compiler {
             }
             Node::Look { behind, negate, node: inner } => match (&**inner, behind) {
                 (Node::SeqAlt(set), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(set.clone()) }),
-                (Node::Seq(run), true) => {
-                    self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(RunSet::new(vec![run.clone()])) })
-                }
+                (Node::Seq(run), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(RunSet::new(vec![run.clone()])) }),
                 (Node::Concat(_) | Node::Seq(_) | Node::SeqAlt(_) | Node::Class(_), false)
                     if literal_items(inner).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
                 {
@@ -322,8 +366,7 @@ impl Compiler {
                         single => vec![single],
                     };
                     // The parser only accepts fixed-length look-behind alternatives.
-                    let progs: Vec<(u32, usize)> =
-                        alts.into_iter().filter_map(|a| a.fixed_len().map(|len| (self.sub_program(a), len))).collect();
+                    let progs: Vec<(u32, usize)> = alts.into_iter().filter_map(|a| a.fixed_len().map(|len| (self.sub_program(a), len))).collect();
                     self.insts.push(Inst::Look { negate: *negate, behind: true, progs: progs.into_boxed_slice() });
                 }
             },
@@ -434,14 +477,7 @@ impl Vm<'_, '_> {
         }
     }
 
-    fn run_with(
-        &mut self,
-        pc: u32,
-        pos: usize,
-        caps: &mut [Option<usize>],
-        target: Option<usize>,
-        stack: &mut Vec<Frame>,
-    ) -> Result<Option<usize>, ()> {
+    fn run_with(&mut self, pc: u32, pos: usize, caps: &mut [Option<usize>], target: Option<usize>, stack: &mut Vec<Frame>) -> Result<Option<usize>, ()> {
         let insts = &self.prog.insts;
         let hay = self.hay;
         let mut pc = pc as usize;
@@ -716,10 +752,7 @@ mod tests {
     use crate::ruby_regex::parse::parse;
 
     fn capture_all(src: &str, hay: &str) -> Option<(usize, usize)> {
-        let node = Node::Concat(vec![
-            Node::Capture { slot: 0, node: Box::new(parse(src, 0).unwrap()) },
-            Node::Assert(Assertion::EndText),
-        ]);
+        let node = Node::Concat(vec![Node::Capture { slot: 0, node: Box::new(parse(src, 0).unwrap()) }, Node::Assert(Assertion::EndText)]);
         Matcher::new(node, 1).captures(hay.as_bytes()).unwrap().map(|c| c[0].unwrap())
     }
 
@@ -767,10 +800,8 @@ mod tests {
     fn deep_repetition_does_not_overflow_the_stack() {
         let node = parse(r"(?:/[a-z])*\z", 0).unwrap();
         let hay = "/a".repeat(50_000);
-        let handle = std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || Matcher::new(node, 0).captures(hay.as_bytes()).unwrap().is_some())
-            .unwrap();
+        let handle =
+            std::thread::Builder::new().stack_size(64 * 1024).spawn(move || Matcher::new(node, 0).captures(hay.as_bytes()).unwrap().is_some()).unwrap();
         assert!(handle.join().unwrap());
     }
 }

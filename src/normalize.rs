@@ -57,7 +57,10 @@ fn is_normal(path: &[u8]) -> bool {
         if b == b'/' && prev == b'/' {
             return false;
         }
-        if b == b'%' && i + 2 < path.len() && is_lower_hex(path[i + 1]) && is_lower_hex(path[i + 2])
+        if b == b'%'
+            && i + 2 < path.len()
+            && is_lower_hex(path[i + 1])
+            && is_lower_hex(path[i + 2])
             && (path[i + 1].is_ascii_lowercase() || path[i + 2].is_ascii_lowercase())
         {
             return false;
@@ -77,11 +80,7 @@ pub fn unescape(value: &[u8]) -> Cow<'_, [u8]> {
     let mut out = Vec::with_capacity(value.len());
     let mut i = 0;
     while i < value.len() {
-        if value[i] == b'%'
-            && i + 2 < value.len()
-            && value[i + 1].is_ascii_alphanumeric()
-            && value[i + 2].is_ascii_alphanumeric()
-        {
+        if value[i] == b'%' && i + 2 < value.len() && value[i + 1].is_ascii_alphanumeric() && value[i + 2].is_ascii_alphanumeric() {
             let hi = (value[i + 1] as char).to_digit(16);
             let lo = (value[i + 2] as char).to_digit(16);
             let byte = match (hi, lo) {

@@ -131,8 +131,7 @@ impl Rules {
             Some(m) => std::borrow::Cow::Borrowed(m.path()),
             None => crate::normalize::normalize_path(path_info),
         };
-        let path = std::str::from_utf8(&normalized)
-            .map_err(|e| ClassifyError::PathNotUtf8 { position: invalid_utf8_at(path_info, e.valid_up_to()) })?;
+        let path = std::str::from_utf8(&normalized).map_err(|e| ClassifyError::PathNotUtf8 { position: invalid_utf8_at(path_info, e.valid_up_to()) })?;
         if let Some((fixed, formatted)) = self.fixed_for(path) {
             // A format variant (`/help.json` under `/help`) is not below the rule's path on a `/`
             // boundary, so only the exact request path may be cached for it.
@@ -210,12 +209,7 @@ impl Rules {
             None | Some(b'/') => (&path[..end], false),
             Some(_) => (path, true),
         };
-        Some(Learned::Routable {
-            path: cache_path.to_string(),
-            exact,
-            claim: Claim { kind, key },
-            route: m.route_index(),
-        })
+        Some(Learned::Routable { path: cache_path.to_string(), exact, claim: Claim { kind, key }, route: m.route_index() })
     }
 }
 
@@ -224,11 +218,25 @@ pub fn is_cell_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+/// `path` is `base.<format>`, the format a single segment without `/` or `.`.
+fn is_format_variant(base: &str, path: &str) -> bool {
+    match path.strip_prefix(base).and_then(|rest| rest.strip_prefix('.')) {
+        Some(format) => !format.is_empty() && !format.contains(['/', '.']),
+        None => false,
+    }
+}
+
+/// The offset in the raw request path of the first invalid UTF-8 byte (normalization may have
+/// squeezed slashes before it, so the normalized offset is only the fallback).
+fn invalid_utf8_at(raw: &[u8], normalized_offset: usize) -> usize {
+    std::str::from_utf8(raw).err().map_or(normalized_offset, |e| e.valid_up_to())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::RouteDef;
     use crate::learn::{LearnResponse, Source};
+    use crate::routes::RouteDef;
 
     fn classifier() -> Classifier {
         Classifier::new(vec![
@@ -308,18 +316,4 @@ mod tests {
         assert!(Rules::from_json(br#"{"default_cell":"c","fixed":[{"path":"x","cell":"c"}]}"#).is_err());
         assert!(Rules::from_json(br#"{"default_cell":"c","surprise":1}"#).is_err());
     }
-}
-
-/// `path` is `base.<format>`, the format a single segment without `/` or `.`.
-fn is_format_variant(base: &str, path: &str) -> bool {
-    match path.strip_prefix(base).and_then(|rest| rest.strip_prefix('.')) {
-        Some(format) => !format.is_empty() && !format.contains(['/', '.']),
-        None => false,
-    }
-}
-
-/// The offset in the raw request path of the first invalid UTF-8 byte (normalization may have
-/// squeezed slashes before it, so the normalized offset is only the fallback).
-fn invalid_utf8_at(raw: &[u8], normalized_offset: usize) -> usize {
-    std::str::from_utf8(raw).err().map_or(normalized_offset, |e| e.valid_up_to())
 }

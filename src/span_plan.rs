@@ -78,9 +78,7 @@ struct Repeat {
 
 impl Repeat {
     fn admits(&self, bytes: &[u8]) -> bool {
-        bytes.len() >= self.min as usize
-            && self.max.is_none_or(|max| bytes.len() <= max as usize)
-            && bytes.iter().all(|&b| self.set.contains(b))
+        bytes.len() >= self.min as usize && self.max.is_none_or(|max| bytes.len() <= max as usize) && bytes.iter().all(|&b| self.set.contains(b))
     }
 }
 
@@ -91,8 +89,15 @@ enum Item {
     /// One byte that is never `/`: the byte itself when the class holds only it.
     Byte(Option<u8>),
     /// `repeat`: the parameter's regex when it is one class repeated.
-    Param { slot: u32, bytes: ByteSet, repeat: Option<Repeat> },
-    Format { slot: u32, repeat: Option<Repeat> },
+    Param {
+        slot: u32,
+        bytes: ByteSet,
+        repeat: Option<Repeat>,
+    },
+    Format {
+        slot: u32,
+        repeat: Option<Repeat>,
+    },
     /// A greedy optional group of literals.
     Optional(Vec<Item>),
 }
@@ -104,9 +109,7 @@ impl SpanPlan {
         let Node::Concat(items) = regex else { return None };
         let (first, rest) = items.split_first()?;
         let (last, body) = rest.split_last()?;
-        if !matches!(first, Node::Assert(Assertion::StartText))
-            || !matches!(last, Node::Assert(Assertion::EndText | Assertion::EndTextOptionalNewline))
-        {
+        if !matches!(first, Node::Assert(Assertion::StartText)) || !matches!(last, Node::Assert(Assertion::EndText | Assertion::EndTextOptionalNewline)) {
             return None;
         }
         let mut flat = Vec::new();
@@ -190,9 +193,8 @@ impl Shape {
                     }
                     if bytes.contains(b'/') {
                         // The glob: alone between two `/` (or the ends), and the only one.
-                        let alone = seg.lead == 0
-                            && (i == 0 || matches!(items[i - 1], Item::Slash))
-                            && items.get(i + 1).is_none_or(|n| matches!(n, Item::Slash));
+                        let alone =
+                            seg.lead == 0 && (i == 0 || matches!(items[i - 1], Item::Slash)) && items.get(i + 1).is_none_or(|n| matches!(n, Item::Slash));
                         if glob.is_some() || !alone {
                             return None;
                         }
@@ -343,9 +345,7 @@ fn flatten(node: &Node, out: &mut Vec<Item>, top: bool) -> Option<()> {
         Node::Class(set) if *set == ByteSet::single(b'/') => out.push(Item::Slash),
         Node::Class(set) if !set.contains(b'/') => out.push(Item::Byte(set.single_byte())),
         Node::Seq(sets) => sets.iter().try_for_each(|s| flatten(&Node::Class(*s), out, top))?,
-        Node::Capture { slot, node } if top => {
-            out.push(Item::Param { slot: *slot as u32, bytes: consumable(node), repeat: simple_repeat(node) })
-        }
+        Node::Capture { slot, node } if top => out.push(Item::Param { slot: *slot as u32, bytes: consumable(node), repeat: simple_repeat(node) }),
         Node::Repeat { node, min: 0, max: Some(1), greedy: true } if top => match &**node {
             // `(.:format)`: an optional `.` and a parameter that holds neither `.` nor `/`.
             Node::Concat(items) if matches!(items.as_slice(), [Node::Class(dot), Node::Capture { .. }] if *dot == ByteSet::single(b'.')) => {
@@ -382,9 +382,7 @@ mod tests {
     fn regex(spec: &str, requirements: &[(&str, &str)], anchoring: Anchoring) -> (Node, usize) {
         let nodes = parse_spec(spec).unwrap();
         let slots = param_names(&nodes).len();
-        let node = route_regex(&nodes, anchoring, &mut |name| {
-            requirements.iter().find(|(n, _)| *n == name).map(|(_, src)| parse(src, 0).unwrap())
-        });
+        let node = route_regex(&nodes, anchoring, &mut |name| requirements.iter().find(|(n, _)| *n == name).map(|(_, src)| parse(src, 0).unwrap()));
         (node, slots)
     }
 
@@ -463,7 +461,8 @@ mod tests {
         // These do get plans.
         assert!(plan("/*namespace_id/:project_id(.:format)", &[]).is_some());
         assert!(plan("/", &[]).is_some());
-        let templated = crate::templates::Template { template: "/api/v4/users/:id/disable_two_factor".into(), example: None, accepts_format: true, dotted_example: None };
+        let templated =
+            crate::templates::Template { template: "/api/v4/users/:id/disable_two_factor".into(), example: None, accepts_format: true, dotted_example: None };
         let def = templated.to_route(0);
         assert!(plan(&def.path, &[]).is_some(), "{}", def.path);
     }

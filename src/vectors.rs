@@ -21,11 +21,7 @@ pub struct Vector {
 
 /// Reads JSON lines; blank lines are skipped, a bad line is an error naming its number.
 pub fn from_jsonl(text: &str) -> Result<Vec<Vector>, String> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
-        .collect()
+    text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))).collect()
 }
 
 /// A vector on which the classifier and Rails differ.
@@ -82,10 +78,8 @@ pub fn check_with(classifier: &Classifier, vectors: &[Vector], host: Host) -> Ve
             Err(e) => out.push(Disagreement { vector: v.clone(), ours: None, our_params: BTreeMap::new(), error: Some(e.to_string()) }),
             Ok(found) => {
                 let ours = found.as_ref().map(|m| m.route_index());
-                let our_params: BTreeMap<String, String> = found
-                    .as_ref()
-                    .map(|m| m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect())
-                    .unwrap_or_default();
+                let our_params: BTreeMap<String, String> =
+                    found.as_ref().map(|m| m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect()).unwrap_or_default();
                 let params_agree = match (&v.params, found.as_ref()) {
                     (Some(p), Some(m)) if host == Host::Ideal => {
                         let (names, defaults) = (m.route().param_names(), &m.route().def().defaults);

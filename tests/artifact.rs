@@ -62,10 +62,8 @@ fn refuses_bad_bytes() {
 #[test]
 fn lazy_engine_artifacts_rebuild_on_load() {
     let (defs, _) = corpus();
-    let options = cells_learn::BuildOptions {
-        engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() },
-        ..Default::default()
-    };
+    let options =
+        cells_learn::BuildOptions { engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() }, ..Default::default() };
     let lazy = Classifier::build(defs, &options).unwrap();
     let (loaded, _) = artifact::read(&artifact::write(&lazy, None).unwrap()).unwrap();
     assert_eq!(loaded.engine_kind(), "lazy");

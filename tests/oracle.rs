@@ -237,7 +237,11 @@ fn requirement_to_s(req: &Requirement) -> String {
         Requirement::Regex { source, options } => {
             let (mut on, mut off) = (String::new(), String::new());
             for (bit, letter) in [(4, 'm'), (1, 'i'), (2, 'x')] {
-                if options & bit != 0 { on.push(letter) } else { off.push(letter) }
+                if options & bit != 0 {
+                    on.push(letter)
+                } else {
+                    off.push(letter)
+                }
             }
             if off.is_empty() {
                 format!("(?{on}:{source})")
@@ -318,9 +322,7 @@ type Answer = Option<(usize, Params)>;
 /// `Cat` (`/:a-:b`, `/foo:id`), though the route's regex stays the same.
 fn is_simulator_route(def: &RouteDef, seq: &[Spec]) -> bool {
     fn plain(seq: &[Spec], reqs: &BTreeMap<String, Requirement>) -> bool {
-        let next_to_literal = |i: usize| {
-            matches!(seq.get(i.wrapping_sub(1)), Some(Spec::Literal(_))) || matches!(seq.get(i + 1), Some(Spec::Literal(_)))
-        };
+        let next_to_literal = |i: usize| matches!(seq.get(i.wrapping_sub(1)), Some(Spec::Literal(_))) || matches!(seq.get(i + 1), Some(Spec::Literal(_)));
         seq.iter().enumerate().all(|(i, n)| match n {
             Spec::Star(_) => false,
             Spec::Symbol(name) => !reqs.contains_key(name) && !next_to_literal(i),
@@ -363,9 +365,7 @@ fn sim_accepts(seq: &[Spec], tokens: &[&[u8]]) -> bool {
             Spec::Slash => at.iter().filter(|p| takes(p, &|t| t == b"/")).map(|p| p + 1).collect(),
             Spec::Dot => at.iter().filter(|p| takes(p, &|t| t == b".")).map(|p| p + 1).collect(),
             Spec::Literal(l) => at.iter().filter(|p| takes(p, &|t| t == l.as_bytes())).map(|p| p + 1).collect(),
-            Spec::Symbol(_) => {
-                at.iter().filter(|p| takes(p, &|t| t.iter().any(|b| !matches!(b, b'/' | b'.' | b'?')))).map(|p| p + 1).collect()
-            }
+            Spec::Symbol(_) => at.iter().filter(|p| takes(p, &|t| t.iter().any(|b| !matches!(b, b'/' | b'.' | b'?')))).map(|p| p + 1).collect(),
             Spec::Star(_) => unreachable!("a glob route is never a simulator route"),
             Spec::Group(inner) => at.iter().copied().chain(step(inner, tokens, at.to_vec())).collect(),
             Spec::Or(alts) => alts.iter().flat_map(|a| node(a, tokens, at)).collect(),
@@ -443,11 +443,8 @@ impl Oracle {
                 None => Ok(None),
             };
         }
-        let params = route
-            .params
-            .iter()
-            .filter_map(|(name, group)| region.pos(*group).map(|(s, e)| (name.clone(), unescape(&path[s..e]).into_owned())))
-            .collect();
+        let params =
+            route.params.iter().filter_map(|(name, group)| region.pos(*group).map(|(s, e)| (name.clone(), unescape(&path[s..e]).into_owned()))).collect();
         Ok(Some(params))
     }
 
@@ -570,24 +567,121 @@ const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPT
 
 /// GitLab's reserved words and other words that route tables care about.
 const RESERVED: &[&str] = &[
-    "admin", "groups", "-", "api", "users", "tree", "blob", "info", "lfs", "objects", "wikis", "issues", "raw", "refs",
-    "edit", "new", "help", "dashboard", "explore", "o", "s", "search", "profile", "snippets", "uploads", "v2", "v4",
-    ".well-known", "404.html", "robots.txt", "sitemap.xml.gz", "gitlab-lfs", "environments", "folders", "badges",
-    "blame", "commits", "create", "create_dir", "files", "find_file", "preview", "update", "builds", "favicon.ico",
-    "x", "rss", "atom", "sha", "b", "c", "d", "f", "u", "ide", "assets",
+    "admin",
+    "groups",
+    "-",
+    "api",
+    "users",
+    "tree",
+    "blob",
+    "info",
+    "lfs",
+    "objects",
+    "wikis",
+    "issues",
+    "raw",
+    "refs",
+    "edit",
+    "new",
+    "help",
+    "dashboard",
+    "explore",
+    "o",
+    "s",
+    "search",
+    "profile",
+    "snippets",
+    "uploads",
+    "v2",
+    "v4",
+    ".well-known",
+    "404.html",
+    "robots.txt",
+    "sitemap.xml.gz",
+    "gitlab-lfs",
+    "environments",
+    "folders",
+    "badges",
+    "blame",
+    "commits",
+    "create",
+    "create_dir",
+    "files",
+    "find_file",
+    "preview",
+    "update",
+    "builds",
+    "favicon.ico",
+    "x",
+    "rss",
+    "atom",
+    "sha",
+    "b",
+    "c",
+    "d",
+    "f",
+    "u",
+    "ide",
+    "assets",
 ];
 
 /// Names of namespaces, projects, users, refs... that most requirements accept.
 const NAMES: &[&str] = &[
-    "gitlab-org", "gitlab", "my.project", "a", "Foo_Bar", "john.doe", "x", "1", "42", "123", "deadbeef", "DEADBEEF0",
-    "0123456789abcdef0123456789abcdef01234567", "abc", "master", "p-q", "foobar", "foo_bar", "v4", "v4.x", "ac", "b",
-    "xy", "z", "a.b", "json", "html", "edit", "main",
+    "gitlab-org",
+    "gitlab",
+    "my.project",
+    "a",
+    "Foo_Bar",
+    "john.doe",
+    "x",
+    "1",
+    "42",
+    "123",
+    "deadbeef",
+    "DEADBEEF0",
+    "0123456789abcdef0123456789abcdef01234567",
+    "abc",
+    "master",
+    "p-q",
+    "foobar",
+    "foo_bar",
+    "v4",
+    "v4.x",
+    "ac",
+    "b",
+    "xy",
+    "z",
+    "a.b",
+    "json",
+    "html",
+    "edit",
+    "main",
 ];
 
 /// Names that many requirements refuse.
 const ODD_NAMES: &[&str] = &[
-    "0123456789abcdef0123456789abcdef012345678", "ABC", "Admin", "ADMIN", "GROUPS", "a.b.c", "_x", "-x", "x-", ".x",
-    "x.", "a..b", "feature/x", "\u{17f}", "\u{212a}", "\u{e9}t\u{e9}", "sub~group", "a+b", "a@b", "%", "a b", "a\nb",
+    "0123456789abcdef0123456789abcdef012345678",
+    "ABC",
+    "Admin",
+    "ADMIN",
+    "GROUPS",
+    "a.b.c",
+    "_x",
+    "-x",
+    "x-",
+    ".x",
+    "x.",
+    "a..b",
+    "feature/x",
+    "\u{17f}",
+    "\u{212a}",
+    "\u{e9}t\u{e9}",
+    "sub~group",
+    "a+b",
+    "a@b",
+    "%",
+    "a b",
+    "a\nb",
 ];
 
 const SUFFIXES: &[&str] = &[".git", ".atom", ".json", ".html", ".xml", ".git.atom", ".GIT", ".Atom", ".", "..", ".html.git"];
@@ -752,13 +846,7 @@ impl fmt::Debug for Req {
 }
 
 fn config(cases: u32) -> Config {
-    Config {
-        cases,
-        failure_persistence: None,
-        rng_seed: RngSeed::Fixed(0x6a6f_7572_6e65_7921),
-        max_shrink_iters: 2_000,
-        ..Config::default()
-    }
+    Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(0x6a6f_7572_6e65_7921), max_shrink_iters: 2_000, ..Config::default() }
 }
 
 /// Runs a property; on failure, panics with proptest's minimal case and the comparison.
@@ -815,16 +903,16 @@ fn oracle_builds_rails_regex_strings() {
 
     // Pattern#offsets for "/:a/:b/*c(.:format)" with a: /(x)(y)?/, c: /.+?/, format: /(j)(s)(n)/
     // is [0, 2, 2, 2, 5]: the parameters are groups 1, 4, 5 and 6.
-    let def = RouteDef::new("GET", "/:a/:b/*c(.:format)")
-        .regex_requirement("a", "(x)(y)?", 0)
-        .regex_requirement("c", ".+?", 0)
-        .regex_requirement("format", "(j)(s)(n)", 0);
+    let def = RouteDef::new("GET", "/:a/:b/*c(.:format)").regex_requirement("a", "(x)(y)?", 0).regex_requirement("c", ".+?", 0).regex_requirement(
+        "format",
+        "(j)(s)(n)",
+        0,
+    );
     let oracle = Oracle::new(&[def]).unwrap();
     let groups: Vec<usize> = oracle.routes[0].params.iter().map(|(_, g)| *g).collect();
     assert_eq!(groups, [1, 4, 5, 6]);
     let answer = oracle.classify("GET", b"/xy/b/c/d.jsn").unwrap();
-    let expected: Params =
-        [("a", "xy"), ("b", "b"), ("c", "c/d"), ("format", "jsn")].iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+    let expected: Params = [("a", "xy"), ("b", "b"), ("c", "c/d"), ("format", "jsn")].iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     assert_eq!(answer, Some((0, expected)));
 }
 
@@ -840,11 +928,7 @@ fn oracle_agrees_with_rails_vectors() {
     for v in &vectors {
         let answer = oracle.classify(&v.method, v.path.as_bytes()).unwrap();
         let route = answer.as_ref().map(|a| a.0);
-        let params: BTreeMap<String, String> = answer
-            .iter()
-            .flat_map(|a| &a.1)
-            .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-            .collect();
+        let params: BTreeMap<String, String> = answer.iter().flat_map(|a| &a.1).map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect();
         let params_agree = match (&v.params, v.route_index) {
             (Some(p), Some(_)) => *p == params,
             _ => true,
@@ -873,22 +957,15 @@ fn gitlabish_generated(cases: u32, force_newline: bool) {
         }
         r
     });
-    check("gitlabish table, generated paths", cases, strategy, |r| {
-        layouts.iter().try_for_each(|classifier| compare(classifier, &oracle, r.method, &r.path))
-    });
+    check("gitlabish table, generated paths", cases, strategy, |r| layouts.iter().try_for_each(|classifier| compare(classifier, &oracle, r.method, &r.path)));
 }
 
 /// The table built both ways routes are split between automata: by first segment into dense
 /// DFAs (small tables, `auto`), and by any literal segment into lazy DFAs (large tables, `lazy`).
 fn both_layouts(defs: &[RouteDef]) -> Result<[Classifier; 2], String> {
-    let lazy = cells_learn::BuildOptions {
-        engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() },
-        ..Default::default()
-    };
-    Ok([
-        Classifier::new(defs.to_vec()).map_err(|e| e.to_string())?,
-        Classifier::build(defs.to_vec(), &lazy).map_err(|e| e.to_string())?,
-    ])
+    let lazy =
+        cells_learn::BuildOptions { engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() }, ..Default::default() };
+    Ok([Classifier::new(defs.to_vec()).map_err(|e| e.to_string())?, Classifier::build(defs.to_vec(), &lazy).map_err(|e| e.to_string())?])
 }
 
 /// GitLab-ish paths and paths filled in from the corpus' own routes, under every common verb.
@@ -909,14 +986,9 @@ fn gitlabish_table_agrees_with_oracle_on_random_bytes() {
     let defs = gitlabish_routes();
     let oracle = Oracle::new(&defs).unwrap();
     let layouts = both_layouts(&defs).unwrap();
-    let bytes = prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..16),
-        prop::collection::vec(select(b"/.-_~%?\nagitA2F0 ".to_vec()), 0..24),
-    ];
+    let bytes = prop_oneof![prop::collection::vec(any::<u8>(), 0..16), prop::collection::vec(select(b"/.-_~%?\nagitA2F0 ".to_vec()), 0..24),];
     let strategy = (select(METHODS), bytes).prop_map(|(method, b)| Req { method, path: [b"/".as_slice(), &b].concat() });
-    check("gitlabish table, random bytes", 5_000, strategy, |r| {
-        layouts.iter().try_for_each(|classifier| compare(classifier, &oracle, r.method, &r.path))
-    });
+    check("gitlabish table, random bytes", 5_000, strategy, |r| layouts.iter().try_for_each(|classifier| compare(classifier, &oracle, r.method, &r.path)));
 }
 
 /// One entry of the route pool for random tables: spec, requirements, mounted.
@@ -1069,8 +1141,12 @@ impl Pools {
 /// 3 to 12 routes.
 fn table_gen() -> impl Strategy<Value = Vec<TableRoute>> {
     prop::collection::vec(
-        (any::<bool>(), any::<usize>(), 0..VERBS.len(), any::<u32>())
-            .prop_map(|(from_extras, pick, verb, mutate)| TableRoute { from_extras, pick, verb, mutate }),
+        (any::<bool>(), any::<usize>(), 0..VERBS.len(), any::<u32>()).prop_map(|(from_extras, pick, verb, mutate)| TableRoute {
+            from_extras,
+            pick,
+            verb,
+            mutate,
+        }),
         3..=12,
     )
 }
@@ -1169,10 +1245,7 @@ fn rails_mounted_glob_is_greedy() {
 /// and answered `/:username` instead.
 #[test]
 fn rails_trailing_newline_after_static_custom_route() {
-    let defs = vec![
-        RouteDef::new("GET", "/search(.:format)").regex_requirement("format", "json|html", 0),
-        RouteDef::new("GET", "/:username"),
-    ];
+    let defs = vec![RouteDef::new("GET", "/search(.:format)").regex_requirement("format", "json|html", 0), RouteDef::new("GET", "/:username")];
     assert_rails(&defs, "GET", b"/search\n", answer(0, &[]));
 }
 
@@ -1283,10 +1356,8 @@ fn oracle_agrees_with_rails_itself() {
                 r
             })
             .collect();
-        let routes: Vec<_> = defs
-            .iter()
-            .map(|d| serde_json::json!({"verb": d.verb, "path": d.path, "requirements": d.requirements, "mounted": d.mounted}))
-            .collect();
+        let routes: Vec<_> =
+            defs.iter().map(|d| serde_json::json!({"verb": d.verb, "path": d.path, "requirements": d.requirements, "mounted": d.mounted})).collect();
         let requests: Vec<_> = reqs.iter().map(|r| serde_json::json!([r.method, r.path])).collect();
         input.push_str(&serde_json::json!({"routes": routes, "requests": requests}).to_string());
         input.push('\n');
@@ -1297,11 +1368,8 @@ fn oracle_agrees_with_rails_itself() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("rails.rb"), RAILS_SCRIPT).unwrap();
     std::fs::write(dir.join("tables.jsonl"), &input).unwrap();
-    let out = std::process::Command::new("ruby")
-        .arg(dir.join("rails.rb"))
-        .stdin(std::fs::File::open(dir.join("tables.jsonl")).unwrap())
-        .output()
-        .expect("ruby runs");
+    let out =
+        std::process::Command::new("ruby").arg(dir.join("rails.rb")).stdin(std::fs::File::open(dir.join("tables.jsonl")).unwrap()).output().expect("ruby runs");
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "ruby failed: {}", String::from_utf8_lossy(&out.stderr));
     let out = String::from_utf8(out.stdout).unwrap();
@@ -1321,7 +1389,8 @@ fn oracle_agrees_with_rails_itself() {
                 Some(e) => Err(e.to_string()),
                 None => Ok(a[0].as_u64().map(|i| {
                     let params = a[1].as_array().unwrap().iter();
-                    let params = params.map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect()));
+                    let params =
+                        params.map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect()));
                     (i as usize, params.collect())
                 })),
             };

@@ -41,7 +41,7 @@ module Faults
     GARBAGE = [
       '{"path":"/red","cell":"cell_',                        # truncated
       "<html><body>502 Bad Gateway</body></html>",           # an HTML error page
-      "",                                                     # empty
+      "", # empty
       '{"path":42,"cell":["cell_0"],"source":"routable"}',   # wrong types
       "null",
       '{"cell":"cell_0","source":"routable"}',               # no path
@@ -53,7 +53,7 @@ module Faults
     # @raise [ArgumentError] for a bad environment
     def initialize(env = ENV, root:)
       @name = env.fetch("CELL_NAME") { raise ArgumentError, "CELL_NAME is not set" }
-      raise ArgumentError, "CELL_NAME #{@name.inspect} is not one of #{CELLS.join(', ')}" unless CELLS.include?(@name)
+      raise ArgumentError, "CELL_NAME #{@name.inspect} is not one of #{CELLS.join(", ")}" unless CELLS.include?(@name)
 
       @lock = Mutex.new
       @mode = "normal"
@@ -108,7 +108,7 @@ module Faults
       if id.nil? || id.empty?
         count(:unidentified)
       else
-        line = "#{id} #{env['REQUEST_METHOD']} #{path}\n"
+        line = "#{id} #{env["REQUEST_METHOD"]} #{path}\n"
         @lock.synchronize { @log&.write(line) }
         count(:recorded)
       end
@@ -156,10 +156,8 @@ module Faults
     end
 
     def set_mode(mode, slow_ms)
-      raise ArgumentError, "mode #{mode.inspect} is not one of #{MODES.join(', ')}" unless MODES.include?(mode)
-      unless slow_ms.nil? || slow_ms.to_s.match?(/\A\d{1,6}\z/)
-        raise ArgumentError, "ms #{slow_ms.inspect} is not a whole number of milliseconds (0..999999)"
-      end
+      raise ArgumentError, "mode #{mode.inspect} is not one of #{MODES.join(", ")}" unless MODES.include?(mode)
+      raise ArgumentError, "ms #{slow_ms.inspect} is not a whole number of milliseconds (0..999999)" unless slow_ms.nil? || slow_ms.to_s.match?(/\A\d{1,6}\z/)
 
       @mode = mode
       @slow_ms = slow_ms.to_i unless slow_ms.nil?
@@ -187,6 +185,6 @@ end
 begin
   run Faults::CountingCell.new(root: root)
 rescue ArgumentError, KeyError, SystemCallError, Gitlab::Cells::Learn::Error => e
-  warn "counting cell #{ENV['CELL_NAME']}: #{e.message}"
+  warn "counting cell #{ENV.fetch("CELL_NAME", nil)}: #{e.message}"
   exit 78
 end

@@ -49,7 +49,7 @@ module Faults
         o.on("--dir DIR", "work directory (default tmp/faults/fault-load-<pid>)") { |v| opts[:dir] = v }
         o.on("--analyze DIR", "only judge the work directory of an earlier run (kept with --keep or by a failure)") { |v| analyze = v }
       end.parse!(argv)
-      raise OptionParser::InvalidArgument, "unexpected arguments: #{argv.join(' ')}" unless argv.empty?
+      raise OptionParser::InvalidArgument, "unexpected arguments: #{argv.join(" ")}" unless argv.empty?
       return new(**opts.merge(dir: analyze, keep: true)).reanalyze if analyze
 
       new(**opts).run
@@ -68,7 +68,7 @@ module Faults
     def run
       h = Harness.prepare(@dir)
       router_port = h.start_topology("router_faults", ids_log: method(:ids_path), ttl: TTL, capacity: 100_000,
-                                                        log_level: "warn,cells_router::access=info")
+                                                      log_level: "warn,cells_router::access=info")
       drive(h, router_port)
       collect(h, router_port)
       h.stop_all
@@ -106,7 +106,7 @@ module Faults
       args = ["-t#{THREADS}", "-c#{CONNECTIONS}", "-d#{s[:duration]}s", "--timeout", "10s", "-s",
               File.join(ROOT, "benches", "faults", "fault_load.lua"), "http://127.0.0.1:#{port}/", "--",
               @dir, NAMESPACES.keys.join(",")]
-      h.progress("wrk #{args.first(3).join(' ')} for #{s[:duration]} s; faults: kill #{s[:kill][:cell]} at #{s[:kill][:at]} s " \
+      h.progress("wrk #{args.first(3).join(" ")} for #{s[:duration]} s; faults: kill #{s[:kill][:cell]} at #{s[:kill][:at]} s " \
                  "(down #{s[:kill][:down]} s), #{s[:slow][:cell]} slow #{s[:slow][:from]}-#{s[:slow][:to]} s, " \
                  "#{s[:garbage][:cell]} garbage #{s[:garbage][:from]}-#{s[:garbage][:to]} s")
       status = h.run_wrk(args, env: { "FAULTS_OUT" => @dir }, timeout: s[:duration] + 60) do
@@ -128,7 +128,7 @@ module Faults
         @learns["restart"] = learn_requests(h)
         h.restart(k[:cell])
         @events["ready"] = Harness.wall_ms
-        h.progress("#{k[:cell]} restarted, answering after #{@events['ready'] - @events['restart']} ms")
+        h.progress("#{k[:cell]} restarted, answering after #{@events["ready"] - @events["restart"]} ms")
         sl = s[:slow]
         at.call([sl[:from], h.now - t0 + BACK_MIN].max)
         @events["slow_on"] = Harness.wall_ms
@@ -235,31 +235,33 @@ module Faults
         check("every 2xx echoes one sent id, once", unidentified.zero? && accepted_unknown.empty? && accepted_twice.empty?,
               "#{unidentified} without id, #{accepted_unknown.size} unknown, #{accepted_twice.size} answered twice"),
         check("non-2xx only 502/503 for #{kill[:cell]} while it was down (+#{GRACE_MS} ms)", refused.empty?,
-              "#{refused.size} outside: #{refused.first(5).map { |r| "#{r[:status]} #{r[:err]} #{r[:errcell]} at +#{r[:ms] - @events['start']} ms" }.join('; ')}"),
+              "#{refused.size} outside: #{refused.first(5).map do |r|
+                                            "#{r[:status]} #{r[:err]} #{r[:errcell]} at +#{r[:ms] - @events["start"]} ms"
+                                          end.join("; ")}"),
         check("router log: every non-2xx for a path of #{kill[:cell]}'s namespaces, to #{kill[:cell]}, while it was down",
               router_refused.empty? && router_errors.size == non2xx.size,
               "#{router_errors.size} non-2xx logged (clients got #{non2xx.size}); outside: " +
-              router_refused.first(5).map { |r| "#{r[:status]} #{r[:error]} #{r[:path]} to #{r[:cell]} at +#{r[:ms] - @events['start']} ms" }.join("; ")),
+              router_refused.first(5).map { |r| "#{r[:status]} #{r[:error]} #{r[:path]} to #{r[:cell]} at +#{r[:ms] - @events["start"]} ms" }.join("; ")),
         check("no socket errors or timeouts", errors.values.all?(&:zero?), errors.inspect),
         check("unanswered requests only those in flight when wrk stopped", unanswered.between?(0, CONNECTIONS),
               "#{unanswered} (sent #{sent.size}, received #{responses.size}; at most #{CONNECTIONS})"),
         check("every cell served in every phase (the killed one except while down)", liveness_ok?(phases),
-              phases.map { |p| "#{p['phase']}: #{p['ok_by_cell'].map { |c, n| "#{c}=#{n}" }.join(' ')}" }.join("; ")),
+              phases.map { |p| "#{p["phase"]}: #{p["ok_by_cell"].map { |c, n| "#{c}=#{n}" }.join(" ")}" }.join("; ")),
         # The cache TTL (3 s) and concurrent misses of new paths under one prefix (single-flight
         # is per path) make learn requests of their own, outage or not: measured in a window as
         # long just before the kill. A learn storm (one learn per request for the dead cell, as
         # before the breaker: 18,484 for 20,977 502s) is far above both together.
         check("no learn storm in the outage: learn requests at most the distinct prefixes requested + the TTL's own relearning",
               outage["learn_requests"] <= outage["distinct_prefixes"] + outage["learn_requests_before"],
-              "#{outage['learn_requests']} learn requests for #{outage['distinct_prefixes']} distinct prefixes in #{outage['ms']} ms " \
-              "(#{outage['learn_requests_before']} in as long before the kill)"),
+              "#{outage["learn_requests"]} learn requests for #{outage["distinct_prefixes"]} distinct prefixes in #{outage["ms"]} ms " \
+              "(#{outage["learn_requests_before"]} in as long before the kill)"),
         check("#{kill[:cell]} served within #{PROBE_MS} ms of answering again (probe interval)",
               !outage["first_served_after_ready_ms"].nil? && outage["first_served_after_ready_ms"] <= PROBE_MS + 100,
-              "first 2xx from #{kill[:cell]} #{outage['first_served_after_ready_ms'].inspect} ms after it answered"),
+              "first 2xx from #{kill[:cell]} #{outage["first_served_after_ready_ms"].inspect} ms after it answered"),
         check("faults took effect", kill_evidence.positive? && @cell_stats.dig(@schedule[:slow][:cell], "slept").to_i.positive? &&
                                     @cell_stats.dig(@schedule[:garbage][:cell], "garbage").to_i.positive? && garbage_failures.positive?,
-              "kill: #{kill_evidence} errors for #{kill[:cell]}; slow: #{@cell_stats.dig(@schedule[:slow][:cell], 'slept')} slept; " \
-              "garbage: #{@cell_stats.dig(@schedule[:garbage][:cell], 'garbage')} answers, #{garbage_failures} router learn failures")
+              "kill: #{kill_evidence} errors for #{kill[:cell]}; slow: #{@cell_stats.dig(@schedule[:slow][:cell], "slept")} slept; " \
+              "garbage: #{@cell_stats.dig(@schedule[:garbage][:cell], "garbage")} answers, #{garbage_failures} router learn failures")
       ]
 
       {
@@ -337,8 +339,8 @@ module Faults
         "distinct_prefixes_of_killed_cell" => prefixes.count { |p| Faults.owner_of_path(p) == kill },
         "learn_requests" => learns["restart"].to_i - learns["kill"].to_i,
         "learn_requests_before" => learns["kill"].to_i - learns["before"].to_i,
-        "first_served_after_restart_ms" => first && first - @events["restart"],
-        "first_served_after_ready_ms" => first && first - @events["ready"]
+        "first_served_after_restart_ms" => first && (first - @events["restart"]),
+        "first_served_after_ready_ms" => first && (first - @events["ready"])
       }
     end
 
@@ -417,7 +419,7 @@ module Faults
 
     def print_report(r)
       puts
-      puts "fault-load (#{r['mode']}, #{r['duration_s']} s, wrk #{THREADS} threads #{CONNECTIONS} connections)"
+      puts "fault-load (#{r["mode"]}, #{r["duration_s"]} s, wrk #{THREADS} threads #{CONNECTIONS} connections)"
       puts format("  sent %d  received %d  %s  unanswered %d", r["sent"], r["received"],
                   r["by_status"].map { |s, n| "#{s}: #{n}" }.join("  "), r["unanswered"])
       puts format("  recorded by cells %d (%s)", r["recorded"], r["recorded_by_cell"].map { |c, n| "#{c} #{n}" }.join(", "))
@@ -436,11 +438,10 @@ module Faults
         puts format("    %-16s %6d..%6d ms  %s  non-2xx %d  (%.0f 2xx/s)", p["phase"], p["from_ms"], p["to_ms"],
                     p["ok_by_cell"].map { |c, n| "#{c} #{n.to_s.rjust(6)}" }.join("  "), p["non2xx"], p["ok_per_s"])
       end
-      puts "  router: learn requests #{r['router']['learn_requests']}, failures #{r['router']['learn_failures'].inspect}, " \
-           "upstream errors #{r['router']['upstream_errors']}, lookups #{r['router']['cache_lookups'].inspect}"
-      r["checks"].each { |c| puts "  [#{c['ok'] ? 'ok' : 'FAIL'}] #{c['name']}#{c['ok'] ? '' : " — #{c['detail']}"}" }
-      puts "verdict: #{r['verdict'].upcase}#{r['verdict'] == 'pass' ? '' : " (work directory kept: #{@dir})"}"
+      puts "  router: learn requests #{r["router"]["learn_requests"]}, failures #{r["router"]["learn_failures"].inspect}, " \
+           "upstream errors #{r["router"]["upstream_errors"]}, lookups #{r["router"]["cache_lookups"].inspect}"
+      r["checks"].each { |c| puts "  [#{c["ok"] ? "ok" : "FAIL"}] #{c["name"]}#{c["ok"] ? "" : " — #{c["detail"]}"}" }
+      puts "verdict: #{r["verdict"].upcase}#{r["verdict"] == "pass" ? "" : " (work directory kept: #{@dir})"}"
     end
-
   end
 end

@@ -115,7 +115,7 @@ module Faults
     end
 
     def progress(line)
-      @out.puts("[#{format('%6.1f', elapsed)}s] #{line}")
+      @out.puts("[#{format("%6.1f", elapsed)}s] #{line}")
       @out.flush
     end
 
@@ -211,7 +211,7 @@ module Faults
     end
 
     # Runs wrk in its own process group; returns its exit status. Output goes to dir/wrk.out.
-    def run_wrk(args, env: {}, timeout:)
+    def run_wrk(args, timeout:, env: {})
       log = File.join(dir, "wrk.out")
       pid = Process.spawn(env, "wrk", *args, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "w"], err: [log, "a"])
       child = Child.new(name: "wrk", kind: :wrk, pid: pid, log: log)

@@ -14,7 +14,7 @@ module Faults
   }.freeze
 
   # The soak's long tail: `tail-<n>` belongs to cell_<n mod 3>.
-  TAIL = /\Atail-(\d{1,9})\z/.freeze
+  TAIL = /\Atail-(\d{1,9})\z/
 
   module_function
 

@@ -40,7 +40,7 @@ module Faults
         o.on("--dir DIR", "work directory (default tmp/faults/soak-<pid>)") { |v| opts[:dir] = v }
         o.on("--analyze DIR", "only judge the samples of an earlier run (its DIR/run.json)") { |v| analyze = v }
       end.parse!(argv)
-      raise OptionParser::InvalidArgument, "unexpected arguments: #{argv.join(' ')}" unless argv.empty?
+      raise OptionParser::InvalidArgument, "unexpected arguments: #{argv.join(" ")}" unless argv.empty?
       return new(**opts.merge(dir: analyze, keep: true)).reanalyze if analyze
       raise OptionParser::InvalidArgument, "--seconds must be 5..86400, not #{opts[:seconds]}" unless (5..86_400).cover?(opts[:seconds])
       raise OptionParser::InvalidArgument, "--capacity must be positive, not #{opts[:capacity]}" unless opts[:capacity].positive?
@@ -83,7 +83,7 @@ module Faults
         end
         @load_seconds = h.now - t0
       end
-      raise HarnessError, "wrk failed (#{status}):\n#{File.read(File.join(@dir, 'wrk.out'))}" unless status.success?
+      raise HarnessError, "wrk failed (#{status}):\n#{File.read(File.join(@dir, "wrk.out"))}" unless status.success?
 
       sample(h, router_port, @load_seconds, "after load")
       @summary = JSON.parse(File.read(File.join(@dir, "summary.json")))
@@ -114,7 +114,7 @@ module Faults
       Faults.conclude(report, json: @json, name: "soak.json", dir: @dir, keep: @keep)
     end
 
-    def sample(h, port, at, phase)
+    def sample(h, _port, at, phase)
       status = File.read("/proc/#{@router_pid}/status")
       rss = status[/^VmRSS:\s+(\d+) kB/, 1].to_i
       fds = Dir.children("/proc/#{@router_pid}/fd").size
@@ -128,7 +128,7 @@ module Faults
       h.progress(format("t=%6.1f s  rss %7.1f MiB  fds %4d  entries %6d  requests %9d", s["t"], rss / 1024.0, fds,
                         s["entries"], s["requests"]))
     rescue Errno::ENOENT, Errno::ESRCH
-      raise HarnessError, "the router (pid #{@router_pid}) is gone; its log:\n#{h.last_lines(h.children['router'].log)}"
+      raise HarnessError, "the router (pid #{@router_pid}) is gone; its log:\n#{h.last_lines(h.children["router"].log)}"
     end
 
     def analyze
@@ -139,8 +139,8 @@ module Faults
       warm = after_warmup.find { |s| s["entries"] >= @capacity * SATURATED } || after_warmup.first || load.first || @samples.first
       last = load.last || @samples.last
       max_entries = @samples.map { |s| s["entries"] }.max
-      mem_bound = (warm["rss_kib"] * MEM_FACTOR + MEM_SLACK_KIB).round
-      fd_bound = (warm["fds"] * FD_FACTOR + FD_SLACK).round
+      mem_bound = ((warm["rss_kib"] * MEM_FACTOR) + MEM_SLACK_KIB).round
+      fd_bound = ((warm["fds"] * FD_FACTOR) + FD_SLACK).round
       after = @samples.last
       statuses = @summary["statuses"]
       non2xx = statuses.reject { |code, _| code.start_with?("2") }.values.sum
@@ -149,8 +149,8 @@ module Faults
       misses = after["misses"]
       checks = [
         check("memory flat", last["rss_kib"] <= mem_bound,
-              "end #{kib(last['rss_kib'])} <= #{kib(warm['rss_kib'])} x #{MEM_FACTOR} + 5 MiB = #{kib(mem_bound)}"),
-        check("file descriptors flat", last["fds"] <= fd_bound, "end #{last['fds']} <= #{warm['fds']} x #{FD_FACTOR} + #{FD_SLACK} = #{fd_bound}"),
+              "end #{kib(last["rss_kib"])} <= #{kib(warm["rss_kib"])} x #{MEM_FACTOR} + 5 MiB = #{kib(mem_bound)}"),
+        check("file descriptors flat", last["fds"] <= fd_bound, "end #{last["fds"]} <= #{warm["fds"]} x #{FD_FACTOR} + #{FD_SLACK} = #{fd_bound}"),
         check("cache within capacity", max_entries <= @capacity, "max #{max_entries} <= #{@capacity}"),
         check("every request answered 2xx", non2xx.zero? && errors.values.all?(&:zero?),
               "statuses #{statuses.inspect}, socket errors #{errors.inspect}")
@@ -174,19 +174,22 @@ module Faults
 
     def print_report(r)
       puts
-      puts "soak: #{r['load_seconds']} s of load, capacity #{r['capacity']}, wrk #{THREADS} threads #{CONNECTIONS} connections"
+      puts "soak: #{r["load_seconds"]} s of load, capacity #{r["capacity"]}, wrk #{THREADS} threads #{CONNECTIONS} connections"
       puts format("  %8s  %-10s  %10s  %5s  %8s  %10s", "t (s)", "phase", "RSS (MiB)", "fds", "entries", "requests")
       r["samples"].each do |s|
-        mark = s.equal?(r["start"]) ? "  <- start (after warm-up)" : (s.equal?(r["end"]) ? "  <- end" : "")
+        mark = if s.equal?(r["start"])
+                 "  <- start (after warm-up)"
+               else
+                 (s.equal?(r["end"]) ? "  <- end" : "")
+               end
         puts format("  %8.1f  %-10s  %10.1f  %5d  %8d  %10d%s", s["t"], s["phase"], s["rss_kib"] / 1024.0, s["fds"], s["entries"],
                     s["requests"], mark)
       end
       w = r["wrk"]
-      puts "  requests #{w['requests']} (sent #{w['sent']}, #{w['unique']} to never-seen paths), statuses #{w['statuses'].inspect}, " \
-           "cache hit ratio #{r['cache']['hit_ratio']}, max entries #{r['cache']['max_entries']}#{r['cache']['saturated'] ? ' (saturated)' : ''}"
-      r["checks"].each { |c| puts "  [#{c['ok'] ? 'ok' : 'FAIL'}] #{c['name']}: #{c['detail']}" }
-      puts "verdict: #{r['verdict'].upcase}#{r['verdict'] == 'pass' ? '' : " (work directory kept: #{@dir})"}"
+      puts "  requests #{w["requests"]} (sent #{w["sent"]}, #{w["unique"]} to never-seen paths), statuses #{w["statuses"].inspect}, " \
+           "cache hit ratio #{r["cache"]["hit_ratio"]}, max entries #{r["cache"]["max_entries"]}#{r["cache"]["saturated"] ? " (saturated)" : ""}"
+      r["checks"].each { |c| puts "  [#{c["ok"] ? "ok" : "FAIL"}] #{c["name"]}: #{c["detail"]}" }
+      puts "verdict: #{r["verdict"].upcase}#{r["verdict"] == "pass" ? "" : " (work directory kept: #{@dir})"}"
     end
-
   end
 end

@@ -36,7 +36,7 @@ problems = []
 def figures(w, problems, label, cpu = nil)
   seconds = w["duration_us"] / 1e6
   errors = w["errors"].values.sum
-  problems << "#{label}: #{w['errors']}" if errors.positive?
+  problems << "#{label}: #{w["errors"]}" if errors.positive?
   f = { "requests" => w["requests"], "seconds" => seconds.round(3), "rps" => (w["requests"] / seconds).round(1),
         "p50_us" => w["p50_us"], "p90_us" => w["p90_us"], "p99_us" => w["p99_us"], "mean_us" => w["mean_us"], "errors" => errors }
   if cpu && w["requests"].positive?
@@ -96,7 +96,7 @@ light = {
 router_metrics = %w[router router_logs].to_h { |s| [s, read_json(File.join(dir, "#{s}-metrics.json"))] }
 router_metrics.each do |side, m|
   # One learn request for the one prefix, and every measured request a cache hit.
-  problems << "#{side}: #{m['learn_requests']} learn requests for one cached prefix" unless m["learn_requests"] == 1
+  problems << "#{side}: #{m["learn_requests"]} learn requests for one cached prefix" unless m["learn_requests"] == 1
 end
 
 fw = read_json(File.join(dir, "flood-wrk.json"))
@@ -119,10 +119,10 @@ flood = {
   "misses" => fr["misses"],
   "hits" => fr["hits"]
 }
-problems << "flood: #{fw['not_ok']} answers were not 200" if fw["not_ok"].positive?
-problems << "flood: wrk errors #{fw['errors']}" if flood["errors"].positive?
+problems << "flood: #{fw["not_ok"]} answers were not 200" if fw["not_ok"].positive?
+problems << "flood: wrk errors #{fw["errors"]}" if flood["errors"].positive?
 over = [fr["entries"]["end"], fr["entries"]["max_sampled"]].max
-problems << "flood: #{over} cache entries for a capacity of #{flood['capacity']}" if over > flood["capacity"]
+problems << "flood: #{over} cache entries for a capacity of #{flood["capacity"]}" if over > flood["capacity"]
 
 targets = runs.to_h do |run|
   [run["connections"].to_s, { "throughput_at_least_nginx" => run["ratios"]["router_over_nginx_rps"] >= 1.0 }]
@@ -143,13 +143,13 @@ print_sides = lambda do |sides|
     puts format("  %-26s %12.0f %10s %10s", LABELS.fetch(side), f["rps"], fmt_us.(f["p50_us"]), fmt_us.(f["p99_us"]))
   end
 end
-puts "cells-router load benchmark (wrk #{settings['threads']} threads, #{settings['duration_s']} s per run, " \
-     "median of #{settings['rounds'] || 1} interleaved rounds, " \
-     "#{settings['cores']} cores, nginx #{settings['nginx']}, upstream nginx workers #{settings['upstream_workers']}, " \
-     "proxy nginx workers #{settings['proxy_workers']})"
+puts "cells-router load benchmark (wrk #{settings["threads"]} threads, #{settings["duration_s"]} s per run, " \
+     "median of #{settings["rounds"] || 1} interleaved rounds, " \
+     "#{settings["cores"]} cores, nginx #{settings["nginx"]}, upstream nginx workers #{settings["upstream_workers"]}, " \
+     "proxy nginx workers #{settings["proxy_workers"]})"
 runs.each do |run|
   puts
-  puts "#{run['connections']} connections"
+  puts "#{run["connections"]} connections"
   print_sides.(run["sides"])
   ra = run["ratios"]
   t = targets[run["connections"].to_s]
@@ -166,7 +166,7 @@ runs.each do |run|
     c = f["cpu_us_per_request"] or next
     format("%s %.1f (user %.1f, system %.1f)", side, c["user"] + c["system"], c["user"], c["system"])
   end
-  puts "  CPU us per request in the median round (the process under test): #{cpu.join('; ')}" unless cpu.empty?
+  puts "  CPU us per request in the median round (the process under test): #{cpu.join("; ")}" unless cpu.empty?
 end
 puts
 puts "light load (1 connection, 1 wrk thread)"
@@ -175,14 +175,14 @@ puts format("  added p50 over direct: router %s (by round %s), nginx %s   target
             fmt_us.(light["router_added_p50_us"]), light["router_added_p50_us_by_round"].join(" "),
             fmt_us.(light["nginx_added_p50_us"]), yes_no.(targets["light"]["added_p50_at_most_50us"]))
 puts
-puts "flood: #{flood['answered']} of #{flood['paths']} distinct paths in #{flood['seconds']} s " \
-     "(#{flood['rps'].round} req/s, stopped by #{flood['stopped_by'] == 'requests' ? 'request count' : 'the time bound'}), " \
-     "cache capacity #{flood['capacity']}"
+puts "flood: #{flood["answered"]} of #{flood["paths"]} distinct paths in #{flood["seconds"]} s " \
+     "(#{flood["rps"].round} req/s, stopped by #{flood["stopped_by"] == "requests" ? "request count" : "the time bound"}), " \
+     "cache capacity #{flood["capacity"]}"
 rss = fr["rss_kib"]
 puts format("  RSS start %.1f MiB, peak %.1f MiB (VmHWM), end %.1f MiB   target < 100 MiB: %s",
             rss["start"] / 1024.0, rss["peak"] / 1024.0, rss["end"] / 1024.0, yes_no.(targets["flood"]["rss_under_100MiB"]))
-puts "  cache entries at the end #{fr['entries']['end']}, largest sampled #{fr['entries']['max_sampled']}; " \
-     "learn requests #{fr['learn_requests']}   entries <= capacity: #{yes_no.(targets['flood']['entries_within_capacity'])}"
+puts "  cache entries at the end #{fr["entries"]["end"]}, largest sampled #{fr["entries"]["max_sampled"]}; " \
+     "learn requests #{fr["learn_requests"]}   entries <= capacity: #{yes_no.(targets["flood"]["entries_within_capacity"])}"
 
 unless problems.empty?
   puts

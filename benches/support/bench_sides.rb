@@ -232,8 +232,8 @@ module BenchSides
   def summary(results, settings)
     lines = []
     lines << ""
-    lines << "== Summary: Classifier vs Rails' router (actionpack #{settings['actionpack']}), same run, " \
-             "#{settings['time']}s per report after #{settings['warmup']}s warmup =="
+    lines << "== Summary: Classifier vs Rails' router (actionpack #{settings["actionpack"]}), same run, " \
+             "#{settings["time"]}s per report after #{settings["warmup"]}s warmup =="
     lines << format("%-16s %6s %6s  %-16s %15s %14s", "table", "routes", "reqs", "side", "ops/s", "mean ns/op")
     results.each do |t|
       sides = [["ours classify", t["ours"]["classify"]], ["ours recognize", t["ours"]["recognize"]],

@@ -55,9 +55,7 @@ module BenchTables
     requests = File.readlines(requests_path, chomp: true).reject(&:empty?).each_with_index.map do |line, i|
       vector = JSON.parse(line)
       method, path = vector.values_at("method", "path")
-      unless method.is_a?(String) && path.is_a?(String)
-        raise ArgumentError, "#{requests_path}:#{i + 1}: a vector needs string \"method\" and \"path\""
-      end
+      raise ArgumentError, "#{requests_path}:#{i + 1}: a vector needs string \"method\" and \"path\"" unless method.is_a?(String) && path.is_a?(String)
 
       [method, path]
     end

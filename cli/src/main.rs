@@ -177,9 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let classifier = &loaded.classifier;
             let learned = rules.learn(classifier, &method, path.as_bytes()).map_err(|e| e.to_string())?;
             let response = learned.respond(&rules.default_cell, |claim| {
-                map.iter()
-                    .find(|(k, _)| claim.key == *k || claim.key.starts_with(&format!("{k}/")))
-                    .map(|(_, c)| c.clone())
+                map.iter().find(|(k, _)| claim.key == *k || claim.key.starts_with(&format!("{k}/"))).map(|(_, c)| c.clone())
             });
             let matched = classifier.classify(&method, path.as_bytes()).map_err(|e| e.to_string())?;
             let route = matched.as_ref().map(|m| {
@@ -346,10 +344,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             // Does each example match its own template (among all templates that match it)?
             let own = |dotted: bool| {
                 let of_kind: Vec<_> = loaded.examples.iter().filter(|(_, _, d)| *d == dotted).collect();
-                let hits = of_kind
-                    .iter()
-                    .filter(|(i, e, _)| c.path_matches(e.as_bytes()).map(|ms| ms.iter().any(|m| m.route_index() == *i)).unwrap_or(false))
-                    .count();
+                let hits =
+                    of_kind.iter().filter(|(i, e, _)| c.path_matches(e.as_bytes()).map(|ms| ms.iter().any(|m| m.route_index() == *i)).unwrap_or(false)).count();
                 serde_json::json!({ "examples": of_kind.len(), "match_own_template": hits })
             };
             println!(

@@ -57,7 +57,7 @@ module Demo
         next rule["cell"] = legacy if rule["cell"] == RULES_LEGACY_CELL
         next if cells.any? { |c| c["name"] == rule["cell"] }
 
-        raise ConfigError, "#{GITLAB_RULES}: fixed rule #{rule['path']} names #{rule['cell']}, which is not a cell of the seed"
+        raise ConfigError, "#{GITLAB_RULES}: fixed rule #{rule["path"]} names #{rule["cell"]}, which is not a cell of the seed"
       end
       rules
     end
@@ -71,7 +71,7 @@ module Demo
         fixed = ->(r) { r["fixed"].map { |f| [f["path"], f["cell"]] } }
         if loaded.default_cell != rules["default_cell"] || fixed.call(loaded.rules) != fixed.call(rules)
           raise ConfigError, "CLASSIFIER=#{artifact} was compiled with other rules (default cell #{loaded.default_cell}, " \
-                             "the seed's is #{rules['default_cell']}): delete it or compile it again"
+                             "the seed's is #{rules["default_cell"]}): delete it or compile it again"
         end
         return loaded
       end
@@ -97,8 +97,9 @@ module Demo
       raise ConfigError, "CELL_NAME is not set" if cell.empty?
 
       if env["DATABASE_URL"].to_s.empty? && !env["DATABASE"].to_s.empty? && !File.file?(env["DATABASE"])
-        raise ConfigError, "DATABASE=#{env['DATABASE']} does not exist: seed it first (ruby demo/seed.rb #{env['DATABASE']})"
+        raise ConfigError, "DATABASE=#{env["DATABASE"]} does not exist: seed it first (ruby demo/seed.rb #{env["DATABASE"]})"
       end
+
       db = DB.connect(database: env["DATABASE"], url: env["DATABASE_URL"])
       cells = begin
         Seed.cells(db)
@@ -106,7 +107,7 @@ module Demo
         raise ConfigError, "#{db.describe} is not seeded (#{e.message}): run ruby demo/seed.rb"
       end
       row = cells.find { |c| c["name"] == cell } or
-        raise ConfigError, "CELL_NAME=#{cell} is not a cell of #{db.describe} (cells: #{cells.map { |c| c['name'] }.join(', ')})"
+        raise ConfigError, "CELL_NAME=#{cell} is not a cell of #{db.describe} (cells: #{cells.map { |c| c["name"] }.join(", ")})"
 
       rules = rules_for(cells)
       classifier = classifier(rules: rules, routes: env["ROUTES"] || DEFAULT_ROUTES, artifact: env["CLASSIFIER"])

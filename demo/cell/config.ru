@@ -8,6 +8,6 @@ require_relative "app"
 begin
   run Demo::Cell.build
 rescue Demo::Cell::ConfigError, Demo::DB::Error, Gitlab::Cells::Learn::Error => e
-  warn "cell #{ENV['CELL_NAME']}: #{e.message}"
+  warn "cell #{ENV.fetch("CELL_NAME", nil)}: #{e.message}"
   exit 78 # EX_CONFIG: the launcher reports it instead of waiting for a port that never opens
 end

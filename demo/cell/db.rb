@@ -107,7 +107,7 @@ module Demo
       def run(conn, sql, binds)
         conn.execute(sql, binds).map { |row| row.reject { |k, _| k.is_a?(Integer) } }
       rescue SQLite3::Exception => e
-        raise Error, "#{e.class.name.split('::').last}: #{e.message} (in: #{sql.strip[0, 80]})"
+        raise Error, "#{e.class.name.split("::").last}: #{e.message} (in: #{sql.strip[0, 80]})"
       end
 
       def close_connection(conn)
@@ -128,7 +128,7 @@ module Demo
       end
 
       def describe
-        "postgresql:#{@url.sub(%r{//[^@/]*@}, '//***@')}"
+        "postgresql:#{@url.sub(%r{//[^@/]*@}, "//***@")}"
       end
 
       def adapter
@@ -151,7 +151,7 @@ module Demo
         result = binds.empty? ? conn.exec(pg_sql) : conn.exec_params(pg_sql, binds)
         result.to_a
       rescue PG::Error => e
-        raise Error, "#{e.class.name.split('::').last}: #{e.message.strip} (in: #{sql.strip[0, 80]})"
+        raise Error, "#{e.class.name.split("::").last}: #{e.message.strip} (in: #{sql.strip[0, 80]})"
       end
 
       def close_connection(conn)

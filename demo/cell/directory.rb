@@ -13,7 +13,7 @@ module Demo
 
       # The session cookie's value: `cell-<cell>-<token>`; the router's session_cookie pattern reads the
       # cell from this prefix for paths that carry no routable key.
-      SESSION_VALUE = /\Acell-([A-Za-z0-9_.]+)-([0-9a-f]{32})\z/.freeze
+      SESSION_VALUE = /\Acell-([A-Za-z0-9_.]+)-([0-9a-f]{32})\z/
 
       attr_reader :db
 

@@ -33,7 +33,7 @@ module Demo
       end
 
       # A top-level namespace name that needs no escaping in a cache header.
-      PLAIN_SEGMENT = /\A[A-Za-z0-9_.-]+\z/.freeze
+      PLAIN_SEGMENT = /\A[A-Za-z0-9_.-]+\z/
 
       # @param cell [String] this cell's name
       # @param region [String]
@@ -48,7 +48,7 @@ module Demo
 
       def call(env)
         req = Rack::Request.new(env)
-        path = "#{env['SCRIPT_NAME']}#{env['PATH_INFO']}"
+        path = "#{env["SCRIPT_NAME"]}#{env["PATH_INFO"]}"
         path = "/" if path.empty?
         match = @classifier.recognize(req.request_method, path)
         user = @directory.session_user(req.cookies[SESSION_COOKIE])
@@ -92,14 +92,14 @@ module Demo
         return sign_in_redirect(req) unless user
 
         org = @directory.route("Organization", user["organization"])
-        redirect(req, org ? "/o/#{org['path']}/-/dashboard" : "/dashboard/projects")
+        redirect(req, org ? "/o/#{org["path"]}/-/dashboard" : "/dashboard/projects")
       end
 
       def dashboard(req, user)
         return sign_in_redirect(req) unless user
 
         projects = @directory.visible_projects(user)
-        page(200, "Your projects", "dashboard", { intro: "Projects on every cell that #{user['username']} can see.", projects: projects }, user)
+        page(200, "Your projects", "dashboard", { intro: "Projects on every cell that #{user["username"]} can see.", projects: projects }, user)
       end
 
       def organization(req, user, org_path, action)
@@ -107,12 +107,12 @@ module Demo
         return sign_in_redirect(req) if action == "dashboard" && !user
 
         projects = @directory.visible_projects(user, prefix: org["path"])
-        title = action == "dashboard" ? "#{org['name']} dashboard" : org["name"]
-        page(200, title, "dashboard", { intro: "Organization #{org['path']} on #{org['cell_id']}.", projects: projects }, user)
+        title = action == "dashboard" ? "#{org["name"]} dashboard" : org["name"]
+        page(200, title, "dashboard", { intro: "Organization #{org["path"]} on #{org["cell_id"]}.", projects: projects }, user)
       end
 
       def project(req, user, params, endpoint, get)
-        full_path = "#{params['namespace_id']}/#{params['project_id']}"
+        full_path = "#{params["namespace_id"]}/#{params["project_id"]}"
         widen = namespace_header(params["namespace_id"].to_s.split("/").first)
         project = @directory.route("Project", full_path) or return not_found(user, widen)
         unless @directory.can_read?(user, project)
@@ -121,7 +121,7 @@ module Demo
         return unprocessable(user, widen) unless get
 
         section = endpoint == "projects/projects#show" ? nil : endpoint.split("#").first.split("/").last.tr("_", " ")
-        title = section ? "#{section.capitalize} · #{project['path']}" : project["path"]
+        title = section ? "#{section.capitalize} · #{project["path"]}" : project["path"]
         page(200, title, "project", { project: project, section: section, endpoint: endpoint }, user, widen)
       end
 

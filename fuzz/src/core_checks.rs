@@ -11,7 +11,7 @@ use cells_learn::journey::{param_names, parse_spec};
 use cells_learn::matcher::Matcher;
 use cells_learn::normalize::normalize_path;
 use cells_learn::ruby_regex::{parse::parse, translate::translate};
-use cells_learn::{routes, BuildOptions, ClassifyError, Classifier, EngineConfig, EngineKind, LearnResponse, Rules};
+use cells_learn::{routes, BuildOptions, Classifier, ClassifyError, EngineConfig, EngineKind, LearnResponse, Rules};
 
 /// `spec_parser`: a Journey path spec. `parse_spec` returns Ok or Err for any string, and
 /// every parameter of a spec it accepts is a non-empty word (`[A-Za-z0-9_]+`, Journey's
@@ -21,14 +21,8 @@ pub fn spec_parser(spec: &str) {
     if let Ok(nodes) = parse_spec(spec) {
         for name in param_names(&nodes) {
             assert!(!name.is_empty(), "parse_spec accepted an empty parameter name in {spec:?}");
-            assert!(
-                name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-                "parse_spec accepted parameter {name:?} in {spec:?}"
-            );
-            assert!(
-                spec.contains(&format!(":{name}")) || spec.contains(&format!("*{name}")),
-                "parameter {name:?} is not written in {spec:?}"
-            );
+            assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "parse_spec accepted parameter {name:?} in {spec:?}");
+            assert!(spec.contains(&format!(":{name}")) || spec.contains(&format!("*{name}")), "parameter {name:?} is not written in {spec:?}");
         }
     }
 }

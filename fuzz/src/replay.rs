@@ -13,7 +13,7 @@ pub fn inputs(regressions: &Path, target: &str, min: usize) -> Vec<(String, Vec<
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file() && !p.extension().is_some_and(|x| x == "md"))
+        .filter(|p| p.is_file() && p.extension().is_none_or(|x| x != "md"))
         .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
         .collect();
     out.sort();

@@ -253,7 +253,13 @@ pub fn router_learn(cfg: &Config, data: &[u8]) {
         }
         Err(Untrusted::RootPrefix) => assert!(root && !answer.exact && covering, "{answer:?} refused as a prefix for /"),
         Err(Untrusted::Malformed { .. }) => assert!(dot_segment(&answer.path) && covering, "{answer:?} refused as malformed"),
-        Err(e @ (Untrusted::NotTheSender { .. } | Untrusted::Unrouted { .. } | Untrusted::WiderThanEntry { .. } | Untrusted::RootHeader | Untrusted::ReservedHeader { .. })) => {
+        Err(
+            e @ (Untrusted::NotTheSender { .. }
+            | Untrusted::Unrouted { .. }
+            | Untrusted::WiderThanEntry { .. }
+            | Untrusted::RootHeader
+            | Untrusted::ReservedHeader { .. }),
+        ) => {
             panic!("check_answer refused {answer:?} with a cache header's reason: {e}")
         }
         Err(Untrusted::UnknownCell(c)) => {

@@ -92,7 +92,12 @@ pub struct Health {
 impl Health {
     pub fn new(cells: usize) -> Health {
         let cells = (0..cells)
-            .map(|_| Cell { state: AtomicU8::new(BreakerState::Closed as u8), probing: AtomicBool::new(false), demoted_until_ms: AtomicU64::new(0), relearned: Mutex::default() })
+            .map(|_| Cell {
+                state: AtomicU8::new(BreakerState::Closed as u8),
+                probing: AtomicBool::new(false),
+                demoted_until_ms: AtomicU64::new(0),
+                relearned: Mutex::default(),
+            })
             .collect();
         Health { epoch: Instant::now(), cells }
     }

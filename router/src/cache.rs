@@ -66,7 +66,11 @@ pub struct RouteCache {
 
 /// A normalized path's number of segments (`/` is 0).
 fn depth(path: &str) -> usize {
-    if path == "/" { 0 } else { path.bytes().filter(|&b| b == b'/').count() }
+    if path == "/" {
+        0
+    } else {
+        path.bytes().filter(|&b| b == b'/').count()
+    }
 }
 
 /// The bit of `depth` in a depth mask (bit 63: 63 or more).
@@ -79,11 +83,7 @@ const REVALIDATE_BACKOFF: Duration = Duration::from_secs(1);
 
 impl RouteCache {
     pub fn new(capacity: u64, ttl: Duration, stale_grace: Duration) -> RouteCache {
-        let inner = Cache::builder()
-            .max_capacity(capacity)
-            .time_to_live(ttl + stale_grace)
-            .support_invalidation_closures()
-            .build();
+        let inner = Cache::builder().max_capacity(capacity).time_to_live(ttl + stale_grace).support_invalidation_closures().build();
         RouteCache { inner, ttl, epoch: Instant::now(), exact_depths: AtomicU64::new(0), prefix_depths: AtomicU64::new(0) }
     }
 

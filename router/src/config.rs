@@ -31,7 +31,11 @@ fn invalid(msg: impl Into<String>) -> ConfigError {
 
 /// Command-line flags. Every flag overrides the same setting of the `--config` file.
 #[derive(Debug, Parser, Default)]
-#[command(name = "cells-router", version, about = "The stateless GitLab Cells router: learns which cell owns a path from the cells, caches the answer and proxies each request exactly once.")]
+#[command(
+    name = "cells-router",
+    version,
+    about = "The stateless GitLab Cells router: learns which cell owns a path from the cells, caches the answer and proxies each request exactly once."
+)]
 pub struct Args {
     /// TOML configuration file (see router/README.md for every key).
     #[arg(long, value_name = "FILE")]
@@ -377,8 +381,13 @@ fn reserved_prefixes(list: Option<Vec<String>>) -> Result<Vec<String>, ConfigErr
     let list = list.unwrap_or_else(|| DEFAULT_RESERVED_PREFIXES.iter().map(|s| s.to_string()).collect());
     list.into_iter()
         .map(|p| {
-            let ok = p.starts_with('/') && p.len() > 1 && !p.contains(['?', '#', '%']) && !p.contains("//") && !p.bytes().any(|b| b.is_ascii_control() || b == b' ');
-            if ok { Ok(p.trim_end_matches('/').to_string()) } else { Err(invalid(format!("invalid reserved_prefixes entry {p:?} (expected an absolute path other than /, without query, %-escapes or //)"))) }
+            let ok =
+                p.starts_with('/') && p.len() > 1 && !p.contains(['?', '#', '%']) && !p.contains("//") && !p.bytes().any(|b| b.is_ascii_control() || b == b' ');
+            if ok {
+                Ok(p.trim_end_matches('/').to_string())
+            } else {
+                Err(invalid(format!("invalid reserved_prefixes entry {p:?} (expected an absolute path other than /, without query, %-escapes or //)")))
+            }
         })
         .collect()
 }
@@ -458,7 +467,9 @@ impl Config {
         let internal_listen: SocketAddr =
             internal_text.parse().map_err(|_| invalid(format!("invalid internal_listen address {internal_text:?} (expected IP:PORT)")))?;
         if internal_listen == listen && listen.port() != 0 {
-            return Err(invalid(format!("internal_listen {internal_listen} must differ from listen: the router's endpoints are never served on the public port")));
+            return Err(invalid(format!(
+                "internal_listen {internal_listen} must differ from listen: the router's endpoints are never served on the public port"
+            )));
         }
         let probe = match file.breaker.probe.as_str() {
             "tcp" => crate::breaker::Probe::Tcp,
@@ -488,11 +499,7 @@ impl Config {
             let session_id = c.session_id.unwrap_or_else(|| c.name.clone());
             cells.push(CellConfig { name: c.name, url, authority, uri_authority, session_id });
         }
-        let default_cell = args
-            .default_cell
-            .clone()
-            .or(file.default_cell)
-            .ok_or_else(|| invalid("default_cell is required"))?;
+        let default_cell = args.default_cell.clone().or(file.default_cell).ok_or_else(|| invalid("default_cell is required"))?;
         if !cells.iter().any(|c| c.name == default_cell) {
             return Err(invalid(format!("default_cell {default_cell:?} is not a configured cell")));
         }
@@ -505,8 +512,7 @@ impl Config {
         if file.cache.capacity == 0 {
             return Err(invalid("cache.capacity must be greater than zero"));
         }
-        let pattern = Regex::new(&file.session_cookie.pattern)
-            .map_err(|e| invalid(format!("invalid session_cookie.pattern: {}", one_line(&e.to_string()))))?;
+        let pattern = Regex::new(&file.session_cookie.pattern).map_err(|e| invalid(format!("invalid session_cookie.pattern: {}", one_line(&e.to_string()))))?;
         if !pattern.capture_names().any(|n| n == Some("cell")) {
             return Err(invalid("session_cookie.pattern must have a named group (?<cell>...)"));
         }

@@ -154,10 +154,7 @@ impl Learner {
 
     /// One learn request to one cell: the answer and the trust rules' verdict on it, or (reason, detail).
     async fn attempt(&self, st: &State, cell: usize, method: &Method, path: &str) -> Result<(LearnResponse, trust::Verdict), (&'static str, String)> {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("method", method.as_str())
-            .append_pair("path_info", path)
-            .finish();
+        let query = form_urlencoded::Serializer::new(String::new()).append_pair("method", method.as_str()).append_pair("path_info", path).finish();
         let uri = format!("{}?{}", st.cfg.learn_path, query);
         let mut req = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
@@ -170,16 +167,11 @@ impl Learner {
         let work = async {
             let resp = st.client.send(cell, req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, proxy::error_chain(&e)))?;
             let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|e| ("body", e.to_string()))?
-                .to_bytes();
+            let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES).collect().await.map_err(|e| ("body", e.to_string()))?.to_bytes();
             Ok::<(StatusCode, Bytes), (&'static str, String)>((status, body))
         };
-        let (status, body) = tokio::time::timeout(st.cfg.learn_timeout, work)
-            .await
-            .map_err(|_| ("timeout", format!("no answer within {:?}", st.cfg.learn_timeout)))??;
+        let (status, body) =
+            tokio::time::timeout(st.cfg.learn_timeout, work).await.map_err(|_| ("timeout", format!("no answer within {:?}", st.cfg.learn_timeout)))??;
         if status != StatusCode::OK {
             return Err(("status", format!("status {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))));
         }

@@ -27,8 +27,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-pub use config::{Args, Config, ConfigError};
 pub use admin::{serve_internal, HEALTH_PATH, METRICS_PATH, ROUTER_PATHS};
+pub use config::{Args, Config, ConfigError};
 
 /// Everything a request needs, shared by all connections.
 pub struct State {

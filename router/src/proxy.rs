@@ -18,8 +18,8 @@ use hyper_util::rt::TokioIo;
 
 use crate::config::Config;
 use crate::lazy_timer::LazyTimer;
-pub use crate::upstream::UpstreamBody;
 use crate::trust;
+pub use crate::upstream::UpstreamBody;
 use crate::State;
 
 /// The body type of everything the router sends or answers.
@@ -54,7 +54,10 @@ pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
 const MAX_CONNECTIONS_PER_CELL: usize = 256;
 
 /// The pool; `retries` is the metric family it counts its retries in.
-pub fn build_client(cfg: &Config, retries: prometheus_client::metrics::family::Family<crate::metrics::CellReasonLabels, prometheus_client::metrics::counter::Counter>) -> Client {
+pub fn build_client(
+    cfg: &Config,
+    retries: prometheus_client::metrics::family::Family<crate::metrics::CellReasonLabels, prometheus_client::metrics::counter::Counter>,
+) -> Client {
     let targets = cfg
         .cells
         .iter()
@@ -337,19 +340,9 @@ pub async fn send(
 
 /// An upgrade request on a dedicated connection (a pooled one cannot be handed over), then,
 /// on `101 Switching Protocols`, both upgraded streams spliced together.
-pub async fn send_upgrade(
-    st: &State,
-    cell: usize,
-    req: Request<Body>,
-    client_side: hyper::upgrade::OnUpgrade,
-) -> Result<Response<UpstreamBody>, ForwardError> {
-    let stream = crate::upstream::dial(&st.cfg.cells[cell].authority, st.cfg.connect_timeout)
-        .await
-        .map_err(|e| ForwardError::Connect(e.to_string()))?;
-    let (mut sender, conn) = crate::upstream::http1()
-        .handshake::<_, Body>(TokioIo::new(stream))
-        .await
-        .map_err(|e| ForwardError::Other(e.to_string()))?;
+pub async fn send_upgrade(st: &State, cell: usize, req: Request<Body>, client_side: hyper::upgrade::OnUpgrade) -> Result<Response<UpstreamBody>, ForwardError> {
+    let stream = crate::upstream::dial(&st.cfg.cells[cell].authority, st.cfg.connect_timeout).await.map_err(|e| ForwardError::Connect(e.to_string()))?;
+    let (mut sender, conn) = crate::upstream::http1().handshake::<_, Body>(TokioIo::new(stream)).await.map_err(|e| ForwardError::Other(e.to_string()))?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "upstream upgrade connection ended");

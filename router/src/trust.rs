@@ -451,7 +451,11 @@ pub fn is_internal(name: &HeaderName) -> bool {
         return false;
     }
     let dashed = n.replace('_', "-");
-    dashed.starts_with("x-gitlab-cell-") || dashed.starts_with("x-cells-router") || dashed.starts_with("x-forwarded-") || dashed == "forwarded" || dashed == "x-real-ip"
+    dashed.starts_with("x-gitlab-cell-")
+        || dashed.starts_with("x-cells-router")
+        || dashed.starts_with("x-forwarded-")
+        || dashed == "forwarded"
+        || dashed == "x-real-ip"
 }
 
 const HOP_BY_HOP: [&str; 8] =
@@ -565,11 +569,9 @@ mod tests {
 
     #[test]
     fn answers_are_compared_normalized() {
-        let cfg = Config::from_toml(
-            "name='r'\nlisten='127.0.0.1:0'\ndefault_cell='c0'\n[[cells]]\nname='c0'\nurl='http://127.0.0.1:1'\n",
-            &crate::Args::default(),
-        )
-        .unwrap();
+        let cfg =
+            Config::from_toml("name='r'\nlisten='127.0.0.1:0'\ndefault_cell='c0'\n[[cells]]\nname='c0'\nurl='http://127.0.0.1:1'\n", &crate::Args::default())
+                .unwrap();
         let a = |path: &str, exact: bool| LearnResponse { path: path.into(), cell: "c0".into(), source: cells_learn::Source::Fixed, exact, cacheable: true };
         let ok = Ok(Verdict { cell: 0, cacheable: true, needs_confirmation: false });
         assert_eq!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/", 0), ok);
@@ -603,7 +605,13 @@ mod tests {
     #[test]
     fn answers_that_claim_too_much() {
         let cfg = three_cells();
-        let a = |path: &str, cell: &str, exact: bool, cacheable: bool| LearnResponse { path: path.into(), cell: cell.into(), source: cells_learn::Source::Routable, exact, cacheable };
+        let a = |path: &str, cell: &str, exact: bool, cacheable: bool| LearnResponse {
+            path: path.into(),
+            cell: cell.into(),
+            source: cells_learn::Source::Routable,
+            exact,
+            cacheable,
+        };
         let v = |cell, cacheable, needs_confirmation| Ok(Verdict { cell, cacheable, needs_confirmation });
         for root in ["/", "//", "/./", "///"] {
             assert!(check_answer(&cfg, &a(root, "c1", false, true), "/org/x", 0).is_err(), "{root}");
@@ -659,7 +667,18 @@ mod tests {
     #[test]
     fn learn_paths_in_every_spelling_a_cell_would_route() {
         let l = "/api/v4/cells/learn";
-        for p in [l, "/api/v4/cells/learn/", "/api/v4/cells/learn.json", "/api/v4/cells/learn/x", "//api/v4//cells/learn", "/api/v4/cells/%6Cearn", "/api/v4/cells/%6cearn", "/API/v4/cells/Learn", "/api/v4/cells%2Flearn", "/%61pi/v4/cells/learn?x"] {
+        for p in [
+            l,
+            "/api/v4/cells/learn/",
+            "/api/v4/cells/learn.json",
+            "/api/v4/cells/learn/x",
+            "//api/v4//cells/learn",
+            "/api/v4/cells/%6Cearn",
+            "/api/v4/cells/%6cearn",
+            "/API/v4/cells/Learn",
+            "/api/v4/cells%2Flearn",
+            "/%61pi/v4/cells/learn?x",
+        ] {
             assert!(is_learn_path(p.split('?').next().unwrap(), l), "{p}");
         }
         for p in ["/api/v4/cells/learner", "/api/v4/cells", "/api/v4/cells/lear", "/gitlab-org/api/v4/cells/learn", "/"] {

@@ -261,9 +261,7 @@ impl Pool {
     ) -> Pool {
         let cells = targets.len();
         let workers = (0..workers.max(1))
-            .map(|_| {
-                Arc::new(Idle { cells: Mutex::new((0..cells).map(|_| Vec::new()).collect()), max_per_cell: max_per_cell.max(1), idle_timeout })
-            })
+            .map(|_| Arc::new(Idle { cells: Mutex::new((0..cells).map(|_| Vec::new()).collect()), max_per_cell: max_per_cell.max(1), idle_timeout }))
             .collect();
         Pool { targets, workers, connect_timeout, retries }
     }
@@ -291,12 +289,7 @@ impl Pool {
     /// path keeps them anyway, for a 421's replay: no second copy per request). `replay` must
     /// be `req`'s own headers, and `None` when `req` has a body; the method decides whether a
     /// written request may be sent again.
-    pub async fn send_replayable(
-        &self,
-        cell: usize,
-        mut req: Request<Body>,
-        replay: Option<&HeaderMap>,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+    pub async fn send_replayable(&self, cell: usize, mut req: Request<Body>, replay: Option<&HeaderMap>) -> Result<Response<UpstreamBody>, UpstreamError> {
         let host = &self.targets[cell].host;
         if !req.headers().contains_key(HOST) {
             req.headers_mut().insert(HOST, host.clone());
@@ -357,10 +350,8 @@ impl Pool {
     async fn connect(&self, cell: usize) -> Result<SendRequest<Body>, UpstreamError> {
         let authority = &self.targets[cell].authority;
         let stream = dial(authority, self.connect_timeout).await?;
-        let (sender, conn) = http1()
-            .handshake::<_, Body>(TokioIo::new(stream))
-            .await
-            .map_err(|e| UpstreamError::Connect(format!("handshake with {authority}: {e}")))?;
+        let (sender, conn) =
+            http1().handshake::<_, Body>(TokioIo::new(stream)).await.map_err(|e| UpstreamError::Connect(format!("handshake with {authority}: {e}")))?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream connection ended");

@@ -4,9 +4,9 @@
 //! forwarding headers. Each probe checks the status, that the cells got nothing malformed
 //! (count and raw head), that the cache was not poisoned, and that the router keeps serving.
 
-mod common;
 #[path = "common/abuse_support.rs"]
 mod abuse_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,9 @@ struct Setup {
 
 async fn setup(extra: &str) -> Setup {
     let cells = vec![RawCell::start("cell_0", learn).await, RawCell::start("cell_1", learn).await];
-    let mut toml = format!("name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n{extra}\n");
+    let mut toml = format!(
+        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n{extra}\n"
+    );
     for c in &cells {
         toml.push_str(&format!("[[cells]]\nname = \"{}\"\nurl = \"{}\"\n", c.name, c.url()));
     }
@@ -144,12 +146,22 @@ async fn smuggling_and_framing_probes_are_refused_or_reframed() {
         probe("negative chunk size", &p("Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n"), &[400], 1),
         probe("chunk longer than its size", &p("Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"), &[400], 1),
         probe("chunk extension", &p("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=\"x\"\r\nhello\r\n0\r\n\r\n"), &[200], 1),
-        probe("HTTP/1.0 with Transfer-Encoding", b"POST /org/proj/-/issues HTTP/1.0\r\nHost: gitlab.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &[400], 0),
+        probe(
+            "HTTP/1.0 with Transfer-Encoding",
+            b"POST /org/proj/-/issues HTTP/1.0\r\nHost: gitlab.example\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            &[400],
+            0,
+        ),
         probe("NUL in a header value", &p("X-A: a\0b\r\nContent-Length: 0\r\n\r\n"), &[400], 0),
         probe("bare CR in a header value", &p("X-A: a\rb\r\nContent-Length: 0\r\n\r\n"), &[400], 0),
         probe("header name with a space", &p("X A: b\r\nContent-Length: 0\r\n\r\n"), &[400], 0),
         probe("bare LF line endings", b"GET /org/proj/x HTTP/1.1\nHost: gitlab.example\nConnection: close\n\n", &[200, 400], 1),
-        probe("body longer than Content-Length", &p("Content-Length: 5\r\n\r\nhelloGET /admin HTTP/1.1\r\nHost: gitlab.example\r\nConnection: close\r\n\r\n"), &[200], 2),
+        probe(
+            "body longer than Content-Length",
+            &p("Content-Length: 5\r\n\r\nhelloGET /admin HTTP/1.1\r\nHost: gitlab.example\r\nConnection: close\r\n\r\n"),
+            &[200],
+            2,
+        ),
         probe("absolute-form target", b"GET http://evil.example/org/proj HTTP/1.1\r\nHost: gitlab.example\r\nConnection: close\r\n\r\n", &[400], 0),
         probe("authority-form target", b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nConnection: close\r\n\r\n", &[400], 0),
         probe("asterisk-form target", b"OPTIONS * HTTP/1.1\r\nHost: gitlab.example\r\nConnection: close\r\n\r\n", &[400], 0),
@@ -160,7 +172,13 @@ async fn smuggling_and_framing_probes_are_refused_or_reframed() {
         let r = exchange(s.addr(), &pr.bytes, Duration::from_secs(3)).await;
         let got = statuses(&r.raw);
         let first = got.first().map(|g| g.0).unwrap_or(0);
-        assert!(pr.first.contains(&first), "{}: first status {first} (all {got:?}), expected one of {:?}\n{}", pr.name, pr.first, String::from_utf8_lossy(&r.raw));
+        assert!(
+            pr.first.contains(&first),
+            "{}: first status {first} (all {got:?}), expected one of {:?}\n{}",
+            pr.name,
+            pr.first,
+            String::from_utf8_lossy(&r.raw)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
         let new: Vec<(String, RawReq)> = s.received().into_iter().skip(before).collect();
         let served = got.iter().filter(|g| g.1.is_some()).count();
@@ -194,7 +212,10 @@ async fn smuggling_and_framing_probes_are_refused_or_reframed() {
 async fn oversized_heads_and_paths() {
     let s = setup("[limits]\nmax_header_bytes = 16384\nmax_path_bytes = 8192\n").await;
     let big_header = format!("GET /org/proj/x HTTP/1.1\r\nHost: gitlab.example\r\nX-Big: {}\r\nConnection: close\r\n\r\n", "a".repeat(20_000));
-    let many_headers = format!("GET /org/proj/x HTTP/1.1\r\nHost: gitlab.example\r\n{}Connection: close\r\n\r\n", (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>());
+    let many_headers = format!(
+        "GET /org/proj/x HTTP/1.1\r\nHost: gitlab.example\r\n{}Connection: close\r\n\r\n",
+        (0..200).map(|i| format!("X-H{i}: v\r\n")).collect::<String>()
+    );
     let long_path = get_request(format!("/org/proj/{}", "p".repeat(9000)).as_bytes());
     let path_at_limit = get_request(format!("/org/proj/{}", "p".repeat(8192 - 10)).as_bytes());
     let huge_path = get_request(format!("/org/proj/{}", "p".repeat(70_000)).as_bytes());
@@ -280,7 +301,11 @@ async fn slow_clients_are_cut_at_header_read_and_others_are_served_meanwhile() {
     }
     let r = read_all(&mut c, Duration::from_secs(3)).await;
     assert_eq!((r.status, r.served_by()), (200, Some("cell_1")), "{}", String::from_utf8_lossy(&r.raw));
-    println!("[abuse] 40 slow clients cut after {}..{} ms (header_read 1s); {served} requests served meanwhile", cut.iter().min().unwrap(), cut.iter().max().unwrap());
+    println!(
+        "[abuse] 40 slow clients cut after {}..{} ms (header_read 1s); {served} requests served meanwhile",
+        cut.iter().min().unwrap(),
+        cut.iter().max().unwrap()
+    );
     s.assert_cache_clean("slow clients");
     s.router.shutdown().await;
 }

@@ -40,7 +40,8 @@ fn the_router_reads_what_the_gem_writes() {
     let cases = cases();
     for case in cases["format"].as_array().unwrap() {
         let header = case["header"].as_str().unwrap();
-        let want = CacheHeader { path: case["path"].as_str().unwrap().into(), cell: case["cell"].as_str().unwrap().into(), exact: case["exact"].as_bool().unwrap() };
+        let want =
+            CacheHeader { path: case["path"].as_str().unwrap().into(), cell: case["cell"].as_str().unwrap().into(), exact: case["exact"].as_bool().unwrap() };
         assert_eq!(parse_cache_header(header), Some(want), "{header:?}");
     }
     // A path the gem refuses to write is refused by the router, bare or quoted.

@@ -77,7 +77,19 @@ fn help_documents_every_flag() {
     let out = Command::new(env!("CARGO_BIN_EXE_cells-router")).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--config", "--listen", "--name", "--default-cell", "--cell", "--learn-path", "--trace-header", "--log-format", "--log-level", "--internal-listen", "--probe-interval"] {
+    for flag in [
+        "--config",
+        "--listen",
+        "--name",
+        "--default-cell",
+        "--cell",
+        "--learn-path",
+        "--trace-header",
+        "--log-format",
+        "--log-level",
+        "--internal-listen",
+        "--probe-interval",
+    ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
 }

@@ -49,7 +49,9 @@ fn saved_inputs_reach_accepted_and_refused_answers() {
     for (_, data) in inputs("cache_header", 20) {
         let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
         let (Ok(value), Ok(path)) = (std::str::from_utf8(&data[..split]), std::str::from_utf8(data.get(split + 1..).unwrap_or(&[]))) else { continue };
-        match trust::parse_cache_header(value).map(|h| trust::check_cache_header(&cfg, &h, path, trust::cell_index(&cfg, &h.cell).unwrap_or(0), Some((&h.path, h.exact)))) {
+        match trust::parse_cache_header(value)
+            .map(|h| trust::check_cache_header(&cfg, &h, path, trust::cell_index(&cfg, &h.cell).unwrap_or(0), Some((&h.path, h.exact))))
+        {
             Some(Ok(_)) => accepted += 1,
             _ => refused += 1,
         }
@@ -60,7 +62,8 @@ fn saved_inputs_reach_accepted_and_refused_answers() {
     for (_, data) in inputs("router_learn", 20) {
         let Some((&mode, rest)) = data.split_first() else { continue };
         let split = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        let (Ok(tail), Ok(answer)) = (std::str::from_utf8(&rest[..split]), serde_json::from_slice::<LearnResponse>(rest.get(split + 1..).unwrap_or(&[]))) else {
+        let (Ok(tail), Ok(answer)) = (std::str::from_utf8(&rest[..split]), serde_json::from_slice::<LearnResponse>(rest.get(split + 1..).unwrap_or(&[])))
+        else {
             refused += 1;
             continue;
         };

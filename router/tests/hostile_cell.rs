@@ -95,7 +95,25 @@ fn hostile_answers(path: &str) -> Vec<String> {
 fn hostile_headers(path: &str) -> Vec<String> {
     let (entity, ..) = owner(path);
     let mut v = vec![];
-    for p in ["/", "//", "%2F", "/ns0-1", "/ns1-2", "/ns2-3", "/api", "/api/v4", "/api/v4/projects", "/api/v4/projects/1", "/groups", "/groups/ns0-1", "/users", "/-", "/evil-1/..", path, entity.as_str()] {
+    for p in [
+        "/",
+        "//",
+        "%2F",
+        "/ns0-1",
+        "/ns1-2",
+        "/ns2-3",
+        "/api",
+        "/api/v4",
+        "/api/v4/projects",
+        "/api/v4/projects/1",
+        "/groups",
+        "/groups/ns0-1",
+        "/users",
+        "/-",
+        "/evil-1/..",
+        path,
+        entity.as_str(),
+    ] {
         for cell in [HOSTILE, "cell_0", "cell_1", "cell_2"] {
             v.push(format!("path={p}; cell={cell}"));
             v.push(format!("path={p}; cell={cell}; exact"));
@@ -197,7 +215,10 @@ async fn a_hostile_cell_cannot_take_requests_meant_for_others() {
     assert!(hostile_served > 100, "{hostile_served}");
     let m = String::from_utf8_lossy(&get(&c, r.internal_addr, cells_router::METRICS_PATH).await.body).to_string();
     let rejected = |origin: &str| -> usize {
-        m.lines().find_map(|l| l.strip_prefix(&format!("cells_router_rejected_answers_total{{origin=\"{origin}\"}} "))).and_then(|v| v.parse().ok()).unwrap_or(0)
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("cells_router_rejected_answers_total{{origin=\"{origin}\"}} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     };
     assert!(rejected("learn") > 20 && rejected("header") > 100, "learn {} header {}", rejected("learn"), rejected("header"));
     r.shutdown().await;

@@ -74,7 +74,8 @@ async fn learn_requests_carry_the_token_and_clients_cannot_send_it() {
     let extra = format!("learn_token_file = {:?}", file.display().to_string());
     let r = router(&extra, "cell_a", &[&a, &b]).await;
     let c = client();
-    let g = send(&c, r.addr, "GET", "/org/proj/-/issues", &[("x-gitlab-cell-learn-token", "forged"), ("X_Gitlab_Cell_Learn_Token", "forged")], Bytes::new()).await;
+    let g =
+        send(&c, r.addr, "GET", "/org/proj/-/issues", &[("x-gitlab-cell-learn-token", "forged"), ("X_Gitlab_Cell_Learn_Token", "forged")], Bytes::new()).await;
     assert_eq!(g.served_by(), "cell_b");
     // The token reached the learn endpoint, never the application; the client's copy nowhere.
     let learn_headers: Vec<_> = [&a, &b].iter().flat_map(|cell| cell.state.learn_headers.lock().unwrap().clone()).collect();

@@ -192,10 +192,7 @@ impl Lines {
     /// Access lines as JSON objects.
     fn access(&self) -> Vec<serde_json::Value> {
         let text = String::from_utf8_lossy(&self.0.lock().unwrap()).to_string();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"] == "cells_router::access")
-            .collect()
+        text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| v["target"] == "cells_router::access").collect()
     }
 }
 

@@ -9,9 +9,9 @@
 //! `spec/router_path_agreement_spec.rb` checks the classifier's side of the same list against
 //! Rails' `normalize_path` and `router.recognize`.
 
-mod common;
 #[path = "common/abuse_support.rs"]
 mod abuse_support;
+mod common;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -105,7 +105,12 @@ async fn hostile_paths_route_where_the_classifier_says_or_are_refused() {
         t.unrouted_under_prefix,
         t.disagreements.len()
     );
-    assert!(t.disagreements.is_empty(), "{} disagreements:\n{}", t.disagreements.len(), t.disagreements.iter().take(30).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        t.disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        t.disagreements.len(),
+        t.disagreements.iter().take(30).cloned().collect::<Vec<_>>().join("\n")
+    );
     // The list exercises both sides: many refusals, many forwards, hits on the second pass.
     assert!(refused > 300 && t.forwarded > 1000 && t.hits > 300, "refused {refused}, forwarded {}, hits {}", t.forwarded, t.hits);
     // Escaped slashes and dots inside segments are routed like Rails, not refused (issue 14).

@@ -10,7 +10,17 @@ use common::*;
 const ORG: (&str, &str, &str, bool, bool) = ("/org/proj", "cell_b", "routable", false, true);
 
 async fn two_cells() -> (FakeCell, FakeCell) {
-    let t = || table(&[ORG, ("/my-company", "cell_b", "routable", false, true), ("/-/profile", "cell_a", "fixed", true, true), ("/api/graphql", "cell_a", "fixed", true, false)], "cell_a");
+    let t = || {
+        table(
+            &[
+                ORG,
+                ("/my-company", "cell_b", "routable", false, true),
+                ("/-/profile", "cell_a", "fixed", true, true),
+                ("/api/graphql", "cell_a", "fixed", true, false),
+            ],
+            "cell_a",
+        )
+    };
     (FakeCell::start("cell_a", t()).await, FakeCell::start("cell_b", t()).await)
 }
 
@@ -317,7 +327,7 @@ async fn stale_entries_serve_while_cells_cannot_answer() {
     assert!(g.trace().contains("cache=stale"), "{}", g.trace());
     let failed = learns(&a, &b);
     assert!((3..=4).contains(&failed), "{failed}"); // the first miss (1 or 2 with its confirmation) + one attempt per cell
-    // Within the backoff: stale at once, no learn request.
+                                                    // Within the backoff: stale at once, no learn request.
     let g = get(&c, r.addr, "/org/proj/-/issues").await;
     assert!(g.trace().contains("cache=stale"));
     assert_eq!(learns(&a, &b), failed);
@@ -358,7 +368,12 @@ async fn expired_entries_without_grace_give_503() {
 /// get a fast 503 while each entry may still be relearned once per interval.
 #[tokio::test]
 async fn unreachable_target_gives_502_then_503_and_keeps_its_entries() {
-    let t = || table(&[("/org", "cell_c", "routable", false, true), ("/grp", "cell_c", "routable", false, true), ("/keep", "cell_a", "routable", false, true)], "cell_a");
+    let t = || {
+        table(
+            &[("/org", "cell_c", "routable", false, true), ("/grp", "cell_c", "routable", false, true), ("/keep", "cell_a", "routable", false, true)],
+            "cell_a",
+        )
+    };
     let a = FakeCell::start("cell_a", t()).await;
     let cc = FakeCell::start("cell_c", t()).await;
     let r = router("[breaker]\nprobe_interval = \"10s\"\n", "cell_a", &[&a, &cc]).await;
@@ -460,7 +475,9 @@ async fn upgrades_pass_through_to_the_learned_cell() {
     let r = router("", "cell_a", &[&a, &b]).await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(r.addr).await.unwrap();
-    s.write_all(b"GET /org/proj/-/terminal HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Gitlab-Cell-Owner: forged\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /org/proj/-/terminal HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Gitlab-Cell-Owner: forged\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     let mut got = Vec::new();
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {

@@ -122,7 +122,8 @@ async fn serve(name: &'static str, seen: Arc<Mutex<Seen>>, mut req: Request<Inco
 }
 
 async fn ws_router(cells: &[&WsCell]) -> cells_router::Running {
-    let mut toml = "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"ws_a\"\ntrace_header = true\n".to_string();
+    let mut toml =
+        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"ws_a\"\ntrace_header = true\n".to_string();
     for c in cells {
         toml.push_str(&format!("[[cells]]\nname = \"{}\"\nurl = \"{}\"\n", c.name, c.url()));
     }

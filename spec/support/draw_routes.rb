@@ -76,7 +76,7 @@ module DrawRoutes
 
   # One corpus row and how to draw it.
   class Row
-    FORMAT_SUFFIX = /(?:\(\.:format\)|\.:format)\z/.freeze
+    FORMAT_SUFFIX = /(?:\(\.:format\)|\.:format)\z/
 
     def initialize(row)
       @row = row
@@ -108,7 +108,7 @@ module DrawRoutes
       defaults = @row["defaults"] || {}
       return MOUNTED_APP unless defaults["controller"]
 
-      "#{defaults['controller']}##{defaults['action']}"
+      "#{defaults["controller"]}##{defaults["action"]}"
     end
 
     def extra_defaults
@@ -126,9 +126,7 @@ module DrawRoutes
         value = req.key?("literal") ? req["literal"] : Regexp.new(req.fetch("source"), req.fetch("options", 0))
         [name.to_sym, value]
       end
-      unless format_option.nil?
-        @spec.scan(/\*(\w+)/).flatten.each { |glob| reqs[glob.to_sym] ||= /.+?/ }
-      end
+      @spec.scan(/\*(\w+)/).flatten.each { |glob| reqs[glob.to_sym] ||= /.+?/ } unless format_option.nil?
       reqs
     end
   end

@@ -139,8 +139,8 @@ module E2E
     end
 
     def describe
-      "#{status} #{self['content-type']} served_by=#{self['x-served-by'].inspect} trace=#{self['x-cells-router-trace'].inspect} " \
-        "in #{format('%.3f', elapsed)}s body=#{body[0, 300].inspect}"
+      "#{status} #{self["content-type"]} served_by=#{self["x-served-by"].inspect} trace=#{self["x-cells-router-trace"].inspect} " \
+        "in #{format("%.3f", elapsed)}s body=#{body[0, 300].inspect}"
     end
   end
 
@@ -382,7 +382,7 @@ module E2E
         internal_listen = "127.0.0.1:#{internal_port}"
         default_cell = "#{@default_cell}"
         learn_path = "#{LEARN_PATH}"
-        #{@learn_token ? "learn_token_file = \"#{@token_file}\"" : ''}
+        #{@learn_token ? "learn_token_file = \"#{@token_file}\"" : ""}
         trace_header = true
 
         [cache]

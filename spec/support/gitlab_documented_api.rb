@@ -11,13 +11,13 @@ require "grape"
 # route table its Puma cells classify with, so that the gem's classifier and the GitLab rules
 # (`/api/:version/projects/:id` ...) decide each URL's owner as a GitLab cell would.
 module GitlabDocumentedApi
-  NO_SLASH_URL_PART_REGEX = %r{[^/]+}.freeze
+  NO_SLASH_URL_PART_REGEX = %r{[^/]+}
   NAMESPACE_OR_PROJECT_REQUIREMENTS = { id: NO_SLASH_URL_PART_REGEX }.freeze
   FILE_ENDPOINT_REQUIREMENTS = NAMESPACE_OR_PROJECT_REQUIREMENTS.merge(file_path: NO_SLASH_URL_PART_REGEX).freeze
   BRANCH_ENDPOINT_REQUIREMENTS = NAMESPACE_OR_PROJECT_REQUIREMENTS.merge(branch: NO_SLASH_URL_PART_REGEX).freeze
   TAG_ENDPOINT_REQUIREMENTS = NAMESPACE_OR_PROJECT_REQUIREMENTS.merge(tag_name: NO_SLASH_URL_PART_REGEX).freeze
   COMMIT_ENDPOINT_REQUIREMENTS = NAMESPACE_OR_PROJECT_REQUIREMENTS.merge(sha: NO_SLASH_URL_PART_REGEX).freeze
-  CONAN_NAME = /[a-zA-Z0-9_][a-zA-Z0-9_+.-]{1,49}/.freeze
+  CONAN_NAME = /[a-zA-Z0-9_][a-zA-Z0-9_+.-]{1,49}/
   CONAN_RECIPE = NAMESPACE_OR_PROJECT_REQUIREMENTS.merge(package_name: CONAN_NAME, package_version: CONAN_NAME,
                                                          package_username: CONAN_NAME, package_channel: CONAN_NAME).freeze
 

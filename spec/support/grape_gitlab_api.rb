@@ -97,9 +97,7 @@ module GrapeGitlabApi
       get("/snippets/:id/raw") { identify! }
       get("/:a.:b/dotted") { identify! }
 
-      if catch_all
-        route(:any, "*path") { error!("404 Not Found", 404, identity_headers) }
-      end
+      route(:any, "*path") { error!("404 Not Found", 404, identity_headers) } if catch_all
     end
   end
 end

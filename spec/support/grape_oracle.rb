@@ -37,7 +37,7 @@ module GrapeOracle
       grape_method, grape_path = headers["X-Route"].split(" ", 2)
       params = JSON.parse(headers["X-Params"])
       if picked && [picked.request_method, picked.path] != [grape_method, grape_path]
-        raise "#{method} #{path}: endpoint #{headers['X-Route']} but router picked #{picked.request_method} #{picked.path}"
+        raise "#{method} #{path}: endpoint #{headers["X-Route"]} but router picked #{picked.request_method} #{picked.path}"
       end
 
       Answer.new(kind: :route, method: grape_method, grape_path: grape_path, params: params, status: status, served: true)

@@ -89,7 +89,7 @@ module RoutesRequests
     spec.scan(/[:*]\w+|\(|\)|[^:*()]+|[:*]/) do |tok|
       case tok
       when "(" then stack << []
-      when ")" then (group = stack.pop) && stack.last << group
+      when ")" then (group = stack.pop) && (stack.last << group)
       else stack.last << tok
       end
     end
@@ -108,7 +108,13 @@ module RoutesRequests
     case token
     when /\A:(\w+)\z/
       name = Regexp.last_match(1)
-      override.fetch(name) { name == "format" ? set[:format] : name == "version" ? version : set[:sym] }
+      override.fetch(name) do
+        if name == "format"
+          set[:format]
+        else
+          name == "version" ? version : set[:sym]
+        end
+      end
     when /\A\*(\w+)\z/
       override.fetch(Regexp.last_match(1)) { set[:glob] }
     else token

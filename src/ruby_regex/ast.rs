@@ -173,7 +173,10 @@ pub enum Node {
     SeqAlt(RunSet),
     /// A route parameter: its slot in the route's parameter list. Capture groups inside a
     /// requirement are plain groups here, as Journey's offsets make them invisible to params.
-    Capture { slot: usize, node: Box<Node> },
+    Capture {
+        slot: usize,
+        node: Box<Node>,
+    },
 }
 
 impl Node {
@@ -217,10 +220,7 @@ impl Node {
         f(self);
         match self {
             Node::Concat(v) | Node::Alt(v) => v.iter().for_each(|n| n.walk(f)),
-            Node::Repeat { node, .. }
-            | Node::Atomic(node)
-            | Node::Look { node, .. }
-            | Node::Capture { node, .. } => node.walk(f),
+            Node::Repeat { node, .. } | Node::Atomic(node) | Node::Look { node, .. } | Node::Capture { node, .. } => node.walk(f),
             Node::Empty | Node::Class(_) | Node::Assert(_) | Node::Seq(_) | Node::SeqAlt(_) => {}
         }
     }
@@ -351,7 +351,11 @@ impl RunSet {
         std::iter::from_fn(move || {
             let next = match (a.peek(), e.peek()) {
                 (Some(&&x), Some(&&y)) => {
-                    if x < y { a.next() } else { e.next() }
+                    if x < y {
+                        a.next()
+                    } else {
+                        e.next()
+                    }
                 }
                 (Some(_), None) => a.next(),
                 (None, Some(_)) => e.next(),

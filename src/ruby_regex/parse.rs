@@ -32,16 +32,9 @@ struct Flags {
 /// Parses `source` with the given `Regexp#options` bits.
 pub fn parse(source: &str, options: u32) -> Result<Node, RegexError> {
     if options & !(OPT_IGNORECASE | OPT_EXTENDED | OPT_MULTILINE) != 0 {
-        return Err(RegexError {
-            position: 0,
-            reason: format!("unknown Regexp options bits {options:#x} (only i=1, x=2, m=4 exist)"),
-        });
+        return Err(RegexError { position: 0, reason: format!("unknown Regexp options bits {options:#x} (only i=1, x=2, m=4 exist)") });
     }
-    let flags = Flags {
-        icase: options & OPT_IGNORECASE != 0,
-        extended: options & OPT_EXTENDED != 0,
-        dotall: options & OPT_MULTILINE != 0,
-    };
+    let flags = Flags { icase: options & OPT_IGNORECASE != 0, extended: options & OPT_EXTENDED != 0, dotall: options & OPT_MULTILINE != 0 };
     let mut p = Parser { src: source.as_bytes(), pos: 0, depth: 0, groups: 0 };
     let node = p.parse_alternation(flags)?;
     if p.pos < p.src.len() {
@@ -248,9 +241,7 @@ impl<'a> Parser<'a> {
             b'^' => Node::Assert(Assertion::StartLine),
             b'$' => Node::Assert(Assertion::EndLine),
             b'\\' => self.parse_escape(*flags)?,
-            b'*' | b'+' | b'?' => {
-                return Err(RegexError { position: start, reason: "target of repeat operator is not specified".into() })
-            }
+            b'*' | b'+' | b'?' => return Err(RegexError { position: start, reason: "target of repeat operator is not specified".into() }),
             b'{' => self.literal_byte(b, *flags),
             _ if b >= 0x80 => {
                 // A multi-byte character outside a class matches its bytes in order.
@@ -386,11 +377,11 @@ impl<'a> Parser<'a> {
                 let b = self.escaped_byte(start)?;
                 self.literal_byte(b, flags)
             }
-            b'k' | b'g' => return Err(RegexError { position: start, reason: format!("\\{} (back-reference or subexpression call) is not supported", c as char) }),
-            b'p' | b'P' => return Err(RegexError { position: start, reason: "Unicode properties (\\p{...}) are not supported".into() }),
-            b'K' | b'R' | b'X' | b'c' | b'C' | b'M' => {
-                return Err(RegexError { position: start, reason: format!("\\{} is not supported", c as char) })
+            b'k' | b'g' => {
+                return Err(RegexError { position: start, reason: format!("\\{} (back-reference or subexpression call) is not supported", c as char) })
             }
+            b'p' | b'P' => return Err(RegexError { position: start, reason: "Unicode properties (\\p{...}) are not supported".into() }),
+            b'K' | b'R' | b'X' | b'c' | b'C' | b'M' => return Err(RegexError { position: start, reason: format!("\\{} is not supported", c as char) }),
             _ => {
                 self.pos -= 1;
                 let b = self.escaped_byte(start)?;
@@ -444,7 +435,9 @@ impl<'a> Parser<'a> {
             }
             b'u' => {
                 let digits = self.src.get(self.pos..self.pos + 4).ok_or_else(|| RegexError { position: start, reason: "invalid Unicode escape".into() })?;
-                let v = std::str::from_utf8(digits).ok().and_then(|s| u32::from_str_radix(s, 16).ok())
+                let v = std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|s| u32::from_str_radix(s, 16).ok())
                     .ok_or_else(|| RegexError { position: start, reason: "invalid Unicode escape".into() })?;
                 if v >= 0x80 {
                     return Err(RegexError { position: start, reason: "non-ASCII \\u escapes are not supported (paths are matched as bytes)".into() });
@@ -453,9 +446,7 @@ impl<'a> Parser<'a> {
                 v as u8
             }
             c if c >= 0x80 => return Err(RegexError { position: start, reason: "escaped non-ASCII character".into() }),
-            c if c.is_ascii_alphanumeric() => {
-                return Err(RegexError { position: start, reason: format!("unknown escape \\{}", c as char) })
-            }
+            c if c.is_ascii_alphanumeric() => return Err(RegexError { position: start, reason: format!("unknown escape \\{}", c as char) }),
             c => c,
         })
     }
@@ -510,9 +501,7 @@ impl<'a> Parser<'a> {
                         self.escaped_byte(self.pos - 1)?
                     }
                 }
-                c if c >= 0x80 => {
-                    return Err(self.err("non-ASCII characters in a character class are not supported (paths are matched as bytes)"))
-                }
+                c if c >= 0x80 => return Err(self.err("non-ASCII characters in a character class are not supported (paths are matched as bytes)")),
                 c => {
                     self.pos += 1;
                     c
@@ -579,20 +568,50 @@ impl<'a> Parser<'a> {
         let mut set = ByteSet::empty();
         let mut add = |lo: u8, hi: u8| set.insert_range(lo, hi);
         match name {
-            "alnum" => { add(b'0', b'9'); add(b'a', b'z'); add(b'A', b'Z') }
-            "alpha" => { add(b'a', b'z'); add(b'A', b'Z') }
+            "alnum" => {
+                add(b'0', b'9');
+                add(b'a', b'z');
+                add(b'A', b'Z')
+            }
+            "alpha" => {
+                add(b'a', b'z');
+                add(b'A', b'Z')
+            }
             "ascii" => add(0, 0x7f),
-            "blank" => { add(b' ', b' '); add(b'\t', b'\t') }
-            "cntrl" => { add(0, 0x1f); add(0x7f, 0x7f) }
+            "blank" => {
+                add(b' ', b' ');
+                add(b'\t', b'\t')
+            }
+            "cntrl" => {
+                add(0, 0x1f);
+                add(0x7f, 0x7f)
+            }
             "digit" => add(b'0', b'9'),
             "graph" => add(0x21, 0x7e),
             "lower" => add(b'a', b'z'),
             "print" => add(0x20, 0x7e),
-            "punct" => { add(0x21, 0x2f); add(0x3a, 0x40); add(0x5b, 0x60); add(0x7b, 0x7e) }
-            "space" => { add(b'\t', b'\r'); add(b' ', b' ') }
+            "punct" => {
+                add(0x21, 0x2f);
+                add(0x3a, 0x40);
+                add(0x5b, 0x60);
+                add(0x7b, 0x7e)
+            }
+            "space" => {
+                add(b'\t', b'\r');
+                add(b' ', b' ')
+            }
             "upper" => add(b'A', b'Z'),
-            "xdigit" => { add(b'0', b'9'); add(b'a', b'f'); add(b'A', b'F') }
-            "word" => { add(b'0', b'9'); add(b'a', b'z'); add(b'A', b'Z'); add(b'_', b'_') }
+            "xdigit" => {
+                add(b'0', b'9');
+                add(b'a', b'f');
+                add(b'A', b'F')
+            }
+            "word" => {
+                add(b'0', b'9');
+                add(b'a', b'z');
+                add(b'A', b'Z');
+                add(b'_', b'_')
+            }
             _ => return Err(RegexError { position: start, reason: format!("unknown POSIX bracket [:{name}:]") }),
         }
         if negate {

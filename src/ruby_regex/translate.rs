@@ -133,9 +133,7 @@ impl Translator {
                 Assertion::EndLine => self.out.push_str("(?m:$)"),
                 Assertion::WordBoundary => self.out.push_str(r"\b"),
                 Assertion::NotWordBoundary => self.out.push_str(r"\B"),
-                Assertion::EndTextOptionalNewline => {
-                    self.widen(r"\Z inside the pattern", "assumed true in the DFA; checked exactly")
-                }
+                Assertion::EndTextOptionalNewline => self.widen(r"\Z inside the pattern", "assumed true in the DFA; checked exactly"),
             },
             Node::Capture { node, .. } => {
                 self.out.push_str("(?:");

@@ -87,19 +87,16 @@ fn without_gvl<F: FnOnce() -> R, R>(f: F) -> std::thread::Result<R> {
         result: Option<std::thread::Result<R>>,
     }
     unsafe extern "C" fn trampoline<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void {
-        let call = &mut *(data as *mut Call<F, R>);
+        // SAFETY: `data` is the `&mut call` below, alive and not otherwise borrowed until
+        // rb_thread_call_without_gvl returns.
+        let call = unsafe { &mut *(data as *mut Call<F, R>) };
         let f = call.f.take().expect("called once");
         call.result = Some(catch_unwind(AssertUnwindSafe(f)));
         std::ptr::null_mut()
     }
     let mut call = Call { f: Some(f), result: None };
     unsafe {
-        rb_sys::rb_thread_call_without_gvl(
-            Some(trampoline::<F, R>),
-            &mut call as *mut Call<F, R> as *mut c_void,
-            None,
-            std::ptr::null_mut(),
-        );
+        rb_sys::rb_thread_call_without_gvl(Some(trampoline::<F, R>), &mut call as *mut Call<F, R> as *mut c_void, None, std::ptr::null_mut());
     }
     call.result.expect("the trampoline ran")
 }
@@ -127,8 +124,7 @@ fn verb_of(ruby: &Ruby, method: Value) -> Result<std::borrow::Cow<'static, str>,
 
 /// The request path as a Ruby String, or `InvalidRequestError` naming what was given instead.
 fn path_of(ruby: &Ruby, path: Value) -> Result<RString, Error> {
-    RString::from_value(path)
-        .ok_or_else(|| exception(ruby, "InvalidRequestError", format!("path_info must be a String, not {}", unsafe { path.classname() })))
+    RString::from_value(path).ok_or_else(|| exception(ruby, "InvalidRequestError", format!("path_info must be a String, not {}", unsafe { path.classname() })))
 }
 
 /// A classification error as the gem's exception: `PathTooLongError` for over-long paths (the
@@ -169,8 +165,7 @@ impl Classifier {
             let kind = engine_kind(ruby, &engine)?;
             let rules = parse_rules(ruby, rules_json)?;
             let routes_json = bytes_of(routes_json);
-            let defs = cells_learn::routes::from_json(&routes_json)
-                .map_err(|e| exception(ruby, "InvalidRouteError", format!("route table JSON: {e}")))?;
+            let defs = cells_learn::routes::from_json(&routes_json).map_err(|e| exception(ruby, "InvalidRouteError", format!("route table JSON: {e}")))?;
             let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() };
             let built = without_gvl(move || CoreClassifier::build(defs, &options))
                 .map_err(|_| exception(ruby, "Error", "internal error while compiling routes".into()))?;
@@ -242,15 +237,10 @@ impl Classifier {
             let learned = match constraint {
                 // No callback: no Ruby code runs until the answer is built, so the String's bytes
                 // can be borrowed rather than copied.
-                None => rb_self
-                    .rules
-                    .learn(&rb_self.inner, &method, unsafe { path_info.as_slice() })
-                    .map_err(|e| request_error(ruby, &e))?,
+                None => rb_self.rules.learn(&rb_self.inner, &method, unsafe { path_info.as_slice() }).map_err(|e| request_error(ruby, &e))?,
                 Some(_) => {
                     let path = bytes_of(path_info);
-                    Self::with_constraint(ruby, rb_self, constraint, |accept| {
-                        rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept)
-                    })?
+                    Self::with_constraint(ruby, rb_self, constraint, |accept| rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept))?
                 }
             };
             let nil = ruby.qnil().as_value();
@@ -265,11 +255,9 @@ impl Classifier {
                     path,
                     cell.as_deref().map_or(nil, |c| ruby.str_new(c).as_value()),
                 ),
-                Learned::Default { path, reason, route } => (
-                    Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route },
-                    path,
-                    nil,
-                ),
+                Learned::Default { path, reason, route } => {
+                    (Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route }, path, nil)
+                }
             };
             // Three values: Ruby keeps such an array inside its object, with no buffer to
             // allocate and free.
@@ -465,9 +453,8 @@ fn set_symbols<'a>(ruby: &Ruby, module: RModule, name: &str, leading_nil: bool, 
 
 #[magnus::init(name = "gitlab_cells_learn")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    let learn = learn_module(ruby).map_err(|_| {
-        Error::new(ruby.exception_load_error(), "require \"gitlab/cells/learn\" instead of the native library directly")
-    })?;
+    let learn =
+        learn_module(ruby).map_err(|_| Error::new(ruby.exception_load_error(), "require \"gitlab/cells/learn\" instead of the native library directly"))?;
     let native = learn.define_module("Native")?;
     native.define_singleton_method("normalize_path", function!(normalize_path, 1))?;
     native.define_singleton_method("answer_json", function!(answer_json, 4))?;
@@ -475,9 +462,10 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("compile", function!(Classifier::compile, 3))?;
     class.define_singleton_method("load", function!(Classifier::load, 1))?;
     class.define_method("dump", method!(Classifier::dump, 0))?;
-    let result: magnus::RClass = learn.const_get::<_, magnus::RClass>("Result")?.const_get("FromNative").map_err(|_| {
-        Error::new(ruby.exception_load_error(), "gitlab/cells/learn/result must be loaded before the native library")
-    })?;
+    let result: magnus::RClass = learn
+        .const_get::<_, magnus::RClass>("Result")?
+        .const_get("FromNative")
+        .map_err(|_| Error::new(ruby.exception_load_error(), "gitlab/cells/learn/result must be loaded before the native library"))?;
     magnus::gc::register_mark_object(result);
     let _ = RESULT_CLASS.set(result.into());
     // How `Result` decodes the packed flags (see `Flags`), in the core's own order.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cells_learn::{routes, Classifier, ClaimKind, ClassifyError, Rules};
+use cells_learn::{routes, ClaimKind, Classifier, ClassifyError, Rules};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -49,7 +49,8 @@ pub fn decode_line(line: &str) -> Result<Vec<u8>, String> {
 
 /// A byte string for messages: printable ASCII as is, the rest `\xHH`, cut after 120 bytes.
 pub fn show(b: &[u8]) -> String {
-    let mut s: String = b.iter().take(120).map(|&c| if (0x21..0x7f).contains(&c) && c != b'\\' { (c as char).to_string() } else { format!("\\x{c:02X}") }).collect();
+    let mut s: String =
+        b.iter().take(120).map(|&c| if (0x21..0x7f).contains(&c) && c != b'\\' { (c as char).to_string() } else { format!("\\x{c:02X}") }).collect();
     if b.len() > 120 {
         s.push_str(&format!("...({} bytes)", b.len()));
     }
@@ -290,7 +291,11 @@ async fn raw_conn(
     loop {
         let Some(head_end) = read_until(&mut s, &mut buf, 0, b"\r\n\r\n").await else {
             if !buf.is_empty() {
-                got.lock().unwrap().push(RawReq { head: vec![String::from_utf8_lossy(&buf).into_owned()], error: Some("connection closed inside the head".into()), ..RawReq::default() });
+                got.lock().unwrap().push(RawReq {
+                    head: vec![String::from_utf8_lossy(&buf).into_owned()],
+                    error: Some("connection closed inside the head".into()),
+                    ..RawReq::default()
+                });
             }
             return;
         };

@@ -190,9 +190,7 @@ async fn serve(st: Arc<CellState>, mut req: Request<Incoming>) -> Result<Resp, I
                 LearnReply::Json(body) => {
                     return Ok(Response::builder().header("content-type", "application/json").body(Full::new(Bytes::from(body))).unwrap())
                 }
-                LearnReply::Status(s) => {
-                    return Ok(Response::builder().status(s).body(Full::new(Bytes::from_static(b"{\"error\":\"x\"}"))).unwrap())
-                }
+                LearnReply::Status(s) => return Ok(Response::builder().status(s).body(Full::new(Bytes::from_static(b"{\"error\":\"x\"}"))).unwrap()),
             }
         }
     }

@@ -132,7 +132,7 @@ module E2ECell
       real = JSON.parse(text)
       path_info = Rack::Utils.parse_query(env["QUERY_STRING"].to_s)["path_info"].to_s
       path, exact, cacheable = HOSTILE_ANSWERS[@lock.synchronize { (@turn += 1) % HOSTILE_ANSWERS.size }]
-      path = { first: "/#{path_info.split('/')[1]}", path: path_info, entity: real["path"] }.fetch(path, path)
+      path = { first: "/#{path_info.split("/")[1]}", path: path_info, entity: real["path"] }.fetch(path, path)
       answer = { "path" => path, "cell" => @cell, "source" => "routable" }
       answer["exact"] = true if exact
       answer["cacheable"] = false unless cacheable
@@ -165,7 +165,7 @@ module E2ECell
     def call(env)
       status, headers, body = @app.call(env)
       claim = CLAIMS[@lock.synchronize { (@turn += 1) % CLAIMS.size }]
-      claim = "path=#{env['PATH_INFO']}" if claim == :path
+      claim = "path=#{env["PATH_INFO"]}" if claim == :path
       [status, headers.merge("X-Gitlab-Cell-Cache" => "#{claim}; cell=#{@cell}"), body]
     end
   end

@@ -11,7 +11,8 @@
 # for group `ns/project.git/info/refs` (route `/*id`, tried first), answered by the default cell.
 # The request body
 # streams into the backend's stdin from a thread while its stdout streams back as the response
-# body; `Content-Encoding: gzip` request bodies (git sends them for large negotiations) are
+# body; `Content-encoding: gzip` request bodies (git sends them for large negotiations) are
+
 # inflated by git http-backend itself (HTTP_CONTENT_ENCODING).
 #
 # Any other path is an upload sink for spec/router_curl_spec.rb: it reads the whole request body
@@ -206,7 +207,7 @@ module GitCell
     constraint = lambda do |route, params|
       case route.endpoint
       when /\Agroups/ then groups.include?(params["id"] || params["group_id"])
-      when /\Aprojects/ then projects.include?("#{params['namespace_id']}/#{params['project_id'] || params['id']}".delete_suffix(".git"))
+      when /\Aprojects/ then projects.include?("#{params["namespace_id"]}/#{params["project_id"] || params["id"]}".delete_suffix(".git"))
       else false
       end
     end

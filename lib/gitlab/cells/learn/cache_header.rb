@@ -25,7 +25,7 @@ module Gitlab
         NAME = "X-Gitlab-Cell-Cache"
 
         # What a cell name must look like.
-        CELL_NAME = /\A[A-Za-z0-9_.-]{1,64}\z/.freeze
+        CELL_NAME = /\A[A-Za-z0-9_.-]{1,64}\z/
 
         # The longest path (in bytes) a header may carry.
         MAX_PATH_BYTES = 8192
@@ -35,11 +35,11 @@ module Gitlab
 
         # A path as it may be written bare: `/`, then RFC 3986 pchars (but `;` and `,`) and `/`,
         # escapes well-formed.
-        BARE_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/]|%\h\h)*\z}.freeze
+        BARE_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/]|%\h\h)*\z}
         private_constant :BARE_PATH
 
         # A path as it may be written in double quotes: `;` and `,` too.
-        QUOTED_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/;,]|%\h\h)*\z}.freeze
+        QUOTED_PATH = %r{\A/(?:[A-Za-z0-9\-._~!$&'()*+=:@/;,]|%\h\h)*\z}
         private_constant :QUOTED_PATH
 
         # A parsed header value. Frozen.
@@ -84,7 +84,7 @@ module Gitlab
           end
 
           def inspect
-            "#<#{self.class.name} path=#{path.inspect} cell=#{cell.inspect}#{exact? ? ' exact' : ''}>"
+            "#<#{self.class.name} path=#{path.inspect} cell=#{cell.inspect}#{exact? ? " exact" : ""}>"
           end
         end
 
@@ -117,9 +117,7 @@ module Gitlab
         # @raise [InvalidHeaderError] naming what is wrong
         def parse(value)
           raise InvalidHeaderError, "#{NAME} must be a String, not #{value.class}" unless value.is_a?(String)
-          if value.bytesize > MAX_LENGTH
-            raise InvalidHeaderError, "#{NAME} is #{value.bytesize} bytes, over the limit of #{MAX_LENGTH}"
-          end
+          raise InvalidHeaderError, "#{NAME} is #{value.bytesize} bytes, over the limit of #{MAX_LENGTH}" if value.bytesize > MAX_LENGTH
           raise InvalidHeaderError, "#{NAME} is not valid #{value.encoding}: #{value.inspect}" unless value.valid_encoding?
           raise InvalidHeaderError, "#{NAME} is empty" if value.strip.empty?
 
@@ -168,9 +166,11 @@ module Gitlab
           allowed = quoted ? %r{\A[A-Za-z0-9\-._~!$&'()*+=:@/;,]\z} : %r{\A[A-Za-z0-9\-._~!$&'()*+=:@/]\z}
           bad = path.b.scan(/%\h\h|%.{0,2}|./mn).find { |t| t.start_with?("%") ? !t.match?(/\A%\h\h\z/n) : !allowed.match?(t) }&.force_encoding(Encoding::UTF_8)
           raise InvalidHeaderError, "#{NAME} path #{path.inspect} has a bad percent escape #{bad}" if bad&.start_with?("%")
-          raise InvalidHeaderError, "#{NAME} path #{path.inspect} contains #{bad.inspect}: write a path with ; or , in double quotes" if [";", ","].include?(bad)
+          raise InvalidHeaderError, "#{NAME} path #{path.inspect} contains #{bad.inspect}: write a path with ; or , in double quotes" if [";",
+                                                                                                                                          ","].include?(bad)
 
-          raise InvalidHeaderError, "#{NAME} path #{path.inspect} contains #{bad.inspect}, which no request path holds (escapes are written as the request has them)"
+          raise InvalidHeaderError,
+                "#{NAME} path #{path.inspect} contains #{bad.inspect}, which no request path holds (escapes are written as the request has them)"
         end
 
         # @api private

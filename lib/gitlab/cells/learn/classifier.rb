@@ -183,7 +183,7 @@ module Gitlab
         def freeze_state
           @routes = route_definitions.map do |r|
             defaults = r["defaults"] || {}
-            endpoint = defaults["controller"] && "#{defaults['controller']}##{defaults['action']}"
+            endpoint = defaults["controller"] && "#{defaults["controller"]}##{defaults["action"]}"
             RouteInfo.new(r["index"], r["verb"].to_s, r["path"], endpoint, r["name"], r["dynamic_constraints"] ? true : false).freeze
           end.freeze
           freeze

@@ -198,7 +198,7 @@ module Gitlab
             <body>
             <h1>#{h(title)}</h1>
             <p>Every endpoint must be routable by URI (a routable rule names its entity) or fixed to a cell (a fixed rule covers its path).
-            Unclassified routes go to the default cell (<code>#{h(rules['default_cell'])}</code>) and are never cached.</p>
+            Unclassified routes go to the default cell (<code>#{h(rules["default_cell"])}</code>) and are never cached.</p>
             <h2>Summary</h2>
             <table id="summary">
             <tr><th>class</th><th>routes</th><th>share</th></tr>
@@ -232,10 +232,10 @@ module Gitlab
           label_w = 110
           bar_max = width - label_w - 70
           row_h = 30
-          height = bars.size * row_h + 20
+          height = (bars.size * row_h) + 20
           max = [s[:total], 1].max
           rows = bars.each_with_index.map do |(name, n, color), i|
-            y = 10 + i * row_h
+            y = 10 + (i * row_h)
             w = (bar_max * n.to_f / max).round
             %(<g class="bar" data-class="#{name}" data-count="#{n}">) +
               %(<text x="#{label_w - 8}" y="#{y + 18}" text-anchor="end" font-size="13">#{name}</text>) +
@@ -248,7 +248,7 @@ module Gitlab
         end
 
         def inspect
-          "#<#{self.class.name} #{summary.map { |k, v| "#{k}=#{v}" }.join(' ')}>"
+          "#<#{self.class.name} #{summary.map { |k, v| "#{k}=#{v}" }.join(" ")}>"
         end
 
         private
@@ -375,15 +375,15 @@ module Gitlab
         def route_table(list, widenings: false)
           return %(<p class="none">None.</p>) if list.empty?
 
-          head = "<tr><th>#</th><th>verb</th><th>path</th><th>endpoint</th><th>class</th>#{widenings ? '<th>widened in the DFA</th>' : ''}</tr>"
+          head = "<tr><th>#</th><th>verb</th><th>path</th><th>endpoint</th><th>class</th>#{widenings ? "<th>widened in the DFA</th>" : ""}</tr>"
           rows = list.map do |e|
             r = e.route
             cells = [
-              %(<td class="n">#{r.index}</td>), "<td>#{h(r.verb.empty? ? 'ANY' : r.verb)}</td>", "<td><code>#{h(r.spec)}</code></td>",
+              %(<td class="n">#{r.index}</td>), "<td>#{h(r.verb.empty? ? "ANY" : r.verb)}</td>", "<td><code>#{h(r.spec)}</code></td>",
               "<td>#{h(r.endpoint || e.controller)}</td>", "<td>#{h(e.klass)}</td>"
             ]
             if widenings
-              items = e.widenings.map { |w| "<li>#{h(w['construct'])}: #{h(w['action'])}</li>" }.join
+              items = e.widenings.map { |w| "<li>#{h(w["construct"])}: #{h(w["action"])}</li>" }.join
               cells << "<td><ul>#{items}</ul></td>"
             end
             "<tr>#{cells.join}</tr>"

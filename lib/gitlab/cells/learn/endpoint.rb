@@ -53,10 +53,10 @@ module Gitlab
         MOUNT_PATH = "/api/v4/cells/learn"
 
         # An HTTP method: an RFC 9110 token.
-        TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}\z/.freeze
+        TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}\z/
 
         # Bytes a request path never contains raw.
-        CONTROL = /[\x00-\x1f\x7f]/.freeze
+        CONTROL = /[\x00-\x1f\x7f]/
         private_constant :CONTROL
 
         PARAMS = %w[method path_info].freeze
@@ -67,7 +67,7 @@ module Gitlab
         TOKEN_ENV = "HTTP_X_GITLAB_CELL_LEARN_TOKEN"
 
         # A token: what the router can send, 1 to 1024 visible ASCII characters.
-        TOKEN_FORMAT = /\A[\x21-\x7e]{1,1024}\z/.freeze
+        TOKEN_FORMAT = /\A[\x21-\x7e]{1,1024}\z/
         private_constant :TOKEN_FORMAT
 
         # Raised out of the constraint wrapper so that a failing lookup becomes a 503.
@@ -189,7 +189,7 @@ module Gitlab
 
         def inspect
           "#<#{self.class.name} default_cell=#{default_cell} max_path_length=#{max_path_length} " \
-            "token=#{@token_digests ? "[#{@token_digests.size} configured]" : 'none'}>"
+            "token=#{@token_digests ? "[#{@token_digests.size} configured]" : "none"}>"
         end
 
         # A request the endpoint refuses, with its HTTP status and JSON error code.
@@ -219,6 +219,7 @@ module Gitlab
           tokens.each_with_index.map do |t, i|
             what = token.is_a?(Array) ? "token[#{i}]" : "token"
             raise ArgumentError, "#{what} must be a String, not #{t.class}" unless t.is_a?(String)
+
             unless t.valid_encoding? && TOKEN_FORMAT.match?(t)
               raise ArgumentError, "#{what} must be 1 to 1024 visible ASCII characters (no spaces or control characters); " \
                                    "it is #{t.bytesize} bytes"
@@ -233,7 +234,7 @@ module Gitlab
         def authorized?(given)
           return true unless @token_digests
 
-          digest = OpenSSL::Digest::SHA256.digest(given.is_a?(String) ? given : "")
+          digest = OpenSSL::Digest.digest("SHA256", given.is_a?(String) ? given : "")
           @token_digests.map { |d| OpenSSL.fixed_length_secure_compare(d, digest) }.any? && given.is_a?(String) && !given.empty?
         end
 
@@ -325,11 +326,11 @@ module Gitlab
         end
 
         # Yields the payload Hash (nil when nobody subscribes to {EVENT}).
-        def instrument(method, path_info)
+        def instrument(method, path_info, &)
           notifications = defined?(ActiveSupport::Notifications) && ActiveSupport::Notifications
           return yield(nil) unless notifications && notifications.notifier.listening?(EVENT)
 
-          notifications.instrument(EVENT, { method: method, path_info: path_info }) { |payload| yield(payload) }
+          notifications.instrument(EVENT, { method: method, path_info: path_info }, &)
         end
 
         def error(status, code, message, extra = {})

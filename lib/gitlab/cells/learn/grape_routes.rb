@@ -38,9 +38,7 @@ module Gitlab
         # @return [Array<Hash>] routes in the corpus format, `index` = position in the result
         # @raise [Error] for a route that cannot be represented
         def self.extract(api, prefix: "")
-          unless defined?(::Grape::API) && api.is_a?(Class) && api <= ::Grape::API
-            raise Error, "expected a Grape::API subclass, got #{api.inspect}"
-          end
+          raise Error, "expected a Grape::API subclass, got #{api.inspect}" unless defined?(::Grape::API) && api.is_a?(Class) && api <= ::Grape::API
           unless prefix.is_a?(String) && (prefix.empty? || prefix.start_with?("/"))
             raise Error, "prefix must be \"\" or a path starting with \"/\", got #{prefix.inspect}"
           end

@@ -33,7 +33,7 @@ module Gitlab
           end
 
           def to_s
-            "line #{line}: #{request_method} #{path}: served by #{served}, the classifier names #{named || 'no route'}"
+            "line #{line}: #{request_method} #{path}: served by #{served}, the classifier names #{named || "no route"}"
           end
         end
 
@@ -62,7 +62,7 @@ module Gitlab
           # @return [String] the summary line and one line per difference
           def to_text(limit: nil)
             lines = ["#{source}: #{agreed}/#{entries.size} requests name the route that served " \
-                     "(#{format('%.2f', ratio * 100)}%), #{skipped} lines skipped"]
+                     "(#{format("%.2f", ratio * 100)}%), #{skipped} lines skipped"]
             diffs = differences
             diffs.first(limit || diffs.size).each { |d| lines << "differs: #{d}" }
             lines << "... #{diffs.size - limit} more differences" if limit && diffs.size > limit
@@ -147,7 +147,7 @@ module Gitlab
 
         def served_by(record)
           if record["controller"].is_a?(String) && record["action"].is_a?(String)
-            "#{self.class.controller_path(record['controller'])}##{record['action']}"
+            "#{self.class.controller_path(record["controller"])}##{record["action"]}"
           elsif record["route"].is_a?(String)
             record["route"]
           end

@@ -86,7 +86,7 @@ module Gitlab
         private
 
         def full_path(env)
-          path = "#{env['SCRIPT_NAME']}#{env['PATH_INFO']}"
+          path = "#{env["SCRIPT_NAME"]}#{env["PATH_INFO"]}"
           path.empty? ? "/" : path
         end
 
@@ -122,7 +122,7 @@ module Gitlab
           end
           return cell if cell.nil? || (CacheHeader.valid_cell?(cell) && (@cells.nil? || @cells.include?(cell)))
 
-          log("resolver answered #{cell.inspect} for #{entity}, which is not #{@cells ? 'a configured' : 'a valid'} cell name")
+          log("resolver answered #{cell.inspect} for #{entity}, which is not #{@cells ? "a configured" : "a valid"} cell name")
           nil
         end
 

@@ -177,13 +177,13 @@ module Gitlab
         end
 
         # @see Classifier#classify
-        def classify(method, path_info, &constraint)
-          classifier.classify(method, path_info, &constraint)
+        def classify(method, path_info, &)
+          classifier.classify(method, path_info, &)
         end
 
         # @see Classifier#recognize
-        def recognize(method, path_info, &constraint)
-          classifier.recognize(method, path_info, &constraint)
+        def recognize(method, path_info, &)
+          classifier.recognize(method, path_info, &)
         end
 
         # @see Classifier#matches
@@ -213,7 +213,7 @@ module Gitlab
 
         def inspect
           "#<#{self.class.name} artifact=#{@artifact.inspect} digest=#{@digest&.slice(0, 12).inspect} " \
-            "#{@classifier ? "routes=#{@classifier.routes.size}" : 'not built'}>"
+            "#{@classifier ? "routes=#{@classifier.routes.size}" : "not built"}>"
         end
 
         private

@@ -36,7 +36,7 @@ module Gitlab
       # Anything that cannot be represented raises {Error} naming the route; no route is dropped.
       module RailsRoutes
         # The lazy glob default the mapper adds (`wildcard_options`); the corpus default too.
-        LAZY_GLOB = /.+?/.freeze
+        LAZY_GLOB = /.+?/
         # Journey's glob regexp when no requirement was given (`AnchoredRegexp#visit_STAR`).
         GREEDY_GLOB = { "source" => ".+", "options" => 0 }.freeze
         # Regexp option bits the corpus format carries (i, x, m).
@@ -95,7 +95,7 @@ module Gitlab
             raise Error, "mounts nested deeper than 16 levels at #{prefix.where}" if depth > 16
 
             route_set.routes.routes.each_with_index do |route, i|
-              where = [prefix.where, "route #{i} (#{route.verb.empty? ? 'ANY' : route.verb} #{route.path.spec})"].compact.join(" > ")
+              where = [prefix.where, "route #{i} (#{route.verb.empty? ? "ANY" : route.verb} #{route.path.spec})"].compact.join(" > ")
               if route.path.anchored
                 out << RouteReader.new(route, prefix, where).to_h
                 @sources&.push(prefix.mounts + [route])

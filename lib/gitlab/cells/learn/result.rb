@@ -20,7 +20,7 @@ module Gitlab
       # The route a request matched: its index in definition order, Journey spec, and endpoint.
       RouteInfo = Struct.new(:index, :verb, :spec, :endpoint, :name, :dynamic) do
         def to_s
-          "##{index} #{verb.empty? ? 'ANY' : verb} #{spec}#{endpoint ? " (#{endpoint})" : ''}"
+          "##{index} #{verb.empty? ? "ANY" : verb} #{spec}#{endpoint ? " (#{endpoint})" : ""}"
         end
       end
 
@@ -142,8 +142,8 @@ module Gitlab
         end
 
         def inspect
-          "#<#{Result.name} #{source} #{path.inspect}#{exact? ? ' exact' : ''}#{cacheable? ? '' : ' uncacheable'}" \
-            "#{entity ? " entity=#{entity}" : ''}#{route ? " route=#{route}" : ''}>"
+          "#<#{Result.name} #{source} #{path.inspect}#{exact? ? " exact" : ""}#{cacheable? ? "" : " uncacheable"}" \
+            "#{entity ? " entity=#{entity}" : ""}#{route ? " route=#{route}" : ""}>"
         end
         alias to_s inspect
 
@@ -156,7 +156,7 @@ module Gitlab
         private
 
         def index_of(list, value, what)
-          list.index(value) || raise(ArgumentError, "unknown #{what} #{value.inspect} (one of #{list.compact.map(&:inspect).join(', ')})")
+          list.index(value) || raise(ArgumentError, "unknown #{what} #{value.inspect} (one of #{list.compact.map(&:inspect).join(", ")})")
         end
 
         def assign(values, routes)

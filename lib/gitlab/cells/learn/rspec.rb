@@ -116,7 +116,7 @@ module Gitlab
             return if wrong.empty?
 
             "params: expected to include #{expected.inspect}, got #{got.inspect} " \
-              "(differs: #{wrong.keys.map { |k| "#{k} => #{got.key?(k) ? got[k].inspect : 'absent'}" }.join(', ')})"
+              "(differs: #{wrong.keys.map { |k| "#{k} => #{got.key?(k) ? got[k].inspect : "absent"}" }.join(", ")})"
           end
         end
 
@@ -125,7 +125,7 @@ module Gitlab
           UNSET = Object.new.freeze
           private_constant :UNSET
 
-          def initialize(method, path_info, &constraint)
+          def initialize(method, path_info, &)
             super
             @source = nil
             @expectations = []
@@ -151,9 +151,7 @@ module Gitlab
           # A :default result (the default cell, never cached); optionally for a reason.
           # @param reason [Symbol, nil] :no_route or :no_rule
           def as_default(reason = nil)
-            if reason && !REASONS.key?(reason)
-              raise ArgumentError, "as_default reason must be one of #{REASONS.keys.inspect}, not #{reason.inspect}"
-            end
+            raise ArgumentError, "as_default reason must be one of #{REASONS.keys.inspect}, not #{reason.inspect}" if reason && !REASONS.key?(reason)
 
             expect_source(:default)
             want(:reason, reason) if reason
@@ -214,9 +212,7 @@ module Gitlab
           private
 
           def expect_source(source)
-            if @source && @source != source
-              raise ArgumentError, "classify(...) already expects a #{@source} result; it cannot also be #{source}"
-            end
+            raise ArgumentError, "classify(...) already expects a #{@source} result; it cannot also be #{source}" if @source && @source != source
 
             @source = source
           end
@@ -266,12 +262,12 @@ module Gitlab
             when :exact then check(:exact, value, r.exact?)
             when :cacheable then check(:cacheable, value, r.cacheable?)
             when :reason
-              @failures << "reason: expected #{value.inspect}, got #{r.reason.inspect}" + (r.reason ? " (#{REASONS[r.reason]})" : "") unless r.reason == value
+              @failures << ("reason: expected #{value.inspect}, got #{r.reason.inspect}" + (r.reason ? " (#{REASONS[r.reason]})" : "")) unless r.reason == value
             when :cell then check_cell(value)
             when :entity then check_entity(*value)
             when :route
               unless route_matches?(r.route, value)
-                @failures << "route: expected #{value.inspect}, got #{r.route ? r.route.to_s : 'no route'}"
+                @failures << "route: expected #{value.inspect}, got #{r.route ? r.route.to_s : "no route"}"
               end
             when :params then check_params(value)
             end
@@ -299,9 +295,9 @@ module Gitlab
           def check_entity(kind, key)
             e = @result.entity
             if e.nil?
-              @failures << "entity: expected #{kind}:#{key ? key.inspect : '*'}, got none (only routable results have one)"
+              @failures << "entity: expected #{kind}:#{key ? key.inspect : "*"}, got none (only routable results have one)"
             elsif e.kind != kind || (key && e.key != key)
-              @failures << "entity: expected #{kind}:#{key ? key.inspect : '*'}, got #{e.kind}:#{e.key.inspect}"
+              @failures << "entity: expected #{kind}:#{key ? key.inspect : "*"}, got #{e.kind}:#{e.key.inspect}"
             end
           end
 
@@ -326,7 +322,7 @@ module Gitlab
                        when :reason then "(#{value})"
                        when :exact then value ? "exactly" : "as a prefix"
                        when :cacheable then value ? "cacheable" : "uncacheable"
-                       when :entity then "with entity #{value[0]}:#{value[1] ? value[1].inspect : '*'}"
+                       when :entity then "with entity #{value[0]}:#{value[1] ? value[1].inspect : "*"}"
                        when :route then "with route #{value.inspect}"
                        when :params then "with params #{value.inspect}"
                        end
@@ -337,11 +333,11 @@ module Gitlab
           def result_text
             r = @result
             lines = [
-              "  source:    #{r.source}#{r.reason ? " (reason: #{r.reason}: #{REASONS[r.reason]})" : ''}",
+              "  source:    #{r.source}#{r.reason ? " (reason: #{r.reason}: #{REASONS[r.reason]})" : ""}",
               "  path:      #{r.path.inspect}",
               "  exact:     #{r.exact?}",
               "  cacheable: #{r.cacheable?}",
-              "  entity:    #{r.entity ? "#{r.entity.kind}:#{r.entity.key.inspect}" : 'none'}"
+              "  entity:    #{r.entity ? "#{r.entity.kind}:#{r.entity.key.inspect}" : "none"}"
             ]
             if r.source == :fixed
               lines << "  cell:      #{r.fixed_cell ? r.fixed_cell.inspect : "nil (the default cell, #{@actual.default_cell.inspect})"}"
@@ -395,9 +391,7 @@ module Gitlab
               @failures << "no route matches #{request_text}"
               return
             end
-            if @expected && !route_matches?(@match.route, @expected)
-              @failures << "route: expected #{@expected.inspect}, got #{@match.route}"
-            end
+            @failures << "route: expected #{@expected.inspect}, got #{@match.route}" if @expected && !route_matches?(@match.route, @expected)
             failure = @params && params_failure(@params, @match.params)
             @failures << failure if failure
           end
@@ -417,13 +411,13 @@ module Gitlab
           # @param path_info [String]
           # @yieldparam route [RouteInfo] dynamic constraints, as {Classifier#classify} takes them
           # @return [ClassifyMatcher]
-          def classify(method, path_info, &constraint)
-            ClassifyMatcher.new(method, path_info, &constraint)
+          def classify(method, path_info, &)
+            ClassifyMatcher.new(method, path_info, &)
           end
 
           # @return [RecognizeMatcher]
-          def recognize(method, path_info, &constraint)
-            RecognizeMatcher.new(method, path_info, &constraint)
+          def recognize(method, path_info, &)
+            RecognizeMatcher.new(method, path_info, &)
           end
         end
       end
@@ -431,6 +425,4 @@ module Gitlab
   end
 end
 
-if defined?(RSpec) && RSpec.respond_to?(:configure)
-  RSpec.configure { |config| config.include Gitlab::Cells::Learn::RSpec::Matchers }
-end
+RSpec.configure { |config| config.include Gitlab::Cells::Learn::RSpec::Matchers } if defined?(RSpec) && RSpec.respond_to?(:configure)

@@ -23,11 +23,11 @@ namespace :cells do
     routes_path = File.expand_path(routes_path, Dir.pwd)
     abort "cells:coverage: no route table at #{routes_path} (give one as cells:coverage[FILE] or ROUTES=FILE)" unless File.file?(routes_path)
 
-    rules_path = ENV["RULES"]
+    rules_path = ENV.fetch("RULES", nil)
     rules_path = File.expand_path(rules_path, Dir.pwd) if rules_path && !rules_path.empty?
     abort "cells:coverage: no rules file at #{rules_path}" if rules_path && !rules_path.empty? && !File.file?(rules_path)
 
-    out_path = ENV["OUT"]
+    out_path = ENV.fetch("OUT", nil)
     out_path = out_path && !out_path.empty? ? File.expand_path(out_path, Dir.pwd) : File.join(root, "tmp", "cells-coverage.html")
 
     begin
@@ -41,12 +41,12 @@ namespace :cells do
       classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(routes_path), rules: rules)
     rescue Gitlab::Cells::Learn::Error, JSON::ParserError => e
       source = e.is_a?(Gitlab::Cells::Learn::InvalidRulesError) ? rules_path : routes_path
-      abort "cells:coverage: #{source}: #{e.class.name.split('::').last}: #{e.message}"
+      abort "cells:coverage: #{source}: #{e.class.name.split("::").last}: #{e.message}"
     end
 
     coverage = Gitlab::Cells::Learn::Coverage.new(classifier)
     puts "Route table: #{routes_path}"
-    puts "Rules: #{rules_path && !rules_path.empty? ? rules_path : 'GitLab defaults (rules/gitlab.json)'}"
+    puts "Rules: #{rules_path && !rules_path.empty? ? rules_path : "GitLab defaults (rules/gitlab.json)"}"
     puts coverage.to_text
     FileUtils.mkdir_p(File.dirname(out_path))
     File.write(out_path, coverage.to_html(title: "GitLab Cells route coverage: #{File.basename(routes_path)}"))

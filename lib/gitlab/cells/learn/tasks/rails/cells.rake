@@ -42,10 +42,10 @@ namespace :cells do
     ideal = case ENV.fetch("HOST", "accept-all")
             when "ideal" then true
             when "accept-all" then false
-            else abort "cells:verify: HOST must be accept-all or ideal, not #{ENV['HOST'].inspect}"
+            else abort "cells:verify: HOST must be accept-all or ideal, not #{ENV["HOST"].inspect}"
             end
     limit = ENV["LIMIT"] ? Integer(ENV["LIMIT"], exception: false) : nil
-    abort "cells:verify: LIMIT must be an integer, not #{ENV['LIMIT'].inspect}" if ENV["LIMIT"] && limit.nil?
+    abort "cells:verify: LIMIT must be an integer, not #{ENV["LIMIT"].inspect}" if ENV["LIMIT"] && limit.nil?
 
     replay = Gitlab::Cells::Learn::LogReplay.new(Gitlab::Cells::Learn::Railtie.classifier, ideal: ideal)
     differing = 0
