@@ -124,11 +124,7 @@ RSpec.describe "cells-router end to end", :e2e do
       @hang = E2E::HangServer.new(name: "cell_h", port: E2E.free_port, log: File.join(@dir, "cell_h.log"))
       [*@cells.values, @hang].each(&:start)
       [*@cells.values, @hang].each(&:wait_until_ready)
-      # Ruby's first call into each code path is slow: warm every cell up, straight (no router involved).
-      @cells.each_value do |c|
-        c.get("#{E2E::LEARN_PATH}?method=GET&path_info=%2Fwarm%2Fup")
-        c.get("/warm/up")
-      end
+      @cells.each_value(&:warm_up)
     end
 
     after(:all) do

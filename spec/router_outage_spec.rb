@@ -28,10 +28,7 @@ RSpec.describe "cells-router in a cell outage", :e2e do
     @hang = E2E::HangServer.new(name: "cell_h", port: E2E.free_port, log: File.join(@dir, "cell_h.log"))
     [@a, @k, @hang].each(&:start)
     [@a, @k, @hang].each(&:wait_until_ready)
-    [@a, @k].each do |c|
-      c.get("#{E2E::LEARN_PATH}?method=GET&path_info=%2Fwarm%2Fup")
-      c.get("/warm/up")
-    end
+    [@a, @k].each(&:warm_up)
   end
 
   after(:all) do

@@ -138,14 +138,20 @@ fn requests(round: usize) -> Vec<String> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_cell_cannot_take_requests_meant_for_others() {
-    let mut honest = Vec::new();
+/// The honest cells, each answering learn requests and pages truthfully for its own namespaces.
+async fn start_honest_cells() -> Vec<FakeCell> {
+    let mut cells = Vec::new();
     for name in HONEST {
         let c = FakeCell::start(name, honest_learn).await;
         c.set_app(honest_app(name));
-        honest.push(c);
+        cells.push(c);
     }
+    cells
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_cell_cannot_take_requests_meant_for_others() {
+    let honest = start_honest_cells().await;
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
     let hostile = FakeCell::start(HOSTILE, move |_: &str, path: &str| {
@@ -247,12 +253,7 @@ async fn two_cells_naming_themselves_get_503_not_a_guess() {
 /// a self-claim (one more request) happens about once in `cells` learns.
 #[tokio::test]
 async fn confirmation_cost_on_a_healthy_fleet() {
-    let mut cells = Vec::new();
-    for name in HONEST {
-        let c = FakeCell::start(name, honest_learn).await;
-        c.set_app(honest_app(name));
-        cells.push(c);
-    }
+    let cells = start_honest_cells().await;
     let refs: Vec<&FakeCell> = cells.iter().collect();
     let r = router("", "cell_0", &refs).await;
     let c = client();

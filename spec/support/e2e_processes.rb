@@ -270,6 +270,13 @@ module E2E
       "http://127.0.0.1:#{port}"
     end
 
+    # Ruby's first call into each code path is slow: one learn request and one page, straight
+    # to the cell (no router involved), so that timing checks see a warm cell.
+    def warm_up
+      get("#{LEARN_PATH}?method=GET&path_info=%2Fwarm%2Fup")
+      get("/warm/up")
+    end
+
     # @return [Array<Hash>] every request this cell recorded since it started
     def records
       resp = E2E.request(port, "/-/e2e/counts", timeout: 10)
