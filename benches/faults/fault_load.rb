@@ -15,9 +15,9 @@ module Faults
     SLOW_MS = 200
     # A 502/503 is allowed from the kill until this long after the killed cell answers again.
     GRACE_MS = 2000
-    # cache.ttl: short, so that routes are relearned all through the run (the garbage phase needs
-    # learn requests, the kill phase needs entries pointing at the dead cell to be relearned).
-    TTL = "3s"
+    # cache.ttl is the schedule's outage length (`kill.down`, see #ttl): short, so that routes are
+    # relearned all through the run (the garbage phase needs learn requests, the kill phase needs
+    # entries pointing at the dead cell to be relearned).
     # breaker.probe_interval of the router (Faults.router_toml).
     PROBE_MS = 250
 
@@ -67,7 +67,7 @@ module Faults
 
     def run
       h = Harness.prepare(@dir)
-      router_port = h.start_topology("router_faults", ids_log: method(:ids_path), ttl: TTL, capacity: 100_000,
+      router_port = h.start_topology("router_faults", ids_log: method(:ids_path), ttl: ttl, capacity: 100_000,
                                                       log_level: "warn,cells_router::access=info")
       drive(h, router_port)
       collect(h, router_port)
@@ -99,6 +99,15 @@ module Faults
       report = analyze
       print_report(report)
       Faults.conclude(report, json: @json, name: "fault-load.json", dir: @dir, keep: @keep)
+    end
+
+    # The cache TTL: exactly the outage's length. The learn-storm check compares the learn requests
+    # of the outage with those of a window as long just before it; with windows one TTL long, each
+    # holds every steadily requested entry's relearning once, whatever the phase of the expiry
+    # waves (with a 3 s TTL and a 1.5 s outage at 2.5 s, the first wave of expiries fell in the
+    # outage window and none in the one before, and the check failed about one run in five).
+    def ttl
+      "#{(@schedule[:kill][:down] * 1000).round}ms"
     end
 
     def drive(h, port)
@@ -247,7 +256,7 @@ module Faults
               "#{unanswered} (sent #{sent.size}, received #{responses.size}; at most #{CONNECTIONS})"),
         check("every cell served in every phase (the killed one except while down)", liveness_ok?(phases),
               phases.map { |p| "#{p["phase"]}: #{p["ok_by_cell"].map { |c, n| "#{c}=#{n}" }.join(" ")}" }.join("; ")),
-        # The cache TTL (3 s) and concurrent misses of new paths under one prefix (single-flight
+        # The cache TTL (the outage's length) and concurrent misses of new paths under one prefix (single-flight
         # is per path) make learn requests of their own, outage or not: measured in a window as
         # long just before the kill. A learn storm (one learn per request for the dead cell, as
         # before the breaker: 18,484 for 20,977 502s) is far above both together.
