@@ -867,10 +867,13 @@ impl RequirementCache {
     }
 }
 
+/// A route's parsed spec, its regex, and what only Ruby's `Regexp` can decide.
+type RouteRegex = (Vec<journey::SpecNode>, Node, Option<Box<HostRegex>>);
+
 /// The full regex of a route, as Journey builds it, and what only Ruby's `Regexp` can decide.
-fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Result<(Vec<journey::SpecNode>, Node, Option<Box<HostRegex>>), CompileError> {
+fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Result<RouteRegex, CompileError> {
     let spec = journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
-    let (mut requirements, inexpressible) = cache.get(index, def)?;
+    let (requirements, inexpressible) = cache.get(index, def)?;
     let anchoring = if def.mounted {
         journey::Anchoring::Mounted
     } else if journey::is_simulator_route(&spec, &|name| requirements.contains_key(name)) {
@@ -897,7 +900,8 @@ fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Res
             journey::Literals::Encoded { after: mount.len() }
         }
     };
-    let node = journey::route_regex_with(&spec, anchoring, literals, &mut |name| requirements.remove(name));
+    // A name used twice (`/page/*id(.:format).:format`) has its requirement at every occurrence.
+    let node = journey::route_regex_with(&spec, anchoring, literals, &mut |name| requirements.get(name).cloned());
     Ok((spec, node, host))
 }
 
@@ -1312,6 +1316,10 @@ mod tests {
         assert_eq!(m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect::<Vec<_>>(), [("id".to_string(), b"1".to_vec())]);
         let m = c.classify("GET", b"/a/1/2").unwrap().unwrap();
         assert_eq!(m.param("id").as_deref(), Some(&b"2"[..]));
+        // Each occurrence carries the name's requirement (`format: true` on a formatted glob).
+        let c = Classifier::new(vec![RouteDef::new("GET", "/page/*id(.:format).:format").regex_requirement("format", ".+", 0)]).unwrap();
+        let m = c.classify("GET", b"/page/foo/bar.json.json/extra").unwrap().unwrap();
+        assert_eq!(m.param("format").as_deref(), Some(&b"json/extra"[..]));
     }
 
     /// A mounted app may pass (`X-Cascade: pass`): the host is asked, and when it declines the

@@ -114,6 +114,17 @@ impl<'a> Parser<'a> {
         Ok(any_bytes())
     }
 
+    /// A non-ASCII character (first byte `first`, at the cursor) inside a class: consumed,
+    /// and the whole class widened (Onigmo matches it as one multi-byte character).
+    fn non_ascii_in_class(&mut self, first: u8) -> Result<(), RegexError> {
+        let at = self.pos;
+        self.pos = (at + utf8_len(first)).min(self.src.len());
+        self.widened_class = true;
+        let text = String::from_utf8_lossy(&self.src[at..self.pos]).into_owned();
+        let reason = "non-ASCII characters in a character class are not supported (paths are matched as bytes)";
+        self.inexpressible(at, format!("non-ASCII character {text:?} in a class"), reason).map(drop)
+    }
+
     /// Consumes a `{...}`, `<...>` or `'...'` argument (`\p{Alpha}`, `\k<name>`) if one follows.
     fn skip_argument(&mut self) {
         let close = match self.peek() {
@@ -640,15 +651,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 c if c >= 0x80 => {
-                    let at = self.pos;
-                    self.pos = (at + utf8_len(c)).min(self.src.len());
-                    self.widened_class = true;
-                    let text = String::from_utf8_lossy(&self.src[at..self.pos]).into_owned();
-                    self.inexpressible(
-                        at,
-                        format!("non-ASCII character {text:?} in a class"),
-                        "non-ASCII characters in a character class are not supported (paths are matched as bytes)",
-                    )?;
+                    self.non_ascii_in_class(c)?;
                     continue;
                 }
                 c => {
@@ -676,15 +679,7 @@ impl<'a> Parser<'a> {
                         continue;
                     }
                     c if c >= 0x80 => {
-                        let at = self.pos;
-                        self.pos = (at + utf8_len(c)).min(self.src.len());
-                        self.widened_class = true;
-                        let text = String::from_utf8_lossy(&self.src[at..self.pos]).into_owned();
-                        self.inexpressible(
-                            at,
-                            format!("non-ASCII character {text:?} in a class range"),
-                            "non-ASCII characters in a character class are not supported",
-                        )?;
+                        self.non_ascii_in_class(c)?;
                         continue;
                     }
                     c => {
