@@ -101,7 +101,7 @@ module RailsSuiteTables
       table(src, "test_constraints", %w[/articles/2011 /articles/20 /articles/2011/01 /articles/abc /people/1 /people/x.json /posts/1.2.3]) do
         get "articles/:year(/:month)", to: "articles#index", constraints: { year: /\d{4}/, month: /\d{2}/ }
         get "people/:id", to: "people#show", constraints: { id: /\d+/ }
-        get "posts/:id", to: "posts#show", constraints: { id: /[^\/]+/ }
+        get "posts/:id", to: "posts#show", constraints: { id: %r{[^/]+} }
       end,
       table(src, "test_format_false_and_optional_format", %w[/foo /foo.json /bar /bar.json /baz.json /baz]) do
         get "foo", to: "foo#index", format: false
