@@ -46,6 +46,14 @@ module GrapeDifferential
       /api/v4/a.b.c/dotted /api/v4/version.xml /api/v4/VERSION /API/v4/version /api//v4/version
       //api/v4/version /api/v4/version/ /api/v4/markdown /api/v4/unknown/route /unknown /
     ]
+    # Percent-encoded spellings of literal characters, which Mustermann matches (`u` or `%75`)
+    # except for `/`; lower-case escapes too, which Rails upper-cases before Grape sees them.
+    paths += %w[
+      /api/v4/%70rojects/42 /api/v4/%70ROJECTS/42 /api/v4/projects/42/%69ssues.json /api/v4/projects/42%2Ejson
+      /api/v4/projects/42%2ejson /%61pi/v4/version /%61%70%69/v4/version /api/v4/version%2Ejson
+      /api%2Fv4/version /api/v4%2Fversion /api/v4/users%2F1 /api/v4/projects/42/issues%2F1 /api/v4/projects/42%2Fissues
+      /api/v4/projects/42/repository/files/a%2Fb.rb/%72aw /api/v4/a%2Eb/dotted /api/v4/%76ersion /api/v4/ver%73ion.json
+    ]
     paths.flat_map { |path| METHODS.map { |m| [m, path] } }
   end
 

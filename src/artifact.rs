@@ -100,8 +100,14 @@ pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, 
     Ok(out)
 }
 
-/// Loads what [`write()`] wrote.
+/// Loads what [`write()`] wrote; a route only Ruby's `Regexp` can decide is refused (see [`read_with`]).
 pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> {
+    read_with(bytes, false)
+}
+
+/// [`read()`]; with `host_regex` (the gem), routes only Ruby's `Regexp` can decide are loaded
+/// for a [`crate::classifier::RegexHost`] (see [`BuildOptions::host_regex`]).
+pub fn read_with(bytes: &[u8], host_regex: bool) -> Result<(Classifier, Option<Rules>), ArtifactError> {
     if bytes.len() < 8 || &bytes[..8] != MAGIC {
         return Err(ArtifactError::BadMagic);
     }
@@ -141,9 +147,10 @@ pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> 
     if offset != payload.len() {
         return Err(ArtifactError::Header("the automata do not fill the payload".into()));
     }
-    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() }, max_path_len: header.max_path_len };
+    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() }, max_path_len: header.max_path_len, host_regex };
     if engines.is_empty() {
-        let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, max_path_len: header.max_path_len };
+        let options =
+            BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, max_path_len: header.max_path_len, host_regex };
         let classifier = Classifier::build(header.routes, &options).map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
         return Ok((classifier, header.rules));
     }

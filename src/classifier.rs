@@ -22,7 +22,7 @@ use crate::matcher::{Matcher, Spans};
 use crate::normalize::{normalize_path, unescape};
 use crate::routes::{is_method_token, Requirement, RouteDef, Verbs};
 use crate::ruby_regex::ast::Node;
-use crate::ruby_regex::parse::parse;
+use crate::ruby_regex::parse::{parse_as_allowed, Inexpressible};
 use crate::ruby_regex::translate::{translate, Widening};
 
 /// Paths longer than this are refused by default (Puma's own limit on a request target is 12 KiB).
@@ -37,6 +37,49 @@ pub struct CompiledRoute {
     pub(crate) params: Vec<String>,
     pub(crate) matcher: u32,
     pub(crate) widenings: Vec<Widening>,
+    /// Set when a requirement uses what neither the DFA nor the exact matcher can run: the
+    /// host confirms the route with Ruby's own `Regexp` ([`BuildOptions::host_regex`]).
+    pub(crate) host_regex: Option<Box<HostRegex>>,
+}
+
+/// A route the host decides with Ruby's own `Regexp`, because one of its requirements uses an
+/// Onigmo construct no DFA can express ([`Inexpressible`]). The automaton widens the construct
+/// to "any bytes", so it proposes every path Ruby could accept (and more); the host runs
+/// `source` on each such candidate and reads the parameters as Journey does.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct HostRegex {
+    /// The route's regexp as Journey builds it (`Path::Pattern#to_regexp`), in Ruby syntax.
+    pub source: String,
+    /// Per parameter slot ([`CompiledRoute::param_names`]), its requirement as Journey
+    /// interpolates it, or `None`: Journey counts each requirement's groups to find the
+    /// parameter's capture (`Path::Pattern#offsets`), and so must the host.
+    pub requirements: Vec<Option<String>>,
+    /// What needed Ruby, per parameter.
+    pub constructs: Vec<(String, Inexpressible)>,
+}
+
+/// Confirms a [`HostRegex`] route on a normalized path: the parameters' byte spans (in
+/// parameter-slot order) when Ruby's `Regexp` matches, `None` when it does not.
+pub type RegexHost<'h> = dyn FnMut(&CompiledRoute, &[u8]) -> Result<Option<Spans>, ClassifyError> + 'h;
+
+/// Rails sets the path parameters of each route it tries (`Journey::Router#serve`) before asking
+/// its constraints, and refuses parameters that are not UTF-8 once unescaped
+/// (`ActionController::BadRequest`, 400): so the first route tried with such a parameter ends
+/// the search with that error, whatever routes follow.
+fn parameters_are_utf8(m: &Match<'_, '_>) -> Result<(), ClassifyError> {
+    m.try_spans()?;
+    match m.params().find(|(_, value)| std::str::from_utf8(value).is_err()) {
+        Some((name, _)) => Err(ClassifyError::ParamNotUtf8 { route: m.route_index(), param: name.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// The [`RegexHost`] of callers without Ruby: a [`HostRegex`] route cannot be decided.
+fn no_regex_host(route: &CompiledRoute, _: &[u8]) -> Result<Option<Spans>, ClassifyError> {
+    Err(ClassifyError::NeedsRuby {
+        route: route.index,
+        construct: route.host_regex.as_ref().and_then(|h| h.constructs.first()).map(|(p, c)| format!("{p}: {}", c.construct)).unwrap_or_default(),
+    })
 }
 
 impl CompiledRoute {
@@ -66,6 +109,11 @@ impl CompiledRoute {
     pub fn verbs(&self) -> &Verbs {
         &self.verbs
     }
+
+    /// What Ruby's `Regexp` must decide for this route, if anything.
+    pub fn host_regex(&self) -> Option<&HostRegex> {
+        self.host_regex.as_deref()
+    }
 }
 
 /// Options for [`Classifier::build`].
@@ -73,11 +121,15 @@ impl CompiledRoute {
 pub struct BuildOptions {
     pub engine: EngineConfig,
     pub max_path_len: usize,
+    /// Accept requirements with Onigmo constructs no DFA can express ([`Inexpressible`]): the
+    /// route is then decided by a [`RegexHost`] running Ruby's own `Regexp` (the gem). Off for
+    /// users without Ruby (CLI, router), which refuse such a table naming route and construct.
+    pub host_regex: bool,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { engine: EngineConfig::default(), max_path_len: DEFAULT_MAX_PATH_LEN }
+        BuildOptions { engine: EngineConfig::default(), max_path_len: DEFAULT_MAX_PATH_LEN, host_regex: false }
     }
 }
 
@@ -139,6 +191,9 @@ pub struct Match<'c, 'p> {
     /// Parameter spans, found on first use: a route the DFA decides alone is chosen without
     /// running its exact matcher, and most answers never need their parameters.
     spans: OnceCell<Result<Spans, ClassifyError>>,
+    /// Offered to the host only to ask whether its request conditions hold (see
+    /// [`Match::asks_request_conditions_only`]).
+    conditions_only: bool,
 }
 
 impl<'c, 'p> Match<'c, 'p> {
@@ -202,8 +257,23 @@ impl<'c, 'p> Match<'c, 'p> {
         })
     }
 
+    /// True when the host is asked only whether the route's *request conditions* (`subdomain:`,
+    /// `host:`...) hold, not its constraint objects: Journey's `match_head_routes` keeps the
+    /// routes drawn for HEAD whose `matches?(req)` holds, and only when there is none answers
+    /// HEAD with the GET routes; a HEAD route's constraint objects are asked later, at `serve`,
+    /// and do not send the request back to the GET routes.
+    pub fn asks_request_conditions_only(&self) -> bool {
+        self.conditions_only
+    }
+
     pub fn into_owned(self) -> Match<'c, 'static> {
-        Match { classifier: self.classifier, route: self.route, path: Cow::Owned(self.path.into_owned()), spans: self.spans }
+        Match {
+            classifier: self.classifier,
+            route: self.route,
+            path: Cow::Owned(self.path.into_owned()),
+            spans: self.spans,
+            conditions_only: self.conditions_only,
+        }
     }
 }
 
@@ -255,7 +325,7 @@ impl Classifier {
             Layout::FirstSegment => options.engine,
             Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
         };
-        let mut parts = Parts::compile(routes, Mode::Build)?;
+        let mut parts = Parts::compile(routes, Mode::Build, options.host_regex)?;
         let (groups, split) = std::mem::take(&mut parts.pending).split(layout);
         let around = match split {
             Some(split) => {
@@ -290,7 +360,7 @@ impl Classifier {
         layout: Layout,
         widenings: Vec<Vec<Widening>>,
     ) -> Result<Classifier, CompileError> {
-        let mut parts = Parts::compile(routes, Mode::Load)?;
+        let mut parts = Parts::compile(routes, Mode::Load, options.host_regex)?;
         if widenings.len() != parts.routes.len() {
             return Err(CompileError::Automaton("the widenings do not belong to these routes".into()));
         }
@@ -360,25 +430,56 @@ impl Classifier {
         &'c self,
         method: &str,
         path_info: &'p [u8],
-        mut accept: impl FnMut(&Match<'c, 'p>) -> bool,
+        accept: impl FnMut(&Match<'c, 'p>) -> bool,
+    ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        self.classify_with_regex(method, path_info, accept, &mut no_regex_host)
+    }
+
+    /// [`Classifier::classify_with`], with `regex` deciding the routes only Ruby's `Regexp`
+    /// can ([`CompiledRoute::host_regex`]).
+    pub fn classify_with_regex<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        accept: impl FnMut(&Match<'c, 'p>) -> bool,
+        regex: &mut RegexHost<'_>,
     ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
         let mut found = None;
-        self.visit_matches(method, path_info, Wanted::First, |m| {
-            if !m.route.def.asks_host() || accept(&m) {
+        let mut invalid = None;
+        // Only a path with `%` or a non-ASCII byte can give a parameter that is not UTF-8.
+        let check_encoding = path_info.iter().any(|&b| b == b'%' || b >= 0x80);
+        let accept = std::cell::RefCell::new(accept);
+        let mut conditions = |m: &Match<'c, 'p>| (accept.borrow_mut())(m);
+        self.visit_matches(method, path_info, Wanted::First, regex, Some(&mut conditions), |m| {
+            if check_encoding {
+                if let Err(e) = parameters_are_utf8(&m) {
+                    invalid = Some(e);
+                    return false;
+                }
+            }
+            if !m.route.def.asks_host() || (accept.borrow_mut())(&m) {
                 found = Some(m);
                 false
             } else {
                 true
             }
         })?;
-        Ok(found)
+        match invalid {
+            Some(e) => Err(e),
+            None => Ok(found),
+        }
     }
 
     /// Every route that matches `(method, path_info)`, in the order Rails would try them
     /// (dynamic constraints not applied).
     pub fn matches<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
+        self.matches_with_regex(method, path_info, &mut no_regex_host)
+    }
+
+    /// [`Classifier::matches`], with `regex` deciding the routes only Ruby's `Regexp` can.
+    pub fn matches_with_regex<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], regex: &mut RegexHost<'_>) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
         let mut all = Vec::new();
-        self.each_match(method, path_info, |m| {
+        self.visit_matches(method, path_info, Wanted::All, regex, None, |m| {
             all.push(m);
             true
         })?;
@@ -394,7 +495,7 @@ impl Classifier {
         self.candidates(&path, &mut candidates)?;
         for &route in candidates.as_slice() {
             let route = &self.routes[route as usize];
-            if let Some(m) = self.confirm(route, &path)? {
+            if let Some(m) = self.confirm(route, &path, &mut no_regex_host)? {
                 out.push(m);
             }
         }
@@ -403,7 +504,7 @@ impl Classifier {
 
     /// Calls `visit` with each matching route in Rails' order until it returns false.
     pub fn each_match<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], visit: impl FnMut(Match<'c, 'p>) -> bool) -> Result<(), ClassifyError> {
-        self.visit_matches(method, path_info, Wanted::All, visit)
+        self.visit_matches(method, path_info, Wanted::All, &mut no_regex_host, None, visit)
     }
 
     fn visit_matches<'c, 'p>(
@@ -411,6 +512,8 @@ impl Classifier {
         method: &str,
         path_info: &'p [u8],
         wanted: Wanted,
+        regex: &mut RegexHost<'_>,
+        mut conditions: Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
         mut visit: impl FnMut(Match<'c, 'p>) -> bool,
     ) -> Result<(), ClassifyError> {
         self.check_request(method, path_info)?;
@@ -425,10 +528,17 @@ impl Classifier {
         }
 
         let filter = if method == "HEAD" {
+            // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
+            // hold (asked of the host, when a route has any), else every route as GET.
             let mut explicit = false;
             for &r in candidates {
                 let route = &self.routes[r as usize];
-                if VerbFilter::ExplicitHead.allows(&route.verbs) && self.confirm(route, &path)?.is_some() {
+                if !VerbFilter::ExplicitHead.allows(&route.verbs) {
+                    continue;
+                }
+                let Some(mut m) = self.confirm(route, &path, regex)? else { continue };
+                m.conditions_only = true;
+                if !route.def.request_conditions || conditions.as_mut().is_none_or(|ask| ask(&m)) {
                     explicit = true;
                     break;
                 }
@@ -456,7 +566,7 @@ impl Classifier {
                 match verified.iter().position(|(m, _)| *m == route.matcher) {
                     Some(at) => verified[at].1.clone().map(|s| OnceCell::from(Ok(s))),
                     None => {
-                        let spans = self.verify(route, &path)?;
+                        let spans = self.verify(route, &path, regex)?;
                         // Keep a copy only if a later candidate shares this regex.
                         if candidates[i + 1..].iter().any(|&later| self.routes[later as usize].matcher == route.matcher) {
                             verified.push((route.matcher, spans.clone()));
@@ -466,7 +576,7 @@ impl Classifier {
                 }
             };
             let Some(spans) = spans else { continue };
-            if !visit(Match { classifier: self, route, path: path.clone(), spans }) {
+            if !visit(Match { classifier: self, route, path: path.clone(), spans, conditions_only: false }) {
                 break;
             }
         }
@@ -532,24 +642,38 @@ impl Classifier {
     }
 
     /// The route's match, if its regex matches `path` (an automaton proposed it).
-    fn confirm<'c, 'p>(&'c self, route: &'c CompiledRoute, path: &Cow<'p, [u8]>) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+    fn confirm<'c, 'p>(&'c self, route: &'c CompiledRoute, path: &Cow<'p, [u8]>, regex: &mut RegexHost<'_>) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
         if route.is_exact_in_dfa() {
-            return Ok(Some(Match { classifier: self, route, path: path.clone(), spans: OnceCell::new() }));
+            return Ok(Some(Match { classifier: self, route, path: path.clone(), spans: OnceCell::new(), conditions_only: false }));
         }
-        Ok(self.verify(route, path)?.map(|s| Match { classifier: self, route, path: path.clone(), spans: OnceCell::from(Ok(s)) }))
+        Ok(self.verify(route, path, regex)?.map(|s| Match {
+            classifier: self,
+            route,
+            path: path.clone(),
+            spans: OnceCell::from(Ok(s)),
+            conditions_only: false,
+        }))
     }
 
     /// The spans of a route the automaton matched: for a route it decides exactly they may be
     /// read off the path ([`Matcher::known_match_spans`]); otherwise the regex runs.
     fn known_match_spans(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
         if !route.is_exact_in_dfa() {
-            return self.verify(route, path);
+            return self.verify(route, path, &mut no_regex_host);
         }
         self.matcher(route.matcher)?.known_match_spans(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
     }
 
-    /// Runs the route's exact regex; `None` when it does not match after all.
-    fn verify(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
+    /// Runs the route's exact regex (Ruby's, through `regex`, for a [`HostRegex`] route); `None`
+    /// when it does not match after all.
+    fn verify(&self, route: &CompiledRoute, path: &[u8], regex: &mut RegexHost<'_>) -> Result<Option<Spans>, ClassifyError> {
+        if route.host_regex.is_some() {
+            let spans = regex(route, path)?;
+            if spans.as_ref().is_some_and(|s| s.len() != route.params.len() || s.iter().flatten().any(|&(a, b)| a > b || b > path.len())) {
+                return Err(ClassifyError::Automaton(format!("route {}: the host's Regexp gave spans outside the path", route.index)));
+            }
+            return Ok(spans);
+        }
         self.matcher(route.matcher)?.captures(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
     }
 
@@ -560,7 +684,7 @@ impl Classifier {
         }
         let route = &self.routes[lazy.route as usize];
         // Validated when the classifier was loaded, so this cannot fail short of a bug.
-        let (_, node) = route_node(route.index, &route.def, &mut RequirementCache(HashMap::new()))
+        let (_, node, _) = route_node(route.index, &route.def, &mut RequirementCache::new(true))
             .map_err(|e| ClassifyError::Automaton(format!("route {} no longer compiles: {e}", route.index)))?;
         let _ = lazy.cell.set(Matcher::new(node, route.params.len()));
         Ok(lazy.cell.get().expect("just set"))
@@ -702,41 +826,54 @@ enum Mode {
 }
 
 /// Parses a route's requirements (memoized across routes, which mostly share them).
-struct RequirementCache(HashMap<(String, u32), Node>);
+struct RequirementCache {
+    parsed: HashMap<(String, u32), (Node, Vec<Inexpressible>)>,
+    /// Widen inexpressible constructs for a [`RegexHost`] instead of refusing them.
+    host_regex: bool,
+}
 
 impl RequirementCache {
-    fn get(&mut self, index: usize, def: &RouteDef) -> Result<HashMap<String, Node>, CompileError> {
+    fn new(host_regex: bool) -> Self {
+        RequirementCache { parsed: HashMap::new(), host_regex }
+    }
+
+    /// Each requirement's node, and the constructs only Ruby can decide (with their parameter).
+    #[allow(clippy::type_complexity)]
+    fn get(&mut self, index: usize, def: &RouteDef) -> Result<(HashMap<String, Node>, Vec<(String, Inexpressible)>), CompileError> {
         let mut out = HashMap::new();
+        let mut inexpressible = Vec::new();
         for (param, requirement) in &def.requirements {
             let node = match requirement {
                 Requirement::Literal { literal } => Node::literal(literal.as_bytes()),
                 Requirement::Regex { source, options } => {
                     let key = (source.clone(), *options);
-                    match self.0.get(&key) {
-                        Some(node) => node.clone(),
-                        None => {
-                            let node = parse(source, *options).map_err(|source| CompileError::Requirement {
-                                index,
-                                spec: def.path.clone(),
-                                param: param.clone(),
-                                source,
-                            })?;
-                            self.0.insert(key, node.clone());
-                            node
-                        }
+                    if !self.parsed.contains_key(&key) {
+                        let parsed = parse_as_allowed(source, *options, self.host_regex).map_err(|source| CompileError::Requirement {
+                            index,
+                            spec: def.path.clone(),
+                            param: param.clone(),
+                            source,
+                        })?;
+                        self.parsed.insert(key.clone(), parsed);
                     }
+                    let (node, found) = &self.parsed[&key];
+                    inexpressible.extend(found.iter().map(|c| (param.clone(), c.clone())));
+                    node.clone()
                 }
             };
             out.insert(param.clone(), node);
         }
-        Ok(out)
+        Ok((out, inexpressible))
     }
 }
 
-/// The full regex of a route, as Journey builds it.
-fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Result<(Vec<journey::SpecNode>, Node), CompileError> {
+/// A route's parsed spec, its regex, and what only Ruby's `Regexp` can decide.
+type RouteRegex = (Vec<journey::SpecNode>, Node, Option<Box<HostRegex>>);
+
+/// The full regex of a route, as Journey builds it, and what only Ruby's `Regexp` can decide.
+fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Result<RouteRegex, CompileError> {
     let spec = journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
-    let mut requirements = cache.get(index, def)?;
+    let (requirements, inexpressible) = cache.get(index, def)?;
     let anchoring = if def.mounted {
         journey::Anchoring::Mounted
     } else if journey::is_simulator_route(&spec, &|name| requirements.contains_key(name)) {
@@ -744,34 +881,58 @@ fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Res
     } else {
         journey::Anchoring::Regex
     };
-    let node = journey::route_regex(&spec, anchoring, &mut |name| requirements.remove(name));
-    Ok((spec, node))
+    let host = (!inexpressible.is_empty()).then(|| {
+        let ruby = |name: &str| def.requirements.get(name).map(journey::ruby_requirement);
+        Box::new(HostRegex {
+            source: journey::ruby_source(&spec, anchoring, &ruby),
+            requirements: journey::param_names(&spec).iter().map(|name| ruby(name)).collect(),
+            constructs: inexpressible,
+        })
+    });
+    let literals = match def.encoded_literals_after.as_deref() {
+        None => journey::Literals::Plain,
+        Some("" | "/") => journey::Literals::Encoded { after: 0 },
+        Some(mount) => {
+            let mount = journey::parse_spec(mount).map_err(|source| CompileError::Spec { index, spec: mount.to_string(), source })?;
+            if !spec.starts_with(&mount) {
+                return Err(CompileError::Table(format!("route {index}: encoded_literals_after is not the start of {:?}", def.path)));
+            }
+            journey::Literals::Encoded { after: mount.len() }
+        }
+    };
+    // A name used twice (`/page/*id(.:format).:format`) has its requirement at every occurrence.
+    let node = journey::route_regex_with(&spec, anchoring, literals, &mut |name| requirements.get(name).cloned());
+    Ok((spec, node, host))
 }
 
 impl Parts {
-    fn compile(mut routes: Vec<RouteDef>, mode: Mode) -> Result<Parts, CompileError> {
+    fn compile(mut routes: Vec<RouteDef>, mode: Mode, host_regex: bool) -> Result<Parts, CompileError> {
         order_routes(&mut routes)?;
-        let mut cache = RequirementCache(HashMap::new());
+        let mut cache = RequirementCache::new(host_regex);
         let mut matcher_ids: HashMap<String, u32> = HashMap::new();
         let mut matchers: Vec<LazyMatcher> = Vec::new();
         let mut pending = Pending::default();
-        let mut compiled = Vec::with_capacity(routes.len());
+        let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
 
         for (index, def) in routes.into_iter().enumerate() {
             let verbs = Verbs::parse(&def.verb).ok_or_else(|| CompileError::Verb { index, verb: def.verb.clone() })?;
             // Routes with the same spec, requirements and anchoring share one regex.
             let key = format!("{}\0{}\0{}", def.path, serde_json::to_string(&def.requirements).unwrap_or_default(), def.mounted);
             let known = matcher_ids.get(&key).copied();
-            let (spec, node) = match (known, mode) {
+            let (spec, node, host_regex) = match (known, mode) {
                 // A load validates every definition once, but builds regexes lazily.
-                (Some(_), Mode::Load) => (journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?, None),
-                (_, Mode::Load) => {
-                    let (spec, _) = route_node(index, &def, &mut cache)?;
-                    (spec, None)
+                (Some(id), Mode::Load) => {
+                    let spec = journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
+                    let owner = matchers[id as usize].route as usize;
+                    (spec, None, compiled[owner].host_regex.clone())
+                }
+                (None, Mode::Load) => {
+                    let (spec, _, host) = route_node(index, &def, &mut cache)?;
+                    (spec, None, host)
                 }
                 (_, Mode::Build) => {
-                    let (spec, node) = route_node(index, &def, &mut cache)?;
-                    (spec, Some(node))
+                    let (spec, node, host) = route_node(index, &def, &mut cache)?;
+                    (spec, Some(node), host)
                 }
             };
             let params = journey::param_names(&spec);
@@ -786,11 +947,21 @@ impl Parts {
                     pending.0.push(PendingRoute {
                         route: index as u32,
                         pattern: translation.pattern,
-                        first: static_first_segment(&spec, def.mounted),
-                        literals: literal_segments(&spec, def.mounted),
+                        // A literal that may come percent-encoded is no key segment.
+                        first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
+                        literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         node: node.clone(),
                     });
-                    translation.widenings
+                    let mut widenings = translation.widenings;
+                    if let Some(host) = &host_regex {
+                        for (param, c) in &host.constructs {
+                            widenings.push(Widening {
+                                construct: format!("{} in '{param}'", c.construct),
+                                action: "any bytes in the DFA; confirmed by Ruby's Regexp".into(),
+                            });
+                        }
+                    }
+                    widenings
                 }
                 None => Vec::new(),
             };
@@ -807,7 +978,7 @@ impl Parts {
                     id
                 }
             };
-            compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings });
+            compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings, host_regex });
         }
         Ok(Parts { routes: compiled, matchers, pending })
     }
@@ -977,7 +1148,7 @@ mod tests {
     fn slash_bounds_hold_every_match() {
         let bounds = |spec: &str| {
             let def = RouteDef::new("GET", spec);
-            let (_, node) = route_node(0, &def, &mut RequirementCache(HashMap::new())).unwrap();
+            let (_, node, _) = route_node(0, &def, &mut RequirementCache::new(false)).unwrap();
             let Node::Concat(items) = node else { unreachable!("a route's regex is a sequence") };
             let s = slashes(&items);
             (s.min, s.max)
@@ -987,7 +1158,7 @@ mod tests {
         assert_eq!(bounds("/*glob/x"), (2, u16::MAX));
         // A requirement that admits `/` counts as one or none per byte it may match.
         let def = RouteDef::new("GET", "/:id").regex_requirement("id", "[a-z/]{1,3}", 0);
-        let (_, node) = route_node(0, &def, &mut RequirementCache(HashMap::new())).unwrap();
+        let (_, node, _) = route_node(0, &def, &mut RequirementCache::new(false)).unwrap();
         assert_eq!(slashes(std::slice::from_ref(&node)), Slashes { min: 1, max: 4 });
     }
 
@@ -1080,6 +1251,41 @@ mod tests {
         assert_eq!(c.classify("HEAD", b"/-/profile").unwrap().unwrap().route_index(), 1);
     }
 
+    /// Journey's `match_head_routes` keeps the routes drawn for HEAD whose request conditions
+    /// hold; when a HEAD route's `subdomain:` fails, HEAD is answered by the GET routes. Its
+    /// constraint objects, asked later at `serve`, do not send the request back to GET.
+    #[test]
+    fn head_routes_with_failing_request_conditions_fall_back_to_get() {
+        let c = Classifier::new(vec![
+            RouteDef::new("HEAD", "/x").conditions(),
+            RouteDef::new("GET", "/x"),
+            RouteDef::new("HEAD", "/y").dynamic(),
+            RouteDef::new("GET", "/y"),
+        ])
+        .unwrap();
+        let mut questions = Vec::new();
+        let mut pick = |path: &str, conditions: bool, constraints: bool| {
+            c.classify_with("HEAD", path.as_bytes(), |m| {
+                questions.push((m.route_index(), m.asks_request_conditions_only()));
+                if m.asks_request_conditions_only() {
+                    conditions
+                } else {
+                    constraints
+                }
+            })
+            .unwrap()
+            .map(|m| m.route_index())
+        };
+        assert_eq!(pick("/x", true, true), Some(0));
+        assert_eq!(pick("/x", false, true), Some(1));
+        // Conditions hold but the route's constraint object says no: no fallback to GET.
+        assert_eq!(pick("/x", true, false), None);
+        // A HEAD route with constraint objects only is chosen for the HEAD list without asking.
+        assert_eq!(pick("/y", false, false), None);
+        assert_eq!(questions, [(0, true), (0, false), (0, true), (0, true), (0, false), (2, false)]);
+        assert_eq!(c.classify("HEAD", b"/x").unwrap().map(|m| m.route_index()), Some(0));
+    }
+
     #[test]
     fn dynamic_constraints_are_asked_in_order() {
         let c = table();
@@ -1110,6 +1316,10 @@ mod tests {
         assert_eq!(m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect::<Vec<_>>(), [("id".to_string(), b"1".to_vec())]);
         let m = c.classify("GET", b"/a/1/2").unwrap().unwrap();
         assert_eq!(m.param("id").as_deref(), Some(&b"2"[..]));
+        // Each occurrence carries the name's requirement (`format: true` on a formatted glob).
+        let c = Classifier::new(vec![RouteDef::new("GET", "/page/*id(.:format).:format").regex_requirement("format", ".+", 0)]).unwrap();
+        let m = c.classify("GET", b"/page/foo/bar.json.json/extra").unwrap().unwrap();
+        assert_eq!(m.param("format").as_deref(), Some(&b"json/extra"[..]));
     }
 
     /// A mounted app may pass (`X-Cascade: pass`): the host is asked, and when it declines the
@@ -1127,6 +1337,47 @@ mod tests {
             .unwrap();
         assert_eq!((asked, m.map(|m| m.route_index())), (vec![0], Some(1)));
         assert!(c.classify_with("GET", b"/api/v4", |m| m.route_index() == 0).unwrap().is_some_and(|m| m.route_index() == 0));
+    }
+
+    /// A requirement only Ruby can decide: refused by default (naming route, parameter and
+    /// construct); with `host_regex`, widened in the automaton and decided by the regex host,
+    /// whose spans become the parameters. Without a host, classifying such a route is an error.
+    #[test]
+    fn routes_only_ruby_can_decide_are_refused_or_asked_of_the_regex_host() {
+        let routes = || {
+            vec![
+                RouteDef::new("GET", "/r/:id(.:format)").regex_requirement("id", r"(a|b)\1", 0),
+                RouteDef::new("GET", "/r/:other").regex_requirement("other", "[a-z]+", 0),
+            ]
+        };
+        let err = Classifier::new(routes()).unwrap_err();
+        assert_eq!(err.route_index(), Some(0));
+        assert!(err.to_string().contains("requirement for 'id'") && err.to_string().contains("back-references"), "{err}");
+
+        let options = BuildOptions { host_regex: true, ..BuildOptions::default() };
+        let c = Classifier::build(routes(), &options).unwrap();
+        let host = c.routes()[0].host_regex().expect("route 0 needs Ruby");
+        assert_eq!(host.source, r"\A/r/((?-mix:(a|b)\1))(?:\.([^/.?]+))?\Z");
+        assert_eq!(host.requirements, [Some(r"(?-mix:(a|b)\1)".to_string()), None]);
+        assert!(c.routes()[1].host_regex().is_none());
+        // A stand-in for Ruby: "aa" and "bb" match, with `.json` as a format.
+        let mut asked = Vec::new();
+        let mut ruby = |route: &CompiledRoute, path: &[u8]| -> Result<Option<Spans>, ClassifyError> {
+            asked.push((route.index(), String::from_utf8_lossy(path).into_owned()));
+            let id = &path[3..5];
+            Ok((id[0] == id[1] && path.len() >= 5 && (path.len() == 5 || &path[5..] == b".json"))
+                .then(|| vec![Some((3, 5)), (path.len() > 5).then_some((6, path.len()))]))
+        };
+        let pick = |c: &Classifier, path: &str, ruby: &mut RegexHost<'_>| {
+            c.classify_with_regex("GET", path.as_bytes(), |_| true, ruby).unwrap().map(|m| (m.route_index(), params(&m)))
+        };
+        assert_eq!(pick(&c, "/r/aa.json", &mut ruby), Some((0, vec![("id".into(), "aa".into()), ("format".into(), "json".into())])));
+        assert_eq!(pick(&c, "/r/ab", &mut ruby), Some((1, vec![("other".into(), "ab".into())])));
+        assert_eq!(asked, [(0, "/r/aa.json".to_string()), (0, "/r/ab".to_string())]);
+        assert!(matches!(c.classify("GET", b"/r/aa"), Err(ClassifyError::NeedsRuby { route: 0, .. })));
+        // Spans outside the path are the host's bug, not an answer.
+        let mut liar = |_: &CompiledRoute, _: &[u8]| -> Result<Option<Spans>, ClassifyError> { Ok(Some(vec![Some((3, 99)), None])) };
+        assert!(c.classify_with_regex("GET", b"/r/aa", |_| true, &mut liar).is_err());
     }
 
     #[test]

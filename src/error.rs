@@ -47,10 +47,15 @@ pub enum ClassifyError {
     InvalidMethod(String),
     #[error("path_info is {len} bytes, over the limit of {limit}")]
     PathTooLong { len: usize, limit: usize },
-    /// A learn answer carries the path as JSON text, and Rails answers such requests with
-    /// 400 (`ActionController::BadRequest`, invalid encoding) rather than routing them.
-    #[error("path_info is not valid UTF-8 (invalid byte at {position})")]
-    PathNotUtf8 { position: usize },
+    /// The route Rails tries first would get a parameter that is not UTF-8 once unescaped
+    /// (`/gitlab-org/%FF/-/issues`): Rails answers such a request 400
+    /// (`ActionController::BadRequest`, "Invalid path parameters") before asking any constraint.
+    #[error("path parameter '{param}' of route {route} is not valid UTF-8 once unescaped (Rails answers 400 Bad Request)")]
+    ParamNotUtf8 { route: usize, param: String },
+    /// A route whose requirement only Ruby's `Regexp` can decide, classified without a host
+    /// that runs it (see `BuildOptions::host_regex`).
+    #[error("route {route}: requirement {construct} can only be decided by Ruby's Regexp")]
+    NeedsRuby { route: usize, construct: String },
     #[error("route {route}: {source}")]
     TooComplex { route: usize, source: BudgetExceeded },
     #[error("the route automaton failed: {0}")]

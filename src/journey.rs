@@ -206,9 +206,33 @@ pub fn is_simulator_route(nodes: &[SpecNode], has_requirement: &dyn Fn(&str) -> 
 /// parsed requirement of a parameter, if it has one; parameters become [`Node::Capture`] in
 /// `param_names` order.
 pub fn route_regex(nodes: &[SpecNode], anchoring: Anchoring, requirement: &mut dyn FnMut(&str) -> Option<Node>) -> Node {
+    route_regex_with(nodes, anchoring, Literals::Plain, requirement)
+}
+
+/// How a route's literal characters match the path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Literals {
+    /// Byte for byte, as Journey matches them.
+    Plain,
+    /// After the first `after` spec nodes (the path of the Rails mount a Grape API is reached
+    /// through, which Journey matches), each literal character but `/` also percent-encoded
+    /// (`u` or `%75`, `.` or `%2E`; a space also as `+`), as Mustermann compiles Grape's
+    /// literals (`AST::Compiler#encoded`). Upper-case hex only: the classifier matches paths
+    /// whose escapes are upper-cased.
+    Encoded { after: usize },
+}
+
+/// [`route_regex`], with literals matched as `literals` says.
+pub fn route_regex_with(nodes: &[SpecNode], anchoring: Anchoring, literals: Literals, requirement: &mut dyn FnMut(&str) -> Option<Node>) -> Node {
     let mut body = Vec::new();
     let greedy_glob = anchoring == Anchoring::Mounted;
-    lower(nodes, &mut 0, requirement, greedy_glob, &mut body);
+    let plain = match literals {
+        Literals::Plain => nodes.len(),
+        Literals::Encoded { after } => after.min(nodes.len()),
+    };
+    let mut slot = 0;
+    lower(&nodes[..plain], &mut slot, requirement, greedy_glob, false, &mut body);
+    lower(&nodes[plain..], &mut slot, requirement, greedy_glob, true, &mut body);
     let mut all = vec![Node::Assert(Assertion::StartText)];
     let is_root = nodes == [SpecNode::Slash];
     all.extend(body);
@@ -221,6 +245,112 @@ pub fn route_regex(nodes: &[SpecNode], anchoring: Anchoring, requirement: &mut d
         }
     }
     Node::Concat(all)
+}
+
+/// The route's regexp in Ruby syntax, as `Path::Pattern::AnchoredRegexp` (or
+/// `UnanchoredRegexp` for a mount) writes it: for a host that runs it with Ruby's own `Regexp`
+/// where a requirement uses what no DFA can express. `requirement` gives a parameter's
+/// requirement as `Regexp.union(requirement).to_s` writes it (see [`ruby_requirement`]).
+pub fn ruby_source(nodes: &[SpecNode], anchoring: Anchoring, requirement: &dyn Fn(&str) -> Option<String>) -> String {
+    fn visit(nodes: &[SpecNode], mounted: bool, req: &dyn Fn(&str) -> Option<String>, out: &mut String) {
+        for n in nodes {
+            match n {
+                SpecNode::Slash => out.push('/'),
+                SpecNode::Dot => out.push_str("\\."),
+                SpecNode::Literal(text) => out.push_str(&ruby_escape(text)),
+                SpecNode::Symbol(name) => match req(name) {
+                    Some(r) => out.push_str(&format!("({r})")),
+                    None => out.push_str("([^/.?]+)"),
+                },
+                SpecNode::Star(name) => match req(name) {
+                    Some(r) => out.push_str(&format!("({r})")),
+                    // Journey's own `.+` for a mount; the mapper's lazy `/.+?/` otherwise.
+                    None if mounted => out.push_str("(.+)"),
+                    None => out.push_str("((?-mix:.+?))"),
+                },
+                SpecNode::Group(inner) => {
+                    out.push_str("(?:");
+                    visit(inner, mounted, req, out);
+                    out.push_str(")?");
+                }
+                SpecNode::Or(alts) => {
+                    out.push_str("(?:");
+                    for (i, a) in alts.iter().enumerate() {
+                        if i > 0 {
+                            out.push('|');
+                        }
+                        visit(std::slice::from_ref(a), mounted, req, out);
+                    }
+                    out.push(')');
+                }
+            }
+        }
+    }
+    let mounted = anchoring == Anchoring::Mounted;
+    let mut body = String::new();
+    visit(nodes, mounted, requirement, &mut body);
+    match anchoring {
+        Anchoring::Mounted if body == "/" => "\\A/".to_string(),
+        Anchoring::Mounted => format!("\\A{body}(?:\\b|\\Z|/)"),
+        // The simulator's own `\z` ending never applies: a route with a requirement is not a simulator route.
+        Anchoring::Regex | Anchoring::Simulator => format!("\\A{body}\\Z"),
+    }
+}
+
+/// A requirement as Journey interpolates it (`Regexp.union(requirement).to_s`): a Regexp as
+/// `(?flags-flags:source)`, a String escaped as `Regexp.escape` does.
+pub fn ruby_requirement(requirement: &crate::routes::Requirement) -> String {
+    match requirement {
+        crate::routes::Requirement::Literal { literal } => ruby_escape(literal),
+        crate::routes::Requirement::Regex { source, options } => {
+            let (mut on, mut off) = (String::new(), String::new());
+            for (bit, letter) in [(4, 'm'), (1, 'i'), (2, 'x')] {
+                if options & bit != 0 {
+                    on.push(letter);
+                } else {
+                    off.push(letter);
+                }
+            }
+            if off.is_empty() {
+                format!("(?{on}:{source})")
+            } else {
+                format!("(?{on}-{off}:{source})")
+            }
+        }
+    }
+}
+
+/// `Regexp.escape`: metacharacters and whitespace escaped, everything else as it is.
+fn ruby_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '.' | '*' | '?' | '+' | '^' | '$' | '|' | '(' | ')' | '[' | ']' | '{' | '}' | '\\' | '-' | '#' | ' ' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x0c' => out.push_str("\\f"),
+            '\x0b' => out.push_str("\\v"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One literal byte as Mustermann matches it (see [`Literals::Encoded`]): `/` and non-ASCII
+/// bytes as themselves, any other byte also as `%XX`, a space also as `+`.
+fn encoded_byte(b: u8) -> Node {
+    if b == b'/' || b >= 0x80 {
+        return Node::literal(&[b]);
+    }
+    let mut alts = vec![Node::literal(&[b]), Node::literal(format!("%{b:02X}").as_bytes())];
+    if b == b' ' {
+        alts.push(Node::literal(b"+"));
+    }
+    Node::Alt(alts)
 }
 
 /// Journey's default for `:param`: `[^/.?]+`.
@@ -245,12 +375,20 @@ pub fn default_glob_regex(greedy: bool) -> Node {
 }
 
 /// `next_slot` numbers parameters by occurrence, in [`param_names`] order.
-fn lower(nodes: &[SpecNode], next_slot: &mut usize, req: &mut dyn FnMut(&str) -> Option<Node>, greedy_glob: bool, out: &mut Vec<Node>) {
+/// `encoded`: literals also match percent-encoded ([`Literals::Encoded`]).
+fn lower(nodes: &[SpecNode], next_slot: &mut usize, req: &mut dyn FnMut(&str) -> Option<Node>, greedy_glob: bool, encoded: bool, out: &mut Vec<Node>) {
+    let literal = |bytes: &[u8]| {
+        if encoded {
+            Node::Concat(bytes.iter().map(|&b| encoded_byte(b)).collect())
+        } else {
+            Node::literal(bytes)
+        }
+    };
     for n in nodes {
         match n {
             SpecNode::Slash => out.push(Node::literal(b"/")),
-            SpecNode::Dot => out.push(Node::literal(b".")),
-            SpecNode::Literal(text) => out.push(Node::literal(text.as_bytes())),
+            SpecNode::Dot => out.push(literal(b".")),
+            SpecNode::Literal(text) => out.push(literal(text.as_bytes())),
             SpecNode::Symbol(name) | SpecNode::Star(name) => {
                 let slot = *next_slot;
                 *next_slot += 1;
@@ -259,7 +397,7 @@ fn lower(nodes: &[SpecNode], next_slot: &mut usize, req: &mut dyn FnMut(&str) ->
             }
             SpecNode::Group(inner) => {
                 let mut seq = Vec::new();
-                lower(inner, next_slot, req, greedy_glob, &mut seq);
+                lower(inner, next_slot, req, greedy_glob, encoded, &mut seq);
                 out.push(Node::Repeat { node: Box::new(Node::Concat(seq)), min: 0, max: Some(1), greedy: true });
             }
             SpecNode::Or(alts) => {
@@ -267,7 +405,7 @@ fn lower(nodes: &[SpecNode], next_slot: &mut usize, req: &mut dyn FnMut(&str) ->
                     .iter()
                     .map(|a| {
                         let mut seq = Vec::new();
-                        lower(std::slice::from_ref(a), next_slot, req, greedy_glob, &mut seq);
+                        lower(std::slice::from_ref(a), next_slot, req, greedy_glob, encoded, &mut seq);
                         Node::Concat(seq)
                     })
                     .collect();

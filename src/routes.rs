@@ -56,6 +56,17 @@ pub struct RouteDef {
     /// A mounted Rack application: the path is a prefix.
     #[serde(default)]
     pub mounted: bool,
+    /// Among its dynamic constraints are request conditions (`subdomain:`, `host:`, `port:`),
+    /// which Journey checks before choosing between the routes drawn for HEAD and the GET
+    /// routes (`match_head_routes`); the host is asked about them alone there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request_conditions: bool,
+    /// Literal characters after this leading part of the path spec (the Rails mount a Grape API
+    /// is reached through, `""` for none) also match percent-encoded (`/%75sers` is `/users`),
+    /// as Grape's router (Mustermann) matches them; Journey's do not. Set by the gem's Grape
+    /// extraction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_literals_after: Option<String>,
 }
 
 impl RouteDef {
@@ -70,6 +81,8 @@ impl RouteDef {
             defaults: BTreeMap::new(),
             dynamic_constraints: false,
             mounted: false,
+            request_conditions: false,
+            encoded_literals_after: None,
         }
     }
 
@@ -98,6 +111,13 @@ impl RouteDef {
         self
     }
 
+    /// Request conditions (`subdomain:`...) the host decides; see [`RouteDef::request_conditions`].
+    pub fn conditions(mut self) -> Self {
+        self.request_conditions = true;
+        self.dynamic_constraints = true;
+        self
+    }
+
     pub fn mounted(mut self) -> Self {
         self.mounted = true;
         self
@@ -108,7 +128,7 @@ impl RouteDef {
     /// may answer `X-Cascade: pass` (a Grape API mounted at `/` claims only `/api`), which no
     /// route table records. Both are offered to the host's callback in Rails' order.
     pub fn asks_host(&self) -> bool {
-        self.dynamic_constraints || self.mounted
+        self.dynamic_constraints || self.mounted || self.request_conditions
     }
 
     /// `controller#action`, when the defaults name them.

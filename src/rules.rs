@@ -126,12 +126,37 @@ impl Rules {
         accept: impl FnMut(&Match<'c, 'p>) -> bool,
     ) -> Result<Learned, ClassifyError> {
         let found = classifier.classify_with(method, path_info, accept)?;
+        self.learn_found(found, path_info)
+    }
+
+    /// [`Rules::learn_with`], with `regex` deciding the routes only Ruby's `Regexp` can.
+    pub fn learn_with_regex<'c, 'p>(
+        &self,
+        classifier: &'c Classifier,
+        method: &str,
+        path_info: &'p [u8],
+        accept: impl FnMut(&Match<'c, 'p>) -> bool,
+        regex: &mut crate::classifier::RegexHost<'_>,
+    ) -> Result<Learned, ClassifyError> {
+        let found = classifier.classify_with_regex(method, path_info, accept, regex)?;
+        self.learn_found(found, path_info)
+    }
+
+    fn learn_found(&self, found: Option<Match<'_, '_>>, path_info: &[u8]) -> Result<Learned, ClassifyError> {
         // A match already holds the normalized path.
         let normalized = match &found {
             Some(m) => std::borrow::Cow::Borrowed(m.path()),
             None => crate::normalize::normalize_path(path_info),
         };
-        let path = std::str::from_utf8(&normalized).map_err(|e| ClassifyError::PathNotUtf8 { position: invalid_utf8_at(path_info, e.valid_up_to()) })?;
+        let Ok(path) = std::str::from_utf8(&normalized) else {
+            // Not UTF-8, yet no route takes the bytes as a parameter (that would have been a
+            // 400, `ClassifyError::ParamNotUtf8`): Rails answers 404 (or a mount serves it), the
+            // same on every cell. Its path cannot be JSON text, so the answer names it with the
+            // invalid bytes percent-encoded, exact and never cached.
+            let path = encode_invalid_utf8(&normalized);
+            let reason = if found.is_some() { Unrouted::NoRule } else { Unrouted::NoRoute };
+            return Ok(Learned::Default { path, reason, route: found.as_ref().map(Match::route_index) });
+        };
         if let Some((fixed, formatted)) = self.fixed_for(path) {
             // A format variant (`/help.json` under `/help`) is not below the rule's path on a `/`
             // boundary, so only the exact request path may be cached for it.
@@ -226,10 +251,16 @@ fn is_format_variant(base: &str, path: &str) -> bool {
     }
 }
 
-/// The offset in the raw request path of the first invalid UTF-8 byte (normalization may have
-/// squeezed slashes before it, so the normalized offset is only the fallback).
-fn invalid_utf8_at(raw: &[u8], normalized_offset: usize) -> usize {
-    std::str::from_utf8(raw).err().map_or(normalized_offset, |e| e.valid_up_to())
+/// The path as text: valid UTF-8 kept, every invalid byte written `%XX` (as a client escapes it).
+fn encode_invalid_utf8(path: &[u8]) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    for chunk in path.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -301,13 +332,24 @@ mod tests {
         assert!(!is_format_variant("/help", "/help."));
     }
 
+    /// As Rails serves them: a route whose parameter is not UTF-8 once unescaped is a 400
+    /// (raw or percent-encoded, the same error); a path no route takes is no route, named with
+    /// its invalid bytes percent-encoded and never cached.
     #[test]
-    fn non_utf8_paths_are_refused_not_mangled() {
+    fn non_utf8_paths_answer_as_rails_serves_them() {
         let rules = Rules::gitlab_default();
-        let err = rules.learn(&classifier(), "GET", b"/gitlab-org/\xff/-/issues").unwrap_err();
-        assert!(matches!(err, ClassifyError::PathNotUtf8 { position: 12 }), "{err}");
-        // The same bytes percent-encoded are ordinary text.
-        assert!(rules.learn(&classifier(), "GET", b"/gitlab-org/%FF/-/issues").is_ok());
+        for path in [&b"/gitlab-org/\xff/-/issues"[..], b"/gitlab-org/%FF/-/issues", b"/gitlab-org/x/-/issues/%ff"] {
+            let err = rules.learn(&classifier(), "GET", path).unwrap_err();
+            assert!(matches!(&err, ClassifyError::ParamNotUtf8 { route: 2 | 4, .. }), "{err}");
+        }
+        assert!(classifier().classify("GET", b"/gitlab-org/%FF/-/issues").is_err());
+        let c = Classifier::new(vec![RouteDef::new("GET", "/a/:id")]).unwrap();
+        let learned = rules.learn(&c, "GET", b"/b/\xff\xc3\xa9").unwrap();
+        assert_eq!(learned, Learned::Default { path: "/b/%FF\u{e9}".into(), reason: Unrouted::NoRoute, route: None });
+        assert!(c.classify("GET", b"/b/\xff").unwrap().is_none());
+        // UTF-8 parameters, raw or escaped, are ordinary text.
+        assert!(rules.learn(&classifier(), "GET", "/gitlab-org/é/-/issues".as_bytes()).is_ok());
+        assert!(rules.learn(&classifier(), "GET", b"/gitlab-org/%C3%A9/-/issues").is_ok());
     }
 
     #[test]

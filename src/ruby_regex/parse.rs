@@ -29,18 +29,54 @@ struct Flags {
     dotall: bool,
 }
 
-/// Parses `source` with the given `Regexp#options` bits.
+/// Parses `source` with the given `Regexp#options` bits; a construct no DFA can express (see
+/// [`Inexpressible`]) is an error.
 pub fn parse(source: &str, options: u32) -> Result<Node, RegexError> {
+    parse_as(source, options, false).map(|(node, _)| node)
+}
+
+/// An Onigmo construct that neither the DFA nor the exact matcher can run: back-references and
+/// subexpression calls, `\p{...}`, `\K`, `\R`, `\X`, `\G`, control escapes, the absence
+/// operator `(?~...)`, conditionals `(?(1)...)`, non-ASCII characters in classes or escapes —
+/// and named groups, which renumber Journey's parameters (with a named group in a route's
+/// regexp Ruby captures only named groups, so `Path::Pattern::MatchData` reads other slots).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Inexpressible {
+    /// Byte position in the requirement's source.
+    pub position: usize,
+    /// What it is, e.g. `back-reference \1`.
+    pub construct: String,
+}
+
+/// Parses `source` like [`parse`], but widens what no DFA can express instead of refusing it:
+/// each such construct becomes "any bytes" (a superset wherever it stands, since look-around
+/// is widened to true anyway) and is listed, so that the caller has Ruby's own `Regexp`
+/// confirm every candidate of the route. Named groups are listed but parsed exactly.
+pub fn parse_widening(source: &str, options: u32) -> Result<(Node, Vec<Inexpressible>), RegexError> {
+    parse_as(source, options, true)
+}
+
+/// [`parse_widening`] when `widen`, else [`parse`] (nothing listed).
+pub fn parse_as_allowed(source: &str, options: u32, widen: bool) -> Result<(Node, Vec<Inexpressible>), RegexError> {
+    parse_as(source, options, widen)
+}
+
+fn parse_as(source: &str, options: u32, widen: bool) -> Result<(Node, Vec<Inexpressible>), RegexError> {
     if options & !(OPT_IGNORECASE | OPT_EXTENDED | OPT_MULTILINE) != 0 {
         return Err(RegexError { position: 0, reason: format!("unknown Regexp options bits {options:#x} (only i=1, x=2, m=4 exist)") });
     }
     let flags = Flags { icase: options & OPT_IGNORECASE != 0, extended: options & OPT_EXTENDED != 0, dotall: options & OPT_MULTILINE != 0 };
-    let mut p = Parser { src: source.as_bytes(), pos: 0, depth: 0, groups: 0 };
+    let mut p = Parser { src: source.as_bytes(), pos: 0, depth: 0, groups: 0, widen, found: Vec::new(), widened_class: false };
     let node = p.parse_alternation(flags)?;
     if p.pos < p.src.len() {
         return Err(p.err("unmatched ')'"));
     }
-    Ok(node)
+    Ok((node, p.found))
+}
+
+/// Any bytes, any number of them: what an inexpressible construct is widened to.
+fn any_bytes() -> Node {
+    Node::Repeat { node: Box::new(Node::Class(ByteSet::full())), min: 0, max: None, greedy: true }
 }
 
 /// Nesting deeper than this is refused rather than risking the stack on hostile input.
@@ -55,11 +91,54 @@ struct Parser<'a> {
     /// Capturing groups opened so far: Onigmo reads `\NN` as a back-reference only up to
     /// this number (or up to 9), and as an octal escape beyond it.
     groups: usize,
+    /// Widen inexpressible constructs (listed in `found`) instead of refusing them.
+    widen: bool,
+    found: Vec<Inexpressible>,
+    /// Set when a widened construct stood inside the class (or escape) being parsed: the
+    /// whole class then becomes [`any_bytes`].
+    widened_class: bool,
 }
 
 impl<'a> Parser<'a> {
     fn err(&self, reason: impl Into<String>) -> RegexError {
         RegexError { position: self.pos, reason: reason.into() }
+    }
+
+    /// An inexpressible construct at `position`, its syntax already consumed: listed and
+    /// widened when widening, else the error `reason`.
+    fn inexpressible(&mut self, position: usize, construct: impl Into<String>, reason: impl Into<String>) -> Result<Node, RegexError> {
+        if !self.widen {
+            return Err(RegexError { position, reason: reason.into() });
+        }
+        self.found.push(Inexpressible { position, construct: construct.into() });
+        Ok(any_bytes())
+    }
+
+    /// A non-ASCII character (first byte `first`, at the cursor) inside a class: consumed,
+    /// and the whole class widened (Onigmo matches it as one multi-byte character).
+    fn non_ascii_in_class(&mut self, first: u8) -> Result<(), RegexError> {
+        let at = self.pos;
+        self.pos = (at + utf8_len(first)).min(self.src.len());
+        self.widened_class = true;
+        let text = String::from_utf8_lossy(&self.src[at..self.pos]).into_owned();
+        let reason = "non-ASCII characters in a character class are not supported (paths are matched as bytes)";
+        self.inexpressible(at, format!("non-ASCII character {text:?} in a class"), reason).map(drop)
+    }
+
+    /// Consumes a `{...}`, `<...>` or `'...'` argument (`\p{Alpha}`, `\k<name>`) if one follows.
+    fn skip_argument(&mut self) {
+        let close = match self.peek() {
+            Some(b'{') => b'}',
+            Some(b'<') => b'>',
+            Some(b'\'') => b'\'',
+            _ => return,
+        };
+        while let Some(b) = self.peek() {
+            self.pos += 1;
+            if b == close {
+                return;
+            }
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -230,7 +309,15 @@ impl<'a> Parser<'a> {
         self.pos += 1;
         Ok(Some(match b {
             b'(' => return self.parse_group(flags, start),
-            b'[' => Node::Class(self.parse_class(*flags)?),
+            b'[' => {
+                self.widened_class = false;
+                let set = self.parse_class(*flags)?;
+                if std::mem::take(&mut self.widened_class) {
+                    any_bytes()
+                } else {
+                    Node::Class(set)
+                }
+            }
             b'.' => {
                 let mut set = ByteSet::full();
                 if !flags.dotall {
@@ -301,10 +388,31 @@ impl<'a> Parser<'a> {
                         return Err(self.err("invalid group name"));
                     }
                     self.groups += 1;
+                    let name = String::from_utf8_lossy(&self.src[name_start..self.pos - 1]).into_owned();
+                    // Parsed exactly, but listed: a named group renumbers the route's captures.
+                    self.inexpressible(
+                        start,
+                        format!("named group (?<{name}>...)"),
+                        "named groups renumber Journey's parameters (only Ruby's Regexp reads them as Rails does)",
+                    )?;
                     self.parse_alternation(inner_flags)?
                 }
-                Some(b'~') => return Err(self.err("absence operator (?~...) is not supported")),
-                Some(b'(') => return Err(self.err("conditional groups (?(cond)...) are not supported")),
+                Some(b'~') => {
+                    self.pos += 1;
+                    self.parse_alternation(inner_flags)?;
+                    self.inexpressible(start, "absence operator (?~...)", "absence operator (?~...) is not supported")?
+                }
+                Some(b'(') => {
+                    // `(?(1)yes|no)`, `(?(<name>)yes|no)`: the condition, then the branches.
+                    while let Some(b) = self.peek() {
+                        self.pos += 1;
+                        if b == b')' {
+                            break;
+                        }
+                    }
+                    self.parse_alternation(inner_flags)?;
+                    self.inexpressible(start, "conditional group (?(cond)...)", "conditional groups (?(cond)...) are not supported")?
+                }
                 _ => {
                     // Option letters: (?imx-imx) or (?imx-imx:...)
                     let mut on = true;
@@ -359,7 +467,7 @@ impl<'a> Parser<'a> {
             b'Z' => Node::Assert(Assertion::EndTextOptionalNewline),
             b'b' => Node::Assert(Assertion::WordBoundary),
             b'B' => Node::Assert(Assertion::NotWordBoundary),
-            b'G' => return Err(RegexError { position: start, reason: "\\G is not supported in route requirements".into() }),
+            b'G' => return self.inexpressible(start, "\\G", "\\G is not supported in route requirements"),
             b'1'..=b'9' => {
                 // Onigmo (regparse.c): a decimal `\N` is a back-reference when N <= 9 or N
                 // names a group opened before; otherwise `\8`/`\9` start a literal digit and
@@ -367,7 +475,10 @@ impl<'a> Parser<'a> {
                 let digits = self.src[self.pos - 1..].iter().take_while(|b| b.is_ascii_digit()).count();
                 let number: usize = std::str::from_utf8(&self.src[self.pos - 1..self.pos - 1 + digits]).ok().and_then(|d| d.parse().ok()).unwrap_or(usize::MAX);
                 if number <= 9 || number <= self.groups {
-                    return Err(RegexError { position: start, reason: "back-references are not regular and are not supported".into() });
+                    let len = if number <= 9 { 1 } else { digits };
+                    self.pos += len - 1;
+                    let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                    return self.inexpressible(start, format!("back-reference {text}"), "back-references are not regular and are not supported");
                 }
                 self.pos -= 1;
                 if c >= b'8' {
@@ -378,13 +489,35 @@ impl<'a> Parser<'a> {
                 self.literal_byte(b, flags)
             }
             b'k' | b'g' => {
-                return Err(RegexError { position: start, reason: format!("\\{} (back-reference or subexpression call) is not supported", c as char) })
+                self.skip_argument();
+                let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                let what = if c == b'k' { "named back-reference" } else { "subexpression call" };
+                return self.inexpressible(start, format!("{what} {text}"), format!("\\{} (back-reference or subexpression call) is not supported", c as char));
             }
-            b'p' | b'P' => return Err(RegexError { position: start, reason: "Unicode properties (\\p{...}) are not supported".into() }),
-            b'K' | b'R' | b'X' | b'c' | b'C' | b'M' => return Err(RegexError { position: start, reason: format!("\\{} is not supported", c as char) }),
+            b'p' | b'P' => {
+                self.skip_argument();
+                let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                return self.inexpressible(start, format!("Unicode property {text}"), "Unicode properties (\\p{...}) are not supported");
+            }
+            b'K' | b'R' | b'X' => return self.inexpressible(start, format!("\\{}", c as char), format!("\\{} is not supported", c as char)),
+            b'c' | b'C' | b'M' => {
+                // `\cX`, `\C-X`, `\M-X`: a control or meta character.
+                if c != b'c' {
+                    self.eat(b'-');
+                }
+                self.eat(b'\\');
+                if self.peek().is_some() {
+                    self.pos += 1;
+                }
+                let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                return self.inexpressible(start, format!("control escape {text}"), format!("\\{} is not supported", c as char));
+            }
             _ => {
                 self.pos -= 1;
                 let b = self.escaped_byte(start)?;
+                if std::mem::take(&mut self.widened_class) {
+                    return Ok(any_bytes());
+                }
                 self.literal_byte(b, flags)
             }
         })
@@ -433,19 +566,35 @@ impl<'a> Parser<'a> {
                 }
                 v as u8
             }
+            b'u' if self.peek() == Some(b'{') => {
+                self.skip_argument();
+                self.widened_class = true;
+                let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                self.inexpressible(start, format!("Unicode escape {text}"), "\\u{...} escapes are not supported")?;
+                0
+            }
             b'u' => {
                 let digits = self.src.get(self.pos..self.pos + 4).ok_or_else(|| RegexError { position: start, reason: "invalid Unicode escape".into() })?;
                 let v = std::str::from_utf8(digits)
                     .ok()
                     .and_then(|s| u32::from_str_radix(s, 16).ok())
                     .ok_or_else(|| RegexError { position: start, reason: "invalid Unicode escape".into() })?;
-                if v >= 0x80 {
-                    return Err(RegexError { position: start, reason: "non-ASCII \\u escapes are not supported (paths are matched as bytes)".into() });
-                }
                 self.pos += 4;
+                if v >= 0x80 {
+                    self.widened_class = true;
+                    let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                    self.inexpressible(start, format!("non-ASCII escape {text}"), "non-ASCII \\u escapes are not supported (paths are matched as bytes)")?;
+                    return Ok(0);
+                }
                 v as u8
             }
-            c if c >= 0x80 => return Err(RegexError { position: start, reason: "escaped non-ASCII character".into() }),
+            c if c >= 0x80 => {
+                self.pos = (start + 1 + utf8_len(c)).min(self.src.len());
+                self.widened_class = true;
+                let text = String::from_utf8_lossy(&self.src[start..self.pos]).into_owned();
+                self.inexpressible(start, format!("escaped non-ASCII character {text}"), "escaped non-ASCII character")?;
+                0
+            }
             c if c.is_ascii_alphanumeric() => return Err(RegexError { position: start, reason: format!("unknown escape \\{}", c as char) }),
             c => c,
         })
@@ -501,7 +650,10 @@ impl<'a> Parser<'a> {
                         self.escaped_byte(self.pos - 1)?
                     }
                 }
-                c if c >= 0x80 => return Err(self.err("non-ASCII characters in a character class are not supported (paths are matched as bytes)")),
+                c if c >= 0x80 => {
+                    self.non_ascii_in_class(c)?;
+                    continue;
+                }
                 c => {
                     self.pos += 1;
                     c
@@ -526,12 +678,18 @@ impl<'a> Parser<'a> {
                         set.insert(lo);
                         continue;
                     }
-                    c if c >= 0x80 => return Err(self.err("non-ASCII characters in a character class are not supported")),
+                    c if c >= 0x80 => {
+                        self.non_ascii_in_class(c)?;
+                        continue;
+                    }
                     c => {
                         self.pos += 1;
                         c
                     }
                 };
+                if self.widened_class {
+                    continue;
+                }
                 if hi < lo {
                     return Err(RegexError { position: save, reason: "empty range in char class".into() });
                 }
@@ -715,6 +873,45 @@ mod tests {
         for backref in [r"\1", r"(a)\1", r"\9", r"(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\10"] {
             assert!(parse(backref, 0).unwrap_err().reason.contains("back-references"), "{backref}");
         }
+    }
+
+    /// What no DFA can express is refused by `parse` and, by `parse_widening`, listed (with
+    /// its position) and widened to "any bytes", the rest of the pattern parsed as usual.
+    #[test]
+    fn inexpressible_constructs_are_refused_or_widened_and_listed() {
+        let any = Node::Repeat { node: Box::new(Node::Class(ByteSet::full())), min: 0, max: None, greedy: true };
+        let cases: [(&str, &str, usize); 14] = [
+            (r"(a)\1x", "back-reference \\1", 3),
+            (r"(?<c>a)\k<c>", "named back-reference \\k<c>", 7),
+            (r"(?<d>\d)\g<d>", "subexpression call \\g<d>", 8),
+            (r"\p{Alpha}+", "Unicode property \\p{Alpha}", 0),
+            (r"\P{^Digit}", "Unicode property \\P{^Digit}", 0),
+            (r"ab\Kc", "\\K", 2),
+            (r"x\Ry", "\\R", 1),
+            (r"\X", "\\X", 0),
+            (r"\Ga", "\\G", 0),
+            (r"a\cAb", "control escape \\cA", 1),
+            ("(?~ab)", "absence operator (?~...)", 0),
+            ("(a)?(?(1)b|c)", "conditional group (?(cond)...)", 4),
+            ("x[é]", "non-ASCII character \"é\" in a class", 2),
+            (r"x\u00e9", "non-ASCII escape \\u00e9", 1),
+        ];
+        for (source, construct, position) in cases {
+            assert!(parse(source, 0).is_err(), "{source} must be refused without a Ruby host");
+            let (node, found) = parse_widening(source, 0).unwrap_or_else(|e| panic!("{source}: {e}"));
+            // (A named group the construct refers to is listed before it.)
+            assert_eq!(found.last(), Some(&Inexpressible { position, construct: construct.into() }), "{source}");
+            let mut widened = false;
+            node.walk(&mut |n| widened |= *n == any);
+            assert!(widened, "{source}: {node:?}");
+        }
+        // A named group is listed (it renumbers Journey's captures) but parsed exactly.
+        let (node, found) = parse_widening("(?<n>ab)+", 0).unwrap();
+        assert_eq!(found[0].construct, "named group (?<n>...)");
+        assert_eq!(node, parse("(ab)+", 0).unwrap());
+        // Syntax errors stay errors.
+        assert!(parse_widening("(?<n>ab", 0).is_err());
+        assert!(parse_widening("[a", 0).is_err());
     }
 
     #[test]

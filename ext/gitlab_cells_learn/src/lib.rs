@@ -10,8 +10,10 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cells_learn::artifact;
+use cells_learn::classifier::RegexHost;
 use cells_learn::learn::{Source, Unrouted};
-use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, EngineConfig, EngineKind, LearnResponse, Learned, Match, Rules};
+use cells_learn::matcher::Spans;
+use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, CompiledRoute, EngineConfig, EngineKind, LearnResponse, Learned, Match, Rules};
 use magnus::value::{LazyId, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
@@ -166,7 +168,8 @@ impl Classifier {
             let rules = parse_rules(ruby, rules_json)?;
             let routes_json = bytes_of(routes_json);
             let defs = cells_learn::routes::from_json(&routes_json).map_err(|e| exception(ruby, "InvalidRouteError", format!("route table JSON: {e}")))?;
-            let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() };
+            // Requirements only Ruby's Regexp can decide are widened and confirmed by the gem.
+            let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, host_regex: true, ..BuildOptions::default() };
             let built = without_gvl(move || CoreClassifier::build(defs, &options))
                 .map_err(|_| exception(ruby, "Error", "internal error while compiling routes".into()))?;
             let inner = built.map_err(|e| invalid_route(ruby, &e))?;
@@ -178,7 +181,7 @@ impl Classifier {
     fn load(ruby: &Ruby, bytes: RString) -> Result<Self, Error> {
         guarded(ruby, || {
             let bytes = bytes_of(bytes);
-            let (inner, rules) = without_gvl(move || artifact::read(&bytes))
+            let (inner, rules) = without_gvl(move || artifact::read_with(&bytes, true))
                 .map_err(|_| exception(ruby, "Error", "internal error while loading".into()))?
                 .map_err(|e| exception(ruby, "CorruptArtifactError", e.to_string()))?;
             Ok(Classifier { inner, rules: rules.unwrap_or_else(Rules::gitlab_default) })
@@ -192,35 +195,62 @@ impl Classifier {
         })
     }
 
-    /// Classifies with a host callback for dynamic constraints (`nil`: all hold). The callback
-    /// gets `(route_index, params)`; an exception it raises is re-raised after classification.
+    /// Classifies with a host callback for dynamic constraints (`nil`: all hold) and one for the
+    /// routes only Ruby's `Regexp` can decide (`nil`: the table has none). The constraint
+    /// callback gets `(route_index, params)` (plus `true` when only the route's request
+    /// conditions are asked, for HEAD), the regexp one `(route_index, normalized_path)`
+    /// and answers nil or each parameter's `[start, end]` byte span (nil where it did not
+    /// match); an exception either raises is re-raised after classification.
     fn with_constraint<'c, T>(
         ruby: &Ruby,
         rb_self: &'c Self,
         constraint: Option<Value>,
-        run: impl FnOnce(&mut dyn FnMut(&Match<'c, '_>) -> bool) -> Result<T, cells_learn::ClassifyError>,
+        regex_host: Option<Value>,
+        run: impl FnOnce(&mut dyn FnMut(&Match<'c, '_>) -> bool, &mut RegexHost<'_>) -> Result<T, cells_learn::ClassifyError>,
     ) -> Result<T, Error> {
-        let mut failure: Option<Error> = None;
+        let failure: std::cell::RefCell<Option<Error>> = std::cell::RefCell::new(None);
+        let mut regex = |route: &CompiledRoute, path: &[u8]| -> Result<Option<Spans>, cells_learn::ClassifyError> {
+            let Some(callable) = regex_host else {
+                return Err(cells_learn::ClassifyError::NeedsRuby { route: route.index(), construct: "(no Regexp host given)".into() });
+            };
+            let call = || -> Result<Option<Spans>, Error> {
+                let answer: Value = callable.funcall("call", (route.index(), ruby.str_from_slice(path)))?;
+                if answer.is_nil() {
+                    return Ok(None);
+                }
+                let spans: Vec<Option<(usize, usize)>> = magnus::TryConvert::try_convert(answer)?;
+                Ok(Some(spans))
+            };
+            call().map_err(|e| {
+                failure.borrow_mut().get_or_insert(e);
+                cells_learn::ClassifyError::NeedsRuby { route: route.index(), construct: "(the Regexp host raised)".into() }
+            })
+        };
         let mut accept = |m: &Match<'c, '_>| -> bool {
             let Some(callable) = constraint else { return true };
-            if failure.is_some() {
+            if failure.borrow().is_some() {
                 return false;
             }
             let call = || -> Result<bool, Error> {
                 let params = params_hash(ruby, m)?;
-                let answer: Value = callable.funcall("call", (m.route_index(), params))?;
+                // A third argument, true: only the route's request conditions are asked (HEAD).
+                let answer: Value = if m.asks_request_conditions_only() {
+                    callable.funcall("call", (m.route_index(), params, true))?
+                } else {
+                    callable.funcall("call", (m.route_index(), params))?
+                };
                 Ok(answer.to_bool())
             };
             match call() {
                 Ok(b) => b,
                 Err(e) => {
-                    failure = Some(e);
+                    failure.borrow_mut().get_or_insert(e);
                     false
                 }
             }
         };
-        let result = run(&mut accept);
-        if let Some(e) = failure {
+        let result = run(&mut accept, &mut regex);
+        if let Some(e) = failure.into_inner() {
             return Err(e);
         }
         let _ = rb_self;
@@ -230,17 +260,27 @@ impl Classifier {
     /// `#learn(method, path_info, constraint, routes)` → a frozen `Result` whose `@values` are
     /// `[flags, path, extra]` (see [`Flags`]; `extra`: the entity key of a routable answer, the
     /// cell of a fixed one) and whose `@routes` is `routes` (the Ruby classifier's RouteInfo list).
-    fn learn(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>, routes: Value) -> Result<Value, Error> {
+    fn learn(
+        ruby: &Ruby,
+        rb_self: &Self,
+        method: Value,
+        path: Value,
+        constraint: Option<Value>,
+        regex_host: Option<Value>,
+        routes: Value,
+    ) -> Result<Value, Error> {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path_info = path_of(ruby, path)?;
-            let learned = match constraint {
+            let learned = match constraint.or(regex_host) {
                 // No callback: no Ruby code runs until the answer is built, so the String's bytes
                 // can be borrowed rather than copied.
                 None => rb_self.rules.learn(&rb_self.inner, &method, unsafe { path_info.as_slice() }).map_err(|e| request_error(ruby, &e))?,
                 Some(_) => {
                     let path = bytes_of(path_info);
-                    Self::with_constraint(ruby, rb_self, constraint, |accept| rb_self.rules.learn_with(&rb_self.inner, &method, &path, accept))?
+                    Self::with_constraint(ruby, rb_self, constraint, regex_host, |accept, regex| {
+                        rb_self.rules.learn_with_regex(&rb_self.inner, &method, &path, accept, regex)
+                    })?
                 }
             };
             let nil = ruby.qnil().as_value();
@@ -268,12 +308,19 @@ impl Classifier {
     }
 
     /// `#recognize(method, path_info, constraint)` → `[route_index, params]` or nil.
-    fn recognize(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, constraint: Option<Value>) -> Result<Option<RArray>, Error> {
+    fn recognize(
+        ruby: &Ruby,
+        rb_self: &Self,
+        method: Value,
+        path: Value,
+        constraint: Option<Value>,
+        regex_host: Option<Value>,
+    ) -> Result<Option<RArray>, Error> {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path = bytes_of(path_of(ruby, path)?);
-            let found = Self::with_constraint(ruby, rb_self, constraint, |accept| {
-                rb_self.inner.classify_with(&method, &path, |m| accept(m)).map(|m| m.map(Match::into_owned))
+            let found = Self::with_constraint(ruby, rb_self, constraint, regex_host, |accept, regex| {
+                rb_self.inner.classify_with_regex(&method, &path, |m| accept(m), regex).map(|m| m.map(Match::into_owned))
             })?;
             match found {
                 None => Ok(None),
@@ -288,11 +335,11 @@ impl Classifier {
     }
 
     /// `#matches(method, path_info)` → every matching route in Rails' order, as `[index, params]`.
-    fn matches(ruby: &Ruby, rb_self: &Self, method: Value, path: Value) -> Result<RArray, Error> {
+    fn matches(ruby: &Ruby, rb_self: &Self, method: Value, path: Value, regex_host: Option<Value>) -> Result<RArray, Error> {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path = bytes_of(path_of(ruby, path)?);
-            let all = rb_self.inner.matches(&method, &path).map_err(|e| request_error(ruby, &e))?;
+            let all = Self::with_constraint(ruby, rb_self, None, regex_host, |_, regex| rb_self.inner.matches_with_regex(&method, &path, regex))?;
             let out = ruby.ary_new_capa(all.len());
             for m in &all {
                 let pair = ruby.ary_new_capa(2);
@@ -316,6 +363,9 @@ impl Classifier {
                     v["index"] = r.index().into();
                     v["widenings"] = serde_json::to_value(r.widenings()).unwrap_or_default();
                     v["params"] = serde_json::to_value(r.param_names()).unwrap_or_default();
+                    if let Some(host) = r.host_regex() {
+                        v["host_regex"] = serde_json::to_value(host).unwrap_or_default();
+                    }
                     v
                 })
                 .collect();
@@ -472,9 +522,9 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     set_symbols(ruby, native, "SOURCES", false, Source::ALL.iter().map(|s| s.as_str()))?;
     set_symbols(ruby, native, "CLAIM_KINDS", true, ClaimKind::ALL.iter().map(|k| k.as_str()))?;
     set_symbols(ruby, native, "REASONS", true, Unrouted::ALL.iter().map(|r| r.as_str()))?;
-    class.define_method("learn", method!(Classifier::learn, 4))?;
-    class.define_method("recognize", method!(Classifier::recognize, 3))?;
-    class.define_method("matches", method!(Classifier::matches, 2))?;
+    class.define_method("learn", method!(Classifier::learn, 5))?;
+    class.define_method("recognize", method!(Classifier::recognize, 4))?;
+    class.define_method("matches", method!(Classifier::matches, 3))?;
     class.define_method("routes_json", method!(Classifier::routes_json, 0))?;
     class.define_method("rules_json", method!(Classifier::rules_json, 0))?;
     class.define_method("default_cell", method!(Classifier::default_cell, 0))?;

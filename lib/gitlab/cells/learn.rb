@@ -34,6 +34,7 @@ rescue LoadError => e
   require dev
 end
 
+require_relative "learn/ruby_regexps"
 require_relative "learn/classifier"
 require_relative "learn/rails_routes"
 require_relative "learn/grape_routes"

@@ -123,21 +123,21 @@ module Gitlab
           # The native side checks and upper-cases the method, checks the path and builds the
           # frozen Result itself.
           constraint ||= @constraints&.for(method, path_info)
-          @native.learn(method, path_info, constraint && wrap(constraint), @routes)
+          @native.learn(method, path_info, constraint && wrap(constraint), @ruby_regexps, @routes)
         end
 
         # The route Rails would pick and its parameters, or nil.
         # @return [RouteMatch, nil]
         def recognize(method, path_info, &constraint)
           constraint ||= @constraints&.for(method, path_info)
-          index, params = @native.recognize(method, path_info, constraint && wrap(constraint))
+          index, params = @native.recognize(method, path_info, constraint && wrap(constraint), @ruby_regexps)
           index && RouteMatch.new(route(index), params)
         end
 
         # Every route that matches, in the order Rails would try them (dynamic constraints not applied).
         # @return [Array<RouteMatch>]
         def matches(method, path_info)
-          @native.matches(method, path_info).map { |index, params| RouteMatch.new(route(index), params) }
+          @native.matches(method, path_info, @ruby_regexps).map { |index, params| RouteMatch.new(route(index), params) }
         end
 
         # @return [Array<RouteInfo>] every route, in definition order
@@ -181,7 +181,10 @@ module Gitlab
         private
 
         def freeze_state
-          @routes = route_definitions.map do |r|
+          definitions = route_definitions
+          # Routes whose requirements only Ruby's Regexp can decide (nil: none).
+          @ruby_regexps = RubyRegexps.for(definitions)
+          @routes = definitions.map do |r|
             defaults = r["defaults"] || {}
             endpoint = defaults["controller"] && "#{defaults["controller"]}##{defaults["action"]}"
             RouteInfo.new(r["index"], r["verb"].to_s, r["path"], endpoint, r["name"], r["dynamic_constraints"] ? true : false).freeze
@@ -194,7 +197,16 @@ module Gitlab
           return nil unless constraint
 
           routes = @routes
-          ->(index, params) { constraint.call(routes.fetch(index), params) }
+          lambda do |index, params, conditions_only = false|
+            route = routes.fetch(index)
+            # HEAD: Journey chooses between the routes drawn for HEAD and the GET routes by their
+            # request conditions alone; a block that cannot tell them apart decides as a whole.
+            if conditions_only && constraint.respond_to?(:request_conditions_hold?)
+              constraint.request_conditions_hold?(route, params)
+            else
+              constraint.call(route, params)
+            end
+          end
         end
       end
     end

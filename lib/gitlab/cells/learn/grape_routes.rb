@@ -25,8 +25,11 @@ module Gitlab
       #   how Grape recognizes it: a capture whose regexp accepts only the declared versions
       #   (percent-encoded spellings included), exposed as `params[:version]`; GitLab's learn rules
       #   key on `/api/:version/...`.
-      # - Not represented: Mustermann also matches percent-encoded spellings of literal characters
-      #   (`/api/v4/%70rojects`); Journey literals do not, so such a request gets no route here.
+      # - Mustermann also matches percent-encoded spellings of literal characters other than `/`
+      #   (`/api/v4/%70rojects`, `/users%2Ejson`; `AST::Compiler#encoded`), which Journey literals
+      #   do not: every route carries `encoded_literals_after` (the mount path, which Rails matches
+      #   as Journey does; `""` standalone), and the classifier matches the literals after it (and
+      #   the `.` before a format) either way.
       #
       # @see RailsRoutes for mounted APIs inside Rails
       module GrapeRoutes
@@ -195,7 +198,8 @@ module Gitlab
               "requirements" => requirements(spec),
               "defaults" => {},
               "dynamic_constraints" => false,
-              "mounted" => false
+              "mounted" => false,
+              "encoded_literals_after" => @prefix == "/" ? "" : @prefix
             }
           end
 

@@ -89,11 +89,46 @@ module Gitlab
           raise Endpoint::ConstraintFailure, e
         end
 
-        # A block for {Classifier#classify} and {Classifier#recognize} for one request.
+        # Whether the request conditions (`subdomain:`, `host:`, `port:`...) of every Journey route
+        # Rails passes through to reach `route` hold, without asking constraint objects: what
+        # `Journey::Router#match_head_routes` checks to choose the routes drawn for HEAD over the
+        # GET routes. The classifier asks this for a HEAD route with request conditions.
         #
-        # @return [Proc] (RouteInfo, params) -> Boolean
+        # @return [Boolean]
+        def request_conditions_hold?(route, _params, method, path_info)
+          chain = @sources.fetch(route.index) do
+            raise Error, "route #{route.index} is not in the route set these constraints were built from"
+          end
+          req = request(method, path_info)
+          chain.all? { |journey_route| conditions_hold?(journey_route, req) }
+        rescue Error
+          raise
+        rescue StandardError => e
+          raise Endpoint::ConstraintFailure, e
+        end
+
+        # One request's decisions: what {Classifier#classify} and {Classifier#recognize} use as
+        # their block; `call(route, params)` is {#matches?}, `request_conditions_hold?(route,
+        # params)` the HEAD question.
+        Decision = Struct.new(:constraints, :verb, :path_info) do
+          def call(route, params)
+            constraints.matches?(route, params, verb, path_info)
+          end
+
+          def request_conditions_hold?(route, params)
+            constraints.request_conditions_hold?(route, params, verb, path_info)
+          end
+
+          def to_proc
+            method(:call).to_proc
+          end
+        end
+
+        # The decisions for one request.
+        #
+        # @return [Decision] responds to `call(RouteInfo, params) -> Boolean`
         def for(method, path_info)
-          ->(route, params) { matches?(route, params, method, path_info) }
+          Decision.new(self, method, path_info).freeze
         end
 
         def inspect

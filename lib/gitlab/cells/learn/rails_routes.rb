@@ -145,8 +145,10 @@ module Gitlab
             @where = where
           end
 
-          # @return [Hash] the route in the corpus format (no index yet)
+          # @return [Hash] the route in the corpus format (no index yet); `request_conditions`
+          #   only when true (Journey checks them before choosing HEAD routes over GET ones)
           def to_h
+            conditions = !@route.constraints.empty?
             {
               "verb" => @route.verb.to_s,
               "path" => @prefix.join(@route.path.spec.to_s),
@@ -155,7 +157,7 @@ module Gitlab
               "defaults" => Values.defaults(@route.defaults, @where),
               "dynamic_constraints" => @prefix.dynamic || dynamic?,
               "mounted" => !@route.path.anchored
-            }
+            }.merge(conditions ? { "request_conditions" => true } : {})
           end
 
           # The Rack app behind the route: a mount's app, a redirect, a lambda, or the dispatcher.
