@@ -1,0 +1,31 @@
+# frozen_string_literal: true
+
+# GitLab's API::API in miniature: mounted at /, claims /api/v4/...; each endpoint says which Grape
+# route ran (`X-Dispatched: grape:VERB path`, Grape's own spelling of the route).
+class API < Grape::API
+  prefix :api
+  version "v4", using: :path
+  default_format :json
+
+  # GitLab's API::NAMESPACE_OR_PROJECT_REQUIREMENTS: an id or a URL-encoded full path.
+  NAMESPACE_OR_PROJECT_REQUIREMENTS = { id: %r{[^/]+} }.freeze
+
+  before { header ApplicationController::DISPATCHED, "grape:#{route.request_method} #{route.path}" }
+
+  resource :projects, requirements: NAMESPACE_OR_PROJECT_REQUIREMENTS do
+    get { [] }
+    get(":id") { { id: params[:id] } }
+    get(":id/issues") { [] }
+    post(":id/issues") { {} }
+    get(":id/repository/files/:file_path", requirements: { file_path: %r{[^/]+} }) { {} }
+  end
+
+  resource :groups, requirements: NAMESPACE_OR_PROJECT_REQUIREMENTS do
+    get { [] }
+    get(":id") { { id: params[:id] } }
+  end
+
+  get("user") { {} }
+  get("users/:id") { {} }
+  get("version") { { version: "17.0.0" } }
+end
