@@ -1,7 +1,9 @@
 # frozen_string_literal: true
 
 # GitLab's API::API in miniature: mounted at /, claims /api/v4/...; each endpoint says which Grape
-# route ran (`X-Dispatched: grape:VERB path`, Grape's own spelling of the route).
+# route ran: `X-Dispatched: grape:VERB path`, the endpoint's declared method (GET also when Grape
+# serves HEAD with it) and Grape's path without `(.:format)`. Grape's own answers for a known path
+# say so too: `grape:OPTIONS path` (204 with Allow) and `grape:405 path` (another verb).
 class API < Grape::API
   prefix :api
   version "v4", using: :path
@@ -10,7 +12,14 @@ class API < Grape::API
   # GitLab's API::NAMESPACE_OR_PROJECT_REQUIREMENTS: an id or a URL-encoded full path.
   NAMESPACE_OR_PROJECT_REQUIREMENTS = { id: %r{[^/]+} }.freeze
 
-  before { header ApplicationController::DISPATCHED, "grape:#{route.request_method} #{route.path}" }
+  before do
+    method = if env[Grape::Env::GRAPE_ALLOWED_METHODS]
+               env["REQUEST_METHOD"] == "OPTIONS" ? "OPTIONS" : "405"
+             else
+               options[:method].join("|")
+             end
+    header ApplicationController::DISPATCHED, "grape:#{method} #{route.path.delete_suffix("(.:format)")}"
+  end
 
   resource :projects, requirements: NAMESPACE_OR_PROJECT_REQUIREMENTS do
     get { [] }

@@ -3,7 +3,7 @@
 # Wraps the learn endpoint and adds `X-Learn-Route`: the route the answer was decided by, as the
 # `learn.gitlab_cells` event names it (payload `:route`, "#index VERB spec (endpoint)"), written as
 # the application's endpoints write what they ran: `controller#action`, `route:NAME` for a named
-# route without a controller (redirects, mounted Rack apps), `grape:VERB path` for the API's
+# route without a controller (redirects, mounted Rack apps), `grape:VERB path` (without `(.:format)`) for the API's
 # routes; "none" when no route matches. The event is published in the thread that answers, so a
 # thread-local carries it from the subscriber here.
 class LearnRouteHeader
@@ -19,7 +19,7 @@ class LearnRouteHeader
     return route.endpoint if route.endpoint
     return "route:#{route.name}" if route.name
 
-    "grape:#{route.verb} #{route.spec}"
+    "grape:#{route.verb} #{route.spec.delete_suffix("(.:format)")}"
   end
 
   def initialize(endpoint)
