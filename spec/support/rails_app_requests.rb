@@ -9,16 +9,29 @@ require "net/http"
 # `X-Dispatched`) and the learn question about it (what the learn endpoint named, from
 # `X-Learn-Route`, and its answer), over keep-alive connections from concurrent client threads.
 module RailsAppRequests
+  # The cell the application is (config/initializers/cells_learn.rb), and another one.
+  CELL = "cell_0"
+  OTHER_CELL = "cell_1"
+
   # The database rows: groups (one a subgroup), users, projects, an old path of a renamed group
-  # (GitLab's redirect_routes: followed by the constrainers for GET only).
+  # (GitLab's redirect_routes: followed by the constrainers for GET only); `eu-org` and `eve` are
+  # owned by another cell, so the middleware answers 421 for their pages.
   ROWS = {
-    "groups" => [{ "path" => "gitlab-org", "cell" => "cell_0" }, { "path" => "sub", "parent" => "gitlab-org", "cell" => "cell_0" },
-                 { "path" => "Mixed.Case", "cell" => "cell_0" }],
-    "users" => [{ "username" => "alice", "cell" => "cell_0" }, { "username" => "bob.smith", "cell" => "cell_0" }],
+    "groups" => [{ "path" => "gitlab-org", "cell" => CELL }, { "path" => "sub", "parent" => "gitlab-org", "cell" => CELL },
+                 { "path" => "Mixed.Case", "cell" => CELL }, { "path" => "eu-org", "cell" => OTHER_CELL }],
+    "users" => [{ "username" => "alice", "cell" => CELL }, { "username" => "bob.smith", "cell" => CELL },
+                { "username" => "eve", "cell" => OTHER_CELL }],
     "projects" => [{ "namespace" => "gitlab-org", "path" => "gitlab" }, { "namespace" => "gitlab-org/sub", "path" => "deep.er" },
-                   { "namespace" => "alice", "path" => "dotfiles" }, { "namespace" => "Mixed.Case", "path" => "www-site" }],
+                   { "namespace" => "alice", "path" => "dotfiles" }, { "namespace" => "Mixed.Case", "path" => "www-site" },
+                   { "namespace" => "eu-org", "path" => "app" }],
     "redirects" => [{ "from" => "old-org", "to" => "gitlab-org" }]
   }.freeze
+
+  # Learn routes that are pages of one entity (a project, a group, a user), and paths naming an
+  # entity of OTHER_CELL: such a request must be answered by its owner.
+  ENTITY_PAGE = %r{\A(projects(/\w+)?#\w+|groups(/\w+)?#(show|edit|issues|merge_requests|activity|update|destroy|index)|users#show|
+                    grape:\S+\ /api/:version/(projects|groups)/:id.*)\z}x
+  OTHER_CELL_ENTITY = %r{(\A|/|%2F)(eu-org|eve)(/|\.|%2F|\z)}i
 
   # What the second run deletes (the rows its requests then name are absent).
   DELETED = ["gitlab-org/gitlab", "gitlab-org/sub/deep.er", "gitlab-org/sub", "alice/dotfiles", "alice"].freeze
@@ -62,11 +75,14 @@ module RailsAppRequests
            "/api/v4/projects", "/api/v4/projects/42", "/api/v4/projects/42/issues", "/api/v4/projects/42/issues.json",
            "/api/v4/projects/42/repository/files/README.md", "/api/v4/user", "/api/v4/version", "/api/v4/version.json",
            "/api/v3/projects", "/api/v4/nope", "/api", "/api/v4", "/%2D/profile", "/h%65lp", "/dashboard%2Fissues"].freeze
+  # Paths whose parameters are not UTF-8 once unescaped (see INVALID_UTF8 below).
+  NOT_UTF8 = ["/%FF", "/gitlab-org/%FF", "/gitlab-org/gitlab/-/issues/%FF", "/gitlab-org/gitlab/-/tree/main/%E9t%E9", "/groups/%C3",
+              "/api/v4/projects/%FF", "/help/%FF"].freeze
 
   # Every path, once: the templates above applied to the rows, to the absent names, and with
   # percent-encoded variants.
   def paths
-    out = FIXED.dup
+    out = FIXED + NOT_UTF8
     projects.each do |namespace, project|
       base = "/#{namespace}/#{project}"
       PROJECT_PAGES.each { |page| out << "#{base}#{page}" }
@@ -89,9 +105,22 @@ module RailsAppRequests
   end
 
   # One request and its learn question, as observed.
-  Observation = Struct.new(:request_method, :path, :status, :dispatched, :cache_header, :learn_status, :learned, :answer, keyword_init: true) do
+  Observation = Struct.new(:request_method, :path, :status, :dispatched, :cache_header, :owner, :learn_status, :learned, :answer,
+                           keyword_init: true) do
     def agree?
       dispatched == learned
+    end
+
+    # The cell middleware answered 421 for an entity another cell owns: nothing was dispatched here.
+    def misdirected?
+      status == 421
+    end
+
+    # Rails refused the request while routing it: a path parameter that is not UTF-8 once
+    # unescaped raises ActionController::BadRequest in `path_parameters=`, at the first route whose
+    # pattern matches, before that route's constraints are asked (400; Grape's own check: 500).
+    def not_utf8?
+      [400, 500].include?(status) && dispatched == "none" && !CGI.unescape(path).force_encoding(Encoding::UTF_8).valid_encoding?
     end
 
     # The X-Gitlab-Cell-Cache the middleware should have added, from the learn answer: the
@@ -127,7 +156,8 @@ module RailsAppRequests
     response = http.request(Net::HTTPGenericRequest.new(method, %w[POST PUT PATCH].include?(method), method != "HEAD", path))
     learn = http.request(Net::HTTP::Get.new("#{Gitlab::Cells::Learn::Endpoint::MOUNT_PATH}?method=#{method}&path_info=#{CGI.escape(path)}"))
     Observation.new(request_method: method, path: path, status: response.code.to_i, dispatched: response["X-Dispatched"] || "none",
-                    cache_header: response[Gitlab::Cells::Learn::CacheHeader::NAME], learn_status: learn.code.to_i,
+                    cache_header: response[Gitlab::Cells::Learn::CacheHeader::NAME],
+                    owner: response[Gitlab::Cells::Learn::Middleware::OWNER_HEADER], learn_status: learn.code.to_i,
                     learned: learn["X-Learn-Route"], answer: learn.code == "200" ? JSON.parse(learn.body) : nil)
   end
 end
