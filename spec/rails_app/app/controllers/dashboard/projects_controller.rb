@@ -1,0 +1,7 @@
+# frozen_string_literal: true
+
+module Dashboard
+  class ProjectsController < ApplicationController
+    actions :index, :starred
+  end
+end

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class PasswordsController < ApplicationController
+  actions :new, :create, :edit, :update
+end

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class ProfilesController < ApplicationController
+  actions :show, :update
+end

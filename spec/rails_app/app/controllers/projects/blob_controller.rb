@@ -1,0 +1,7 @@
+# frozen_string_literal: true
+
+module Projects
+  class BlobController < ApplicationController
+    actions :show
+  end
+end

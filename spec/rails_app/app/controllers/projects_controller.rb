@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class ProjectsController < ApplicationController
+  actions :new, :create, :show, :edit, :update, :destroy
+end

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class RegistrationsController < ApplicationController
+  actions :new, :create
+end

@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class RootController < ApplicationController
+  actions :index
+end

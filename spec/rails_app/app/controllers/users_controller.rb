@@ -1,0 +1,5 @@
+# frozen_string_literal: true
+
+class UsersController < ApplicationController
+  actions :show, :calendar, :projects, :groups
+end

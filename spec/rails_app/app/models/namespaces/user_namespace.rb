@@ -1,0 +1,6 @@
+# frozen_string_literal: true
+
+module Namespaces
+  class UserNamespace < Namespace
+  end
+end
