@@ -740,4 +740,35 @@ mod tests {
         assert_eq!(Config::from_toml(&file, &args).unwrap().upstream_idle_timeout, Duration::from_millis(1500));
         assert!(Args::try_parse_from(["cells-router", "--upstream-idle-timeout", "soon"]).is_err());
     }
+
+    #[test]
+    fn shared_cache_purge_token_and_api_token_settings_are_checked() {
+        let err = |t: &str| Config::from_toml(&format!("{BASE}\n{t}"), &Args::default()).unwrap_err().to_string();
+        assert!(err("[cache.shared]\nurl = \"http://127.0.0.1:6379\"\n").contains("expected redis://HOST:PORT"));
+        let secret = err("[cache.shared]\nurl = \"redis://:hunter2@127.0.0.1:notaport\"\n");
+        assert!(secret.contains("invalid cache.shared.url") && !secret.contains("hunter2"), "{secret}");
+        assert!(err("[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\nbudget = \"0ms\"\n").contains("budget"));
+        assert!(err("[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\nnamespace = \"a*\"\n").contains("namespace"));
+        assert!(err("[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\nttl = \"1s\"\n").contains("ttl"));
+        assert!(err("[api_token]\npattern = \"^glpat-\"\n").contains("(?<cell>"));
+        assert!(err("[api_token]\npattern = \"(\"\n").contains("api_token.pattern"));
+        let c = Config::from_toml(&format!("{BASE}\n[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\n"), &Args::default()).unwrap();
+        let shared = c.shared_cache.unwrap();
+        assert_eq!((shared.budget, shared.namespace.as_str()), (DEFAULT_SHARED_BUDGET, "cells-router:"));
+        let args = Args::try_parse_from(["cells-router", "--shared-cache", "redis://127.0.0.1:7000"]).unwrap();
+        assert_eq!(Config::from_toml(BASE, &args).unwrap().shared_cache.unwrap().url, "redis://127.0.0.1:7000");
+        assert!(Config::from_toml(BASE, &Args::default()).unwrap().shared_cache.is_none());
+    }
+
+    #[test]
+    fn the_purge_token_matches_only_itself_and_never_prints() {
+        let t = PurgeToken::parse("s3cret-token\n", "test").unwrap();
+        assert!(t.matches(b"s3cret-token"));
+        for wrong in [&b"s3cret-tokeN"[..], b"s3cret-token\n", b"s3cret", b"", b"s3cret-token-and-more"] {
+            assert!(!t.matches(wrong), "{wrong:?}");
+        }
+        assert_eq!(format!("{t:?}"), "PurgeToken(<redacted>)");
+        let e = PurgeToken::parse("two words", "purge_token_file /x").unwrap_err().to_string();
+        assert!(e.contains("purge token") && !e.contains("two words"), "{e}");
+    }
 }
