@@ -181,10 +181,18 @@ pub enum Untrusted {
     WiderThanEntry { path: String, entry: String },
     #[error("a cache header for {path:?} covers the reserved prefix {reserved:?}")]
     ReservedHeader { path: String, reserved: String },
+}
+
+/// Why an entry read from the shared cache was not trusted: what refuses a learn answer, and
+/// what only a confirmed learn answer may claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SharedUntrusted {
+    #[error(transparent)]
+    Answer(#[from] Untrusted),
     #[error("a shared cache entry for {path:?} covers the reserved prefix {reserved:?} (only confirmed learn answers may)")]
-    ReservedShared { path: String, reserved: String },
+    Reserved { path: String, reserved: String },
     #[error("a shared cache entry may not name / (never cached)")]
-    RootShared,
+    Root,
 }
 
 /// A learn answer the router may use, and how far.
@@ -239,20 +247,20 @@ pub fn check_answer(cfg: &Config, answer: &LearnResponse, request_path: &str, fr
 /// over a reserved path (`/api/v4/projects`, `/groups`, ...) is refused outright: the router
 /// learns such a path from the cells instead. A wrong entry naming an honest cell is corrected
 /// by that cell's `421`, as a wrong learn answer naming another cell is.
-pub fn check_shared(cfg: &Config, path: &str, exact: bool, cell: &str, request_path: &str) -> Result<usize, Untrusted> {
+pub fn check_shared(cfg: &Config, path: &str, exact: bool, cell: &str, request_path: &str) -> Result<usize, SharedUntrusted> {
     let index = cell_index(cfg, cell).ok_or_else(|| Untrusted::UnknownCell(cell.to_string()))?;
     if !covers(path, exact, request_path) {
-        return Err(Untrusted::NotCovering { path: path.to_string() });
+        return Err(Untrusted::NotCovering { path: path.to_string() }.into());
     }
     let normalized = routing_path(path);
     if has_empty_or_dot_segment(&normalized) {
-        return Err(Untrusted::Malformed { path: path.to_string() });
+        return Err(Untrusted::Malformed { path: path.to_string() }.into());
     }
     if normalized == "/" {
-        return Err(Untrusted::RootShared);
+        return Err(SharedUntrusted::Root);
     }
     if let Some(reserved) = (!exact).then(|| reserved_below(cfg, &normalized)).flatten() {
-        return Err(Untrusted::ReservedShared { path: path.to_string(), reserved: reserved.to_string() });
+        return Err(SharedUntrusted::Reserved { path: path.to_string(), reserved: reserved.to_string() });
     }
     Ok(index)
 }
