@@ -328,17 +328,22 @@ module Demo
             c.pid = nil
             raise StartError, "#{c.name} exited at start (#{status}); last lines of #{relative(c.log)}:\n#{tail(c.log)}"
           end
-          break if if c.kind == :redis
-                     Loopback.port_open?(c.port)
-                   else
-                     healthy?(c.kind == :cell ? c.port : c.internal_port, path)
-                   end
+          break if ready?(c, path)
           raise StartError, "#{c.name} did not answer #{path} within #{START_TIMEOUT}s; #{relative(c.log)}:\n#{tail(c.log)}" if now > deadline
 
           sleep 0.05
         end
       end
       progress("ready: #{children.map { |c| "#{c.name}:#{c.port}" }.join(" ")}")
+    end
+
+    # Redis listens; a cell answers its health check; a router its internal listener's.
+    def ready?(child, path)
+      case child.kind
+      when :redis then Loopback.port_open?(child.port)
+      when :cell then healthy?(child.port, path)
+      else healthy?(child.internal_port, path)
+      end
     end
 
     def healthy?(port, path)
