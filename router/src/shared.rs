@@ -111,6 +111,8 @@ pub enum SharedError {
     Budget(Duration),
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("the shared cache's thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The Redis connections of one router: commands (multiplexed) and the purge subscription.
@@ -170,7 +172,7 @@ impl SharedTier {
                 let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(SharedError::Redis(redis::RedisError::from(e))));
+                        let _ = ready_tx.send(Err(SharedError::Thread(e)));
                         return;
                     }
                 };
@@ -209,9 +211,8 @@ impl SharedTier {
                     }
                 });
             })
-            .map_err(|e| SharedError::Redis(redis::RedisError::from(e)))?;
-        let (conn, handle) =
-            ready_rx.recv().map_err(|_| SharedError::Redis(redis::RedisError::from(std::io::Error::other("the shared tier's thread ended"))))??;
+            .map_err(SharedError::Thread)?;
+        let (conn, handle) = ready_rx.recv().map_err(|_| SharedError::Thread(std::io::Error::other("it ended before connecting")))??;
         // Connect now, in the background: the first lookup should not pay for the handshake
         // (it would exceed the budget and learn from the cells for nothing).
         let mut warm = conn.clone();
@@ -327,7 +328,7 @@ impl SharedTier {
         });
         let result = match tokio::time::timeout(timeout, work).await {
             Ok(Ok(r)) => r.map_err(SharedError::from),
-            Ok(Err(e)) => Err(SharedError::Redis(redis::RedisError::from(std::io::Error::other(e.to_string())))),
+            Ok(Err(e)) => Err(SharedError::Thread(std::io::Error::other(e.to_string()))),
             Err(_) => Err(SharedError::Budget(timeout)),
         };
         self.counters.count("purge", if result.is_ok() { "ok" } else { "error" });
