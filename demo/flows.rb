@@ -13,7 +13,8 @@ module Demo
   #   expect:
   #     status          HTTP status the client gets
   #     cell            the cell that served it (X-Served-By; the router's trace must agree)
-  #     cache           the router's verdict: hit, miss (learned, then cached) or bypass (learned, never cached)
+  #     cache           the router's verdict: hit, miss (learned, then cached), shared (read from the routers'
+  #                     shared cache in Redis: another router learned it) or bypass (learned, never cached)
   #     location        Location path the client is sent to (its host must be the router the client used)
   #     learned         the cell the learn endpoint named (miss/bypass only)
   #     misdirected     a cell that answered 421 before the router retried on the owner
@@ -105,16 +106,35 @@ module Demo
         ]
       ),
       Flow.new(
+        id: "organization-from-eu",
+        title: "router_eu learns where acme-corp lives, for both routers",
+        seed: "A miss: router_eu learns that acme-corp lives on cell_us1 and writes it to the routers' shared cache (Redis).",
+        router: "router_eu", user: "wile",
+        steps: [
+          { method: "GET", path: "/acme-corp/website", expect: { status: 200, cell: "cell_us1", cache: "miss", learned: "cell_us1" } }
+        ]
+      ),
+      Flow.new(
         id: "organization-moved",
-        title: "An organization moves to another cell (the seed's TODO, answered with 421)",
-        seed: "acme-corp moves from cell_us1 to cell_eu1 while router_us still caches it: cell_us1 answers 421 with " \
-              "X-Gitlab-Cell-Owner: cell_eu1, the router drops the stale entry and retries once on cell_eu1.",
+        title: "An organization moves to another cell, and every router hears of it (the seed's TODO)",
+        seed: "router_us reads acme-corp's cell from the shared cache (no learn request). Then acme-corp moves from cell_us1 " \
+              "to cell_eu1: the application publishes a purge of /acme-corp (Gitlab::Cells::Learn::Invalidation), both " \
+              "routers drop the entry, and the next request is learned again and goes straight to cell_eu1, no 421.",
         router: "router_us", user: "wile",
         steps: [
-          { method: "GET", path: "/acme-corp/website", expect: { status: 200, cell: "cell_us1", cache: "miss", learned: "cell_us1" } },
-          { method: "GET", path: "/acme-corp/website", before: :move_acme_corp, note: "acme-corp moves to cell_eu1 (UPDATE routes)",
-            expect: { status: 200, cell: "cell_eu1", cache: "hit", misdirected: "cell_us1" } },
+          { method: "GET", path: "/acme-corp/website", expect: { status: 200, cell: "cell_us1", cache: "shared" } },
+          { method: "GET", path: "/acme-corp/website", before: :move_acme_corp, note: "acme-corp moves to cell_eu1 (UPDATE routes, purge /acme-corp)",
+            expect: { status: 200, cell: "cell_eu1", cache: "miss", learned: "cell_eu1" } },
           { method: "GET", path: "/acme-corp/website/-/issues", expect: { status: 200, cell: "cell_eu1", cache: "hit" } }
+        ]
+      ),
+      Flow.new(
+        id: "organization-moved-eu",
+        title: "The other router after the move",
+        seed: "router_eu dropped /acme-corp with the purge; router_us's new answer is in the shared cache: cell_eu1, no 421.",
+        router: "router_eu", user: "wile",
+        steps: [
+          { method: "GET", path: "/acme-corp/website", expect: { status: 200, cell: "cell_eu1", cache: "shared" } }
         ]
       )
     ].freeze

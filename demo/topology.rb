@@ -6,6 +6,7 @@
 #   four cells   cell_us0 cell_us1 cell_eu0 cell_eu1   Puma, demo/cell/config.ru (the gem's learn
 #                                                      endpoint and middleware over a routes table)
 #   two routers  router_us router_eu                   target/release/cells-router
+#   one redis    redis                                 the routers' shared cache and purge channel
 #
 # Usage: ruby demo/topology.rb [--keep] [--out DIR] [--ports fixed|auto] [--router BIN]
 #   (script/demo builds everything first, then runs this.)
@@ -62,6 +63,7 @@ module Demo
       Dir[File.join(out, "logs", "*")].each { |f| File.delete(f) }
       seed_database
       compile_classifier
+      start_redis
       start_cells
       start_routers
       wait_until_ready
@@ -129,9 +131,22 @@ module Demo
       db&.close
     end
 
-    # The world changing under the routers: an organization moves, with everything under it.
+    # The world changing under the routers: an organization moves, with everything under it, and
+    # the application tells every router at once (Gitlab::Cells::Learn::Invalidation through the
+    # routers' Redis), after the routes rows changed. The demo then waits until both routers
+    # applied the purge (their metrics say so), so that the next request shows the result, not
+    # the race.
     def action_move_acme_corp
+      applied = routers.to_h { |r| [r.name, purges_applied(r)] }
       move_organization("acme-corp", "cell_eu1")
+      Gitlab::Cells::Learn::Invalidation.new(redis: redis_url).purge_prefix("/acme-corp")
+      deadline = now + 5
+      sleep 0.005 until routers.all? { |r| purges_applied(r) > applied[r.name] } || now > deadline
+    end
+
+    def redis_url
+      child = children.find { |c| c.kind == :redis } or raise ArgumentError, "no redis"
+      "redis://127.0.0.1:#{child.port}"
     end
 
     def move_organization(org, cell)
@@ -169,6 +184,7 @@ module Demo
         raise StartError, "#{@router_bin} is missing: build it with `cargo build --release -p cells-router` (script/demo does)"
       end
       raise StartError, "#{Cell::DEFAULT_ROUTES} is missing: the shared corpus must sit at ../shared" unless File.file?(Cell::DEFAULT_ROUTES)
+      raise StartError, "redis-server is missing: script/bootstrap installs it" unless system("redis-server", "--version", out: File::NULL, err: File::NULL)
     end
 
     def seed_database
@@ -192,9 +208,40 @@ module Demo
     # The shared secret of the routers' learn requests: a fresh one per run, in a file only this
     # user can read, given to the cells (LEARN_TOKEN_FILE) and the routers (learn_token_file).
     def learn_token_file
-      @learn_token_file ||= File.join(out, "learn_token").tap do |path|
+      @learn_token_file ||= secret_file("learn_token")
+    end
+
+    # A fresh random secret in a file of the run directory that only this user can read.
+    def secret_file(name)
+      File.join(out, name).tap do |path|
         File.open(path, File::WRONLY | File::CREAT | File::TRUNC, 0o600) { |f| f.puts(SecureRandom.hex(32)) }
       end
+    end
+
+    def routers
+      children.select { |c| c.kind == :router }
+    end
+
+    # Purges a router applied from the Redis channel (its metrics, on the internal listener).
+    def purges_applied(router)
+      text = Net::HTTP.get(URI("http://127.0.0.1:#{router.internal_port}/-/cells-router/metrics"))
+      text[/^cells_router_shared_cache_operations_total\{op="purge_received",result="ok"\} (\d+)/, 1].to_i
+    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
+      0
+    end
+
+    # The routers' shared cache: a redis-server of the demo's own, no persistence.
+    def start_redis
+      port = free_port
+      dir = File.join(out, "redis")
+      FileUtils.mkdir_p(dir)
+      spawn_child("redis", :redis, port, File.join(out, "logs", "redis.log"), {},
+                  ["redis-server", "--bind", "127.0.0.1", "--port", port.to_s, "--save", "", "--appendonly", "no", "--dir", dir])
+    end
+
+    # The token the routers' purge API wants (the demo purges through Redis; the API is there too).
+    def purge_token_file
+      @purge_token_file ||= secret_file("purge_token")
     end
 
     def start_cells
@@ -235,12 +282,17 @@ module Demo
         default_cell = "#{default_cell}"
         learn_path = "#{Gitlab::Cells::Learn::Endpoint::MOUNT_PATH}"
         learn_token_file = "#{learn_token_file}"
+        purge_token_file = "#{purge_token_file}"
         trace_header = true
 
         [cache]
         ttl = "60s"
         capacity = 100000
         stale_grace = "300s"
+
+        [cache.shared]
+        url = "#{redis_url}"
+        budget = "50ms"
 
         [timeouts]
         connect = "1s"
@@ -276,13 +328,22 @@ module Demo
             c.pid = nil
             raise StartError, "#{c.name} exited at start (#{status}); last lines of #{relative(c.log)}:\n#{tail(c.log)}"
           end
-          break if healthy?(c.kind == :cell ? c.port : c.internal_port, path)
+          break if ready?(c, path)
           raise StartError, "#{c.name} did not answer #{path} within #{START_TIMEOUT}s; #{relative(c.log)}:\n#{tail(c.log)}" if now > deadline
 
           sleep 0.05
         end
       end
       progress("ready: #{children.map { |c| "#{c.name}:#{c.port}" }.join(" ")}")
+    end
+
+    # Redis listens; a cell answers its health check; a router its internal listener's.
+    def ready?(child, path)
+      case child.kind
+      when :redis then Loopback.port_open?(child.port)
+      when :cell then healthy?(child.port, path)
+      else healthy?(child.internal_port, path)
+      end
     end
 
     def healthy?(port, path)

@@ -67,7 +67,7 @@ RSpec.describe "the demo topology (demo/topology.rb)", :demo do
       expect(flows_md).not_to include("DIFFERS")
 
       children = JSON.parse(File.read(File.join(out, "topology.json"))).fetch("children")
-      expect(children.map { |c| c["name"] }).to contain_exactly("cell_us0", "cell_us1", "cell_eu0", "cell_eu1", "router_us", "router_eu")
+      expect(children.map { |c| c["name"] }).to contain_exactly("cell_us0", "cell_us1", "cell_eu0", "cell_eu1", "router_us", "router_eu", "redis")
       children.each do |c|
         expect(port_open?(c["port"])).to be(false), "#{c["name"]} still listens on #{c["port"]}"
         expect(alive?(c["pid"])).to be(false), "#{c["name"]} (pid #{c["pid"]}) is still running"

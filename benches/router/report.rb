@@ -12,8 +12,9 @@ require "json"
 dir, json_out = ARGV
 abort "usage: report.rb RUN_DIR [JSON_OUT]" unless dir && File.directory?(dir)
 
-SIDES = %w[direct nginx router router_logs floor].freeze
+BASE_SIDES = %w[direct nginx router router_logs floor].freeze
 LABELS = {
+  "router_shared" => "cells-router (shared tier)",
   "direct" => "upstream directly",
   "nginx" => "nginx proxy",
   "router" => "cells-router (logs off)",
@@ -30,6 +31,8 @@ rescue Errno::ENOENT, JSON::ParserError => e
 end
 
 settings = read_json(File.join(dir, "settings.json"))
+# With the shared tier (BENCH_SHARED, on by default when redis-server is installed): its side too.
+SIDES = (settings["shared"] ? BASE_SIDES + ["router_shared"] : BASE_SIDES).freeze
 problems = []
 
 # One side's figures from one wrk run; `cpu`: the CPU time its process spent meanwhile, if taken.
@@ -61,7 +64,7 @@ end
 
 runs = settings["connections"].map do |c|
   sides = SIDES.to_h { |side| [side, median_round(dir, "#{side}-#{c}", "rps", problems)] }
-  d, n, r, rl, fl = sides.values_at(*SIDES)
+  d, n, r, rl, fl, rs = sides.values_at(*SIDES)
   by_round = ->(a, b) { a["rounds_rps"].zip(b["rounds_rps"]).map { |x, y| (x / y).round(3) } }
   {
     "connections" => c,
@@ -77,7 +80,10 @@ runs = settings["connections"].map do |c|
       "router_over_floor_rps_by_round" => by_round.(r, fl),
       "router_p50_minus_direct_us" => r["p50_us"] - d["p50_us"],
       "router_logs_p50_minus_direct_us" => rl["p50_us"] - d["p50_us"],
-      "nginx_p50_minus_direct_us" => n["p50_us"] - d["p50_us"]
+      "nginx_p50_minus_direct_us" => n["p50_us"] - d["p50_us"],
+      # The shared tier on cache hits: memory only, so this should be noise around 1.
+      "router_shared_over_router_rps" => rs && (rs["rps"] / r["rps"]).round(3),
+      "router_shared_over_router_rps_by_round" => rs && by_round.(rs, r)
     }
   }
 end
@@ -93,7 +99,7 @@ light = {
   "nginx_added_p50_us_by_round" => light_sides["nginx"]["rounds_p50_us"].zip(light_sides["direct"]["rounds_p50_us"]).map { |a, b| a - b }
 }
 
-router_metrics = %w[router router_logs].to_h { |s| [s, read_json(File.join(dir, "#{s}-metrics.json"))] }
+router_metrics = (%w[router router_logs] + (settings["shared"] ? ["router_shared"] : [])).to_h { |s| [s, read_json(File.join(dir, "#{s}-metrics.json"))] }
 router_metrics.each do |side, m|
   # One learn request for the one prefix, and every measured request a cache hit.
   problems << "#{side}: #{m["learn_requests"]} learn requests for one cached prefix" unless m["learn_requests"] == 1
@@ -162,6 +168,10 @@ runs.each do |run|
   puts format("  p50 - direct p50 (saturated: queueing, not per-request work): router %s, logs on %s, nginx %s",
               fmt_us.(ra["router_p50_minus_direct_us"]), fmt_us.(ra["router_logs_p50_minus_direct_us"]),
               fmt_us.(ra["nginx_p50_minus_direct_us"]))
+  if ra["router_shared_over_router_rps"]
+    puts format("  shared tier on / off (cache hits): %.2f (by round %s)", ra["router_shared_over_router_rps"],
+                rounds.(ra["router_shared_over_router_rps_by_round"]))
+  end
   cpu = run["sides"].filter_map do |side, f|
     c = f["cpu_us_per_request"] or next
     format("%s %.1f (user %.1f, system %.1f)", side, c["user"] + c["system"], c["user"], c["system"])

@@ -22,6 +22,8 @@ use crate::State;
 
 pub const HEALTH_PATH: &str = "/-/cells-router/health";
 pub const METRICS_PATH: &str = "/-/cells-router/metrics";
+/// `DELETE` with `?prefix=/path` or `?cell=NAME`: the purge API (see `purge.rs`).
+pub const CACHE_PATH: &str = "/-/cells-router/cache";
 /// Every path under this is the router's own, answered and never forwarded.
 pub const ROUTER_PATHS: &str = "/-/cells-router/";
 
@@ -45,7 +47,18 @@ pub async fn serve_internal(listener: TcpListener, st: Arc<State>, shutdown: imp
             _ = &mut shutdown => break,
         };
         let st = st.clone();
-        let conn = http.serve_connection(TokioIo::new(stream), service_fn(move |req| std::future::ready(Ok::<_, Infallible>(answer(&st, &req)))));
+        let conn = http.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| {
+                let st = st.clone();
+                async move {
+                    if req.uri().path() == CACHE_PATH && req.method() == Method::DELETE {
+                        return Ok::<_, Infallible>(crate::purge::handle(&st, &req).await);
+                    }
+                    Ok(answer(&st, &req))
+                }
+            }),
+        );
         conns.spawn(async move {
             let _ = conn.await;
         });
@@ -55,12 +68,21 @@ pub async fn serve_internal(listener: TcpListener, st: Arc<State>, shutdown: imp
 
 fn answer(st: &State, req: &Request<Incoming>) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return proxy::json_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the router's endpoints answer GET only");
+        return proxy::json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "the router's endpoints answer GET only (and DELETE /-/cells-router/cache)",
+        );
     }
     match req.uri().path() {
         HEALTH_PATH => health(st),
         METRICS_PATH => metrics(st),
-        _ => proxy::json_error(StatusCode::NOT_FOUND, "not_found", "the internal listener serves /-/cells-router/health and /-/cells-router/metrics"),
+        CACHE_PATH => proxy::json_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the cache endpoint answers DELETE only"),
+        _ => proxy::json_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the internal listener serves /-/cells-router/health, /-/cells-router/metrics and DELETE /-/cells-router/cache",
+        ),
     }
 }
 

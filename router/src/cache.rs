@@ -136,11 +136,17 @@ impl RouteCache {
     /// Stores an answer the caller has already validated against the request path (under
     /// its normalized path, which the entry keeps).
     pub fn insert(&self, path: &str, exact: bool, cell: usize) {
+        self.insert_for(path, exact, cell, self.ttl);
+    }
+
+    /// Like [`RouteCache::insert`], fresh for `fresh_for` (at most the configured TTL): an entry
+    /// from the shared tier keeps the freshness its writer gave it.
+    pub fn insert_for(&self, path: &str, exact: bool, cell: usize, fresh_for: Duration) {
         let path = crate::trust::routing_path(path);
         let depths = if exact { &self.exact_depths } else { &self.prefix_depths };
         // Published before the entry itself, so a lookup that finds the entry probes its depth.
         depths.fetch_or(depth_bit(depth(&path)), Ordering::Release);
-        let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + self.ttl, failed_at_ms: AtomicU64::new(0) };
+        let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + fresh_for.min(self.ttl), failed_at_ms: AtomicU64::new(0) };
         self.inner.insert(Self::key(exact, &path), Arc::new(entry));
     }
 
@@ -157,6 +163,29 @@ impl RouteCache {
     /// sending clients to a dead cell). Returns false if moka refused the predicate.
     pub fn remove_cell(&self, cell: usize) -> bool {
         self.inner.invalidate_entries_if(move |_, e| e.cell == cell).is_ok()
+    }
+
+    /// Drops every entry at or below the normalized `prefix` (on a `/` boundary): an
+    /// organization or namespace moved (a purge). Returns how many entries it found.
+    pub fn purge_prefix(&self, prefix: &str) -> usize {
+        let prefix = prefix.to_string();
+        let n = self.inner.iter().filter(|(_, e)| crate::shared::at_or_below(&e.path, &prefix)).count();
+        let _ = self.inner.invalidate_entries_if(move |_, e| crate::shared::at_or_below(&e.path, &prefix));
+        self.inner.run_pending_tasks();
+        n
+    }
+
+    /// Drops every entry of `cell` (a purge by cell); returns how many entries it found.
+    pub fn purge_cell(&self, cell: usize) -> usize {
+        let n = self.inner.iter().filter(|(_, e)| e.cell == cell).count();
+        let _ = self.remove_cell(cell);
+        self.inner.run_pending_tasks();
+        n
+    }
+
+    /// The configured TTL: how long a learned entry is fresh.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Records a failed revalidation of `entry`.

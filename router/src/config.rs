@@ -83,6 +83,14 @@ pub struct Args {
     /// `upstream.idle_timeout`; keep it below the cells' keep-alive timeout).
     #[arg(long, value_name = "DURATION", value_parser = humantime_serde::re::humantime::parse_duration)]
     pub upstream_idle_timeout: Option<Duration>,
+    /// Redis URL of the shared second-level route cache, `redis://HOST:PORT` (overrides
+    /// `cache.shared.url`).
+    #[arg(long, value_name = "URL")]
+    pub shared_cache: Option<String>,
+    /// File holding the token that authenticates purges on the internal listener (overrides
+    /// `purge_token_file`; without either, `CELLS_ROUTER_PURGE_TOKEN` is read).
+    #[arg(long, value_name = "FILE")]
+    pub purge_token_file: Option<PathBuf>,
 }
 
 /// The file as written; every section and key is optional except what validation requires.
@@ -95,6 +103,7 @@ struct FileConfig {
     default_cell: Option<String>,
     learn_path: Option<String>,
     learn_token_file: Option<PathBuf>,
+    purge_token_file: Option<PathBuf>,
     reserved_prefixes: Option<Vec<String>>,
     trace_header: Option<bool>,
     trust_forwarded_headers: Option<bool>,
@@ -107,6 +116,7 @@ struct FileConfig {
     not_found_delay: NotFoundSection,
     #[serde(default)]
     session_cookie: SessionSection,
+    api_token: Option<ApiTokenSection>,
     #[serde(default)]
     limits: LimitSection,
     #[serde(default)]
@@ -147,12 +157,43 @@ struct CacheSection {
     capacity: u64,
     #[serde(with = "humantime_serde")]
     stale_grace: Duration,
+    shared: Option<SharedSection>,
 }
 
 impl Default for CacheSection {
     fn default() -> Self {
-        CacheSection { ttl: Duration::from_secs(60), capacity: 100_000, stale_grace: Duration::from_secs(300) }
+        CacheSection { ttl: Duration::from_secs(60), capacity: 100_000, stale_grace: Duration::from_secs(300), shared: None }
     }
+}
+
+/// `[cache.shared]`: the Redis second-level cache (see `shared.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SharedSection {
+    url: Option<String>,
+    #[serde(default = "default_shared_budget", with = "humantime_serde")]
+    budget: Duration,
+    #[serde(default = "default_shared_namespace")]
+    namespace: String,
+}
+
+/// A Redis round trip on the same network is well under a millisecond; 5 ms leaves room for a
+/// busy Redis without letting a slow one add more than that to a cache miss.
+pub const DEFAULT_SHARED_BUDGET: Duration = Duration::from_millis(5);
+
+fn default_shared_budget() -> Duration {
+    DEFAULT_SHARED_BUDGET
+}
+
+fn default_shared_namespace() -> String {
+    "cells-router:".into()
+}
+
+/// `[api_token]`: API tokens that carry their cell, like the session cookie (see `session.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiTokenSection {
+    pattern: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -292,6 +333,13 @@ pub struct Config {
     pub not_found_delay_max: Duration,
     pub session_cookie_name: String,
     pub session_cookie_pattern: Regex,
+    /// `PRIVATE-TOKEN`, `Authorization: Bearer` and `JOB-TOKEN` values matching this (its `cell`
+    /// group names a cell by `session_id`) route requests the learn answer leaves open; None: off.
+    pub api_token_pattern: Option<Regex>,
+    /// The shared second-level cache on Redis; None: each router learns alone.
+    pub shared_cache: Option<crate::shared::SharedConfig>,
+    /// The token `DELETE /-/cells-router/cache` must carry; None: purges are refused.
+    pub purge_token: Option<PurgeToken>,
     pub max_header_bytes: usize,
     pub max_path_bytes: usize,
     /// How long a pooled connection to a cell may stay idle and still be reused.
@@ -307,6 +355,8 @@ pub struct Config {
 
 /// The environment variable read for the learn token when no `learn_token_file` is configured.
 pub const LEARN_TOKEN_ENV: &str = "CELLS_ROUTER_LEARN_TOKEN";
+/// The environment variable read for the purge token when no `purge_token_file` is configured.
+pub const PURGE_TOKEN_ENV: &str = "CELLS_ROUTER_PURGE_TOKEN";
 
 /// GitLab's top-level routes that hold many cells' entities (or route to one fixed cell for all
 /// users): a prefix answer covering one of them would send every entity below it to one cell.
@@ -365,6 +415,63 @@ impl std::fmt::Debug for LearnToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LearnToken(<redacted>)")
     }
+}
+
+/// The purge token: compared in constant time, never logged (its `Debug` form is redacted).
+#[derive(Clone)]
+pub struct PurgeToken(Vec<u8>);
+
+impl PurgeToken {
+    /// Validates a token as read, like [`LearnToken::parse`] (one trailing newline dropped).
+    pub fn parse(raw: &str, source: &str) -> Result<PurgeToken, ConfigError> {
+        let v = LearnToken::parse(raw, source).map_err(|e| invalid(e.to_string().replace("learn token", "purge token")))?;
+        Ok(PurgeToken(v.0.as_bytes().to_vec()))
+    }
+
+    /// True when `offered` is the token. The time taken depends on the lengths only, never on
+    /// where the first differing byte is.
+    pub fn matches(&self, offered: &[u8]) -> bool {
+        let mut diff = (self.0.len() ^ offered.len()) as u8 | u8::from(self.0.len() != offered.len());
+        for (i, b) in self.0.iter().enumerate() {
+            diff |= b ^ offered.get(i).copied().unwrap_or(0);
+        }
+        diff == 0
+    }
+}
+
+impl std::fmt::Debug for PurgeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PurgeToken(<redacted>)")
+    }
+}
+
+/// Reads the purge token: `--purge-token-file`, else `purge_token_file`, else the environment.
+fn purge_token(flag: Option<&PathBuf>, file: Option<PathBuf>, env: Option<String>) -> Result<Option<PurgeToken>, ConfigError> {
+    if let Some(path) = flag.cloned().or(file) {
+        let text = std::fs::read_to_string(&path).map_err(|e| invalid(format!("cannot read purge_token_file {}: {e}", path.display())))?;
+        return PurgeToken::parse(&text, &format!("purge_token_file {}", path.display())).map(Some);
+    }
+    env.map(|t| PurgeToken::parse(&t, PURGE_TOKEN_ENV)).transpose()
+}
+
+/// Validates `[cache.shared]` / `--shared-cache`. The URL is never repeated in an error: it
+/// may hold a password.
+fn shared_cache(flag: Option<&String>, section: Option<SharedSection>) -> Result<Option<crate::shared::SharedConfig>, ConfigError> {
+    let (budget, namespace) = section.as_ref().map_or((DEFAULT_SHARED_BUDGET, default_shared_namespace()), |s| (s.budget, s.namespace.clone()));
+    let Some(url) = flag.cloned().or(section.and_then(|s| s.url)) else {
+        return Ok(None);
+    };
+    if !url.starts_with("redis://") {
+        return Err(invalid("invalid cache.shared.url (expected redis://HOST:PORT)"));
+    }
+    redis::Client::open(url.as_str()).map_err(|e| invalid(format!("invalid cache.shared.url: {}", one_line(&e.to_string()))))?;
+    if budget.is_zero() || budget > Duration::from_secs(1) {
+        return Err(invalid("cache.shared.budget must be greater than zero and at most 1s"));
+    }
+    if namespace.is_empty() || namespace.len() > 64 || !namespace.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'*' | b'?' | b'[' | b']' | b'\\')) {
+        return Err(invalid(format!("invalid cache.shared.namespace {namespace:?} (1 to 64 visible ASCII characters, no glob characters)")));
+    }
+    Ok(Some(crate::shared::SharedConfig { url, budget, namespace }))
 }
 
 /// Reads the learn token: `--learn-token-file`, else `learn_token_file`, else the environment.
@@ -516,6 +623,18 @@ impl Config {
         if !pattern.capture_names().any(|n| n == Some("cell")) {
             return Err(invalid("session_cookie.pattern must have a named group (?<cell>...)"));
         }
+        let api_token_pattern = match file.api_token {
+            Some(t) => {
+                let p = Regex::new(&t.pattern).map_err(|e| invalid(format!("invalid api_token.pattern: {}", one_line(&e.to_string()))))?;
+                if !p.capture_names().any(|n| n == Some("cell")) {
+                    return Err(invalid("api_token.pattern must have a named group (?<cell>...)"));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let shared_cache = shared_cache(args.shared_cache.as_ref(), file.cache.shared)?;
+        let purge_token = purge_token(args.purge_token_file.as_ref(), file.purge_token_file, std::env::var(PURGE_TOKEN_ENV).ok())?;
         let cookie_name = file.session_cookie.name;
         if cookie_name.is_empty() || !cookie_name.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'=' | b';' | b',')) {
             return Err(invalid(format!("invalid session_cookie.name {cookie_name:?}")));
@@ -553,6 +672,9 @@ impl Config {
             not_found_delay_max: file.not_found_delay.max,
             session_cookie_name: cookie_name,
             session_cookie_pattern: pattern,
+            api_token_pattern,
+            shared_cache,
+            purge_token,
             max_header_bytes: file.limits.max_header_bytes,
             max_path_bytes: file.limits.max_path_bytes,
             upstream_idle_timeout: nonzero("upstream.idle_timeout", args.upstream_idle_timeout.unwrap_or(file.upstream.idle_timeout))?,
@@ -617,5 +739,36 @@ mod tests {
         let args = Args::try_parse_from(["cells-router", "--upstream-idle-timeout", "1500ms"]).unwrap();
         assert_eq!(Config::from_toml(&file, &args).unwrap().upstream_idle_timeout, Duration::from_millis(1500));
         assert!(Args::try_parse_from(["cells-router", "--upstream-idle-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn shared_cache_purge_token_and_api_token_settings_are_checked() {
+        let err = |t: &str| Config::from_toml(&format!("{BASE}\n{t}"), &Args::default()).unwrap_err().to_string();
+        assert!(err("[cache.shared]\nurl = \"http://127.0.0.1:6379\"\n").contains("expected redis://HOST:PORT"));
+        let secret = err("[cache.shared]\nurl = \"redis://:hunter2@127.0.0.1:notaport\"\n");
+        assert!(secret.contains("invalid cache.shared.url") && !secret.contains("hunter2"), "{secret}");
+        assert!(err("[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\nbudget = \"0ms\"\n").contains("budget"));
+        assert!(err("[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\nnamespace = \"a*\"\n").contains("namespace"));
+        assert!(err("[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\nttl = \"1s\"\n").contains("ttl"));
+        assert!(err("[api_token]\npattern = \"^glpat-\"\n").contains("(?<cell>"));
+        assert!(err("[api_token]\npattern = \"(\"\n").contains("api_token.pattern"));
+        let c = Config::from_toml(&format!("{BASE}\n[cache.shared]\nurl = \"redis://127.0.0.1:6379\"\n"), &Args::default()).unwrap();
+        let shared = c.shared_cache.unwrap();
+        assert_eq!((shared.budget, shared.namespace.as_str()), (DEFAULT_SHARED_BUDGET, "cells-router:"));
+        let args = Args::try_parse_from(["cells-router", "--shared-cache", "redis://127.0.0.1:7000"]).unwrap();
+        assert_eq!(Config::from_toml(BASE, &args).unwrap().shared_cache.unwrap().url, "redis://127.0.0.1:7000");
+        assert!(Config::from_toml(BASE, &Args::default()).unwrap().shared_cache.is_none());
+    }
+
+    #[test]
+    fn the_purge_token_matches_only_itself_and_never_prints() {
+        let t = PurgeToken::parse("s3cret-token\n", "test").unwrap();
+        assert!(t.matches(b"s3cret-token"));
+        for wrong in [&b"s3cret-tokeN"[..], b"s3cret-token\n", b"s3cret", b"", b"s3cret-token-and-more"] {
+            assert!(!t.matches(wrong), "{wrong:?}");
+        }
+        assert_eq!(format!("{t:?}"), "PurgeToken(<redacted>)");
+        let e = PurgeToken::parse("two words", "purge_token_file /x").unwrap_err().to_string();
+        assert!(e.contains("purge token") && !e.contains("two words"), "{e}");
     }
 }

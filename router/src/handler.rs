@@ -293,12 +293,17 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
             st.metrics.cache("hit");
             Decision::from_entry(&e)
         }
+        Outcome::Shared(e) => {
+            note.cache = "shared";
+            st.metrics.cache("shared");
+            Decision::from_entry(&e)
+        }
         Outcome::Answer { answer, cell, from, elapsed } => {
             note.cache = if answer.cacheable { "miss" } else { "bypass" };
             st.metrics.cache(note.cache);
             note.learned_from = Some(from);
             note.learn_ms = Some(elapsed.as_secs_f64() * 1000.0);
-            let cell = if session::applies(&answer) { session::cell_from_cookie(&st.cfg, headers).unwrap_or(cell) } else { cell };
+            let cell = if session::applies(&answer) { session::cell_for(&st.cfg, headers).unwrap_or(cell) } else { cell };
             Decision { cell, entry: answer.cacheable.then(|| Routed::Learned(answer.path.clone(), answer.exact)) }
         }
     }
@@ -336,7 +341,7 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scop
             None => Err(trust::Untrusted::Unrouted { path: h.path.clone() }),
         };
         match parsed.as_ref().map(|h| (h, check(h))) {
-            Some((h, Ok(cell))) => st.cache.insert(&h.path, h.exact, cell),
+            Some((h, Ok(cell))) => st.remember(&h.path, h.exact, cell),
             Some((_, Err(e))) => {
                 st.metrics.rejected("header");
                 let sender = scope.cell.map(|c| st.cfg.cells[c].name.as_str());
@@ -368,7 +373,7 @@ async fn while_down(st: &Arc<State>, method: &Method, path: &str, d: Decision, n
                         return Ok(Decision { cell, entry: answer.cacheable.then(|| Routed::Learned(answer.path.clone(), answer.exact)) });
                     }
                 }
-                Ok(Outcome::Cached(e)) if e.cell != down && st.health.is_closed(e.cell) => {
+                Ok(Outcome::Cached(e) | Outcome::Shared(e)) if e.cell != down && st.health.is_closed(e.cell) => {
                     note.cell = Some(e.cell);
                     return Ok(Decision::from_entry(&e));
                 }
@@ -444,8 +449,13 @@ async fn misdirected(
     let owner = resp.headers().get(trust::OWNER_HEADER).and_then(|v| v.to_str().ok()).and_then(|n| trust::cell_index(&st.cfg, n.trim()));
     if let Some((p, exact)) = d.entry.as_ref().map(Routed::path_exact) {
         st.cache.remove(p, exact);
-        if let Some(o) = owner.filter(|&o| o != d.cell) {
-            st.cache.insert(p, exact, o);
+        match owner.filter(|&o| o != d.cell) {
+            Some(o) => st.remember(p, exact, o),
+            None => {
+                if let Some(shared) = &st.shared {
+                    shared.forget(&trust::routing_path(p), exact);
+                }
+            }
         }
     }
     let no_headers = Scope { cell: None, entry: None };
@@ -459,7 +469,7 @@ async fn misdirected(
                 note.learned_from = Some(from);
                 Some(cell)
             }
-            Ok(Outcome::Cached(e)) => Some(e.cell),
+            Ok(Outcome::Cached(e) | Outcome::Shared(e)) => Some(e.cell),
             Err(_) => None,
         },
     };

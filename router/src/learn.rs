@@ -34,6 +34,8 @@ pub enum Outcome {
     Answer { answer: LearnResponse, cell: usize, from: usize, elapsed: Duration },
     /// Another request filled the cache while this one waited for its turn.
     Cached(Arc<Entry>),
+    /// Another router learned it: the shared cache had a trusted entry (now in memory too).
+    Shared(Arc<Entry>),
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,6 +60,9 @@ impl Learner {
                 // would otherwise learn again.
                 if let Lookup::Fresh(e) = st.cache.lookup(path) {
                     return Ok(Outcome::Cached(e));
+                }
+                if let Some(e) = from_shared(st, path).await {
+                    return Ok(Outcome::Shared(e));
                 }
                 self.learn_uncached(st, method, path).await
             })
@@ -147,7 +152,7 @@ impl Learner {
     fn accept(&self, st: &State, mut answer: LearnResponse, verdict: trust::Verdict, from: usize, elapsed: Duration) -> Outcome {
         answer.cacheable &= verdict.cacheable;
         if answer.cacheable {
-            st.cache.insert(&answer.path, answer.exact, verdict.cell);
+            st.remember(&answer.path, answer.exact, verdict.cell);
         }
         Outcome::Answer { answer, cell: verdict.cell, from, elapsed }
     }
@@ -179,4 +184,35 @@ impl Learner {
         let verdict = trust::check_answer(&st.cfg, &answer, path, cell).map_err(|e| ("untrusted", e.to_string()))?;
         Ok((answer, verdict))
     }
+}
+
+/// The first entry the shared cache holds for `path` that passes the trust rules, put in this
+/// router's memory with the freshness its writer gave it. None when there is no shared tier,
+/// Redis has nothing trustworthy, or it did not answer within the budget.
+async fn from_shared(st: &State, path: &str) -> Option<Arc<Entry>> {
+    let shared = st.shared.as_ref()?;
+    let normalized = trust::routing_path(path);
+    let found = match shared.lookup(&normalized).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(error = %e, path, "shared cache read failed; learning from the cells");
+            return None;
+        }
+    };
+    for f in found {
+        match trust::check_shared(&st.cfg, &f.path, f.exact, &f.cell, path) {
+            Ok(cell) => {
+                st.cache.insert_for(&f.path, f.exact, cell, f.fresh_for);
+                if let Lookup::Fresh(e) = st.cache.lookup(path) {
+                    return Some(e);
+                }
+            }
+            Err(e) => {
+                st.metrics.shared.count("read", "untrusted");
+                st.metrics.rejected("shared");
+                tracing::warn!(path, entry = %f.path, cell = %f.cell, reason = %e, "shared cache entry refused");
+            }
+        }
+    }
+    None
 }

@@ -15,7 +15,9 @@ pub mod lazy_timer;
 pub mod learn;
 pub mod metrics;
 pub mod proxy;
+mod purge;
 pub mod session;
+pub mod shared;
 pub mod trust;
 pub mod upstream;
 
@@ -27,13 +29,15 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-pub use admin::{serve_internal, HEALTH_PATH, METRICS_PATH, ROUTER_PATHS};
+pub use admin::{serve_internal, CACHE_PATH, HEALTH_PATH, METRICS_PATH, ROUTER_PATHS};
 pub use config::{Args, Config, ConfigError};
 
 /// Everything a request needs, shared by all connections.
 pub struct State {
     pub cfg: Config,
-    pub cache: cache::RouteCache,
+    pub cache: Arc<cache::RouteCache>,
+    /// The shared second-level cache on Redis, when `[cache.shared]` is configured.
+    pub shared: Option<shared::SharedTier>,
     pub learner: learn::Learner,
     pub health: breaker::Health,
     pub metrics: metrics::Metrics,
@@ -47,14 +51,32 @@ impl State {
         for c in &cfg.cells {
             metrics.breaker_state.get_or_create(&metrics::CellLabels { cell: c.name.clone() }).set(0);
         }
+        let cache = Arc::new(cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace));
+        let shared = cfg.shared_cache.clone().and_then(|sc| {
+            let names = cfg.cells.iter().map(|c| c.name.clone()).collect();
+            shared::SharedTier::start(sc, cache.clone(), names, metrics.shared.clone())
+                .inspect_err(|e| tracing::error!(error = %e, "shared cache unavailable: learning alone"))
+                .ok()
+        });
         Arc::new(State {
-            cache: cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace),
+            cache,
+            shared,
             learner: learn::Learner::default(),
             health: breaker::Health::new(cfg.cells.len()),
             client: proxy::build_client(&cfg, metrics.upstream_retries.clone()),
             metrics,
             cfg,
         })
+    }
+}
+
+impl State {
+    /// Caches a trusted entry here and, with the shared tier, in Redis for the other routers.
+    pub fn remember(&self, path: &str, exact: bool, cell: usize) {
+        self.cache.insert(path, exact, cell);
+        if let Some(shared) = &self.shared {
+            shared.store(&trust::routing_path(path), exact, &self.cfg.cells[cell].name, self.cache.ttl());
+        }
     }
 }
 

@@ -60,7 +60,27 @@ pub struct ProbeLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SharedLabels {
+    /// read, write, purge (this router deleted and published), purge_received (applied from the channel).
+    pub op: &'static str,
+    /// read: hit, miss, error, timeout, untrusted; write and purge: ok, error; purge_received: ok, invalid.
+    pub result: &'static str,
+}
+
+/// The shared tier's operation counts (`cells_router_shared_cache_operations_total`), a handle
+/// the tier's own thread keeps.
+#[derive(Clone, Default)]
+pub struct SharedCounters(Family<SharedLabels, Counter>);
+
+impl SharedCounters {
+    pub fn count(&self, op: &'static str, result: &'static str) {
+        self.0.get_or_create(&SharedLabels { op, result }).inc();
+    }
+}
+
 pub struct Metrics {
+    pub shared: SharedCounters,
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub cache_lookups: Family<CacheLabels, Counter>,
@@ -130,9 +150,12 @@ impl Metrics {
         registry.register("cell_breaker_transitions", "Circuit breaker transitions, by cell and state entered", breaker_transitions.clone());
         let probes = Family::<ProbeLabels, Counter>::default();
         registry.register("cell_probes", "Probes of cells whose breaker is open, by cell and result", probes.clone());
+        let shared = SharedCounters::default();
+        registry.register("shared_cache_operations", "Shared (Redis) route cache operations, by operation and result", shared.0.clone());
         let lookups = LOOKUP_RESULTS.map(|result| cache_lookups.get_or_create(&CacheLabels { result }).clone());
         let request_slots = (0..=cells).map(|_| STATUSES.map(|_| OnceLock::new()).collect()).collect();
         Metrics {
+            shared,
             lookups,
             request_slots,
             registry,

@@ -183,6 +183,18 @@ pub enum Untrusted {
     ReservedHeader { path: String, reserved: String },
 }
 
+/// Why an entry read from the shared cache was not trusted: what refuses a learn answer, and
+/// what only a confirmed learn answer may claim.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SharedUntrusted {
+    #[error(transparent)]
+    Answer(#[from] Untrusted),
+    #[error("a shared cache entry for {path:?} covers the reserved prefix {reserved:?} (only confirmed learn answers may)")]
+    Reserved { path: String, reserved: String },
+    #[error("a shared cache entry may not name / (never cached)")]
+    Root,
+}
+
 /// A learn answer the router may use, and how far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -226,6 +238,31 @@ pub fn check_answer(cfg: &Config, answer: &LearnResponse, request_path: &str, fr
     let several = cfg.cells.len() > 1;
     let reserved = !answer.exact && reserved_below(cfg, &path).is_some();
     Ok(Verdict { cell, cacheable: answer.cacheable && path != "/", needs_confirmation: several && (cell == from || reserved) })
+}
+
+/// Accepts an entry read from the shared cache (Redis) for `request_path`: the cell index it
+/// names. Redis is shared infrastructure, not an authority, so an entry must pass what a learn
+/// answer from a cell that does not own the path must pass (a configured cell, a path covering
+/// the request, no empty or dot segment, never `/`), and since nobody can confirm it, a prefix
+/// over a reserved path (`/api/v4/projects`, `/groups`, ...) is refused outright: the router
+/// learns such a path from the cells instead. A wrong entry naming an honest cell is corrected
+/// by that cell's `421`, as a wrong learn answer naming another cell is.
+pub fn check_shared(cfg: &Config, path: &str, exact: bool, cell: &str, request_path: &str) -> Result<usize, SharedUntrusted> {
+    let index = cell_index(cfg, cell).ok_or_else(|| Untrusted::UnknownCell(cell.to_string()))?;
+    if !covers(path, exact, request_path) {
+        return Err(Untrusted::NotCovering { path: path.to_string() }.into());
+    }
+    let normalized = routing_path(path);
+    if has_empty_or_dot_segment(&normalized) {
+        return Err(Untrusted::Malformed { path: path.to_string() }.into());
+    }
+    if normalized == "/" {
+        return Err(SharedUntrusted::Root);
+    }
+    if let Some(reserved) = (!exact).then(|| reserved_below(cfg, &normalized)).flatten() {
+        return Err(SharedUntrusted::Reserved { path: path.to_string(), reserved: reserved.to_string() });
+    }
+    Ok(index)
 }
 
 /// True when two trusted answers say the same thing: the same cell for the same normalized

@@ -46,6 +46,7 @@ require_relative "learn/rails_constraints"
 require_relative "learn/rails_classifier"
 require_relative "learn/route_snapshot"
 require_relative "learn/log_replay"
+require_relative "learn/invalidation"
 # In a Rails application (Bundler requires the gem after Rails): the rake tasks and the
 # application's classifier. Outside Rails nothing of Rails is loaded.
 require_relative "learn/railtie" if defined?(::Rails::Railtie)

@@ -21,6 +21,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod redis_server;
+
 pub const LEARN: &str = "/api/v4/cells/learn";
 
 /// What a fake cell's learn endpoint does.
