@@ -3,11 +3,15 @@
 # Classifier#classify / #recognize against Rails' own router (Debian's actionpack), in one process
 # and one run, with benchmark-ips. `rake bench` and `script/bench-rails` run it.
 #
-# Tables (benches/support/bench_tables.rb): each corpus table of ../shared/corpus that has
+# Tables (benches/support/bench_tables.rb), the headline first: "gitlab-ce", GitLab CE's web routes
+# (gitlab-ce.routes.json: 1,341 routes in definition order, 850 with request-time constraint
+# objects) drawn into a real RouteSet, with its 4,033 recorded requests, routed structurally with
+# every constraint holding on both sides (see BenchTables.gitlab_ce); each corpus table of ../shared/corpus that has
 # recorded vectors (gitlabish: 201 routes, 722 requests); "gitlab-templates", GitLab's own route
 # snapshot (gitlab-route-templates.json: 5,066 templates as any-verb routes, requested with each
 # template's example and dottedExample; the few templates Rails' mapper cannot draw as written are
-# excluded and listed); and synthetic GitLab-scale tables of N glob routes
+# excluded and listed; a secondary table: in the snapshot's alphabetical order Rails stops at
+# route #0 for almost every example); and synthetic GitLab-scale tables of N glob routes
 # `/*namespace_id/:project_id/-/feature_<i>(.:format)`.
 #
 # What is timed, per call, cycling through the table's request mix:
@@ -34,6 +38,7 @@
 #   BENCH_TIME=2      seconds measured per report (BENCH_QUICK: 0.2)
 #   BENCH_WARMUP=1    seconds of warmup per report (BENCH_QUICK: 0.1)
 #   BENCH_SIZES=1000,3000   synthetic table sizes (BENCH_QUICK: 100); "" for none
+#   BENCH_CE=1        the gitlab-ce table (0: leave it out)
 #   BENCH_CORPUS=gitlabish  corpus tables (default: every *-routes.json with a *-requests.jsonl)
 #   BENCH_TEMPLATES=all     templates of the gitlab-templates table: all, N (an evenly spaced
 #                           sample of N), or 0 for no such table (BENCH_QUICK: 300)
@@ -49,7 +54,7 @@ require_relative "support/bench_tables"
 require_relative "support/bench_sides"
 
 USAGE = "usage: ruby benches/classify_ips.rb [--quick] [--json PATH]  " \
-        "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CORPUS BENCH_TEMPLATES BENCH_MEDIAN_US " \
+        "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CE BENCH_CORPUS BENCH_TEMPLATES BENCH_MEDIAN_US " \
         "BENCH_QUICK BENCH_JSON)"
 
 def fail_usage(message)
@@ -104,6 +109,10 @@ templates_limit = case templates_raw
                   end
 with_templates = templates_limit != 0
 
+ce_raw = ENV.fetch("BENCH_CE", "1").strip
+fail_usage("BENCH_CE must be 1 or 0, not #{ce_raw.inspect}") unless %w[1 0].include?(ce_raw)
+with_ce = ce_raw == "1"
+
 median_min_ns = (seconds_setting("BENCH_MEDIAN_US", 200.0, positive: true) * 1000).round
 
 corpus_names = if ENV["BENCH_CORPUS"]
@@ -120,7 +129,7 @@ json_path = nil if json_path&.empty?
 
 actionpack = Gem.loaded_specs["actionpack"]&.version&.to_s || ActionPack::VERSION::STRING
 settings = { "time" => time, "warmup" => warmup, "quick" => quick, "actionpack" => actionpack,
-             "templates" => with_templates ? (templates_limit || "all") : 0, "median_min_ns" => median_min_ns,
+             "templates" => with_templates ? (templates_limit || "all") : 0, "gitlab_ce" => with_ce, "median_min_ns" => median_min_ns,
              "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION }
 
 puts "classify_ips: #{RUBY_DESCRIPTION}; actionpack #{actionpack}; benchmark-ips #{Benchmark::IPS::VERSION}"
@@ -128,9 +137,10 @@ puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? " (BENC
 
 # 1. Build every table's two sides and check every benchmarked request before any timing.
 begin
-  tables = corpus_names.map { |name| BenchTables.corpus(name) }
+  corpus_tables = corpus_names.map { |name| BenchTables.corpus(name) }
+  tables = (with_ce ? [BenchTables.gitlab_ce] : []) + corpus_tables
   tables << BenchTables.templates(limit: templates_limit) if with_templates
-  requirements = BenchTables.project_requirements(tables.first.rows)
+  requirements = BenchTables.project_requirements(corpus_tables.first.rows)
   tables.concat(sizes.map { |n| BenchTables.synthetic(n, requirements) })
 rescue ArgumentError, JSON::ParserError => e
   warn "classify_ips: #{e.message}"

@@ -6,8 +6,9 @@ require "tmpdir"
 require_relative "../benches/support/bench_tables"
 require_relative "../benches/support/bench_sides"
 
-# benches/classify_ips.rb (`rake bench`, script/bench-rails): the quick mode runs end to end (the
-# corpus table, a 300-template sample of GitLab's route snapshot, a small synthetic table) and
+# benches/classify_ips.rb (`rake bench`, script/bench-rails): the quick mode runs end to end (GitLab
+# CE's web routes drawn into a RouteSet, the corpus table, a 300-template sample of GitLab's route
+# snapshot, a small synthetic table) and
 # writes positive figures for both sides of every table, throughput and per-request medians; the
 # correctness gate that runs before any timing really compares picks (a tampered classifier makes
 # the script exit 2 without timing); the snapshot's conversion, its exclusions and the per-request
@@ -36,10 +37,18 @@ RSpec.describe "benches/classify_ips.rb" do
                                               "median_min_ns" => 200_000)
     end
 
-    it "benchmarks the corpus table, a sample of GitLab's route snapshot and a small synthetic table only" do
-      expect(@figures["tables"].map { |t| t["name"] }).to eq(%w[gitlabish gitlab-templates synthetic-100])
-      corpus = @figures["tables"].first
+    it "benchmarks GitLab CE's table first, then the corpus table, a sample of GitLab's route snapshot and a small synthetic table" do
+      expect(@figures["tables"].map { |t| t["name"] }).to eq(%w[gitlab-ce gitlabish gitlab-templates synthetic-100])
+      corpus = @figures["tables"].find { |t| t["name"] == "gitlabish" }
       expect(corpus).to include("routes" => 201, "requests" => 722, "routed" => 624, "unrouted" => 98, "excluded" => [])
+    end
+
+    it "draws GitLab CE's whole table and times every recorded request" do
+      ce = @figures["tables"].first
+      expect(ce).to include("kind" => "gitlab-ce", "routes" => 1341, "requests" => 4033, "excluded" => [])
+      expect(ce["description"]).to include("850 with request-time constraints, all holding")
+      expect(ce["per_request"]["requests_timed"]).to eq(4033)
+      expect(@stdout).to include("gitlab-templates: secondary figure")
     end
 
     it "requests every example and dottedExample of the 300 sampled templates" do
@@ -113,7 +122,7 @@ RSpec.describe "benches/classify_ips.rb" do
         end
         Gitlab::Cells::Learn::Classifier.prepend(TamperedRecognize)
       RUBY
-      stdout, stderr, status = run_bench("-r", tamper, bench, env: { "BENCH_SIZES" => "", "BENCH_TEMPLATES" => "0" })
+      stdout, stderr, status = run_bench("-r", tamper, bench, env: { "BENCH_SIZES" => "", "BENCH_TEMPLATES" => "0", "BENCH_CE" => "0" })
       expect(status.exitstatus).to eq(2), "stdout:\n#{stdout}\nstderr:\n#{stderr}"
       expect(stderr).to include("correctness check failed, nothing timed")
       expect(stderr).to include("gitlabish: ours and Rails disagree on")

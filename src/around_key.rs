@@ -269,10 +269,13 @@ impl AroundKey {
         self.dfas.all().iter().map(|d| d.pattern_len()).sum()
     }
 
-    /// Heap bytes of the automata's NFAs and the key index (not the per-thread caches).
+    /// Heap bytes of the automata (their NFAs), the key index and the cache pool (not the
+    /// per-thread caches taken from it).
     pub fn memory_usage(&self) -> usize {
-        let index: usize = self.keys.iter().map(|(k, v)| k.len() + v.len() * std::mem::size_of::<KeyedRoute>() + 48).sum();
-        self.dfas.all().iter().map(|d| d.get_nfa().memory_usage()).sum::<usize>() + index
+        let index: usize = self.keys.iter().map(|(k, v)| k.len() + std::mem::size_of_val::<[KeyedRoute]>(v)).sum();
+        let table = crate::heap::hash_table::<Box<[u8]>, Box<[KeyedRoute]>>(self.keys.capacity());
+        let dfas = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Dfas>();
+        self.dfas.all().iter().map(|d| d.get_nfa().memory_usage()).sum::<usize>() + dfas + index + table + crate::heap::pool::<Caches, CachesFn>()
     }
 }
 

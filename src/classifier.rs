@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{ClassifyError, CompileError};
+use crate::heap;
 use crate::inline_vec::InlineVec;
 use crate::journey;
 use crate::matcher::{Matcher, Spans};
@@ -398,12 +399,46 @@ impl Classifier {
         self.automata.iter().map(|a| a.pattern_routes.len()).sum::<usize>() + self.around.as_ref().map_or(0, AroundKey::pattern_count)
     }
 
-    /// Approximate heap bytes held by the compiled classifier.
+    /// Heap bytes held by the compiled classifier: route definitions, exact matchers built so
+    /// far, automata and indexes, counted from their capacities (`tests/memory_usage.rs` checks
+    /// it against a counting allocator). Not counted: the lazy DFAs' per-thread caches, which
+    /// grow with use up to [`EngineConfig::lazy_cache_capacity`] each.
     pub fn memory_usage(&self) -> usize {
-        let routes: usize = self.routes.iter().map(|r| r.def.path.len() + 64 * r.params.len() + 256).sum();
-        let matchers: usize = self.matchers.iter().filter(|m| m.cell.get().is_some()).count() * 4096;
+        let routes: usize = self
+            .routes
+            .iter()
+            .map(|r| {
+                heap::route_def(&r.def)
+                    + heap::vec(&r.params)
+                    + r.params.iter().map(heap::string).sum::<usize>()
+                    + heap::vec(&r.widenings)
+                    + r.widenings.iter().map(|w| heap::string(&w.construct) + heap::string(&w.action)).sum::<usize>()
+                    + heap::verbs(&r.verbs)
+            })
+            .sum();
+        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(Matcher::heap_bytes).sum();
+        let automata: usize = self
+            .automata
+            .iter()
+            .map(|a| {
+                a.engine.memory_usage()
+                    + heap::vec(&a.pattern_routes)
+                    + a.pattern_routes.iter().map(heap::vec).sum::<usize>()
+                    + heap::vec(&a.keys)
+                    + a.keys.iter().map(heap::string).sum::<usize>()
+            })
+            .sum();
+        let keyed = heap::hash_table::<Box<[u8]>, u32>(self.keyed.capacity()) + self.keyed.keys().map(|k| k.len()).sum::<usize>();
         let around = self.around.as_ref().map_or(0, AroundKey::memory_usage);
-        self.engines().map(Engine::memory_usage).sum::<usize>() + around + routes + matchers
+        heap::vec(&self.routes)
+            + routes
+            + heap::vec(&self.matchers)
+            + matchers
+            + heap::vec(&self.automata)
+            + automata
+            + keyed
+            + heap::vec(&self.always)
+            + around
     }
 
     fn check_request(&self, method: &str, path_info: &[u8]) -> Result<(), ClassifyError> {

@@ -181,11 +181,16 @@ impl Engine {
         }
     }
 
-    /// Heap bytes held by the automaton (for the lazy DFA: its NFA, not the per-thread caches).
+    /// Heap bytes held by the automaton (for the lazy DFA: its NFA and its cache pool, not the
+    /// per-thread caches taken from it).
     pub fn memory_usage(&self) -> usize {
         match self {
             Engine::Dense(dfa) => dfa.memory_usage(),
-            Engine::Lazy(chunks) => chunks.iter().map(|c| c.dfa.get_nfa().memory_usage()).sum(),
+            Engine::Lazy(chunks) => {
+                let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<hybrid::dfa::DFA>();
+                let each = arc + crate::heap::pool::<hybrid::dfa::Cache, CacheFn>();
+                crate::heap::vec(chunks) + chunks.iter().map(|c| c.dfa.get_nfa().memory_usage() + each).sum::<usize>()
+            }
         }
     }
 

@@ -746,6 +746,29 @@ fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize,
     set.candidates_from(hay, pos, from).find(|&(_, run)| seq_matches_at(run, hay, pos)).map(|(i, run)| (i, run.len()))
 }
 
+impl Matcher {
+    /// Heap bytes held by the program and the span plan (for `Classifier::memory_usage`).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let p = &self.program;
+        let insts: usize = p
+            .insts
+            .iter()
+            .map(|i| match i {
+                Inst::Seq(sets) => sets.len() * size_of::<ByteSet>(),
+                Inst::SeqAlt { set, .. } | Inst::BehindRuns { set, .. } | Inst::AheadRuns { set, .. } => size_of::<RunSet>() + set.heap_bytes(),
+                Inst::Look { progs, .. } => progs.len() * size_of::<(u32, usize)>(),
+                _ => 0,
+            })
+            .sum();
+        p.insts.capacity() * size_of::<Inst>()
+            + insts
+            + p.entries.capacity() * size_of::<u32>()
+            + p.first.capacity() * size_of::<Option<ByteSet>>()
+            + self.plan.as_ref().map_or(0, SpanPlan::heap_bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

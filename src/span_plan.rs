@@ -371,6 +371,27 @@ fn flatten(node: &Node, out: &mut Vec<Item>, top: bool) -> Option<()> {
     Some(())
 }
 
+impl SpanPlan {
+    /// Heap bytes held (for `Classifier::memory_usage`).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let shapes: usize = self
+            .shapes
+            .iter()
+            .map(|s| {
+                let check = s.check.as_ref().map_or(0, |c| {
+                    size_of::<Check>()
+                        + c.literals.len() * size_of::<Literals>()
+                        + c.literals.iter().map(|(a, b)| a.len() + b.len()).sum::<usize>()
+                        + c.params.len() * size_of::<Option<Repeat>>()
+                });
+                s.segments.len() * size_of::<Segment>() + check
+            })
+            .sum();
+        self.shapes.len() * size_of::<Shape>() + shapes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,7 +242,7 @@ module BenchSides
         head = i.zero? ? [t["name"], t["routes"].to_s, t["requests"].to_s] : ["", "", ""]
         lines << format("%-16s %6s %6s  %-16s %15s %14s", *head, label, group(f["ips"], 1), group(f["ns_per_op"], 1))
       end
-      lines << format("  %s: classify is %s× faster than Rails' router (same run); recognize is %s×. " \
+      lines << format("  %s: classify is %s× faster than Rails' router (same run), cycling through the requests; recognize is %s×. " \
                       "Picks agreed with Rails on %d/%d requests.",
                       t["name"], group(t["ratio"]["classify"], 1), group(t["ratio"]["recognize"], 1),
                       t["agreement"]["agreed"], t["agreement"]["checked"])
@@ -252,6 +252,10 @@ module BenchSides
                       t["name"], group(m["classify_median_ns"], 1), group(m["classify_p90_ns"], 1),
                       group(m["rails_median_ns"], 0), group(m["rails_p90_ns"], 0), group(m["median_ratio"], 1),
                       m["requests_timed"], group(m["min_timing_ns"] / 1000.0, 0), m["loop_ns"])
+      if t["kind"] == "templates"
+        lines << "  #{t["name"]}: secondary figure: in the snapshot's alphabetical order Rails stops at route #0 " \
+                 "for almost every example (the gitlab-ce table is the headline)"
+      end
       unless t["excluded"].empty?
         lines << format("  %s: %d routes excluded (%s)", t["name"], t["excluded"].size,
                         t["excluded"].map { |e| e["reason"].sub(/ to ".*/, "") }.tally.map { |r, c| "#{c}: #{r}" }.join("; "))

@@ -374,3 +374,14 @@ pub fn seq_matches_at(sets: &[ByteSet], hay: &[u8], pos: usize) -> bool {
         None => false,
     }
 }
+
+impl RunSet {
+    /// Heap bytes held (for `Classifier::memory_usage`).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.runs.capacity() * size_of::<Vec<ByteSet>>()
+            + self.runs.iter().map(|r| r.capacity() * size_of::<ByteSet>()).sum::<usize>()
+            + self.offsets.capacity() * size_of::<u32>()
+            + (self.index.capacity() + self.empty.capacity()) * size_of::<u16>()
+    }
+}

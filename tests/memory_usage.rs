@@ -1,0 +1,110 @@
+//! `Classifier::memory_usage()` against what the allocator holds for the classifier.
+//!
+//! A counting global allocator keeps the bytes currently allocated; a table is parsed and
+//! compiled between two readings (the JSON text is read before the first, so everything still
+//! allocated after the build belongs to the classifier: its route definitions included), and the
+//! retained bytes are compared with `memory_usage()`, after the build and again after the
+//! table's requests have been classified. The lazy DFAs' per-thread caches, which grow on use,
+//! are not part of `memory_usage()` (documented there): on a dense-engine table (the corpus)
+//! the two must agree after use too; on a lazy one (GitLab CE) the caches come on top.
+//! Everything runs on one thread (a single test function), so no other test's allocations are
+//! counted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use cells_learn::{routes, vectors, Classifier};
+
+struct Counting;
+
+static HELD: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only a counter is kept.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HELD.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn held() -> isize {
+    HELD.load(Ordering::Relaxed)
+}
+
+fn corpus(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(name)
+}
+
+/// `memory_usage()` may differ from the allocator's count by this share.
+const TOLERANCE: f64 = 0.05;
+
+struct Reading {
+    table: &'static str,
+    when: &'static str,
+    /// The classifier holds lazy-DFA caches at this reading (not counted by `memory_usage()`).
+    with_caches: bool,
+    retained: isize,
+    reported: usize,
+}
+
+impl Reading {
+    /// (reported - retained) / retained.
+    fn error(&self) -> f64 {
+        (self.reported as f64 - self.retained as f64) / self.retained as f64
+    }
+}
+
+fn measure(table: &'static str, routes_file: &str, requests_file: &str, out: &mut Vec<Reading>) {
+    let json = std::fs::read(corpus(routes_file)).unwrap();
+    let requests = vectors::from_jsonl(&std::fs::read_to_string(corpus(requests_file)).unwrap()).unwrap();
+    let before = held();
+    let classifier = Classifier::new(routes::from_json(&json).unwrap()).unwrap();
+    out.push(Reading { table, when: "built", with_caches: false, retained: held() - before, reported: classifier.memory_usage() });
+    for v in &requests {
+        let _ = classifier.classify(&v.method, v.path.as_bytes());
+        let _ = classifier.matches(&v.method, v.path.as_bytes());
+    }
+    let with_caches = classifier.engine_kind() == "lazy";
+    out.push(Reading { table, when: "after every request", with_caches, retained: held() - before, reported: classifier.memory_usage() });
+    drop(classifier);
+}
+
+#[test]
+fn memory_usage_is_what_the_allocator_holds() {
+    let mut readings = Vec::new();
+    measure("gitlabish", "gitlabish-routes.json", "gitlabish-requests.jsonl", &mut readings);
+    measure("gitlab-ce", "gitlab-ce.routes.json", "gitlab-ce.recorded.jsonl", &mut readings);
+    for r in &readings {
+        eprintln!("{} {}: allocator holds {} bytes, memory_usage() {} ({:+.1}%)", r.table, r.when, r.retained, r.reported, r.error() * 100.0);
+    }
+    let off: Vec<&Reading> = readings.iter().filter(|r| if r.with_caches { r.error() > 0.0 } else { r.error().abs() > TOLERANCE }).collect();
+    assert!(
+        off.is_empty(),
+        "memory_usage() is more than {:.0}% off (or, with lazy-DFA caches, above what is held): {}",
+        TOLERANCE * 100.0,
+        off.iter().map(|r| format!("{} {} ({} vs {} held)", r.table, r.when, r.reported, r.retained)).collect::<Vec<_>>().join(", ")
+    );
+}
