@@ -39,7 +39,10 @@ RSpec.describe "cells-router end to end", :e2e do
                           ["learn->cell_eu1", "cell_eu0 302"], ["learn->cell_eu1", "cell_eu1 302"]],
       "private-project-404" => [["cell_eu0 404"]],
       "profile-exact" => [["learn->cell_us0", "cell_us0 200"], ["cell_us0 200"], ["learn->cell_us0", "cell_us0 200"]],
-      "organization-moved" => [["learn->cell_us1", "cell_us1 200"], ["cell_us1 421", "cell_eu1 200"], ["cell_eu1 200"]]
+      "organization-from-eu" => [["learn->cell_us1", "cell_us1 200"]], # router_eu learns, writes the shared cache
+      # router_us reads the shared cache; after the move's purge it learns again: no 421
+      "organization-moved" => [["cell_us1 200"], ["learn->cell_eu1", "cell_eu1 200"], ["cell_eu1 200"]],
+      "organization-moved-eu" => [["cell_eu1 200"]] # router_eu reads router_us's new answer from the shared cache
     }.freeze
 
     before(:all) do
