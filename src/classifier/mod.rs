@@ -147,8 +147,8 @@ pub(crate) struct Automaton {
 /// How routes are split between automata, and which segments of a path select them.
 ///
 /// A union of `/*namespace_id/...` routes with `/groups/*id/...` routes makes a determinizer
-/// track both at once at every position (measured on the corpus table: 570 ms and 4.4 MiB
-/// together, 60 ms and 1.3 MiB apart); in GitLab's full template list thousands of glob-led
+/// track both at once at every position (on the corpus table, together they take several
+/// times the build time and memory they take apart); in GitLab's full template list thousands of glob-led
 /// routes make any one automaton over them slow to search or to build. So each route goes to
 /// an automaton keyed by a literal segment that every path it matches contains, and a path is
 /// only run through the automata its own segments select (plus those without a key).
