@@ -19,12 +19,12 @@ require "fileutils"
 require "json"
 require "net/http"
 require "optparse"
-require_relative "loopback"
 require "rbconfig"
 require "securerandom"
 require "socket"
 require "uri"
 
+require_relative "../support/processes"
 require_relative "cell/app"
 require_relative "seed"
 require_relative "flows"
@@ -49,7 +49,26 @@ module Demo
     START_TIMEOUT = 60
     STOP_TIMEOUT = 10
 
-    Child = Struct.new(:name, :kind, :pid, :port, :log, :internal_port, keyword_init: true)
+    # A process of the topology: redis, a cell or a router.
+    class Child < Processes::Child
+      attr_reader :kind
+      # A router's internal listener (health and metrics).
+      attr_accessor :internal_port
+
+      def initialize(name:, kind:, port:, log: nil)
+        super(name: name, port: port, log: log, error: StartError)
+        @kind = kind
+      end
+
+      # Redis listens; a cell answers its health check; a router its internal listener's.
+      def ready?
+        case kind
+        when :redis then Loopback.port_open?(port)
+        when :cell then Processes.http_ok?(port, "/-/health")
+        else Processes.http_ok?(internal_port, "/-/cells-router/health")
+        end
+      end
+    end
 
     attr_reader :out, :children, :results
 
@@ -120,21 +139,7 @@ module Demo
       return if @stopped
 
       @stopped = true
-      children.each { |c| signal(c, "TERM") }
-      deadline = now + STOP_TIMEOUT
-      children.each do |c|
-        c.pid = nil if reap(c, deadline)
-      end
-      children.each do |c|
-        next unless c.pid
-
-        signal(c, "KILL")
-        begin
-          Process.waitpid(c.pid)
-        rescue Errno::ECHILD
-          nil
-        end
-      end
+      Processes.stop_all(children, timeout: STOP_TIMEOUT)
       db&.close
     end
 

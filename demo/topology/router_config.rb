@@ -25,41 +25,17 @@ module Demo
       end
 
       def router_toml(name, port, cells, internal_port)
-        <<~TOML
-          # Written by demo/topology.rb
-          name = "#{name}"
-          listen = "127.0.0.1:#{port}"
-          internal_listen = "127.0.0.1:#{internal_port}"
-          default_cell = "#{default_cell}"
-          learn_path = "#{Gitlab::Cells::Learn::Endpoint::MOUNT_PATH}"
-          learn_token_file = "#{learn_token_file}"
-          purge_token_file = "#{purge_token_file}"
-          trace_header = true
-
-          [cache]
-          ttl = "60s"
-          capacity = 100000
-          stale_grace = "300s"
-
-          [cache.shared]
-          url = "#{redis_url}"
-          budget = "50ms"
-
-          [timeouts]
-          connect = "1s"
-          learn = "2s"
-          request = "60s"
-          shutdown = "5s"
-
-          [not_found_delay]
-          max = "0ms"
-
-          [session_cookie]
-          name = "_gitlab_session"
-          pattern = "^cell-(?<cell>[a-z0-9_]+)-"
-
-        TOML
-          .then { |head| head + cells.map { |c| "[[cells]]\nname = \"#{c.name}\"\nurl = \"http://127.0.0.1:#{c.port}\"\n" }.join("\n") }
+        settings = { "name" => name, "listen" => "127.0.0.1:#{port}", "internal_listen" => "127.0.0.1:#{internal_port}",
+                     "default_cell" => default_cell, "learn_path" => Gitlab::Cells::Learn::Endpoint::MOUNT_PATH,
+                     "learn_token_file" => learn_token_file, "purge_token_file" => purge_token_file, "trace_header" => true }
+        sections = {
+          "cache" => { "ttl" => "60s", "capacity" => 100_000, "stale_grace" => "300s" },
+          "cache.shared" => { "url" => redis_url, "budget" => "50ms" },
+          "timeouts" => { "connect" => "1s", "learn" => "2s", "request" => "60s", "shutdown" => "5s" },
+          "not_found_delay" => { "max" => "0ms" },
+          "session_cookie" => { "name" => "_gitlab_session", "pattern" => "^cell-(?<cell>[a-z0-9_]+)-" }
+        }
+        "# Written by demo/topology.rb\n#{Processes.router_toml(settings, sections, cells.map { |c| [c.name, "http://127.0.0.1:#{c.port}"] })}"
       end
     end
   end

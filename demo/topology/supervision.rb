@@ -2,8 +2,9 @@
 
 module Demo
   class Topology
-    # Process supervision: every child (redis, the cells, the routers) in its own process group,
-    # started, waited for until it answers, signalled and reaped.
+    # Process supervision: every child (redis, the cells, the routers) started in its own process
+    # group and waited for until it answers, on the helper the fault scripts and the end-to-end
+    # specs share (support/processes.rb).
     module Supervision
       private
 
@@ -25,8 +26,7 @@ module Demo
             "CELL_NAME" => name, "DATABASE" => database_path, "DATABASE_URL" => ENV.fetch("DATABASE_URL", nil), "CLASSIFIER" => artifact_path,
             "REQUEST_LOG" => request_log(name), "RACK_ENV" => "production", "LEARN_TOKEN_FILE" => learn_token_file
           }
-          cmd = [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
-                 "-t", "4:8", "--tag", "gitlab-cells-demo-#{name}", File.join(ROOT, "demo", "cell", "config.ru")]
+          cmd = Processes.puma(port: port, rackup: File.join(ROOT, "demo", "cell", "config.ru"), threads: "4:8", tag: "gitlab-cells-demo-#{name}")
           spawn_child(name, :cell, port, log, env, cmd)
         end
       end
@@ -46,44 +46,14 @@ module Demo
       end
 
       def spawn_child(name, kind, port, log, env, cmd)
-        pid = Process.spawn(env, *cmd, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "a"], err: [log, "a"])
-        children << Child.new(name: name, kind: kind, pid: pid, port: port, log: log)
-        progress("started #{name.ljust(9)} pid #{pid} on 127.0.0.1:#{port}")
+        children << Child.new(name: name, kind: kind, port: port, log: log).spawn(env, cmd)
+        progress("started #{name.ljust(9)} pid #{children.last.pid} on 127.0.0.1:#{port}")
       end
 
       def wait_until_ready
         deadline = now + START_TIMEOUT
-        children.each do |c|
-          path = c.kind == :cell ? "/-/health" : "/-/cells-router/health"
-          loop do
-            exited = Process.waitpid2(c.pid, Process::WNOHANG)
-            if exited
-              status = exited.last
-              c.pid = nil
-              raise StartError, "#{c.name} exited at start (#{status}); last lines of #{relative(c.log)}:\n#{tail(c.log)}"
-            end
-            break if ready?(c, path)
-            raise StartError, "#{c.name} did not answer #{path} within #{START_TIMEOUT}s; #{relative(c.log)}:\n#{tail(c.log)}" if now > deadline
-
-            sleep 0.05
-          end
-        end
+        children.each { |c| c.wait_until_ready(timeout: [deadline - now, 0].max, what: "answering (#{c.kind})") }
         progress("ready: #{children.map { |c| "#{c.name}:#{c.port}" }.join(" ")}")
-      end
-
-      # Redis listens; a cell answers its health check; a router its internal listener's.
-      def ready?(child, path)
-        case child.kind
-        when :redis then Loopback.port_open?(child.port)
-        when :cell then healthy?(child.port, path)
-        else healthy?(child.internal_port, path)
-        end
-      end
-
-      def healthy?(port, path)
-        Net::HTTP.start("127.0.0.1", port, open_timeout: 0.5, read_timeout: 2) { |h| h.get(path).code == "200" }
-      rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
-        false
       end
 
       def port_for(preferred)
@@ -104,32 +74,6 @@ module Demo
         Loopback.free_port
       end
 
-      def signal(child, sig)
-        Process.kill(sig, -child.pid) if child.pid
-      rescue Errno::ESRCH, Errno::EPERM
-        nil
-      end
-
-      # Waits for a child until the deadline. @return [Boolean] whether it was reaped
-      def reap(child, deadline)
-        return true unless child.pid
-
-        loop do
-          return true if Process.waitpid(child.pid, Process::WNOHANG)
-          return false if now > deadline
-
-          sleep 0.05
-        end
-      rescue Errno::ECHILD
-        true
-      end
-
-      def tail(path, lines = 15)
-        return "(no log)" unless File.exist?(path)
-
-        File.readlines(path).last(lines).map { |l| "  #{l}" }.join
-      end
-
       def relative(path)
         path.start_with?("#{ROOT}/") ? path.delete_prefix("#{ROOT}/") : path
       end
@@ -140,7 +84,7 @@ module Demo
       end
 
       def now
-        Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        Processes.now
       end
     end
   end
