@@ -5,7 +5,7 @@ require "rbconfig"
 require "socket"
 require "tmpdir"
 require_relative "../demo/flows"
-require_relative "../demo/loopback"
+require_relative "../support/loopback"
 
 # script/demo's flow replay, run for real so that the demo cannot rot: four Puma cells and two
 # cells-router processes on free loopback ports, every flow of the seed checked hop by hop.

@@ -4,7 +4,7 @@
 //! Why not one forward automaton per group of keyed routes: a path then walks, from its first
 //! byte, every automaton its segments select, over states that track hundreds of glob-led
 //! patterns at once. Cycling through GitLab's templates those states fall out of the CPU
-//! caches (measured: 1.5 µs for a path's candidates across 3.6 automata). Split at its key, a
+//! caches. Split at its key, a
 //! route's regex is `prefix · key · suffix`; GitLab's 5,066 templates have 954 distinct
 //! prefixes (`\A/(?:.+?)/[^/.?]+/-/` alone stands for 218 routes) and 522 distinct suffixes
 //! (`(?:\.[^/.?]+)?\n?\z` for 3,033). All prefixes go into one reverse DFA, searched backwards
@@ -15,10 +15,10 @@
 //! around it: its head (`\A/`, `\A/o/[^/.?]+/`) runs forward from the path's start, once per
 //! path, and its tail (`/[^/.?]+/-/`) backwards from the key, unanchored, so neither walk
 //! crosses the namespace and the reverse DFA's states no longer carry every glob-led prefix
-//! through it (a whole-prefix reverse DFA needed ~10 MiB of cache on the templates). The
+//! through it (a whole-prefix reverse DFA needed several times the cache on the templates). The
 //! prefix matches when a head ends before a tail starts with no newline between them (the
-//! glob's one byte or more). Suffixes split the same way measured slower (1.37 µs cycling
-//! instead of 1.15): their walks are short already.
+//! glob's one byte or more). Suffixes are not split: their walks are short already, and
+//! splitting them made the search slower.
 //!
 //! A route matches iff, at some occurrence of its key as a whole segment after a `/`, its
 //! prefix matches the path up to the key and its suffix matches the rest: the key literal sits

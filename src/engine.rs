@@ -37,8 +37,7 @@ pub struct EngineConfig {
     /// Bytes the dense DFA (and its determinization) may use before `Auto` gives up on it.
     pub dense_size_limit: usize,
     /// Bytes of transition cache per thread for each lazy DFA chunk (an upper bound: caches grow
-    /// as paths visit states; GitLab's templates under varied traffic peak at ~71 MiB RSS for
-    /// the whole process with one thread).
+    /// as paths visit states).
     pub lazy_cache_capacity: usize,
     /// Above this many patterns `Auto` goes straight to the lazy DFA: determinizing GitLab's
     /// full template list (glob-heavy, thousands of patterns) runs for many seconds before any
@@ -47,8 +46,7 @@ pub struct EngineConfig {
     /// Patterns per lazy DFA. A Thompson NFA shares no prefix between patterns, so in one DFA
     /// over thousands of `/*namespace_id/...` patterns every state holds thousands of NFA
     /// states: each new transition costs an epsilon closure over all of them, few states fit
-    /// the cache, and varied traffic thrashes it (measured on GitLab's 5,066 templates: ~210 µs
-    /// per classify cycling through the examples, against ~0.24 µs when one path repeats).
+    /// the cache, and varied traffic thrashes it.
     /// Chunks of consecutive patterns (neighbours in definition order look alike) keep every
     /// state small. Large tables match most routes around a key segment instead (see the
     /// classifier's `Layout::AnySegment`); this still chunks the routes without one.
@@ -62,10 +60,8 @@ impl Default for EngineConfig {
             dense_size_limit: 24 << 20,
             lazy_cache_capacity: 8 << 20,
             dense_max_patterns: 600,
-            // Measured on GitLab's templates, cycling through 9,305 examples, before keyed groups:
-            // 16 → 18 µs, 64 → 4.7 µs, 256 → 2.1 µs, 512 → 29 µs (caches thrash again), one DFA →
-            // 210 µs per classify; with keyed groups packed: 64 → 1.95 µs, 256 → 1.6–1.9 µs, 1,024 → 78 µs
-            // (keyed routes are now matched around their key: 0.95–1.17 µs).
+            // Chosen on GitLab's templates with varied traffic: smaller chunks mean more automata
+            // per path, larger ones thrash the caches again.
             lazy_chunk_patterns: 256,
         }
     }

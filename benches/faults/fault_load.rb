@@ -259,7 +259,7 @@ module Faults
         # The cache TTL (the outage's length) and concurrent misses of new paths under one prefix (single-flight
         # is per path) make learn requests of their own, outage or not: measured in a window as
         # long just before the kill. A learn storm (one learn per request for the dead cell, as
-        # before the breaker: 18,484 for 20,977 502s) is far above both together.
+        # before the breaker) is far above both together.
         check("no learn storm in the outage: learn requests at most the distinct prefixes requested + the TTL's own relearning",
               outage["learn_requests"] <= outage["distinct_prefixes"] + outage["learn_requests_before"],
               "#{outage["learn_requests"]} learn requests for #{outage["distinct_prefixes"]} distinct prefixes in #{outage["ms"]} ms " \

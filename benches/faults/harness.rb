@@ -7,14 +7,14 @@ require "net/http"
 require "rbconfig"
 require "socket"
 require_relative "ownership"
-require_relative "../../demo/loopback"
+require_relative "../../support/processes"
 
 module Faults
-  ROOT = File.expand_path("../..", __dir__)
-  ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
+  ROOT = Processes::ROOT
+  ROUTER_BIN = Processes::ROUTER_BIN
   CELL_RU = File.join(ROOT, "benches", "faults", "cell.ru")
 
-  class HarnessError < StandardError; end
+  class HarnessError < Processes::Error; end
 
   module_function
 
@@ -23,32 +23,15 @@ module Faults
   # @param cells [Array<Array(String, Integer)>] name and port of each cell
   # @param internal_port [Integer] the internal listener's port (health and metrics)
   def router_toml(name, port, cells, ttl:, capacity:, internal_port:)
-    head = <<~TOML
-      name = "#{name}"
-      listen = "127.0.0.1:#{port}"
-      internal_listen = "127.0.0.1:#{internal_port}"
-      default_cell = "cell_0"
-      learn_path = "/api/v4/cells/learn"
-
-      [cache]
-      ttl = "#{ttl}"
-      capacity = #{capacity}
-      stale_grace = "300s"
-
-      [timeouts]
-      connect = "1s"
-      learn = "2s"
-      request = "60s"
-      shutdown = "5s"
-
+    settings = { "name" => name, "listen" => "127.0.0.1:#{port}", "internal_listen" => "127.0.0.1:#{internal_port}",
+                 "default_cell" => "cell_0", "learn_path" => "/api/v4/cells/learn" }
+    sections = {
+      "cache" => { "ttl" => ttl, "capacity" => capacity, "stale_grace" => "300s" },
+      "timeouts" => { "connect" => "1s", "learn" => "2s", "request" => "60s", "shutdown" => "5s" },
       # A down cell is probed on the counting cells' own stats endpoint (not recorded as traffic).
-      [breaker]
-      probe = "http"
-      probe_path = "/-/faults/stats"
-      probe_interval = "250ms"
-
-    TOML
-    head + cells.map { |cell, p| %([[cells]]\nname = "#{cell}"\nurl = "http://127.0.0.1:#{p}"\n) }.join("\n")
+      "breaker" => { "probe" => "http", "probe_path" => "/-/faults/stats", "probe_interval" => "250ms" }
+    }
+    Processes.router_toml(settings, sections, cells.map { |cell, p| [cell, "http://127.0.0.1:#{p}"] })
   end
 
   # One line of a verdict.
@@ -87,9 +70,24 @@ module Faults
   end
 
   # Starts, restarts and stops the counting cells, the router and wrk on 127.0.0.1, each in its own
-  # process group, and cleans every one of them up on exit, SIGINT, SIGTERM or an exception.
+  # process group (support/processes.rb, shared with the demo and the end-to-end specs), and cleans
+  # every one of them up on exit, SIGINT, SIGTERM or an exception.
   class Harness
-    Child = Struct.new(:name, :kind, :pid, :port, :log, :env, :cmd, :status, keyword_init: true)
+    # A child with the command it was started with, to start it again the same way.
+    class Child < Processes::Child
+      attr_reader :kind, :env, :cmd
+
+      def initialize(name:, kind:, port:, log:)
+        super(name: name, port: port, log: log, error: HarnessError)
+        @kind = kind
+      end
+
+      def spawn(env, cmd, **opts)
+        @env = env
+        @cmd = cmd
+        super
+      end
+    end
 
     START_TIMEOUT = 30
 
@@ -173,8 +171,7 @@ module Faults
       env = { "CELL_NAME" => name, "FAULT_MODE" => mode, "RACK_ENV" => "production", "FAULT_MODE_FILE" => mode_file(name) }
       env["FAULT_LOG"] = ids_log if ids_log
       env["FAULT_SLOW_MS"] = slow_ms.to_s if slow_ms
-      cmd = [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
-             "-t", "#{threads}:#{threads}", "--tag", "faults-#{name}", CELL_RU]
+      cmd = Processes.puma(port: port, rackup: CELL_RU, threads: "#{threads}:#{threads}", tag: "faults-#{name}")
       child = spawn_child(name, :cell, port, env, cmd)
       wait_ready(child, "/-/faults/stats")
       child
@@ -183,14 +180,14 @@ module Faults
     # SIGKILL a child's process group and reap it.
     def kill(name, signal = "KILL")
       child = @children.fetch(name)
-      signal_group(child, signal)
-      reap(child, 5)
+      child.signal(signal)
+      child.kill_and_reap unless child.wait_exit(5)
     end
 
     # Starts a killed child again, same command, same port; waits until it answers.
     def restart(name)
       child = @children.fetch(name)
-      raise HarnessError, "#{name} is still running (pid #{child.pid})" if child.pid
+      raise HarnessError, "#{name} is still running (pid #{child.pid})" if child.running?
 
       spawn_child(name, child.kind, child.port, child.env, child.cmd)
       if child.kind == :cell
@@ -213,8 +210,7 @@ module Faults
     # Runs wrk in its own process group; returns its exit status. Output goes to dir/wrk.out.
     def run_wrk(args, timeout:, env: {})
       log = File.join(dir, "wrk.out")
-      pid = Process.spawn(env, "wrk", *args, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "w"], err: [log, "a"])
-      child = Child.new(name: "wrk", kind: :wrk, pid: pid, log: log)
+      child = Child.new(name: "wrk", kind: :wrk, port: nil, log: log).spawn(env, ["wrk", *args], truncate: true)
       @children["wrk"] = child
       yield child if block_given?
       status = wait_for(child, timeout)
@@ -226,25 +222,12 @@ module Faults
     # Waits for a child to exit by itself; its Process::Status, or nil when it did not exit within
     # timeout seconds.
     def wait_for(child, timeout)
-      deadline = now + timeout
-      loop do
-        return child.status if exited?(child)
-        return nil if now > deadline
-
-        sleep 0.05
-      end
+      child.wait_exit(timeout) ? child.status : nil
     end
 
     # Whether a child has exited (reaps it and keeps its status).
     def exited?(child)
-      return true unless child.pid
-
-      got = Process.waitpid2(child.pid, Process::WNOHANG)
-      return false unless got
-
-      child.pid = nil
-      child.status = got[1]
-      true
+      !child.running?
     end
 
     # @return [Hash, nil] parsed JSON of GET path on the child's port
@@ -295,9 +278,7 @@ module Faults
 
     # Stops every child: SIGTERM to each process group, SIGKILL after 5 s.
     def stop_all
-      live = @children.values.select(&:pid)
-      live.each { |c| signal_group(c, "TERM") }
-      live.each { |c| reap(c, 5) }
+      Processes.stop_all(@children.values, timeout: 5)
     end
 
     def last_lines(path, n = 15)
@@ -309,61 +290,18 @@ module Faults
     private
 
     def spawn_child(name, kind, port, env, cmd)
-      log = File.join(dir, "#{name}.log")
-      pid = Process.spawn(env, *cmd, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "a"], err: [log, "a"])
-      child = Child.new(name: name, kind: kind, pid: pid, port: port, log: log, env: env, cmd: cmd)
+      child = Child.new(name: name, kind: kind, port: port, log: File.join(dir, "#{name}.log")).spawn(env, cmd)
       @children[name] = child
-      progress("started #{name} (pid #{pid}) on 127.0.0.1:#{port}") if port
+      progress("started #{name} (pid #{child.pid}) on 127.0.0.1:#{port}") if port
       child
     end
 
     def wait_ready(child, path, port: child.port)
-      deadline = now + START_TIMEOUT
-      loop do
-        if (got = Process.waitpid2(child.pid, Process::WNOHANG))
-          child.pid = nil
-          raise HarnessError, "#{child.name} exited at start (#{got[1]}); #{child.log}:\n#{last_lines(child.log)}"
-        end
-        return child if answers?(port, path)
-        raise HarnessError, "#{child.name} did not answer #{path} within #{START_TIMEOUT}s; #{child.log}:\n#{last_lines(child.log)}" if now > deadline
-
-        sleep 0.05
-      end
-    end
-
-    def answers?(port, path)
-      http(port, Net::HTTP::Get.new(path), 1).code == "200"
-    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
-      false
+      child.wait_until_ready(timeout: START_TIMEOUT, what: "answering #{path}") { Processes.http_ok?(port, path) }
     end
 
     def http(port, request, timeout)
       Net::HTTP.start("127.0.0.1", port, open_timeout: timeout, read_timeout: timeout) { |h| h.request(request) }
-    end
-
-    def signal_group(child, signal)
-      return unless child.pid
-
-      Process.kill(signal, -child.pid)
-    rescue Errno::ESRCH
-      nil
-    end
-
-    def reap(child, timeout)
-      return unless child.pid
-
-      deadline = now + timeout
-      until Process.waitpid(child.pid, Process::WNOHANG)
-        if now > deadline
-          signal_group(child, "KILL")
-          Process.waitpid(child.pid)
-          break
-        end
-        sleep 0.05
-      end
-      child.pid = nil
-    rescue Errno::ECHILD
-      child.pid = nil
     end
 
     def install_cleanup
@@ -372,7 +310,7 @@ module Faults
       %w[INT TERM HUP].each do |sig|
         trap(sig) do
           # Trap context: no Mutex, so just signal the groups; at_exit reaps.
-          @children.each_value { |c| signal_group(c, "TERM") }
+          @children.each_value { |c| c.signal("TERM") }
           exit(128 + Signal.list.fetch(sig))
         end
       end

@@ -5,14 +5,15 @@ require "net/http"
 require "rbconfig"
 require "socket"
 require "uri"
-require_relative "../../demo/loopback"
+require_relative "../../support/processes"
 
 # Real processes on loopback for spec/router_e2e_spec.rb: Puma cells (spec/support/e2e_cells/config.ru),
-# cells-router, and a cell that accepts connections and never answers. Every child runs in its own
-# process group and is stopped (TERM, then KILL) by #stop, by E2E.stop_all, and at exit.
+# cells-router, and a cell that accepts connections and never answers, on the helper the demo and
+# the fault scripts share (support/processes.rb). Every child runs in its own process group and is
+# stopped (TERM, then KILL) by #stop, by E2E.stop_all, and at exit.
 module E2E
-  ROOT = File.expand_path("../..", __dir__)
-  ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
+  ROOT = Processes::ROOT
+  ROUTER_BIN = Processes::ROUTER_BIN
   CELL_RU = File.join(__dir__, "e2e_cells", "config.ru")
   LEARN_PATH = "/api/v4/cells/learn"
   # The learn token every e2e cell checks and every e2e router sends (unless a test says otherwise).
@@ -20,7 +21,7 @@ module E2E
   START_TIMEOUT = 60
   STOP_TIMEOUT = 5
 
-  class Error < StandardError; end
+  class Error < Processes::Error; end
 
   @children = []
   @lock = Mutex.new
@@ -40,7 +41,7 @@ module E2E
     end
 
     def now
-      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      Processes.now
     end
 
     def free_port
@@ -145,53 +146,23 @@ module E2E
   end
 
   # A process of the test, in its own process group.
-  class Child
-    attr_reader :name, :port, :log, :pid
-
+  class Child < Processes::Child
     def initialize(name:, port:, log:)
-      @name = name
-      @port = port
-      @log = log
+      super(name: name, port: port, log: log, error: Error)
     end
 
     def spawn(env, cmd)
-      raise Error, "#{name} is already running (pid #{pid})" if running?
-
       File.write(log, "") unless File.exist?(log)
-      @pid = Process.spawn(env, *cmd, chdir: ROOT, pgroup: true, in: File::NULL, out: [log, "a"], err: [log, "a"])
+      super
       E2E.register(self)
       self
-    end
-
-    def running?
-      return false unless @pid
-
-      if Process.waitpid(@pid, Process::WNOHANG)
-        @status = $?
-        @pid = nil
-        false
-      else
-        true
-      end
-    rescue Errno::ECHILD
-      @pid = nil
-      false
-    end
-
-    # Signals the whole process group.
-    def signal(sig)
-      Process.kill(sig, -@pid) if @pid
-    rescue Errno::ESRCH, Errno::EPERM
-      nil
     end
 
     # SIGKILL, reaped, and the port closed.
     def kill!
       raise Error, "#{name} is not running" unless running?
 
-      signal("KILL")
-      Process.waitpid(@pid)
-      @pid = nil
+      kill_and_reap
       deadline = E2E.now + STOP_TIMEOUT
       sleep 0.02 while E2E.port_open?(port) && E2E.now < deadline
       raise Error, "#{name}: port #{port} still open after SIGKILL" if E2E.port_open?(port)
@@ -199,38 +170,11 @@ module E2E
 
     # TERM, then KILL after STOP_TIMEOUT. Idempotent.
     def stop
-      return unless running?
-
-      signal("TERM")
-      deadline = E2E.now + STOP_TIMEOUT
-      sleep 0.02 while running? && E2E.now < deadline
-      return unless running?
-
-      signal("KILL")
-      begin
-        Process.waitpid(@pid)
-      rescue Errno::ECHILD
-        nil
-      end
-      @pid = nil
+      super(timeout: STOP_TIMEOUT)
     end
 
-    def tail(lines = 20)
-      return "(no log)" unless File.exist?(log)
-
-      File.readlines(log).last(lines).map { |l| "    #{l}" }.join
-    end
-
-    # Waits until `ready?` holds, failing with the log's tail if the process exits or the time runs out.
     def wait_until_ready(timeout: START_TIMEOUT)
-      deadline = E2E.now + timeout
-      until ready?
-        raise Error, "#{name} exited at start (#{@status}); #{log}:\n#{tail}" unless running?
-        raise Error, "#{name} was not ready on 127.0.0.1:#{port} within #{timeout}s; #{log}:\n#{tail}" if E2E.now > deadline
-
-        sleep 0.05
-      end
-      self
+      super(timeout: timeout)
     end
 
     def get(path, **opts)
@@ -240,9 +184,7 @@ module E2E
     private
 
     def http_ok?(path, port: self.port)
-      Net::HTTP.start("127.0.0.1", port, open_timeout: 0.5, read_timeout: 2) { |h| h.get(path).code == "200" }
-    rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout, EOFError
-      false
+      Processes.http_ok?(port, path)
     end
   end
 
@@ -257,9 +199,7 @@ module E2E
     end
 
     def start
-      spawn(@env.merge("RACK_ENV" => "production"),
-            [RbConfig.ruby, Gem.bin_path("puma", "puma"), "--no-config", "-e", "production", "-b", "tcp://127.0.0.1:#{port}",
-             "-t", "16:16", "--tag", "e2e-#{name}", CELL_RU])
+      spawn(@env.merge("RACK_ENV" => "production"), Processes.puma(port: port, rackup: CELL_RU, threads: "16:16", tag: "e2e-#{name}"))
     end
 
     def ready?
@@ -382,26 +322,10 @@ module E2E
     end
 
     def toml
-      value = ->(v) { v.is_a?(String) ? "\"#{v}\"" : v.to_s }
-      <<~TOML + @cells.map { |c| "[[cells]]\nname = \"#{c.name}\"\nurl = \"#{c.url}\"\n" }.join("\n")
-        name = "#{name}"
-        listen = "127.0.0.1:#{port}"
-        internal_listen = "127.0.0.1:#{internal_port}"
-        default_cell = "#{@default_cell}"
-        learn_path = "#{LEARN_PATH}"
-        #{@learn_token ? "learn_token_file = \"#{@token_file}\"" : ""}
-        trace_header = true
-
-        [cache]
-        #{@cache.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
-
-        [timeouts]
-        #{@timeouts.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
-
-        [breaker]
-        #{@breaker.map { |k, v| "#{k} = #{value.call(v)}" }.join("\n")}
-
-      TOML
+      settings = { "name" => name, "listen" => "127.0.0.1:#{port}", "internal_listen" => "127.0.0.1:#{internal_port}",
+                   "default_cell" => @default_cell, "learn_path" => LEARN_PATH, "learn_token_file" => @learn_token && @token_file,
+                   "trace_header" => true }
+      Processes.router_toml(settings, { "cache" => @cache, "timeouts" => @timeouts, "breaker" => @breaker }, @cells.map { |c| [c.name, c.url] })
     end
 
     # The metrics page as { "name" => [[{labels}, value], ...] }.

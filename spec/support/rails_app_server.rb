@@ -4,7 +4,7 @@ require "json"
 require "net/http"
 require "open3"
 require "rbconfig"
-require_relative "../../demo/loopback"
+require_relative "../../support/loopback"
 
 # The GitLab-shaped application of spec/rails_app, run as the monolith runs: its database set up
 # by a script inside the booted application, then served by a real Puma process (single mode,

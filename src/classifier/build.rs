@@ -1,0 +1,514 @@
+//! The build pipeline: route definitions → exact matchers, DFA patterns, and the automata
+//! they are split between (see [`Layout`]).
+
+use super::{Automaton, BuildOptions, Classifier, CompiledRoute, HostRegex, Layout, LazyMatcher};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
+use crate::engine::{Engine, EngineConfig, EngineKind};
+use crate::error::CompileError;
+use crate::journey;
+use crate::matcher::Matcher;
+use crate::routes::{Requirement, RouteDef, Verbs};
+use crate::ruby_regex::ast::Node;
+use crate::ruby_regex::parse::{parse_as_allowed, Inexpressible};
+use crate::ruby_regex::translate::{translate, Widening};
+
+impl Classifier {
+    /// Compiles `routes` (in definition order, or ordered by their `index`).
+    pub fn new(routes: Vec<RouteDef>) -> Result<Classifier, CompileError> {
+        Self::build(routes, &BuildOptions::default())
+    }
+
+    pub fn build(routes: Vec<RouteDef>, options: &BuildOptions) -> Result<Classifier, CompileError> {
+        let layout = match options.engine.kind {
+            EngineKind::Dense => Layout::FirstSegment,
+            EngineKind::Lazy => Layout::AnySegment,
+            EngineKind::Auto if routes.len() > options.engine.dense_max_patterns => Layout::AnySegment,
+            EngineKind::Auto => Layout::FirstSegment,
+        };
+        // Large tables get lazy DFAs: GitLab's templates, split around their keys, build in a
+        // fraction of a second; dense DFAs over them (keyed groups, an earlier layout) took
+        // seconds and far more memory for no faster a search.
+        let engine = match layout {
+            Layout::FirstSegment => options.engine,
+            Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
+        };
+        let mut parts = Parts::compile(routes, Mode::Build, options.host_regex)?;
+        let (groups, split) = std::mem::take(&mut parts.pending).split(layout);
+        let around = match split {
+            Some(split) => {
+                for route in &split.inexact {
+                    // Never happens with today's translator (it widens the same nodes either
+                    // way), but a split that widens must not let the DFA's word stand alone.
+                    let w = &mut parts.routes[*route as usize].widenings;
+                    if w.is_empty() {
+                        w.push(Widening { construct: "split at its key segment".into(), action: "checked exactly".into() });
+                    }
+                }
+                Some(AroundKey::build(split.routes, &engine).map_err(CompileError::Automaton)?)
+            }
+            None => None,
+        };
+        let automata = groups
+            .into_iter()
+            .map(|g| {
+                let engine = Engine::build(&g.patterns, &engine).map_err(CompileError::Automaton)?;
+                Ok(Automaton { engine, pattern_routes: g.pattern_routes, keys: g.keys })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        parts.finish(automata, around, layout, options)
+    }
+
+    /// Rebuilds a classifier around automata that were built (and serialized) before; every
+    /// route definition is validated, but exact matchers are built on first use.
+    pub(crate) fn from_parts(
+        routes: Vec<RouteDef>,
+        options: &BuildOptions,
+        automata: Vec<Automaton>,
+        layout: Layout,
+        widenings: Vec<Vec<Widening>>,
+    ) -> Result<Classifier, CompileError> {
+        let mut parts = Parts::compile(routes, Mode::Load, options.host_regex)?;
+        if widenings.len() != parts.routes.len() {
+            return Err(CompileError::Automaton("the widenings do not belong to these routes".into()));
+        }
+        for (route, w) in parts.routes.iter_mut().zip(widenings) {
+            route.widenings = w;
+        }
+        let route_count = parts.routes.len() as u32;
+        for a in &automata {
+            if a.engine.pattern_len() != a.pattern_routes.len() || a.pattern_routes.iter().flatten().any(|&r| r >= route_count) {
+                return Err(CompileError::Automaton("the automata do not belong to these routes".into()));
+            }
+        }
+        parts.finish(automata, None, layout, options)
+    }
+}
+
+/// Routes compiled up to, not including, the automata.
+struct Parts {
+    routes: Vec<CompiledRoute>,
+    matchers: Vec<LazyMatcher>,
+    /// Each route's DFA pattern and possible keys (a fresh build only).
+    pending: Pending,
+}
+
+/// Each route's DFA pattern, with what could key it, before routes are split into automata.
+#[derive(Default)]
+struct Pending(Vec<PendingRoute>);
+
+struct PendingRoute {
+    route: u32,
+    pattern: String,
+    /// The spec's first segment, if literal (see [`static_first_segment`]).
+    first: Option<String>,
+    /// Every literal segment every matching path contains, with its index in the spec (see
+    /// [`literal_segments`]).
+    literals: Vec<(String, usize)>,
+    /// The route's regex: `\A`, one node per spec node, then the end anchor.
+    node: Node,
+}
+
+/// The routes of one automaton.
+#[derive(Default)]
+struct Group {
+    patterns: Vec<String>,
+    pattern_ids: HashMap<String, u32>,
+    pattern_routes: Vec<Vec<u32>>,
+    keys: Vec<String>,
+}
+
+impl Group {
+    fn add(&mut self, route: u32, pattern: &str) {
+        let next = self.patterns.len() as u32;
+        let id = *self.pattern_ids.entry(pattern.to_owned()).or_insert_with_key(|p| {
+            self.patterns.push(p.clone());
+            self.pattern_routes.push(Vec::new());
+            next
+        });
+        self.pattern_routes[id as usize].push(route);
+    }
+}
+
+/// Routes split around their key segment ([`Layout::AnySegment`]).
+struct Split {
+    routes: Vec<SplitRoute>,
+    /// Routes whose split patterns widened where the whole regex did not.
+    inexact: Vec<u32>,
+}
+
+impl Pending {
+    /// The automata's routes under `layout`: the keyed group first, then the group every path
+    /// searches, if any route needs it; under [`Layout::AnySegment`] keyed routes are split
+    /// around their key instead.
+    fn split(self, layout: Layout) -> (Vec<Group>, Option<Split>) {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut always = Group::default();
+        let mut split = None;
+        match layout {
+            Layout::FirstSegment => {
+                // One automaton for every route with a literal first segment, keyed by all of them.
+                let mut statics = Group::default();
+                for p in &self.0 {
+                    match &p.first {
+                        Some(first) => {
+                            if !statics.keys.contains(first) {
+                                statics.keys.push(first.clone());
+                            }
+                            statics.add(p.route, &p.pattern);
+                        }
+                        None => always.add(p.route, &p.pattern),
+                    }
+                }
+                if !statics.patterns.is_empty() {
+                    groups.push(statics);
+                }
+            }
+            Layout::AnySegment => {
+                // The rarest segment: the fewer routes share a key, the fewer a path carrying
+                // it has to check.
+                let mut count: HashMap<&str, usize> = HashMap::new();
+                for p in &self.0 {
+                    for (l, _) in &p.literals {
+                        *count.entry(l.as_str()).or_default() += 1;
+                    }
+                }
+                let mut routes = Vec::new();
+                let mut inexact = Vec::new();
+                for p in &self.0 {
+                    let key = p.literals.iter().min_by_key(|(l, _)| (count[l.as_str()], l.len()));
+                    match (&p.node, key) {
+                        // items[0] is `\A`, items[1 + i] the node of spec[i], then the end anchor.
+                        (Node::Concat(items), Some((key, at))) if at + 2 < items.len() => {
+                            let (before, after) = (&items[..at + 1], &items[at + 2..]);
+                            let (prefix, prefix_widened) = split_prefix(before);
+                            let suffix = translate(&Node::Concat(after.to_vec()));
+                            if prefix_widened || !suffix.widenings.is_empty() {
+                                inexact.push(p.route);
+                            }
+                            let slashes = [slashes(before), slashes(after)];
+                            routes.push(SplitRoute { route: p.route, key: key.clone(), prefix, suffix: suffix.pattern, slashes });
+                        }
+                        _ => always.add(p.route, &p.pattern),
+                    }
+                }
+                split = Some(Split { routes, inexact });
+            }
+        }
+        if !always.patterns.is_empty() {
+            groups.push(always);
+        }
+        (groups, split)
+    }
+}
+
+/// Whether [`Parts::compile`] also writes the DFA patterns (a fresh build) or not (a load:
+/// the automata come from the artifact).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Build,
+    Load,
+}
+
+/// Parses a route's requirements (memoized across routes, which mostly share them).
+pub(super) struct RequirementCache {
+    parsed: HashMap<(String, u32), (Node, Vec<Inexpressible>)>,
+    /// Widen inexpressible constructs for a [`RegexHost`](super::RegexHost) instead of refusing them.
+    host_regex: bool,
+}
+
+impl RequirementCache {
+    pub(super) fn new(host_regex: bool) -> Self {
+        RequirementCache { parsed: HashMap::new(), host_regex }
+    }
+
+    /// Each requirement's node, and the constructs only Ruby can decide (with their parameter).
+    #[allow(clippy::type_complexity)]
+    fn get(&mut self, index: usize, def: &RouteDef) -> Result<(HashMap<String, Node>, Vec<(String, Inexpressible)>), CompileError> {
+        let mut out = HashMap::new();
+        let mut inexpressible = Vec::new();
+        for (param, requirement) in &def.requirements {
+            let node = match requirement {
+                Requirement::Literal { literal } => Node::literal(literal.as_bytes()),
+                Requirement::Regex { source, options } => {
+                    let key = (source.clone(), *options);
+                    if !self.parsed.contains_key(&key) {
+                        let parsed = parse_as_allowed(source, *options, self.host_regex).map_err(|source| CompileError::Requirement {
+                            index,
+                            spec: def.path.clone(),
+                            param: param.clone(),
+                            source,
+                        })?;
+                        self.parsed.insert(key.clone(), parsed);
+                    }
+                    let (node, found) = &self.parsed[&key];
+                    inexpressible.extend(found.iter().map(|c| (param.clone(), c.clone())));
+                    node.clone()
+                }
+            };
+            out.insert(param.clone(), node);
+        }
+        Ok((out, inexpressible))
+    }
+}
+
+/// A route's parsed spec, its regex, and what only Ruby's `Regexp` can decide.
+type RouteRegex = (Vec<journey::SpecNode>, Node, Option<Box<HostRegex>>);
+
+/// The full regex of a route, as Journey builds it, and what only Ruby's `Regexp` can decide.
+pub(super) fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCache) -> Result<RouteRegex, CompileError> {
+    let spec = journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
+    let (requirements, inexpressible) = cache.get(index, def)?;
+    let anchoring = if def.mounted {
+        journey::Anchoring::Mounted
+    } else if journey::is_simulator_route(&spec, &|name| requirements.contains_key(name)) {
+        journey::Anchoring::Simulator
+    } else {
+        journey::Anchoring::Regex
+    };
+    let host = (!inexpressible.is_empty()).then(|| {
+        let ruby = |name: &str| def.requirements.get(name).map(journey::ruby_requirement);
+        Box::new(HostRegex {
+            source: journey::ruby_source(&spec, anchoring, &ruby),
+            requirements: journey::param_names(&spec).iter().map(|name| ruby(name)).collect(),
+            constructs: inexpressible,
+        })
+    });
+    let literals = match def.encoded_literals_after.as_deref() {
+        None => journey::Literals::Plain,
+        Some("" | "/") => journey::Literals::Encoded { after: 0 },
+        Some(mount) => {
+            let mount = journey::parse_spec(mount).map_err(|source| CompileError::Spec { index, spec: mount.to_string(), source })?;
+            if !spec.starts_with(&mount) {
+                return Err(CompileError::Table(format!("route {index}: encoded_literals_after is not the start of {:?}", def.path)));
+            }
+            journey::Literals::Encoded { after: mount.len() }
+        }
+    };
+    // A name used twice (`/page/*id(.:format).:format`) has its requirement at every occurrence.
+    let node = journey::route_regex_with(&spec, anchoring, literals, &mut |name| requirements.get(name).cloned());
+    Ok((spec, node, host))
+}
+
+impl Parts {
+    fn compile(mut routes: Vec<RouteDef>, mode: Mode, host_regex: bool) -> Result<Parts, CompileError> {
+        order_routes(&mut routes)?;
+        let mut cache = RequirementCache::new(host_regex);
+        let mut matcher_ids: HashMap<String, u32> = HashMap::new();
+        let mut matchers: Vec<LazyMatcher> = Vec::new();
+        let mut pending = Pending::default();
+        let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
+
+        for (index, def) in routes.into_iter().enumerate() {
+            let verbs = Verbs::parse(&def.verb).ok_or_else(|| CompileError::Verb { index, verb: def.verb.clone() })?;
+            // Routes with the same spec, requirements and anchoring share one regex.
+            let key = format!("{}\0{}\0{}", def.path, serde_json::to_string(&def.requirements).unwrap_or_default(), def.mounted);
+            let known = matcher_ids.get(&key).copied();
+            let (spec, node, host_regex) = match (known, mode) {
+                // A load validates every definition once, but builds regexes lazily.
+                (Some(id), Mode::Load) => {
+                    let spec = journey::parse_spec(&def.path).map_err(|source| CompileError::Spec { index, spec: def.path.clone(), source })?;
+                    let owner = matchers[id as usize].route as usize;
+                    (spec, None, compiled[owner].host_regex.clone())
+                }
+                (None, Mode::Load) => {
+                    let (spec, _, host) = route_node(index, &def, &mut cache)?;
+                    (spec, None, host)
+                }
+                (_, Mode::Build) => {
+                    let (spec, node, host) = route_node(index, &def, &mut cache)?;
+                    (spec, Some(node), host)
+                }
+            };
+            let params = journey::param_names(&spec);
+            let widenings = match &node {
+                Some(node) => {
+                    let mut translation = translate(node);
+                    if def.mounted {
+                        // A mount is a prefix: the automaton reports matches that end where
+                        // the path ends, so it takes the rest of the path too.
+                        translation.pattern.push_str("(?s-u:.*)");
+                    }
+                    pending.0.push(PendingRoute {
+                        route: index as u32,
+                        pattern: translation.pattern,
+                        // A literal that may come percent-encoded is no key segment.
+                        first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
+                        literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),
+                        node: node.clone(),
+                    });
+                    let mut widenings = translation.widenings;
+                    if let Some(host) = &host_regex {
+                        for (param, c) in &host.constructs {
+                            widenings.push(Widening {
+                                construct: format!("{} in '{param}'", c.construct),
+                                action: "any bytes in the DFA; confirmed by Ruby's Regexp".into(),
+                            });
+                        }
+                    }
+                    widenings
+                }
+                None => Vec::new(),
+            };
+            let matcher = match known {
+                Some(id) => id,
+                None => {
+                    let id = matchers.len() as u32;
+                    let cell = OnceLock::new();
+                    if let Some(node) = node {
+                        let _ = cell.set(Matcher::new(node, params.len()));
+                    }
+                    matchers.push(LazyMatcher { route: index as u32, cell });
+                    matcher_ids.insert(key, id);
+                    id
+                }
+            };
+            compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings, host_regex });
+        }
+        Ok(Parts { routes: compiled, matchers, pending })
+    }
+
+    fn finish(self, automata: Vec<Automaton>, around: Option<AroundKey>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
+        let mut keyed = rustc_hash::FxHashMap::default();
+        let mut always = Vec::new();
+        for (i, a) in automata.iter().enumerate() {
+            if a.keys.is_empty() {
+                always.push(i as u32);
+            }
+            for key in &a.keys {
+                if keyed.insert(key.as_bytes().into(), i as u32).is_some() {
+                    return Err(CompileError::Automaton(format!("the key segment {key:?} selects two automata")));
+                }
+            }
+        }
+        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len })
+    }
+}
+
+/// The literal first segment of a spec, when every path the route matches starts with
+/// `/literal` followed by `/`, `.` or the end (`/groups/*id`, `/dashboard(.:format)`, `/`).
+fn static_first_segment(spec: &[journey::SpecNode], mounted: bool) -> Option<String> {
+    use journey::SpecNode::*;
+    if mounted {
+        return None;
+    }
+    match spec {
+        [Slash] => Some(String::new()),
+        [Slash, Literal(text), rest @ ..] => {
+            let separated = match rest.first() {
+                None | Some(Slash) | Some(Dot) => true,
+                Some(Group(inner)) => matches!(inner.first(), Some(Slash) | Some(Dot)),
+                _ => false,
+            };
+            separated.then(|| text.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The DFA pattern(s) for the run of a route's regex before its key: split around its glob if
+/// it has exactly one default glob (see [`AroundKey`]), else whole; and whether the
+/// translation widened anything.
+fn split_prefix(items: &[Node]) -> (Part, bool) {
+    let globs: Vec<usize> = (0..items.len()).filter(|&i| is_default_glob(&items[i])).collect();
+    match globs[..] {
+        [glob] => {
+            let head = translate(&Node::Concat(items[..glob].to_vec()));
+            let tail = translate(&Node::Concat(items[glob + 1..].to_vec()));
+            let widened = !head.widenings.is_empty() || !tail.widenings.is_empty();
+            (Part::Glob { head: head.pattern, tail: tail.pattern }, widened)
+        }
+        _ => {
+            let whole = translate(&Node::Concat(items.to_vec()));
+            let widened = !whole.widenings.is_empty();
+            (Part::Whole(whole.pattern), widened)
+        }
+    }
+}
+
+/// How many `/` a match of the sequence `items` can hold (bounds, `u16::MAX` for none).
+pub(super) fn slashes(items: &[Node]) -> Slashes {
+    fn class(set: &crate::ruby_regex::ast::ByteSet) -> (u32, u32) {
+        if !set.contains(b'/') {
+            (0, 0)
+        } else if *set == crate::ruby_regex::ast::ByteSet::single(b'/') {
+            (1, 1)
+        } else {
+            (0, 1)
+        }
+    }
+    const UNBOUNDED: u32 = u32::MAX;
+    /// The bounds of parts matched one after another.
+    fn sum(parts: impl Iterator<Item = (u32, u32)>) -> (u32, u32) {
+        parts.fold((0, 0), |(a, b), (c, d)| (a.saturating_add(c), b.saturating_add(d)))
+    }
+    fn bounds(node: &Node) -> (u32, u32) {
+        match node {
+            Node::Empty | Node::Assert(_) | Node::Look { .. } => (0, 0),
+            Node::Class(set) => class(set),
+            Node::Seq(sets) => sum(sets.iter().map(class)),
+            Node::Concat(items) => sum(items.iter().map(bounds)),
+            Node::Alt(items) => items.iter().map(bounds).reduce(|(a, b), (c, d)| (a.min(c), b.max(d))).unwrap_or((0, 0)),
+            Node::Repeat { node, min, max, .. } => {
+                let (lo, hi) = bounds(node);
+                let hi = match (hi, max) {
+                    (0, _) => 0,
+                    (hi, Some(max)) => hi.saturating_mul(*max),
+                    (_, None) => UNBOUNDED,
+                };
+                (lo.saturating_mul(*min), hi)
+            }
+            Node::Atomic(node) | Node::Capture { node, .. } => bounds(node),
+            Node::SeqAlt(_) => (0, UNBOUNDED),
+        }
+    }
+    let (min, max) = sum(items.iter().map(bounds));
+    Slashes { min: min.min(u16::MAX as u32 - 1) as u16, max: if max >= u16::MAX as u32 { u16::MAX } else { max as u16 } }
+}
+
+/// True for a `*glob` parameter with Journey's default regex (one or more bytes, no newline),
+/// which [`AroundKey`] matches by position instead of by automaton.
+fn is_default_glob(node: &Node) -> bool {
+    matches!(node, Node::Capture { node, .. } if **node == journey::default_glob_regex(false) || **node == journey::default_glob_regex(true))
+}
+
+/// The literal segments every path a route matches contains, with their index in the spec:
+/// a top-level literal right after a `/` and followed by `/`, `.`, the end, or an optional
+/// group starting with one of those (`issues` in `/*namespace_id/:project_id/-/issues(.:format)`),
+/// so that in a path it is a whole segment after a `/` (what [`AroundKey`] looks up).
+/// Literals inside optional groups are not required; mounted apps match any suffix.
+pub(super) fn literal_segments(spec: &[journey::SpecNode], mounted: bool) -> Vec<(String, usize)> {
+    use journey::SpecNode::*;
+    if mounted {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for (i, node) in spec.iter().enumerate() {
+        let Literal(text) = node else { continue };
+        let after_slash = i > 0 && matches!(spec[i - 1], Slash);
+        let separated = match spec.get(i + 1) {
+            None | Some(Slash) | Some(Dot) => true,
+            Some(Group(inner)) => matches!(inner.first(), Some(Slash) | Some(Dot)),
+            _ => false,
+        };
+        if after_slash && separated && !text.is_empty() && !text.contains(['/', '.', '\n']) && !out.iter().any(|(t, _)| t == text) {
+            out.push((text.clone(), i));
+        }
+    }
+    out
+}
+
+/// Orders routes by `index` when every route has one (duplicates refused), else keeps input order.
+fn order_routes(routes: &mut [RouteDef]) -> Result<(), CompileError> {
+    if routes.iter().all(|r| r.index.is_some()) {
+        routes.sort_by_key(|r| r.index);
+        for pair in routes.windows(2) {
+            if pair[0].index == pair[1].index {
+                return Err(CompileError::Table(format!("two routes have index {}", pair[0].index.unwrap_or(0))));
+            }
+        }
+    }
+    Ok(())
+}

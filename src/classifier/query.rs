@@ -1,0 +1,357 @@
+//! The query side: a request's `(method, path_info)` → the routes Rails would try, in its order.
+
+use super::build::{route_node, RequirementCache};
+use super::{Classifier, CompiledRoute, Layout, Match, RegexHost};
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use crate::error::ClassifyError;
+use crate::inline_vec::InlineVec;
+use crate::matcher::{Matcher, Spans};
+use crate::normalize::normalize_path;
+use crate::routes::{is_method_token, Verbs};
+
+/// Rails sets the path parameters of each route it tries (`Journey::Router#serve`) before asking
+/// its constraints, and refuses parameters that are not UTF-8 once unescaped
+/// (`ActionController::BadRequest`, 400): so the first route tried with such a parameter ends
+/// the search with that error, whatever routes follow.
+fn parameters_are_utf8(m: &Match<'_, '_>) -> Result<(), ClassifyError> {
+    m.try_spans()?;
+    match m.params().find(|(_, value)| std::str::from_utf8(value).is_err()) {
+        Some((name, _)) => Err(ClassifyError::ParamNotUtf8 { route: m.route_index(), param: name.to_string() }),
+        None => Ok(()),
+    }
+}
+
+/// The [`RegexHost`] of callers without Ruby: a [`HostRegex`](super::HostRegex) route cannot be decided.
+fn no_regex_host(route: &CompiledRoute, _: &[u8]) -> Result<Option<Spans>, ClassifyError> {
+    Err(ClassifyError::NeedsRuby {
+        route: route.index,
+        construct: route.host_regex.as_ref().and_then(|h| h.constructs.first()).map(|(p, c)| format!("{p}: {}", c.construct)).unwrap_or_default(),
+    })
+}
+
+/// Whether a caller wants every matching route or stops at the first it accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wanted {
+    All,
+    First,
+}
+
+/// Which verbs a request's routes must allow (Journey's HEAD handling).
+#[derive(Clone, Copy)]
+enum VerbFilter<'m> {
+    /// Routes that allow this method (any-verb routes included).
+    Method(&'m str),
+    /// HEAD answered by the routes that name HEAD explicitly.
+    ExplicitHead,
+}
+
+impl VerbFilter<'_> {
+    fn allows(self, verbs: &Verbs) -> bool {
+        match self {
+            VerbFilter::Method(m) => verbs.allows(m),
+            VerbFilter::ExplicitHead => verbs.is_specific() && verbs.allows("HEAD"),
+        }
+    }
+}
+
+/// Up to this many candidates live on the stack.
+const INLINE_CANDIDATES: usize = 24;
+
+impl Classifier {
+    fn check_request(&self, method: &str, path_info: &[u8]) -> Result<(), ClassifyError> {
+        if !is_method_token(method) {
+            return Err(ClassifyError::InvalidMethod(method.chars().take(40).collect()));
+        }
+        if path_info.len() > self.max_path_len {
+            return Err(ClassifyError::PathTooLong { len: path_info.len(), limit: self.max_path_len });
+        }
+        Ok(())
+    }
+
+    /// The route Rails would pick, assuming every dynamic constraint holds and every mounted
+    /// application claims the path.
+    pub fn classify<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        self.classify_with(method, path_info, |_| true)
+    }
+
+    /// The route Rails would pick; for routes with dynamic constraints and mounted applications
+    /// ([`RouteDef::asks_host`](crate::RouteDef::asks_host)), `accept` decides, called in definition order as Rails' `serve`
+    /// would ask the constraint objects (and as a mounted app's `X-Cascade: pass` would fall
+    /// through to the next route).
+    pub fn classify_with<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        accept: impl FnMut(&Match<'c, 'p>) -> bool,
+    ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        self.classify_with_regex(method, path_info, accept, &mut no_regex_host)
+    }
+
+    /// [`Classifier::classify_with`], with `regex` deciding the routes only Ruby's `Regexp`
+    /// can ([`CompiledRoute::host_regex`]).
+    pub fn classify_with_regex<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        accept: impl FnMut(&Match<'c, 'p>) -> bool,
+        regex: &mut RegexHost<'_>,
+    ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        let mut found = None;
+        let mut invalid = None;
+        // Only a path with `%` or a non-ASCII byte can give a parameter that is not UTF-8.
+        let check_encoding = path_info.iter().any(|&b| b == b'%' || b >= 0x80);
+        let accept = std::cell::RefCell::new(accept);
+        let mut conditions = |m: &Match<'c, 'p>| (accept.borrow_mut())(m);
+        self.visit_matches(method, path_info, Wanted::First, regex, Some(&mut conditions), |m| {
+            if check_encoding {
+                if let Err(e) = parameters_are_utf8(&m) {
+                    invalid = Some(e);
+                    return false;
+                }
+            }
+            if !m.route.def.asks_host() || (accept.borrow_mut())(&m) {
+                found = Some(m);
+                false
+            } else {
+                true
+            }
+        })?;
+        match invalid {
+            Some(e) => Err(e),
+            None => Ok(found),
+        }
+    }
+
+    /// Every route that matches `(method, path_info)`, in the order Rails would try them
+    /// (dynamic constraints not applied).
+    pub fn matches<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
+        self.matches_with_regex(method, path_info, &mut no_regex_host)
+    }
+
+    /// [`Classifier::matches`], with `regex` deciding the routes only Ruby's `Regexp` can.
+    pub fn matches_with_regex<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], regex: &mut RegexHost<'_>) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
+        let mut all = Vec::new();
+        self.visit_matches(method, path_info, Wanted::All, regex, None, |m| {
+            all.push(m);
+            true
+        })?;
+        Ok(all)
+    }
+
+    /// Every route whose path pattern matches, whatever its verb, in definition order.
+    pub fn path_matches<'c, 'p>(&'c self, path_info: &'p [u8]) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
+        self.check_request("GET", path_info)?;
+        let path = normalize_path(path_info);
+        let mut out = Vec::new();
+        let mut candidates = Candidates::new();
+        self.candidates(&path, &mut candidates)?;
+        for &route in candidates.as_slice() {
+            let route = &self.routes[route as usize];
+            if let Some(m) = self.confirm(route, &path, &mut no_regex_host)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `visit` with each matching route in Rails' order until it returns false.
+    pub fn each_match<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], visit: impl FnMut(Match<'c, 'p>) -> bool) -> Result<(), ClassifyError> {
+        self.visit_matches(method, path_info, Wanted::All, &mut no_regex_host, None, visit)
+    }
+
+    fn visit_matches<'c, 'p>(
+        &'c self,
+        method: &str,
+        path_info: &'p [u8],
+        wanted: Wanted,
+        regex: &mut RegexHost<'_>,
+        mut conditions: Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
+        mut visit: impl FnMut(Match<'c, 'p>) -> bool,
+    ) -> Result<(), ClassifyError> {
+        self.check_request(method, path_info)?;
+        let path = normalize_path(path_info);
+        let mut candidates = Candidates::new();
+        // HEAD first looks for routes naming HEAD among all candidates (see below).
+        let first_for = (wanted == Wanted::First && method != "HEAD").then_some(method);
+        self.candidates_until(&path, &mut candidates, first_for)?;
+        let candidates = candidates.as_slice();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+
+        let filter = if method == "HEAD" {
+            // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
+            // hold (asked of the host, when a route has any), else every route as GET.
+            let mut explicit = false;
+            for &r in candidates {
+                let route = &self.routes[r as usize];
+                if !VerbFilter::ExplicitHead.allows(&route.verbs) {
+                    continue;
+                }
+                let Some(mut m) = self.confirm(route, &path, regex)? else { continue };
+                m.conditions_only = true;
+                if !route.def.request_conditions || conditions.as_mut().is_none_or(|ask| ask(&m)) {
+                    explicit = true;
+                    break;
+                }
+            }
+            if explicit {
+                VerbFilter::ExplicitHead
+            } else {
+                VerbFilter::Method("GET")
+            }
+        } else {
+            VerbFilter::Method(method)
+        };
+
+        // Routes sharing one regex are confirmed once.
+        let mut verified: Vec<(u32, Option<Spans>)> = Vec::new();
+        for (i, &r) in candidates.iter().enumerate() {
+            let route = &self.routes[r as usize];
+            if !filter.allows(&route.verbs) {
+                continue;
+            }
+            let spans = if route.is_exact_in_dfa() {
+                // The automaton's match is the route's: parameters are found when asked for.
+                Some(OnceCell::new())
+            } else {
+                match verified.iter().position(|(m, _)| *m == route.matcher) {
+                    Some(at) => verified[at].1.clone().map(|s| OnceCell::from(Ok(s))),
+                    None => {
+                        let spans = self.verify(route, &path, regex)?;
+                        // Keep a copy only if a later candidate shares this regex.
+                        if candidates[i + 1..].iter().any(|&later| self.routes[later as usize].matcher == route.matcher) {
+                            verified.push((route.matcher, spans.clone()));
+                        }
+                        spans.map(|s| OnceCell::from(Ok(s)))
+                    }
+                }
+            };
+            let Some(spans) = spans else { continue };
+            if !visit(Match { classifier: self, route, path: path.clone(), spans, conditions_only: false }) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes whose DFA pattern matches `path`, in definition order.
+    fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
+        self.candidates_until(path, out, None)
+    }
+
+    /// [`Classifier::candidates`]; with `first_for` a method, only those that could come before
+    /// the first route that certainly answers it. Such a route (the automaton decides its regex,
+    /// it allows the method, no dynamic constraint can turn it down) is Rails' pick unless an
+    /// earlier route matches, so keyed routes after it need no walk around their keys.
+    fn candidates_until(&self, path: &[u8], out: &mut Candidates, first_for: Option<&str>) -> Result<(), ClassifyError> {
+        let selected = match self.layout {
+            Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
+            Layout::AnySegment => None,
+        };
+        self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
+        if let Some(around) = &self.around {
+            let bound = first_for.map_or(u32::MAX, |method| {
+                out.as_slice()
+                    .iter()
+                    .copied()
+                    .filter(|&r| {
+                        let route = &self.routes[r as usize];
+                        route.is_exact_in_dfa() && !route.def.asks_host() && VerbFilter::Method(method).allows(&route.verbs)
+                    })
+                    .min()
+                    .unwrap_or(u32::MAX)
+            });
+            around.for_each_match(path, bound, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
+        }
+        out.sort_dedup();
+        Ok(())
+    }
+
+    /// Adds the routes of `automata` whose patterns match `path` (unsorted).
+    fn automata_candidates<'a>(&self, path: &[u8], automata: impl Iterator<Item = &'a u32>, out: &mut Candidates) -> Result<(), ClassifyError> {
+        for &a in automata {
+            let automaton = &self.automata[a as usize];
+            automaton
+                .engine
+                .for_each_match(path, |pattern| {
+                    for &r in &automaton.pattern_routes[pattern as usize] {
+                        out.push(r);
+                    }
+                })
+                .map_err(ClassifyError::Automaton)?;
+        }
+        Ok(())
+    }
+
+    /// How many routes the automaton alone proposes for `path_info` (benchmarks and diagnostics).
+    #[doc(hidden)]
+    pub fn candidate_count(&self, path_info: &[u8]) -> Result<usize, ClassifyError> {
+        let path = normalize_path(path_info);
+        let mut candidates = Candidates::new();
+        self.candidates(&path, &mut candidates)?;
+        Ok(candidates.as_slice().len())
+    }
+
+    /// The route's match, if its regex matches `path` (an automaton proposed it).
+    fn confirm<'c, 'p>(&'c self, route: &'c CompiledRoute, path: &Cow<'p, [u8]>, regex: &mut RegexHost<'_>) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        if route.is_exact_in_dfa() {
+            return Ok(Some(Match { classifier: self, route, path: path.clone(), spans: OnceCell::new(), conditions_only: false }));
+        }
+        Ok(self.verify(route, path, regex)?.map(|s| Match {
+            classifier: self,
+            route,
+            path: path.clone(),
+            spans: OnceCell::from(Ok(s)),
+            conditions_only: false,
+        }))
+    }
+
+    /// The spans of a route the automaton matched: for a route it decides exactly they may be
+    /// read off the path ([`Matcher::known_match_spans`]); otherwise the regex runs.
+    pub(super) fn known_match_spans(&self, route: &CompiledRoute, path: &[u8]) -> Result<Option<Spans>, ClassifyError> {
+        if !route.is_exact_in_dfa() {
+            return self.verify(route, path, &mut no_regex_host);
+        }
+        self.matcher(route.matcher)?.known_match_spans(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
+    }
+
+    /// Runs the route's exact regex (Ruby's, through `regex`, for a [`HostRegex`](super::HostRegex) route); `None`
+    /// when it does not match after all.
+    fn verify(&self, route: &CompiledRoute, path: &[u8], regex: &mut RegexHost<'_>) -> Result<Option<Spans>, ClassifyError> {
+        if route.host_regex.is_some() {
+            let spans = regex(route, path)?;
+            if spans.as_ref().is_some_and(|s| s.len() != route.params.len() || s.iter().flatten().any(|&(a, b)| a > b || b > path.len())) {
+                return Err(ClassifyError::Automaton(format!("route {}: the host's Regexp gave spans outside the path", route.index)));
+            }
+            return Ok(spans);
+        }
+        self.matcher(route.matcher)?.captures(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
+    }
+
+    fn matcher(&self, id: u32) -> Result<&Matcher, ClassifyError> {
+        let lazy = &self.matchers[id as usize];
+        if let Some(m) = lazy.cell.get() {
+            return Ok(m);
+        }
+        let route = &self.routes[lazy.route as usize];
+        // Validated when the classifier was loaded, so this cannot fail short of a bug.
+        let (_, node, _) = route_node(route.index, &route.def, &mut RequirementCache::new(true))
+            .map_err(|e| ClassifyError::Automaton(format!("route {} no longer compiles: {e}", route.index)))?;
+        let _ = lazy.cell.set(Matcher::new(node, route.params.len()));
+        Ok(lazy.cell.get().expect("just set"))
+    }
+}
+
+/// A normalized path's first segment, up to the next `/` or `.` (literals never contain a dot),
+/// or a newline: `/search\n` must still reach `/search(.:format)`, whose `\Z` allows a final one.
+fn first_segment(path: &[u8]) -> &[u8] {
+    let rest = path.strip_prefix(b"/").unwrap_or(path);
+    let end = rest.iter().position(|&b| b == b'/' || b == b'.' || b == b'\n').unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Candidate route ids, on the stack while there are few.
+type Candidates = InlineVec<u32, INLINE_CANDIDATES>;

@@ -1,0 +1,264 @@
+//! Unit tests of the classifier: the build pipeline's helpers and the query side's Rails order.
+
+use super::build::{literal_segments, route_node, slashes, RequirementCache};
+use super::*;
+use crate::around_key::Slashes;
+use crate::engine::{EngineConfig, EngineKind};
+use crate::journey;
+use crate::routes::RouteDef;
+use crate::ruby_regex::ast::Node;
+
+fn literals(spec: &str, mounted: bool) -> Vec<String> {
+    literal_segments(&journey::parse_spec(spec).unwrap(), mounted).into_iter().map(|(l, _)| l).collect()
+}
+
+#[test]
+fn slash_bounds_hold_every_match() {
+    let bounds = |spec: &str| {
+        let def = RouteDef::new("GET", spec);
+        let (_, node, _) = route_node(0, &def, &mut RequirementCache::new(false)).unwrap();
+        let Node::Concat(items) = node else { unreachable!("a route's regex is a sequence") };
+        let s = slashes(&items);
+        (s.min, s.max)
+    };
+    assert_eq!(bounds("/a/:b"), (2, 2));
+    assert_eq!(bounds("/a(/:b)(.:format)"), (1, 2));
+    assert_eq!(bounds("/*glob/x"), (2, u16::MAX));
+    // A requirement that admits `/` counts as one or none per byte it may match.
+    let def = RouteDef::new("GET", "/:id").regex_requirement("id", "[a-z/]{1,3}", 0);
+    let (_, node, _) = route_node(0, &def, &mut RequirementCache::new(false)).unwrap();
+    assert_eq!(slashes(std::slice::from_ref(&node)), Slashes { min: 1, max: 4 });
+}
+
+#[test]
+fn key_segments_are_literals_every_matching_path_contains() {
+    assert_eq!(literals("/*namespace_id/:project_id/-/issues(.:format)", false), ["-", "issues"]);
+    assert_eq!(literals("/groups/*id/-/edit", false), ["groups", "-", "edit"]);
+    assert_eq!(literals("(/:locale)/help/:page", false), ["help"]);
+    assert!(literals("/", false).is_empty());
+    let at = literal_segments(&journey::parse_spec("/*namespace_id/:project_id/-/issues").unwrap(), false);
+    assert_eq!(at, [("-".to_string(), 5), ("issues".to_string(), 7)]);
+    // Not delimited by separators, optional, or under a mount: not keys.
+    assert!(literals("/:username", false).is_empty());
+    assert!(literals("/foo-:id/bar-:x", false).is_empty());
+    assert!(literals("/x(/edit)", false) == ["x"]);
+    assert!(literals("/api/v4", true).is_empty());
+}
+
+fn table() -> Classifier {
+    Classifier::new(vec![
+        RouteDef::new("GET", "/").to("root", "index"),
+        RouteDef::new("GET", "/-/profile(.:format)").to("profiles", "show"),
+        RouteDef::new("GET", "/groups/*id(.:format)").regex_requirement("format", "(html|json|atom)", 0),
+        RouteDef::new("HEAD", "/ping").to("ping", "head"),
+        RouteDef::new("", "/ping").to("ping", "any"),
+        RouteDef::new("GET|POST", "/:username(.:format)").regex_requirement("username", r"(?!(admin|groups)/)[a-zA-Z0-9_.\-]+(?<!\.git|\.atom)", 1).dynamic(),
+        RouteDef::new("GET", "/*namespace_id/:project_id(.:format)"),
+    ])
+    .unwrap()
+}
+
+fn params(m: &Match<'_, '_>) -> Vec<(String, String)> {
+    m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect()
+}
+
+#[test]
+fn classify_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
+    // Large-table layout: `issues` and `edit` routes are matched around their key segment,
+    // the catch-alls by the automaton for routes without a key, which runs first.
+    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
+    let c = Classifier::build(
+        vec![
+            RouteDef::new("GET", "/*namespace_id/:project_id").dynamic(),
+            RouteDef::new("POST", "/:group/:id"),
+            RouteDef::new("GET", "/:group/issues"),
+            RouteDef::new("GET", "/*ns/:p(.:format)"),
+            RouteDef::new("GET", "/x/issues"),
+            RouteDef::new("HEAD", "/:a/edit"),
+        ],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(c.layout, Layout::AnySegment);
+    let pick = |method: &str, path: &str, accept: bool| c.classify_with(method, path.as_bytes(), |_| accept).unwrap().map(|m| m.route_index());
+    // Route 0 would answer, but its dynamic constraint says no: the keyed route 2 is next.
+    assert_eq!(pick("GET", "/x/issues", false), Some(2));
+    assert_eq!(pick("GET", "/x/issues", true), Some(0));
+    // Route 1 matches but not for GET, so it does not cut the search short.
+    assert_eq!(pick("POST", "/x/issues", false), Some(1));
+    // Route 3 answers for sure: route 4 (keyed, later) is never needed.
+    assert_eq!(pick("GET", "/a/b/issues", false), Some(3));
+    // HEAD looks for routes naming HEAD among every candidate first.
+    assert_eq!(pick("HEAD", "/x/edit", false), Some(5));
+    // matches() still lists every route, keyed ones after the certain answer included.
+    let all: Vec<usize> = c.matches("GET", b"/x/issues").unwrap().iter().map(Match::route_index).collect();
+    assert_eq!(all, [0, 2, 3, 4]);
+}
+
+#[test]
+fn first_match_wins_with_params() {
+    let c = table();
+    let m = c.classify("GET", b"/groups/gitlab-org/sub.json").unwrap().unwrap();
+    assert_eq!(m.route_index(), 2);
+    assert_eq!(params(&m), [("id".into(), "gitlab-org/sub".into()), ("format".into(), "json".into())]);
+    let m = c.classify("GET", b"//Admin/").unwrap().unwrap();
+    assert_eq!(m.route_index(), 5);
+    assert_eq!(params(&m), [("username".into(), "Admin".into())]);
+    assert!(c.classify("DELETE", b"/x").unwrap().is_none());
+}
+
+#[test]
+fn head_prefers_explicit_head_routes_then_get() {
+    let c = table();
+    assert_eq!(c.classify("HEAD", b"/ping").unwrap().unwrap().route_index(), 3);
+    assert_eq!(c.classify("GET", b"/ping").unwrap().unwrap().route_index(), 4);
+    assert_eq!(c.classify("HEAD", b"/someone").unwrap().unwrap().route_index(), 5);
+    assert_eq!(c.classify("HEAD", b"/-/profile").unwrap().unwrap().route_index(), 1);
+}
+
+/// Journey's `match_head_routes` keeps the routes drawn for HEAD whose request conditions
+/// hold; when a HEAD route's `subdomain:` fails, HEAD is answered by the GET routes. Its
+/// constraint objects, asked later at `serve`, do not send the request back to GET.
+#[test]
+fn head_routes_with_failing_request_conditions_fall_back_to_get() {
+    let c = Classifier::new(vec![
+        RouteDef::new("HEAD", "/x").conditions(),
+        RouteDef::new("GET", "/x"),
+        RouteDef::new("HEAD", "/y").dynamic(),
+        RouteDef::new("GET", "/y"),
+    ])
+    .unwrap();
+    let mut questions = Vec::new();
+    let mut pick = |path: &str, conditions: bool, constraints: bool| {
+        c.classify_with("HEAD", path.as_bytes(), |m| {
+            questions.push((m.route_index(), m.asks_request_conditions_only()));
+            if m.asks_request_conditions_only() {
+                conditions
+            } else {
+                constraints
+            }
+        })
+        .unwrap()
+        .map(|m| m.route_index())
+    };
+    assert_eq!(pick("/x", true, true), Some(0));
+    assert_eq!(pick("/x", false, true), Some(1));
+    // Conditions hold but the route's constraint object says no: no fallback to GET.
+    assert_eq!(pick("/x", true, false), None);
+    // A HEAD route with constraint objects only is chosen for the HEAD list without asking.
+    assert_eq!(pick("/y", false, false), None);
+    assert_eq!(questions, [(0, true), (0, false), (0, true), (0, true), (0, false), (2, false)]);
+    assert_eq!(c.classify("HEAD", b"/x").unwrap().map(|m| m.route_index()), Some(0));
+}
+
+#[test]
+fn dynamic_constraints_are_asked_in_order() {
+    let c = table();
+    let mut asked = Vec::new();
+    let m = c
+        .classify_with("GET", b"/gitlab-org", |m| {
+            asked.push(m.route_index());
+            false
+        })
+        .unwrap();
+    assert_eq!(asked, [5]);
+    assert!(m.is_none(), "no later route matches a single segment");
+    let all = c.matches("GET", b"/gitlab-org/gitlab").unwrap();
+    assert_eq!(all.iter().map(Match::route_index).collect::<Vec<_>>(), [6]);
+    let all = c.matches("GET", b"/gitlab-org/gitlab.git").unwrap();
+    assert_eq!(all.len(), 1, "the username look-behind refuses .git; the project route takes it as a format");
+    assert_eq!(all[0].param("format").as_deref(), Some(&b"git"[..]));
+}
+
+/// Rails accepts a parameter name twice in one spec; its path parameters Hash keeps the last
+/// capture that matched (an optional later one that did not match leaves the earlier).
+#[test]
+fn a_repeated_parameter_keeps_the_last_value_that_matched() {
+    let c = Classifier::new(vec![RouteDef::new("GET", "/downloads/:id/:id.tar"), RouteDef::new("GET", "/a/:id(/:id)")]).unwrap();
+    let m = c.classify("GET", b"/downloads/1/2.tar").unwrap().unwrap();
+    assert_eq!((m.param("id").as_deref(), m.params().count()), (Some(&b"2"[..]), 1));
+    let m = c.classify("GET", b"/a/1").unwrap().unwrap();
+    assert_eq!(m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect::<Vec<_>>(), [("id".to_string(), b"1".to_vec())]);
+    let m = c.classify("GET", b"/a/1/2").unwrap().unwrap();
+    assert_eq!(m.param("id").as_deref(), Some(&b"2"[..]));
+    // Each occurrence carries the name's requirement (`format: true` on a formatted glob).
+    let c = Classifier::new(vec![RouteDef::new("GET", "/page/*id(.:format).:format").regex_requirement("format", ".+", 0)]).unwrap();
+    let m = c.classify("GET", b"/page/foo/bar.json.json/extra").unwrap().unwrap();
+    assert_eq!(m.param("format").as_deref(), Some(&b"json/extra"[..]));
+}
+
+/// A mounted app may pass (`X-Cascade: pass`): the host is asked, and when it declines the
+/// routes after the mount are tried, as Rails would after a cascade.
+#[test]
+fn mounted_apps_are_asked_like_constraints() {
+    let c = Classifier::new(vec![RouteDef::new("", "/").mounted(), RouteDef::new("GET", "/help(.:format)").to("help", "index")]).unwrap();
+    assert_eq!(c.classify("GET", b"/help").unwrap().unwrap().route_index(), 0);
+    let mut asked = Vec::new();
+    let m = c
+        .classify_with("GET", b"/help", |m| {
+            asked.push(m.route_index());
+            false
+        })
+        .unwrap();
+    assert_eq!((asked, m.map(|m| m.route_index())), (vec![0], Some(1)));
+    assert!(c.classify_with("GET", b"/api/v4", |m| m.route_index() == 0).unwrap().is_some_and(|m| m.route_index() == 0));
+}
+
+/// A requirement only Ruby can decide: refused by default (naming route, parameter and
+/// construct); with `host_regex`, widened in the automaton and decided by the regex host,
+/// whose spans become the parameters. Without a host, classifying such a route is an error.
+#[test]
+fn routes_only_ruby_can_decide_are_refused_or_asked_of_the_regex_host() {
+    let routes = || {
+        vec![
+            RouteDef::new("GET", "/r/:id(.:format)").regex_requirement("id", r"(a|b)\1", 0),
+            RouteDef::new("GET", "/r/:other").regex_requirement("other", "[a-z]+", 0),
+        ]
+    };
+    let err = Classifier::new(routes()).unwrap_err();
+    assert_eq!(err.route_index(), Some(0));
+    assert!(err.to_string().contains("requirement for 'id'") && err.to_string().contains("back-references"), "{err}");
+
+    let options = BuildOptions { host_regex: true, ..BuildOptions::default() };
+    let c = Classifier::build(routes(), &options).unwrap();
+    let host = c.routes()[0].host_regex().expect("route 0 needs Ruby");
+    assert_eq!(host.source, r"\A/r/((?-mix:(a|b)\1))(?:\.([^/.?]+))?\Z");
+    assert_eq!(host.requirements, [Some(r"(?-mix:(a|b)\1)".to_string()), None]);
+    assert!(c.routes()[1].host_regex().is_none());
+    // A stand-in for Ruby: "aa" and "bb" match, with `.json` as a format.
+    let mut asked = Vec::new();
+    let mut ruby = |route: &CompiledRoute, path: &[u8]| -> Result<Option<Spans>, ClassifyError> {
+        asked.push((route.index(), String::from_utf8_lossy(path).into_owned()));
+        let id = &path[3..5];
+        Ok((id[0] == id[1] && path.len() >= 5 && (path.len() == 5 || &path[5..] == b".json"))
+            .then(|| vec![Some((3, 5)), (path.len() > 5).then_some((6, path.len()))]))
+    };
+    let pick = |c: &Classifier, path: &str, ruby: &mut RegexHost<'_>| {
+        c.classify_with_regex("GET", path.as_bytes(), |_| true, ruby).unwrap().map(|m| (m.route_index(), params(&m)))
+    };
+    assert_eq!(pick(&c, "/r/aa.json", &mut ruby), Some((0, vec![("id".into(), "aa".into()), ("format".into(), "json".into())])));
+    assert_eq!(pick(&c, "/r/ab", &mut ruby), Some((1, vec![("other".into(), "ab".into())])));
+    assert_eq!(asked, [(0, "/r/aa.json".to_string()), (0, "/r/ab".to_string())]);
+    assert!(matches!(c.classify("GET", b"/r/aa"), Err(ClassifyError::NeedsRuby { route: 0, .. })));
+    // Spans outside the path are the host's bug, not an answer.
+    let mut liar = |_: &CompiledRoute, _: &[u8]| -> Result<Option<Spans>, ClassifyError> { Ok(Some(vec![Some((3, 99)), None])) };
+    assert!(c.classify_with_regex("GET", b"/r/aa", |_| true, &mut liar).is_err());
+}
+
+#[test]
+fn bad_requests_are_errors() {
+    let c = table();
+    assert!(matches!(c.classify("get", b"/"), Err(ClassifyError::InvalidMethod(_))));
+    let long = vec![b'a'; DEFAULT_MAX_PATH_LEN + 1];
+    assert!(matches!(c.classify("GET", &long), Err(ClassifyError::PathTooLong { .. })));
+}
+
+#[test]
+fn bad_routes_name_index_and_position() {
+    let err = Classifier::new(vec![RouteDef::new("GET", "/ok"), RouteDef::new("GET", "/x/:id").regex_requirement("id", "a(b", 0)]).unwrap_err();
+    assert_eq!(err.route_index(), Some(1));
+    assert_eq!(err.position(), Some(1));
+    assert!(err.to_string().contains("route 1"), "{err}");
+    let err = Classifier::new(vec![RouteDef::new("GOT it", "/")]).unwrap_err();
+    assert!(err.to_string().contains("invalid verb"), "{err}");
+}
