@@ -37,6 +37,13 @@ impl Source {
 /// `{"path":"/gitlab-org/gitlab-test","cell":"cell_0","source":"routable"}` means "send every
 /// path under this prefix to `cell_0`"; `"exact":true` limits that to the path itself;
 /// `"cacheable":false` (only written when false) asks the router not to cache it at all.
+///
+/// During a deploy cells run different route tables, and two cells may answer the same path
+/// differently. `"routes_digest"` names the table the answering cell classified with (the
+/// gem's artifact digest) and `"routes_version"` orders tables (larger is newer: the deploy's
+/// build time or pipeline number), so the router asks the newest table first and never lets an
+/// older table's answer replace a newer one's. Both are optional: answers without them (older
+/// gems, the CLI without `--routes-version`) stay valid and rank below any versioned table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnResponse {
     pub path: String,
@@ -46,6 +53,10 @@ pub struct LearnResponse {
     pub exact: bool,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub cacheable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes_version: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -82,7 +93,20 @@ impl LearnResponse {
             (Source::Fixed, cell) => (cell.unwrap_or_else(|| default_cell.to_string()), exact, cacheable),
             (Source::Default, _) => (default_cell.to_string(), true, false),
         };
-        LearnResponse { path: path.to_string(), cell, source, exact, cacheable }
+        LearnResponse { path: path.to_string(), cell, source, exact, cacheable, routes_digest: None, routes_version: None }
+    }
+
+    /// The answer tagged with the route table it was decided by (see the type's documentation).
+    ///
+    /// ```
+    /// use cells_learn::{LearnResponse, Source};
+    /// let a = LearnResponse::decide(Source::Fixed, "/-/ml", false, true, None, "cell_0").with_table(Some("ab12".into()), Some(7));
+    /// assert_eq!(serde_json::to_string(&a).unwrap(), r#"{"path":"/-/ml","cell":"cell_0","source":"fixed","routes_digest":"ab12","routes_version":7}"#);
+    /// ```
+    pub fn with_table(mut self, routes_digest: Option<String>, routes_version: Option<u64>) -> LearnResponse {
+        self.routes_digest = routes_digest;
+        self.routes_version = routes_version;
+        self
     }
 
     /// True when the router may use this answer for `request_path`: the answer's path is the
@@ -201,12 +225,15 @@ mod tests {
 
     #[test]
     fn serializes_as_the_seed_does() {
-        let r = LearnResponse { path: "/gitlab-org/gitlab-test".into(), cell: "cell_0".into(), source: Source::Routable, exact: false, cacheable: true };
+        let r = LearnResponse::decide(Source::Routable, "/gitlab-org/gitlab-test", false, true, Some("cell_0".into()), "cell_0");
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/gitlab-org/gitlab-test","cell":"cell_0","source":"routable"}"#);
-        let r = LearnResponse { path: "/-/profile".into(), cell: "cell_0".into(), source: Source::Fixed, exact: true, cacheable: true };
+        let r = LearnResponse::decide(Source::Fixed, "/-/profile", true, true, None, "cell_0");
         assert_eq!(serde_json::to_string(&r).unwrap(), r#"{"path":"/-/profile","cell":"cell_0","source":"fixed","exact":true}"#);
         let back: LearnResponse = serde_json::from_str(r#"{"path":"/","cell":"c","source":"fixed","exact":true,"cacheable":false}"#).unwrap();
         assert!(!back.cacheable);
+        assert_eq!((back.routes_digest, back.routes_version), (None, None), "answers without a table stay valid");
+        let back: LearnResponse = serde_json::from_str(r#"{"path":"/a","cell":"c","source":"routable","routes_digest":"ff","routes_version":3}"#).unwrap();
+        assert_eq!((back.routes_digest.as_deref(), back.routes_version), (Some("ff"), Some(3)));
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub async fn serve_internal(listener: TcpListener, st: Arc<State>, shutdown: imp
     http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(st.cfg.header_read_timeout);
     tokio::pin!(shutdown);
     let mut conns = tokio::task::JoinSet::new();
+    // The cells' route tables, read from their health answers (mixed versions, `tables.rs`):
+    // on this thread, off the workers' event loops.
+    let tables = tokio::spawn(crate::tables::refresh(st.clone()));
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -64,6 +67,7 @@ pub async fn serve_internal(listener: TcpListener, st: Arc<State>, shutdown: imp
         });
         while conns.try_join_next().is_some() {}
     }
+    tables.abort();
 }
 
 fn answer(st: &State, req: &Request<Incoming>) -> Response<Body> {

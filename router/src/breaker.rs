@@ -231,22 +231,33 @@ async fn probe_until_closed(st: Arc<State>, cell: usize) {
     }
 }
 
-/// One probe, bounded by `timeouts.connect` (TCP) or `timeouts.learn` (HTTP).
+/// One probe, bounded by `timeouts.connect` (TCP) or `timeouts.learn` (HTTP). An HTTP probe's
+/// answer also tells the cell's route table (see [`crate::tables`]).
 pub async fn probe(st: &State, cell: usize) -> bool {
     match &st.cfg.probe {
         Probe::Tcp => crate::upstream::dial(&st.cfg.cells[cell].authority, st.cfg.connect_timeout).await.is_ok(),
-        Probe::Http(path) => {
-            let Ok(req) = http::Request::get(path.as_str()).header("x-cells-router", st.cfg.name.as_str()).body(crate::proxy::empty()) else {
-                return false;
-            };
-            let work = async {
-                let resp = st.client.send(cell, req).await.ok()?;
-                let ok = resp.status().as_u16() < 500;
-                // Read to the end, so the connection goes back to the pool for the next request.
-                let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
-                Some(ok)
-            };
-            matches!(tokio::time::timeout(st.cfg.learn_timeout, work).await, Ok(Some(true)))
-        }
+        Probe::Http(_) => read_health(st, cell).await,
     }
+}
+
+/// `GET probe_path` on `cell`: true when it answered below 500. The route table headers of the
+/// answer are recorded. Bounded by `timeouts.learn`.
+pub async fn read_health(st: &State, cell: usize) -> bool {
+    let Probe::Http(path) = &st.cfg.probe else {
+        return false;
+    };
+    let Ok(req) = http::Request::get(path.as_str()).header("x-cells-router", st.cfg.name.as_str()).body(crate::proxy::empty()) else {
+        return false;
+    };
+    let work = async {
+        let resp = st.client.send(cell, req).await.ok()?;
+        let ok = resp.status().as_u16() < 500;
+        if ok {
+            st.tables.observe_headers(cell, resp.headers());
+        }
+        // Read to the end, so the connection goes back to the pool for the next request.
+        let _ = http_body_util::BodyExt::collect(resp.into_body()).await;
+        Some(ok)
+    };
+    matches!(tokio::time::timeout(st.cfg.learn_timeout, work).await, Ok(Some(true)))
 }

@@ -31,6 +31,9 @@ pub struct Entry {
     /// Index of the owning cell in the configuration.
     pub cell: usize,
     pub fresh_until: Instant,
+    /// The version of the route table the entry was learned from (0: unversioned); see
+    /// [`crate::tables`].
+    pub table: u64,
     /// Milliseconds since the cache's epoch of the last failed revalidation (0: none), so a
     /// stale entry whose cells are down is served at once instead of waiting on every request.
     failed_at_ms: AtomicU64,
@@ -136,18 +139,27 @@ impl RouteCache {
     /// Stores an answer the caller has already validated against the request path (under
     /// its normalized path, which the entry keeps).
     pub fn insert(&self, path: &str, exact: bool, cell: usize) {
-        self.insert_for(path, exact, cell, self.ttl);
+        self.insert_from(path, exact, cell, self.ttl, 0);
     }
 
-    /// Like [`RouteCache::insert`], fresh for `fresh_for` (at most the configured TTL): an entry
-    /// from the shared tier keeps the freshness its writer gave it.
-    pub fn insert_for(&self, path: &str, exact: bool, cell: usize, fresh_for: Duration) {
+    /// Like [`RouteCache::insert`], fresh for `fresh_for` (at most the configured TTL: an entry
+    /// from the shared tier keeps the freshness its writer gave it), learned from route table
+    /// `table`. A fresh entry at the same key learned from a newer table stays (mixed versions:
+    /// an older table's answer never replaces a newer one's); returns false then.
+    pub fn insert_from(&self, path: &str, exact: bool, cell: usize, fresh_for: Duration, table: u64) -> bool {
         let path = crate::trust::routing_path(path);
         let depths = if exact { &self.exact_depths } else { &self.prefix_depths };
         // Published before the entry itself, so a lookup that finds the entry probes its depth.
         depths.fetch_or(depth_bit(depth(&path)), Ordering::Release);
-        let entry = Entry { path: path.to_string(), exact, cell, fresh_until: Instant::now() + fresh_for.min(self.ttl), failed_at_ms: AtomicU64::new(0) };
-        self.inner.insert(Self::key(exact, &path), Arc::new(entry));
+        let now = Instant::now();
+        let entry = Arc::new(Entry { path: path.to_string(), exact, cell, fresh_until: now + fresh_for.min(self.ttl), table, failed_at_ms: AtomicU64::new(0) });
+        // Compared and replaced under the key's lock: two answers from different tables arriving
+        // together cannot leave the older one in place.
+        let result = self.inner.entry(Self::key(exact, &path)).and_compute_with(|old| match old {
+            Some(old) if old.value().table > table && old.value().is_fresh(now) => moka::ops::compute::Op::Nop,
+            _ => moka::ops::compute::Op::Put(entry),
+        });
+        !matches!(result, moka::ops::compute::CompResult::Unchanged(_))
     }
 
     pub fn remove(&self, path: &str, exact: bool) {
@@ -319,6 +331,41 @@ mod tests {
                 assert_eq!(cell_of(c.lookup(&p)), want, "{p} with {model:?}");
             }
         }
+    }
+
+    fn cell_and_table(l: Lookup) -> Option<(usize, u64)> {
+        match l {
+            Lookup::Fresh(e) => Some((e.cell, e.table)),
+            _ => None,
+        }
+    }
+
+    /// Mixed versions: whichever order the answers of two route tables arrive in, the newer
+    /// table's entry is the one kept; an equal table replaces (a re-learn, a 421).
+    #[test]
+    fn an_older_table_never_replaces_a_newer_one() {
+        let ttl = Duration::from_secs(60);
+        let c = cache();
+        assert!(c.insert_from("/legacy", false, 1, ttl, 1));
+        assert!(c.insert_from("/legacy", false, 0, ttl, 2), "newer replaces older");
+        assert!(!c.insert_from("/legacy", false, 1, ttl, 1), "older does not replace newer");
+        assert_eq!(cell_and_table(c.lookup("/legacy/x")), Some((0, 2)));
+        assert!(c.insert_from("/legacy", false, 3, ttl, 2), "same table replaces");
+        assert_eq!(cell_and_table(c.lookup("/legacy/x")), Some((3, 2)));
+        // Unversioned answers (older gems) rank below every versioned table.
+        assert!(!c.insert_from("/legacy", false, 1, ttl, 0));
+        // Exact and prefix entries are different keys: each keeps its own table.
+        assert!(c.insert_from("/legacy", true, 1, ttl, 1));
+        assert_eq!(cell_and_table(c.lookup("/legacy")), Some((1, 1)));
+    }
+
+    #[test]
+    fn a_stale_newer_entry_gives_way() {
+        let c = RouteCache::new(100, Duration::from_millis(20), Duration::from_secs(60));
+        c.insert_from("/a", false, 0, Duration::from_secs(60), 5);
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(c.insert_from("/a", false, 1, Duration::from_secs(60), 1), "an expired entry from a newer table is not kept");
+        assert_eq!(cell_and_table(c.lookup("/a")), Some((1, 1)));
     }
 
     #[test]

@@ -265,6 +265,8 @@ struct BreakerSection {
     relearn_interval: Duration,
     probe: String,
     probe_path: String,
+    #[serde(with = "humantime_serde")]
+    table_refresh: Duration,
 }
 
 impl Default for BreakerSection {
@@ -274,6 +276,7 @@ impl Default for BreakerSection {
             relearn_interval: Duration::from_secs(5),
             probe: "http".into(),
             probe_path: "/-/readiness".into(),
+            table_refresh: Duration::from_secs(30),
         }
     }
 }
@@ -350,6 +353,9 @@ pub struct Config {
     pub probe: crate::breaker::Probe,
     /// While a cell is down, each of its cached entries is relearned at most once per this.
     pub relearn_interval: Duration,
+    /// How often every cell's health answer is read for its route table (at start, then every
+    /// this; zero: only learn answers tell). See [`crate::tables`].
+    pub table_refresh: Duration,
     pub cells: Vec<CellConfig>,
 }
 
@@ -681,6 +687,7 @@ impl Config {
             probe_interval: nonzero("breaker.probe_interval", args.probe_interval.unwrap_or(file.breaker.probe_interval))?,
             probe,
             relearn_interval: nonzero("breaker.relearn_interval", file.breaker.relearn_interval)?,
+            table_refresh: file.breaker.table_refresh,
             cells,
         })
     }

@@ -341,7 +341,7 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scop
             None => Err(trust::Untrusted::Unrouted { path: h.path.clone() }),
         };
         match parsed.as_ref().map(|h| (h, check(h))) {
-            Some((h, Ok(cell))) => st.remember(&h.path, h.exact, cell),
+            Some((h, Ok(cell))) => st.remember(&h.path, h.exact, cell, st.tables.table_of(cell)),
             Some((_, Err(e))) => {
                 st.metrics.rejected("header");
                 let sender = scope.cell.map(|c| st.cfg.cells[c].name.as_str());
@@ -449,8 +449,13 @@ async fn misdirected(
     let owner = resp.headers().get(trust::OWNER_HEADER).and_then(|v| v.to_str().ok()).and_then(|n| trust::cell_index(&st.cfg, n.trim()));
     if let Some((p, exact)) = d.entry.as_ref().map(Routed::path_exact) {
         st.cache.remove(p, exact);
+        // An owner moved, not a route: the entry keeps the table it was learned from.
+        let table = match &d.entry {
+            Some(Routed::Cached(e)) => e.table,
+            _ => st.tables.table_of(d.cell),
+        };
         match owner.filter(|&o| o != d.cell) {
-            Some(o) => st.remember(p, exact, o),
+            Some(o) => st.remember(p, exact, o, table),
             None => {
                 if let Some(shared) = &st.shared {
                     shared.forget(&trust::routing_path(p), exact);

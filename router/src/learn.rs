@@ -89,12 +89,16 @@ impl Learner {
         let mut reasons = Vec::new();
         let mut candidates: Vec<(LearnResponse, trust::Verdict, usize, Duration)> = Vec::new();
         let mut answered = 0;
-        for cell in st.health.order() {
+        let mut order = st.health.order();
+        // Mixed versions: cells of the newest route table first (see `tables`).
+        st.tables.rank(&mut order, |c| st.health.is_up(c));
+        for cell in order {
             let name = &st.cfg.cells[cell].name;
             let started = Instant::now();
             st.metrics.learn_requests.inc();
             match self.attempt(st, cell, method, path).await {
                 Ok((answer, verdict)) => {
+                    st.tables.observe(cell, answer.routes_version, answer.routes_digest.as_deref());
                     let elapsed = started.elapsed();
                     st.metrics.learn_duration.observe(elapsed.as_secs_f64());
                     st.health.mark_up(st, cell);
@@ -152,7 +156,7 @@ impl Learner {
     fn accept(&self, st: &State, mut answer: LearnResponse, verdict: trust::Verdict, from: usize, elapsed: Duration) -> Outcome {
         answer.cacheable &= verdict.cacheable;
         if answer.cacheable {
-            st.remember(&answer.path, answer.exact, verdict.cell);
+            st.remember(&answer.path, answer.exact, verdict.cell, answer.routes_version.unwrap_or(0));
         }
         Outcome::Answer { answer, cell: verdict.cell, from, elapsed }
     }
@@ -188,7 +192,9 @@ impl Learner {
 
 /// The first entry the shared cache holds for `path` that passes the trust rules, put in this
 /// router's memory with the freshness its writer gave it. None when there is no shared tier,
-/// Redis has nothing trustworthy, or it did not answer within the budget.
+/// Redis has nothing trustworthy, or it did not answer within the budget. An entry learned from
+/// an older route table than the newest a cell reported is not used: the path is learned again
+/// from the newest table's cells, whose answer then replaces it for the whole fleet.
 async fn from_shared(st: &State, path: &str) -> Option<Arc<Entry>> {
     let shared = st.shared.as_ref()?;
     let normalized = trust::routing_path(path);
@@ -199,10 +205,16 @@ async fn from_shared(st: &State, path: &str) -> Option<Arc<Entry>> {
             return None;
         }
     };
+    let newest = st.tables.newest();
     for f in found {
+        if f.table < newest {
+            st.metrics.shared.count("read", "older_table");
+            tracing::debug!(path, entry = %f.path, table = f.table, newest, "shared cache entry from an older route table; learning again");
+            return None;
+        }
         match trust::check_shared(&st.cfg, &f.path, f.exact, &f.cell, path) {
             Ok(cell) => {
-                st.cache.insert_for(&f.path, f.exact, cell, f.fresh_for);
+                st.cache.insert_from(&f.path, f.exact, cell, f.fresh_for, f.table);
                 if let Lookup::Fresh(e) = st.cache.lookup(path) {
                     return Some(e);
                 }

@@ -18,6 +18,7 @@ pub mod proxy;
 mod purge;
 pub mod session;
 pub mod shared;
+pub mod tables;
 pub mod trust;
 pub mod upstream;
 
@@ -40,6 +41,8 @@ pub struct State {
     pub shared: Option<shared::SharedTier>,
     pub learner: learn::Learner,
     pub health: breaker::Health,
+    /// Which route table each cell runs (mixed versions during a deploy).
+    pub tables: tables::RouteTables,
     pub metrics: metrics::Metrics,
     pub client: proxy::Client,
 }
@@ -63,6 +66,7 @@ impl State {
             shared,
             learner: learn::Learner::default(),
             health: breaker::Health::new(cfg.cells.len()),
+            tables: tables::RouteTables::new(cfg.cells.len()),
             client: proxy::build_client(&cfg, metrics.upstream_retries.clone()),
             metrics,
             cfg,
@@ -71,11 +75,14 @@ impl State {
 }
 
 impl State {
-    /// Caches a trusted entry here and, with the shared tier, in Redis for the other routers.
-    pub fn remember(&self, path: &str, exact: bool, cell: usize) {
-        self.cache.insert(path, exact, cell);
+    /// Caches a trusted entry learned from route table `table` here and, with the shared tier,
+    /// in Redis for the other routers. Neither replaces a fresh entry from a newer table.
+    pub fn remember(&self, path: &str, exact: bool, cell: usize, table: u64) {
+        if !self.cache.insert_from(path, exact, cell, self.cache.ttl(), table) {
+            return;
+        }
         if let Some(shared) = &self.shared {
-            shared.store(&trust::routing_path(path), exact, &self.cfg.cells[cell].name, self.cache.ttl());
+            shared.store(&trust::routing_path(path), exact, &self.cfg.cells[cell].name, self.cache.ttl(), table);
         }
     }
 }

@@ -9,7 +9,10 @@
 //! Key layout (a contract: the gem's `Invalidation` deletes these keys too):
 //! `{namespace}route:={path}` for an exact entry, `{namespace}route:>{path}` for a prefix,
 //! the path normalized ([`crate::trust::routing_path`]), the value `{"cell":NAME,"until_ms":T}`
-//! (T: Unix milliseconds until which the entry is fresh), with a Redis TTL to match. A
+//! (T: Unix milliseconds until which the entry is fresh) plus `"table":V` when the entry was
+//! learned from route table version V (see [`crate::tables`]), with a Redis TTL to match. A
+//! write never replaces a fresh entry from a newer table: it is a small Lua script that
+//! compares the two versions in Redis itself (one round trip, atomic against other routers). A
 //! longest-prefix lookup is one `MGET` of the exact key and the keys of every `/`-boundary
 //! prefix of the path: one round trip, whatever the depth.
 //!
@@ -92,7 +95,28 @@ impl Purge {
 struct Stored {
     cell: String,
     until_ms: u64,
+    /// The route table version the entry was learned from (absent: 0, unversioned).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    table: u64,
 }
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// `SET key value PX ms` unless the key holds a fresh entry from a newer route table.
+/// KEYS[1] the key; ARGV: the value, its table, its PX, now (Unix ms). Returns 1 when written.
+const STORE_SCRIPT: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, old = pcall(cjson.decode, cur)
+  if ok and type(old) == 'table' and (tonumber(old.table) or 0) > tonumber(ARGV[2]) and (tonumber(old.until_ms) or 0) > tonumber(ARGV[4]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+";
 
 /// An entry read from Redis, not yet checked by the trust rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +126,8 @@ pub struct Found {
     pub cell: String,
     /// How much longer the writer said it is fresh.
     pub fresh_for: Duration,
+    /// The route table version it was learned from.
+    pub table: u64,
 }
 
 /// Why a shared-tier operation gave up (counted, logged at debug: Redis being away is normal).
@@ -282,29 +308,41 @@ impl SharedTier {
             .filter_map(|((path, exact), v)| {
                 let stored: Stored = serde_json::from_str(&v?).ok()?;
                 let fresh_for = Duration::from_millis(stored.until_ms.checked_sub(now).filter(|&ms| ms > 0)?);
-                Some(Found { path, exact, cell: stored.cell, fresh_for })
+                Some(Found { path, exact, cell: stored.cell, fresh_for, table: stored.table })
             })
             .collect();
         self.counters.count("read", if found.is_empty() { "miss" } else { "hit" });
         Ok(found)
     }
 
-    /// Writes an entry fresh for `fresh_for`, in the background: the request never waits.
-    pub fn store(&self, path: &str, exact: bool, cell: &str, fresh_for: Duration) {
+    /// Writes an entry fresh for `fresh_for`, learned from route table `table`, in the
+    /// background: the request never waits. A fresh entry from a newer table stays (counted as
+    /// `write`/`older_table`).
+    pub fn store(&self, path: &str, exact: bool, cell: &str, fresh_for: Duration, table: u64) {
         let ms = fresh_for.as_millis() as u64;
         if ms == 0 {
             return;
         }
-        let value = serde_json::to_string(&Stored { cell: cell.to_string(), until_ms: unix_ms() + ms }).unwrap_or_default();
+        let now = unix_ms();
+        let value = serde_json::to_string(&Stored { cell: cell.to_string(), until_ms: now + ms, table }).unwrap_or_default();
         let (key, mut conn, counters, budget) = (self.key(exact, path), self.conn.clone(), self.counters.clone(), self.cfg.budget);
         self.handle.spawn(async move {
-            let mut set = redis::cmd("SET");
-            set.arg(&key).arg(&value).arg("PX").arg(ms);
-            let write = set.query_async::<()>(&mut conn);
+            // EVAL rather than EVALSHA: Redis caches the compiled script itself, and a write
+            // needs no round trip to load it after a restart or a `SCRIPT FLUSH`.
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(STORE_SCRIPT).arg(1).arg(&key).arg(&value).arg(table).arg(ms).arg(now);
+            let write = eval.query_async::<i64>(&mut conn);
             // Writes get more time than reads: nobody waits on them, and a lost write only
             // costs another router a learn request.
             let result = tokio::time::timeout(budget * 20, write).await;
-            counters.count("write", if matches!(result, Ok(Ok(()))) { "ok" } else { "error" });
+            counters.count(
+                "write",
+                match result {
+                    Ok(Ok(1)) => "ok",
+                    Ok(Ok(_)) => "older_table",
+                    _ => "error",
+                },
+            );
         });
     }
 

@@ -609,7 +609,15 @@ mod tests {
         let cfg =
             Config::from_toml("name='r'\nlisten='127.0.0.1:0'\ndefault_cell='c0'\n[[cells]]\nname='c0'\nurl='http://127.0.0.1:1'\n", &crate::Args::default())
                 .unwrap();
-        let a = |path: &str, exact: bool| LearnResponse { path: path.into(), cell: "c0".into(), source: cells_learn::Source::Fixed, exact, cacheable: true };
+        let a = |path: &str, exact: bool| LearnResponse {
+            path: path.into(),
+            cell: "c0".into(),
+            source: cells_learn::Source::Fixed,
+            exact,
+            cacheable: true,
+            routes_digest: None,
+            routes_version: None,
+        };
         let ok = Ok(Verdict { cell: 0, cacheable: true, needs_confirmation: false });
         assert_eq!(check_answer(&cfg, &a("/-/profile", true), "/-/profile/", 0), ok);
         assert_eq!(check_answer(&cfg, &a("/caf%C3%A9", false), "/caf%c3%a9/x/", 0), ok);
@@ -648,6 +656,8 @@ mod tests {
             source: cells_learn::Source::Routable,
             exact,
             cacheable,
+            routes_digest: None,
+            routes_version: None,
         };
         let v = |cell, cacheable, needs_confirmation| Ok(Verdict { cell, cacheable, needs_confirmation });
         for root in ["/", "//", "/./", "///"] {

@@ -90,7 +90,15 @@ fn the_checks_refuse_what_they_should() {
     let formatted = router_checks::format_cache_header(&h);
     assert_eq!(formatted, "path=\"/a;b%25\"; cell=cell_0; exact");
     assert_eq!(trust::parse_cache_header(&formatted), Some(h));
-    let not_ours = LearnResponse { path: "/a".into(), cell: "elsewhere".into(), source: Source::Routable, exact: false, cacheable: true };
+    let not_ours = LearnResponse {
+        path: "/a".into(),
+        cell: "elsewhere".into(),
+        source: Source::Routable,
+        exact: false,
+        cacheable: true,
+        routes_digest: None,
+        routes_version: None,
+    };
     let cfg = router_checks::config();
     assert!(trust::check_answer(&cfg, &not_ours, "/a/b", 0).is_err());
 }

@@ -283,7 +283,15 @@ fn reserved_prefixes_are_configurable_and_checked() {
     assert!(default.reserved_prefixes.iter().any(|p| p == "/api/v4/projects"));
     let custom = load("reserved_prefixes = [\"/teams/\", \"/x/y\"]").unwrap();
     assert_eq!(custom.reserved_prefixes, vec!["/teams".to_string(), "/x/y".to_string()]);
-    let prefix = |p: &str| LearnResponse { path: p.into(), cell: "c1".into(), source: Source::Routable, exact: false, cacheable: true };
+    let prefix = |p: &str| LearnResponse {
+        path: p.into(),
+        cell: "c1".into(),
+        source: Source::Routable,
+        exact: false,
+        cacheable: true,
+        routes_digest: None,
+        routes_version: None,
+    };
     let needs = |cfg: &cells_router::Config, p: &str| trust::check_answer(cfg, &prefix(p), &format!("{p}/1"), 0).unwrap().needs_confirmation;
     assert!(needs(&custom, "/teams") && needs(&custom, "/x") && !needs(&custom, "/api"));
     assert!(needs(&default, "/api") && !needs(&default, "/teams"));

@@ -122,7 +122,7 @@ async fn a_restarted_cell_serves_within_a_probe_interval() {
         assert!(served < Duration::from_millis(400), "{probe}: first request served {served:?} after the restart");
         assert_eq!(back.learn_count(), 0);
         if probe == "http" {
-            assert!(back.requests().iter().any(|q| q.path == "/-/readiness"), "{probe}: no probe request");
+            assert!(back.probe_count() > 0, "{probe}: no probe request");
         }
         let m = metrics(&c, &r).await;
         assert_eq!(metric(&m, "cells_router_cell_breaker_state{cell=\"cell_b\"}"), 0.0, "{m}");

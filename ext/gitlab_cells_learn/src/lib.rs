@@ -478,16 +478,27 @@ fn normalize_path(ruby: &Ruby, path: RString) -> RString {
     }
 }
 
-/// `Native.answer_json(flags, path, cell, default_cell)` → the learn answer's JSON, decided by
-/// the core's [`LearnResponse::decide`] (the same rule the CLI uses) from a Result's packed flags
-/// (source bits 0–1, exact 2, cacheable 3) and written by serde, so the Endpoint's answer and
-/// the core's are one. `cell`: the resolver's or the fixed rule's cell, or nil.
-fn answer_json(ruby: &Ruby, flags: u64, path: RString, cell: Option<RString>, default_cell: RString) -> Result<RString, Error> {
+/// `Native.answer_json(flags, path, cell, default_cell, routes_digest, routes_version)` → the
+/// learn answer's JSON, decided by the core's [`LearnResponse::decide`] (the same rule the CLI
+/// uses) from a Result's packed flags (source bits 0–1, exact 2, cacheable 3) and written by
+/// serde, so the Endpoint's answer and the core's are one. `cell`: the resolver's or the fixed
+/// rule's cell, or nil; the route table's digest and version (or nil) tag the answer for the
+/// router's mixed-version rules ([`LearnResponse::with_table`]).
+fn answer_json(
+    ruby: &Ruby,
+    flags: u64,
+    path: RString,
+    cell: Option<RString>,
+    default_cell: RString,
+    routes_digest: Option<RString>,
+    routes_version: Option<u64>,
+) -> Result<RString, Error> {
     let source = *Source::ALL.get((flags & 0b11) as usize).ok_or_else(|| Error::new(ruby.exception_arg_error(), format!("invalid flags {flags}")))?;
     let text = |s: RString, what: &str| s.to_string().map_err(|_| Error::new(ruby.exception_arg_error(), format!("the {what} must be UTF-8")));
     let (path, default_cell) = (text(path, "path")?, text(default_cell, "default cell")?);
     let cell = cell.map(|c| text(c, "cell")).transpose()?;
-    let response = LearnResponse::decide(source, &path, flags & 0b100 != 0, flags & 0b1000 != 0, cell, &default_cell);
+    let digest = routes_digest.map(|d| text(d, "routes digest")).transpose()?;
+    let response = LearnResponse::decide(source, &path, flags & 0b100 != 0, flags & 0b1000 != 0, cell, &default_cell).with_table(digest, routes_version);
     let json = serde_json::to_string(&response).map_err(|e| exception(ruby, "Error", e.to_string()))?;
     Ok(ruby.str_new(&json))
 }
@@ -507,7 +518,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         learn_module(ruby).map_err(|_| Error::new(ruby.exception_load_error(), "require \"gitlab/cells/learn\" instead of the native library directly"))?;
     let native = learn.define_module("Native")?;
     native.define_singleton_method("normalize_path", function!(normalize_path, 1))?;
-    native.define_singleton_method("answer_json", function!(answer_json, 4))?;
+    native.define_singleton_method("answer_json", function!(answer_json, 6))?;
     let class = native.define_class("Classifier", ruby.class_object())?;
     class.define_singleton_method("compile", function!(Classifier::compile, 3))?;
     class.define_singleton_method("load", function!(Classifier::load, 1))?;

@@ -326,6 +326,13 @@ async fn raw_conn(
             errors.push(format!("transfer-encoding {te:?}"));
         }
         let target = req.target().to_string();
+        // The router's health reads (route tables, breaker probes) are not forwarded requests.
+        if target == "/-/readiness" {
+            if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.is_err() {
+                return;
+            }
+            continue;
+        }
         if target.starts_with("/api/v4/cells/learn?") {
             learns.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let q = target.split_once('?').map(|(_, q)| q).unwrap_or("");

@@ -24,6 +24,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub mod redis_server;
 
 pub const LEARN: &str = "/api/v4/cells/learn";
+/// The health path the router probes by default (GitLab's readiness check).
+pub const HEALTH: &str = "/-/readiness";
 
 /// What a fake cell's learn endpoint does.
 #[derive(Clone, Debug)]
@@ -59,6 +61,11 @@ pub struct CellState {
     /// The headers of each learn request, in order.
     pub learn_headers: Mutex<Vec<HeaderMap>>,
     pub requests: Mutex<Vec<Recorded>>,
+    /// Health requests (`/-/readiness`: the router's probes and route table reads), kept apart
+    /// from `requests` so that tests counting forwarded requests do not count them.
+    pub probes: Mutex<usize>,
+    /// The route table (version, digest) the health answer reports, if any.
+    routes: Mutex<Option<(u64, String)>>,
     learn: Mutex<LearnFn>,
     app: Mutex<AppFn>,
 }
@@ -87,6 +94,26 @@ pub fn table(entries: &[(&str, &str, &str, bool, bool)], default_cell: &str) -> 
     }
 }
 
+/// A learn table whose answers carry a route table (mixed versions): `table(entries, default)`
+/// with `"routes_version"` and `"routes_digest"` added.
+pub fn versioned_table(
+    version: u64,
+    digest: &str,
+    entries: &[(&str, &str, &str, bool, bool)],
+    default_cell: &str,
+) -> impl Fn(&str, &str) -> LearnReply + Send + Sync + 'static {
+    let (inner, digest) = (table(entries, default_cell), digest.to_string());
+    move |method, path| match inner(method, path) {
+        LearnReply::Json(body) => {
+            let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            v["routes_version"] = version.into();
+            v["routes_digest"] = digest.clone().into();
+            LearnReply::Json(v.to_string())
+        }
+        other => other,
+    }
+}
+
 pub fn answer(path: &str, cell: &str, source: &str, exact: bool, cacheable: bool) -> String {
     let mut v = serde_json::json!({ "path": path, "cell": cell, "source": source });
     if exact {
@@ -112,6 +139,8 @@ impl FakeCell {
             learns: Mutex::new(Vec::new()),
             learn_headers: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            probes: Mutex::new(0),
+            routes: Mutex::new(None),
             learn: Mutex::new(Arc::new(learn)),
             app: Mutex::new(Arc::new(|_: &Recorded| AppReply { status: 200, ..AppReply::default() })),
         });
@@ -145,6 +174,15 @@ impl FakeCell {
 
     pub fn set_app(&self, f: impl Fn(&Recorded) -> AppReply + Send + Sync + 'static) {
         *self.state.app.lock().unwrap() = Arc::new(f);
+    }
+
+    /// The route table the health answer reports from now on.
+    pub fn set_routes(&self, version: u64, digest: &str) {
+        *self.state.routes.lock().unwrap() = Some((version, digest.to_string()));
+    }
+
+    pub fn probe_count(&self) -> usize {
+        *self.state.probes.lock().unwrap()
     }
 
     pub fn learn_count(&self) -> usize {
@@ -195,6 +233,14 @@ async fn serve(st: Arc<CellState>, mut req: Request<Incoming>) -> Result<Resp, I
                 LearnReply::Status(s) => return Ok(Response::builder().status(s).body(Full::new(Bytes::from_static(b"{\"error\":\"x\"}"))).unwrap()),
             }
         }
+    }
+    if path == HEALTH {
+        *st.probes.lock().unwrap() += 1;
+        let mut resp = Response::builder().header("x-served-by", st.name.as_str());
+        if let Some((version, digest)) = st.routes.lock().unwrap().clone() {
+            resp = resp.header("x-gitlab-cell-routes-version", version).header("x-gitlab-cell-routes-digest", digest);
+        }
+        return Ok(resp.body(Full::new(Bytes::from_static(b"{\"status\":\"ok\"}"))).unwrap());
     }
     let upgrade = req.headers().contains_key("upgrade");
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));

@@ -104,10 +104,13 @@ module Gitlab
         # @param token [String, Array<String>, nil] the shared secret learn requests must carry in
         #   `X-Gitlab-Cell-Learn-Token` (an Array of one or two while rotating); nil: no check (only
         #   for development: anyone who can reach a cell learns where every namespace lives)
+        # @param routes_version [Integer, nil] this deploy's route table version, larger for newer code
+        #   (see {RouteTable}); answers carry it and the classifier's digest as `"routes_version"` and
+        #   `"routes_digest"`
         # @raise [ArgumentError] for a resolver that cannot be called, an invalid default cell, limit
         #   or token
         def initialize(classifier:, resolver:, default_cell: classifier.default_cell, constraint: nil,
-                       max_path_length: 8192, logger: nil, token: nil)
+                       max_path_length: 8192, logger: nil, token: nil, routes_version: nil)
           raise ArgumentError, "resolver must respond to #call" unless resolver.respond_to?(:call)
           raise ArgumentError, "constraint must respond to #call" unless constraint.nil? || constraint.respond_to?(:call)
           raise ArgumentError, "invalid default cell name #{default_cell.inspect}" unless CacheHeader.valid_cell?(default_cell)
@@ -122,6 +125,7 @@ module Gitlab
           @max_path_length = max_path_length
           @logger = logger
           @token_digests = token_digests(token)
+          @route_table = RouteTable.new(classifier, routes_version)
           freeze
         end
 
@@ -130,6 +134,9 @@ module Gitlab
 
         # @return [Integer]
         attr_reader :max_path_length
+
+        # @return [RouteTable]
+        attr_reader :route_table
 
         # The Rack interface.
         #
@@ -171,7 +178,8 @@ module Gitlab
         def learn_json(method, path_info)
           instrument(method, path_info) do |payload|
             result = classify(method, path_info)
-            json = result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell)
+            json = result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell,
+                                      routes_digest: @route_table.digest, routes_version: @route_table.version)
             payload.merge!(JSON.parse(json).transform_keys(&:to_sym), route: result.route&.to_s) if payload
             json
           end

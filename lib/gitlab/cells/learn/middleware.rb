@@ -14,7 +14,10 @@ module Gitlab
       #   calling the application; the router drops its entry, re-learns and retries;
       # - every other response below 500 whose classification is cacheable gets
       #   `X-Gitlab-Cell-Cache: path=...; cell=...[; exact]` (see {CacheHeader}), so that the router
-      #   learns from normal traffic without asking the learn endpoint, unless the application set one.
+      #   learns from normal traffic without asking the learn endpoint, unless the application set one;
+      # - the health answer (`health_path`, GitLab's `/-/readiness`, which the router probes) gets the
+      #   cell's route table as `X-Gitlab-Cell-Routes-Version` and `X-Gitlab-Cell-Routes-Digest` (see
+      #   {RouteTable}), so the router knows which cells run the newest routes before it asks them.
       #
       # The middleware never breaks a request: an unclassifiable request, a failing resolver or
       # constraint, or an answer that is not a cell name is logged and the request served without the
@@ -38,9 +41,12 @@ module Gitlab
         # @param misdirected [Boolean] answer 421 for entities another cell owns (false: serve them)
         # @param skip [Array<String>] paths (and the paths below them) left alone, e.g. the learn endpoint
         # @param logger [#warn, nil] told about resolver and constraint failures
-        # @raise [ArgumentError] for invalid cell names or a resolver that cannot be called
+        # @param health_path [String, nil] the path whose answers carry the route table headers
+        # @param routes_version [Integer, nil] this deploy's route table version (see {RouteTable})
+        # @raise [ArgumentError] for invalid cell names, version, or a resolver that cannot be called
         def initialize(app, classifier:, resolver:, cell:, default_cell: classifier.default_cell, constraint: nil,
-                       cells: nil, misdirected: true, skip: [Endpoint::MOUNT_PATH], logger: nil)
+                       cells: nil, misdirected: true, skip: [Endpoint::MOUNT_PATH], logger: nil,
+                       health_path: "/-/readiness", routes_version: nil)
           raise ArgumentError, "resolver must respond to #call" unless resolver.respond_to?(:call)
           raise ArgumentError, "constraint must respond to #call" unless constraint.nil? || constraint.respond_to?(:call)
 
@@ -54,6 +60,8 @@ module Gitlab
           @misdirected = misdirected ? true : false
           @skip = Array(skip).map { |path| path.chomp("/").dup.freeze }.freeze
           @logger = logger
+          @health_path = health_path&.dup&.freeze
+          @route_table = RouteTable.new(classifier, routes_version)
           freeze
         end
 
@@ -67,6 +75,7 @@ module Gitlab
         def call(env)
           method = env["REQUEST_METHOD"]
           path = full_path(env)
+          return health(env) if path == @health_path
           return @app.call(env) if skip?(path)
 
           result = classify(method, path)
@@ -88,6 +97,14 @@ module Gitlab
         def full_path(env)
           path = "#{env["SCRIPT_NAME"]}#{env["PATH_INFO"]}"
           path.empty? ? "/" : path
+        end
+
+        def health(env)
+          status, headers, body = @app.call(env)
+          table = @route_table.headers
+          return [status, headers, body] if table.empty?
+
+          [status, headers.frozen? ? headers.merge(table) : headers.merge!(table), body]
         end
 
         def skip?(path)

@@ -109,9 +109,11 @@ module Gitlab
         #
         # @param cell [String, nil] the resolver's cell for a routable entity
         # @param default_cell [String] the cell for unknown routes and entities
+        # @param routes_digest [String, nil] the digest of the route table that classified it
+        # @param routes_version [Integer, nil] that table's version (larger is newer; see {Endpoint})
         # @return [String] JSON, e.g. `{"path":"/gitlab-org","cell":"cell_eu0","source":"routable"}`
-        def answer_json(cell:, default_cell:)
-          Native.answer_json(@values[0], path, source == :fixed ? fixed_cell || cell : cell, default_cell)
+        def answer_json(cell:, default_cell:, routes_digest: nil, routes_version: nil)
+          Native.answer_json(@values[0], path, source == :fixed ? fixed_cell || cell : cell, default_cell, routes_digest, routes_version)
         end
 
         # {#answer_json} as a Hash.
