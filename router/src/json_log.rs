@@ -2,8 +2,9 @@
 //! `json().flatten_event(true).with_current_span(false)` — `{"timestamp":…,"level":…, the
 //! event's fields…,"target":…}` — written without serde.
 //!
-//! Why: with access logs on, tracing-subscriber's JSON formatter cost 20k instructions per
-//! request (callgrind), 60% on top of proxying it: every field goes through serde_json, which
+//! Why: with access logs on, tracing-subscriber's JSON formatter cost more than half again the
+//! instructions of proxying the request (callgrind; the README's figures): every field goes
+//! through serde_json, which
 //! writes through an `io::Write` → `fmt::Write` adaptor that re-validates each fragment as UTF-8,
 //! and the timestamp is rebuilt from the calendar on every line. Here the fields are written
 //! straight into tracing-subscriber's line buffer with a JSON string escaper, and the date and

@@ -2,7 +2,7 @@
 //!
 //! Why not hyper-util's pooled client: it keys its pool by the request's absolute URI (so every
 //! forwarded request needed one built, then rewritten back to origin-form) and shares one pool
-//! between threads — about a sixth of the router's instructions per proxied request. The
+//! between threads — a large share of the router's instructions per proxied request. The
 //! router already runs one single-threaded event loop per worker (see `main.rs`), so each
 //! worker keeps its own idle connections per cell behind an uncontended lock. A connection
 //! goes back when its response body has been read to the end ([`UpstreamBody`]), so the pool
