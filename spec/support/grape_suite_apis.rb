@@ -4,7 +4,8 @@ require "grape"
 
 # APIs and requests ported from Grape 1.6's own routing specs (ruby-grape/grape v1.6.2:
 # spec/grape/api_spec.rb, spec/grape/api/*_in_route_spec.rb, routes_with_requirements_spec.rb,
-# recognize_path_spec.rb, required_parameters_with_invalid_method_spec.rb): each entry builds the
+# recognize_path_spec.rb, required_parameters_with_invalid_method_spec.rb; spec/shared/versioning_examples.rb
+# with `using: :path`): each entry builds the
 # example's API as a fresh Grape::API class and lists the paths the example requests.
 # spec/grape_suite_port_spec.rb compares the gem with Grape's router on those paths (under every
 # verb) and on near-misses generated from the API's routes. `pending` states a known
@@ -16,7 +17,7 @@ module GrapeSuiteApis
 
   # @return [Array<Case>]
   def self.all
-    prefix_and_version + namespaces + route_params + routes + verbs + formats + mounts
+    prefix_and_version + namespaces + route_params + routes + verbs + formats + mounts + versioning + api_structure
   end
 
   def self.api(source, name, requests, pending: nil, &block)
@@ -281,6 +282,102 @@ module GrapeSuiteApis
           version :v1, using: :path
           get("/world") { "world" }
         end => "/two")
+      end
+    ]
+  end
+
+  # spec/shared/versioning_examples.rb, as api_spec.rb's '.version using path' runs it
+  def self.versioning
+    src = "shared/versioning_examples.rb (using: :path)"
+    path = { using: :path }
+    version_api = lambda do |v|
+      Class.new(Grape::API) do
+        version v, path
+        get("version") { v }
+      end
+    end
+    [
+      api(src, "sets the API version", %w[/v1/hello /hello /v2/hello /v1/hello.txt]) do
+        format :txt
+        version "v1", path
+        get(:hello) { "Version: #{request.env["api.version"]}" }
+      end,
+      api(src, "adds the prefix before the API version", %w[/api/v1/hello /v1/api/hello /api/hello]) do
+        format :txt
+        prefix "api"
+        version "v1", path
+        get(:hello) { "Version: #{request.env["api.version"]}" }
+      end,
+      api(src, "is able to specify version as a nesting", %w[/v1/awesome /v2/awesome /v1/legacy /v2/legacy]) do
+        version "v2", path
+        get("/awesome") { "Radical" }
+        version("v1", path) { get("/legacy") { "Totally" } }
+      end,
+      api(src, "is able to specify multiple versions", %w[/v1/awesome /v2/awesome /v3/awesome]) do
+        version "v1", "v2", path
+        get("awesome") { "I exist" }
+      end,
+      api(src, "with different versions for the same endpoint without a prefix", %w[/v1/version /v2/version /v3/version]) do
+        format :txt
+        version "v2", path
+        get("version") { request.env["api.version"] }
+        version("v1", path) { get("version") { "version #{request.env["api.version"]}" } }
+      end,
+      api(src, "with different versions for the same endpoint with a prefix", %w[/api/v1/version /api/v2/version /v1/version]) do
+        format :txt
+        prefix "api"
+        version "v2", path
+        get("version") { request.env["api.version"] }
+        version("v1", path) { get("version") { "version #{request.env["api.version"]}" } }
+      end,
+      api(src, "does not overwrite version parameter with API version", %w[/v1/api_version_with_version_param?version=1 /v1/api_version_with_version_param]) do
+        format :txt
+        version "v1", path
+        params { requires :version }
+        get(:api_version_with_version_param) { params[:version] }
+      end,
+      api(src, "with catch-all finds endpoint and catch all", %w[/v1/version /v2/version /v1/whatever /v2/whatever /whatever /v3/version]) do
+        format :txt
+        mount version_api.call("v1")
+        mount version_api.call("v2")
+        route(:any, "*path") { params[:path] }
+      end
+    ]
+  end
+
+  # api_spec.rb: 'api structure with two versions and a namespace', context 'catch-all' (anchor),
+  # 'adds an OPTIONS route that', '405 responses'
+  def self.api_structure
+    src = "api_spec.rb"
+    hello = lambda do |v|
+      Class.new(Grape::API) do
+        version v, using: :path
+        get("hello") { v }
+      end
+    end
+    [
+      api(src, "api structure with two versions and a namespace", %w[/v1/version /v2/version /p/v2/n1/n2/version /p/v1/n1/n2/version]) do
+        version "v1", using: :path
+        get("version") { "v1" }
+        version "v2", using: :path
+        prefix "p"
+        namespace("n1") { namespace("n2") { get("version") { "v2" } } }
+      end
+    ] + [true, false].map do |anchor|
+      api(src, "catch-all anchor=#{anchor}", %w[/v1/hello /v2/hello /foobar /v3/hello /v1/hello/x]) do
+        mount hello.call("v1")
+        mount hello.call("v2")
+        route(:any, "*path", anchor: anchor) { error!("Unrecognized request path: #{params[:path]}", 404) }
+      end
+    end + [
+      api(src, "adds an OPTIONS route that returns a 204 (with a catch-all)", %w[/example /example.json /other]) do
+        params { requires :only_for_get }
+        get("example") { "example" }
+        route(:any, "*path") { error! :not_found, 404 }
+      end,
+      api(src, "405 responses includes an Content-Type header", %w[/example /example.json]) do
+        get("example") { "example" }
+        post("example") { "example" }
       end
     ]
   end
