@@ -5,7 +5,7 @@ require "grape"
 # APIs and requests ported from Grape 1.6's own routing specs (ruby-grape/grape v1.6.2:
 # spec/grape/api_spec.rb, spec/grape/api/*_in_route_spec.rb, routes_with_requirements_spec.rb,
 # recognize_path_spec.rb, required_parameters_with_invalid_method_spec.rb; spec/shared/versioning_examples.rb
-# with `using: :path`): each entry builds the
+# with `using: :path`; spec/grape/endpoint_spec.rb; spec/grape/api_remount_spec.rb): each entry builds the
 # example's API as a fresh Grape::API class and lists the paths the example requests.
 # spec/grape_suite_port_spec.rb compares the gem with Grape's router on those paths (under every
 # verb) and on near-misses generated from the API's routes. `pending` states a known
@@ -17,7 +17,7 @@ module GrapeSuiteApis
 
   # @return [Array<Case>]
   def self.all
-    prefix_and_version + namespaces + route_params + routes + verbs + formats + mounts + versioning + api_structure
+    prefix_and_version + namespaces + route_params + routes + verbs + formats + mounts + versioning + api_structure + endpoint_and_remount
   end
 
   def self.api(source, name, requests, pending: nil, &block)
@@ -378,6 +378,52 @@ module GrapeSuiteApis
       api(src, "405 responses includes an Content-Type header", %w[/example /example.json]) do
         get("example") { "example" }
         post("example") { "example" }
+      end
+    ]
+  end
+
+  # endpoint_spec.rb: 'with special requirements', context 'anchoring'; api_remount_spec.rb
+  def self.endpoint_and_remount
+    src = "endpoint_spec.rb"
+    emails = %w[/someone@example.com /someone@example.com.pl /someone@example.com/test/1 /someone@testing.wrong/test/1
+                /someone@test.com/test/wrong_number /someone@test.com/wrong_middle/1]
+    anchored = %w[/example /example/and/some/more /example.json /examples]
+    cases = [
+      api(src, "with special requirements parses email param with provided requirements for params", emails) do
+        get("/:person_email", requirements: { person_email: /.*/ }) { params[:person_email] }
+      end,
+      api(src, "with special requirements parses many params with provided regexps", emails) do
+        get("/:person_email/test/:number", requirements: { person_email: /someone@(.*).com/, number: /[0-9]/ }) { "ok" }
+      end,
+      api(src, "namespace requirements (parse email param; overrides outer namespace's requirements)",
+          %w[/outer/abc@example.com /outer/inner/someone@testing.wrong/test/1 /outer/inner/someone@testing.com/test/1 /outer/x@y.com]) do
+        namespace :outer, requirements: { person_email: /abc@(.*).com/ } do
+          get("/:person_email") { params[:person_email] }
+          namespace :inner, requirements: { number: /[0-9]/, person_email: /someone@(.*).com/ } do
+            get("/:person_email/test/:number") { "ok" }
+          end
+        end
+      end
+    ]
+    cases += %w[delete post get head put options patch].flat_map do |verb|
+      [
+        api(src, "anchoring allows for the anchoring option with a #{verb.upcase} method", anchored) do
+          send(verb, "/example", anchor: true) { verb }
+        end,
+        api(src, "anchoring responds to /example/and/some/more for the non-anchored #{verb.upcase} method", anchored) do
+          send(verb, "/example", anchor: false) { verb }
+        end
+      ]
+    end
+    votes = Class.new(Grape::API) { get("/votes") { "votes" } }
+    cases + [
+      api("api_remount_spec.rb", "remounting an API when mounting twice", %w[/posts/votes /comments/votes /votes]) do
+        mount votes => "/posts"
+        mount votes => "/comments"
+      end,
+      api("api_remount_spec.rb", "remounting an API when mounting on namespace", %w[/posts/votes /comments/votes /votes]) do
+        namespace(:posts) { mount votes }
+        namespace(:comments) { mount votes }
       end
     ]
   end
