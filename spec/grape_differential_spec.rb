@@ -56,30 +56,6 @@ module GrapeDifferential
     ]
     paths.flat_map { |path| METHODS.map { |m| [m, path] } }
   end
-
-  # What the two sides said about one request, or nil when they agree.
-  # @param answer [GrapeOracle::Answer] Grape's
-  # @param ours [Gitlab::Cells::Learn::RouteMatch, nil]
-  def disagreement(method, path, answer, ours, prefix: "")
-    same = case answer.kind
-           when :route
-             ours && GrapeOracle.same_route?(answer, ours, prefix: prefix) &&
-             RoutesRailsOracle.same_params?(answer.params, ours.params)
-           when :options
-             ours && ours.route.verb == "OPTIONS"
-           else
-             ours.nil?
-           end
-    return nil if same
-
-    grape = answer.to_h.compact.map { |k, v| "#{k}=#{v.inspect}" }.join(" ")
-    mine = if ours
-             "##{ours.route.index} #{ours.route.verb.empty? ? "ANY" : ours.route.verb} #{ours.route.spec} #{ours.params.inspect}"
-           else
-             "no route"
-           end
-    "#{method} #{path.inspect}: Grape #{grape}; ours #{mine}"
-  end
 end
 
 RSpec.describe "Classifier.from_grape against Grape's router" do
@@ -109,7 +85,7 @@ RSpec.describe "Classifier.from_grape against Grape's router" do
           answer = GrapeOracle.ask(@api, method, path)
           kinds[answer.kind] += 1
           unserved += 1 if answer.kind == :route && !answer.served
-          GrapeDifferential.disagreement(method, path, answer, @classifier.recognize(method, path))
+          GrapeOracle.disagreement(method, path, answer, @classifier.recognize(method, path))
         end
         elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
         puts format("\n  [grape differential] %s: %d requests compared (%d routed by Grape, %d refused by its versioner " \
@@ -157,7 +133,7 @@ RSpec.describe "Classifier.from_grape against Grape's router" do
       failures = requests.filter_map do |method, path|
         answer = GrapeOracle.ask(@app, method, path)
         kinds[answer.kind] += 1
-        GrapeDifferential.disagreement(method, path, answer, @classifier.recognize(method, path), prefix: "/gitlab")
+        GrapeOracle.disagreement(method, path, answer, @classifier.recognize(method, path), prefix: "/gitlab")
       end
       $VERBOSE = verbose
       puts format("\n  [grape differential] under /gitlab: %d requests compared (%d routed by Grape, %d 405, %d auto-OPTIONS, " \
@@ -221,7 +197,7 @@ RSpec.describe "Classifier.from_grape against Grape's router" do
           answer = GrapeOracle.ask(@route_set, method, path)
           counts[answer.kind] += 1
           counts[:status_404] += 1 if status == 404
-          GrapeDifferential.disagreement(method, path, answer, ours)
+          GrapeOracle.disagreement(method, path, answer, ours)
         end
       end
       puts format("\n  [grape differential] mounted in Rails: %d requests compared (%d Rails routes, %d Grape routes, %d auto-OPTIONS, " \

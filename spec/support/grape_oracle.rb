@@ -68,4 +68,28 @@ module GrapeOracle
               end
     ours.route.spec == Gitlab::Cells::Learn::RailsRoutes::Prefix.join(prefix, spec) && verb_ok
   end
+
+  # What the two sides said about one request, or nil when they agree.
+  # @param answer [GrapeOracle::Answer] Grape's
+  # @param ours [Gitlab::Cells::Learn::RouteMatch, nil]
+  def disagreement(method, path, answer, ours, prefix: "")
+    same = case answer.kind
+           when :route
+             ours && GrapeOracle.same_route?(answer, ours, prefix: prefix) &&
+             RoutesRailsOracle.same_params?(answer.params, ours.params)
+           when :options
+             ours && ours.route.verb == "OPTIONS"
+           else
+             ours.nil?
+           end
+    return nil if same
+
+    grape = answer.to_h.compact.map { |k, v| "#{k}=#{v.inspect}" }.join(" ")
+    mine = if ours
+             "##{ours.route.index} #{ours.route.verb.empty? ? "ANY" : ours.route.verb} #{ours.route.spec} #{ours.params.inspect}"
+           else
+             "no route"
+           end
+    "#{method} #{path.inspect}: Grape #{grape}; ours #{mine}"
+  end
 end
