@@ -416,7 +416,8 @@ impl Classifier {
                     + heap::verbs(&r.verbs)
             })
             .sum();
-        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(Matcher::heap_bytes).sum();
+        let mut counted = crate::shared_runs::Counted::default(); // shared run sets once
+        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(|m| m.heap_bytes(&mut counted)).sum();
         let automata: usize = self
             .automata
             .iter()
@@ -947,6 +948,7 @@ impl Parts {
         let mut matcher_ids: HashMap<String, u32> = HashMap::new();
         let mut matchers: Vec<LazyMatcher> = Vec::new();
         let mut pending = Pending::default();
+        let mut runs = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
         let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
 
         for (index, def) in routes.into_iter().enumerate() {
@@ -1006,7 +1008,7 @@ impl Parts {
                     let id = matchers.len() as u32;
                     let cell = OnceLock::new();
                     if let Some(node) = node {
-                        let _ = cell.set(Matcher::new(node, params.len()));
+                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut runs));
                     }
                     matchers.push(LazyMatcher { route: index as u32, cell });
                     matcher_ids.insert(key, id);
