@@ -150,6 +150,8 @@ pub struct Classifier {
     /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
     pub(crate) around: Option<AroundKey>,
     pub(crate) max_path_len: usize,
+    /// The matchers' shared run sets, for matchers built on first use (after a load).
+    pub(crate) run_sets: std::sync::Mutex<crate::shared_runs::RunSets>,
 }
 
 /// One automaton and, for each of its patterns, the routes (ascending) it stands for.
@@ -417,7 +419,8 @@ impl Classifier {
             })
             .sum();
         let mut counted = crate::shared_runs::Counted::default(); // shared run sets once
-        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(|m| m.heap_bytes(&mut counted)).sum();
+        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(|m| m.heap_bytes(&mut counted)).sum::<usize>()
+            + self.run_sets.lock().unwrap_or_else(|e| e.into_inner()).heap_bytes();
         let automata: usize = self
             .automata
             .iter()
@@ -722,8 +725,8 @@ impl Classifier {
         // Validated when the classifier was loaded, so this cannot fail short of a bug.
         let (_, node, _) = route_node(route.index, &route.def, &mut RequirementCache::new(true))
             .map_err(|e| ClassifyError::Automaton(format!("route {} no longer compiles: {e}", route.index)))?;
-        let _ = lazy.cell.set(Matcher::new(node, route.params.len()));
-        Ok(lazy.cell.get().expect("just set"))
+        let mut run_sets = self.run_sets.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(lazy.cell.get_or_init(|| Matcher::new_sharing(node, route.params.len(), &mut run_sets)))
     }
 }
 
@@ -733,6 +736,8 @@ struct Parts {
     matchers: Vec<LazyMatcher>,
     /// Each route's DFA pattern and possible keys (a fresh build only).
     pending: Pending,
+    /// The matchers' shared run sets (see [`crate::shared_runs`]).
+    run_sets: crate::shared_runs::RunSets,
 }
 
 /// Each route's DFA pattern, with what could key it, before routes are split into automata.
@@ -948,7 +953,7 @@ impl Parts {
         let mut matcher_ids: HashMap<String, u32> = HashMap::new();
         let mut matchers: Vec<LazyMatcher> = Vec::new();
         let mut pending = Pending::default();
-        let mut runs = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
+        let mut run_sets = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
         let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
 
         for (index, def) in routes.into_iter().enumerate() {
@@ -1008,7 +1013,7 @@ impl Parts {
                     let id = matchers.len() as u32;
                     let cell = OnceLock::new();
                     if let Some(node) = node {
-                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut runs));
+                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut run_sets));
                     }
                     matchers.push(LazyMatcher { route: index as u32, cell });
                     matcher_ids.insert(key, id);
@@ -1017,7 +1022,7 @@ impl Parts {
             };
             compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings, host_regex });
         }
-        Ok(Parts { routes: compiled, matchers, pending })
+        Ok(Parts { routes: compiled, matchers, pending, run_sets })
     }
 
     fn finish(self, automata: Vec<Automaton>, around: Option<AroundKey>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
@@ -1033,7 +1038,8 @@ impl Parts {
                 }
             }
         }
-        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len })
+        let run_sets = std::sync::Mutex::new(self.run_sets);
+        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len, run_sets })
     }
 }
 
