@@ -40,6 +40,7 @@ pub mod normalize;
 pub mod routes;
 pub mod ruby_regex;
 pub mod rules;
+mod shared_runs;
 pub mod span_plan;
 pub mod templates;
 pub mod vectors;

@@ -13,7 +13,10 @@
 //! bounds the work on hostile input: Ruby 3.1 has no regex timeout, and we answer an error
 //! instead of spinning.
 
+use std::sync::Arc;
+
 use crate::ruby_regex::ast::{seq_matches_at, Assertion, ByteSet, Node, RunSet};
+use crate::shared_runs::{Counted, RunSets};
 use crate::span_plan::SpanPlan;
 
 /// Steps (instructions executed) one match may take before it is abandoned.
@@ -37,7 +40,7 @@ enum Inst {
     Seq(Box<[ByteSet]>),
     /// Alternative literal runs in priority order; `next` continues after the group.
     SeqAlt {
-        set: Box<RunSet>,
+        set: Arc<RunSet>,
         next: u32,
     },
     /// `set{min,max}`, backtracking one byte at a time.
@@ -65,12 +68,12 @@ enum Inst {
     /// Look-behind over literal runs (`(?<!\.git|\.atom)`), checked in place.
     BehindRuns {
         negate: bool,
-        set: Box<RunSet>,
+        set: Arc<RunSet>,
     },
     /// Look-ahead over literal runs, checked in place.
     AheadRuns {
         negate: bool,
-        set: Box<RunSet>,
+        set: Arc<RunSet>,
     },
     /// Runs the sub-program to its first match and continues there, never backtracking into it.
     Atomic(u32),
@@ -200,11 +203,21 @@ enum Frame {
 
 impl Matcher {
     pub fn new(node: Node, slots: usize) -> Self {
+        Self::new_sharing(node, slots, &mut RunSets::default())
+    }
+
+    /// [`Matcher::new`], sharing its literal-run sets (reserved-word lists) with the other
+    /// matchers compiled with `runs` (see [`crate::shared_runs`]).
+    pub(crate) fn new_sharing(node: Node, slots: usize, runs: &mut RunSets) -> Self {
         let plan = SpanPlan::new(&node, slots);
         let node = node.optimized();
-        let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false };
+        let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false, runs };
         c.emit_node(&node);
         c.insts.push(Inst::Match);
+        // Held for the classifier's lifetime: drop the growth slack (a third of the
+        // instructions' bytes on GitLab CE's table).
+        c.insts.shrink_to_fit();
+        c.entries.shrink_to_fit();
         let first = first_sets(&c.insts);
         Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots, plan }
     }
@@ -250,15 +263,16 @@ impl Matcher {
     }
 }
 
-struct Compiler {
+struct Compiler<'r> {
     insts: Vec<Inst>,
     entries: Vec<u32>,
     regs: usize,
     /// Inside a look-around or atomic body, which never captures parameters.
     in_sub: bool,
+    runs: &'r mut RunSets,
 }
 
-impl Compiler {
+impl Compiler<'_> {
     fn pc(&self) -> u32 {
         self.insts.len() as u32
     }
@@ -286,7 +300,7 @@ impl Compiler {
             Node::Seq(sets) => self.insts.push(Inst::Seq(sets.clone().into_boxed_slice())),
             Node::SeqAlt(set) => {
                 let at = self.pc();
-                self.insts.push(Inst::SeqAlt { set: Box::new(set.clone()), next: at + 1 });
+                self.insts.push(Inst::SeqAlt { set: self.runs.share(set), next: at + 1 });
             }
             Node::Concat(items) => items.iter().for_each(|n| self.emit_node(n)),
             Node::Alt(alts) => {
@@ -342,14 +356,14 @@ impl Compiler {
                 self.insts.push(Inst::Atomic(entry));
             }
             Node::Look { behind, negate, node: inner } => match (&**inner, behind) {
-                (Node::SeqAlt(set), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(set.clone()) }),
-                (Node::Seq(run), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: Box::new(RunSet::new(vec![run.clone()])) }),
+                (Node::SeqAlt(set), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: self.runs.share(set) }),
+                (Node::Seq(run), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: self.runs.share_owned(RunSet::new(vec![run.clone()])) }),
                 (Node::Concat(_) | Node::Seq(_) | Node::SeqAlt(_) | Node::Class(_), false)
                     if literal_items(inner).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
                 {
                     // `(?!(admin|api|...)/)`: expand into literal runs when small enough.
                     match expand_runs(literal_items(inner), 4096) {
-                        Some(runs) => self.insts.push(Inst::AheadRuns { negate: *negate, set: Box::new(RunSet::new(runs)) }),
+                        Some(runs) => self.insts.push(Inst::AheadRuns { negate: *negate, set: self.runs.share_owned(RunSet::new(runs)) }),
                         None => {
                             let entry = self.sub_program(inner);
                             self.insts.push(Inst::Look { negate: *negate, behind: false, progs: Box::new([(entry, 0)]) });
@@ -747,8 +761,9 @@ fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize,
 }
 
 impl Matcher {
-    /// Heap bytes held by the program and the span plan (for `Classifier::memory_usage`).
-    pub(crate) fn heap_bytes(&self) -> usize {
+    /// Heap bytes held by the program and the span plan (for `Classifier::memory_usage`), a
+    /// run set shared with matchers already in `counted` excepted.
+    pub(crate) fn heap_bytes(&self, counted: &mut Counted) -> usize {
         use std::mem::size_of;
         let p = &self.program;
         let insts: usize = p
@@ -756,7 +771,7 @@ impl Matcher {
             .iter()
             .map(|i| match i {
                 Inst::Seq(sets) => sets.len() * size_of::<ByteSet>(),
-                Inst::SeqAlt { set, .. } | Inst::BehindRuns { set, .. } | Inst::AheadRuns { set, .. } => size_of::<RunSet>() + set.heap_bytes(),
+                Inst::SeqAlt { set, .. } | Inst::BehindRuns { set, .. } | Inst::AheadRuns { set, .. } => counted.heap_bytes(set),
                 Inst::Look { progs, .. } => progs.len() * size_of::<(u32, usize)>(),
                 _ => 0,
             })

@@ -70,3 +70,29 @@ fn lazy_engine_artifacts_rebuild_on_load() {
     let m = loaded.classify("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
     assert_eq!(m.route().def().path, "/*namespace_id/:project_id/-/issues(.:format)");
 }
+
+/// A loaded table builds its exact matchers on first use; routes repeating one reserved-word
+/// look-ahead (GitLab's `namespace_id` and `project_id` requirements) share one copy of its
+/// word list there, as in a fresh build, instead of holding one each.
+#[test]
+fn matchers_built_after_a_load_share_reserved_word_lists() {
+    let words: Vec<String> = (0..40).map(|i| format!("reserved{i:02}word")).collect();
+    let requirement = format!("(?!({})/)[a-zA-Z0-9_.-]+", words.join("|"));
+    let count = 20;
+    let defs: Vec<cells_learn::RouteDef> = (0..count)
+        .map(|i| cells_learn::RouteDef::new("GET", format!("/area{i}/:id/edit")).regex_requirement("id", requirement.as_str(), 0).to("areas", "edit"))
+        .collect();
+    let built = Classifier::new(defs).unwrap();
+    let (loaded, _) = artifact::read(&artifact::write(&built, None).unwrap()).unwrap();
+    let classify = |i: usize| {
+        let path = format!("/area{i}/x/edit");
+        assert_eq!(loaded.classify("GET", path.as_bytes()).unwrap().map(|m| m.route_index()), Some(i));
+        assert!(loaded.classify("GET", format!("/area{i}/reserved07word/edit").as_bytes()).unwrap().is_none());
+    };
+    classify(0);
+    let one = loaded.memory_usage();
+    (1..count).for_each(classify);
+    let per_route = (loaded.memory_usage() - one) / (count - 1);
+    // One copy of the list is 40 runs of 14 one-byte classes (32 bytes each): ~18 KiB.
+    assert!(per_route < 4096, "each further route's matcher holds {per_route} bytes: the word list is not shared");
+}

@@ -93,6 +93,8 @@ struct Parts {
     matchers: Vec<LazyMatcher>,
     /// Each route's DFA pattern and possible keys (a fresh build only).
     pending: Pending,
+    /// The matchers' shared run sets (see [`crate::shared_runs`]).
+    run_sets: crate::shared_runs::RunSets,
 }
 
 /// Each route's DFA pattern, with what could key it, before routes are split into automata.
@@ -299,6 +301,7 @@ impl Parts {
         let mut matcher_ids: HashMap<String, u32> = HashMap::new();
         let mut matchers: Vec<LazyMatcher> = Vec::new();
         let mut pending = Pending::default();
+        let mut run_sets = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
         let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
 
         for (index, def) in routes.into_iter().enumerate() {
@@ -358,7 +361,7 @@ impl Parts {
                     let id = matchers.len() as u32;
                     let cell = OnceLock::new();
                     if let Some(node) = node {
-                        let _ = cell.set(Matcher::new(node, params.len()));
+                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut run_sets));
                     }
                     matchers.push(LazyMatcher { route: index as u32, cell });
                     matcher_ids.insert(key, id);
@@ -367,7 +370,7 @@ impl Parts {
             };
             compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings, host_regex });
         }
-        Ok(Parts { routes: compiled, matchers, pending })
+        Ok(Parts { routes: compiled, matchers, pending, run_sets })
     }
 
     fn finish(self, automata: Vec<Automaton>, around: Option<AroundKey>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
@@ -383,7 +386,8 @@ impl Parts {
                 }
             }
         }
-        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len })
+        let run_sets = std::sync::Mutex::new(self.run_sets);
+        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len, run_sets })
     }
 }
 

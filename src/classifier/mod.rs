@@ -133,6 +133,8 @@ pub struct Classifier {
     /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
     pub(crate) around: Option<AroundKey>,
     pub(crate) max_path_len: usize,
+    /// The matchers' shared run sets, for matchers built on first use (after a load).
+    pub(crate) run_sets: std::sync::Mutex<crate::shared_runs::RunSets>,
 }
 
 /// One automaton and, for each of its patterns, the routes (ascending) it stands for.
@@ -310,7 +312,9 @@ impl Classifier {
                     + heap::verbs(&r.verbs)
             })
             .sum();
-        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(Matcher::heap_bytes).sum();
+        let mut counted = crate::shared_runs::Counted::default(); // shared run sets once
+        let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(|m| m.heap_bytes(&mut counted)).sum::<usize>()
+            + self.run_sets.lock().unwrap_or_else(|e| e.into_inner()).heap_bytes();
         let automata: usize = self
             .automata
             .iter()

@@ -340,8 +340,8 @@ impl Classifier {
         // Validated when the classifier was loaded, so this cannot fail short of a bug.
         let (_, node, _) = route_node(route.index, &route.def, &mut RequirementCache::new(true))
             .map_err(|e| ClassifyError::Automaton(format!("route {} no longer compiles: {e}", route.index)))?;
-        let _ = lazy.cell.set(Matcher::new(node, route.params.len()));
-        Ok(lazy.cell.get().expect("just set"))
+        let mut run_sets = self.run_sets.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(lazy.cell.get_or_init(|| Matcher::new_sharing(node, route.params.len(), &mut run_sets)))
     }
 }
 
