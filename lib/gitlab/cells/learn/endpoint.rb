@@ -4,6 +4,7 @@ require "json"
 require "openssl"
 require "rack"
 require_relative "cache_header"
+require_relative "resolution"
 
 module Gitlab
   module Cells
@@ -93,6 +94,23 @@ module Gitlab
 
         RACK3 = Gem::Version.new(Rack.release) >= Gem::Version.new("3")
         private_constant :RACK3
+
+        # A JSON answer that no cache keeps, as the endpoint and the middleware's 421 send it.
+        #
+        # @api private
+        # @param status [Integer]
+        # @param json [String]
+        # @param extra [Hash] more headers
+        # @param head [Boolean] a HEAD request: headers only
+        # @return [Array(Integer, Hash, Array<String>)]
+        def self.json_response(status, json, extra = {}, head: false)
+          headers = {
+            header("Content-Type") => "application/json",
+            header("Cache-Control") => "no-store",
+            header("Content-Length") => json.bytesize.to_s
+          }
+          [status, headers.merge!(extra), head ? [] : [json]]
+        end
 
         # @param classifier [Classifier]
         # @param resolver [#call] Entity -> cell name (String) or nil when no cell claims the entity
@@ -259,18 +277,10 @@ module Gitlab
         end
 
         def resolve(entity)
-          cell = begin
-            @resolver.call(entity)
-          rescue StandardError => e
-            warn("resolver failed for #{entity}: #{e.class}: #{e.message}")
-            raise RequestError.new(503, "resolver_failed", "the resolver raised #{e.class} for #{entity}")
-          end
-          return cell if cell.nil? || CacheHeader.valid_cell?(cell)
-
-          warn("resolver answered #{cell.inspect} for #{entity}")
-          raise RequestError.new(503, "invalid_resolver_answer",
-                                 "the resolver answered #{cell.inspect} (#{cell.class}) for #{entity}: expected nil or a " \
-                                 "cell name String of 1 to 64 of A-Z a-z 0-9 _ . -")
+          Resolution.cell_for(@resolver, entity)
+        rescue Resolution::Failed => e
+          warn(e.log_message)
+          raise RequestError.new(503, e.code, e.message)
         end
 
         def read_params(query)
@@ -347,13 +357,7 @@ module Gitlab
 
         # @param body [Hash, String] the answer, or its JSON already written
         def respond(status, body, extra = {})
-          json = body.is_a?(String) ? body : JSON.generate(body)
-          headers = {
-            self.class.header("Content-Type") => "application/json",
-            self.class.header("Cache-Control") => "no-store",
-            self.class.header("Content-Length") => json.bytesize.to_s
-          }
-          [status, headers.merge!(extra), [json]]
+          self.class.json_response(status, body.is_a?(String) ? body : JSON.generate(body), extra)
         end
       end
     end

@@ -3,6 +3,7 @@
 require "json"
 require_relative "endpoint"
 require_relative "cache_header"
+require_relative "resolution"
 
 module Gitlab
   module Cells
@@ -131,15 +132,9 @@ module Gitlab
         end
 
         def resolve(entity)
-          cell = begin
-            @resolver.call(entity)
-          rescue StandardError => e
-            log("resolver failed for #{entity}: #{e.class}: #{e.message}")
-            return nil
-          end
-          return cell if cell.nil? || (CacheHeader.valid_cell?(cell) && (@cells.nil? || @cells.include?(cell)))
-
-          log("resolver answered #{cell.inspect} for #{entity}, which is not #{@cells ? "a configured" : "a valid"} cell name")
+          Resolution.cell_for(@resolver, entity, cells: @cells)
+        rescue Resolution::Failed => e
+          log(e.log_message)
           nil
         end
 
@@ -150,13 +145,7 @@ module Gitlab
             "cell" => owner,
             "path" => result.path
           )
-          headers = {
-            Endpoint.header("Content-Type") => "application/json",
-            Endpoint.header("Cache-Control") => "no-store",
-            Endpoint.header("Content-Length") => json.bytesize.to_s,
-            Endpoint.header(OWNER_HEADER) => owner
-          }
-          [421, headers, method == "HEAD" ? [] : [json]]
+          Endpoint.json_response(421, json, { Endpoint.header(OWNER_HEADER) => owner }, head: method == "HEAD")
         end
 
         def cache_header(headers, status, result, serving)
