@@ -89,7 +89,11 @@ RSpec.describe "A GitLab-shaped Rails application under Puma: dispatched route v
   def check(name)
     observations = RailsAppRequests.observe(@server.port, @requests, concurrency: 8)
     summary(name, observations)
-    expect(observations.map(&:learn_status).tally).to eq(200 => observations.size)
+    # The learn endpoint answers every request, except a path that is not UTF-8 once unescaped:
+    # Rails refuses to serve those (400; Grape raises, 500), and the endpoint says 400 for them.
+    utf8, not_utf8 = observations.partition { |o| !o.not_utf8? }
+    expect(utf8.map(&:learn_status).tally).to eq(200 => utf8.size)
+    expect(not_utf8.map(&:learn_status).uniq).to eq([400]).or eq([])
     expect(differences(observations)).to eq([])
     expect(header_differences(observations)).to eq([])
     expect(served_for_another_cell(observations)).to eq([])
