@@ -329,7 +329,9 @@ RSpec.describe "cells-router end to end", :e2e do
         end
         expect(timed_out).not_to be_nil, "20 learns, none sent to the hanging cell first"
         path, resp = timed_out
-        expect(@hang.requests.size).to eq(1), "the hanging cell read #{@hang.requests.inspect}"
+        # Besides that learn request, the router only read its health answer for the route table
+        # (mixed versions: every cell's table is read at start), which also timed out.
+        expect(@hang.requests.reject { |r| r == "/-/health" }.size).to eq(1), "the hanging cell read #{@hang.requests.inspect}"
         expect(resp.elapsed).to be_between(learn_timeout, learn_timeout + 1.0), "#{path} took #{resp.elapsed}s (learn timeout #{learn_timeout}s)"
         expect(a.learns(path).size).to eq(1)
         expect(router.metric("cells_router_learn_failures_total", cell: "cell_h", reason: "timeout")).to eq(1)
