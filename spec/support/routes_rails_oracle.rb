@@ -51,6 +51,11 @@ module RoutesRailsOracle
     end
   end
 
+  # Rails' 400 when it serves the request: a parameter of the route it picked is not UTF-8.
+  def param_not_utf8?(pick)
+    pick ? pick.params.values.any? { |v| !v.dup.force_encoding(Encoding::UTF_8).valid_encoding? } : false
+  end
+
   # Compares byte-wise: Journey's unescaped values may be binary, ours UTF-8.
   def same_params?(a, b)
     a.transform_values(&:b) == b.transform_values(&:b)
