@@ -29,7 +29,9 @@ pub enum SpecNode {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("at byte {position}: {reason}")]
 pub struct SpecError {
+    /// The byte offset in the spec.
     pub position: usize,
+    /// What is wrong there.
     pub reason: String,
 }
 

@@ -12,7 +12,7 @@
 //!     RouteDef::new("GET", "/-/profile(.:format)").to("profiles", "show"),
 //!     RouteDef::new("GET", "/*namespace_id/:project_id/-/issues(.:format)").to("projects/issues", "index"),
 //! ]).unwrap();
-//! let m = classifier.classify("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
+//! let m = classifier.recognize("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
 //! assert_eq!(m.route_index(), 1);
 //! assert_eq!(m.param("namespace_id").as_deref(), Some(&b"gitlab-org"[..]));
 //! ```
@@ -23,7 +23,8 @@
 //! - [`matcher`]: the exact Onigmo-semantics matcher that confirms widened candidates and
 //!   extracts parameters.
 //! - [`classifier`]: Rails' ordering, verb and HEAD rules, and the dynamic-constraint callback.
-//! - [`rules`] and [`learn`]: from a matched route to the router's learn answer.
+//! - [`rules`], [`learn`] and [`Learner`]: from the route Rails would pick to the router's learn
+//!   answer.
 //! - [`artifact`]: a compiled classifier as bytes, loaded again without recompiling.
 
 mod around_key;
@@ -35,6 +36,7 @@ mod heap;
 mod inline_vec;
 pub mod journey;
 pub mod learn;
+mod learner;
 pub mod matcher;
 pub mod normalize;
 pub mod routes;
@@ -45,9 +47,24 @@ pub mod span_plan;
 pub mod templates;
 pub mod vectors;
 
-pub use classifier::{BuildOptions, Classifier, CompiledRoute, Match};
+pub use classifier::{BuildOptions, Classifier, CompiledRoute, HostRegex, Match, RegexHost, DEFAULT_MAX_PATH_LEN};
 pub use engine::{EngineConfig, EngineKind};
-pub use error::{ClassifyError, CompileError};
-pub use learn::{Claim, ClaimKind, LearnResponse, Learned, Source};
+pub use error::{AutomatonError, ClassifyError, CompileError, SearchError};
+pub use journey::SpecError;
+pub use learn::{covers_prefix, Entity, EntityKind, LearnResponse, Learned, Source, Unrouted};
+pub use learner::Learner;
+pub use matcher::{BudgetExceeded, Spans};
 pub use routes::{Requirement, RouteDef, Verbs};
-pub use rules::Rules;
+pub use ruby_regex::parse::{Inexpressible, RegexError};
+pub use ruby_regex::translate::Widening;
+pub use rules::{FixedRule, RoutableRule, Rules, RulesError};
+
+/// The parsers and the exact matcher below the classifier, for the fuzz targets
+/// (`fuzz/src/core_checks.rs`, replayed by `tests/fuzz_regressions.rs`) and the peer
+/// benchmark's spec expansion. Not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::journey::{param_names, parse_spec, SpecNode};
+    pub use crate::matcher::Matcher;
+    pub use crate::ruby_regex::{parse::parse, translate::translate};
+}

@@ -13,7 +13,9 @@ use super::ast::{Assertion, ByteSet, Node};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("at byte {position}: {reason}")]
 pub struct RegexError {
+    /// The byte offset in the regex source.
     pub position: usize,
+    /// What is wrong there.
     pub reason: String,
 }
 
