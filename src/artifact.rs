@@ -24,16 +24,26 @@ const PREAMBLE: usize = 8 + 4 + 4 + 8 + 8;
 /// Bytes that are not a usable artifact.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
+    /// The bytes do not start with `GLCLEARN`.
     #[error("not a gitlab-cells-learn artifact (bad magic bytes)")]
     BadMagic,
+    /// Written by another version of the format.
     #[error("artifact format version {found}, this library reads version {FORMAT_VERSION}")]
-    Version { found: u32 },
+    Version {
+        /// The version the bytes carry.
+        found: u32,
+    },
+    /// Shorter than the preamble says; the text names the part missing.
     #[error("artifact truncated: {0}")]
     Truncated(String),
+    /// The payload's checksum differs from the preamble's.
     #[error("artifact checksum mismatch: the bytes are corrupted")]
     Checksum,
+    /// The JSON header does not parse, its routes or rules no longer compile, or its parts do not
+    /// fit together; the text says which.
     #[error("artifact header: {0}")]
     Header(String),
+    /// `regex-automata` refuses a serialized dense DFA.
     #[error("artifact automaton: {0}")]
     Automaton(#[from] regex_automata::util::wire::DeserializeError),
 }

@@ -29,6 +29,8 @@
 //! - [`routes`], [`templates`], [`vectors`]: the route table, template snapshot and recorded
 //!   request formats.
 
+#![deny(missing_docs)]
+
 mod around_key;
 pub mod artifact;
 mod classifier;

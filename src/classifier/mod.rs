@@ -188,6 +188,7 @@ pub struct Match<'c, 'p> {
 }
 
 impl<'c, 'p> Match<'c, 'p> {
+    /// The route that matched.
     pub fn route(&self) -> &'c CompiledRoute {
         self.route
     }
@@ -253,6 +254,7 @@ impl<'c, 'p> Match<'c, 'p> {
         self.conditions_only
     }
 
+    /// The same match, holding its own copy of the path (to outlive the request's bytes).
     pub fn into_owned(self) -> Match<'c, 'static> {
         Match {
             classifier: self.classifier,
@@ -278,6 +280,7 @@ impl Classifier {
         self.automata.iter().map(|a| &a.engine)
     }
 
+    /// Every route, in definition order.
     pub fn routes(&self) -> &[CompiledRoute] {
         &self.routes
     }
