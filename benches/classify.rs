@@ -1,12 +1,12 @@
-//! criterion benchmarks: classify over every corpus vector, the automaton pass alone, the
+//! criterion benchmarks: recognize over every corpus vector, the automaton pass alone, the
 //! learn answer, compile time, artifact load time; and at GitLab's real scale, the template
-//! snapshot (build, and classify of its examples).
+//! snapshot (build, and recognize of its examples).
 //!
 //! `cargo bench --bench classify`; memory figures are printed once per table.
 
 use std::path::PathBuf;
 
-use cells_learn::{artifact, routes, templates, vectors, BuildOptions, Classifier, Rules};
+use cells_learn::{artifact, routes, templates, vectors, BuildOptions, Classifier, Learner, Rules};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 fn corpus(name: &str) -> PathBuf {
@@ -31,7 +31,8 @@ fn tables() -> Vec<(String, Vec<cells_learn::RouteDef>, Vec<vectors::Vector>)> {
 
 fn bench_corpus(c: &mut Criterion) {
     for (stem, defs, vs) in tables() {
-        let classifier = Classifier::new(defs.clone()).unwrap();
+        let learner = Learner::new(Classifier::new(defs.clone()).unwrap(), Rules::gitlab_default());
+        let classifier = learner.classifier();
         eprintln!(
             "{stem}: {} routes, {} patterns, engine {}, ~{} KiB",
             classifier.routes().len(),
@@ -44,7 +45,7 @@ fn bench_corpus(c: &mut Criterion) {
         g.bench_function("classify_all_vectors", |b| {
             b.iter(|| {
                 for v in &vs {
-                    black_box(classifier.classify(&v.method, v.path.as_bytes()).ok().flatten().map(|m| m.route_index()));
+                    black_box(classifier.recognize(&v.method, v.path.as_bytes()).ok().flatten().map(|m| m.route_index()));
                 }
             })
         });
@@ -55,11 +56,10 @@ fn bench_corpus(c: &mut Criterion) {
                 }
             })
         });
-        let rules = Rules::gitlab_default();
         g.bench_function("learn_all_vectors", |b| {
             b.iter(|| {
                 for v in &vs {
-                    black_box(rules.learn(&classifier, &v.method, v.path.as_bytes()).ok());
+                    black_box(learner.learned(&v.method, v.path.as_bytes()).ok());
                 }
             })
         });
@@ -68,7 +68,7 @@ fn bench_corpus(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("{stem}_build"));
         g.sample_size(10);
         g.bench_function("compile", |b| b.iter(|| Classifier::new(black_box(defs.clone())).unwrap()));
-        let bytes = artifact::write(&classifier, Some(&rules)).unwrap();
+        let bytes = artifact::write(classifier, Some(learner.rules())).unwrap();
         eprintln!("{stem}: artifact {} KiB", bytes.len() / 1024);
         g.bench_function("load_artifact", |b| b.iter(|| artifact::read(black_box(&bytes)).unwrap()));
         g.finish();
@@ -97,7 +97,7 @@ fn bench_templates(c: &mut Criterion) {
     g.bench_function("classify_all_examples", |b| {
         b.iter(|| {
             for (_, e) in &examples {
-                black_box(classifier.classify("GET", e.as_bytes()).ok().flatten().map(|m| m.route_index()));
+                black_box(classifier.recognize("GET", e.as_bytes()).ok().flatten().map(|m| m.route_index()));
             }
         })
     });

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Classifier#classify / #recognize against Rails' own router (Debian's actionpack), in one process
+# Classifier#learn / #recognize against Rails' own router (Debian's actionpack), in one process
 # and one run, with benchmark-ips. `rake bench` and `script/bench-rails` run it.
 #
 # Tables (benches/support/bench_tables.rb), the headline first: "gitlab-ce", GitLab CE's web routes
@@ -15,7 +15,7 @@
 # `/*namespace_id/:project_id/-/feature_<i>(.:format)`.
 #
 # What is timed, per call, cycling through the table's request mix:
-# - ours classify:   `classifier.classify(method, path)` on the raw strings (path normalization,
+# - ours learn:   `classifier.learn(method, path)` on the raw strings (path normalization,
 #                    route pick, rules, a frozen Result);
 # - ours recognize:  `classifier.recognize(method, path)` (route and parameters);
 # - rails recognize: `route_set.router.recognize(request) { |route, _| return route }` on an
@@ -25,13 +25,13 @@
 # Every side's timed iteration also pays the cycling loop (an array index and a block yield, tens
 # of ns; see cycling_report), which is charged to ours too.
 # Before any timing, every request is checked: Rails' first route, #recognize's route and
-# parameters and #classify's route must agree; otherwise the script exits 2 naming the requests.
+# parameters and #learn's route must agree; otherwise the script exits 2 naming the requests.
 #
 # Two kinds of figures per table:
 # - throughput: benchmark-ips' ops/s of each side cycling through the request mix, and their ratio;
-# - per request (the "classify ≤ 1 µs median" figure): every request of the mix timed alone over
+# - per request (the "learn ≤ 1 µs median" figure): every request of the mix timed alone over
 #   K back-to-back calls, K adaptive so one timing lasts ≥ BENCH_MEDIAN_US; the median and p90 of
-#   ns/call over the requests, for classify and for Rails' recognize, and the ratio of the medians
+#   ns/call over the requests, for learn and for Rails' recognize, and the ratio of the medians
 #   (BenchSides::PerRequest).
 #
 # Environment:
@@ -205,23 +205,23 @@ results = prepared.map do |p|
   puts "\n== #{name} =="
   report = Benchmark.ips do |x|
     x.config(time: time, warmup: warmup)
-    cycling_report(x, "#{name} ours classify", reqs) { |(method, path)| classifier.classify(method, path) }
+    cycling_report(x, "#{name} ours learn", reqs) { |(method, path)| classifier.learn(method, path) }
     cycling_report(x, "#{name} ours recognize", reqs) { |(method, path)| classifier.recognize(method, path) }
     cycling_report(x, "#{name} rails recognize", rails_reqs) { |prepared_request| rails.recognize(prepared_request) }
     x.compare!
   end
   GC.start
   loop_ns = BenchSides::PerRequest.loop_ns
-  classify_ns = BenchSides::PerRequest.classify_ns(classifier, reqs, median_min_ns)
+  learn_ns = BenchSides::PerRequest.learn_ns(classifier, reqs, median_min_ns)
   rails_ns = BenchSides::PerRequest.rails_ns(rails, rails_reqs, median_min_ns)
-  medians = BenchSides.medians(classify_ns, rails_ns, median_min_ns).merge("loop_ns" => loop_ns)
-  puts format("%s per request (%d requests, each timed alone over >= %d µs): classify median %s ns (p90 %s); " \
+  medians = BenchSides.medians(learn_ns, rails_ns, median_min_ns).merge("loop_ns" => loop_ns)
+  puts format("%s per request (%d requests, each timed alone over >= %d µs): learn median %s ns (p90 %s); " \
               "Rails median %s ns (p90 %s); median ratio %s×",
-              name, n, median_min_ns / 1000, BenchSides.group(medians["classify_median_ns"], 1),
-              BenchSides.group(medians["classify_p90_ns"], 1), BenchSides.group(medians["rails_median_ns"], 0),
+              name, n, median_min_ns / 1000, BenchSides.group(medians["learn_median_ns"], 1),
+              BenchSides.group(medians["learn_p90_ns"], 1), BenchSides.group(medians["rails_median_ns"], 0),
               BenchSides.group(medians["rails_p90_ns"], 0), BenchSides.group(medians["median_ratio"], 1))
   by_label = report.entries.to_h { |e| [e.label.delete_prefix("#{name} "), BenchSides.figures(e)] }
-  classify, recognize, rails_f = by_label.values_at("ours classify", "ours recognize", "rails recognize")
+  learn, recognize, rails_f = by_label.values_at("ours learn", "ours recognize", "rails recognize")
   {
     "name" => name, "kind" => table.kind, "description" => table.description,
     "routes" => table.rows.size, "requests" => n,
@@ -230,11 +230,11 @@ results = prepared.map do |p|
     "agreement" => { "checked" => p[:checked], "agreed" => p[:checked] },
     "build" => { "rails_draw_ms" => p[:rails].draw_seconds * 1000, "ours_compile_ms" => p[:ours].compile_seconds * 1000,
                  "ours_memory_bytes" => classifier.memory_usage, "ours_engine" => classifier.engine },
-    "ours" => { "classify" => classify, "recognize" => recognize },
+    "ours" => { "learn" => learn, "recognize" => recognize },
     "rails" => { "recognize" => rails_f },
-    "ratio" => { "classify" => classify["ips"] / rails_f["ips"], "recognize" => recognize["ips"] / rails_f["ips"] },
+    "ratio" => { "learn" => learn["ips"] / rails_f["ips"], "recognize" => recognize["ips"] / rails_f["ips"] },
     "per_request" => medians
-  }.merge(medians.slice("classify_median_ns", "rails_median_ns", "median_ratio"))
+  }.merge(medians.slice("learn_median_ns", "rails_median_ns", "median_ratio"))
 end
 
 puts BenchSides.summary(results, settings)

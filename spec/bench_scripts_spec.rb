@@ -60,31 +60,31 @@ RSpec.describe "benches/classify_ips.rb" do
       expect(templates["description"]).to include("an evenly spaced sample of 300 of its 5066 templates")
     end
 
-    it "has positive ops/s and ns/op for ours (classify, recognize) and Rails on every table, and their ratio" do
+    it "has positive ops/s and ns/op for ours (learn, recognize) and Rails on every table, and their ratio" do
       @figures["tables"].each do |t|
-        sides = { "ours classify" => t["ours"]["classify"], "ours recognize" => t["ours"]["recognize"],
+        sides = { "ours learn" => t["ours"]["learn"], "ours recognize" => t["ours"]["recognize"],
                   "rails recognize" => t["rails"]["recognize"] }
         sides.each do |label, f|
           expect(f["ips"]).to be > 0, "#{t["name"]} #{label}: #{f.inspect}"
           expect(f["ns_per_op"]).to be > 0
           expect(f["iterations"]).to be > 0
         end
-        expect(t["ratio"]["classify"]).to be_within(1e-9).of(t["ours"]["classify"]["ips"] / t["rails"]["recognize"]["ips"])
+        expect(t["ratio"]["learn"]).to be_within(1e-9).of(t["ours"]["learn"]["ips"] / t["rails"]["recognize"]["ips"])
         expect(t["ratio"]["recognize"]).to be_within(1e-9).of(t["ours"]["recognize"]["ips"] / t["rails"]["recognize"]["ips"])
       end
     end
 
-    it "has per-request medians and p90s for classify and Rails on every table, and their ratio" do
+    it "has per-request medians and p90s for learn and Rails on every table, and their ratio" do
       @figures["tables"].each do |t|
         m = t["per_request"]
         expect(m).to include("requests_timed" => t["requests"], "min_timing_ns" => 200_000)
-        expect(m["classify_median_ns"]).to be > 0, "#{t["name"]}: #{m.inspect}"
+        expect(m["learn_median_ns"]).to be > 0, "#{t["name"]}: #{m.inspect}"
         expect(m["rails_median_ns"]).to be > 0
-        expect(m["classify_p90_ns"]).to be >= m["classify_median_ns"]
+        expect(m["learn_p90_ns"]).to be >= m["learn_median_ns"]
         expect(m["rails_p90_ns"]).to be >= m["rails_median_ns"]
-        expect(m["median_ratio"]).to be_within(1e-9).of(m["rails_median_ns"] / m["classify_median_ns"])
-        expect(t.slice("classify_median_ns", "rails_median_ns", "median_ratio"))
-          .to eq(m.slice("classify_median_ns", "rails_median_ns", "median_ratio"))
+        expect(m["median_ratio"]).to be_within(1e-9).of(m["rails_median_ns"] / m["learn_median_ns"])
+        expect(t.slice("learn_median_ns", "rails_median_ns", "median_ratio"))
+          .to eq(m.slice("learn_median_ns", "rails_median_ns", "median_ratio"))
       end
     end
 
@@ -98,8 +98,8 @@ RSpec.describe "benches/classify_ips.rb" do
     it "prints the benchmark-ips report and the summary with each table's ratio" do
       expect(@stdout).to include("Calculating -------------------------------------", "Comparison:")
       @figures["tables"].each do |t|
-        expect(@stdout).to match(/#{Regexp.escape(t['name'])}: classify is [\d,.]+× faster than Rails' router \(same run\)/)
-        per_request = "#{Regexp.escape(t["name"])} per request: classify median [\\d,.]+ ns \\(p90 [\\d,.]+\\), " \
+        expect(@stdout).to match(/#{Regexp.escape(t['name'])}: learn is [\d,.]+× faster than Rails' router \(same run\)/)
+        per_request = "#{Regexp.escape(t["name"])} per request: learn median [\\d,.]+ ns \\(p90 [\\d,.]+\\), " \
                       "Rails median [\\d,.]+ ns \\(p90 [\\d,.]+\\): median ratio [\\d,.]+× \\(#{t["requests"]} requests"
         expect(@stdout).to match(Regexp.new(per_request))
       end
@@ -223,13 +223,13 @@ RSpec.describe "benches/classify_ips.rb" do
       ours = BenchSides::Ours.new(table.rows)
       slow = Object.new
       # No sleep(0) on the fast side: yielding to the scheduler takes milliseconds on a loaded machine.
-      def slow.classify(_method, path)
+      def slow.learn(_method, path)
         sleep(0.005) if path == "/slow"
       end
-      fast_ns, slow_ns = BenchSides::PerRequest.classify_ns(slow, [%w[GET /fast], %w[GET /slow]], 1_000_000)
+      fast_ns, slow_ns = BenchSides::PerRequest.learn_ns(slow, [%w[GET /fast], %w[GET /slow]], 1_000_000)
       expect(slow_ns).to be > 4_000_000
       expect(fast_ns).to be < slow_ns / 2
-      real = BenchSides::PerRequest.classify_ns(ours.classifier, table.requests.first(5), 50_000)
+      real = BenchSides::PerRequest.learn_ns(ours.classifier, table.requests.first(5), 50_000)
       expect(real).to all(be > 0)
     end
   end
@@ -257,7 +257,7 @@ RSpec.describe "benches/classify_ips.rb" do
       reordered = BenchSides::Ours.new(@table.rows.reverse.each_with_index.map { |r, i| r.merge("index" => i) })
       wrong = BenchSides.disagreements(@table.requests, @rails, reordered)
       expect(wrong.size).to eq(8)
-      expect(wrong.first).to match(%r{\AGET /gitlab-org/gitlab/-/feature_12: Rails picks #12 .*; recognize #7 .*, classify #7\z})
+      expect(wrong.first).to match(%r{\AGET /gitlab-org/gitlab/-/feature_12: Rails picks #12 .*; recognize #7 .*, learn #7\z})
       expect { BenchSides.gate!("synthetic-20", @table.requests, @rails, reordered) }
         .to raise_error(BenchSides::Disagreement, /synthetic-20: ours and Rails disagree on 8 of 16/)
     end

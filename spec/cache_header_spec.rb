@@ -133,17 +133,17 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
 
   describe ".for_result" do
     it "advertises cacheable results and nothing for the others" do
-      issues = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
+      issues = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
       expect(described_class.for_result(issues, cell: "cell_1")).to eq("path=/gitlab-org/gitlab-test; cell=cell_1")
-      profile = classifier.classify("GET", "/-/profile")
+      profile = classifier.learn("GET", "/-/profile")
       expect(described_class.for_result(profile, cell: "cell_0")).to eq("path=/-/profile; cell=cell_0; exact")
-      expect(described_class.for_result(classifier.classify("GET", "/"), cell: "cell_0")).to be_nil
-      expect(described_class.for_result(classifier.classify("GET", "/dashboard"), cell: "cell_0")).to be_nil
-      expect(described_class.for_result(classifier.classify("GET", "/api/v4/unknown"), cell: "cell_0")).to be_nil
+      expect(described_class.for_result(classifier.learn("GET", "/"), cell: "cell_0")).to be_nil
+      expect(described_class.for_result(classifier.learn("GET", "/dashboard"), cell: "cell_0")).to be_nil
+      expect(described_class.for_result(classifier.learn("GET", "/api/v4/unknown"), cell: "cell_0")).to be_nil
     end
 
     it "refuses an invalid cell and skips paths too long to advertise" do
-      issues = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
+      issues = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
       expect { described_class.for_result(issues, cell: "no cell") }.to raise_error(error, /invalid cell name "no cell"/)
       long = Gitlab::Cells::Learn::Result.new(source: :fixed, path: "/#{"a" * 8192}", exact: true, cacheable: true)
       expect(described_class.for_result(long, cell: "cell_0")).to be_nil
@@ -180,7 +180,7 @@ RSpec.describe Gitlab::Cells::Learn::CacheHeader do
       seen = 0
       File.foreach(File.join(CORPUS_DIR, "gitlabish-requests.jsonl")) do |line|
         vector = JSON.parse(line)
-        result = classifier.classify(vector["method"], vector["path"])
+        result = classifier.learn(vector["method"], vector["path"])
         value = described_class.for_result(result, cell: "cell_1")
         next expect(result).not_to be_cacheable unless value
 

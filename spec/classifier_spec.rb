@@ -15,21 +15,21 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
   end
 
   it "answers the seed's examples" do
-    result = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
+    result = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
     expect(result).to be_frozen
     expect(result.to_h(cell: "cell_0")).to eq("path" => "/gitlab-org/gitlab-test", "cell" => "cell_0", "source" => "routable")
     expect(result.entity).to eq(Gitlab::Cells::Learn::Entity.new(:route_path, "gitlab-org/gitlab-test"))
     expect(result.route.endpoint).to eq("projects/issues#index")
 
-    profile = classifier.classify(:get, "/-/profile")
+    profile = classifier.learn(:get, "/-/profile")
     expect(profile.to_h).to eq("path" => "/-/profile", "cell" => "cell_0", "source" => "fixed", "exact" => true)
 
-    root = classifier.classify("GET", "/")
+    root = classifier.learn("GET", "/")
     expect(root).not_to be_cacheable
   end
 
   it "answers with a frozen Result whose path cannot be changed, equal to one built in Ruby" do
-    result = classifier.classify("GET", "/gitlab-org/gitlab-test/-/issues")
+    result = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
     expect(result).to be_a(Gitlab::Cells::Learn::Result)
     expect(result.path).to be_frozen
     expect { result.path << "x" }.to raise_error(FrozenError)
@@ -46,11 +46,11 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     ["/-/profile", "/gitlab-org/gitlab-test/-/issues", "/x/caf\u00e9/-/issues", "/caf\u00e9"].each do |path|
       [path.b, path.dup, path.dup.force_encoding(Encoding::US_ASCII), -path].each do |given|
         frozen = given.frozen?
-        result = classifier.classify("GET", given)
+        result = classifier.learn("GET", given)
         expect(result.path.encoding).to eq(Encoding::UTF_8), "#{given.encoding} #{path}"
         expect(result.path).to be_frozen
         expect(given.frozen?).to eq(frozen)
-        expect(result.to_h(cell: "c")).to eq(classifier.classify("GET", path).to_h(cell: "c"))
+        expect(result.to_h(cell: "c")).to eq(classifier.learn("GET", path).to_h(cell: "c"))
       end
     end
     # Built in Ruby, a Result checks its symbols.
@@ -98,12 +98,12 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     end
 
     it "refuses bad requests with InvalidRequestError" do
-      expect { classifier.classify("GE T", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /method/)
-      expect { classifier.classify("GET", nil) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path_info/)
-      expect { classifier.classify("GET", "/#{"a" * 9000}") }.to raise_error(Gitlab::Cells::Learn::PathTooLongError, /over the limit/)
+      expect { classifier.learn("GE T", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /method/)
+      expect { classifier.learn("GET", nil) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path_info/)
+      expect { classifier.learn("GET", "/#{"a" * 9000}") }.to raise_error(Gitlab::Cells::Learn::PathTooLongError, /over the limit/)
       expect(Gitlab::Cells::Learn::PathTooLongError.ancestors).to include(Gitlab::Cells::Learn::InvalidRequestError)
       # Other refusals are not length errors, whatever their message says.
-      expect { classifier.classify("GET over the limit", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError) { |e|
+      expect { classifier.learn("GET over the limit", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError) { |e|
         expect(e).not_to be_a(Gitlab::Cells::Learn::PathTooLongError)
       }
     end
@@ -133,14 +133,14 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
       subset = sample.first(4)
       GC.stress = true
       begin
-        got = subset.map { |v| classifier.classify(v["method"], v["path"]).to_h(cell: "c") }
+        got = subset.map { |v| classifier.learn(v["method"], v["path"]).to_h(cell: "c") }
         small = described_class.new(routes: [{ "verb" => "GET", "path" => "/:a/*b(.:format)" }])
         reloaded = described_class.load(small.dump)
         recognized = reloaded.recognize("GET", "/x/y/z.json")
       ensure
         GC.stress = false
       end
-      expect(got).to eq(subset.map { |v| classifier.classify(v["method"], v["path"]).to_h(cell: "c") })
+      expect(got).to eq(subset.map { |v| classifier.learn(v["method"], v["path"]).to_h(cell: "c") })
       expect(recognized.params).to eq("a" => "x", "b" => "y/z", "format" => "json")
     end
 

@@ -143,7 +143,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
   def agreement(classifier, coverage, table)
     reached = Hash.new { |h, k| h[k] = [] }
     RoutesRequests.for_table(table).each do |req|
-      result = classifier.classify(req.method, req.path)
+      result = classifier.learn(req.method, req.path)
       next unless result.route
 
       reached[result.route.index] << [req, result]
@@ -200,7 +200,7 @@ RSpec.describe Gitlab::Cells::Learn::Coverage do
       corpus.routable.each do |entry|
         verb = RoutesRequests.route_verbs(entry.route.verb).first
         paths = RoutesRequests::VALUE_SETS.flat_map { |set| RoutesRequests.expand(entry.route.spec, set, "v4") }.uniq
-        own = paths.map { |path| classifier.classify(verb, path) }.select { |r| r.route&.index == entry.route.index }
+        own = paths.map { |path| classifier.learn(verb, path) }.select { |r| r.route&.index == entry.route.index }
         next if own.empty? # shadowed by an earlier route for every value set
 
         expect(own.map(&:source)).to include(:routable), entry.route.to_s

@@ -26,7 +26,7 @@ RSpec.describe "packaging" do
         native = $LOADED_FEATURES.grep(/gitlab_cells_learn/).first
         abort "loaded the development build \#{native}" if native.start_with?(#{REPO_ROOT.dump})
         c = Gitlab::Cells::Learn::Classifier.new(routes: [{ "verb" => "GET", "path" => "/*namespace_id/:project_id(.:format)" }])
-        puts JSON.generate(c.classify("GET", "/gitlab-org/gitlab").to_h(cell: "cell_1"))
+        puts JSON.generate(c.learn("GET", "/gitlab-org/gitlab").to_h(cell: "cell_1"))
       RUBY
       clean_env = { "GEM_HOME" => home, "GEM_PATH" => gem_path, "RUBYLIB" => nil, "RUBYOPT" => nil }
       out, status = Open3.capture2e(clean_env, RbConfig.ruby, "-e", script, chdir: dir)

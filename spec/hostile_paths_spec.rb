@@ -55,7 +55,7 @@ RSpec.describe "hostile paths against Rails" do
     refused = 0
     failures = @paths.filter_map do |path|
       result = begin
-        @classifier.classify("GET", path)
+        @classifier.learn("GET", path)
       rescue Gitlab::Cells::Learn::InvalidRequestError => e
         refused += 1
         next "#{path.inspect}: refused with an empty message" if e.message.empty?
@@ -79,7 +79,7 @@ RSpec.describe "hostile paths against Rails" do
 
   # As Rails serves it: the route it picks gets a parameter that is not UTF-8, a 400.
   it "refuses a path whose parameter is not UTF-8 with a precise error" do
-    expect { @classifier.classify("GET", "/gitlab-org/\xFF/-/issues".b) }
+    expect { @classifier.learn("GET", "/gitlab-org/\xFF/-/issues".b) }
       .to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path parameter '\w+' of route \d+ is not valid UTF-8 once unescaped \(Rails answers 400/)
   end
 end

@@ -4,7 +4,7 @@ require "open3"
 require "rack/mock"
 
 # The learn answer is decided once, in the core (`LearnResponse::decide`): the gem's Endpoint and
-# `cells-learn classify` must write the same JSON for every kind of answer — a claimed entity, an
+# `cells-learn learn` must write the same JSON for every kind of answer — a claimed entity, an
 # entity no cell claims, fixed paths, unknown routes — field for field.
 RSpec.describe "one learn answer for the Endpoint and the CLI" do
   cli = File.expand_path("../target/release/cells-learn", __dir__)
@@ -26,7 +26,7 @@ RSpec.describe "one learn answer for the Endpoint and the CLI" do
 
   def cli_body(cli, routes, directory, method, path)
     resolve = directory.flat_map { |k, c| ["--resolve", "#{k}=#{c}"] }
-    out, err, status = Open3.capture3(cli, "classify", "--routes", routes, *resolve, method, path)
+    out, err, status = Open3.capture3(cli, "learn", "--routes", routes, *resolve, method, path)
     expect(status).to be_success, err
     JSON.parse(out).fetch("response")
   end

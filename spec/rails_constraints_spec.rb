@@ -58,7 +58,7 @@ RSpec.describe Gitlab::Cells::Learn::RailsConstraints do
         expect(classifier.recognize(method, path)&.route&.name).to eq(expected), "#{method} #{host}#{path}"
       end
       # The learn answer uses the same decision.
-      expect(classifier.classify("GET", "/gitlab-org").route.name).to eq("group")
+      expect(classifier.learn("GET", "/gitlab-org").route.name).to eq("group")
     end
   end
 

@@ -100,19 +100,19 @@ RSpec.describe "Rails fidelity" do
       paths.each do |path|
         case ours(classifier, "GET", path)
         when :bad_request
-          expect { classifier.classify("GET", path) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /Rails answers 400/)
+          expect { classifier.learn("GET", path) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /Rails answers 400/)
         when nil
-          result = classifier.classify("GET", path)
+          result = classifier.learn("GET", path)
           expect([result.source, result.reason, result.cacheable?]).to eq([:default, :no_route, false])
           expect(result.path).to be_valid_encoding
         else
-          expect(classifier.classify("GET", path).route&.name).to eq(classifier.recognize("GET", path).route.name)
+          expect(classifier.learn("GET", path).route&.name).to eq(classifier.recognize("GET", path).route.name)
         end
       end
     end
 
     it "names the invalid bytes of an unrouted path percent-encoded" do
-      expect(classifier.classify("GET", "/nothing/\xFF\xC3\xA9".b).path).to eq("/nothing/%FFé")
+      expect(classifier.learn("GET", "/nothing/\xFF\xC3\xA9".b).path).to eq("/nothing/%FFé")
     end
   end
 

@@ -82,7 +82,7 @@ RSpec.describe "router path agreement: the hostile path list against Rails" do
       end
       path = as_request_string(path)
       result = begin
-        @classifier.classify("GET", path)
+        @classifier.learn("GET", path)
       rescue Gitlab::Cells::Learn::InvalidRequestError => e
         # Non-UTF-8 or over-long: the learn endpoint answers 400/414, the router refuses them first.
         stats[:classifier_refused] += 1
@@ -140,7 +140,7 @@ RSpec.describe "router path agreement: the hostile path list against Rails" do
       "/groups/caf%c3%A9/" => ["/groups/caf%C3%A9", false],
       "/help/" => ["/help", false]
     }.each do |path, (expected, exact)|
-      result = @classifier.classify("GET", path)
+      result = @classifier.learn("GET", path)
       expect([result.path, result.exact?]).to eq([expected, exact]), path
       expect(ActionDispatch::Journey::Router::Utils.normalize_path(path.dup)).to start_with(expected)
     end

@@ -28,23 +28,23 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
   it "is included into example groups" do
     expect(self.class.ancestors).to include(described_class)
-    expect(classify(:get, "/")).to be_a(Gitlab::Cells::Learn::RSpec::ClassifyMatcher)
+    expect(learn(:get, "/")).to be_a(Gitlab::Cells::Learn::RSpec::LearnMatcher)
     expect(recognize(:get, "/")).to be_a(Gitlab::Cells::Learn::RSpec::RecognizeMatcher)
   end
 
-  describe "classify(...).as_routable" do
+  describe "learn(...).as_routable" do
     it "passes for the routable prefix, entity, route and params" do
-      expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org/gitlab")
-      expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable
-                                                                         .with_entity(:route_path, "gitlab-org/gitlab").with_route("projects/issues#index")
-                                                                         .with_params("namespace_id" => "gitlab-org", project_id: "gitlab")
-      expect(classifier).to classify("GET", "/groups/a/b/-/labels").as_routable("/groups/a/b").with_entity(:route_path)
-      expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues")
+      expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org/gitlab")
+      expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").as_routable
+                                                                      .with_entity(:route_path, "gitlab-org/gitlab").with_route("projects/issues#index")
+                                                                      .with_params("namespace_id" => "gitlab-org", project_id: "gitlab")
+      expect(classifier).to learn("GET", "/groups/a/b/-/labels").as_routable("/groups/a/b").with_entity(:route_path)
+      expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues")
         .with_route("/*namespace_id/:project_id/-/issues(.:format)")
     end
 
     it "fails showing the result, the route Rails matched, its params and the difference" do
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org") }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org") }
         .to raise_error(not_met, Regexp.new([
           Regexp.escape('expected GET "/gitlab-org/gitlab/-/issues" to be classified as routable "/gitlab-org"'),
           "but it was classified:", "  source:    routable", '  path:      "/gitlab-org/gitlab"', "  exact:     false",
@@ -52,98 +52,98 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
           Regexp.escape("Rails would match: #{issues_route}"),
           Regexp.escape('  params: {"namespace_id"=>"gitlab-org", "project_id"=>"gitlab"}')
         ].join("\n")))
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org") }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org") }
         .to raise_error(not_met, %r{why:\n  - path: expected "/gitlab-org", got "/gitlab-org/gitlab"\z})
     end
 
     it "fails with the reason when nothing routes the request" do
-      expect { expect(classifier).to classify(:get, "/api/v4/projects/1").as_routable }
+      expect { expect(classifier).to learn(:get, "/api/v4/projects/1").as_routable }
         .to raise_error(not_met,
                         /source:    default \(reason: no_route: no route matches.*Rails would match: no route.*why:\n  - source: expected :routable, got :default \(no_route: /m)
-      expect { expect(no_help).to classify(:get, "/help.json").as_routable }
+      expect { expect(no_help).to learn(:get, "/help.json").as_routable }
         .to raise_error(not_met,
                         %r{Rails would match: #67 GET /help\(\.:format\) \(help#index\)\n  params: \{"format"=>"json"\}.*got :default \(no_rule: a route matches, but no fixed rule covers}m)
     end
 
     it "fails on the entity kind or key" do
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").as_routable.with_entity(:project_id) }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").as_routable.with_entity(:project_id) }
         .to raise_error(not_met, %r{entity: expected project_id:\*, got route_path:"gitlab-org/gitlab"})
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").with_entity(:route_path, "gitlab-org") }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").with_entity(:route_path, "gitlab-org") }
         .to raise_error(not_met, %r{with entity route_path:"gitlab-org".*entity: expected route_path:"gitlab-org", got route_path:"gitlab-org/gitlab"}m)
-      expect { expect(classifier).to classify(:get, "/-/profile").with_entity(:route_path) }
+      expect { expect(classifier).to learn(:get, "/-/profile").with_entity(:route_path) }
         .to raise_error(not_met, /entity: expected route_path:\*, got none \(only routable results have one\)/)
     end
 
     it "fails on the route and on the params" do
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").with_route("projects/issues#show") }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").with_route("projects/issues#show") }
         .to raise_error(not_met, %r{route: expected "projects/issues#show", got #{Regexp.escape(issues_route)}})
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues").with_params("project_id" => "other", "x" => "1") }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues").with_params("project_id" => "other", "x" => "1") }
         .to raise_error(not_met,
                         /params: expected to include \{"project_id"=>"other", "x"=>"1"\}, got \{"namespace_id"=>"gitlab-org", "project_id"=>"gitlab"\} \(differs: project_id => "gitlab", x => absent\)/)
-      expect { expect(classifier).to classify(:get, "/api/v4/x").with_params("id" => "1") }
+      expect { expect(classifier).to learn(:get, "/api/v4/x").with_params("id" => "1") }
         .to raise_error(not_met, /params: expected \{"id"=>"1"\}, but no route matches/)
     end
   end
 
-  describe "classify(...).as_fixed" do
+  describe "learn(...).as_fixed" do
     it "passes for the cell, exact paths and uncacheable answers" do
-      expect(classifier).to classify(:get, "/-/profile").as_fixed("cell_0").exactly
-      expect(classifier).to classify(:get, "/-/profile/keys").as_fixed("cell_0").as_prefix
-      expect(classifier).to classify(:get, "/").as_fixed.exactly.as_uncacheable
-      expect(classifier).to classify(:get, "/").as_fixed(nil)           # the rule names no cell
-      expect(classifier).to classify(:get, "/").as_fixed("cell_0")      # ...which is the default cell
-      expect(classifier).to classify(:get, "/dashboard/projects").as_fixed.as_uncacheable
-      expect(classifier).to classify(:get, "/users/sign_in").as_fixed("cell_0").as_cacheable
+      expect(classifier).to learn(:get, "/-/profile").as_fixed("cell_0").exactly
+      expect(classifier).to learn(:get, "/-/profile/keys").as_fixed("cell_0").as_prefix
+      expect(classifier).to learn(:get, "/").as_fixed.exactly.as_uncacheable
+      expect(classifier).to learn(:get, "/").as_fixed(nil)           # the rule names no cell
+      expect(classifier).to learn(:get, "/").as_fixed("cell_0")      # ...which is the default cell
+      expect(classifier).to learn(:get, "/dashboard/projects").as_fixed.as_uncacheable
+      expect(classifier).to learn(:get, "/users/sign_in").as_fixed("cell_0").as_cacheable
     end
 
     it "fails on the cell" do
-      expect { expect(classifier).to classify(:get, "/-/profile").as_fixed("cell_1") }
+      expect { expect(classifier).to learn(:get, "/-/profile").as_fixed("cell_1") }
         .to raise_error(not_met, /to be classified as fixed to cell "cell_1".*  cell:      "cell_0".*why:\n  - cell: expected "cell_1", got "cell_0"/m)
-      expect { expect(classifier).to classify(:get, "/").as_fixed("cell_1") }
+      expect { expect(classifier).to learn(:get, "/").as_fixed("cell_1") }
         .to raise_error(not_met, /cell: expected "cell_1", got nil \(the rule names no cell: the default cell, "cell_0"\)/)
-      expect { expect(classifier).to classify(:get, "/-/profile").as_fixed(nil) }
+      expect { expect(classifier).to learn(:get, "/-/profile").as_fixed(nil) }
         .to raise_error(not_met, /cell: expected nil, got "cell_0"/)
     end
 
     it "fails on exactness, cacheability and source" do
-      expect { expect(classifier).to classify(:get, "/-/profile/keys").as_fixed("cell_0").exactly }
+      expect { expect(classifier).to learn(:get, "/-/profile/keys").as_fixed("cell_0").exactly }
         .to raise_error(not_met,
                         %r{path:      "/-/profile".*Rails would match: #9 GET /-/profile/keys\(\.:format\) \(keys#index\).*why:\n  - exact: expected true, got false\z}m)
-      expect { expect(classifier).to classify(:get, "/-/profile").as_uncacheable }
+      expect { expect(classifier).to learn(:get, "/-/profile").as_uncacheable }
         .to raise_error(not_met, /cacheable: expected false, got true/)
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab").as_fixed("cell_0") }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab").as_fixed("cell_0") }
         .to raise_error(not_met, /why:\n  - source: expected :fixed, got :routable\z/)
     end
   end
 
-  describe "classify(...).as_default" do
+  describe "learn(...).as_default" do
     it "passes for unknown routes and routes no rule covers" do
-      expect(classifier).to classify(:get, "/api/v4/projects/1").as_default.as_uncacheable
-      expect(classifier).to classify(:get, "/api/v4/projects/1").as_default(:no_route)
-      expect(no_help).to classify(:get, "/help.json").as_default(:no_rule).with_route("help#index").exactly
-      expect(classifier).to classify(:get, "/help.json").as_fixed.exactly
+      expect(classifier).to learn(:get, "/api/v4/projects/1").as_default.as_uncacheable
+      expect(classifier).to learn(:get, "/api/v4/projects/1").as_default(:no_route)
+      expect(no_help).to learn(:get, "/help.json").as_default(:no_rule).with_route("help#index").exactly
+      expect(classifier).to learn(:get, "/help.json").as_fixed.exactly
     end
 
     it "fails on the source and the reason" do
-      expect { expect(classifier).to classify(:get, "/gitlab-org/gitlab").as_default }
+      expect { expect(classifier).to learn(:get, "/gitlab-org/gitlab").as_default }
         .to raise_error(not_met, /source: expected :default, got :routable/)
-      expect { expect(no_help).to classify(:get, "/help.json").as_default(:no_route) }
+      expect { expect(no_help).to learn(:get, "/help.json").as_default(:no_route) }
         .to raise_error(not_met, /reason: expected :no_route, got :no_rule \(a route matches, but no fixed rule/)
     end
 
     it "refuses an unknown reason" do
-      expect { classify(:get, "/").as_default(:nope) }.to raise_error(ArgumentError, /:no_route, :no_rule/)
+      expect { learn(:get, "/").as_default(:nope) }.to raise_error(ArgumentError, /:no_route, :no_rule/)
     end
   end
 
-  describe "negated classify" do
+  describe "negated learn" do
     it "passes when any expectation differs" do
-      expect(classifier).not_to classify(:get, "/").as_routable
-      expect(classifier).not_to classify(:get, "/-/profile").as_fixed("cell_1")
+      expect(classifier).not_to learn(:get, "/").as_routable
+      expect(classifier).not_to learn(:get, "/-/profile").as_fixed("cell_1")
     end
 
     it "fails showing what happened" do
-      expect { expect(classifier).not_to classify(:get, "/").as_fixed.exactly.as_uncacheable }
+      expect { expect(classifier).not_to learn(:get, "/").as_fixed.exactly.as_uncacheable }
         .to raise_error(not_met, Regexp.new(Regexp.escape(<<~MSG.chomp)))
           expected GET "/" not to be classified as fixed exactly uncacheable
           but it was classified:
@@ -159,37 +159,37 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
     end
   end
 
-  describe "classify with dynamic constraints" do
+  describe "learn with dynamic constraints" do
     it "passes the constraint to the classifier and to the route Rails would match" do
       seen = []
-      expect(dynamic).to classify(:get, "/groups/acme").with_constraints { |route, params|
+      expect(dynamic).to learn(:get, "/groups/acme").with_constraints { |route, params|
                            seen << [route.endpoint, params]
                            true
                          }
-                                                       .as_routable("/groups/acme").with_route("groups#show").with_params("id" => "acme")
+                                                    .as_routable("/groups/acme").with_route("groups#show").with_params("id" => "acme")
       expect(seen).to include(["groups#show", { "id" => "acme" }])
-      expect(dynamic).to classify(:get, "/groups/acme") { |_route, _params| false }
+      expect(dynamic).to learn(:get, "/groups/acme") { |_route, _params| false }
         .as_routable("/groups").with_entity(:route_path, "groups").with_route("users#unmatched")
     end
 
     it "fails naming the route the constraint rejected" do
-      expect { expect(dynamic).to classify(:get, "/groups/acme").with_constraints { false }.with_route("groups#show") }
+      expect { expect(dynamic).to learn(:get, "/groups/acme").with_constraints { false }.with_route("groups#show") }
         .to raise_error(not_met,
                         %r{Rails would match: #1 GET /:username/\*rest \(users#unmatched\)\n  params: \{"username"=>"groups", "rest"=>"acme"\}\n  other routes that match structurally \(later in Rails order, or rejected by a constraint\):\n    #0 GET /groups/\*id\(\.:format\) \(groups#show\) params: \{"id"=>"acme"\}})
     end
 
     it "needs a block" do
-      expect { classify(:get, "/").with_constraints }.to raise_error(ArgumentError, /needs a block/)
+      expect { learn(:get, "/").with_constraints }.to raise_error(ArgumentError, /needs a block/)
     end
   end
 
-  describe "classify misuse" do
+  describe "learn misuse" do
     it "refuses an expectation-free matcher, conflicting sources and non-classifiers" do
-      expect { expect(classifier).to classify(:get, "/") }.to raise_error(ArgumentError, /expects nothing: chain as_routable/)
-      expect { classify(:get, "/").as_routable.as_fixed }.to raise_error(ArgumentError, /already expects a routable result/)
-      expect { expect("classifier").to classify(:get, "/").as_fixed }.to raise_error(ArgumentError, /expected a Gitlab::Cells::Learn::Classifier/)
-      expect { classify(:get, "/").with_params("x") }.to raise_error(ArgumentError, /with_params needs a Hash/)
-      expect { expect(classifier).to classify(:get, 42).as_fixed }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError)
+      expect { expect(classifier).to learn(:get, "/") }.to raise_error(ArgumentError, /expects nothing: chain as_routable/)
+      expect { learn(:get, "/").as_routable.as_fixed }.to raise_error(ArgumentError, /already expects a routable result/)
+      expect { expect("classifier").to learn(:get, "/").as_fixed }.to raise_error(ArgumentError, /expected a Gitlab::Cells::Learn::Classifier/)
+      expect { learn(:get, "/").with_params("x") }.to raise_error(ArgumentError, /with_params needs a Hash/)
+      expect { expect(classifier).to learn(:get, 42).as_fixed }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError)
     end
   end
 
@@ -230,12 +230,12 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
 
   describe "descriptions" do
     it "describes each chain" do
-      expect(classify(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org/gitlab").with_entity(:route_path, "gitlab-org/gitlab").description)
-        .to eq('classify GET "/gitlab-org/gitlab/-/issues" as routable "/gitlab-org/gitlab" with entity route_path:"gitlab-org/gitlab"')
-      expect(classify(:get, "/").as_fixed("cell_0").exactly.as_uncacheable.description)
-        .to eq('classify GET "/" as fixed to cell "cell_0" exactly uncacheable')
-      expect(classify(:post, "/x").as_default(:no_route).with_route("a#b").with_params("id" => 1).description)
-        .to eq('classify POST "/x" as default (no_route) with route "a#b" with params {"id"=>"1"}')
+      expect(learn(:get, "/gitlab-org/gitlab/-/issues").as_routable("/gitlab-org/gitlab").with_entity(:route_path, "gitlab-org/gitlab").description)
+        .to eq('learn GET "/gitlab-org/gitlab/-/issues" as routable "/gitlab-org/gitlab" with entity route_path:"gitlab-org/gitlab"')
+      expect(learn(:get, "/").as_fixed("cell_0").exactly.as_uncacheable.description)
+        .to eq('learn GET "/" as fixed to cell "cell_0" exactly uncacheable')
+      expect(learn(:post, "/x").as_default(:no_route).with_route("a#b").with_params("id" => 1).description)
+        .to eq('learn POST "/x" as default (no_route) with route "a#b" with params {"id"=>"1"}')
       expect(recognize(:get, "/help").as("help#index").description).to eq('recognize GET "/help" as "help#index"')
     end
 
@@ -246,14 +246,14 @@ RSpec.describe Gitlab::Cells::Learn::RSpec::Matchers do
           require "gitlab/cells/learn/rspec"
           RSpec.describe "routes" do
             subject { Gitlab::Cells::Learn::Classifier.new(routes: File.read(#{File.join(CORPUS_DIR, "gitlabish-routes.json").inspect})) }
-            it { is_expected.to classify(:get, "/-/profile").as_fixed("cell_0").exactly }
+            it { is_expected.to learn(:get, "/-/profile").as_fixed("cell_0").exactly }
             it { is_expected.to recognize(:get, "/help").as("help#index") }
-            it { is_expected.to classify(:get, "/help.json").as_routable }
+            it { is_expected.to learn(:get, "/help.json").as_routable }
           end
         RUBY
         out, _err, status = Open3.capture3("rspec", "-I", File.join(REPO_ROOT, "lib"), "--format", "documentation", spec)
         expect(status).not_to be_success
-        expect(out).to include('is expected to classify GET "/-/profile" as fixed to cell "cell_0" exactly')
+        expect(out).to include('is expected to learn GET "/-/profile" as fixed to cell "cell_0" exactly')
         expect(out).to include('is expected to recognize GET "/help" as "help#index"')
         expect(out).to include("3 examples, 1 failure")
         expect(out).to match(/source: expected :routable, got :fixed/)

@@ -35,6 +35,7 @@ use regex_automata::{Anchored, Input};
 use rustc_hash::FxHashMap;
 
 use crate::engine::{lazy_dfa, Direction, EngineConfig};
+use crate::error::{AutomatonError, SearchError};
 use crate::inline_vec::InlineVec;
 
 /// A route's regex split at its key segment, as DFA patterns.
@@ -161,7 +162,7 @@ impl Patterns {
 }
 
 impl AroundKey {
-    pub fn build(routes: Vec<SplitRoute>, config: &EngineConfig) -> Result<AroundKey, String> {
+    pub fn build(routes: Vec<SplitRoute>, config: &EngineConfig) -> Result<AroundKey, AutomatonError> {
         let (mut prefixes, mut heads, mut suffixes) = (Patterns::default(), Patterns::default(), Patterns::default());
         let mut keys: HashMap<String, Vec<KeyedRoute>> = HashMap::new();
         for r in routes {
@@ -194,7 +195,7 @@ impl AroundKey {
 
     /// Calls `found` with every keyed route before `bound` that matches `path` (a route can be
     /// reported once per occurrence of its key).
-    pub fn for_each_match(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<(), String> {
+    pub fn for_each_match(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
         let dfas = &*self.dfas;
         let mut caches = None;
         // Per occurrence: the suffixes matched; the whole prefixes' and tails' starts.
@@ -302,10 +303,10 @@ fn key_segments(path: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
 fn overlapping(
     found: &mut impl FnMut(u32, usize),
     mut search: impl FnMut(&mut OverlappingState) -> Result<(), regex_automata::MatchError>,
-) -> Result<(), String> {
+) -> Result<(), SearchError> {
     let mut state = OverlappingState::start();
     loop {
-        search(&mut state).map_err(|e| e.to_string())?;
+        search(&mut state)?;
         match state.get_match() {
             Some(hm) => found(hm.pattern().as_u32(), hm.offset()),
             None => return Ok(()),
@@ -319,21 +320,21 @@ fn overlapping(
 /// Walks the states itself and reads every pattern of the last one: an overlapping search
 /// re-enters once per match, and a short suffix is matched by a dozen patterns at once (37
 /// reports a path on GitLab's templates, which took most of the time spent on suffixes).
-fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
+fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
     let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
-    let mut sid = dfa.start_state_forward(cache, &input).map_err(|e| e.to_string())?;
+    let mut sid = dfa.start_state_forward(cache, &input)?;
     for &b in &hay[start..] {
-        sid = dfa.next_state(cache, sid, b).map_err(|e| e.to_string())?;
+        sid = dfa.next_state(cache, sid, b)?;
         if sid.is_tagged() {
             if sid.is_dead() {
                 return Ok(());
             }
             if sid.is_quit() {
-                return Err(format!("the suffix automaton gave up at byte {b:#04x}"));
+                return Err(SearchError::SuffixGaveUp { byte: b });
             }
         }
     }
-    sid = dfa.next_eoi_state(cache, sid).map_err(|e| e.to_string())?;
+    sid = dfa.next_eoi_state(cache, sid)?;
     if sid.is_match() {
         for i in 0..dfa.match_len(cache, sid) {
             found(dfa.match_pattern(cache, sid, i).as_u32());

@@ -24,18 +24,28 @@ const PREAMBLE: usize = 8 + 4 + 4 + 8 + 8;
 /// Bytes that are not a usable artifact.
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
+    /// The bytes do not start with `GLCLEARN`.
     #[error("not a gitlab-cells-learn artifact (bad magic bytes)")]
     BadMagic,
+    /// Written by another version of the format.
     #[error("artifact format version {found}, this library reads version {FORMAT_VERSION}")]
-    Version { found: u32 },
+    Version {
+        /// The version the bytes carry.
+        found: u32,
+    },
+    /// Shorter than the preamble says; the text names the part missing.
     #[error("artifact truncated: {0}")]
     Truncated(String),
+    /// The payload's checksum differs from the preamble's.
     #[error("artifact checksum mismatch: the bytes are corrupted")]
     Checksum,
+    /// The JSON header does not parse, its routes or rules no longer compile, or its parts do not
+    /// fit together; the text says which.
     #[error("artifact header: {0}")]
     Header(String),
+    /// `regex-automata` refuses a serialized dense DFA.
     #[error("artifact automaton: {0}")]
-    Automaton(String),
+    Automaton(#[from] regex_automata::util::wire::DeserializeError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,6 +111,18 @@ pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, 
 }
 
 /// Loads what [`write()`] wrote; a route only Ruby's `Regexp` can decide is refused (see [`read_with`]).
+///
+/// ```
+/// use cells_learn::{artifact, Classifier, RouteDef, Rules};
+///
+/// let classifier = Classifier::new(vec![RouteDef::new("GET", "/*namespace_id/:project_id(.:format)")]).unwrap();
+/// let bytes = artifact::write(&classifier, Some(&Rules::gitlab_default())).unwrap();
+/// let (loaded, rules) = artifact::read(&bytes).unwrap();
+/// assert_eq!(loaded.recognize("GET", b"/gitlab-org/gitlab").unwrap().map(|m| m.route_index()), Some(0));
+/// assert_eq!(rules, Some(Rules::gitlab_default()));
+/// // Foreign, truncated or corrupted bytes are refused, never trusted.
+/// assert!(matches!(artifact::read(&bytes[..bytes.len() - 1]), Err(artifact::ArtifactError::Truncated(_))));
+/// ```
 pub fn read(bytes: &[u8]) -> Result<(Classifier, Option<Rules>), ArtifactError> {
     read_with(bytes, false)
 }
@@ -141,7 +163,7 @@ pub fn read_with(bytes: &[u8], host_regex: bool) -> Result<(Classifier, Option<R
             offset += 1;
         }
         let dfa = payload.get(offset..offset.saturating_add(len)).ok_or_else(|| ArtifactError::Truncated("automaton".into()))?;
-        engines.push(Engine::from_dense_bytes(dfa).map_err(ArtifactError::Automaton)?);
+        engines.push(Engine::from_dense_bytes(dfa)?);
         offset += len;
     }
     if offset != payload.len() {

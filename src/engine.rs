@@ -14,9 +14,11 @@ use regex_automata::{
     dfa::{dense, Automaton, OverlappingState, StartKind},
     hybrid,
     nfa::thompson,
-    util::{pool::Pool, syntax},
+    util::{pool::Pool, syntax, wire::DeserializeError},
     Anchored, Input, MatchKind,
 };
+
+use crate::error::{AutomatonError, SearchError};
 
 /// Which automaton to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -26,13 +28,34 @@ pub enum EngineKind {
     /// `dense_size_limit`, else the lazy DFA.
     #[default]
     Auto,
+    /// One dense DFA per automaton: fastest, built ahead of time, serializable into artifacts.
     Dense,
+    /// Lazy (hybrid) DFAs that build their states while searching, in a bounded cache: for
+    /// tables whose dense DFA would be too large to determinize.
     Lazy,
+}
+
+impl EngineKind {
+    /// `"auto"`, `"dense"` or `"lazy"`, as serialized and as the CLI and the gem name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Auto => "auto",
+            EngineKind::Dense => "dense",
+            EngineKind::Lazy => "lazy",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Limits for building the automaton.
 #[derive(Clone, Copy, Debug)]
 pub struct EngineConfig {
+    /// Which automaton to build.
     pub kind: EngineKind,
     /// Bytes the dense DFA (and its determinization) may use before `Auto` gives up on it.
     pub dense_size_limit: usize,
@@ -69,7 +92,7 @@ impl Default for EngineConfig {
 
 /// One lazy DFA over `patterns` (all matches reported, `MatchKind::All`), reading the path
 /// `direction`; its cache is bounded by `config.lazy_cache_capacity`.
-pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, String> {
+pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, AutomatonError> {
     hybrid::dfa::Builder::new()
         .configure(
             hybrid::dfa::Config::new()
@@ -83,7 +106,7 @@ pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction
         .syntax(syntax_config())
         .thompson(thompson_config().reverse(direction == Direction::Reverse))
         .build_many(patterns)
-        .map_err(|e| e.to_string())
+        .map_err(AutomatonError::from)
 }
 
 /// Which way a lazy DFA reads the path.
@@ -110,7 +133,7 @@ pub struct LazyChunk {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Engine::{}", self.kind_name())
+        write!(f, "Engine::{}", self.kind())
     }
 }
 
@@ -124,7 +147,7 @@ fn thompson_config() -> thompson::Config {
 }
 
 impl Engine {
-    pub fn build(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
+    pub fn build(patterns: &[String], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         match config.kind {
             EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4),
             EngineKind::Lazy => Self::build_lazy(patterns, config),
@@ -136,26 +159,25 @@ impl Engine {
         }
     }
 
-    fn build_dense(patterns: &[String], limit: usize) -> Result<Engine, String> {
+    fn build_dense(patterns: &[String], limit: usize) -> Result<Engine, AutomatonError> {
         let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored).dfa_size_limit(Some(limit)).determinize_size_limit(Some(limit)),
             )
             .syntax(syntax_config())
             .thompson(thompson_config())
-            .build_many(patterns)
-            .map_err(|e| e.to_string())?;
+            .build_many(patterns)?;
         Ok(Engine::Dense(dfa))
     }
 
-    fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, String> {
+    fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         let chunk = config.lazy_chunk_patterns.max(1);
         let chunks =
             patterns.chunks(chunk).enumerate().map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config)).collect::<Result<Vec<_>, _>>()?;
         Ok(Engine::Lazy(chunks))
     }
 
-    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig) -> Result<LazyChunk, String> {
+    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig) -> Result<LazyChunk, AutomatonError> {
         let dfa = Arc::new(lazy_dfa(patterns, config, Direction::Forward)?);
         let for_pool = Arc::clone(&dfa);
         let create: CacheFn = Box::new(move || for_pool.create_cache());
@@ -170,10 +192,11 @@ impl Engine {
         }
     }
 
-    pub fn kind_name(&self) -> &'static str {
+    /// [`EngineKind::Dense`] or [`EngineKind::Lazy`].
+    pub fn kind(&self) -> EngineKind {
         match self {
-            Engine::Dense(_) => "dense",
-            Engine::Lazy(_) => "lazy",
+            Engine::Dense(_) => EngineKind::Dense,
+            Engine::Lazy(_) => EngineKind::Lazy,
         }
     }
 
@@ -192,13 +215,13 @@ impl Engine {
 
     /// Calls `found` with every pattern that matches all of `hay`.
     #[inline]
-    pub fn for_each_match(&self, hay: &[u8], mut found: impl FnMut(u32)) -> Result<(), String> {
+    pub fn for_each_match(&self, hay: &[u8], mut found: impl FnMut(u32)) -> Result<(), SearchError> {
         let input = Input::new(hay).anchored(Anchored::Yes);
         match self {
             Engine::Dense(dfa) => {
                 let mut state = OverlappingState::start();
                 loop {
-                    dfa.try_search_overlapping_fwd(&input, &mut state).map_err(|e| e.to_string())?;
+                    dfa.try_search_overlapping_fwd(&input, &mut state)?;
                     match state.get_match() {
                         Some(hm) if hm.offset() == hay.len() => found(hm.pattern().as_u32()),
                         Some(_) => {}
@@ -211,7 +234,7 @@ impl Engine {
                     let mut cache = chunk.pool.get();
                     let mut state = hybrid::dfa::OverlappingState::start();
                     loop {
-                        chunk.dfa.try_search_overlapping_fwd(&mut cache, &input, &mut state).map_err(|e| e.to_string())?;
+                        chunk.dfa.try_search_overlapping_fwd(&mut cache, &input, &mut state)?;
                         match state.get_match() {
                             Some(hm) if hm.offset() == hay.len() => found(chunk.first_pattern + hm.pattern().as_u32()),
                             Some(_) => {}
@@ -236,16 +259,16 @@ impl Engine {
     }
 
     /// Loads a dense DFA written by [`Engine::dense_bytes`]; the bytes are validated.
-    pub fn from_dense_bytes(bytes: &[u8]) -> Result<Engine, String> {
+    pub fn from_dense_bytes(bytes: &[u8]) -> Result<Engine, DeserializeError> {
         // DFA::from_bytes needs 4-byte alignment: deserialize from an aligned copy if needed.
         if bytes.as_ptr() as usize % 4 == 0 {
-            let (dfa, _) = dense::DFA::from_bytes(bytes).map_err(|e| e.to_string())?;
+            let (dfa, _) = dense::DFA::from_bytes(bytes)?;
             Ok(Engine::Dense(dfa.to_owned()))
         } else {
             let mut words = vec![0u32; bytes.len().div_ceil(4)];
             let buf: &mut [u8] = bytemuck_cast(&mut words);
             buf[..bytes.len()].copy_from_slice(bytes);
-            let (dfa, _) = dense::DFA::from_bytes(&buf[..bytes.len()]).map_err(|e| e.to_string())?;
+            let (dfa, _) = dense::DFA::from_bytes(&buf[..bytes.len()])?;
             Ok(Engine::Dense(dfa.to_owned()))
         }
     }

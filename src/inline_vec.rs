@@ -1,4 +1,4 @@
-//! A vector that stays on the stack while it holds few items: the lists one classify builds
+//! A vector that stays on the stack while it holds few items: the lists one recognize builds
 //! (candidate routes, the patterns one search matched) are short, and a heap allocation per
 //! call would cost more than the search it serves.
 

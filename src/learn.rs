@@ -3,7 +3,9 @@
 //! The core decides *what* a request names — a fixed path, a routable entity, or nothing it
 //! knows — and leaves *which cell* owns a routable entity to the host: in GitLab, the same
 //! lookup that resolves a route path to `routes.cell_id`, or a Topology Service claim. The
-//! entity is therefore typed as one of the claim kinds the Topology Service resolves.
+//! entity is therefore typed as one of the kinds of claim the Topology Service resolves
+//! ([`EntityKind`]); "claim" stays the Topology Service's word (and the rules file's key),
+//! "entity" is this crate's.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,7 @@ impl Source {
     /// Every source, in declaration order (`ALL[s as usize] == s`).
     pub const ALL: [Source; 3] = [Source::Routable, Source::Fixed, Source::Default];
 
+    /// `routable`, `fixed` or `default`, as the answer's JSON writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Routable => "routable",
@@ -46,15 +49,22 @@ impl Source {
 /// gems, the CLI without `--routes-version`) stay valid and rank below any versioned table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LearnResponse {
+    /// The path the answer is for: a prefix of the request path, or (with `exact`) the path itself.
     pub path: String,
+    /// The cell that serves it.
     pub cell: String,
+    /// How the answer was decided.
     pub source: Source,
+    /// Only `path` itself, not the paths below it.
     #[serde(default, skip_serializing_if = "is_false")]
     pub exact: bool,
+    /// Whether the router may cache the answer (only written when false).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub cacheable: bool,
+    /// The digest of the route table that decided it, when the cell knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes_digest: Option<String>,
+    /// That table's version (larger is newer), when the cell knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes_version: Option<u64>,
 }
@@ -131,40 +141,48 @@ pub fn covers_prefix(prefix: &str, path: &str) -> bool {
     }
 }
 
-/// The kinds of claim GitLab's Topology Service resolves to a cell.
+/// The kinds of routable entity: the kinds of claim GitLab's Topology Service resolves to a cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ClaimKind {
+pub enum EntityKind {
     /// A full route path, `gitlab-org/gitlab` (GitLab's `routes.path`).
     RoutePath,
+    /// An organization's path.
     OrganizationPath,
+    /// A namespace's numeric id.
     NamespaceId,
+    /// A project's numeric id (an API `:id` of digits).
     ProjectId,
+    /// A user's numeric id.
     UserId,
+    /// A username.
     Username,
 }
 
-impl ClaimKind {
+impl EntityKind {
     /// Every kind, in declaration order (`ALL[k as usize] == k`).
-    pub const ALL: [ClaimKind; 6] =
-        [ClaimKind::RoutePath, ClaimKind::OrganizationPath, ClaimKind::NamespaceId, ClaimKind::ProjectId, ClaimKind::UserId, ClaimKind::Username];
+    pub const ALL: [EntityKind; 6] =
+        [EntityKind::RoutePath, EntityKind::OrganizationPath, EntityKind::NamespaceId, EntityKind::ProjectId, EntityKind::UserId, EntityKind::Username];
 
+    /// The kind's name as the rules file and the gem write it (`route_path`...).
     pub fn as_str(self) -> &'static str {
         match self {
-            ClaimKind::RoutePath => "route_path",
-            ClaimKind::OrganizationPath => "organization_path",
-            ClaimKind::NamespaceId => "namespace_id",
-            ClaimKind::ProjectId => "project_id",
-            ClaimKind::UserId => "user_id",
-            ClaimKind::Username => "username",
+            EntityKind::RoutePath => "route_path",
+            EntityKind::OrganizationPath => "organization_path",
+            EntityKind::NamespaceId => "namespace_id",
+            EntityKind::ProjectId => "project_id",
+            EntityKind::UserId => "user_id",
+            EntityKind::Username => "username",
         }
     }
 }
 
 /// A routable entity: what the host resolves to a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Claim {
-    pub kind: ClaimKind,
+pub struct Entity {
+    /// What kind of entity the key names.
+    pub kind: EntityKind,
+    /// The key, e.g. `gitlab-org/gitlab` or `42`.
     pub key: String,
 }
 
@@ -182,6 +200,7 @@ impl Unrouted {
     /// Every reason, in declaration order (`ALL[r as usize] == r`).
     pub const ALL: [Unrouted; 2] = [Unrouted::NoRoute, Unrouted::NoRule];
 
+    /// `no_route` or `no_rule`.
     pub fn as_str(self) -> &'static str {
         match self {
             Unrouted::NoRoute => "no_route",
@@ -194,9 +213,39 @@ impl Unrouted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Learned {
-    Routable { path: String, exact: bool, claim: Claim, route: usize },
-    Fixed { path: String, exact: bool, cell: Option<String>, cacheable: bool, route: Option<usize> },
-    Default { path: String, reason: Unrouted, route: Option<usize> },
+    /// The route names a routable entity; the host resolves its cell.
+    Routable {
+        /// The path to cache: the request path up to the entity's end, or the whole path.
+        path: String,
+        /// Only `path` itself (the entity does not end a segment).
+        exact: bool,
+        /// The entity.
+        entity: Entity,
+        /// The route's index.
+        route: usize,
+    },
+    /// A fixed rule covers the path.
+    Fixed {
+        /// The rule's path, or the exact request path.
+        path: String,
+        /// Only `path` itself.
+        exact: bool,
+        /// The rule's cell (`None`: the default cell).
+        cell: Option<String>,
+        /// The rule's `cacheable`.
+        cacheable: bool,
+        /// The route's index, if a route matched.
+        route: Option<usize>,
+    },
+    /// Neither: the default cell answers, exact and uncached.
+    Default {
+        /// The normalized request path (invalid UTF-8 percent-encoded).
+        path: String,
+        /// Why.
+        reason: Unrouted,
+        /// The route's index, if a route matched.
+        route: Option<usize>,
+    },
 }
 
 impl Learned {
@@ -210,9 +259,9 @@ impl Learned {
 
     /// The answer, with `resolve` naming the cell of a routable entity (`None`: unknown
     /// entity, answered by the default cell and not cached).
-    pub fn respond(&self, default_cell: &str, resolve: impl FnOnce(&Claim) -> Option<String>) -> LearnResponse {
+    pub fn respond(&self, default_cell: &str, resolve: impl FnOnce(&Entity) -> Option<String>) -> LearnResponse {
         match self {
-            Learned::Routable { path, exact, claim, .. } => LearnResponse::decide(Source::Routable, path, *exact, true, resolve(claim), default_cell),
+            Learned::Routable { path, exact, entity, .. } => LearnResponse::decide(Source::Routable, path, *exact, true, resolve(entity), default_cell),
             Learned::Fixed { path, exact, cell, cacheable, .. } => LearnResponse::decide(Source::Fixed, path, *exact, *cacheable, cell.clone(), default_cell),
             Learned::Default { path, .. } => LearnResponse::decide(Source::Default, path, true, false, None, default_cell),
         }
@@ -238,7 +287,7 @@ mod tests {
 
     #[test]
     fn variant_lists_are_in_declaration_order_and_named_as_serialized() {
-        for (i, k) in ClaimKind::ALL.iter().enumerate() {
+        for (i, k) in EntityKind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
             assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{}\"", k.as_str()));
         }

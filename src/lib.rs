@@ -12,42 +12,68 @@
 //!     RouteDef::new("GET", "/-/profile(.:format)").to("profiles", "show"),
 //!     RouteDef::new("GET", "/*namespace_id/:project_id/-/issues(.:format)").to("projects/issues", "index"),
 //! ]).unwrap();
-//! let m = classifier.classify("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
+//! let m = classifier.recognize("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
 //! assert_eq!(m.route_index(), 1);
 //! assert_eq!(m.param("namespace_id").as_deref(), Some(&b"gitlab-org"[..]));
 //! ```
 //!
-//! The pieces, in the order a request meets them:
+//! The pieces, in the order a request meets them (the modules are private unless linked):
 //! - [`normalize`]: Rails' path normalization and parameter unescaping.
-//! - [`engine`]: the multi-pattern DFA (dense, or lazy for huge glob-heavy tables).
-//! - [`matcher`]: the exact Onigmo-semantics matcher that confirms widened candidates and
-//!   extracts parameters.
-//! - [`classifier`]: Rails' ordering, verb and HEAD rules, and the dynamic-constraint callback.
-//! - [`rules`] and [`learn`]: from a matched route to the router's learn answer.
+//! - `engine`, `around_key`: the multi-pattern DFAs (dense, or lazy for huge glob-heavy tables).
+//! - `matcher`, `span_plan`: the exact Onigmo-semantics matcher that confirms widened candidates
+//!   and extracts parameters.
+//! - [`Classifier`]: Rails' ordering, verb and HEAD rules, and the dynamic-constraint callback.
+//! - [`Rules`], [`LearnResponse`] and [`Learner`]: from the route Rails would pick to the
+//!   router's learn answer.
 //! - [`artifact`]: a compiled classifier as bytes, loaded again without recompiling.
+//! - [`routes`], [`templates`], [`vectors`]: the route table, template snapshot and recorded
+//!   request formats.
+
+#![deny(missing_docs)]
 
 mod around_key;
 pub mod artifact;
-pub mod classifier;
-pub mod engine;
-pub mod error;
+mod classifier;
+mod engine;
+mod error;
 mod heap;
 mod inline_vec;
-pub mod journey;
-pub mod learn;
-pub mod matcher;
+// The three below are driven directly by the fuzz targets (and so by their replay in
+// `tests/fuzz_regressions.rs`) and the peer benchmark, through [`internals`]; they are not
+// part of the documented API.
+#[allow(missing_docs)]
+mod journey;
+mod learn;
+mod learner;
+#[allow(missing_docs)]
+mod matcher;
 pub mod normalize;
 pub mod routes;
-pub mod ruby_regex;
-pub mod rules;
+#[allow(missing_docs)]
+mod ruby_regex;
+mod rules;
 mod shared_runs;
-pub mod span_plan;
+mod span_plan;
 pub mod templates;
 pub mod vectors;
 
-pub use classifier::{BuildOptions, Classifier, CompiledRoute, Match};
+pub use classifier::{BuildOptions, Classifier, CompiledRoute, HostRegex, Match, RegexHost, DEFAULT_MAX_PATH_LEN};
 pub use engine::{EngineConfig, EngineKind};
-pub use error::{ClassifyError, CompileError};
-pub use learn::{Claim, ClaimKind, LearnResponse, Learned, Source};
+pub use error::{AutomatonError, ClassifyError, CompileError, SearchError};
+pub use journey::SpecError;
+pub use learn::{covers_prefix, Entity, EntityKind, LearnResponse, Learned, Source, Unrouted};
+pub use learner::Learner;
+pub use matcher::{BudgetExceeded, Spans};
 pub use routes::{Requirement, RouteDef, Verbs};
-pub use rules::Rules;
+pub use ruby_regex::parse::{Inexpressible, RegexError};
+pub use ruby_regex::translate::Widening;
+pub use rules::{FixedRule, RoutableRule, Rules, RulesError};
+
+/// The parsers and the exact matcher below the classifier, for the fuzz targets
+/// (`fuzz/src/core_checks.rs`) and the peer benchmark's spec expansion. Not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::journey::{param_names, parse_spec, SpecNode};
+    pub use crate::matcher::Matcher;
+    pub use crate::ruby_regex::{parse::parse, translate::translate};
+}

@@ -26,6 +26,7 @@ pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the route's regex needs more than {budget} backtracking steps on this path")]
 pub struct BudgetExceeded {
+    /// The steps allowed.
     pub budget: u64,
 }
 

@@ -14,19 +14,26 @@ use serde::{Deserialize, Serialize};
 pub enum Requirement {
     /// A Ruby regex: `Regexp#source` and `Regexp#options` (1 = i, 2 = x, 4 = m).
     Regex {
+        /// `Regexp#source`.
         source: String,
+        /// `Regexp#options`.
         #[serde(default)]
         options: u32,
     },
     /// A fixed string (`Regexp.union("v4")` matches it literally).
-    Literal { literal: String },
+    Literal {
+        /// The string.
+        literal: String,
+    },
 }
 
 impl Requirement {
+    /// A Ruby regex without options.
     pub fn regex(source: impl Into<String>) -> Self {
         Requirement::Regex { source: source.into(), options: 0 }
     }
 
+    /// A fixed string.
     pub fn literal(text: impl Into<String>) -> Self {
         Requirement::Literal { literal: text.into() }
     }
@@ -43,8 +50,11 @@ pub struct RouteDef {
     pub verb: String,
     /// The Journey path spec, e.g. `/*namespace_id/:project_id/-/issues(.:format)`.
     pub path: String,
+    /// The route's name (`project_issues`), if it has one.
     #[serde(default)]
     pub name: Option<String>,
+    /// Per parameter, the requirement its value must meet (Journey's default otherwise:
+    /// `[^/.?]+`, or `.+?` for a glob).
     #[serde(default)]
     pub requirements: BTreeMap<String, Requirement>,
     /// `controller`, `action`, and any default such as `format`.
@@ -86,26 +96,31 @@ impl RouteDef {
         }
     }
 
+    /// With a requirement on `param`.
     pub fn requirement(mut self, param: impl Into<String>, requirement: Requirement) -> Self {
         self.requirements.insert(param.into(), requirement);
         self
     }
 
+    /// With a Ruby regex requirement on `param`.
     pub fn regex_requirement(self, param: impl Into<String>, source: impl Into<String>, options: u32) -> Self {
         self.requirement(param, Requirement::Regex { source: source.into(), options })
     }
 
+    /// With a route name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
+    /// Served by `controller#action`.
     pub fn to(mut self, controller: &str, action: &str) -> Self {
         self.defaults.insert("controller".into(), controller.into());
         self.defaults.insert("action".into(), action.into());
         self
     }
 
+    /// With dynamic constraints the host decides (a constraint object or lambda).
     pub fn dynamic(mut self) -> Self {
         self.dynamic_constraints = true;
         self
@@ -118,6 +133,7 @@ impl RouteDef {
         self
     }
 
+    /// A mounted Rack application (the path is a prefix; the host decides whether it answers).
     pub fn mounted(mut self) -> Self {
         self.mounted = true;
         self
@@ -142,7 +158,10 @@ impl RouteDef {
 /// The verbs a route answers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verbs {
+    /// Every verb (`""`: `match ... via: :all`, mounts).
     Any,
+    /// These verbs only (the classifier still answers HEAD with GET routes when no route names
+    /// HEAD, as Journey does).
     Only(Vec<Box<str>>),
 }
 
@@ -156,6 +175,7 @@ impl Verbs {
         verbs.iter().all(|v| is_method_token(v)).then_some(Verbs::Only(verbs))
     }
 
+    /// Whether a request with this (upper-case) method may take the route.
     #[inline]
     pub fn allows(&self, method: &str) -> bool {
         match self {

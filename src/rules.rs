@@ -19,9 +19,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::classifier::{Classifier, Match};
+use crate::classifier::Match;
 use crate::error::ClassifyError;
-use crate::learn::{covers_prefix, Claim, ClaimKind, Learned, Unrouted};
+use crate::learn::{covers_prefix, Entity, EntityKind, Learned, Unrouted};
 
 /// A path pinned to a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,32 +51,60 @@ pub struct RoutableRule {
     /// Applies to routes whose Journey spec starts with this; absent: to any route.
     #[serde(default)]
     pub spec_prefix: Option<String>,
-    /// The parameters whose values, unescaped and joined by `/`, are the claim's key. All must
+    /// The parameters whose values, unescaped and joined by `/`, are the entity's key. All must
     /// have matched.
     pub params: Vec<String>,
-    pub claim: ClaimKind,
-    /// The claim kind when the key is all digits (an API `:id` that is a numeric id).
-    #[serde(default)]
-    pub numeric_claim: Option<ClaimKind>,
+    /// The entity's kind (the rules file's key is `claim`, the Topology Service's word).
+    #[serde(rename = "claim")]
+    pub entity: EntityKind,
+    /// The entity's kind when the key is all digits (an API `:id` that is a numeric id); the
+    /// rules file's key is `numeric_claim`.
+    #[serde(default, rename = "numeric_claim")]
+    pub numeric_entity: Option<EntityKind>,
 }
 
 /// A rule set that is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
+    /// Not JSON, or not the rules' shape (an unknown key included).
     #[error("rules JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Well-formed, but a value is not usable: the text names the field (`fixed[2].path`) and why.
     #[error("rules: {0}")]
     Invalid(String),
 }
 
 /// The learn rules.
+///
+/// ```
+/// use cells_learn::{Classifier, Learned, Learner, RouteDef, Rules};
+///
+/// let rules = Rules::from_json(br#"{
+///   "default_cell": "cell_0",
+///   "fixed": [{"path": "/-/profile", "exact": true}],
+///   "routable": [{"spec_prefix": "/*namespace_id/:project_id", "params": ["namespace_id", "project_id"], "claim": "route_path"}]
+/// }"#).unwrap();
+/// let classifier = Classifier::new(vec![
+///     RouteDef::new("GET", "/-/profile(.:format)"),
+///     RouteDef::new("GET", "/*namespace_id/:project_id/-/issues(.:format)"),
+/// ]).unwrap();
+/// let learner = Learner::new(classifier, rules);
+/// let Learned::Routable { path, entity, .. } = learner.learned("GET", b"/gitlab-org/gitlab/-/issues").unwrap() else { panic!() };
+/// assert_eq!((path.as_str(), entity.key.as_str()), ("/gitlab-org/gitlab", "gitlab-org/gitlab"));
+/// assert!(matches!(learner.learned("GET", b"/-/profile").unwrap(), Learned::Fixed { exact: true, .. }));
+/// // A rule set that cannot be used is refused with the field at fault.
+/// let err = Rules::from_json(br#"{"default_cell": "cell 0"}"#).unwrap_err();
+/// assert_eq!(err.to_string(), r#"rules: default_cell "cell 0" is not a cell name"#);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// The cell for unknown routes and entities: the newest cell.
     pub default_cell: String,
+    /// Paths pinned to a cell, the first that covers a path winning.
     #[serde(default)]
     pub fixed: Vec<FixedRule>,
+    /// Route parameters that name a routable entity, the first that applies winning.
     #[serde(default)]
     pub routable: Vec<RoutableRule>,
 }
@@ -89,12 +117,14 @@ impl Rules {
         Rules::from_json(GITLAB_DEFAULT.as_bytes()).expect("the shipped rules are valid")
     }
 
+    /// Reads and validates rules in the format above.
     pub fn from_json(bytes: &[u8]) -> Result<Rules, RulesError> {
         let rules: Rules = serde_json::from_slice(bytes)?;
         rules.validate()?;
         Ok(rules)
     }
 
+    /// Checks cell names and paths (rules built in code, or read from an artifact).
     pub fn validate(&self) -> Result<(), RulesError> {
         if !is_cell_name(&self.default_cell) {
             return Err(RulesError::Invalid(format!("default_cell {:?} is not a cell name", self.default_cell)));
@@ -117,32 +147,9 @@ impl Rules {
         Ok(())
     }
 
-    /// Classifies the request and applies the rules; `accept` decides dynamic constraints.
-    pub fn learn_with<'c, 'p>(
-        &self,
-        classifier: &'c Classifier,
-        method: &str,
-        path_info: &'p [u8],
-        accept: impl FnMut(&Match<'c, 'p>) -> bool,
-    ) -> Result<Learned, ClassifyError> {
-        let found = classifier.classify_with(method, path_info, accept)?;
-        self.learn_found(found, path_info)
-    }
-
-    /// [`Rules::learn_with`], with `regex` deciding the routes only Ruby's `Regexp` can.
-    pub fn learn_with_regex<'c, 'p>(
-        &self,
-        classifier: &'c Classifier,
-        method: &str,
-        path_info: &'p [u8],
-        accept: impl FnMut(&Match<'c, 'p>) -> bool,
-        regex: &mut crate::classifier::RegexHost<'_>,
-    ) -> Result<Learned, ClassifyError> {
-        let found = classifier.classify_with_regex(method, path_info, accept, regex)?;
-        self.learn_found(found, path_info)
-    }
-
-    fn learn_found(&self, found: Option<Match<'_, '_>>, path_info: &[u8]) -> Result<Learned, ClassifyError> {
+    /// What the rules make of the route Rails picked (`found`, `None`: no route) for a request
+    /// to `path_info`; [`Learner`](crate::Learner) pairs this with the classifier.
+    pub(crate) fn learned_for(&self, found: Option<Match<'_, '_>>, path_info: &[u8]) -> Result<Learned, ClassifyError> {
         // A match already holds the normalized path.
         let normalized = match &found {
             Some(m) => std::borrow::Cow::Borrowed(m.path()),
@@ -176,11 +183,6 @@ impl Rules {
             Some(learned) => Ok(learned),
             None => Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
         }
-    }
-
-    /// [`Rules::learn_with`] with every dynamic constraint assumed to hold.
-    pub fn learn(&self, classifier: &Classifier, method: &str, path_info: &[u8]) -> Result<Learned, ClassifyError> {
-        self.learn_with(classifier, method, path_info, |_| true)
     }
 
     /// The first fixed rule covering `path`, and whether it covers it only as a format variant:
@@ -224,9 +226,9 @@ impl Rules {
             end = end.max(m.span(p)?.1);
         }
         let key = String::from_utf8(key).ok()?;
-        let kind = match rule.numeric_claim {
+        let kind = match rule.numeric_entity {
             Some(numeric) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) => numeric,
-            _ => rule.claim,
+            _ => rule.entity,
         };
         let path = std::str::from_utf8(m.path()).ok()?;
         // Cache the prefix up to the entity when it ends a segment; else only this exact path.
@@ -234,7 +236,7 @@ impl Rules {
             None | Some(b'/') => (&path[..end], false),
             Some(_) => (path, true),
         };
-        Some(Learned::Routable { path: cache_path.to_string(), exact, claim: Claim { kind, key }, route: m.route_index() })
+        Some(Learned::Routable { path: cache_path.to_string(), exact, entity: Entity { kind, key }, route: m.route_index() })
     }
 }
 
@@ -266,7 +268,9 @@ fn encode_invalid_utf8(path: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::Classifier;
     use crate::learn::{LearnResponse, Source};
+    use crate::learner::Learner;
     use crate::routes::RouteDef;
 
     fn classifier() -> Classifier {
@@ -281,13 +285,14 @@ mod tests {
     }
 
     fn answer(path: &str) -> LearnResponse {
-        let rules = Rules::gitlab_default();
-        let learned = rules.learn(&classifier(), "GET", path.as_bytes()).unwrap();
-        learned.respond(&rules.default_cell, |claim| match claim.key.as_str() {
-            "gitlab-org/gitlab-test" | "gitlab-org/gitlab" => Some("cell_us0".into()),
-            "42" if claim.kind == ClaimKind::ProjectId => Some("cell_eu0".into()),
-            _ => None,
-        })
+        let learner = Learner::new(classifier(), Rules::gitlab_default());
+        learner
+            .learn("GET", path.as_bytes(), |entity| match entity.key.as_str() {
+                "gitlab-org/gitlab-test" | "gitlab-org/gitlab" => Some("cell_us0".into()),
+                "42" if entity.kind == EntityKind::ProjectId => Some("cell_eu0".into()),
+                _ => None,
+            })
+            .unwrap()
     }
 
     #[test]
@@ -317,9 +322,9 @@ mod tests {
 
     #[test]
     fn fixed_rules_cover_format_variants_exactly() {
-        let rules = Rules::gitlab_default();
         let c = Classifier::new(vec![RouteDef::new("GET", "/help(.:format)"), RouteDef::new("GET", "/-/profile(.:format)")]).unwrap();
-        let learned = |p: &str| rules.learn(&c, "GET", p.as_bytes()).unwrap().respond(&rules.default_cell, |_| None);
+        let learner = Learner::new(c, Rules::gitlab_default());
+        let learned = |p: &str| learner.learn("GET", p.as_bytes(), |_| None).unwrap();
         let r = learned("/help.json");
         assert_eq!((r.source, r.path.as_str(), r.exact), (Source::Fixed, "/help.json", true));
         let r = learned("/help");
@@ -337,19 +342,19 @@ mod tests {
     /// its invalid bytes percent-encoded and never cached.
     #[test]
     fn non_utf8_paths_answer_as_rails_serves_them() {
-        let rules = Rules::gitlab_default();
+        let learner = Learner::new(classifier(), Rules::gitlab_default());
         for path in [&b"/gitlab-org/\xff/-/issues"[..], b"/gitlab-org/%FF/-/issues", b"/gitlab-org/x/-/issues/%ff"] {
-            let err = rules.learn(&classifier(), "GET", path).unwrap_err();
+            let err = learner.learned("GET", path).unwrap_err();
             assert!(matches!(&err, ClassifyError::ParamNotUtf8 { route: 2 | 4, .. }), "{err}");
         }
-        assert!(classifier().classify("GET", b"/gitlab-org/%FF/-/issues").is_err());
-        let c = Classifier::new(vec![RouteDef::new("GET", "/a/:id")]).unwrap();
-        let learned = rules.learn(&c, "GET", b"/b/\xff\xc3\xa9").unwrap();
+        assert!(classifier().recognize("GET", b"/gitlab-org/%FF/-/issues").is_err());
+        let c = Learner::new(Classifier::new(vec![RouteDef::new("GET", "/a/:id")]).unwrap(), Rules::gitlab_default());
+        let learned = c.learned("GET", b"/b/\xff\xc3\xa9").unwrap();
         assert_eq!(learned, Learned::Default { path: "/b/%FF\u{e9}".into(), reason: Unrouted::NoRoute, route: None });
-        assert!(c.classify("GET", b"/b/\xff").unwrap().is_none());
+        assert!(c.classifier().recognize("GET", b"/b/\xff").unwrap().is_none());
         // UTF-8 parameters, raw or escaped, are ordinary text.
-        assert!(rules.learn(&classifier(), "GET", "/gitlab-org/é/-/issues".as_bytes()).is_ok());
-        assert!(rules.learn(&classifier(), "GET", b"/gitlab-org/%C3%A9/-/issues").is_ok());
+        assert!(learner.learned("GET", "/gitlab-org/é/-/issues".as_bytes()).is_ok());
+        assert!(learner.learned("GET", b"/gitlab-org/%C3%A9/-/issues").is_ok());
     }
 
     #[test]

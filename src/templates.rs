@@ -9,11 +9,15 @@ use crate::routes::RouteDef;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Template {
+    /// The Journey path spec, e.g. `/*namespace_id/:project_id/-/issues`.
     pub template: String,
+    /// An example URL the template matches.
     #[serde(default)]
     pub example: Option<String>,
+    /// Whether the route takes `(.:format)`.
     #[serde(default)]
     pub accepts_format: bool,
+    /// An example URL with a format (`.json`).
     #[serde(default)]
     pub dotted_example: Option<String>,
 }
@@ -32,6 +36,7 @@ impl Template {
     }
 }
 
+/// Reads a template snapshot.
 pub fn from_json(bytes: &[u8]) -> Result<Vec<Template>, serde_json::Error> {
     serde_json::from_slice(bytes)
 }

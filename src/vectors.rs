@@ -10,7 +10,9 @@ use crate::classifier::Classifier;
 /// One recorded decision of Rails' router.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Vector {
+    /// The HTTP method.
     pub method: String,
+    /// The request path (`PATH_INFO`).
     pub path: String,
     /// The route Rails picked, or `None` for no route.
     pub route_index: Option<usize>,
@@ -27,9 +29,13 @@ pub fn from_jsonl(text: &str) -> Result<Vec<Vector>, String> {
 /// A vector on which the classifier and Rails differ.
 #[derive(Clone, Debug)]
 pub struct Disagreement {
+    /// Rails' decision.
     pub vector: Vector,
+    /// The route the classifier picked.
     pub ours: Option<usize>,
+    /// The parameters it extracted (compared where the vector records Rails').
     pub our_params: BTreeMap<String, String>,
+    /// The classifier's error, if it refused the request.
     pub error: Option<String>,
 }
 
@@ -73,7 +79,7 @@ pub fn check(classifier: &Classifier, vectors: &[Vector]) -> Vec<Disagreement> {
 pub fn check_with(classifier: &Classifier, vectors: &[Vector], host: Host) -> Vec<Disagreement> {
     let mut out = Vec::new();
     for v in vectors {
-        let decided = classifier.classify_with(&v.method, v.path.as_bytes(), |m| host == Host::AcceptAll || Some(m.route_index()) == v.route_index);
+        let decided = classifier.recognize_with(&v.method, v.path.as_bytes(), |m| host == Host::AcceptAll || Some(m.route_index()) == v.route_index);
         match decided {
             Err(e) => out.push(Disagreement { vector: v.clone(), ours: None, our_params: BTreeMap::new(), error: Some(e.to_string()) }),
             Ok(found) => {

@@ -21,8 +21,8 @@ fn round_trip_answers_like_the_original() {
     assert_eq!(loaded_rules.as_ref(), Some(&rules));
     assert!(vectors::check(&loaded, &vs).is_empty());
     for v in &vs {
-        let a = original.classify(&v.method, v.path.as_bytes()).unwrap().map(|m| m.route_index());
-        let b = loaded.classify(&v.method, v.path.as_bytes()).unwrap().map(|m| m.route_index());
+        let a = original.recognize(&v.method, v.path.as_bytes()).unwrap().map(|m| m.route_index());
+        let b = loaded.recognize(&v.method, v.path.as_bytes()).unwrap().map(|m| m.route_index());
         assert_eq!(a, b, "{} {}", v.method, v.path);
     }
     // Unaligned input is accepted too (copied to aligned memory).
@@ -66,8 +66,8 @@ fn lazy_engine_artifacts_rebuild_on_load() {
         cells_learn::BuildOptions { engine: cells_learn::EngineConfig { kind: cells_learn::EngineKind::Lazy, ..Default::default() }, ..Default::default() };
     let lazy = Classifier::build(defs, &options).unwrap();
     let (loaded, _) = artifact::read(&artifact::write(&lazy, None).unwrap()).unwrap();
-    assert_eq!(loaded.engine_kind(), "lazy");
-    let m = loaded.classify("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
+    assert_eq!(loaded.engine_kind(), cells_learn::EngineKind::Lazy);
+    let m = loaded.recognize("GET", b"/gitlab-org/gitlab/-/issues").unwrap().unwrap();
     assert_eq!(m.route().def().path, "/*namespace_id/:project_id/-/issues(.:format)");
 }
 
@@ -86,8 +86,8 @@ fn matchers_built_after_a_load_share_reserved_word_lists() {
     let (loaded, _) = artifact::read(&artifact::write(&built, None).unwrap()).unwrap();
     let classify = |i: usize| {
         let path = format!("/area{i}/x/edit");
-        assert_eq!(loaded.classify("GET", path.as_bytes()).unwrap().map(|m| m.route_index()), Some(i));
-        assert!(loaded.classify("GET", format!("/area{i}/reserved07word/edit").as_bytes()).unwrap().is_none());
+        assert_eq!(loaded.recognize("GET", path.as_bytes()).unwrap().map(|m| m.route_index()), Some(i));
+        assert!(loaded.recognize("GET", format!("/area{i}/reserved07word/edit").as_bytes()).unwrap().is_none());
     };
     classify(0);
     let one = loaded.memory_usage();

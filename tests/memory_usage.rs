@@ -84,10 +84,10 @@ fn measure(table: &'static str, routes_file: &str, requests_file: &str, out: &mu
     let classifier = Classifier::new(routes::from_json(&json).unwrap()).unwrap();
     out.push(Reading { table, when: "built", with_caches: false, retained: held() - before, reported: classifier.memory_usage() });
     for v in &requests {
-        let _ = classifier.classify(&v.method, v.path.as_bytes());
+        let _ = classifier.recognize(&v.method, v.path.as_bytes());
         let _ = classifier.matches(&v.method, v.path.as_bytes());
     }
-    let with_caches = classifier.engine_kind() == "lazy";
+    let with_caches = classifier.engine_kind() == cells_learn::EngineKind::Lazy;
     out.push(Reading { table, when: "after every request", with_caches, retained: held() - before, reported: classifier.memory_usage() });
     drop(classifier);
 }

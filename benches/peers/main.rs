@@ -91,8 +91,8 @@ struct Prepared {
 /// Classifier's route for a request; on the ideal-host sets the host accepts exactly the
 /// recorded route.
 #[inline]
-fn classify(classifier: &Classifier, ideal_host: bool, r: &Request, with_params: bool) -> Option<(usize, usize)> {
-    let m = classifier.classify_with(&r.method, r.path.as_bytes(), |m| !ideal_host || Some(m.route_index()) == r.recorded).ok()??;
+fn recognize(classifier: &Classifier, ideal_host: bool, r: &Request, with_params: bool) -> Option<(usize, usize)> {
+    let m = classifier.recognize_with(&r.method, r.path.as_bytes(), |m| !ideal_host || Some(m.route_index()) == r.recorded).ok()??;
     let params = if with_params { m.params().map(|(k, v)| k.len() + v.len()).sum() } else { 0 };
     Some((m.route_index(), params))
 }
@@ -124,7 +124,7 @@ fn prepare(set: Set, test_mode: bool) -> Result<Prepared, String> {
     let started = Instant::now();
     let classifier = Classifier::new(set.defs.clone()).map_err(|e| format!("{}: {e}", set.name))?;
     let build = started.elapsed();
-    let reference: Vec<Option<usize>> = set.requests.iter().map(|r| classify(&classifier, set.ideal_host, r, false).map(|(i, _)| i)).collect();
+    let reference: Vec<Option<usize>> = set.requests.iter().map(|r| recognize(&classifier, set.ideal_host, r, false).map(|(i, _)| i)).collect();
     let routed = reference.iter().filter(|r| r.is_some()).count();
     println!(
         "peers: {:<10} {} routes, {} requests ({} routed); classifier built in {:.1} ms ({} engine, memory_usage {} KiB)",
@@ -237,7 +237,7 @@ fn bench_set(c: &mut Criterion, p: &Prepared, samples: &Samples) {
         let order: Vec<&Request> = if mode.cycling() { p.shuffled.iter().map(|&i| &p.set.requests[i]).collect() } else { vec![&p.set.requests[p.repeated]] };
         let with_params = mode.with_params();
         let key = |side: &str| (p.set.name.clone(), mode, side.to_string());
-        time_side(&mut group, samples, key("classifier"), &order, |r| classify(&p.classifier, p.set.ideal_host, r, with_params));
+        time_side(&mut group, samples, key("classifier"), &order, |r| recognize(&p.classifier, p.set.ideal_host, r, with_params));
         for peer in &p.timed {
             time_side(&mut group, samples, key(peer.kind.name()), &order, |r| lookup(peer, r, with_params));
         }
@@ -277,7 +277,7 @@ fn print_table(prepared: &[Prepared], samples: &Samples) {
 fn exercise(p: &Prepared) {
     for &i in &p.shuffled {
         let r = &p.set.requests[i];
-        let ours = classify(&p.classifier, p.set.ideal_host, r, true).map(|(route, _)| route);
+        let ours = recognize(&p.classifier, p.set.ideal_host, r, true).map(|(route, _)| route);
         assert_eq!(ours, p.reference[i], "{}: classify with and without params differ on {} {}", p.set.name, r.method, r.path);
         for peer in &p.timed {
             assert_eq!(

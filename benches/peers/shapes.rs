@@ -7,7 +7,7 @@
 //! Requirements are not part of a shape: a peer holds the route as if its parameters took
 //! Journey's defaults, and the per-request agreement check shows where that changes the route.
 
-use cells_learn::journey::{parse_spec, SpecNode};
+use cells_learn::internals::{parse_spec, SpecNode};
 
 /// One piece of an expanded path spec.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -65,7 +65,7 @@ module BenchSides
   end
 
   # The gem on the same rows: `Classifier.new(routes: rows)` (compiled once, outside timing).
-  # Timed calls: `#classify(method, path)` (route, rules, learn answer; a frozen Result) and
+  # Timed calls: `#learn(method, path)` (route, rules, learn answer; a frozen Result) and
   # `#recognize(method, path)` (route and parameters), on the raw method and path strings of the
   # request mix (the classifier normalizes the path itself, inside the timed call).
   class Ours
@@ -77,10 +77,10 @@ module BenchSides
       @compile_seconds = BenchSides.now - started
     end
 
-    # Ours for the gate: [recognize's route index, its params, classify's route index] or nil.
+    # Ours for the gate: [recognize's route index, its params, learn's route index] or nil.
     def pick(method, path)
       match = @classifier.recognize(method, path)
-      result = @classifier.classify(method, path)
+      result = @classifier.learn(method, path)
       [match&.route&.index, match&.params, result.route&.index]
     end
   end
@@ -98,15 +98,15 @@ module BenchSides
       Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
     end
 
-    # @return [Array<Float>] ns per `classifier.classify(method, path)` call, one per request
-    def classify_ns(classifier, requests, min_ns)
+    # @return [Array<Float>] ns per `classifier.learn(method, path)` call, one per request
+    def learn_ns(classifier, requests, min_ns)
       requests.map do |method, path|
-        classifier.classify(method, path)
+        classifier.learn(method, path)
         adaptive(min_ns) do |k|
           started = clock_ns
           i = 0
           while i < k
-            classifier.classify(method, path)
+            classifier.learn(method, path)
             i += 1
           end
           clock_ns - started
@@ -167,20 +167,20 @@ module BenchSides
   end
 
   # Every benchmarked request where ours and Rails differ: Rails' route index (first route its
-  # router yields) against `Classifier#recognize`'s route and `#classify`'s route, and Rails'
+  # router yields) against `Classifier#recognize`'s route and `#learn`'s route, and Rails'
   # path parameters against recognize's (compared byte-wise).
   #
   # @return [Array<String>] one description per disagreeing request (empty when all agree)
   def disagreements(requests, rails, ours, prepared = rails.prepare(requests))
     requests.zip(prepared).filter_map do |(method, path), prep|
       want_index, want_params = rails.pick(prep)
-      got_index, got_params, classify_index = ours.pick(method, path)
-      same = want_index == got_index && classify_index == got_index &&
+      got_index, got_params, learn_index = ours.pick(method, path)
+      same = want_index == got_index && learn_index == got_index &&
              (want_index.nil? || RoutesRailsOracle.same_params?(want_params, got_params))
       next if same
 
       "#{method} #{path}: Rails picks #{describe(want_index, want_params)}; " \
-        "recognize #{describe(got_index, got_params)}, classify #{describe(classify_index, nil)}"
+        "recognize #{describe(got_index, got_params)}, learn #{describe(learn_index, nil)}"
     end
   end
 
@@ -215,16 +215,16 @@ module BenchSides
   end
 
   # The per-request figures of one table (see {PerRequest}).
-  # @return [Hash] "classify_median_ns", "classify_p90_ns", "rails_median_ns", "rails_p90_ns",
-  #   "median_ratio" (rails median / classify median), "requests_timed", "min_timing_ns"
-  def medians(classify_ns, rails_ns, min_ns)
-    classify_median = PerRequest.quantile(classify_ns, 0.5)
+  # @return [Hash] "learn_median_ns", "learn_p90_ns", "rails_median_ns", "rails_p90_ns",
+  #   "median_ratio" (rails median / learn median), "requests_timed", "min_timing_ns"
+  def medians(learn_ns, rails_ns, min_ns)
+    learn_median = PerRequest.quantile(learn_ns, 0.5)
     rails_median = PerRequest.quantile(rails_ns, 0.5)
     {
-      "classify_median_ns" => classify_median, "classify_p90_ns" => PerRequest.quantile(classify_ns, 0.9),
+      "learn_median_ns" => learn_median, "learn_p90_ns" => PerRequest.quantile(learn_ns, 0.9),
       "rails_median_ns" => rails_median, "rails_p90_ns" => PerRequest.quantile(rails_ns, 0.9),
-      "median_ratio" => rails_median / classify_median,
-      "requests_timed" => classify_ns.size, "min_timing_ns" => min_ns
+      "median_ratio" => rails_median / learn_median,
+      "requests_timed" => learn_ns.size, "min_timing_ns" => min_ns
     }
   end
 
@@ -236,20 +236,20 @@ module BenchSides
              "#{settings["time"]}s per report after #{settings["warmup"]}s warmup =="
     lines << format("%-16s %6s %6s  %-16s %15s %14s", "table", "routes", "reqs", "side", "ops/s", "mean ns/op")
     results.each do |t|
-      sides = [["ours classify", t["ours"]["classify"]], ["ours recognize", t["ours"]["recognize"]],
+      sides = [["ours learn", t["ours"]["learn"]], ["ours recognize", t["ours"]["recognize"]],
                ["rails recognize", t["rails"]["recognize"]]]
       sides.each_with_index do |(label, f), i|
         head = i.zero? ? [t["name"], t["routes"].to_s, t["requests"].to_s] : ["", "", ""]
         lines << format("%-16s %6s %6s  %-16s %15s %14s", *head, label, group(f["ips"], 1), group(f["ns_per_op"], 1))
       end
-      lines << format("  %s: classify is %s× faster than Rails' router (same run), cycling through the requests; recognize is %s×. " \
+      lines << format("  %s: learn is %s× faster than Rails' router (same run), cycling through the requests; recognize is %s×. " \
                       "Picks agreed with Rails on %d/%d requests.",
-                      t["name"], group(t["ratio"]["classify"], 1), group(t["ratio"]["recognize"], 1),
+                      t["name"], group(t["ratio"]["learn"], 1), group(t["ratio"]["recognize"], 1),
                       t["agreement"]["agreed"], t["agreement"]["checked"])
       m = t["per_request"]
-      lines << format("  %s per request: classify median %s ns (p90 %s), Rails median %s ns (p90 %s): " \
+      lines << format("  %s per request: learn median %s ns (p90 %s), Rails median %s ns (p90 %s): " \
                       "median ratio %s× (%d requests, each timed alone over >= %s µs; empty loop %.1f ns/iteration)",
-                      t["name"], group(m["classify_median_ns"], 1), group(m["classify_p90_ns"], 1),
+                      t["name"], group(m["learn_median_ns"], 1), group(m["learn_p90_ns"], 1),
                       group(m["rails_median_ns"], 0), group(m["rails_p90_ns"], 0), group(m["median_ratio"], 1),
                       m["requests_timed"], group(m["min_timing_ns"] / 1000.0, 0), m["loop_ns"])
       if t["kind"] == "templates"

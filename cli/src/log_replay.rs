@@ -117,7 +117,7 @@ pub fn replay(classifier: &Classifier, text: &str, ideal: bool, source: &str) ->
             continue;
         }
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        let decided = classifier.classify_with(method, path.as_bytes(), |m| !ideal || name(m.route().def()) == served);
+        let decided = classifier.recognize_with(method, path.as_bytes(), |m| !ideal || name(m.route().def()) == served);
         let named = decided.ok().flatten().map(|m| name(m.route().def()));
         report.entries.push(Entry { line: number, method: method.to_string(), path: path.to_string(), served, named });
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cells_learn::{artifact, routes, templates, vectors, BuildOptions, Classifier, EngineConfig, EngineKind, RouteDef, Rules};
+use cells_learn::{artifact, routes, templates, vectors, BuildOptions, Classifier, EngineConfig, EngineKind, Learner, RouteDef, Rules};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod log_replay;
@@ -45,14 +45,14 @@ struct Table {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the learn answer (and the matched route) for one request as JSON
-    Classify {
+    /// Print the learn answer (and the route Rails would recognize) for one request as JSON
+    Learn {
         #[command(flatten)]
         table: Table,
         /// Learn rules (JSON); GitLab's defaults when absent
         #[arg(long, value_name = "FILE")]
         rules: Option<PathBuf>,
-        /// Resolve claims whose key is KEY or starts with KEY/ to CELL (repeatable), e.g. gitlab-org=cell_us0
+        /// Resolve routable entities whose key is KEY or starts with KEY/ to CELL (repeatable), e.g. gitlab-org=cell_us0
         #[arg(long, value_name = "KEY=CELL")]
         resolve: Vec<String>,
         method: String,
@@ -94,11 +94,11 @@ enum Command {
         #[command(flatten)]
         table: Table,
     },
-    /// Time classify over request vectors (or template examples) and print JSON figures
+    /// Time recognize (and learn) over request vectors (or template examples) and print JSON figures
     Bench {
         #[command(flatten)]
         table: Table,
-        /// Vectors to classify; for a template snapshot, its examples are used when absent
+        /// Vectors to time; for a template snapshot, its examples are used when absent
         #[arg(long, value_name = "FILE.jsonl")]
         requests: Option<PathBuf>,
         /// Timed rounds over all requests
@@ -164,7 +164,7 @@ fn load(table: &Table) -> Result<Loaded, String> {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Classify { table, rules, resolve, method, path } => {
+        Command::Learn { table, rules, resolve, method, path } => {
             let loaded = load(&table)?;
             let rules = match rules {
                 Some(p) => Rules::from_json(&read(&p)?).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -174,12 +174,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .iter()
                 .map(|s| s.split_once('=').map(|(k, c)| (k.to_string(), c.to_string())).ok_or_else(|| format!("--resolve {s:?}: expected KEY=CELL")))
                 .collect::<Result<_, _>>()?;
-            let classifier = &loaded.classifier;
-            let learned = rules.learn(classifier, &method, path.as_bytes()).map_err(|e| e.to_string())?;
-            let response = learned.respond(&rules.default_cell, |claim| {
-                map.iter().find(|(k, _)| claim.key == *k || claim.key.starts_with(&format!("{k}/"))).map(|(_, c)| c.clone())
+            let learner = Learner::new(loaded.classifier, rules);
+            let learned = learner.learned(&method, path.as_bytes()).map_err(|e| e.to_string())?;
+            let response = learned.respond(&learner.rules().default_cell, |entity| {
+                map.iter().find(|(k, _)| entity.key == *k || entity.key.starts_with(&format!("{k}/"))).map(|(_, c)| c.clone())
             });
-            let matched = classifier.classify(&method, path.as_bytes()).map_err(|e| e.to_string())?;
+            let matched = learner.classifier().recognize(&method, path.as_bytes()).map_err(|e| e.to_string())?;
             let route = matched.as_ref().map(|m| {
                 let params: serde_json::Map<String, serde_json::Value> =
                     m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned().into())).collect();
@@ -247,7 +247,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 serde_json::json!({
                     "routes": loaded.classifier.routes().len(),
                     "patterns": loaded.classifier.pattern_count(),
-                    "engine": loaded.classifier.engine_kind(),
+                    "engine": loaded.classifier.engine_kind().as_str(),
                     "compile_ms": loaded.compile_ms,
                     "artifact_bytes": bytes.len(),
                     "load_ms": started.elapsed().as_secs_f64() * 1e3,
@@ -288,18 +288,19 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if reqs.is_empty() {
                 return Err("no requests to time: pass --requests".into());
             }
-            let c = &loaded.classifier;
+            let learner = Learner::new(loaded.classifier, loaded.rules.unwrap_or_else(Rules::gitlab_default));
+            let c = learner.classifier();
             // Each request is timed on its own (rounds calls in a row), so the median is the
             // median request, not a mean that a few hostile 300-byte paths dominate.
             let mut per_request = Vec::with_capacity(reqs.len());
             let mut matched = 0usize;
             for (m, p) in &reqs {
-                if let Ok(Some(_)) = c.classify(m, p.as_bytes()) {
+                if let Ok(Some(_)) = c.recognize(m, p.as_bytes()) {
                     matched += 1;
                 }
                 let started = Instant::now();
                 for _ in 0..rounds.max(1) {
-                    std::hint::black_box(c.classify(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
+                    std::hint::black_box(c.recognize(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
                 }
                 per_request.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
             }
@@ -309,11 +310,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let cycles = (rounds / 10).max(1);
             for _ in 0..cycles {
                 for (m, p) in &reqs {
-                    std::hint::black_box(c.classify(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
+                    std::hint::black_box(c.recognize(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
                 }
             }
             let cycling_mean = started.elapsed().as_nanos() as f64 / (cycles * reqs.len()) as f64;
-            // The same, listing every matching route: classify stops at the first route that
+            // The same, listing every matching route: recognize stops at the first route that
             // certainly answers, and on a table whose early routes catch most paths (GitLab's
             // template snapshot starts with `(/-/jira)/*namespace_id/:project_id`) that skips
             // most of the walks this still does.
@@ -326,12 +327,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let matches_cycling_mean = started.elapsed().as_nanos() as f64 / (cycles * reqs.len()) as f64;
             // The learn answer also needs the route's parameters (found lazily, by the exact
             // matcher for widened routes) and the rules: timed apart so both figures are honest.
-            let rules = loaded.rules.clone().unwrap_or_else(Rules::gitlab_default);
             let mut per_learn = Vec::with_capacity(reqs.len());
             for (m, p) in &reqs {
                 let started = Instant::now();
                 for _ in 0..rounds.max(1) {
-                    let _ = std::hint::black_box(rules.learn(c, m, std::hint::black_box(p.as_bytes())));
+                    let _ = std::hint::black_box(learner.learned(m, std::hint::black_box(p.as_bytes())));
                 }
                 per_learn.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
             }
@@ -363,7 +363,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "ns_per_learn_median": learn_median,
                     "ns_per_learn_p90": learn_p90,
                     "compile_ms": loaded.compile_ms,
-                    "engine": c.engine_kind(),
+                    "engine": c.engine_kind().as_str(),
                     "memory_bytes": c.memory_usage(),
                     "template_examples": own(false),
                     "template_dotted_examples": own(true),

@@ -1,5 +1,5 @@
 //! The shared gitlabish route table, arbitrary requests (`[method selector] path`): match
-//! invariants, and `Rules::learn` agrees with `classify` and covers the normalized path.
+//! invariants, and `Learner::learned` agrees with `recognize` and covers the normalized path.
 //! See `src/core_checks.rs`.
 #![no_main]
 

@@ -7,11 +7,9 @@
 
 use std::path::Path;
 
-use cells_learn::journey::{param_names, parse_spec};
-use cells_learn::matcher::Matcher;
+use cells_learn::internals::{param_names, parse, parse_spec, translate, Matcher};
 use cells_learn::normalize::normalize_path;
-use cells_learn::ruby_regex::{parse::parse, translate::translate};
-use cells_learn::{routes, BuildOptions, Classifier, EngineConfig, EngineKind, LearnResponse, Rules};
+use cells_learn::{routes, BuildOptions, Classifier, EngineConfig, EngineKind, LearnResponse, Learner, Rules};
 
 /// `spec_parser`: a Journey path spec. `parse_spec` returns Ok or Err for any string, and
 /// every parameter of a spec it accepts is a non-empty word (`[A-Za-z0-9_]+`, Journey's
@@ -55,8 +53,7 @@ const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 
 /// The `classify` target's fixed route table and rules.
 pub struct ClassifyFixture {
-    pub classifier: Classifier,
-    pub rules: Rules,
+    pub learner: Learner,
 }
 
 impl ClassifyFixture {
@@ -65,7 +62,7 @@ impl ClassifyFixture {
         let bytes = std::fs::read(routes_json).unwrap_or_else(|e| panic!("reading {}: {e}", routes_json.display()));
         let defs = routes::from_json(&bytes).expect("the corpus route table parses");
         let classifier = Classifier::new(defs).expect("the corpus route table compiles");
-        ClassifyFixture { classifier, rules: Rules::gitlab_default() }
+        ClassifyFixture { learner: Learner::new(classifier, Rules::gitlab_default()) }
     }
 }
 
@@ -73,8 +70,9 @@ impl ClassifyFixture {
 /// to the first space as an arbitrary method string); the rest is `path_info`. Checks:
 /// - a match's `route_index` is valid and its path is the normalized path;
 /// - every parameter span lies within the normalized path;
-/// - `Rules::learn` agrees with `classify` on the route, its response `covers` the normalized
-///   path, and it fails exactly when `classify` fails or the normalized path is not UTF-8.
+/// - `Learner::learned` agrees with `recognize` on the route, its response `covers` the
+///   normalized path, and it fails exactly when `recognize` fails or the normalized path is not
+///   UTF-8.
 pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else { return };
     let (method, path_info): (String, &[u8]) = match METHODS.get(usize::from(selector % 8)) {
@@ -85,7 +83,7 @@ pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
             (method.to_string(), rest.get(split + 1..).unwrap_or(&[]))
         }
     };
-    let ClassifyFixture { classifier, rules } = fx;
+    let (learner, classifier) = (&fx.learner, fx.learner.classifier());
     let normalized = normalize_path(path_info);
     assert_eq!(normalize_path(&normalized), &normalized[..], "normalize_path is not idempotent on {path_info:?}");
     if !path_info.contains(&b'?') {
@@ -93,7 +91,7 @@ pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
         assert_eq!(before, after, "normalize_path changed whether {path_info:?} is UTF-8");
     }
 
-    let classified = classifier.classify(&method, path_info);
+    let classified = classifier.recognize(&method, path_info);
     let route = match &classified {
         Ok(Some(m)) => {
             assert!(m.route_index() < classifier.routes().len(), "route_index {} out of range", m.route_index());
@@ -110,10 +108,10 @@ pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
         Ok(None) | Err(_) => None,
     };
 
-    match rules.learn(classifier, &method, path_info) {
+    match learner.learned(&method, path_info) {
         Ok(learned) => {
-            assert!(classified.is_ok(), "learn answered where classify failed: {:?}", classified.err());
-            assert_eq!(learned.route(), route, "learn and classify disagree on the route: {learned:?}");
+            assert!(classified.is_ok(), "learn answered where recognize failed: {:?}", classified.err());
+            assert_eq!(learned.route(), route, "learn and recognize disagree on the route: {learned:?}");
             let response = learned.respond("cell_0", |_| Some("cell_1".into()));
             match std::str::from_utf8(&normalized) {
                 Ok(path) => assert!(response.covers(path), "learn response {response:?} does not cover the request path {path:?} ({learned:?})"),
@@ -123,7 +121,7 @@ pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
             }
         }
         // Including Rails' 400 for a parameter that is not UTF-8 (`ParamNotUtf8`): both refuse.
-        Err(e) => assert_eq!(classified.err(), Some(e), "learn failed where classify did not (or differently)"),
+        Err(e) => assert_eq!(classified.err(), Some(e), "learn failed where recognize did not (or differently)"),
     }
 }
 
@@ -170,7 +168,7 @@ const PROBES: [(&str, &[u8]); 6] = [
 ];
 
 fn check_match(classifier: &Classifier, method: &str, path: &[u8]) {
-    if let Ok(Some(m)) = classifier.classify(method, path) {
+    if let Ok(Some(m)) = classifier.recognize(method, path) {
         assert!(m.route_index() < classifier.routes().len());
         for name in m.route().param_names() {
             if let Some((start, end)) = m.span(name) {

@@ -45,6 +45,46 @@ impl Entry {
     }
 }
 
+/// How the route cache decided a request, as the access log (`cache=`), the trace header and
+/// the `cache_lookups_total{result}` metric name it ([`CacheResult::as_str`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CacheResult {
+    /// A fresh entry (or one another request learned meanwhile) routed it.
+    Hit,
+    /// No usable entry: the router learned, and may cache the answer.
+    Miss,
+    /// An expired entry routed it because learning failed (or failed recently).
+    Stale,
+    /// Not looked up, or learned but not cacheable: the cache played no part.
+    #[default]
+    Bypass,
+    /// The shared cache had a trusted entry another router learned.
+    Shared,
+}
+
+impl CacheResult {
+    /// The results counted from the start (their `cache_lookups_total` series exist at 0
+    /// before any request), in the order of their discriminants.
+    pub const PREREGISTERED: [CacheResult; 4] = [CacheResult::Hit, CacheResult::Miss, CacheResult::Stale, CacheResult::Bypass];
+
+    /// `hit`, `miss`, `stale`, `bypass` or `shared`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Stale => "stale",
+            CacheResult::Bypass => "bypass",
+            CacheResult::Shared => "shared",
+        }
+    }
+}
+
+impl std::fmt::Display for CacheResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a lookup found.
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -232,6 +272,18 @@ impl RouteCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The metric keeps one counter per preregistered result, indexed by discriminant.
+    #[test]
+    fn preregistered_results_are_in_discriminant_order() {
+        for (i, r) in CacheResult::PREREGISTERED.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r}");
+        }
+        assert!(!CacheResult::PREREGISTERED.contains(&CacheResult::Shared));
+        let names: Vec<&str> =
+            [CacheResult::Hit, CacheResult::Miss, CacheResult::Stale, CacheResult::Bypass, CacheResult::Shared].map(CacheResult::as_str).to_vec();
+        assert_eq!(names, ["hit", "miss", "stale", "bypass", "shared"]);
+    }
 
     fn cache() -> RouteCache {
         RouteCache::new(100, Duration::from_secs(60), Duration::from_secs(60))

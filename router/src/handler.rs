@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use rand::RngExt;
 
-use crate::cache::{Entry, Lookup};
+use crate::cache::{CacheResult, Entry, Lookup};
 use crate::learn::{LearnError, Outcome};
 use crate::proxy::{self, Body, ForwardError, Peer, UpstreamBody};
 use crate::trust::{self, TargetError};
@@ -23,7 +23,7 @@ use crate::{session, State};
 /// What the log line and trace header say about a request.
 #[derive(Default)]
 struct Note {
-    cache: &'static str,
+    cache: CacheResult,
     learned_from: Option<usize>,
     cell: Option<usize>,
     learn_ms: Option<f64>,
@@ -42,14 +42,14 @@ struct Decision {
 /// The cache entry behind a decision: the one looked up, or the one a learn answer created.
 enum Routed {
     Cached(Arc<Entry>),
-    Learned(String, bool),
+    Learned { path: String, exact: bool },
 }
 
 impl Routed {
     fn path_exact(&self) -> (&str, bool) {
         match self {
             Routed::Cached(e) => (&e.path, e.exact),
-            Routed::Learned(p, exact) => (p, *exact),
+            Routed::Learned { path, exact } => (path, *exact),
         }
     }
 }
@@ -80,7 +80,8 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> 
     let uri = req.uri().clone();
     let path = uri.path();
     // Logs and counts the request even if hyper drops this future (the client went away).
-    let mut access = Access { st: &st, method: &method, path, started: Instant::now(), note: Note { cache: "bypass", ..Note::default() }, done: false };
+    let mut access =
+        Access { st: &st, method: &method, path, started: Instant::now(), note: Note { cache: CacheResult::Bypass, ..Note::default() }, done: false };
     let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
         // The router's endpoints are on the internal listener only, and never forwarded.
         access.note.error = Some("router endpoint asked on the public listener".into());
@@ -136,7 +137,7 @@ impl Access<'_> {
             method = self.method.as_str(),
             path = self.path,
             status,
-            cache = note.cache,
+            cache = note.cache.as_str(),
             learned_from = note.learned_from.map(|c| st.cfg.cells[c].name.as_str()),
             cell = cell_name,
             misdirected_by = note.misdirected_by.map(|c| st.cfg.cells[c].name.as_str()),
@@ -229,8 +230,8 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
 async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMap, note: &mut Note) -> Result<Decision, LearnError> {
     match st.cache.lookup(path) {
         Lookup::Fresh(e) => {
-            note.cache = "hit";
-            st.metrics.cache("hit");
+            note.cache = CacheResult::Hit;
+            st.metrics.cache(CacheResult::Hit);
             Ok(Decision::from_entry(&e))
         }
         Lookup::Stale(e) => {
@@ -240,8 +241,8 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
                     st.cache.mark_failed(&e);
                     refresh_in_background(st, method, path, e.clone());
                 }
-                note.cache = "stale";
-                st.metrics.cache("stale");
+                note.cache = CacheResult::Stale;
+                st.metrics.cache(CacheResult::Stale);
                 return Ok(Decision::from_entry(&e));
             }
             // Boxed, as every learn below: the cached path's future stays small (hyper moves
@@ -259,9 +260,9 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
                 }
                 Err(err) => {
                     st.cache.mark_failed(&e);
-                    note.cache = "stale";
+                    note.cache = CacheResult::Stale;
                     note.error = Some(err.to_string());
-                    st.metrics.cache("stale");
+                    st.metrics.cache(CacheResult::Stale);
                     Ok(Decision::from_entry(&e))
                 }
             }
@@ -269,8 +270,8 @@ async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMa
         Lookup::Miss => {
             let o = Box::pin(st.learner.learn(st, method, path)).await;
             if o.is_err() {
-                note.cache = "miss";
-                st.metrics.cache("miss");
+                note.cache = CacheResult::Miss;
+                st.metrics.cache(CacheResult::Miss);
             }
             Ok(from_outcome(st, o?, headers, note))
         }
@@ -289,22 +290,22 @@ fn refresh_in_background(st: &Arc<State>, method: &Method, path: &str, stale: Ar
 fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) -> Decision {
     match o {
         Outcome::Cached(e) => {
-            note.cache = "hit";
-            st.metrics.cache("hit");
+            note.cache = CacheResult::Hit;
+            st.metrics.cache(CacheResult::Hit);
             Decision::from_entry(&e)
         }
         Outcome::Shared(e) => {
-            note.cache = "shared";
-            st.metrics.cache("shared");
+            note.cache = CacheResult::Shared;
+            st.metrics.cache(CacheResult::Shared);
             Decision::from_entry(&e)
         }
         Outcome::Answer { answer, cell, from, elapsed } => {
-            note.cache = if answer.cacheable { "miss" } else { "bypass" };
+            note.cache = if answer.cacheable { CacheResult::Miss } else { CacheResult::Bypass };
             st.metrics.cache(note.cache);
             note.learned_from = Some(from);
             note.learn_ms = Some(elapsed.as_secs_f64() * 1000.0);
             let cell = if session::applies(&answer) { session::cell_for(&st.cfg, headers).unwrap_or(cell) } else { cell };
-            Decision { cell, entry: answer.cacheable.then(|| Routed::Learned(answer.path.clone(), answer.exact)) }
+            Decision { cell, entry: answer.cacheable.then(|| Routed::Learned { path: answer.path.clone(), exact: answer.exact }) }
         }
     }
 }
@@ -370,7 +371,7 @@ async fn while_down(st: &Arc<State>, method: &Method, path: &str, d: Decision, n
                     note.learn_ms = Some(elapsed.as_secs_f64() * 1000.0);
                     if cell != down && st.health.is_closed(cell) {
                         note.cell = Some(cell);
-                        return Ok(Decision { cell, entry: answer.cacheable.then(|| Routed::Learned(answer.path.clone(), answer.exact)) });
+                        return Ok(Decision { cell, entry: answer.cacheable.then(|| Routed::Learned { path: answer.path.clone(), exact: answer.exact }) });
                     }
                 }
                 Ok(Outcome::Cached(e) | Outcome::Shared(e)) if e.cell != down && st.health.is_closed(e.cell) => {

@@ -42,6 +42,45 @@ pub enum Outcome {
 #[error("no cell answered the learn request: {0}")]
 pub struct LearnError(pub String);
 
+/// Why one learn request to one cell failed: the `reason` of the `learn_failures_total` metric
+/// and of the warning logged ([`LearnFailure::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnFailure {
+    /// The request could not be built (a path the URI refuses).
+    Request,
+    /// No connection to the cell (opens its breaker).
+    Connect,
+    /// The connection failed after it was made.
+    Http,
+    /// The answer's body could not be read, or was over the size limit.
+    Body,
+    /// No answer within `learn_timeout`.
+    Timeout,
+    /// An answer other than 200.
+    Status,
+    /// A 200 whose body is not a learn answer.
+    Invalid,
+    /// A learn answer the trust rules refuse.
+    Untrusted,
+}
+
+impl LearnFailure {
+    /// The metric label and log value: `request`, `connect`, `http`, `body`, `timeout`,
+    /// `status`, `invalid` or `untrusted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LearnFailure::Request => "request",
+            LearnFailure::Connect => "connect",
+            LearnFailure::Http => "http",
+            LearnFailure::Body => "body",
+            LearnFailure::Timeout => "timeout",
+            LearnFailure::Status => "status",
+            LearnFailure::Invalid => "invalid",
+            LearnFailure::Untrusted => "untrusted",
+        }
+    }
+}
+
 type Slot = Arc<OnceCell<Result<Outcome, LearnError>>>;
 
 #[derive(Default)]
@@ -122,14 +161,14 @@ impl Learner {
                     return Ok(self.accept(st, answer, verdict, from, elapsed));
                 }
                 Err((reason, detail)) => {
-                    st.metrics.learn_failure(name, reason);
-                    if reason == "untrusted" {
+                    st.metrics.learn_failure(name, reason.as_str());
+                    if reason == LearnFailure::Untrusted {
                         st.metrics.rejected("learn");
                     }
-                    tracing::warn!(cell = %name, reason, detail = %detail, path, "learn request failed");
+                    tracing::warn!(cell = %name, reason = reason.as_str(), detail = %detail, path, "learn request failed");
                     // Refused or unanswered connects open the cell's breaker; other failures
                     // only put it last in the learn order for a while.
-                    if reason == "connect" {
+                    if reason == LearnFailure::Connect {
                         st.health.trip(st, cell);
                     } else {
                         st.health.demote(cell);
@@ -162,30 +201,35 @@ impl Learner {
     }
 
     /// One learn request to one cell: the answer and the trust rules' verdict on it, or (reason, detail).
-    async fn attempt(&self, st: &State, cell: usize, method: &Method, path: &str) -> Result<(LearnResponse, trust::Verdict), (&'static str, String)> {
+    async fn attempt(&self, st: &State, cell: usize, method: &Method, path: &str) -> Result<(LearnResponse, trust::Verdict), (LearnFailure, String)> {
         let query = form_urlencoded::Serializer::new(String::new()).append_pair("method", method.as_str()).append_pair("path_info", path).finish();
         let uri = format!("{}?{}", st.cfg.learn_path, query);
         let mut req = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .header("x-cells-router", st.cfg.name.as_str())
             .body(proxy::empty())
-            .map_err(|e| ("request", e.to_string()))?;
+            .map_err(|e| (LearnFailure::Request, e.to_string()))?;
         if let Some(token) = &st.cfg.learn_token {
             req.headers_mut().insert(trust::LEARN_TOKEN_HEADER, token.header_value().clone());
         }
         let work = async {
-            let resp = st.client.send(cell, req).await.map_err(|e| (if e.is_connect() { "connect" } else { "http" }, proxy::error_chain(&e)))?;
+            let resp = st
+                .client
+                .send(cell, req)
+                .await
+                .map_err(|e| (if e.is_connect() { LearnFailure::Connect } else { LearnFailure::Http }, proxy::error_chain(&e)))?;
             let status = resp.status();
-            let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES).collect().await.map_err(|e| ("body", e.to_string()))?.to_bytes();
-            Ok::<(StatusCode, Bytes), (&'static str, String)>((status, body))
+            let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES).collect().await.map_err(|e| (LearnFailure::Body, e.to_string()))?.to_bytes();
+            Ok::<(StatusCode, Bytes), (LearnFailure, String)>((status, body))
         };
-        let (status, body) =
-            tokio::time::timeout(st.cfg.learn_timeout, work).await.map_err(|_| ("timeout", format!("no answer within {:?}", st.cfg.learn_timeout)))??;
+        let (status, body) = tokio::time::timeout(st.cfg.learn_timeout, work)
+            .await
+            .map_err(|_| (LearnFailure::Timeout, format!("no answer within {:?}", st.cfg.learn_timeout)))??;
         if status != StatusCode::OK {
-            return Err(("status", format!("status {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))));
+            return Err((LearnFailure::Status, format!("status {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))));
         }
-        let answer: LearnResponse = serde_json::from_slice(&body).map_err(|e| ("invalid", format!("invalid answer: {e}")))?;
-        let verdict = trust::check_answer(&st.cfg, &answer, path, cell).map_err(|e| ("untrusted", e.to_string()))?;
+        let answer: LearnResponse = serde_json::from_slice(&body).map_err(|e| (LearnFailure::Invalid, format!("invalid answer: {e}")))?;
+        let verdict = trust::check_answer(&st.cfg, &answer, path, cell).map_err(|e| (LearnFailure::Untrusted, e.to_string()))?;
         Ok((answer, verdict))
     }
 }

@@ -16,6 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::cache::CacheResult;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The cell that served the request, or "none" when the router answered itself.
@@ -105,7 +107,6 @@ pub struct Metrics {
     request_slots: Vec<Box<[OnceLock<Counter>]>>,
 }
 
-const LOOKUP_RESULTS: [&str; 4] = ["hit", "miss", "stale", "bypass"];
 const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
 
 impl Default for Metrics {
@@ -152,7 +153,7 @@ impl Metrics {
         registry.register("cell_probes", "Probes of cells whose breaker is open, by cell and result", probes.clone());
         let shared = SharedCounters::default();
         registry.register("shared_cache_operations", "Shared (Redis) route cache operations, by operation and result", shared.0.clone());
-        let lookups = LOOKUP_RESULTS.map(|result| cache_lookups.get_or_create(&CacheLabels { result }).clone());
+        let lookups = CacheResult::PREREGISTERED.map(|result| cache_lookups.get_or_create(&CacheLabels { result: result.as_str() }).clone());
         let request_slots = (0..=cells).map(|_| STATUSES.map(|_| OnceLock::new()).collect()).collect();
         Metrics {
             shared,
@@ -185,10 +186,11 @@ impl Metrics {
         self.probes.get_or_create(&ProbeLabels { cell: cell.to_string(), result: if ok { "ok" } else { "failed" } }).inc();
     }
 
-    pub fn cache(&self, result: &'static str) {
-        match LOOKUP_RESULTS.iter().position(|&r| r == result) {
-            Some(i) => self.lookups[i].inc(),
-            None => self.cache_lookups.get_or_create(&CacheLabels { result }).inc(),
+    pub fn cache(&self, result: CacheResult) {
+        // `lookups` holds `PREREGISTERED` in discriminant order; `Shared` comes after them.
+        match self.lookups.get(result as usize) {
+            Some(counter) => counter.inc(),
+            None => self.cache_lookups.get_or_create(&CacheLabels { result: result.as_str() }).inc(),
         };
     }
 

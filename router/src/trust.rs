@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use cells_learn::learn::covers_prefix;
+use cells_learn::covers_prefix;
 use cells_learn::LearnResponse;
 use http::header::{HeaderMap, HeaderName};
 use http::Uri;

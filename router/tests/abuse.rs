@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 /// `/org/proj` is cell_1's (a cacheable prefix); everything else is the default cell's, uncached.
 fn learn(path: &str) -> String {
-    if cells_learn::learn::covers_prefix("/org/proj", path) {
+    if cells_learn::covers_prefix("/org/proj", path) {
         answer("/org/proj", "cell_1", "routable", false, true)
     } else {
         answer(path, "cell_0", "default", true, false)

@@ -59,7 +59,7 @@ fn covers(entry_path: &str, exact: bool, normalized: &str) -> bool {
     if exact {
         entry_path == normalized
     } else {
-        cells_learn::learn::covers_prefix(entry_path, normalized)
+        cells_learn::covers_prefix(entry_path, normalized)
     }
 }
 
@@ -215,7 +215,7 @@ async fn check_one(r: &cells_router::Running, cells: &Cells, core: &Core, target
         // router has cached, goes to that prefix's cell (which answers 404), not the default
         // cell — prefix entries cover everything below them. A path that names an entity must
         // always reach the entity's cell.
-        let unrouted = matches!(core.rules.learn(&core.classifier, "GET", path_part(target)), Ok(cells_learn::Learned::Default { .. }));
+        let unrouted = matches!(core.learner.learned("GET", path_part(target)), Ok(cells_learn::Learned::Default { .. }));
         let covering = match cache.lookup(std::str::from_utf8(path_part(target)).unwrap()) {
             Lookup::Fresh(e) => (!e.exact && covers(&e.path, false, &normalized) && r.state.cfg.cells[e.cell].name == served_by).then(|| e.path.clone()),
             _ => None,

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
-use crate::error::CompileError;
+use crate::error::{AutomatonError, CompileError};
 use crate::journey;
 use crate::matcher::Matcher;
 use crate::routes::{Requirement, RouteDef, Verbs};
@@ -17,10 +17,22 @@ use crate::ruby_regex::translate::{translate, Widening};
 
 impl Classifier {
     /// Compiles `routes` (in definition order, or ordered by their `index`).
+    ///
+    /// A route that cannot be compiled is named, with the byte at fault:
+    ///
+    /// ```
+    /// use cells_learn::{Classifier, CompileError, RouteDef};
+    ///
+    /// let err = Classifier::new(vec![RouteDef::new("GET", "/-/profile"), RouteDef::new("GET", "/projects/:id(")]).unwrap_err();
+    /// assert!(matches!(err, CompileError::Spec { index: 1, .. }));
+    /// assert_eq!(err.route_index(), Some(1));
+    /// ```
     pub fn new(routes: Vec<RouteDef>) -> Result<Classifier, CompileError> {
         Self::build(routes, &BuildOptions::default())
     }
 
+    /// Compiles `routes` with `options` (which automaton, the path length limit, whether a host
+    /// decides the requirements only Ruby's `Regexp` can).
     pub fn build(routes: Vec<RouteDef>, options: &BuildOptions) -> Result<Classifier, CompileError> {
         let layout = match options.engine.kind {
             EngineKind::Dense => Layout::FirstSegment,
@@ -72,7 +84,7 @@ impl Classifier {
     ) -> Result<Classifier, CompileError> {
         let mut parts = Parts::compile(routes, Mode::Load, options.host_regex)?;
         if widenings.len() != parts.routes.len() {
-            return Err(CompileError::Automaton("the widenings do not belong to these routes".into()));
+            return Err(CompileError::Automaton(AutomatonError::ForeignWidenings));
         }
         for (route, w) in parts.routes.iter_mut().zip(widenings) {
             route.widenings = w;
@@ -80,7 +92,7 @@ impl Classifier {
         let route_count = parts.routes.len() as u32;
         for a in &automata {
             if a.engine.pattern_len() != a.pattern_routes.len() || a.pattern_routes.iter().flatten().any(|&r| r >= route_count) {
-                return Err(CompileError::Automaton("the automata do not belong to these routes".into()));
+                return Err(CompileError::Automaton(AutomatonError::ForeignAutomata));
             }
         }
         parts.finish(automata, None, layout, options)
@@ -284,7 +296,7 @@ pub(super) fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCa
         Some(mount) => {
             let mount = journey::parse_spec(mount).map_err(|source| CompileError::Spec { index, spec: mount.to_string(), source })?;
             if !spec.starts_with(&mount) {
-                return Err(CompileError::Table(format!("route {index}: encoded_literals_after is not the start of {:?}", def.path)));
+                return Err(CompileError::EncodedLiteralsAfter { index, spec: def.path.clone() });
             }
             journey::Literals::Encoded { after: mount.len() }
         }
@@ -382,7 +394,7 @@ impl Parts {
             }
             for key in &a.keys {
                 if keyed.insert(key.as_bytes().into(), i as u32).is_some() {
-                    return Err(CompileError::Automaton(format!("the key segment {key:?} selects two automata")));
+                    return Err(CompileError::Automaton(AutomatonError::KeyInTwoAutomata { key: key.clone() }));
                 }
             }
         }
@@ -510,7 +522,7 @@ fn order_routes(routes: &mut [RouteDef]) -> Result<(), CompileError> {
         routes.sort_by_key(|r| r.index);
         for pair in routes.windows(2) {
             if pair[0].index == pair[1].index {
-                return Err(CompileError::Table(format!("two routes have index {}", pair[0].index.unwrap_or(0))));
+                return Err(CompileError::DuplicateIndex { index: pair[0].index.unwrap_or(0) });
             }
         }
     }

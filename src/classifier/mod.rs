@@ -20,7 +20,7 @@ use std::cell::OnceCell;
 use std::sync::OnceLock;
 
 use crate::around_key::AroundKey;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::ClassifyError;
 use crate::heap;
 use crate::matcher::{Matcher, Spans};
@@ -72,10 +72,12 @@ impl CompiledRoute {
         self.index
     }
 
+    /// The definition it was compiled from.
     pub fn def(&self) -> &RouteDef {
         &self.def
     }
 
+    /// Its parameters' names, in spec order (the order of [`Match::try_spans`]).
     pub fn param_names(&self) -> &[String] {
         &self.params
     }
@@ -90,6 +92,7 @@ impl CompiledRoute {
         self.widenings.is_empty()
     }
 
+    /// The verbs it answers.
     pub fn verbs(&self) -> &Verbs {
         &self.verbs
     }
@@ -103,7 +106,9 @@ impl CompiledRoute {
 /// Options for [`Classifier::build`].
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
+    /// Which automata to build, and their limits.
     pub engine: EngineConfig,
+    /// Longer paths are refused ([`ClassifyError::PathTooLong`]); default [`DEFAULT_MAX_PATH_LEN`].
     pub max_path_len: usize,
     /// Accept requirements with Onigmo constructs no DFA can express ([`Inexpressible`]): the
     /// route is then decided by a [`RegexHost`] running Ruby's own `Regexp` (the gem). Off for
@@ -183,6 +188,7 @@ pub struct Match<'c, 'p> {
 }
 
 impl<'c, 'p> Match<'c, 'p> {
+    /// The route that matched.
     pub fn route(&self) -> &'c CompiledRoute {
         self.route
     }
@@ -202,11 +208,7 @@ impl<'c, 'p> Match<'c, 'p> {
     pub fn try_spans(&self) -> Result<&Spans, ClassifyError> {
         let spans = self.spans.get_or_init(|| match self.classifier.known_match_spans(self.route, &self.path) {
             Ok(Some(spans)) => Ok(spans),
-            Ok(None) => Err(ClassifyError::Automaton(format!(
-                "route {}: the automaton and the exact matcher disagree on {:?}",
-                self.route.index,
-                String::from_utf8_lossy(&self.path)
-            ))),
+            Ok(None) => Err(ClassifyError::MatcherDisagrees { route: self.route.index, path: String::from_utf8_lossy(&self.path).into_owned() }),
             Err(e) => Err(e),
         });
         spans.as_ref().map_err(Clone::clone)
@@ -252,6 +254,7 @@ impl<'c, 'p> Match<'c, 'p> {
         self.conditions_only
     }
 
+    /// The same match, holding its own copy of the path (to outlive the request's bytes).
     pub fn into_owned(self) -> Match<'c, 'static> {
         Match {
             classifier: self.classifier,
@@ -277,16 +280,18 @@ impl Classifier {
         self.automata.iter().map(|a| &a.engine)
     }
 
+    /// Every route, in definition order.
     pub fn routes(&self) -> &[CompiledRoute] {
         &self.routes
     }
 
-    /// `"dense"` or `"lazy"`.
-    pub fn engine_kind(&self) -> &'static str {
-        if self.around.is_some() || self.engines().any(|e| e.kind_name() == "lazy") {
-            "lazy"
+    /// The automata built: [`EngineKind::Lazy`] if any automaton is lazy, else
+    /// [`EngineKind::Dense`] (never `Auto`, which only asks for one of them).
+    pub fn engine_kind(&self) -> EngineKind {
+        if self.around.is_some() || self.engines().any(|e| e.kind() == EngineKind::Lazy) {
+            EngineKind::Lazy
         } else {
-            "dense"
+            EngineKind::Dense
         }
     }
 

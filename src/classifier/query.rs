@@ -72,26 +72,41 @@ impl Classifier {
 
     /// The route Rails would pick, assuming every dynamic constraint holds and every mounted
     /// application claims the path.
-    pub fn classify<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
-        self.classify_with(method, path_info, |_| true)
+    ///
+    /// ```
+    /// use cells_learn::{Classifier, ClassifyError, RouteDef};
+    ///
+    /// let classifier = Classifier::new(vec![
+    ///     RouteDef::new("GET", "/-/profile(.:format)").to("profiles", "show"),
+    ///     RouteDef::new("GET|POST", "/*namespace_id/:project_id(.:format)").to("projects", "show"),
+    /// ]).unwrap();
+    /// // Rails' normalization first (`//` squeezed, trailing `/` dropped), then Rails' order.
+    /// let m = classifier.recognize("GET", b"//gitlab-org/sub/gitlab/").unwrap().unwrap();
+    /// assert_eq!(m.route().def().endpoint().as_deref(), Some("projects#show"));
+    /// assert_eq!(m.param("namespace_id").as_deref(), Some(&b"gitlab-org/sub"[..]));
+    /// assert!(classifier.recognize("DELETE", b"/-/profile").unwrap().is_none());
+    /// assert!(matches!(classifier.recognize("get", b"/"), Err(ClassifyError::InvalidMethod(_))));
+    /// ```
+    pub fn recognize<'c, 'p>(&'c self, method: &str, path_info: &'p [u8]) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
+        self.recognize_with(method, path_info, |_| true)
     }
 
     /// The route Rails would pick; for routes with dynamic constraints and mounted applications
     /// ([`RouteDef::asks_host`](crate::RouteDef::asks_host)), `accept` decides, called in definition order as Rails' `serve`
     /// would ask the constraint objects (and as a mounted app's `X-Cascade: pass` would fall
     /// through to the next route).
-    pub fn classify_with<'c, 'p>(
+    pub fn recognize_with<'c, 'p>(
         &'c self,
         method: &str,
         path_info: &'p [u8],
         accept: impl FnMut(&Match<'c, 'p>) -> bool,
     ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
-        self.classify_with_regex(method, path_info, accept, &mut no_regex_host)
+        self.recognize_with_regex(method, path_info, accept, &mut no_regex_host)
     }
 
-    /// [`Classifier::classify_with`], with `regex` deciding the routes only Ruby's `Regexp`
+    /// [`Classifier::recognize_with`], with `regex` deciding the routes only Ruby's `Regexp`
     /// can ([`CompiledRoute::host_regex`]).
-    pub fn classify_with_regex<'c, 'p>(
+    pub fn recognize_with_regex<'c, 'p>(
         &'c self,
         method: &str,
         path_info: &'p [u8],
@@ -324,7 +339,7 @@ impl Classifier {
         if route.host_regex.is_some() {
             let spans = regex(route, path)?;
             if spans.as_ref().is_some_and(|s| s.len() != route.params.len() || s.iter().flatten().any(|&(a, b)| a > b || b > path.len())) {
-                return Err(ClassifyError::Automaton(format!("route {}: the host's Regexp gave spans outside the path", route.index)));
+                return Err(ClassifyError::HostRegexSpans { route: route.index });
             }
             return Ok(spans);
         }
@@ -339,7 +354,7 @@ impl Classifier {
         let route = &self.routes[lazy.route as usize];
         // Validated when the classifier was loaded, so this cannot fail short of a bug.
         let (_, node, _) = route_node(route.index, &route.def, &mut RequirementCache::new(true))
-            .map_err(|e| ClassifyError::Automaton(format!("route {} no longer compiles: {e}", route.index)))?;
+            .map_err(|e| ClassifyError::RouteNoLongerCompiles { route: route.index, reason: e.to_string() })?;
         let mut run_sets = self.run_sets.lock().unwrap_or_else(|e| e.into_inner());
         Ok(lazy.cell.get_or_init(|| Matcher::new_sharing(node, route.params.len(), &mut run_sets)))
     }

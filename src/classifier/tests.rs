@@ -63,7 +63,7 @@ fn params(m: &Match<'_, '_>) -> Vec<(String, String)> {
 }
 
 #[test]
-fn classify_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
+fn recognize_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
     // Large-table layout: `issues` and `edit` routes are matched around their key segment,
     // the catch-alls by the automaton for routes without a key, which runs first.
     let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
@@ -80,7 +80,7 @@ fn classify_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
     )
     .unwrap();
     assert_eq!(c.layout, Layout::AnySegment);
-    let pick = |method: &str, path: &str, accept: bool| c.classify_with(method, path.as_bytes(), |_| accept).unwrap().map(|m| m.route_index());
+    let pick = |method: &str, path: &str, accept: bool| c.recognize_with(method, path.as_bytes(), |_| accept).unwrap().map(|m| m.route_index());
     // Route 0 would answer, but its dynamic constraint says no: the keyed route 2 is next.
     assert_eq!(pick("GET", "/x/issues", false), Some(2));
     assert_eq!(pick("GET", "/x/issues", true), Some(0));
@@ -98,22 +98,22 @@ fn classify_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
 #[test]
 fn first_match_wins_with_params() {
     let c = table();
-    let m = c.classify("GET", b"/groups/gitlab-org/sub.json").unwrap().unwrap();
+    let m = c.recognize("GET", b"/groups/gitlab-org/sub.json").unwrap().unwrap();
     assert_eq!(m.route_index(), 2);
     assert_eq!(params(&m), [("id".into(), "gitlab-org/sub".into()), ("format".into(), "json".into())]);
-    let m = c.classify("GET", b"//Admin/").unwrap().unwrap();
+    let m = c.recognize("GET", b"//Admin/").unwrap().unwrap();
     assert_eq!(m.route_index(), 5);
     assert_eq!(params(&m), [("username".into(), "Admin".into())]);
-    assert!(c.classify("DELETE", b"/x").unwrap().is_none());
+    assert!(c.recognize("DELETE", b"/x").unwrap().is_none());
 }
 
 #[test]
 fn head_prefers_explicit_head_routes_then_get() {
     let c = table();
-    assert_eq!(c.classify("HEAD", b"/ping").unwrap().unwrap().route_index(), 3);
-    assert_eq!(c.classify("GET", b"/ping").unwrap().unwrap().route_index(), 4);
-    assert_eq!(c.classify("HEAD", b"/someone").unwrap().unwrap().route_index(), 5);
-    assert_eq!(c.classify("HEAD", b"/-/profile").unwrap().unwrap().route_index(), 1);
+    assert_eq!(c.recognize("HEAD", b"/ping").unwrap().unwrap().route_index(), 3);
+    assert_eq!(c.recognize("GET", b"/ping").unwrap().unwrap().route_index(), 4);
+    assert_eq!(c.recognize("HEAD", b"/someone").unwrap().unwrap().route_index(), 5);
+    assert_eq!(c.recognize("HEAD", b"/-/profile").unwrap().unwrap().route_index(), 1);
 }
 
 /// Journey's `match_head_routes` keeps the routes drawn for HEAD whose request conditions
@@ -130,7 +130,7 @@ fn head_routes_with_failing_request_conditions_fall_back_to_get() {
     .unwrap();
     let mut questions = Vec::new();
     let mut pick = |path: &str, conditions: bool, constraints: bool| {
-        c.classify_with("HEAD", path.as_bytes(), |m| {
+        c.recognize_with("HEAD", path.as_bytes(), |m| {
             questions.push((m.route_index(), m.asks_request_conditions_only()));
             if m.asks_request_conditions_only() {
                 conditions
@@ -148,7 +148,7 @@ fn head_routes_with_failing_request_conditions_fall_back_to_get() {
     // A HEAD route with constraint objects only is chosen for the HEAD list without asking.
     assert_eq!(pick("/y", false, false), None);
     assert_eq!(questions, [(0, true), (0, false), (0, true), (0, true), (0, false), (2, false)]);
-    assert_eq!(c.classify("HEAD", b"/x").unwrap().map(|m| m.route_index()), Some(0));
+    assert_eq!(c.recognize("HEAD", b"/x").unwrap().map(|m| m.route_index()), Some(0));
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn dynamic_constraints_are_asked_in_order() {
     let c = table();
     let mut asked = Vec::new();
     let m = c
-        .classify_with("GET", b"/gitlab-org", |m| {
+        .recognize_with("GET", b"/gitlab-org", |m| {
             asked.push(m.route_index());
             false
         })
@@ -175,15 +175,15 @@ fn dynamic_constraints_are_asked_in_order() {
 #[test]
 fn a_repeated_parameter_keeps_the_last_value_that_matched() {
     let c = Classifier::new(vec![RouteDef::new("GET", "/downloads/:id/:id.tar"), RouteDef::new("GET", "/a/:id(/:id)")]).unwrap();
-    let m = c.classify("GET", b"/downloads/1/2.tar").unwrap().unwrap();
+    let m = c.recognize("GET", b"/downloads/1/2.tar").unwrap().unwrap();
     assert_eq!((m.param("id").as_deref(), m.params().count()), (Some(&b"2"[..]), 1));
-    let m = c.classify("GET", b"/a/1").unwrap().unwrap();
+    let m = c.recognize("GET", b"/a/1").unwrap().unwrap();
     assert_eq!(m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect::<Vec<_>>(), [("id".to_string(), b"1".to_vec())]);
-    let m = c.classify("GET", b"/a/1/2").unwrap().unwrap();
+    let m = c.recognize("GET", b"/a/1/2").unwrap().unwrap();
     assert_eq!(m.param("id").as_deref(), Some(&b"2"[..]));
     // Each occurrence carries the name's requirement (`format: true` on a formatted glob).
     let c = Classifier::new(vec![RouteDef::new("GET", "/page/*id(.:format).:format").regex_requirement("format", ".+", 0)]).unwrap();
-    let m = c.classify("GET", b"/page/foo/bar.json.json/extra").unwrap().unwrap();
+    let m = c.recognize("GET", b"/page/foo/bar.json.json/extra").unwrap().unwrap();
     assert_eq!(m.param("format").as_deref(), Some(&b"json/extra"[..]));
 }
 
@@ -192,16 +192,16 @@ fn a_repeated_parameter_keeps_the_last_value_that_matched() {
 #[test]
 fn mounted_apps_are_asked_like_constraints() {
     let c = Classifier::new(vec![RouteDef::new("", "/").mounted(), RouteDef::new("GET", "/help(.:format)").to("help", "index")]).unwrap();
-    assert_eq!(c.classify("GET", b"/help").unwrap().unwrap().route_index(), 0);
+    assert_eq!(c.recognize("GET", b"/help").unwrap().unwrap().route_index(), 0);
     let mut asked = Vec::new();
     let m = c
-        .classify_with("GET", b"/help", |m| {
+        .recognize_with("GET", b"/help", |m| {
             asked.push(m.route_index());
             false
         })
         .unwrap();
     assert_eq!((asked, m.map(|m| m.route_index())), (vec![0], Some(1)));
-    assert!(c.classify_with("GET", b"/api/v4", |m| m.route_index() == 0).unwrap().is_some_and(|m| m.route_index() == 0));
+    assert!(c.recognize_with("GET", b"/api/v4", |m| m.route_index() == 0).unwrap().is_some_and(|m| m.route_index() == 0));
 }
 
 /// A requirement only Ruby can decide: refused by default (naming route, parameter and
@@ -234,23 +234,23 @@ fn routes_only_ruby_can_decide_are_refused_or_asked_of_the_regex_host() {
             .then(|| vec![Some((3, 5)), (path.len() > 5).then_some((6, path.len()))]))
     };
     let pick = |c: &Classifier, path: &str, ruby: &mut RegexHost<'_>| {
-        c.classify_with_regex("GET", path.as_bytes(), |_| true, ruby).unwrap().map(|m| (m.route_index(), params(&m)))
+        c.recognize_with_regex("GET", path.as_bytes(), |_| true, ruby).unwrap().map(|m| (m.route_index(), params(&m)))
     };
     assert_eq!(pick(&c, "/r/aa.json", &mut ruby), Some((0, vec![("id".into(), "aa".into()), ("format".into(), "json".into())])));
     assert_eq!(pick(&c, "/r/ab", &mut ruby), Some((1, vec![("other".into(), "ab".into())])));
     assert_eq!(asked, [(0, "/r/aa.json".to_string()), (0, "/r/ab".to_string())]);
-    assert!(matches!(c.classify("GET", b"/r/aa"), Err(ClassifyError::NeedsRuby { route: 0, .. })));
+    assert!(matches!(c.recognize("GET", b"/r/aa"), Err(ClassifyError::NeedsRuby { route: 0, .. })));
     // Spans outside the path are the host's bug, not an answer.
     let mut liar = |_: &CompiledRoute, _: &[u8]| -> Result<Option<Spans>, ClassifyError> { Ok(Some(vec![Some((3, 99)), None])) };
-    assert!(c.classify_with_regex("GET", b"/r/aa", |_| true, &mut liar).is_err());
+    assert!(c.recognize_with_regex("GET", b"/r/aa", |_| true, &mut liar).is_err());
 }
 
 #[test]
 fn bad_requests_are_errors() {
     let c = table();
-    assert!(matches!(c.classify("get", b"/"), Err(ClassifyError::InvalidMethod(_))));
+    assert!(matches!(c.recognize("get", b"/"), Err(ClassifyError::InvalidMethod(_))));
     let long = vec![b'a'; DEFAULT_MAX_PATH_LEN + 1];
-    assert!(matches!(c.classify("GET", &long), Err(ClassifyError::PathTooLong { .. })));
+    assert!(matches!(c.recognize("GET", &long), Err(ClassifyError::PathTooLong { .. })));
 }
 
 #[test]

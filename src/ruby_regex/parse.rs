@@ -13,7 +13,9 @@ use super::ast::{Assertion, ByteSet, Node};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("at byte {position}: {reason}")]
 pub struct RegexError {
+    /// The byte offset in the regex source.
     pub position: usize,
+    /// What is wrong there.
     pub reason: String,
 }
 
@@ -51,7 +53,9 @@ pub struct Inexpressible {
 /// Parses `source` like [`parse`], but widens what no DFA can express instead of refusing it:
 /// each such construct becomes "any bytes" (a superset wherever it stands, since look-around
 /// is widened to true anyway) and is listed, so that the caller has Ruby's own `Regexp`
-/// confirm every candidate of the route. Named groups are listed but parsed exactly.
+/// confirm every candidate of the route. Named groups are listed but parsed exactly. (The
+/// build uses `parse_as_allowed`; the unit tests this.)
+#[cfg(test)]
 pub fn parse_widening(source: &str, options: u32) -> Result<(Node, Vec<Inexpressible>), RegexError> {
     parse_as(source, options, true)
 }

@@ -419,7 +419,7 @@ impl Oracle {
     }
 
     /// What Rails serves: [`Oracle::recognize`], refused when the route's parameters are not UTF-8.
-    pub(crate) fn classify(&self, method: &str, path_info: &[u8]) -> Result<Answer, String> {
+    pub(crate) fn serve(&self, method: &str, path_info: &[u8]) -> Result<Answer, String> {
         match self.recognize(method, path_info)? {
             Some((route, params)) => served(route, params),
             None => Ok(None),
@@ -467,7 +467,7 @@ pub(crate) fn served(route: usize, params: Vec<(String, Vec<u8>)>) -> Result<Ans
 
 /// The crate's answer, in the oracle's shape.
 pub(crate) fn crate_answer(classifier: &Classifier, method: &str, path: &[u8]) -> Result<Answer, String> {
-    match classifier.classify(method, path) {
+    match classifier.recognize(method, path) {
         Err(e) => Err(e.to_string()),
         Ok(None) => Ok(None),
         Ok(Some(m)) => Ok(Some((m.route_index(), m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect()))),
@@ -495,7 +495,7 @@ impl fmt::Display for ShowAnswer<'_> {
 /// Compares the crate with the oracle on one request; the message names both answers.
 pub(crate) fn compare(classifier: &Classifier, oracle: &Oracle, method: &str, path: &[u8]) -> Result<(), String> {
     let ours = crate_answer(classifier, method, path);
-    let theirs = oracle.classify(method, path);
+    let theirs = oracle.serve(method, path);
     let rails_400 = matches!(&theirs, Err(e) if e.contains("Rails answers 400"));
     if (theirs.is_err() && !rails_400) || ours != theirs {
         let route = |a: &Result<Answer, String>| match a {

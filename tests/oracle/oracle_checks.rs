@@ -54,7 +54,7 @@ fn oracle_builds_rails_regex_strings() {
     let oracle = Oracle::new(&[def]).unwrap();
     let groups: Vec<usize> = oracle.routes[0].params.iter().map(|(_, g)| *g).collect();
     assert_eq!(groups, [1, 4, 5, 6]);
-    let answer = oracle.classify("GET", b"/xy/b/c/d.jsn").unwrap();
+    let answer = oracle.serve("GET", b"/xy/b/c/d.jsn").unwrap();
     let expected: Params = [("a", "xy"), ("b", "b"), ("c", "c/d"), ("format", "jsn")].iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
     assert_eq!(answer, Some((0, expected)));
 }
@@ -69,7 +69,7 @@ fn oracle_agrees_with_rails_vectors() {
     assert!(vectors.len() > 700, "{} vectors", vectors.len());
     let mut wrong = Vec::new();
     for v in &vectors {
-        let answer = oracle.classify(&v.method, v.path.as_bytes()).unwrap();
+        let answer = oracle.serve(&v.method, v.path.as_bytes()).unwrap();
         let route = answer.as_ref().map(|a| a.0);
         let params: BTreeMap<String, String> = answer.iter().flat_map(|a| &a.1).map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect();
         let params_agree = match (&v.params, v.route_index) {

@@ -15,7 +15,7 @@ pub(crate) fn answer(route: usize, params: &[(&str, &str)]) -> Answer {
 /// Checks one request against Rails' recorded answer, the oracle first, then the crate.
 pub(crate) fn assert_rails(defs: &[RouteDef], method: &str, path: &[u8], rails: Answer) {
     let oracle = Oracle::new(defs).unwrap();
-    let theirs = oracle.classify(method, path);
+    let theirs = oracle.serve(method, path);
     assert_eq!(theirs, Ok(rails.clone()), "the oracle itself is wrong on {method} \"{}\"", path.escape_ascii());
     for classifier in both_layouts(defs).unwrap() {
         if let Err(e) = compare(&classifier, &oracle, method, path) {

@@ -10,10 +10,10 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cells_learn::artifact;
-use cells_learn::classifier::RegexHost;
-use cells_learn::learn::{Source, Unrouted};
-use cells_learn::matcher::Spans;
-use cells_learn::{BuildOptions, ClaimKind, Classifier as CoreClassifier, CompiledRoute, EngineConfig, EngineKind, LearnResponse, Learned, Match, Rules};
+use cells_learn::{
+    BuildOptions, Classifier as CoreClassifier, CompiledRoute, EngineConfig, EngineKind, EntityKind, LearnResponse, Learned, Learner, Match, RegexHost, Rules,
+    Source, Spans, Unrouted,
+};
 use magnus::value::{LazyId, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
@@ -28,8 +28,7 @@ static RESULT_CLASS: std::sync::OnceLock<magnus::value::Opaque<magnus::RClass>> 
 /// A compiled classifier with its rules; immutable, so one instance serves every Puma thread.
 #[magnus::wrap(class = "Gitlab::Cells::Learn::Native::Classifier", free_immediately, size)]
 struct Classifier {
-    inner: CoreClassifier,
-    rules: Rules,
+    learner: Learner,
 }
 
 fn learn_module(ruby: &Ruby) -> Result<RModule, Error> {
@@ -173,7 +172,7 @@ impl Classifier {
             let built = without_gvl(move || CoreClassifier::build(defs, &options))
                 .map_err(|_| exception(ruby, "Error", "internal error while compiling routes".into()))?;
             let inner = built.map_err(|e| invalid_route(ruby, &e))?;
-            Ok(Classifier { inner, rules })
+            Ok(Classifier { learner: Learner::new(inner, rules) })
         })
     }
 
@@ -184,13 +183,13 @@ impl Classifier {
             let (inner, rules) = without_gvl(move || artifact::read_with(&bytes, true))
                 .map_err(|_| exception(ruby, "Error", "internal error while loading".into()))?
                 .map_err(|e| exception(ruby, "CorruptArtifactError", e.to_string()))?;
-            Ok(Classifier { inner, rules: rules.unwrap_or_else(Rules::gitlab_default) })
+            Ok(Classifier { learner: Learner::new(inner, rules.unwrap_or_else(Rules::gitlab_default)) })
         })
     }
 
     fn dump(ruby: &Ruby, rb_self: &Self) -> Result<RString, Error> {
         guarded(ruby, || {
-            let bytes = artifact::write(&rb_self.inner, Some(&rb_self.rules)).map_err(|e| exception(ruby, "Error", e.to_string()))?;
+            let bytes = artifact::write(rb_self.learner.classifier(), Some(rb_self.learner.rules())).map_err(|e| exception(ruby, "Error", e.to_string()))?;
             Ok(ruby.str_from_slice(&bytes))
         })
     }
@@ -275,20 +274,20 @@ impl Classifier {
             let learned = match constraint.or(regex_host) {
                 // No callback: no Ruby code runs until the answer is built, so the String's bytes
                 // can be borrowed rather than copied.
-                None => rb_self.rules.learn(&rb_self.inner, &method, unsafe { path_info.as_slice() }).map_err(|e| request_error(ruby, &e))?,
+                None => rb_self.learner.learned(&method, unsafe { path_info.as_slice() }).map_err(|e| request_error(ruby, &e))?,
                 Some(_) => {
                     let path = bytes_of(path_info);
                     Self::with_constraint(ruby, rb_self, constraint, regex_host, |accept, regex| {
-                        rb_self.rules.learn_with_regex(&rb_self.inner, &method, &path, accept, regex)
+                        rb_self.learner.learned_with_regex(&method, &path, accept, regex)
                     })?
                 }
             };
             let nil = ruby.qnil().as_value();
             let (flags, path, extra) = match &learned {
-                Learned::Routable { path, exact, claim, route } => (
-                    Flags { source: Source::Routable, exact: *exact, cacheable: true, kind: claim.kind as u64 + 1, reason: 0, route: Some(*route) },
+                Learned::Routable { path, exact, entity, route } => (
+                    Flags { source: Source::Routable, exact: *exact, cacheable: true, kind: entity.kind as u64 + 1, reason: 0, route: Some(*route) },
                     path,
-                    ruby.str_new(&claim.key).as_value(),
+                    ruby.str_new(&entity.key).as_value(),
                 ),
                 Learned::Fixed { path, exact, cell, cacheable, route } => (
                     Flags { source: Source::Fixed, exact: *exact, cacheable: *cacheable, kind: 0, reason: 0, route: *route },
@@ -320,7 +319,7 @@ impl Classifier {
             let method = verb_of(ruby, method)?;
             let path = bytes_of(path_of(ruby, path)?);
             let found = Self::with_constraint(ruby, rb_self, constraint, regex_host, |accept, regex| {
-                rb_self.inner.classify_with_regex(&method, &path, |m| accept(m), regex).map(|m| m.map(Match::into_owned))
+                rb_self.learner.classifier().recognize_with_regex(&method, &path, |m| accept(m), regex).map(|m| m.map(Match::into_owned))
             })?;
             match found {
                 None => Ok(None),
@@ -339,7 +338,8 @@ impl Classifier {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path = bytes_of(path_of(ruby, path)?);
-            let all = Self::with_constraint(ruby, rb_self, None, regex_host, |_, regex| rb_self.inner.matches_with_regex(&method, &path, regex))?;
+            let all =
+                Self::with_constraint(ruby, rb_self, None, regex_host, |_, regex| rb_self.learner.classifier().matches_with_regex(&method, &path, regex))?;
             let out = ruby.ary_new_capa(all.len());
             for m in &all {
                 let pair = ruby.ary_new_capa(2);
@@ -355,7 +355,8 @@ impl Classifier {
     fn routes_json(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
         guarded(ruby, || {
             let routes: Vec<serde_json::Value> = rb_self
-                .inner
+                .learner
+                .classifier()
                 .routes()
                 .iter()
                 .map(|r| {
@@ -374,23 +375,23 @@ impl Classifier {
     }
 
     fn rules_json(&self) -> String {
-        serde_json::to_string(&self.rules).unwrap_or_default()
+        serde_json::to_string(self.learner.rules()).unwrap_or_default()
     }
 
     fn default_cell(&self) -> String {
-        self.rules.default_cell.clone()
+        self.learner.rules().default_cell.clone()
     }
 
     fn engine(&self) -> &'static str {
-        self.inner.engine_kind()
+        self.learner.classifier().engine_kind().as_str()
     }
 
     fn route_count(&self) -> usize {
-        self.inner.routes().len()
+        self.learner.classifier().routes().len()
     }
 
     fn memory_usage(&self) -> usize {
-        self.inner.memory_usage()
+        self.learner.classifier().memory_usage()
     }
 }
 
@@ -399,7 +400,7 @@ struct Flags {
     source: Source,
     exact: bool,
     cacheable: bool,
-    /// 0 none, else 1 + the claim kind's position in `ClaimKind`.
+    /// 0 none, else 1 + the entity kind's position in `EntityKind`.
     kind: u64,
     /// 0 none, else 1 + the `Unrouted` reason's position.
     reason: u64,
@@ -531,7 +532,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let _ = RESULT_CLASS.set(result.into());
     // How `Result` decodes the packed flags (see `Flags`), in the core's own order.
     set_symbols(ruby, native, "SOURCES", false, Source::ALL.iter().map(|s| s.as_str()))?;
-    set_symbols(ruby, native, "CLAIM_KINDS", true, ClaimKind::ALL.iter().map(|k| k.as_str()))?;
+    set_symbols(ruby, native, "ENTITY_KINDS", true, EntityKind::ALL.iter().map(|k| k.as_str()))?;
     set_symbols(ruby, native, "REASONS", true, Unrouted::ALL.iter().map(|r| r.as_str()))?;
     class.define_method("learn", method!(Classifier::learn, 5))?;
     class.define_method("recognize", method!(Classifier::recognize, 4))?;

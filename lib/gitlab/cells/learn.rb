@@ -9,7 +9,7 @@ module Gitlab
     #
     # @example
     #   classifier = Gitlab::Cells::Learn::Classifier.from_rails(Rails.application.routes)
-    #   result = classifier.classify("GET", "/gitlab-org/gitlab/-/issues")
+    #   result = classifier.learn("GET", "/gitlab-org/gitlab/-/issues")
     #   result.source  # => :routable
     #   result.path    # => "/gitlab-org/gitlab"
     #   result.entity  # => #<Entity kind=:route_path key="gitlab-org/gitlab">

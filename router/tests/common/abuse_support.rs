@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cells_learn::{routes, ClaimKind, Classifier, ClassifyError, Rules};
+use cells_learn::{routes, Classifier, ClassifyError, EntityKind, Learner, Rules};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -139,24 +139,23 @@ pub fn get_request(target: &[u8]) -> Vec<u8> {
 
 /// The real core, as the cells run it.
 pub struct Core {
-    pub classifier: Classifier,
-    pub rules: Rules,
+    pub learner: Learner,
 }
 
 pub fn core() -> Arc<Core> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     let dir = if dir.exists() { dir } else { std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus") };
     let defs = routes::from_json(&std::fs::read(dir.join("gitlabish-routes.json")).expect("the shared corpus")).unwrap();
-    Arc::new(Core { classifier: Classifier::new(defs).unwrap(), rules: Rules::gitlab_default() })
+    Arc::new(Core { learner: Learner::new(Classifier::new(defs).unwrap(), Rules::gitlab_default()) })
 }
 
-/// Which cell owns a claim: organizations own their top-level namespace and everything
+/// Which cell owns an entity: organizations own their top-level namespace and everything
 /// below it (GitLab's model), numeric ids are spread by value; one in four is unknown (the
 /// resolver has no record: the default cell answers, uncached). Case-insensitive, as
 /// GitLab's route lookups are.
-pub fn owner(kind: ClaimKind, key: &str) -> Option<String> {
+pub fn owner(kind: EntityKind, key: &str) -> Option<String> {
     let top = match kind {
-        ClaimKind::ProjectId | ClaimKind::NamespaceId | ClaimKind::UserId => key,
+        EntityKind::ProjectId | EntityKind::NamespaceId | EntityKind::UserId => key,
         _ => key.split('/').next().unwrap_or(key),
     };
     let h = top.to_ascii_lowercase().bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
@@ -169,8 +168,8 @@ pub fn owner(kind: ClaimKind, key: &str) -> Option<String> {
 impl Core {
     /// The learn answer a cell gives for `path_info`, or the endpoint's error status.
     pub fn answer(&self, method: &str, path_info: &[u8]) -> Result<cells_learn::LearnResponse, u16> {
-        match self.rules.learn(&self.classifier, method, path_info) {
-            Ok(l) => Ok(l.respond(&self.rules.default_cell, |c| owner(c.kind, &c.key))),
+        match self.learner.learn(method, path_info, |e| owner(e.kind, &e.key)) {
+            Ok(answer) => Ok(answer),
             Err(ClassifyError::PathTooLong { .. }) => Err(414),
             Err(_) => Err(400),
         }

@@ -130,7 +130,7 @@ module Gitlab
 
         # The header value for a classification result, or nil when the router must not cache it.
         #
-        # @param result [Result] from {Classifier#classify}
+        # @param result [Result] from {Classifier#learn}
         # @param cell [String] the cell that serves the request
         # @return [String, nil] nil when the result is not cacheable or its path cannot be written (over
         #   {MAX_PATH_BYTES}, or holding bytes no request path the router forwards holds)

@@ -17,7 +17,7 @@ module Gitlab
         # @param rules [Hash, String, nil] learn rules (see rules/gitlab.json); GitLab's defaults when nil
         # @param engine [Symbol] :auto, :dense or :lazy
         # @param constraints [RailsConstraints, #for, nil] decides dynamic constraints and mounts when
-        #   {#classify} and {#recognize} are given no block (`for(method, path_info)` returns the block)
+        #   {#learn} and {#recognize} are given no block (`for(method, path_info)` returns the block)
         # @raise [InvalidRouteError] naming the route, the position and the reason
         # @raise [InvalidRulesError]
         def initialize(routes:, rules: nil, engine: :auto, constraints: nil)
@@ -119,7 +119,7 @@ module Gitlab
         #   decide (`from_rails(..., constraints: :rails)`), or else all hold
         # @return [Result]
         # @raise [InvalidRequestError]
-        def classify(method, path_info, &constraint)
+        def learn(method, path_info, &constraint)
           # The native side checks and upper-cases the method, checks the path and builds the
           # frozen Result itself.
           constraint ||= @constraints&.for(method, path_info)

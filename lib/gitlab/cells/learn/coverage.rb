@@ -9,7 +9,7 @@ module Gitlab
       # routable by URI (a routable rule names its entity) or fixed to a cell (a fixed rule covers
       # its path); the rest would all go to the default cell, uncached.
       #
-      # A route's class mirrors what {Classifier#classify} does for its requests:
+      # A route's class mirrors what {Classifier#learn} does for its requests:
       # - +:fixed+ when a fixed rule covers the route's leading literal path (an exact rule: the
       #   route's path without optional groups is literal and equal to the rule's; a prefix rule: on
       #   a +/+ boundary). Fixed rules win over routable ones at request time, so they do here too.

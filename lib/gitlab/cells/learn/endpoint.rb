@@ -181,7 +181,7 @@ module Gitlab
 
         # The JSON answer for a request, as a Hash ({#learn_json} parsed).
         #
-        # @param method [String] the HTTP method of the request to classify
+        # @param method [String] the HTTP method of the request to learn about
         # @param path_info [String] its path
         # @return [Hash] e.g. `{"path" => "/gitlab-org", "cell" => "cell_0", "source" => "routable"}`
         # @raise [RequestError] with the status and code {#call} answers
@@ -195,7 +195,7 @@ module Gitlab
         # @raise [RequestError]
         def learn_json(method, path_info)
           instrument(method, path_info) do |payload|
-            result = classify(method, path_info)
+            result = learned(method, path_info)
             json = result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell,
                                       routes_digest: @route_table.digest, routes_version: @route_table.version)
             payload.merge!(JSON.parse(json).transform_keys(&:to_sym), route: result.route&.to_s) if payload
@@ -264,8 +264,9 @@ module Gitlab
           @token_digests.map { |d| OpenSSL.fixed_length_secure_compare(d, digest) }.any? && given.is_a?(String) && !given.empty?
         end
 
-        def classify(method, path_info)
-          @classifier.classify(method, path_info, &@constraint)
+        # The classifier's Result for the request, a constraint that raised turned into a 503.
+        def learned(method, path_info)
+          @classifier.learn(method, path_info, &@constraint)
         rescue ConstraintFailure => e
           warn("constraint failed for #{method} #{path_info}: #{e.original.class}: #{e.original.message}")
           raise RequestError.new(503, "constraint_failed",

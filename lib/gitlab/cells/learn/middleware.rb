@@ -79,7 +79,7 @@ module Gitlab
           return health(env) if path == @health_path
           return @app.call(env) if skip?(path)
 
-          result = classify(method, path)
+          result = learned(method, path)
           return @app.call(env) unless result
 
           serving = serving_cell(result)
@@ -112,8 +112,8 @@ module Gitlab
           @skip.any? { |prefix| path == prefix || path.start_with?("#{prefix}/") }
         end
 
-        def classify(method, path)
-          @classifier.classify(method, path, &@constraint)
+        def learned(method, path)
+          @classifier.learn(method, path, &@constraint)
         rescue InvalidRequestError => e
           log("not classified: #{e.message}")
           nil

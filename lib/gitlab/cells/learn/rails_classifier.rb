@@ -12,7 +12,7 @@ module Gitlab
       # Why a holder rather than a {Classifier}: the learn {Endpoint} is mounted *inside*
       # `config/routes.rb`, while those routes are being drawn, so it cannot be given a classifier
       # compiled from them. It is given this object instead, which answers like a {Classifier}
-      # ({#classify}, {#recognize}, {#matches}, {#routes}, {#default_cell}...) and builds the real one
+      # ({#learn}, {#recognize}, {#matches}, {#routes}, {#default_cell}...) and builds the real one
       # on first use, after the routes are drawn:
       #
       # - from the build-time artifact ({#compile!}, `rake cells:compile`) when its digest equals
@@ -176,9 +176,9 @@ module Gitlab
           @default_cell ||= Classifier.new(routes: [], rules: @rules_json).default_cell
         end
 
-        # @see Classifier#classify
-        def classify(method, path_info, &)
-          classifier.classify(method, path_info, &)
+        # @see Classifier#learn
+        def learn(method, path_info, &)
+          classifier.learn(method, path_info, &)
         end
 
         # @see Classifier#recognize

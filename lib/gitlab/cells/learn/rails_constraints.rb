@@ -22,7 +22,7 @@ module Gitlab
       #    callable `(RouteInfo, params, request) -> Boolean`, default true (the app claims the path).
       #
       # An exception raised by a constraint (a database error in a constrainer) leaves
-      # {Classifier#classify} as {Endpoint::ConstraintFailure} (an {Error}; `#original` is the
+      # {Classifier#learn} as {Endpoint::ConstraintFailure} (an {Error}; `#original` is the
       # exception), which the Endpoint answers with 503 `constraint_failed`.
       #
       # What a learn request cannot know: the original request's headers and body. The request
@@ -36,7 +36,7 @@ module Gitlab
       #
       # @example
       #   classifier = Gitlab::Cells::Learn::Classifier.from_rails(Rails.application.routes, constraints: :rails)
-      #   classifier.classify("GET", "/gitlab-org")  # GroupUrlConstrainer asked, as Rails would ask it
+      #   classifier.learn("GET", "/gitlab-org")  # GroupUrlConstrainer asked, as Rails would ask it
       class RailsConstraints
         # @param route_set [ActionDispatch::Routing::RouteSet] the routes the classifier was built from
         # @param host [String] the `Host` of the built requests (GitLab's external host)
@@ -107,7 +107,7 @@ module Gitlab
           raise Endpoint::ConstraintFailure, e
         end
 
-        # One request's decisions: what {Classifier#classify} and {Classifier#recognize} use as
+        # One request's decisions: what {Classifier#learn} and {Classifier#recognize} use as
         # their block; `call(route, params)` is {#matches?}, `request_conditions_hold?(route,
         # params)` the HEAD question.
         Decision = Struct.new(:constraints, :verb, :path_info) do

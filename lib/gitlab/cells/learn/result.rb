@@ -24,12 +24,12 @@ module Gitlab
         end
       end
 
-      # What {Classifier#classify} learned about a request. Frozen.
+      # What {Classifier#learn} learned about a request. Frozen.
       class Result
         # The native classifier answers `[flags, path, extra]` (three values, so Ruby keeps the
         # array inside its object): `flags` packs the small fields into one Integer — bits 0–1
         # the source's index in Native::SOURCES, 2 exact, 3 cacheable, 4–6 the entity kind's
-        # index in Native::CLAIM_KINDS, 7–8 the reason's in Native::REASONS, 9 and up the route
+        # index in Native::ENTITY_KINDS, 7–8 the reason's in Native::REASONS, 9 and up the route
         # index + 1 (0: no route); `extra` is the entity key of a routable answer, the cell of a
         # fixed one. A Result wraps that array as it is and builds Entity and RouteInfo on demand.
         SOURCE_BITS = 0b11
@@ -44,7 +44,7 @@ module Gitlab
           path = path.dup.freeze unless path.frozen?
           flags = index_of(Native::SOURCES, source, "source") |
                   (exact ? EXACT : 0) | (cacheable ? CACHEABLE : 0) |
-                  (index_of(Native::CLAIM_KINDS, entity&.kind, "entity kind") << KIND_SHIFT) |
+                  (index_of(Native::ENTITY_KINDS, entity&.kind, "entity kind") << KIND_SHIFT) |
                   (index_of(Native::REASONS, reason, "reason") << REASON_SHIFT) |
                   ((route ? route.index + 1 : 0) << ROUTE_SHIFT)
           extra = entity ? entity.key : fixed_cell
@@ -64,7 +64,7 @@ module Gitlab
 
         # @return [Entity, nil] the routable entity, for :routable results
         def entity
-          (kind = Native::CLAIM_KINDS[(@values[0] >> KIND_SHIFT) & 0b111]) && Entity.new(kind, @values[2]).freeze
+          (kind = Native::ENTITY_KINDS[(@values[0] >> KIND_SHIFT) & 0b111]) && Entity.new(kind, @values[2]).freeze
         end
 
         # @return [RouteInfo, nil] the route Rails would pick, if any
@@ -102,7 +102,7 @@ module Gitlab
         end
 
         # The learn endpoint's JSON answer for this result, decided and serialized by the native
-        # core (the same rule as `cells-learn classify`): a routable entity goes to `cell`, or,
+        # core (the same rule as `cells-learn learn`): a routable entity goes to `cell`, or,
         # when no cell claims it (`cell` nil), to the default cell uncached; a fixed path to its
         # rule's cell (else `cell`, else the default); anything else to the default cell, exact
         # and uncached.

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "gitlab/cells/learn"
-require_relative "rspec/matchers/classify_matcher"
+require_relative "rspec/matchers/learn_matcher"
 require_relative "rspec/matchers/recognize_matcher"
 
 module Gitlab
@@ -13,14 +13,14 @@ module Gitlab
       #
       # @example
       #   classifier = Gitlab::Cells::Learn::Classifier.from_rails(Rails.application.routes)
-      #   expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues")
+      #   expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues")
       #     .as_routable("/gitlab-org/gitlab").with_entity(:route_path, "gitlab-org/gitlab")
-      #   expect(classifier).to classify(:get, "/-/profile").as_fixed("cell_0").exactly
-      #   expect(classifier).to classify(:get, "/").as_fixed.exactly.as_uncacheable
-      #   expect(classifier).to classify(:get, "/nowhere").as_default(:no_route)
-      #   expect(classifier).to classify(:get, "/gitlab-org/gitlab/-/issues")
+      #   expect(classifier).to learn(:get, "/-/profile").as_fixed("cell_0").exactly
+      #   expect(classifier).to learn(:get, "/").as_fixed.exactly.as_uncacheable
+      #   expect(classifier).to learn(:get, "/nowhere").as_default(:no_route)
+      #   expect(classifier).to learn(:get, "/gitlab-org/gitlab/-/issues")
       #     .with_route("projects/issues#index").with_params("project_id" => "gitlab")
-      #   expect(classifier).to classify(:get, "/acme").with_constraints { |route, params| params["id"] != "acme" }
+      #   expect(classifier).to learn(:get, "/acme").with_constraints { |route, params| params["id"] != "acme" }
       #     .as_routable("/acme")
       #   expect(classifier).to recognize(:get, "/help").as("help#index")
       #   expect(classifier).not_to recognize(:post, "/help")
@@ -36,10 +36,10 @@ module Gitlab
         module Matchers
           # @param method [String, Symbol] the HTTP method
           # @param path_info [String]
-          # @yieldparam route [RouteInfo] dynamic constraints, as {Classifier#classify} takes them
-          # @return [ClassifyMatcher]
-          def classify(method, path_info, &)
-            ClassifyMatcher.new(method, path_info, &)
+          # @yieldparam route [RouteInfo] dynamic constraints, as {Classifier#learn} takes them
+          # @return [LearnMatcher]
+          def learn(method, path_info, &)
+            LearnMatcher.new(method, path_info, &)
           end
 
           # @return [RecognizeMatcher]

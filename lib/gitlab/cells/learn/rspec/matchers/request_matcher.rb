@@ -50,7 +50,7 @@ module Gitlab
           end
 
           def check_classifier(actual)
-            return if actual.respond_to?(:classify) && actual.respond_to?(:recognize)
+            return if actual.respond_to?(:learn) && actual.respond_to?(:recognize)
 
             raise ArgumentError, "expected a Gitlab::Cells::Learn::Classifier, got #{actual.inspect[0, 200]}"
           end

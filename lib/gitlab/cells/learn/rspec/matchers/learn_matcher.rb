@@ -6,8 +6,8 @@ module Gitlab
   module Cells
     module Learn
       module RSpec
-        # `classify(method, path_info)`: what {Classifier#classify} answers for a request.
-        class ClassifyMatcher < RequestMatcher
+        # `learn(method, path_info)`: what {Classifier#learn} answers for a request.
+        class LearnMatcher < RequestMatcher
           UNSET = Object.new.freeze
           private_constant :UNSET
 
@@ -92,13 +92,13 @@ module Gitlab
           end
 
           def description
-            "classify #{request_text} #{expected_text}"
+            "learn #{request_text} #{expected_text}"
           end
 
           private
 
           def expect_source(source)
-            raise ArgumentError, "classify(...) already expects a #{@source} result; it cannot also be #{source}" if @source && @source != source
+            raise ArgumentError, "learn(...) already expects a #{@source} result; it cannot also be #{source}" if @source && @source != source
 
             @source = source
           end
@@ -117,12 +117,12 @@ module Gitlab
           def run(actual)
             check_classifier(actual)
             if @source.nil? && @expectations.empty?
-              raise ArgumentError, "classify(#{request_text}) expects nothing: chain as_routable, as_fixed, as_default, " \
+              raise ArgumentError, "learn(#{request_text}) expects nothing: chain as_routable, as_fixed, as_default, " \
                                    "exactly, as_uncacheable, with_entity, with_route or with_params"
             end
 
             @actual = actual
-            @result = actual.classify(@method, @path_info, &@constraint)
+            @result = actual.learn(@method, @path_info, &@constraint)
             @match = nil
             @failures = []
             check_source if @source
