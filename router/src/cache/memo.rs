@@ -32,7 +32,7 @@ use super::{Entry, RouteCache};
 const SLOTS: usize = 256;
 
 /// One memo hit in this many is also a moka `get` (popularity for TinyLFU).
-pub(super) const SAMPLE: u32 = 8;
+pub(super) const SAMPLE: u32 = 16;
 
 /// Which cache instance a memo belongs to (tests run several routers on one thread).
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
