@@ -185,14 +185,15 @@ fn rails_artifact(bytes: &[u8]) -> Result<(String, &[u8]), String> {
 fn load(table: &Table) -> Result<Loaded, String> {
     let bytes = read(&table.routes)?;
     let started = Instant::now();
-    let (digest, bytes) = if bytes.starts_with(RAILS_ARTIFACT_MAGIC) {
+    // What `artifact::read` takes: the file, or a Rails artifact's body.
+    let (digest, dump) = if bytes.starts_with(RAILS_ARTIFACT_MAGIC) {
         let (digest, body) = rails_artifact(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
         (Some(digest), body)
     } else {
         (None, &bytes[..])
     };
-    if bytes.starts_with(b"GLCLEARN") || digest.is_some() {
-        let (classifier, rules) = artifact::read(bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
+    if dump.starts_with(b"GLCLEARN") || digest.is_some() {
+        let (classifier, rules) = artifact::read(dump).map_err(|e| format!("{}: {e}", table.routes.display()))?;
         return Ok(Loaded { classifier, rules, digest, examples: Vec::new(), compile_ms: started.elapsed().as_secs_f64() * 1e3 });
     }
     let kind = match table.engine {
