@@ -43,12 +43,48 @@ struct Table {
     engine: Engine,
 }
 
+/// Which route table the answers say they come from, as a cell's learn endpoint says it (the
+/// router's mixed-version rules: cells of the newest table are asked first, and an older table's
+/// answer never replaces a newer one's).
+#[derive(clap::Args)]
+struct TableIdentity {
+    /// The deploy's route table version, as the cells get it (`Endpoint.new(routes_version: ...)`,
+    /// e.g. `ENV["CELLS_ROUTES_VERSION"]`): an integer from 0 to 2^63-1, larger for newer code
+    #[arg(long, value_name = "N", value_parser = routes_version)]
+    routes_version: Option<u64>,
+    /// The route table's digest (`RailsClassifier#digest`); read from the artifact when --routes is
+    /// one `rake cells:compile` wrote
+    #[arg(long, value_name = "DIGEST", value_parser = routes_digest)]
+    routes_digest: Option<String>,
+}
+
+/// The largest version, as the gem's `RouteTable::MAX_VERSION` (the router's versions are u64,
+/// the gem's Integers are kept to what every side represents).
+const MAX_ROUTES_VERSION: u64 = i64::MAX as u64;
+
+fn routes_version(s: &str) -> Result<u64, String> {
+    let bad = || format!("the routes version must be an integer from 0 to {MAX_ROUTES_VERSION} (the deploy's build time or pipeline number), not {s:?}");
+    if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    s.parse::<u64>().ok().filter(|&v| v <= MAX_ROUTES_VERSION).ok_or_else(bad)
+}
+
+fn routes_digest(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("the routes digest must be 1 to 128 visible ASCII characters (the gem's is 64 hex digits), not {s:?}"));
+    }
+    Ok(s.to_string())
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Print the learn answer (and the route Rails would recognize) for one request as JSON
     Learn {
         #[command(flatten)]
         table: Table,
+        #[command(flatten)]
+        identity: TableIdentity,
         /// Learn rules (JSON); GitLab's defaults when absent
         #[arg(long, value_name = "FILE")]
         rules: Option<PathBuf>,
@@ -125,17 +161,40 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
 struct Loaded {
     classifier: Classifier,
     rules: Option<Rules>,
+    /// The digest a Rails artifact names its routes by (its first line).
+    digest: Option<String>,
     /// (template index, example URL, whether it is the dotted example)
     examples: Vec<(usize, String, bool)>,
     compile_ms: f64,
 }
 
+/// The first line of the artifact `rake cells:compile` writes (`RailsClassifier::MAGIC`), then a
+/// space, the routes' digest (64 hex digits) and a newline; the rest is an artifact as `compile`
+/// writes it.
+const RAILS_ARTIFACT_MAGIC: &[u8] = b"gitlab-cells-learn-rails-artifact/1 ";
+
+/// Splits a Rails artifact into its digest and its artifact bytes.
+fn rails_artifact(bytes: &[u8]) -> Result<(String, &[u8]), String> {
+    let rest = &bytes[RAILS_ARTIFACT_MAGIC.len()..];
+    let newline = rest.iter().position(|&b| b == b'\n').ok_or("a Rails artifact without its header line")?;
+    let digest = std::str::from_utf8(&rest[..newline]).ok().filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()));
+    let digest = digest.ok_or("a Rails artifact whose header line does not end in a 64-hex-digit digest")?;
+    Ok((digest.to_string(), &rest[newline + 1..]))
+}
+
 fn load(table: &Table) -> Result<Loaded, String> {
     let bytes = read(&table.routes)?;
     let started = Instant::now();
-    if bytes.starts_with(b"GLCLEARN") {
-        let (classifier, rules) = artifact::read(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
-        return Ok(Loaded { classifier, rules, examples: Vec::new(), compile_ms: started.elapsed().as_secs_f64() * 1e3 });
+    // What `artifact::read` takes: the file, or a Rails artifact's body.
+    let (digest, dump) = if bytes.starts_with(RAILS_ARTIFACT_MAGIC) {
+        let (digest, body) = rails_artifact(&bytes).map_err(|e| format!("{}: {e}", table.routes.display()))?;
+        (Some(digest), body)
+    } else {
+        (None, &bytes[..])
+    };
+    if dump.starts_with(b"GLCLEARN") || digest.is_some() {
+        let (classifier, rules) = artifact::read(dump).map_err(|e| format!("{}: {e}", table.routes.display()))?;
+        return Ok(Loaded { classifier, rules, digest, examples: Vec::new(), compile_ms: started.elapsed().as_secs_f64() * 1e3 });
     }
     let kind = match table.engine {
         Engine::Auto => EngineKind::Auto,
@@ -159,13 +218,19 @@ fn load(table: &Table) -> Result<Loaded, String> {
     };
     let started = Instant::now();
     let classifier = Classifier::build(defs, &options).map_err(|e| format!("{}: {e}", table.routes.display()))?;
-    Ok(Loaded { classifier, rules: None, examples, compile_ms: started.elapsed().as_secs_f64() * 1e3 })
+    Ok(Loaded { classifier, rules: None, digest: None, examples, compile_ms: started.elapsed().as_secs_f64() * 1e3 })
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Learn { table, rules, resolve, method, path } => {
+        Command::Learn { table, identity, rules, resolve, method, path } => {
             let loaded = load(&table)?;
+            let digest = match (identity.routes_digest, loaded.digest.clone()) {
+                (Some(given), Some(own)) if given != own => {
+                    return Err(format!("--routes-digest {given} is not the digest of {} ({own})", table.routes.display()));
+                }
+                (given, own) => given.or(own),
+            };
             let rules = match rules {
                 Some(p) => Rules::from_json(&read(&p)?).map_err(|e| format!("{}: {e}", p.display()))?,
                 None => loaded.rules.clone().unwrap_or_else(Rules::gitlab_default),
@@ -176,9 +241,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .collect::<Result<_, _>>()?;
             let learner = Learner::new(loaded.classifier, rules);
             let learned = learner.learned(&method, path.as_bytes()).map_err(|e| e.to_string())?;
-            let response = learned.respond(&learner.rules().default_cell, |entity| {
-                map.iter().find(|(k, _)| entity.key == *k || entity.key.starts_with(&format!("{k}/"))).map(|(_, c)| c.clone())
-            });
+            // Tagged with the table as a cell's learn endpoint tags it (`LearnResponse::with_table`).
+            let response = learned
+                .respond(&learner.rules().default_cell, |entity| {
+                    map.iter().find(|(k, _)| entity.key == *k || entity.key.starts_with(&format!("{k}/"))).map(|(_, c)| c.clone())
+                })
+                .with_table(digest, identity.routes_version);
             let matched = learner.classifier().recognize(&method, path.as_bytes()).map_err(|e| e.to_string())?;
             let route = matched.as_ref().map(|m| {
                 let params: serde_json::Map<String, serde_json::Value> =

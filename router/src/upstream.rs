@@ -183,6 +183,11 @@ pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(index));
 }
 
+/// The calling thread's worker index (0 for threads that are not workers).
+pub fn worker() -> usize {
+    WORKER.with(|w| w.get())
+}
+
 /// A response body from a pooled connection: it puts the connection back into its worker's
 /// pool once the body has been read to the end (or, for bodies that were empty from the start,
 /// when it is dropped). A body dropped half-read takes its connection with it.
@@ -273,7 +278,7 @@ impl Pool {
     }
 
     fn idle(&self) -> &Arc<Idle> {
-        let i = WORKER.with(|w| w.get());
+        let i = worker();
         &self.workers[i % self.workers.len()]
     }
 

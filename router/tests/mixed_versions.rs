@@ -8,6 +8,8 @@
 //!   cell_1; `/-/ml` does not exist (a default answer, uncacheable, cell_0);
 //! - new, version 2 (cell_2, cell_3): `/legacy-a` and `/legacy-b` became fixed routes of
 //!   cell_0 (the class changed); `/-/ml` is a new fixed route of cell_3.
+//!
+//! `/stable` is the same routable namespace of cell_2 in both tables.
 
 mod common;
 
@@ -20,14 +22,24 @@ const OLD: u64 = 1;
 const NEW: u64 = 2;
 
 fn old_table() -> impl Fn(&str, &str) -> LearnReply + Send + Sync + 'static {
-    versioned_table(OLD, "0ld0", &[("/legacy-a", "cell_1", "routable", false, true), ("/legacy-b", "cell_1", "routable", false, true)], "cell_0")
+    versioned_table(
+        OLD,
+        "0ld0",
+        &[("/legacy-a", "cell_1", "routable", false, true), ("/legacy-b", "cell_1", "routable", false, true), ("/stable", "cell_2", "routable", false, true)],
+        "cell_0",
+    )
 }
 
 fn new_table() -> impl Fn(&str, &str) -> LearnReply + Send + Sync + 'static {
     versioned_table(
         NEW,
         "new0",
-        &[("/legacy-a", "cell_0", "fixed", false, true), ("/legacy-b", "cell_0", "fixed", false, true), ("/-/ml", "cell_3", "fixed", false, true)],
+        &[
+            ("/legacy-a", "cell_0", "fixed", false, true),
+            ("/legacy-b", "cell_0", "fixed", false, true),
+            ("/-/ml", "cell_3", "fixed", false, true),
+            ("/stable", "cell_2", "routable", false, true),
+        ],
         "cell_0",
     )
 }
@@ -103,17 +115,145 @@ async fn an_old_cells_default_answer_for_a_new_route_is_never_cached() {
     }
     // The new cells failed a learn request a moment ago (tried last for a few seconds): the
     // old cells may be asked first now, and their answer is still not cached.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let g = get(&c, r.addr, "/-/ml/models").await;
-        if g.served_by() == "cell_3" {
-            break;
-        }
-        assert_eq!(g.served_by(), "cell_0");
-        assert!(Instant::now() < deadline, "never learned from the new table");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_served_by(&c, &r, "/-/ml/models", "cell_3", "cell_0", Duration::from_secs(10)).await;
     assert!(get(&c, r.addr, "/-/ml/models").await.trace().contains("cache=hit"));
+}
+
+/// Asks for `path` until `new` serves it (learned from the new table's cells), at most
+/// `within`; meanwhile only `old` may serve it.
+async fn until_served_by(c: &Client, r: &cells_router::Running, path: &str, new: &str, old: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let g = get(c, r.addr, path).await;
+        if g.served_by() == new {
+            return;
+        }
+        assert_eq!(g.served_by(), old, "{}", g.trace());
+        assert!(Instant::now() < deadline, "never learned from the new table: {}", g.trace());
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Four cells on the old table; the router reads their tables every 50 ms.
+async fn before_the_deploy() -> (Vec<FakeCell>, cells_router::Running) {
+    let mut cells = Vec::new();
+    for i in 0..4 {
+        let cell = FakeCell::start(&format!("cell_{i}"), old_table()).await;
+        cell.set_routes(OLD, "0ld0");
+        cells.push(cell);
+    }
+    let r = versioned_router("[breaker]\ntable_refresh = \"50ms\"\n", &cells).await;
+    assert_eq!(r.state.tables.newest(), OLD);
+    (cells, r)
+}
+
+/// cell_2 and cell_3 move to the new table (their learn answers and health answers); returns
+/// once the router has read it.
+async fn deploy_the_new_table(cells: &[FakeCell], r: &cells_router::Running) {
+    for cell in &cells[2..] {
+        cell.set_learn(new_table());
+        cell.set_routes(NEW, "new0");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while r.state.tables.newest() != NEW {
+        assert!(Instant::now() < deadline, "the router never read the new table from the health answers");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The table an entry in the router's memory was learned from, if the path has a fresh one.
+fn cached_table(r: &cells_router::Running, path: &str) -> Option<u64> {
+    match r.state.cache.lookup(path) {
+        cells_router::cache::Lookup::Fresh(e) => Some(e.table),
+        _ => None,
+    }
+}
+
+/// Issue 16 §4: an entry learned while only the old table existed does not outlive the news of
+/// a newer table until its TTL. The answer is the same in both tables here (`/stable` on
+/// cell_2): the next request learns it again, from a new cell, and the entry is the new
+/// table's from then on (hits, no more learning).
+#[tokio::test]
+async fn an_entry_from_the_old_table_is_learned_again_once_a_newer_table_is_known() {
+    let (cells, r) = before_the_deploy().await;
+    let c = client();
+    let g = get(&c, r.addr, "/stable/x").await;
+    assert_eq!((g.served_by(), g.trace().contains("cache=miss")), ("cell_2", true), "{}", g.trace());
+    assert!(get(&c, r.addr, "/stable/y").await.trace().contains("cache=hit"));
+    assert_eq!(cached_table(&r, "/stable/y"), Some(OLD));
+
+    deploy_the_new_table(&cells, &r).await;
+    assert_eq!(cached_table(&r, "/stable/y"), None, "an entry from the old table is no longer fresh");
+    let (old_before, new_before) = (learns(&cells, 0..2), learns(&cells, 2..4));
+    let g = get(&c, r.addr, "/stable/z").await;
+    assert_eq!(g.served_by(), "cell_2");
+    assert!(g.trace().contains("cache=miss"), "learned again: {}", g.trace());
+    // One learn flight, to the new cells only: cell_3's answer alone, or cell_2's confirmed by
+    // cell_3 (a cell naming itself needs a second cell's word).
+    let learned = learns(&cells, 2..4) - new_before;
+    assert_eq!(learns(&cells, 0..2), old_before, "no old cell was asked");
+    assert!((1..=2).contains(&learned), "{learned} learn requests");
+    assert_eq!(cached_table(&r, "/stable/z"), Some(NEW));
+    for i in 0..5 {
+        let g = get(&c, r.addr, &format!("/stable/{i}")).await;
+        assert!(g.trace().contains("cache=hit") && g.served_by() == "cell_2", "{}", g.trace());
+    }
+    assert_eq!(learns(&cells, 0..4), old_before + new_before + learned, "hits from then on");
+}
+
+/// The same when the answer changed class: `/legacy-a`, a routable namespace of cell_1 in the
+/// old table, is a fixed route of cell_0 in the new one. The first request after the router
+/// knows the new table already goes where the new table says.
+#[tokio::test]
+async fn a_path_that_changed_class_follows_the_newer_table_on_the_next_request() {
+    let (cells, r) = before_the_deploy().await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/legacy-a/x").await.served_by(), "cell_1");
+    assert!(get(&c, r.addr, "/legacy-a/y").await.trace().contains("cache=hit"));
+
+    deploy_the_new_table(&cells, &r).await;
+    let g = get(&c, r.addr, "/legacy-a/y").await;
+    assert_eq!(g.served_by(), "cell_0", "the new table's answer: {}", g.trace());
+    assert!(g.trace().contains("cache=miss") && g.trace().contains("learned_from=cell_"), "{}", g.trace());
+    let g = get(&c, r.addr, "/legacy-a/z").await;
+    assert_eq!((g.served_by(), g.trace().contains("cache=hit")), ("cell_0", true), "{}", g.trace());
+    assert_eq!(cached_table(&r, "/legacy-a/z"), Some(NEW));
+    let entries = r.state.cache.entries();
+    assert!(entries.iter().all(|(p, _, cell)| p != "/legacy-a" || *cell == 0), "no old entry left: {entries:?}");
+}
+
+/// While the new table's cells cannot answer learn requests (they report the new table but
+/// fail), the old entry keeps routing, and it is not learned again on every request: at most
+/// the one inline attempt and about one background refresh a second. Once the new cells answer,
+/// the entry moves to the new table.
+#[tokio::test]
+async fn an_old_entry_whose_newer_cells_fail_is_refreshed_in_the_background_not_per_request() {
+    let (cells, r) = before_the_deploy().await;
+    let c = client();
+    assert_eq!(get(&c, r.addr, "/legacy-a/x").await.served_by(), "cell_1");
+    deploy_the_new_table(&cells, &r).await;
+    for cell in &cells[2..] {
+        cell.set_learn(|_, _| LearnReply::Status(503));
+    }
+    let before = learns(&cells, 0..4);
+    let started = Instant::now();
+    for i in 0..50 {
+        let g = get(&c, r.addr, &format!("/legacy-a/{i}")).await;
+        assert_eq!((g.status, g.served_by()), (200, "cell_1"), "the old table's answer still routes: {}", g.trace());
+    }
+    // A learn attempt asks each cell at most once: 4 learn requests at most per attempt, and
+    // at most the inline attempt, one more for a request that raced it, and one background
+    // refresh per second elapsed. One attempt per request would be at least 50.
+    let sent = learns(&cells, 0..4) - before;
+    let bound = 4 * (2 + started.elapsed().as_secs() as usize);
+    assert!((1..=bound).contains(&sent), "{sent} learn requests for 50 requests in {:?}", started.elapsed());
+
+    for cell in &cells[2..] {
+        cell.set_learn(new_table());
+    }
+    // The new cells stay last in the learn order for 5 s after their failures (`breaker`).
+    until_served_by(&c, &r, "/legacy-a/after", "cell_0", "cell_1", Duration::from_secs(15)).await;
+    assert_eq!(cached_table(&r, "/legacy-a/after"), Some(NEW));
 }
 
 /// Both orders, on a real redis-server: a path that changed class (routable on cell_1 in the
