@@ -278,7 +278,7 @@ mod tests {
                     crate::upstream::set_worker(w);
                     for _ in 0..=w {
                         m.request(Some(0), "cell_0", 200);
-                        m.cache("hit");
+                        m.cache(CacheResult::Hit);
                     }
                 })
             })
