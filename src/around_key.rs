@@ -319,7 +319,7 @@ fn overlapping(
 /// Walks the states itself and reads every pattern of the last one: an overlapping search
 /// re-enters once per match, and a short suffix is matched by a dozen patterns at once (37
 /// reports a path on GitLab's templates, which took most of the time spent on suffixes).
-fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
+pub(crate) fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), String> {
     let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
     let mut sid = dfa.start_state_forward(cache, &input).map_err(|e| e.to_string())?;
     for &b in &hay[start..] {

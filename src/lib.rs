@@ -31,6 +31,7 @@ pub mod artifact;
 pub mod classifier;
 pub mod engine;
 pub mod error;
+mod first_segment;
 mod heap;
 mod inline_vec;
 pub mod journey;
