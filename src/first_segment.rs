@@ -36,13 +36,16 @@
 //!    (Not for a route Ruby's `Regexp` decides: its tree has "any bytes" where Ruby has a
 //!    construct the exact matcher cannot run, and a wider look-ahead body refuses more.)
 //!
-//! Both tests only ever drop routes that cannot match, so the routes kept (in a small
-//! automaton shared by the keys that keep the same ones) together with `Lit(L)` are a superset
-//! of the routes that match, and each candidate is then confirmed exactly as before (the exact
-//! matcher, verbs, constraints, in definition order). When a key keeps more than
-//! [`MAX_OTHERS`] others (a key GitLab does not reserve, `/u/...`, keeps every namespace
-//! route) the others go the way they always went. Either way the set of matching routes — and
-//! so `matches` and Rails' pick — is the one the table had without the dispatch
+//! Both tests only ever drop routes that cannot match, so the routes kept together with
+//! `Lit(L)` are a superset of the routes that match, and each candidate is then confirmed
+//! exactly as before (the exact matcher, verbs, constraints, in definition order). When a key
+//! keeps more than [`MAX_OTHERS`] others (a key GitLab does not reserve, `/u/...`, keeps every
+//! namespace route) the others go the way they always went. The routes kept after every key
+//! share one automaton (GitLab CE: the same 25 glob routes, plus the mount under the key): a
+//! route one key dropped that its pattern still proposes there is one the DFA widened
+//! (test 2), and the exact check turns it down as it turns down any widened candidate. Either
+//! way the set of matching routes — and so `matches` and Rails' pick — is the one the table
+//! had without the dispatch
 //! (`tests/first_segment_dispatch.rs` compares both on GitLab CE's table, the corpus and
 //! GitLab's templates, recorded and adversarial paths).
 
@@ -88,12 +91,13 @@ struct Bucket {
     after_slash: Others,
 }
 
-/// Which routes not led by a literal a path must still be run through.
+/// Which routes not led by a literal a path must still be run through after `/L/`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Others {
     /// None can match.
     Nothing,
-    /// Those of this automaton, the first of them in definition order being `first`.
+    /// Those of this automaton; `first` is the first (in definition order) of those the key
+    /// keeps.
     Automaton { automaton: u32, first: u32 },
     /// Too many to tell: the classifier's shared automata, as without the dispatch.
     Shared,
@@ -128,8 +132,15 @@ impl FirstSegments {
             return Ok(None);
         }
         let kept = kept_after_slash(&literal_led.iter().map(|(k, _)| *k).collect::<Vec<_>>(), &others)?;
+        // One automaton over every route some key keeps, when they are few: the keys keep
+        // nearly the same ones (GitLab CE: the same 25 glob routes, plus the mount under the
+        // key), and a route a key does not keep cannot match its paths anyway, so it costs
+        // that key a little search, not a wrong candidate.
+        let mut union: Vec<usize> = kept.iter().flatten().flatten().copied().collect();
+        union.sort_unstable();
+        union.dedup();
         let mut automata = Vec::new();
-        let mut shared_others: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut other_automata: HashMap<Vec<usize>, u32> = HashMap::new();
         let mut buckets = FxHashMap::default();
         for ((key, led), kept) in literal_led.iter().zip(kept) {
             let literal = automata.len() as u32;
@@ -138,19 +149,18 @@ impl FirstSegments {
                 None => Others::Shared,
                 Some(kept) if kept.is_empty() => Others::Nothing,
                 Some(kept) => {
-                    // Ascending: `others` is in definition order.
-                    let routes: Vec<u32> = kept.iter().map(|&i| others[i].route).collect();
-                    let first = routes[0];
-                    let id = match shared_others.get(&routes) {
+                    let searched = if union.len() <= MAX_OTHERS { union.clone() } else { kept.clone() };
+                    let id = match other_automata.get(&searched) {
                         Some(&id) => id,
                         None => {
                             let id = automata.len() as u32;
-                            automata.push(automaton(&kept.iter().map(|&i| others[i]).collect::<Vec<_>>(), &config)?);
-                            shared_others.insert(routes, id);
+                            automata.push(automaton(&searched.iter().map(|&i| others[i]).collect::<Vec<_>>(), &config)?);
+                            other_automata.insert(searched, id);
                             id
                         }
                     };
-                    Others::Automaton { automaton: id, first }
+                    // `others` is in definition order, `kept` ascending.
+                    Others::Automaton { automaton: id, first: others[kept[0]].route }
                 }
             };
             buckets.insert(key.as_bytes().into(), Bucket { literal, after_slash });
