@@ -85,8 +85,9 @@ pub(crate) struct FirstSegments {
 }
 
 struct Bucket {
-    /// The automaton of the routes led by this literal.
+    /// The automaton of the routes led by this literal, and the first of them.
     literal: u32,
+    literal_first: u32,
     /// The other routes that can still match a path starting with `/L/`.
     after_slash: Others,
 }
@@ -163,7 +164,8 @@ impl FirstSegments {
                     Others::Automaton { automaton: id, first: others[kept[0]].route }
                 }
             };
-            buckets.insert(key.as_bytes().into(), Bucket { literal, after_slash });
+            // `led` is in definition order.
+            buckets.insert(key.as_bytes().into(), Bucket { literal, literal_first: led[0].route, after_slash });
         }
         buckets.shrink_to_fit();
         Ok(Some(FirstSegments { buckets, automata }))
@@ -179,7 +181,7 @@ impl FirstSegments {
             (Some(b'/'), Others::Automaton { automaton, first }) => Selected::Automaton(&self.automata[automaton as usize], first),
             _ => Selected::Shared,
         };
-        Some(Selection { literal: &self.automata[bucket.literal as usize], others })
+        Some(Selection { literal: &self.automata[bucket.literal as usize], literal_first: bucket.literal_first, others })
     }
 
     pub fn pattern_count(&self) -> usize {
@@ -197,6 +199,7 @@ impl FirstSegments {
 /// The automata a path's first segment selects.
 pub(crate) struct Selection<'d> {
     literal: &'d Automaton,
+    literal_first: u32,
     others: Selected<'d>,
 }
 
@@ -208,20 +211,27 @@ enum Selected<'d> {
 }
 
 impl Selection<'_> {
-    /// Calls `found` with the routes led by the path's first segment that match it.
-    pub fn literal_candidates(&self, path: &[u8], mut found: impl FnMut(u32)) -> Result<(), String> {
+    /// Calls `found` with the routes led by the path's first segment that match it, unless
+    /// they all come from `bound` on (Rails never reaches them).
+    pub fn literal_candidates(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<(), String> {
+        if self.literal_first >= bound {
+            return Ok(());
+        }
         self.literal.for_each_route(path, &mut found)
     }
 
+    /// True when the routes not led by a literal go the shared way for this path.
+    pub fn others_shared(&self) -> bool {
+        matches!(self.others, Selected::Shared)
+    }
+
     /// Calls `found` with the other routes before `bound` that match `path`, when the dispatch
-    /// knows them; returns true when they must be searched the shared way instead.
-    pub fn other_candidates(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<bool, String> {
+    /// knows them (not when [`Selection::others_shared`]).
+    pub fn other_candidates(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<(), String> {
         match self.others {
-            Selected::Nothing => Ok(false),
-            // Its routes are all after the bound: Rails never reaches them.
-            Selected::Automaton(_, first) if first >= bound => Ok(false),
-            Selected::Automaton(a, _) => a.for_each_route(path, &mut found).map(|()| false),
-            Selected::Shared => Ok(true),
+            Selected::Automaton(a, first) if first < bound => a.for_each_route(path, &mut found),
+            // None, all after the bound (Rails never reaches them), or searched the shared way.
+            _ => Ok(()),
         }
     }
 }

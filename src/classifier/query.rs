@@ -251,19 +251,19 @@ impl Classifier {
             Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
             Layout::AnySegment => None,
         };
-        // The routes led by the path's first segment; the others too after most keys.
+        // The routes led by the path's first segment; the others too after most keys. The
+        // shared automata without keys go first when they are searched: a certain answer there
+        // (GitLab's template snapshot starts with a glob route) spares the rest.
         let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
-        let others = match &selection {
-            Some(s) => {
-                s.literal_candidates(path, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
-                s.other_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?
-            }
-            None => true,
-        };
-        if others {
+        let shared = selection.as_ref().is_none_or(|s| s.others_shared());
+        if shared {
             self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
         }
-        if let Some(around) = self.around.as_ref().filter(|_| others) {
+        if let Some(s) = &selection {
+            s.literal_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?;
+            s.other_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?;
+        }
+        if let Some(around) = self.around.as_ref().filter(|_| shared) {
             let bound = self.certain_bound(out, first_for);
             around.for_each_match(path, bound, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
         }
