@@ -320,7 +320,7 @@ fn overlapping(
 /// Walks the states itself and reads every pattern of the last one: an overlapping search
 /// re-enters once per match, and a short suffix is matched by a dozen patterns at once (37
 /// reports a path on GitLab's templates, which took most of the time spent on suffixes).
-fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
+pub(crate) fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
     let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
     let mut sid = dfa.start_state_forward(cache, &input)?;
     for &b in &hay[start..] {
@@ -330,7 +330,7 @@ fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut fo
                 return Ok(());
             }
             if sid.is_quit() {
-                return Err(SearchError::SuffixGaveUp { byte: b });
+                return Err(SearchError::GaveUp { byte: b });
             }
         }
     }

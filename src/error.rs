@@ -126,9 +126,10 @@ pub enum SearchError {
     /// A lazy DFA's cache was cleared more often than allowed.
     #[error("lazy DFA cache has been cleared too many times")]
     CacheCleared,
-    /// The lazy DFA over the keyed routes' suffixes reached a quit state.
-    #[error("the suffix automaton gave up at byte {byte:#04x}")]
-    SuffixGaveUp {
+    /// An automaton walked byte by byte (a dense DFA, or a lazy DFA over keyed routes' suffixes
+    /// or a first-segment bucket) reached a quit state.
+    #[error("the automaton gave up at byte {byte:#04x}")]
+    GaveUp {
         /// The byte it gave up at.
         byte: u8,
     },

@@ -36,6 +36,7 @@ pub mod artifact;
 mod classifier;
 mod engine;
 mod error;
+mod first_segment;
 mod heap;
 mod inline_vec;
 // The three below are driven directly by the fuzz targets (and so by their replay in

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{AutomatonError, CompileError};
+use crate::first_segment::{literal_first_segment, FirstSegments, RouteShape};
 use crate::journey;
 use crate::matcher::Matcher;
 use crate::routes::{Requirement, RouteDef, Verbs};
@@ -48,6 +49,10 @@ impl Classifier {
             Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
         };
         let mut parts = Parts::compile(routes, Mode::Build, options.host_regex)?;
+        let first_segments = match layout {
+            Layout::AnySegment if options.engine.first_segment_dispatch => parts.pending.dispatch_first_segments(&options.engine)?,
+            _ => None,
+        };
         let (groups, split) = std::mem::take(&mut parts.pending).split(layout);
         let around = match split {
             Some(split) => {
@@ -70,7 +75,7 @@ impl Classifier {
                 Ok(Automaton { engine, pattern_routes: g.pattern_routes, keys: g.keys })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
-        parts.finish(automata, around, layout, options)
+        parts.finish(automata, around, first_segments, layout, options)
     }
 
     /// Rebuilds a classifier around automata that were built (and serialized) before; every
@@ -95,7 +100,7 @@ impl Classifier {
                 return Err(CompileError::Automaton(AutomatonError::ForeignAutomata));
             }
         }
-        parts.finish(automata, None, layout, options)
+        parts.finish(automata, None, None, layout, options)
     }
 }
 
@@ -123,6 +128,11 @@ struct PendingRoute {
     literals: Vec<(String, usize)>,
     /// The route's regex: `\A`, one node per spec node, then the end anchor.
     node: Node,
+    /// Its literal first segment, which selects it alone (see [`crate::first_segment`]).
+    dispatch_first: Option<String>,
+    /// False when Ruby's `Regexp` decides the route: `node` then has "any bytes" where Ruby
+    /// has what the exact matcher cannot run.
+    node_is_exact: bool,
 }
 
 /// The routes of one automaton.
@@ -154,6 +164,19 @@ struct Split {
 }
 
 impl Pending {
+    /// The dispatch on first segments over these routes; the routes it selects alone (those led
+    /// by a literal) leave the other automata.
+    fn dispatch_first_segments(&mut self, engine: &EngineConfig) -> Result<Option<FirstSegments>, CompileError> {
+        let shapes: Vec<RouteShape<'_>> = self
+            .0
+            .iter()
+            .map(|p| RouteShape { route: p.route, pattern: &p.pattern, first: p.dispatch_first.as_deref(), node: p.node_is_exact.then_some(&p.node) })
+            .collect();
+        let Some(dispatch) = FirstSegments::build(&shapes, engine).map_err(CompileError::Automaton)? else { return Ok(None) };
+        self.0.retain(|p| p.dispatch_first.is_none());
+        Ok(Some(dispatch))
+    }
+
     /// The automata's routes under `layout`: the keyed group first, then the group every path
     /// searches, if any route needs it; under [`Layout::AnySegment`] keyed routes are split
     /// around their key instead.
@@ -353,6 +376,8 @@ impl Parts {
                         first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         node: node.clone(),
+                        dispatch_first: literal_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
+                        node_is_exact: host_regex.is_none(),
                     });
                     let mut widenings = translation.widenings;
                     if let Some(host) = &host_regex {
@@ -385,7 +410,14 @@ impl Parts {
         Ok(Parts { routes: compiled, matchers, pending, run_sets })
     }
 
-    fn finish(self, automata: Vec<Automaton>, around: Option<AroundKey>, layout: Layout, options: &BuildOptions) -> Result<Classifier, CompileError> {
+    fn finish(
+        self,
+        automata: Vec<Automaton>,
+        around: Option<AroundKey>,
+        first_segments: Option<FirstSegments>,
+        layout: Layout,
+        options: &BuildOptions,
+    ) -> Result<Classifier, CompileError> {
         let mut keyed = rustc_hash::FxHashMap::default();
         let mut always = Vec::new();
         for (i, a) in automata.iter().enumerate() {
@@ -399,7 +431,18 @@ impl Parts {
             }
         }
         let run_sets = std::sync::Mutex::new(self.run_sets);
-        Ok(Classifier { routes: self.routes, matchers: self.matchers, automata, layout, keyed, always, around, max_path_len: options.max_path_len, run_sets })
+        Ok(Classifier {
+            routes: self.routes,
+            matchers: self.matchers,
+            automata,
+            layout,
+            keyed,
+            always,
+            around,
+            first_segments,
+            max_path_len: options.max_path_len,
+            run_sets,
+        })
     }
 }
 

@@ -22,6 +22,7 @@ use std::sync::OnceLock;
 use crate::around_key::AroundKey;
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::ClassifyError;
+use crate::first_segment::FirstSegments;
 use crate::heap;
 use crate::matcher::{Matcher, Spans};
 use crate::normalize::unescape;
@@ -137,6 +138,9 @@ pub struct Classifier {
     pub(crate) always: Vec<u32>,
     /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
     pub(crate) around: Option<AroundKey>,
+    /// [`Layout::AnySegment`]: the routes led by a literal segment, selected by a path's first
+    /// segment before the automata above (which then hold only the other routes).
+    pub(crate) first_segments: Option<FirstSegments>,
     pub(crate) max_path_len: usize,
     /// The matchers' shared run sets, for matchers built on first use (after a load).
     pub(crate) run_sets: std::sync::Mutex<crate::shared_runs::RunSets>,
@@ -297,7 +301,9 @@ impl Classifier {
 
     /// Number of distinct patterns in the automaton.
     pub fn pattern_count(&self) -> usize {
-        self.automata.iter().map(|a| a.pattern_routes.len()).sum::<usize>() + self.around.as_ref().map_or(0, AroundKey::pattern_count)
+        self.automata.iter().map(|a| a.pattern_routes.len()).sum::<usize>()
+            + self.around.as_ref().map_or(0, AroundKey::pattern_count)
+            + self.first_segments.as_ref().map_or(0, FirstSegments::pattern_count)
     }
 
     /// Heap bytes held by the compiled classifier: route definitions, exact matchers built so
@@ -332,7 +338,7 @@ impl Classifier {
             })
             .sum();
         let keyed = heap::hash_table::<Box<[u8]>, u32>(self.keyed.capacity()) + self.keyed.keys().map(|k| k.len()).sum::<usize>();
-        let around = self.around.as_ref().map_or(0, AroundKey::memory_usage);
+        let around = self.around.as_ref().map_or(0, AroundKey::memory_usage) + self.first_segments.as_ref().map_or(0, FirstSegments::memory_usage);
         heap::vec(&self.routes)
             + routes
             + heap::vec(&self.matchers)

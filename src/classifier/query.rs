@@ -266,23 +266,41 @@ impl Classifier {
             Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
             Layout::AnySegment => None,
         };
-        self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
-        if let Some(around) = &self.around {
-            let bound = first_for.map_or(u32::MAX, |method| {
-                out.as_slice()
-                    .iter()
-                    .copied()
-                    .filter(|&r| {
-                        let route = &self.routes[r as usize];
-                        route.is_exact_in_dfa() && !route.def.asks_host() && VerbFilter::Method(method).allows(&route.verbs)
-                    })
-                    .min()
-                    .unwrap_or(u32::MAX)
-            });
+        // The routes led by the path's first segment; the others too after most keys. The
+        // shared automata without keys go first when they are searched: a certain answer there
+        // (GitLab's template snapshot starts with a glob route) spares the rest.
+        let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
+        let shared = selection.as_ref().is_none_or(|s| s.others_shared());
+        if shared {
+            self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
+        }
+        if let Some(s) = &selection {
+            s.literal_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?;
+            s.other_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?;
+        }
+        if let Some(around) = self.around.as_ref().filter(|_| shared) {
+            let bound = self.certain_bound(out, first_for);
             around.for_each_match(path, bound, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
         }
         out.sort_dedup();
         Ok(())
+    }
+
+    /// With `first_for` a method, the first of `candidates` that certainly answers it (see
+    /// [`Classifier::candidates_until`]): routes after it need not be looked for.
+    fn certain_bound(&self, candidates: &Candidates, first_for: Option<&str>) -> u32 {
+        first_for.map_or(u32::MAX, |method| {
+            candidates
+                .as_slice()
+                .iter()
+                .copied()
+                .filter(|&r| {
+                    let route = &self.routes[r as usize];
+                    route.is_exact_in_dfa() && !route.def.asks_host() && VerbFilter::Method(method).allows(&route.verbs)
+                })
+                .min()
+                .unwrap_or(u32::MAX)
+        })
     }
 
     /// Adds the routes of `automata` whose patterns match `path` (unsorted).
