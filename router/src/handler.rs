@@ -81,8 +81,7 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
     let uri = req.uri().clone();
     let path = uri.path();
     // Logs and counts the request even if hyper drops this future (the client went away).
-    let mut access =
-        Access { st, method: &method, path, started: Instant::now(), note: Note { cache: CacheResult::Bypass, ..Note::default() }, done: false };
+    let mut access = Access { st, method: &method, path, started: Instant::now(), note: Note { cache: CacheResult::Bypass, ..Note::default() }, done: false };
     let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
         // The router's endpoints are on the internal listener only, and never forwarded.
         access.note.error = Some("router endpoint asked on the public listener".into());
