@@ -81,7 +81,14 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
     let uri = req.uri().clone();
     let path = uri.path();
     // Logs and counts the request even if hyper drops this future (the client went away).
-    let mut access = Access { st, method: &method, path, started: Instant::now(), note: Note { cache: CacheResult::Bypass, ..Note::default() }, done: false };
+    let mut access = Access {
+        st,
+        method: &method,
+        path,
+        started: access_log_on().then(Instant::now),
+        note: Note { cache: CacheResult::Bypass, ..Note::default() },
+        done: false,
+    };
     let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
         // The router's endpoints are on the internal listener only, and never forwarded.
         access.note.error = Some("router endpoint asked on the public listener".into());
@@ -110,6 +117,12 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
     Ok(resp)
 }
 
+/// True when the log filter lets access lines through (decided once per call site by
+/// `tracing`: a cached answer, not a filter evaluation per request).
+fn access_log_on() -> bool {
+    tracing::enabled!(target: "cells_router::access", tracing::Level::INFO)
+}
+
 /// nginx's "client closed request": the client went away before the router answered.
 pub const CLIENT_CLOSED: u16 = 499;
 
@@ -121,7 +134,9 @@ struct Access<'a> {
     st: &'a State,
     method: &'a Method,
     path: &'a str,
-    started: Instant,
+    /// When the request began, for the access line's `duration_ms`; None when access lines are
+    /// filtered out (a clock read per request for nothing).
+    started: Option<Instant>,
     note: Note,
     done: bool,
 }
@@ -144,7 +159,7 @@ impl Access<'_> {
             learn_ms = note.learn_ms,
             retried = note.retried,
             error = note.error.as_deref(),
-            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = self.started.map(|s| s.elapsed().as_secs_f64() * 1000.0),
             "request"
         );
     }

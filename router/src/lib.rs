@@ -24,7 +24,10 @@ pub mod upstream;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -154,6 +157,8 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
         .writev(false);
     // Each connection task holds a receiver: `closed()` on the sender resolves once all are gone.
     let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    // Set before the drain signal is sent: see `until_drain`.
+    let draining = Arc::new(AtomicBool::new(false));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -180,14 +185,12 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
         let svc = service_fn(move |req| handler::handle(connection.clone(), req));
         let conn = conn_http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
         let mut drain = drain_rx.clone();
+        let draining = draining.clone();
         tokio::spawn(async move {
             tokio::pin!(conn);
-            let result = tokio::select! {
-                // The connection first, then the drain signal: no random pick (an rng call on
-                // every wake-up) of which to poll first.
-                biased;
-                r = conn.as_mut() => r,
-                _ = drain.changed() => {
+            let result = match until_drain(conn.as_mut(), drain.changed(), &draining).await {
+                Some(r) => r,
+                None => {
                     conn.as_mut().graceful_shutdown();
                     conn.await
                 }
@@ -200,9 +203,36 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
     }
     drop(listener);
     drop(drain_rx);
+    draining.store(true, Ordering::Release);
     let _ = drain_tx.send(true);
     tracing::info!(router = %st.cfg.name, "shutting down: draining connections");
     if tokio::time::timeout(st.cfg.shutdown_timeout, drain_tx.closed()).await.is_err() {
         tracing::warn!("shutdown timeout reached with connections still open");
     }
+}
+
+/// Polls a connection until it ends (`Some` of its result) or the drain begins (`None`).
+///
+/// The drain signal (`changed`, a watch channel's) is polled once, which registers the
+/// connection task's waker with the channel, and after that only once `draining` is set —
+/// which serve does before sending the signal, whose send wakes every registered task. A
+/// `select!` would poll the signal on every wake-up of the connection, several per request,
+/// each taking the channel's waiter lock (callgrind: ~260 instructions per proxied request).
+/// Sound because a task's waker stays the same task's: the one registered first still wakes it.
+async fn until_drain<C: Future>(mut conn: Pin<&mut C>, changed: impl Future, draining: &AtomicBool) -> Option<C::Output> {
+    let mut changed = std::pin::pin!(changed);
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        if !registered || draining.load(Ordering::Acquire) {
+            registered = true;
+            if changed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -136,8 +136,13 @@ fn is_dot_segment(seg: &str) -> bool {
 /// already normal (the common case). Anything from `?` on is dropped, as Rails drops a query.
 pub fn routing_path(path: &str) -> Cow<'_, str> {
     match cells_learn::normalize::normalize_path(path.as_bytes()) {
+        // A borrowed answer is `path` up to its `?` (or all of it), which ends on a character
+        // boundary: sliced, not validated as UTF-8 once more on every request.
+        Cow::Borrowed(b) => match path.get(..b.len()) {
+            Some(p) => Cow::Borrowed(p),
+            None => String::from_utf8_lossy(b),
+        },
         // Normalization only adds, drops or upper-cases ASCII bytes: UTF-8 stays UTF-8.
-        Cow::Borrowed(b) => String::from_utf8_lossy(b),
         Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())),
     }
 }
@@ -452,8 +457,9 @@ pub fn is_learn_path(path: &str, learn_path: &str) -> bool {
     if under(path.as_bytes()) {
         return true;
     }
-    // The common case: nothing to decode or squeeze, no allocation (this runs on every request).
-    if !path.as_bytes().contains(&b'%') && !path.contains("//") {
+    // The common case: nothing to decode or squeeze, no allocation (this runs on every request:
+    // one pass over the bytes, no substring searcher set up for `//`).
+    if !path.as_bytes().windows(2).any(|w| w[0] == b'%' || w == b"//") && !path.ends_with('%') {
         return false;
     }
     let decoded: Cow<'_, [u8]> = percent_encoding::percent_decode_str(path).into();

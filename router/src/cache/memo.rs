@@ -22,6 +22,7 @@
 //! usable here until one of those: it is a trusted, fresh answer.
 
 use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -78,14 +79,10 @@ thread_local! {
     static MEMO: RefCell<Memo> = RefCell::new(Memo { cache: 0, epoch: 0, slots: (0..SLOTS).map(|_| None).collect(), hits: 0 });
 }
 
-/// FNV-1a: the slot of a key. Collisions only cost a moka `get`, so no keyed hash is needed.
+/// The slot of a key, by rustc's FxHash (eight bytes per step, not one as FNV). Collisions only
+/// cost a moka `get`, so no keyed hash is needed.
 fn slot_of(key: &str) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key.as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h as usize) & (SLOTS - 1)
+    (rustc_hash::FxBuildHasher.hash_one(key) as usize) & (SLOTS - 1)
 }
 
 /// True when `e` may be served from a memo: fresh, of the newest table, still the cache's.
