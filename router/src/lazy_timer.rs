@@ -12,6 +12,9 @@
 //! period) and when a deadline earlier than the armed one is wanted. A firing that finds the
 //! deadline moved on is one spurious wake-up of the connection's task.
 //!
+//! A sleep already polled by the same task and not fired is not polled again: its wheel entry
+//! holds the task's waker from the last poll, and the firing wakes it.
+//!
 //! One rule: a [`LazyTimer`] belongs to one task (a connection's), because a tokio `Sleep`
 //! wakes only the waker that polled it last. hyper polls its header-read sleep and the
 //! request's future from the connection's task, which is what makes the sharing sound; several
@@ -20,14 +23,25 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// One connection's timer (see the module documentation).
 #[derive(Debug, Default)]
 pub struct LazyTimer {
     /// Created on first use: a connection that never waits needs no wheel entry.
-    sleep: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+    sleep: Mutex<Option<Armed>>,
+}
+
+/// The connection's tokio `Sleep`, and whether the task's waker is registered with it.
+#[derive(Debug)]
+struct Armed {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The waker the sleep was last polled with, since it was created or reset: its entry in
+    /// the wheel holds it, and while the sleep has not fired a poll with the same waker need
+    /// not poll it again (each poll re-registers the waker: ~250 instructions per request, for
+    /// a deadline almost never reached). A reset or a firing drops the wheel's: polled again.
+    registered: Option<Waker>,
 }
 
 /// A [`LazyTimer::timeout`] ran out.
@@ -45,24 +59,30 @@ impl LazyTimer {
     pub fn poll_until(&self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
         let at = tokio::time::Instant::from_std(at);
         let mut slot = self.sleep.lock().unwrap_or_else(|p| p.into_inner());
-        let sleep = match &mut *slot {
-            Some(sleep) => {
-                if sleep.deadline() > at {
-                    sleep.as_mut().reset(at);
+        let armed = match &mut *slot {
+            Some(armed) => {
+                if armed.sleep.deadline() > at {
+                    armed.sleep.as_mut().reset(at);
+                    armed.registered = None;
                 }
-                sleep
+                armed
             }
-            None => slot.insert(Box::pin(tokio::time::sleep_until(at))),
+            None => slot.insert(Armed { sleep: Box::pin(tokio::time::sleep_until(at)), registered: None }),
         };
+        // Armed no later than `at`, the task's waker registered, not fired: nothing to do.
+        if armed.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && !armed.sleep.is_elapsed() {
+            return Poll::Pending;
+        }
         loop {
-            if sleep.as_mut().poll(cx).is_pending() {
+            if armed.sleep.as_mut().poll(cx).is_pending() {
+                armed.registered = Some(cx.waker().clone());
                 return Poll::Pending;
             }
             // Fired at the deadline it was armed with; the one wanted now may be later.
             if tokio::time::Instant::now() >= at {
                 return Poll::Ready(());
             }
-            sleep.as_mut().reset(at);
+            armed.sleep.as_mut().reset(at);
         }
     }
 
@@ -167,6 +187,27 @@ mod tests {
             // And a deadline that does pass still fires, 5 s after it was set (the sleep was
             // last armed for the request before, 1 s earlier).
             assert_times_out_after(&t, 5).await;
+        });
+    }
+
+    /// A future that wakes its task on its first polls (as a busy connection does), then waits
+    /// for ever.
+    async fn busy_then_stuck() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        std::future::pending::<()>().await
+    }
+
+    #[test]
+    fn a_sleep_polled_once_still_fires_when_later_polls_skip_it() {
+        paused().block_on(async {
+            let t = LazyTimer::new();
+            let start = tokio::time::Instant::now();
+            // Polled over and over (each poll after the first skips the armed sleep), then the
+            // paused clock jumps to the deadline: the firing must wake the task and end it.
+            assert_eq!(t.timeout(Duration::from_secs(5), busy_then_stuck()).await, Err(Elapsed));
+            assert!(start.elapsed() >= Duration::from_secs(5), "{:?}", start.elapsed());
         });
     }
 
