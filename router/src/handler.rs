@@ -209,13 +209,15 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
         };
     }
 
-    let upgrade = proxy::is_upgrade(req.headers());
+    // One pass over the header names says what upgrade detection and header hygiene need.
+    let found = proxy::scan(req.headers(), proxy::Private::Internal);
+    let upgrade = proxy::is_upgrade(req.headers(), found);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     // hyper's own framing decides: no Content-Length and no Transfer-Encoding, or a length of 0,
     // is an empty body — the one kind of request that may be replayed (421).
     let has_body = !body.is_end_stream();
-    let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), peer, upgrade);
+    let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), found, peer, upgrade);
     let pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
 
     if let Some(client_side) = client_upgrade {

@@ -70,9 +70,10 @@ pub fn build_client(
     crate::upstream::Pool::new(targets, cfg.workers, cfg.connect_timeout, MAX_CONNECTIONS_PER_CELL, cfg.upstream_idle_timeout, retries)
 }
 
-/// True for `Connection: upgrade` + `Upgrade: <protocol>` (WebSocket and friends).
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(http::header::UPGRADE)
+/// True for `Connection: upgrade` + `Upgrade: <protocol>` (WebSocket and friends). `found` is
+/// [`scan`]'s answer for `headers` (it says whether there is an `Upgrade` header: no lookup).
+pub fn is_upgrade(headers: &HeaderMap, found: Found) -> bool {
+    found.0 & UPGRADE_BIT != 0
         && headers
             .get_all(http::header::CONNECTION)
             .iter()
@@ -113,17 +114,19 @@ const HTTP: HeaderValue = HeaderValue::from_static("http");
 /// X-Forwarded-* and X-Real-IP are replaced and `Forwarded` (RFC 7239, which Rack 3 and other
 /// frameworks read before X-Forwarded-*) is removed, so a cell can believe what it gets. With
 /// it, the router is behind a trusted proxy: X-Forwarded-For and `Forwarded` get the peer
-/// appended, X-Forwarded-Proto/-Host and X-Real-IP are kept when present.
-pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, peer: &Peer, upgrade: bool) -> HeaderMap {
+/// appended, X-Forwarded-Proto/-Host and X-Real-IP are kept when present. `found` is [`scan`]'s
+/// answer for `h` with [`Private::Internal`].
+pub fn upstream_headers(cfg: &Config, mut h: HeaderMap, found: Found, peer: &Peer, upgrade: bool) -> HeaderMap {
     let prev_xff = if cfg.trust_forwarded_headers { joined(&h, &X_FORWARDED_FOR) } else { None };
     let keep_proto = cfg.trust_forwarded_headers && h.contains_key(&X_FORWARDED_PROTO);
     let keep_host = cfg.trust_forwarded_headers && h.contains_key(&X_FORWARDED_HOST);
     let keep_real_ip = cfg.trust_forwarded_headers && h.contains_key(&X_REAL_IP);
     let forwarded = if cfg.trust_forwarded_headers { joined(&h, &FORWARDED) } else { None };
-    if !cfg.trust_forwarded_headers {
+    if !cfg.trust_forwarded_headers && found.0 & FORWARDED_BIT != 0 {
         h.remove(FORWARDED);
     }
-    strip(&mut h, upgrade, Private::Internal);
+    // Removing `Forwarded` changed nothing else `found` says.
+    strip_found(&mut h, found, upgrade, Private::Internal);
     if upgrade {
         h.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
@@ -187,6 +190,8 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 ];
 const UPGRADE_BIT: u32 = 1 << 8;
 const PRIVATE_BIT: u32 = UPGRADE_BIT << 1;
+/// `Forwarded` (RFC 7239), which requests lose unless `trust_forwarded_headers`.
+const FORWARDED_BIT: u32 = PRIVATE_BIT << 1;
 
 /// Which router-private headers `strip` removes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -198,7 +203,7 @@ pub enum Private {
 }
 
 /// Which of the names `strip` removes a header map holds: bit `i` for `HOP_BY_HOP[i]`, then
-/// `Upgrade`, then any private header.
+/// `Upgrade`, then any private header, then `Forwarded`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found(u32);
 
@@ -224,6 +229,8 @@ pub fn scan(h: &HeaderMap, private: Private) -> Found {
             found |= 1 << i;
         } else if name == http::header::UPGRADE {
             found |= UPGRADE_BIT;
+        } else if name == FORWARDED {
+            found |= FORWARDED_BIT;
         } else if match private {
             Private::Internal => trust::is_internal(name),
             Private::CellAnswers => name == CACHE_HEADER || name == OWNER_HEADER,
@@ -238,6 +245,7 @@ pub fn scan(h: &HeaderMap, private: Private) -> Found {
 /// nothing to remove — the common case — and without parsing header names when `Connection`
 /// lists only standard hop-by-hop names (`keep-alive`, `close`, `upgrade`): one pass over the
 /// names decides. Anything else (`Connection: x-foo`) goes to `trust::strip_hop_by_hop` itself.
+#[cfg(test)]
 fn strip(h: &mut HeaderMap, keep_upgrade: bool, private: Private) {
     let found = scan(h, private);
     strip_found(h, found, keep_upgrade, private);
@@ -245,7 +253,7 @@ fn strip(h: &mut HeaderMap, keep_upgrade: bool, private: Private) {
 
 /// [`strip`] once [`scan`] has looked.
 fn strip_found(h: &mut HeaderMap, Found(found): Found, keep_upgrade: bool, private: Private) {
-    if found == 0 {
+    if found & !FORWARDED_BIT == 0 {
         return;
     }
     if found & 1 != 0 && !connection_lists_only_hop_by_hop(h) {
