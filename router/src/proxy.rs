@@ -347,7 +347,10 @@ pub async fn send(
     *req.method_mut() = method.clone();
     *req.uri_mut() = Uri::from(path_and_query.clone());
     *req.headers_mut() = headers;
-    match timer.timeout(st.cfg.request_timeout, st.client.send_replayable(cell, req, replay)).await {
+    // Pinned here, handed to the timeout by reference: the exchange's future (the request, its
+    // replay copy, the connection) is large, and moved into the timeout it was copied twice.
+    let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay));
+    match timer.timeout(st.cfg.request_timeout, exchange).await {
         Err(_) => Err(ForwardError::Timeout),
         Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
         Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),
