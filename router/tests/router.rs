@@ -624,6 +624,28 @@ async fn shutdown_drains_in_flight_requests() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+/// A keep-alive connection idle between requests is closed as soon as the drain begins, not
+/// left until `timeouts.shutdown` runs out: its task, woken by nothing else, must have its waker
+/// registered with the drain signal (src/lib.rs, `until_drain`, polls the signal only once).
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let (a, b) = two_cells().await;
+    let r = router("[timeouts]\nshutdown = \"20s\"\n", "cell_a", &[&a, &b]).await;
+    let stream = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let (mut conn, driver) = hyper::client::conn::http1::handshake::<_, http_body_util::Empty<Bytes>>(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    let driver = tokio::spawn(driver);
+    let req = http::Request::get("/org/proj").header("host", "gitlab.example").body(http_body_util::Empty::new()).unwrap();
+    let resp = conn.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    http_body_util::BodyExt::collect(resp.into_body()).await.unwrap();
+    // The connection now waits idle for its next request; the router drains.
+    let started = std::time::Instant::now();
+    r.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(10), "shutdown waited {:?} for an idle connection", started.elapsed());
+    // And the router closed it: the client's connection task ends.
+    tokio::time::timeout(Duration::from_secs(5), driver).await.expect("the router closed the idle connection").unwrap().unwrap();
+}
+
 /// One client connection, several requests: a cell slower than `timeouts.request` gives 504
 /// (at the deadline, not before or long after), and requests that finish in time are never cut
 /// by an earlier request's deadline, although one connection's timer serves them all (the lazy
