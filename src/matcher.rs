@@ -249,13 +249,13 @@ enum Frame {
 
 impl Matcher {
     pub fn new(node: Node, slots: usize) -> Self {
-        Self::new_sharing(node, slots, &mut RunSets::default())
+        Self::new_sharing(&node, slots, &mut RunSets::default())
     }
 
     /// [`Matcher::new`], sharing its literal-run sets (reserved-word lists) with the other
     /// matchers compiled with `runs` (see [`crate::shared_runs`]).
-    pub(crate) fn new_sharing(node: Node, slots: usize, runs: &mut RunSets) -> Self {
-        let plan = SpanPlan::new(&node, slots);
+    pub(crate) fn new_sharing(node: &Node, slots: usize, runs: &mut RunSets) -> Self {
+        let plan = SpanPlan::new(node, slots);
         let node = node.optimized();
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false, runs };
         c.emit_node(&node);
