@@ -2,6 +2,7 @@
 //! they are split between (see [`Layout`]).
 
 use super::{Automaton, BuildOptions, Classifier, CompiledRoute, HostRegex, Layout, LazyMatcher};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -14,7 +15,7 @@ use crate::matcher::Matcher;
 use crate::routes::{Requirement, RouteDef, Verbs};
 use crate::ruby_regex::ast::Node;
 use crate::ruby_regex::parse::{parse_as_allowed, Inexpressible};
-use crate::ruby_regex::translate::{translate, Widening};
+use crate::ruby_regex::translate::{translate, translate_seq, Widening};
 
 impl Classifier {
     /// Compiles `routes` (in definition order, or ordered by their `index`).
@@ -221,7 +222,7 @@ impl Pending {
                         (Node::Concat(items), Some((key, at))) if at + 2 < items.len() => {
                             let (before, after) = (&items[..at + 1], &items[at + 2..]);
                             let (prefix, prefix_widened) = split_prefix(before);
-                            let suffix = translate(&Node::Concat(after.to_vec()));
+                            let suffix = translate_seq(after);
                             if prefix_widened || !suffix.widenings.is_empty() {
                                 inexact.push(p.route);
                             }
@@ -262,30 +263,38 @@ impl RequirementCache {
     }
 
     /// Each requirement's node, and the constructs only Ruby can decide (with their parameter).
+    /// The nodes are borrowed from the cache: the route's regex copies each where its
+    /// parameter appears, and a second copy per route (GitLab's reserved-word look-aheads are
+    /// hundreds of nodes) was a twelfth of GitLab CE's build.
     #[allow(clippy::type_complexity)]
-    fn get(&mut self, index: usize, def: &RouteDef) -> Result<(HashMap<String, Node>, Vec<(String, Inexpressible)>), CompileError> {
+    fn get<'a>(&'a mut self, index: usize, def: &'a RouteDef) -> Result<(HashMap<&'a str, Cow<'a, Node>>, Vec<(String, Inexpressible)>), CompileError> {
+        for (param, requirement) in &def.requirements {
+            if let Requirement::Regex { source, options } = requirement {
+                let key = (source.clone(), *options);
+                if !self.parsed.contains_key(&key) {
+                    let parsed = parse_as_allowed(source, *options, self.host_regex).map_err(|source| CompileError::Requirement {
+                        index,
+                        spec: def.path.clone(),
+                        param: param.clone(),
+                        source,
+                    })?;
+                    self.parsed.insert(key, parsed);
+                }
+            }
+        }
+        let parsed = &self.parsed;
         let mut out = HashMap::new();
         let mut inexpressible = Vec::new();
         for (param, requirement) in &def.requirements {
             let node = match requirement {
-                Requirement::Literal { literal } => Node::literal(literal.as_bytes()),
+                Requirement::Literal { literal } => Cow::Owned(Node::literal(literal.as_bytes())),
                 Requirement::Regex { source, options } => {
-                    let key = (source.clone(), *options);
-                    if !self.parsed.contains_key(&key) {
-                        let parsed = parse_as_allowed(source, *options, self.host_regex).map_err(|source| CompileError::Requirement {
-                            index,
-                            spec: def.path.clone(),
-                            param: param.clone(),
-                            source,
-                        })?;
-                        self.parsed.insert(key.clone(), parsed);
-                    }
-                    let (node, found) = &self.parsed[&key];
+                    let (node, found) = &parsed[&(source.clone(), *options)];
                     inexpressible.extend(found.iter().map(|c| (param.clone(), c.clone())));
-                    node.clone()
+                    Cow::Borrowed(node)
                 }
             };
-            out.insert(param.clone(), node);
+            out.insert(param.as_str(), node);
         }
         Ok((out, inexpressible))
     }
@@ -325,7 +334,7 @@ pub(super) fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCa
         }
     };
     // A name used twice (`/page/*id(.:format).:format`) has its requirement at every occurrence.
-    let node = journey::route_regex_with(&spec, anchoring, literals, &mut |name| requirements.get(name).cloned());
+    let node = journey::route_regex_with(&spec, anchoring, literals, &mut |name| requirements.get(name).map(|node| Node::clone(node)));
     Ok((spec, node, host))
 }
 
@@ -361,9 +370,22 @@ impl Parts {
                 }
             };
             let params = journey::param_names(&spec);
-            let widenings = match &node {
+            let matcher = match known {
+                Some(id) => id,
+                None => {
+                    let id = matchers.len() as u32;
+                    let cell = OnceLock::new();
+                    if let Some(node) = &node {
+                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut run_sets));
+                    }
+                    matchers.push(LazyMatcher { route: index as u32, cell });
+                    matcher_ids.insert(key, id);
+                    id
+                }
+            };
+            let widenings = match node {
                 Some(node) => {
-                    let mut translation = translate(node);
+                    let mut translation = translate(&node);
                     if def.mounted {
                         // A mount is a prefix: the automaton reports matches that end where
                         // the path ends, so it takes the rest of the path too.
@@ -375,7 +397,7 @@ impl Parts {
                         // A literal that may come percent-encoded is no key segment.
                         first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),
-                        node: node.clone(),
+                        node,
                         dispatch_first: literal_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         node_is_exact: host_regex.is_none(),
                     });
@@ -391,19 +413,6 @@ impl Parts {
                     widenings
                 }
                 None => Vec::new(),
-            };
-            let matcher = match known {
-                Some(id) => id,
-                None => {
-                    let id = matchers.len() as u32;
-                    let cell = OnceLock::new();
-                    if let Some(node) = node {
-                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut run_sets));
-                    }
-                    matchers.push(LazyMatcher { route: index as u32, cell });
-                    matcher_ids.insert(key, id);
-                    id
-                }
             };
             compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings, host_regex });
         }
@@ -474,13 +483,13 @@ fn split_prefix(items: &[Node]) -> (Part, bool) {
     let globs: Vec<usize> = (0..items.len()).filter(|&i| is_default_glob(&items[i])).collect();
     match globs[..] {
         [glob] => {
-            let head = translate(&Node::Concat(items[..glob].to_vec()));
-            let tail = translate(&Node::Concat(items[glob + 1..].to_vec()));
+            let head = translate_seq(&items[..glob]);
+            let tail = translate_seq(&items[glob + 1..]);
             let widened = !head.widenings.is_empty() || !tail.widenings.is_empty();
             (Part::Glob { head: head.pattern, tail: tail.pattern }, widened)
         }
         _ => {
-            let whole = translate(&Node::Concat(items.to_vec()));
+            let whole = translate_seq(items);
             let widened = !whole.widenings.is_empty();
             (Part::Whole(whole.pattern), widened)
         }

@@ -103,6 +103,18 @@ impl ByteSet {
     }
 
     /// The only member, if the set has exactly one.
+    /// Calls `f` with each byte of the set, ascending.
+    #[inline]
+    pub fn for_each_byte(&self, mut f: impl FnMut(u8)) {
+        for (w, &word) in self.0.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                f((w * 64) as u8 + bits.trailing_zeros() as u8);
+                bits &= bits - 1;
+            }
+        }
+    }
+
     pub fn single_byte(&self) -> Option<u8> {
         if self.len() != 1 {
             return None;
@@ -229,7 +241,7 @@ impl Node {
     /// sequences flattened, runs of classes merged into [`Node::Seq`], alternations of such
     /// runs (reserved-word lists, `.git|.atom`) into [`Node::SeqAlt`], so they are checked
     /// in a tight loop instead of one continuation call per byte.
-    pub fn optimized(self) -> Node {
+    pub fn optimized(&self) -> Node {
         match self {
             Node::Concat(items) => {
                 let mut flat = Vec::with_capacity(items.len());
@@ -264,7 +276,7 @@ impl Node {
                 }
             }
             Node::Alt(alts) => {
-                let alts: Vec<Node> = alts.into_iter().map(Node::optimized).collect();
+                let alts: Vec<Node> = alts.iter().map(Node::optimized).collect();
                 let runs: Option<Vec<Vec<ByteSet>>> = alts
                     .iter()
                     .map(|a| match a {
@@ -279,11 +291,11 @@ impl Node {
                     None => Node::Alt(alts),
                 }
             }
-            Node::Repeat { node, min, max, greedy } => Node::Repeat { node: Box::new(node.optimized()), min, max, greedy },
+            Node::Repeat { node, min, max, greedy } => Node::Repeat { node: Box::new(node.optimized()), min: *min, max: *max, greedy: *greedy },
             Node::Atomic(node) => Node::Atomic(Box::new(node.optimized())),
-            Node::Look { behind, negate, node } => Node::Look { behind, negate, node: Box::new(node.optimized()) },
-            Node::Capture { slot, node } => Node::Capture { slot, node: Box::new(node.optimized()) },
-            other => other,
+            Node::Look { behind, negate, node } => Node::Look { behind: *behind, negate: *negate, node: Box::new(node.optimized()) },
+            Node::Capture { slot, node } => Node::Capture { slot: *slot, node: Box::new(node.optimized()) },
+            other => other.clone(),
         }
     }
 }
@@ -305,17 +317,30 @@ pub struct RunSet {
 
 impl RunSet {
     pub fn new(runs: Vec<Vec<ByteSet>>) -> RunSet {
-        let mut offsets = Vec::with_capacity(257);
-        let mut index = Vec::new();
-        for b in 0..=255u8 {
-            offsets.push(index.len() as u32);
-            for (i, run) in runs.iter().enumerate() {
-                if run.first().is_some_and(|set| set.contains(b)) {
-                    index.push(i as u16);
-                }
-            }
+        // A counting sort by first byte: each run's first class is read twice, where asking
+        // every run about each of the 256 bytes was 8% of building GitLab CE's table (two
+        // reserved-word lists of ~100 words in most of its 1,077 matchers).
+        let firsts = || runs.iter().enumerate().filter_map(|(i, run)| Some((i as u16, run.first()?)));
+        let mut counts = [0u32; 256];
+        for (_, set) in firsts() {
+            set.for_each_byte(|b| counts[b as usize] += 1);
         }
-        offsets.push(index.len() as u32);
+        let mut offsets = Vec::with_capacity(257);
+        let mut total = 0;
+        for count in counts {
+            offsets.push(total);
+            total += count;
+        }
+        offsets.push(total);
+        // Runs in priority order, so each byte's runs come out ascending.
+        let mut next: [u32; 256] = std::array::from_fn(|b| offsets[b]);
+        let mut index = vec![0u16; total as usize];
+        for (i, set) in firsts() {
+            set.for_each_byte(|b| {
+                index[next[b as usize] as usize] = i;
+                next[b as usize] += 1;
+            });
+        }
         let empty: Vec<u16> = runs.iter().enumerate().filter(|(_, r)| r.is_empty()).map(|(i, _)| i as u16).collect();
         let mut last = ByteSet::empty();
         for run in &runs {
@@ -383,5 +408,42 @@ impl RunSet {
             + self.runs.iter().map(|r| r.capacity() * size_of::<ByteSet>()).sum::<usize>()
             + self.offsets.capacity() * size_of::<u32>()
             + (self.index.capacity() + self.empty.capacity()) * size_of::<u16>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index as first written: every run asked about each byte in turn.
+    fn naive_index(runs: &[Vec<ByteSet>]) -> Vec<Vec<u16>> {
+        (0..=255u8).map(|b| (0..runs.len()).filter(|&i| runs[i].first().is_some_and(|s| s.contains(b))).map(|i| i as u16).collect()).collect()
+    }
+
+    #[test]
+    fn run_sets_index_every_run_under_each_byte_of_its_first_class_in_priority_order() {
+        let mut folded = ByteSet::single(b'a');
+        folded.fold_ascii_case();
+        let mut high = ByteSet::range(0x80, 0xff);
+        high.insert(0);
+        let runs = vec![
+            vec![ByteSet::single(b'a'), ByteSet::single(b'b')],
+            vec![],
+            vec![folded],
+            vec![ByteSet::full(), ByteSet::single(b'/')],
+            vec![high],
+            vec![ByteSet::range(b'0', b'9')],
+            vec![ByteSet::single(b'a')],
+            vec![ByteSet::single(0xff)],
+        ];
+        let set = RunSet::new(runs.clone());
+        let naive = naive_index(&runs);
+        for b in 0..=255u8 {
+            assert_eq!(set.starting_with(b), &naive[b as usize][..], "byte {b}");
+        }
+        assert!(set.has_empty_runs());
+        let mut bytes = Vec::new();
+        high.for_each_byte(|b| bytes.push(b));
+        assert_eq!(bytes, std::iter::once(0).chain(0x80..=0xff).collect::<Vec<u8>>());
     }
 }
