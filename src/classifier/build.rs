@@ -255,11 +255,25 @@ pub(super) struct RequirementCache {
     parsed: HashMap<(String, u32), (Node, Vec<Inexpressible>)>,
     /// Widen inexpressible constructs for a [`RegexHost`](super::RegexHost) instead of refusing them.
     host_regex: bool,
+    /// Keep each requirement [optimized](Node::optimized) (always, but in the tests that prove
+    /// it changes nothing). GitLab's reserved-word look-aheads parse into hundreds of nodes (an
+    /// alternative of byte-class sequences) and optimize into one run set: each route's regex
+    /// copies its requirements, each exact matcher optimized its copy again, and copying,
+    /// optimizing and dropping those trees was half of GitLab CE's build. Optimizing works
+    /// bottom-up and leaves an optimized subtree as it is, so a route's regex optimizes to the
+    /// same tree either way, and the automata's patterns translate to the same text.
+    optimize: bool,
 }
 
 impl RequirementCache {
     pub(super) fn new(host_regex: bool) -> Self {
-        RequirementCache { parsed: HashMap::new(), host_regex }
+        RequirementCache { parsed: HashMap::new(), host_regex, optimize: true }
+    }
+
+    /// A cache that keeps requirements as parsed, for the tests that compare both forms.
+    #[cfg(test)]
+    pub(super) fn as_parsed(host_regex: bool) -> Self {
+        RequirementCache { optimize: false, ..RequirementCache::new(host_regex) }
     }
 
     /// Each requirement's node, and the constructs only Ruby can decide (with their parameter).
@@ -272,21 +286,24 @@ impl RequirementCache {
             if let Requirement::Regex { source, options } = requirement {
                 let key = (source.clone(), *options);
                 if !self.parsed.contains_key(&key) {
-                    let parsed = parse_as_allowed(source, *options, self.host_regex).map_err(|source| CompileError::Requirement {
+                    let (node, inexpressible) = parse_as_allowed(source, *options, self.host_regex).map_err(|source| CompileError::Requirement {
                         index,
                         spec: def.path.clone(),
                         param: param.clone(),
                         source,
                     })?;
-                    self.parsed.insert(key, parsed);
+                    let node = if self.optimize { node.optimized() } else { node };
+                    self.parsed.insert(key, (node, inexpressible));
                 }
             }
         }
         let parsed = &self.parsed;
+        let optimize = self.optimize;
         let mut out = HashMap::new();
         let mut inexpressible = Vec::new();
         for (param, requirement) in &def.requirements {
             let node = match requirement {
+                Requirement::Literal { literal } if optimize => Cow::Owned(Node::literal(literal.as_bytes()).optimized()),
                 Requirement::Literal { literal } => Cow::Owned(Node::literal(literal.as_bytes())),
                 Requirement::Regex { source, options } => {
                     let (node, found) = &parsed[&(source.clone(), *options)];
@@ -529,7 +546,8 @@ pub(super) fn slashes(items: &[Node]) -> Slashes {
                 (lo.saturating_mul(*min), hi)
             }
             Node::Atomic(node) | Node::Capture { node, .. } => bounds(node),
-            Node::SeqAlt(_) => (0, UNBOUNDED),
+            // One of the runs, a byte per class (requirements are kept optimized: `json|xml`).
+            Node::SeqAlt(set) => set.runs.iter().map(|run| sum(run.iter().map(class))).reduce(|(a, b), (c, d)| (a.min(c), b.max(d))).unwrap_or((0, 0)),
         }
     }
     let (min, max) = sum(items.iter().map(bounds));

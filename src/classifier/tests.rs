@@ -262,3 +262,51 @@ fn bad_routes_name_index_and_position() {
     let err = Classifier::new(vec![RouteDef::new("GOT it", "/")]).unwrap_err();
     assert!(err.to_string().contains("invalid verb"), "{err}");
 }
+
+/// Requirements are kept optimized ([`RequirementCache::new`]) instead of as parsed: on every
+/// route of the shared corpus tables (and literal, repeated and optional requirements), a
+/// route's regex must then optimize to the same tree, translate to the same DFA pattern, give
+/// the same span plan and the same `/` bounds as with its requirements as parsed.
+#[test]
+fn optimized_requirements_change_no_route_regex() {
+    use crate::ruby_regex::translate::translate;
+    use crate::span_plan::SpanPlan;
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let mut tables: Vec<(String, Vec<RouteDef>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with("routes.json"))
+        .map(|p| (p.display().to_string(), crate::routes::from_json(&std::fs::read(&p).unwrap()).unwrap()))
+        .collect();
+    assert!(tables.iter().any(|(name, _)| name.ends_with("gitlab-ce.routes.json")), "GitLab CE's table is among them");
+    tables.push((
+        "hand-written".into(),
+        vec![
+            RouteDef::new("GET", "/:id/x(.:format)").requirement("id", crate::routes::Requirement::literal("abc")),
+            RouteDef::new("GET", "/page/*id(.:format).:format").regex_requirement("format", "json|xml", 0),
+            RouteDef::new("GET", "/p(/:lang)/:id").regex_requirement("lang", "en|de|", 0).regex_requirement("id", "(?!new|edit)[a-z]+", 0),
+            RouteDef::new("GET", "/:a/:b").regex_requirement("a", "x(?:y|z)w", 0).regex_requirement("b", "(?:)", 0),
+        ],
+    ));
+    let mut compared = 0;
+    for (name, defs) in &tables {
+        let (mut optimized, mut parsed) = (RequirementCache::new(true), RequirementCache::as_parsed(true));
+        for (index, def) in defs.iter().enumerate() {
+            let (spec, new, _) = route_node(index, def, &mut optimized).unwrap();
+            let (_, old, _) = route_node(index, def, &mut parsed).unwrap();
+            let at = || format!("{name}: route {index} {}", def.path);
+            assert_eq!(new.optimized(), old.optimized(), "{}", at());
+            let (new_t, old_t) = (translate(&new), translate(&old));
+            assert_eq!((new_t.pattern, new_t.widenings), (old_t.pattern, old_t.widenings), "{}", at());
+            let slots = journey::param_names(&spec).len();
+            assert_eq!(SpanPlan::new(&new, slots), SpanPlan::new(&old, slots), "{}", at());
+            let items = |n: &Node| match n {
+                Node::Concat(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            assert_eq!(slashes(&items(&new)), slashes(&items(&old)), "{}", at());
+            compared += 1;
+        }
+    }
+    assert!(compared > 1_500, "{compared} routes compared");
+}

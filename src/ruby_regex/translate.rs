@@ -89,6 +89,11 @@ impl Translator {
                     if i > 0 {
                         self.out.push('|');
                     }
+                    // As `Node::Empty` is written: a run set spells the alternatives it was
+                    // optimized from with the same text.
+                    if run.is_empty() {
+                        self.out.push_str("(?:)");
+                    }
                     for set in run {
                         emit_class(&mut self.out, set);
                     }
