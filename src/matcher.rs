@@ -408,8 +408,8 @@ impl Compiler<'_> {
                     if literal_items(inner).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
                 {
                     // `(?!(admin|api|...)/)`: expand into literal runs when small enough.
-                    match expand_runs(literal_items(inner), 4096) {
-                        Some(runs) => self.insts.push(Inst::AheadRuns { negate: *negate, set: self.runs.share_owned(RunSet::new(runs)) }),
+                    match self.runs.expansion(literal_items(inner), |items| expand_runs(items, 4096).map(RunSet::new)) {
+                        Some(set) => self.insts.push(Inst::AheadRuns { negate: *negate, set }),
                         None => {
                             let entry = self.sub_program(inner);
                             self.insts.push(Inst::Look { negate: *negate, behind: false, progs: Box::new([(entry, 0)]) });

@@ -15,44 +15,104 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHasher};
 
-use crate::ruby_regex::ast::RunSet;
+use crate::ruby_regex::ast::{ByteSet, Node, RunSet};
 
 /// Interns run sets: equal sets become one allocation. Indexed by the set's hash, so the
 /// index holds no second copy of any set.
 #[derive(Default)]
-pub(crate) struct RunSets(FxHashMap<u64, Vec<Arc<RunSet>>>);
+pub(crate) struct RunSets {
+    by_hash: FxHashMap<u64, Vec<Arc<RunSet>>>,
+    /// The shared sets by address: a route's regex holds its requirements' sets as `Arc`s made
+    /// once per build, so every matcher after the first finds them here without hashing ~15 KiB.
+    /// Only shared sets are keys, and the index keeps them alive: no address is reused.
+    by_address: FxHashMap<usize, Arc<RunSet>>,
+    /// Look-aheads already expanded into one run set (`(?!(admin|api|...)/)`: each reserved
+    /// word followed by `/`), by their items; `None` when there were too many runs. GitLab CE's
+    /// matchers expanded the same two look-aheads ~1,700 times.
+    expansions: FxHashMap<Vec<RunKey>, Option<Arc<RunSet>>>,
+}
+
+/// One item of an expanded look-ahead, as a memo key: a run set by its shared address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RunKey {
+    Class(ByteSet),
+    Seq(Vec<ByteSet>),
+    Runs(usize),
+}
 
 impl RunSets {
-    /// The shared copy of `set` (cloned the first time it is seen).
-    pub(crate) fn share(&mut self, set: &RunSet) -> Arc<RunSet> {
-        self.find(set).unwrap_or_else(|| self.insert(set.clone()))
+    /// The shared copy of `set` (`set` itself the first time an equal set is seen).
+    pub(crate) fn share(&mut self, set: &Arc<RunSet>) -> Arc<RunSet> {
+        if let Some(shared) = self.by_address.get(&address(set)) {
+            return Arc::clone(shared);
+        }
+        self.find(set).unwrap_or_else(|| self.insert(Arc::clone(set)))
     }
 
     /// [`RunSets::share`] for a set built on the spot.
     pub(crate) fn share_owned(&mut self, set: RunSet) -> Arc<RunSet> {
-        self.find(&set).unwrap_or_else(|| self.insert(set))
+        self.find(&set).unwrap_or_else(|| self.insert(Arc::new(set)))
+    }
+
+    /// The shared run set spelling the sequence `items` (classes, runs and run sets), built by
+    /// `expand` the first time these items are seen; `None` when `expand` found too many runs
+    /// (or `items` holds another kind of node).
+    pub(crate) fn expansion(&mut self, items: &[Node], expand: impl FnOnce(&[Node]) -> Option<RunSet>) -> Option<Arc<RunSet>> {
+        let mut key = Vec::with_capacity(items.len());
+        for item in items {
+            key.push(match item {
+                Node::Class(set) => RunKey::Class(*set),
+                Node::Seq(sets) => RunKey::Seq(sets.clone()),
+                Node::SeqAlt(set) => RunKey::Runs(address(&self.share(set))),
+                _ => return None,
+            });
+        }
+        if let Some(known) = self.expansions.get(&key) {
+            return known.clone();
+        }
+        let expanded = expand(items).map(|set| self.share_owned(set));
+        self.expansions.insert(key, expanded.clone());
+        expanded
     }
 
     fn find(&self, set: &RunSet) -> Option<Arc<RunSet>> {
-        self.0.get(&hash_of(set))?.iter().find(|shared| ***shared == *set).cloned()
+        self.by_hash.get(&hash_of(set))?.iter().find(|shared| ***shared == *set).cloned()
     }
 
-    fn insert(&mut self, set: RunSet) -> Arc<RunSet> {
-        let shared = Arc::new(set);
-        self.0.entry(hash_of(&shared)).or_default().push(Arc::clone(&shared));
+    fn insert(&mut self, shared: Arc<RunSet>) -> Arc<RunSet> {
+        self.by_hash.entry(hash_of(&shared)).or_default().push(Arc::clone(&shared));
+        self.by_address.insert(address(&shared), Arc::clone(&shared));
         shared
     }
 
     /// Heap bytes of the index (the sets themselves are counted through the matchers).
     pub(crate) fn heap_bytes(&self) -> usize {
-        crate::heap::hash_table::<u64, Vec<Arc<RunSet>>>(self.0.capacity()) + self.0.values().map(crate::heap::vec).sum::<usize>()
+        crate::heap::hash_table::<u64, Vec<Arc<RunSet>>>(self.by_hash.capacity())
+            + self.by_hash.values().map(crate::heap::vec).sum::<usize>()
+            + crate::heap::hash_table::<usize, Arc<RunSet>>(self.by_address.capacity())
+            + crate::heap::hash_table::<Vec<RunKey>, Option<Arc<RunSet>>>(self.expansions.capacity())
+            + self.expansions.keys().map(|key| crate::heap::vec(key) + key.iter().map(RunKey::heap_bytes).sum::<usize>()).sum::<usize>()
     }
 }
 
 impl std::fmt::Debug for RunSets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RunSets({} shared)", self.0.values().map(Vec::len).sum::<usize>())
+        write!(f, "RunSets({} shared)", self.by_hash.values().map(Vec::len).sum::<usize>())
     }
+}
+
+impl RunKey {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            RunKey::Seq(sets) => crate::heap::vec(sets),
+            RunKey::Class(_) | RunKey::Runs(_) => 0,
+        }
+    }
+}
+
+/// An `Arc`'s address, as a key compared and never followed.
+fn address(set: &Arc<RunSet>) -> usize {
+    Arc::as_ptr(set) as usize
 }
 
 fn hash_of(set: &RunSet) -> u64 {
@@ -79,7 +139,6 @@ impl Counted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ruby_regex::ast::ByteSet;
 
     fn words(ws: &[&str]) -> RunSet {
         RunSet::new(ws.iter().map(|w| w.bytes().map(ByteSet::single).collect()).collect())
@@ -88,15 +147,45 @@ mod tests {
     #[test]
     fn equal_sets_share_one_allocation_and_are_counted_once() {
         let mut runs = RunSets::default();
-        let a = runs.share(&words(&["admin", "api"]));
+        let a = runs.share(&Arc::new(words(&["admin", "api"])));
         let b = runs.share_owned(words(&["admin", "api"]));
-        let c = runs.share(&words(&["admin"]));
+        let c = runs.share(&Arc::new(words(&["admin"])));
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
+        // The set itself, found again by address; an equal set in another allocation by content.
+        let d = Arc::new(words(&["admin", "api"]));
+        let shared = runs.share(&d);
+        assert!(Arc::ptr_eq(&shared, &a) && !Arc::ptr_eq(&shared, &d));
+        assert!(Arc::ptr_eq(&runs.share(&a), &a));
+        assert_eq!(runs.by_address.len(), 2, "only shared sets are indexed by address");
         assert_eq!(*c, words(&["admin"]));
         let mut counted = Counted::default();
         assert!(counted.heap_bytes(&a) > 0);
         assert_eq!(counted.heap_bytes(&b), 0);
         assert!(counted.heap_bytes(&c) > 0);
+    }
+
+    #[test]
+    fn look_ahead_expansions_are_built_once_per_distinct_items() {
+        let mut runs = RunSets::default();
+        let slash = Node::Class(ByteSet::single(b'/'));
+        let items = [Node::SeqAlt(Arc::new(words(&["admin", "api"]))), slash.clone()];
+        let mut built = 0;
+        let mut expand = |items: &[Node]| {
+            built += 1;
+            assert_eq!(items.len(), 2);
+            Some(words(&["admin/", "api/"]))
+        };
+        let first = runs.expansion(&items, &mut expand).unwrap();
+        // The same words in another allocation are the same key once shared.
+        let again = [Node::SeqAlt(Arc::new(words(&["admin", "api"]))), slash.clone()];
+        let second = runs.expansion(&again, &mut expand).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(built, 1);
+        assert_eq!(*first, words(&["admin/", "api/"]));
+        // Other items are expanded anew; a refusal (too many runs) is remembered too.
+        assert!(runs.expansion(std::slice::from_ref(&slash), |_| None).is_none());
+        assert!(runs.expansion(std::slice::from_ref(&slash), |_| unreachable!("remembered")).is_none());
+        assert!(runs.expansion(&[Node::Empty], |_| unreachable!("not a run")).is_none());
     }
 }

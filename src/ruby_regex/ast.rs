@@ -182,7 +182,9 @@ pub enum Node {
     /// A run of byte classes matched one after another (built by [`Node::optimized`]).
     Seq(Vec<ByteSet>),
     /// Alternatives that are all [`Node::Seq`]-like runs, tried in order (built by [`Node::optimized`]).
-    SeqAlt(RunSet),
+    /// Shared: a route's regex holds its requirements' run sets (GitLab's reserved-word lists,
+    /// ~15 KiB each) without copying them, and the matchers intern them by address.
+    SeqAlt(std::sync::Arc<RunSet>),
     /// A route parameter: its slot in the route's parameter list. Capture groups inside a
     /// requirement are plain groups here, as Journey's offsets make them invisible to params.
     Capture {
@@ -287,7 +289,7 @@ impl Node {
                     })
                     .collect();
                 match runs {
-                    Some(runs) => Node::SeqAlt(RunSet::new(runs)),
+                    Some(runs) => Node::SeqAlt(std::sync::Arc::new(RunSet::new(runs))),
                     None => Node::Alt(alts),
                 }
             }
