@@ -196,7 +196,7 @@ impl Classifier {
         // alone and that allows the method, even one a host may turn down (see
         // [`Bound::Likely`]); the rest is searched only if the host does turn it down.
         let likely = first_for.map(|_| Bound::Likely);
-        self.bounded_candidates(&path, selection.as_ref(), 0, &mut candidates, first_for, likely.unwrap_or(Bound::Certain))?;
+        let bound = self.bounded_candidates(&path, selection.as_ref(), 0, &mut candidates, first_for, likely.unwrap_or(Bound::Certain))?;
         candidates.sort_dedup();
         let candidates = candidates.as_slice();
         if candidates.is_empty() {
@@ -228,10 +228,7 @@ impl Classifier {
             VerbFilter::Method(method)
         };
 
-        let bound = match likely {
-            Some(likely) => self.first_bound(candidates, first_for, likely),
-            None => u32::MAX,
-        };
+        let bound = if likely.is_some() { bound } else { u32::MAX };
         // Every candidate up to the bound was found (each bounded search stopped at a bound no
         // lower than it); past it, only those of the searches that never stop early.
         let complete = candidates.partition_point(|&r| r <= bound);
@@ -252,6 +249,7 @@ impl Classifier {
 
     /// Offers each of `candidates` (ascending) whose verb `filter` allows and whose regex
     /// matches to `visit`, in order; false once `visit` returned false.
+    #[allow(clippy::ptr_arg)] // each match holds the path as this Cow (borrowed, or normalized once)
     fn visit_candidates<'c, 'p>(
         &'c self,
         candidates: &[u32],
@@ -319,7 +317,8 @@ impl Classifier {
     /// led by the path's first segment, the other routes it keeps, and the routes matched
     /// around their key. With `first_for` a method, each search leaves out the routes after
     /// the first candidate found so far that is `bound` to answer it (see
-    /// [`Classifier::first_bound`]): Rails would never reach them.
+    /// [`Classifier::first_bound`]): Rails would never reach them. Returns that candidate
+    /// among all of `out` once done (`u32::MAX`: none).
     fn bounded_candidates(
         &self,
         path: &[u8],
@@ -328,39 +327,37 @@ impl Classifier {
         out: &mut Candidates,
         first_for: Option<&str>,
         bound: Bound,
-    ) -> Result<(), ClassifyError> {
-        let push = |out: &mut Candidates, r: u32| {
+    ) -> Result<u32, ClassifyError> {
+        // Kept up to date as candidates arrive: each is looked at once.
+        let mut limit = self.first_bound(out.as_slice(), first_for, bound);
+        let push = |out: &mut Candidates, limit: &mut u32, r: u32| {
             if r >= from {
                 out.push(r);
+                if r < *limit && first_for.is_some_and(|method| self.is_bound(r, method, bound)) {
+                    *limit = r;
+                }
             }
         };
         if let Some(s) = selection {
-            let limit = self.first_bound(out.as_slice(), first_for, bound);
-            s.literal_candidates(path, limit, |r| push(out, r)).map_err(ClassifyError::Automaton)?;
-            let limit = self.first_bound(out.as_slice(), first_for, bound);
-            s.other_candidates(path, limit, |r| push(out, r)).map_err(ClassifyError::Automaton)?;
+            s.literal_candidates(path, limit, |r| push(out, &mut limit, r)).map_err(ClassifyError::Automaton)?;
+            s.other_candidates(path, limit, |r| push(out, &mut limit, r)).map_err(ClassifyError::Automaton)?;
         }
         if let Some(around) = self.around.as_ref().filter(|_| selection.is_none_or(|s| s.others_shared())) {
-            let limit = self.first_bound(out.as_slice(), first_for, bound);
-            around.for_each_match(path, from..limit, |r| push(out, r)).map_err(ClassifyError::Automaton)?;
+            around.for_each_match(path, from..limit, |r| push(out, &mut limit, r)).map_err(ClassifyError::Automaton)?;
         }
-        Ok(())
+        Ok(limit)
     }
 
     /// With `first_for` a method, the first of `candidates` that is `bound` to answer it:
     /// routes after it need not be looked for while it stands. `u32::MAX` when there is none.
     fn first_bound(&self, candidates: &[u32], first_for: Option<&str>, bound: Bound) -> u32 {
-        first_for.map_or(u32::MAX, |method| {
-            candidates
-                .iter()
-                .copied()
-                .filter(|&r| {
-                    let route = &self.routes[r as usize];
-                    route.is_exact_in_dfa() && (bound == Bound::Likely || !route.def.asks_host()) && VerbFilter::Method(method).allows(&route.verbs)
-                })
-                .min()
-                .unwrap_or(u32::MAX)
-        })
+        first_for.map_or(u32::MAX, |method| candidates.iter().copied().filter(|&r| self.is_bound(r, method, bound)).min().unwrap_or(u32::MAX))
+    }
+
+    /// Whether route `r`, a candidate, is `bound` to answer `method` (see [`Bound`]).
+    fn is_bound(&self, r: u32, method: &str, bound: Bound) -> bool {
+        let route = &self.routes[r as usize];
+        route.is_exact_in_dfa() && (bound == Bound::Likely || !route.def.asks_host()) && VerbFilter::Method(method).allows(&route.verbs)
     }
 
     /// Adds the routes of `automata` whose patterns match `path` (unsorted).
