@@ -193,9 +193,12 @@ impl AroundKey {
         Ok(AroundKey { dfas, caches: Pool::new(create), keys })
     }
 
-    /// Calls `found` with every keyed route before `bound` that matches `path` (a route can be
-    /// reported once per occurrence of its key).
-    pub fn for_each_match(&self, path: &[u8], bound: u32, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
+    /// Calls `found` with every keyed route in `routes` (a range of route indexes) that matches
+    /// `path` (a route can be reported once per occurrence of its key). Routes outside the range
+    /// cost no walk: Rails never reaches those after a route that answers, and a search resumed
+    /// after one skips those already looked for.
+    pub fn for_each_match(&self, path: &[u8], routes: std::ops::Range<u32>, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
+        let wanted = routes;
         let dfas = &*self.dfas;
         let mut caches = None;
         // Per occurrence: the suffixes matched; the whole prefixes' and tails' starts.
@@ -212,8 +215,8 @@ impl AroundKey {
         let (mut counted, mut before) = (0, 0);
         for (start, end) in key_segments(path) {
             let Some(routes) = self.keys.get(&path[start..end]) else { continue };
-            // Ascending: only the routes before the bound.
-            let routes = &routes[..routes.partition_point(|r| r.route < bound)];
+            // Ascending: only the routes in the range.
+            let routes = &routes[routes.partition_point(|r| r.route < wanted.start)..routes.partition_point(|r| r.route < wanted.end)];
             if routes.is_empty() {
                 continue;
             }
@@ -432,7 +435,7 @@ mod tests {
         let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
         let found = |p: &str| {
             let mut v = Vec::new();
-            index.for_each_match(p.as_bytes(), u32::MAX, |r| v.push(r)).unwrap();
+            index.for_each_match(p.as_bytes(), 0..u32::MAX, |r| v.push(r)).unwrap();
             v.sort();
             v.dedup();
             v
@@ -455,12 +458,22 @@ mod tests {
         // A bound leaves out the routes from it on.
         let before = |p: &str, bound: u32| {
             let mut v = Vec::new();
-            index.for_each_match(p.as_bytes(), bound, |r| v.push(r)).unwrap();
+            index.for_each_match(p.as_bytes(), 0..bound, |r| v.push(r)).unwrap();
             v
         };
         assert_eq!(before("/a/issues/-/issues/5", 2), [1]);
         assert_eq!(before("/a/issues/-/issues/5", 1), Vec::<u32>::new());
         assert_eq!(before("/groups/x/y/-/edit", 3), [2]);
         assert_eq!(before("/edit", 3), Vec::<u32>::new());
+        // A range's start leaves out the routes before it.
+        let within = |p: &str, routes: std::ops::Range<u32>| {
+            let mut v = Vec::new();
+            index.for_each_match(p.as_bytes(), routes, |r| v.push(r)).unwrap();
+            v
+        };
+        assert_eq!(within("/groups/x/y/-/edit", 2..4), [2]);
+        assert_eq!(within("/groups/x/y/-/edit", 3..u32::MAX), Vec::<u32>::new());
+        assert_eq!(within("/edit", 3..4), [3]);
+        assert_eq!(within("/a/b/-/issues", 1..u32::MAX), Vec::<u32>::new());
     }
 }

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use crate::error::ClassifyError;
+use crate::first_segment::Selection;
 use crate::inline_vec::InlineVec;
 use crate::matcher::{Matcher, Spans};
 use crate::normalize::normalize_path;
@@ -187,10 +188,16 @@ impl Classifier {
     ) -> Result<(), ClassifyError> {
         self.check_request(method, path_info)?;
         let path = normalize_path(path_info);
-        let mut candidates = Candidates::new();
         // HEAD first looks for routes naming HEAD among all candidates (see below).
         let first_for = (wanted == Wanted::First && method != "HEAD").then_some(method);
-        self.candidates_until(&path, &mut candidates, first_for)?;
+        let mut candidates = Candidates::new();
+        let selection = self.shared_candidates(&path, &mut candidates)?;
+        // A first-match search looks no further than the first route the automata decide
+        // alone and that allows the method, even one a host may turn down (see
+        // [`Bound::Likely`]); the rest is searched only if the host does turn it down.
+        let likely = first_for.map(|_| Bound::Likely);
+        let bound = self.bounded_candidates(&path, selection.as_ref(), 0, &mut candidates, first_for, likely.unwrap_or(Bound::Certain))?;
+        candidates.sort_dedup();
         let candidates = candidates.as_slice();
         if candidates.is_empty() {
             return Ok(());
@@ -221,6 +228,36 @@ impl Classifier {
             VerbFilter::Method(method)
         };
 
+        let bound = if likely.is_some() { bound } else { u32::MAX };
+        // Every candidate up to the bound was found (each bounded search stopped at a bound no
+        // lower than it); past it, only those of the searches that never stop early.
+        let complete = candidates.partition_point(|&r| r <= bound);
+        if !self.visit_candidates(&candidates[..complete], &path, filter, regex, &mut visit)? || bound == u32::MAX {
+            return Ok(());
+        }
+        // The host turned the likely answer down: the routes after it, searched as without the
+        // early stop (from the route after it on).
+        let mut rest = Candidates::new();
+        for &r in &candidates[complete..] {
+            rest.push(r);
+        }
+        self.bounded_candidates(&path, selection.as_ref(), bound + 1, &mut rest, first_for, Bound::Certain)?;
+        rest.sort_dedup();
+        self.visit_candidates(rest.as_slice(), &path, filter, regex, &mut visit)?;
+        Ok(())
+    }
+
+    /// Offers each of `candidates` (ascending) whose verb `filter` allows and whose regex
+    /// matches to `visit`, in order; false once `visit` returned false.
+    #[allow(clippy::ptr_arg)] // each match holds the path as this Cow (borrowed, or normalized once)
+    fn visit_candidates<'c, 'p>(
+        &'c self,
+        candidates: &[u32],
+        path: &Cow<'p, [u8]>,
+        filter: VerbFilter<'_>,
+        regex: &mut RegexHost<'_>,
+        visit: &mut impl FnMut(Match<'c, 'p>) -> bool,
+    ) -> Result<bool, ClassifyError> {
         // Routes sharing one regex are confirmed once.
         let mut verified: Vec<(u32, Option<Spans>)> = Vec::new();
         for (i, &r) in candidates.iter().enumerate() {
@@ -235,7 +272,7 @@ impl Classifier {
                 match verified.iter().position(|(m, _)| *m == route.matcher) {
                     Some(at) => verified[at].1.clone().map(|s| OnceCell::from(Ok(s))),
                     None => {
-                        let spans = self.verify(route, &path, regex)?;
+                        let spans = self.verify(route, path, regex)?;
                         // Keep a copy only if a later candidate shares this regex.
                         if candidates[i + 1..].iter().any(|&later| self.routes[later as usize].matcher == route.matcher) {
                             verified.push((route.matcher, spans.clone()));
@@ -246,61 +283,81 @@ impl Classifier {
             };
             let Some(spans) = spans else { continue };
             if !visit(Match { classifier: self, route, path: path.clone(), spans, conditions_only: false }) {
-                break;
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Routes whose DFA pattern matches `path`, in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
-        self.candidates_until(path, out, None)
-    }
-
-    /// [`Classifier::candidates`]; with `first_for` a method, only those that could come before
-    /// the first route that certainly answers it. Such a route (the automaton decides its regex,
-    /// it allows the method, no dynamic constraint can turn it down) is Rails' pick unless an
-    /// earlier route matches, so keyed routes after it need no walk around their keys.
-    fn candidates_until(&self, path: &[u8], out: &mut Candidates, first_for: Option<&str>) -> Result<(), ClassifyError> {
-        let selected = match self.layout {
-            Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
-            Layout::AnySegment => None,
-        };
-        // The routes led by the path's first segment; the others too after most keys. The
-        // shared automata without keys go first when they are searched: a certain answer there
-        // (GitLab's template snapshot starts with a glob route) spares the rest.
-        let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
-        let shared = selection.as_ref().is_none_or(|s| s.others_shared());
-        if shared {
-            self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
-        }
-        if let Some(s) = &selection {
-            s.literal_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?;
-            s.other_candidates(path, self.certain_bound(out, first_for), |r| out.push(r)).map_err(ClassifyError::Automaton)?;
-        }
-        if let Some(around) = self.around.as_ref().filter(|_| shared) {
-            let bound = self.certain_bound(out, first_for);
-            around.for_each_match(path, bound, |r| out.push(r)).map_err(ClassifyError::Automaton)?;
-        }
+        let selection = self.shared_candidates(path, out)?;
+        self.bounded_candidates(path, selection.as_ref(), 0, out, None, Bound::Certain)?;
         out.sort_dedup();
         Ok(())
     }
 
-    /// With `first_for` a method, the first of `candidates` that certainly answers it (see
-    /// [`Classifier::candidates_until`]): routes after it need not be looked for.
-    fn certain_bound(&self, candidates: &Candidates, first_for: Option<&str>) -> u32 {
-        first_for.map_or(u32::MAX, |method| {
-            candidates
-                .as_slice()
-                .iter()
-                .copied()
-                .filter(|&r| {
-                    let route = &self.routes[r as usize];
-                    route.is_exact_in_dfa() && !route.def.asks_host() && VerbFilter::Method(method).allows(&route.verbs)
-                })
-                .min()
-                .unwrap_or(u32::MAX)
-        })
+    /// Adds the candidates of the searches that never stop early: the shared automata without
+    /// keys, when the path's first segment leaves the routes not led by a literal to them
+    /// (searched first: a certain answer there — GitLab's template snapshot starts with a glob
+    /// route — spares the rest). Returns what the first segment selects.
+    fn shared_candidates(&self, path: &[u8], out: &mut Candidates) -> Result<Option<Selection<'_>>, ClassifyError> {
+        let selected = match self.layout {
+            Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
+            Layout::AnySegment => None,
+        };
+        let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
+        if selection.as_ref().is_none_or(|s| s.others_shared()) {
+            self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
+        }
+        Ok(selection)
+    }
+
+    /// Adds the candidates from route `from` on of the searches that can stop early: the routes
+    /// led by the path's first segment, the other routes it keeps, and the routes matched
+    /// around their key. With `first_for` a method, each search leaves out the routes after
+    /// the first candidate found so far that is `bound` to answer it (see
+    /// [`Classifier::first_bound`]): Rails would never reach them. Returns that candidate
+    /// among all of `out` once done (`u32::MAX`: none).
+    fn bounded_candidates(
+        &self,
+        path: &[u8],
+        selection: Option<&Selection<'_>>,
+        from: u32,
+        out: &mut Candidates,
+        first_for: Option<&str>,
+        bound: Bound,
+    ) -> Result<u32, ClassifyError> {
+        // Kept up to date as candidates arrive: each is looked at once.
+        let mut limit = self.first_bound(out.as_slice(), first_for, bound);
+        let push = |out: &mut Candidates, limit: &mut u32, r: u32| {
+            if r >= from {
+                out.push(r);
+                if r < *limit && first_for.is_some_and(|method| self.is_bound(r, method, bound)) {
+                    *limit = r;
+                }
+            }
+        };
+        if let Some(s) = selection {
+            s.literal_candidates(path, limit, |r| push(out, &mut limit, r)).map_err(ClassifyError::Automaton)?;
+            s.other_candidates(path, limit, |r| push(out, &mut limit, r)).map_err(ClassifyError::Automaton)?;
+        }
+        if let Some(around) = self.around.as_ref().filter(|_| selection.is_none_or(|s| s.others_shared())) {
+            around.for_each_match(path, from..limit, |r| push(out, &mut limit, r)).map_err(ClassifyError::Automaton)?;
+        }
+        Ok(limit)
+    }
+
+    /// With `first_for` a method, the first of `candidates` that is `bound` to answer it:
+    /// routes after it need not be looked for while it stands. `u32::MAX` when there is none.
+    fn first_bound(&self, candidates: &[u32], first_for: Option<&str>, bound: Bound) -> u32 {
+        first_for.map_or(u32::MAX, |method| candidates.iter().copied().filter(|&r| self.is_bound(r, method, bound)).min().unwrap_or(u32::MAX))
+    }
+
+    /// Whether route `r`, a candidate, is `bound` to answer `method` (see [`Bound`]).
+    fn is_bound(&self, r: u32, method: &str, bound: Bound) -> bool {
+        let route = &self.routes[r as usize];
+        route.is_exact_in_dfa() && (bound == Bound::Likely || !route.def.asks_host()) && VerbFilter::Method(method).allows(&route.verbs)
     }
 
     /// Adds the routes of `automata` whose patterns match `path` (unsorted).
@@ -384,6 +441,20 @@ fn first_segment(path: &[u8]) -> &[u8] {
     let rest = path.strip_prefix(b"/").unwrap_or(path);
     let end = rest.iter().position(|&b| b == b'/' || b == b'.' || b == b'\n').unwrap_or(rest.len());
     &rest[..end]
+}
+
+/// Which candidate ends a first-match search (routes after it are not looked for).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// One that certainly answers: the automaton decides its regex, it allows the method, and
+    /// no dynamic constraint or mounted application can turn it down. Rails' pick unless an
+    /// earlier route matches.
+    Certain,
+    /// One the automaton decides and that allows the method, whether or not a host may still
+    /// turn it down: Rails' pick unless an earlier route matches or the host declines it
+    /// (GitLab's `GET /*id(.:format)` for groups, route #338 of CE's table, matches nearly
+    /// every GET path; with every constraint holding, nothing after it needs a walk).
+    Likely,
 }
 
 /// Candidate route ids, on the stack while there are few.

@@ -95,6 +95,49 @@ fn recognize_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
     assert_eq!(all, [0, 2, 3, 4]);
 }
 
+/// A first-match search stops at the first candidate that would answer were the host to agree
+/// (route 1 here), and searches on only when the host declines it: the host must still be
+/// asked in Rails' order, about the same routes as a search that never stopped early.
+#[test]
+fn recognize_resumes_after_a_likely_answer_the_host_declines() {
+    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
+    let c = Classifier::build(
+        vec![
+            RouteDef::new("GET", "/:group/issues").dynamic(),
+            RouteDef::new("GET", "/*ns/:p").dynamic(),
+            RouteDef::new("GET", "/*ns/:p/issues").dynamic(),
+            RouteDef::new("GET", "/x/issues").dynamic(),
+            RouteDef::new("GET", "/:a/:b/issues").dynamic(),
+            RouteDef::new("GET", "/*rest(.:format)"),
+            RouteDef::new("GET", "/:a/:b/:c/issues"),
+        ],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(c.layout, Layout::AnySegment);
+    for path in ["/x/issues", "/a/issues", "/a/b/issues", "/a/b/c/issues", "/a/b/c/d/issues"] {
+        let all: Vec<usize> = c.matches("GET", path.as_bytes()).unwrap().iter().map(Match::route_index).collect();
+        assert!(all.len() >= 3, "{path}: {all:?}");
+        // The host accepts only route `accepted` (none: it declines every one).
+        for accepted in all.iter().copied().map(Some).chain([None]) {
+            let mut asked = Vec::new();
+            let pick = c
+                .recognize_with("GET", path.as_bytes(), |m| {
+                    asked.push(m.route_index());
+                    Some(m.route_index()) == accepted
+                })
+                .unwrap()
+                .map(|m| m.route_index());
+            // Rails: the first route the host accepts or that asks no host.
+            let expected = all.iter().copied().find(|&r| Some(r) == accepted || !c.routes()[r].def().asks_host());
+            let expected_asked: Vec<usize> =
+                all.iter().copied().take_while(|&r| Some(r) != expected).chain(expected).filter(|&r| c.routes()[r].def().asks_host()).collect();
+            assert_eq!(pick, expected, "{path}, accepting {accepted:?}");
+            assert_eq!(asked, expected_asked, "{path}, accepting {accepted:?}");
+        }
+    }
+}
+
 #[test]
 fn first_match_wins_with_params() {
     let c = table();
