@@ -233,7 +233,7 @@ impl RouteCache {
         key.push_str(&crate::trust::routing_path(path));
         let depth = depth(&key[1..]);
         let probe = |mask: u64, d: usize| mask & depth_bit(d) != 0;
-        let exact = if probe(exact_depths, depth) { memo::get(self, &key, now) } else { None };
+        let exact = if probe(exact_depths, depth) { memo::get(self, key, now) } else { None };
         let found = exact.or_else(|| {
             key.replace_range(0..1, ">");
             // Candidates: the path itself, then the path cut before each '/' (longest first),
