@@ -164,6 +164,14 @@ fn depth_bit(depth: usize) -> u64 {
     1 << depth.min(63)
 }
 
+thread_local! {
+    /// Each thread's buffer for [`RouteCache::lookup`]'s keys.
+    static LOOKUP_KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// A key buffer grown past this (a very long path) is shrunk back at the next lookup.
+const MAX_KEPT_KEY: usize = 4096;
+
 /// How long after a failed revalidation a stale entry is served without trying again inline.
 const REVALIDATE_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -203,12 +211,29 @@ impl RouteCache {
     /// Exact entry first, then the longest cached prefix ending on a `/` boundary, both for
     /// the normalized `path`.
     pub fn lookup(&self, path: &str) -> Lookup {
+        // The keys are built in the thread's own buffer: one allocation per request less
+        // (a lookup only borrows its key; moka and the memo copy what they keep).
+        LOOKUP_KEY.with(|buf| match buf.try_borrow_mut() {
+            Ok(mut key) => {
+                key.clear();
+                if key.capacity() > MAX_KEPT_KEY {
+                    key.shrink_to(MAX_KEPT_KEY);
+                }
+                self.lookup_in(path, &mut key)
+            }
+            Err(_) => self.lookup_in(path, &mut String::new()),
+        })
+    }
+
+    /// [`RouteCache::lookup`], building the keys in `key` (empty).
+    fn lookup_in(&self, path: &str, key: &mut String) -> Lookup {
         let now = Instant::now();
         let (exact_depths, prefix_depths) = (self.exact_depths.load(Ordering::Acquire), self.prefix_depths.load(Ordering::Acquire));
-        let mut key = Self::key(true, &crate::trust::routing_path(path));
+        key.push('=');
+        key.push_str(&crate::trust::routing_path(path));
         let depth = depth(&key[1..]);
         let probe = |mask: u64, d: usize| mask & depth_bit(d) != 0;
-        let exact = if probe(exact_depths, depth) { memo::get(self, &key, now) } else { None };
+        let exact = if probe(exact_depths, depth) { memo::get(self, key, now) } else { None };
         let found = exact.or_else(|| {
             key.replace_range(0..1, ">");
             // Candidates: the path itself, then the path cut before each '/' (longest first),
@@ -405,6 +430,22 @@ mod tests {
         assert_eq!(cell_of(c.lookup("/")), None);
         c.insert("/", false, 3);
         assert_eq!(cell_of(c.lookup("/other")), Some(3));
+    }
+
+    /// Lookups share one key buffer per thread: whatever a lookup left in it (a longer path, an
+    /// exact key, a very long path that grew it) changes nothing for the next one.
+    #[test]
+    fn the_thread_key_buffer_carries_nothing_over() {
+        let c = cache();
+        c.insert("/a", false, 1);
+        c.insert("/a/b/c", true, 2);
+        let long = format!("/a/{}", "x".repeat(3 * MAX_KEPT_KEY));
+        assert_eq!(cell_of(c.lookup(&long)), Some(1));
+        assert_eq!(cell_of(c.lookup("/a/b/c")), Some(2));
+        assert!(LOOKUP_KEY.with(|k| k.borrow().capacity()) <= MAX_KEPT_KEY, "shrunk after the long path");
+        assert_eq!(cell_of(c.lookup("/a/b")), Some(1));
+        assert_eq!(cell_of(c.lookup("/b")), None);
+        assert_eq!(cell_of(c.lookup("/a")), Some(1));
     }
 
     #[test]

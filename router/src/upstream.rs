@@ -125,6 +125,7 @@ impl Idle {
 
 pub struct Pool {
     targets: Vec<Target>,
+    /// One per worker, then one for the threads that are not workers.
     workers: Vec<Arc<Idle>>,
     connect_timeout: Duration,
     /// Requests sent again after meeting a closing connection, by cell and reason.
@@ -174,18 +175,20 @@ fn connection_lost(e: &hyper::Error) -> bool {
 }
 
 thread_local! {
-    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The calling thread's worker index; None on threads that are not workers.
+    static WORKER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// Marks the calling thread as worker `index`: its requests use that worker's connections.
-/// Threads that are not workers (tests, embedding) share worker 0's.
+/// Threads that are not workers (the internal listener's, tests, embedding) share a pool of
+/// their own (see [`Pool::idle`]).
 pub fn set_worker(index: usize) {
-    WORKER.with(|w| w.set(index));
+    WORKER.with(|w| w.set(Some(index)));
 }
 
 /// The calling thread's worker index (0 for threads that are not workers).
 pub fn worker() -> usize {
-    WORKER.with(|w| w.get())
+    WORKER.with(|w| w.get()).unwrap_or(0)
 }
 
 /// A response body from a pooled connection: it puts the connection back into its worker's
@@ -265,7 +268,7 @@ impl Pool {
         retries: Family<CellReasonLabels, Counter>,
     ) -> Pool {
         let cells = targets.len();
-        let workers = (0..workers.max(1))
+        let workers = (0..=workers.max(1))
             .map(|_| Arc::new(Idle { cells: Mutex::new((0..cells).map(|_| Vec::new()).collect()), max_per_cell: max_per_cell.max(1), idle_timeout }))
             .collect();
         Pool { targets, workers, connect_timeout, retries }
@@ -277,9 +280,15 @@ impl Pool {
         tracing::info!(cell = %name, reason = why.as_str(), method = req.method().as_str(), path = req.uri().path(), error = %error, "request sent again: its pooled connection was closing");
     }
 
+    /// The calling thread's idle connections. A connection's task runs on the event loop of the
+    /// thread that opened it, so a thread must never take another's: the internal listener's
+    /// thread (route-table refreshes) once shared worker 0's pool, and worker 0 then sent
+    /// requests over the connections it had opened — each exchange a hop to that thread and
+    /// back (two eventfd writes, two more wake-ups; ~10% of a worker's requests under strace).
     fn idle(&self) -> &Arc<Idle> {
-        let i = worker();
-        &self.workers[i % self.workers.len()]
+        let others = self.workers.len() - 1;
+        let i = WORKER.with(|w| w.get()).map_or(others, |w| w % others);
+        &self.workers[i]
     }
 
     /// Sends `req` (origin-form URI) to `cell` and waits for the response headers. A body-less
@@ -672,6 +681,35 @@ mod tests {
         assert!(pool.send(0, put).await.is_err());
         assert_eq!(up.requests.load(Ordering::SeqCst), 2);
         assert_eq!(retried(&pool, "reset_idempotent"), 0);
+    }
+
+    /// A connection opened on a thread that is not a worker (the internal listener's) stays in
+    /// that thread's pool: a worker never gets it, nor does the other thread get a worker's.
+    // Multi-threaded: the fake cell keeps answering while this thread waits for the worker's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn workers_and_other_threads_never_share_connections() {
+        let up = upstream().await;
+        let pool = pool(up.addr);
+        text(pool.send(0, get("/other")).await.unwrap()).await;
+        assert_eq!(pool.idle_connections(0), 1);
+        let on_worker = |pool: &Pool| {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    set_worker(0);
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    let seen = pool.idle_connections(0);
+                    let body = rt.block_on(async { text(pool.send(0, get("/worker")).await.unwrap()).await });
+                    (seen, body, pool.idle_connections(0))
+                })
+                .join()
+                .unwrap()
+            })
+        };
+        let (seen, body, after) = on_worker(&pool);
+        assert_eq!((seen, body.as_str(), after), (0, format!("/worker {}", up.addr).as_str(), 1));
+        assert_eq!(up.connections.load(Ordering::SeqCst), 2, "the worker opened its own");
+        assert_eq!(pool.idle_connections(0), 1, "the worker's connection is not this thread's");
+        assert_eq!(worker(), 0, "threads that are not workers count as worker 0 in metrics");
     }
 
     async fn slow_responses(pool: &Pool, n: usize) -> Vec<Response<UpstreamBody>> {
