@@ -181,7 +181,7 @@ thread_local! {
 
 /// Marks the calling thread as worker `index`: its requests use that worker's connections.
 /// Threads that are not workers (the internal listener's, tests, embedding) share a pool of
-/// their own (see [`Pool::idle`]).
+/// their own (see `Pool::idle`).
 pub fn set_worker(index: usize) {
     WORKER.with(|w| w.set(Some(index)));
 }
