@@ -30,9 +30,14 @@ module Processes
      "-t", threads, "--tag", tag, rackup]
   end
 
-  # Whether GET path on 127.0.0.1:port answers 200 (a cell's or a router's health check).
-  def http_ok?(port, path)
-    Net::HTTP.start("127.0.0.1", port, open_timeout: 0.5, read_timeout: 2) { |h| h.get(path).code == "200" }
+  # Whether GET path on 127.0.0.1:port answers 200 (a cell's or a router's health check) and,
+  # given served_by, whether X-Served-By names that cell: a port some other process holds
+  # answers too, and must not pass for the child that failed to bind it.
+  def http_ok?(port, path, served_by: nil)
+    Net::HTTP.start("127.0.0.1", port, open_timeout: 0.5, read_timeout: 2) do |h|
+      resp = h.get(path)
+      resp.code == "200" && (served_by.nil? || resp["x-served-by"] == served_by)
+    end
   rescue SystemCallError, IOError, Net::OpenTimeout, Net::ReadTimeout
     false
   end

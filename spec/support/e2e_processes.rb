@@ -183,8 +183,8 @@ module E2E
 
     private
 
-    def http_ok?(path, port: self.port)
-      Processes.http_ok?(port, path)
+    def http_ok?(path, port: self.port, served_by: nil)
+      Processes.http_ok?(port, path, served_by: served_by)
     end
   end
 
@@ -203,7 +203,7 @@ module E2E
     end
 
     def ready?
-      http_ok?("/-/health")
+      http_ok?("/-/health", served_by: name)
     end
 
     def url

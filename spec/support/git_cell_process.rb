@@ -22,7 +22,7 @@ module E2E
     end
 
     def ready?
-      http_ok?("/-/health")
+      http_ok?("/-/health", served_by: name)
     end
 
     def url

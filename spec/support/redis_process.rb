@@ -2,6 +2,7 @@
 
 require "socket"
 require "tmpdir"
+require_relative "../../support/loopback"
 
 # A real redis-server on a free loopback port with its own temporary directory, for specs of
 # the routers' shared cache and purges. script/bootstrap installs it (Debian's redis-server).
@@ -14,7 +15,7 @@ class RedisProcess
 
   def initialize
     @dir = Dir.mktmpdir("cells-redis")
-    @port = free_port
+    @port = Loopback.free_port
     @pid = Process.spawn("redis-server", "--bind", "127.0.0.1", "--port", @port.to_s, "--save", "", "--appendonly", "no",
                          "--dir", @dir, out: File::NULL, err: File::NULL)
     wait_ready
@@ -34,13 +35,6 @@ class RedisProcess
   end
 
   private
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
 
   def wait_ready
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10

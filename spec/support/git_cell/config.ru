@@ -58,7 +58,7 @@ module GitCell
 
     def call(env)
       case env["PATH_INFO"]
-      when "/-/health" then return [200, { "content-type" => "text/plain" }, ["ok"]]
+      when "/-/health" then return [200, { "content-type" => "text/plain", "x-served-by" => @cell }, ["ok"]]
       when "/-/git/records"
         body = JSON.generate("cell" => @cell, "records" => @lock.synchronize { @records.dup })
         return [200, { "content-type" => "application/json", "cache-control" => "no-store" }, [body]]
