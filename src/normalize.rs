@@ -47,33 +47,23 @@ fn is_lower_hex(b: u8) -> bool {
     b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
 }
 
-/// The path before any query string, and whether it is already normal — in one pass over the
-/// bytes (this runs for every request; two passes were an eighth of a recognize on GitLab CE).
+/// The path before any query string, and whether it is already normal. This runs for every
+/// request, and most paths are normal: each check is one vectorized scan (`memchr`) rather than
+/// a byte-by-byte loop, which cost ~11 instructions a byte, a tenth of a recognize on GitLab CE.
 fn scan(path_info: &[u8]) -> (&[u8], bool) {
-    let mut normal = path_info.first() == Some(&b'/');
-    let mut end = path_info.len();
-    let mut prev = 0u8;
-    for (i, &b) in path_info.iter().enumerate() {
-        match b {
-            b'?' => {
-                end = i;
-                break;
-            }
-            b'/' if prev == b'/' => normal = false,
-            // A `%` escape with a lower-case hex letter gets upper-cased (a `?` is no hex digit,
-            // so an escape cut by the query string is left alone, as before it).
-            b'%' => {
-                let (h, l) = (path_info.get(i + 1).copied().unwrap_or(0), path_info.get(i + 2).copied().unwrap_or(0));
-                if is_lower_hex(h) && is_lower_hex(l) && (h.is_ascii_lowercase() || l.is_ascii_lowercase()) {
-                    normal = false;
-                }
-            }
-            _ => {}
-        }
-        prev = b;
-    }
+    static DOUBLE_SLASH: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
+    let end = memchr::memchr(b'?', path_info).unwrap_or(path_info.len());
     let path = &path_info[..end];
-    (path, normal && !(path.len() > 1 && path[path.len() - 1] == b'/'))
+    let normal = path.first() == Some(&b'/')
+        && !(path.len() > 1 && path[path.len() - 1] == b'/')
+        && DOUBLE_SLASH.get_or_init(|| memchr::memmem::Finder::new(b"//")).find(path).is_none()
+        // A `%` escape with a lower-case hex letter gets upper-cased (an escape cut by the query
+        // string is left alone, as before it: the bytes after `?` are not looked at).
+        && !memchr::memchr_iter(b'%', path).any(|i| {
+            let (h, l) = (path.get(i + 1).copied().unwrap_or(0), path.get(i + 2).copied().unwrap_or(0));
+            is_lower_hex(h) && is_lower_hex(l) && (h.is_ascii_lowercase() || l.is_ascii_lowercase())
+        });
+    (path, normal)
 }
 
 /// `Journey::Router::Utils.unescape_uri`: every `%` followed by two characters of
