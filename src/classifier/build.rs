@@ -303,8 +303,10 @@ impl RequirementCache {
         let mut inexpressible = Vec::new();
         for (param, requirement) in &def.requirements {
             let node = match requirement {
-                Requirement::Literal { literal } if optimize => Cow::Owned(Node::literal(literal.as_bytes()).optimized()),
-                Requirement::Literal { literal } => Cow::Owned(Node::literal(literal.as_bytes())),
+                Requirement::Literal { literal } => {
+                    let node = Node::literal(literal.as_bytes());
+                    Cow::Owned(if optimize { node.optimized() } else { node })
+                }
                 Requirement::Regex { source, options } => {
                     let (node, found) = &parsed[&(source.clone(), *options)];
                     inexpressible.extend(found.iter().map(|c| (param.clone(), c.clone())));

@@ -195,8 +195,8 @@ impl Classifier {
         // A first-match search looks no further than the first route the automata decide
         // alone and that allows the method, even one a host may turn down (see
         // [`Bound::Likely`]); the rest is searched only if the host does turn it down.
-        let likely = first_for.map(|_| Bound::Likely);
-        let bound = self.bounded_candidates(&path, selection.as_ref(), 0, &mut candidates, first_for, likely.unwrap_or(Bound::Certain))?;
+        let stop_at = if first_for.is_some() { Bound::Likely } else { Bound::Certain };
+        let bound = self.bounded_candidates(&path, selection.as_ref(), 0, &mut candidates, first_for, stop_at)?;
         candidates.sort_dedup();
         let candidates = candidates.as_slice();
         if candidates.is_empty() {
@@ -228,7 +228,7 @@ impl Classifier {
             VerbFilter::Method(method)
         };
 
-        let bound = if likely.is_some() { bound } else { u32::MAX };
+        let bound = if first_for.is_some() { bound } else { u32::MAX };
         // Every candidate up to the bound was found (each bounded search stopped at a bound no
         // lower than it); past it, only those of the searches that never stop early.
         let complete = candidates.partition_point(|&r| r <= bound);

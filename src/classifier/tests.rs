@@ -58,6 +58,13 @@ fn table() -> Classifier {
     .unwrap()
 }
 
+/// A table built with lazy DFAs, as large tables are: its layout matches routes around key
+/// segments, as on GitLab's tables.
+fn lazy_table(routes: Vec<RouteDef>) -> Classifier {
+    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
+    Classifier::build(routes, &options).unwrap()
+}
+
 fn params(m: &Match<'_, '_>) -> Vec<(String, String)> {
     m.params().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(&v).into_owned())).collect()
 }
@@ -66,19 +73,14 @@ fn params(m: &Match<'_, '_>) -> Vec<(String, String)> {
 fn recognize_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
     // Large-table layout: `issues` and `edit` routes are matched around their key segment,
     // the catch-alls by the automaton for routes without a key, which runs first.
-    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
-    let c = Classifier::build(
-        vec![
-            RouteDef::new("GET", "/*namespace_id/:project_id").dynamic(),
-            RouteDef::new("POST", "/:group/:id"),
-            RouteDef::new("GET", "/:group/issues"),
-            RouteDef::new("GET", "/*ns/:p(.:format)"),
-            RouteDef::new("GET", "/x/issues"),
-            RouteDef::new("HEAD", "/:a/edit"),
-        ],
-        &options,
-    )
-    .unwrap();
+    let c = lazy_table(vec![
+        RouteDef::new("GET", "/*namespace_id/:project_id").dynamic(),
+        RouteDef::new("POST", "/:group/:id"),
+        RouteDef::new("GET", "/:group/issues"),
+        RouteDef::new("GET", "/*ns/:p(.:format)"),
+        RouteDef::new("GET", "/x/issues"),
+        RouteDef::new("HEAD", "/:a/edit"),
+    ]);
     assert_eq!(c.layout, Layout::AnySegment);
     let pick = |method: &str, path: &str, accept: bool| c.recognize_with(method, path.as_bytes(), |_| accept).unwrap().map(|m| m.route_index());
     // Route 0 would answer, but its dynamic constraint says no: the keyed route 2 is next.
@@ -100,20 +102,15 @@ fn recognize_skips_keyed_routes_only_after_a_route_that_certainly_answers() {
 /// asked in Rails' order, about the same routes as a search that never stopped early.
 #[test]
 fn recognize_resumes_after_a_likely_answer_the_host_declines() {
-    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
-    let c = Classifier::build(
-        vec![
-            RouteDef::new("GET", "/:group/issues").dynamic(),
-            RouteDef::new("GET", "/*ns/:p").dynamic(),
-            RouteDef::new("GET", "/*ns/:p/issues").dynamic(),
-            RouteDef::new("GET", "/x/issues").dynamic(),
-            RouteDef::new("GET", "/:a/:b/issues").dynamic(),
-            RouteDef::new("GET", "/*rest(.:format)"),
-            RouteDef::new("GET", "/:a/:b/:c/issues"),
-        ],
-        &options,
-    )
-    .unwrap();
+    let c = lazy_table(vec![
+        RouteDef::new("GET", "/:group/issues").dynamic(),
+        RouteDef::new("GET", "/*ns/:p").dynamic(),
+        RouteDef::new("GET", "/*ns/:p/issues").dynamic(),
+        RouteDef::new("GET", "/x/issues").dynamic(),
+        RouteDef::new("GET", "/:a/:b/issues").dynamic(),
+        RouteDef::new("GET", "/*rest(.:format)"),
+        RouteDef::new("GET", "/:a/:b/:c/issues"),
+    ]);
     assert_eq!(c.layout, Layout::AnySegment);
     for path in ["/x/issues", "/a/issues", "/a/b/issues", "/a/b/c/issues", "/a/b/c/d/issues"] {
         let all: Vec<usize> = c.matches("GET", path.as_bytes()).unwrap().iter().map(Match::route_index).collect();
