@@ -43,6 +43,114 @@ struct Shape {
     glob: Option<(usize, u32)>,
     /// What a path must hold to match this shape (not kept for the last shape).
     check: Option<Box<Check>>,
+    /// The glob ends the path and an optional `(.:format)` follows it (GitLab's
+    /// `/*id(.:format)`, the group page).
+    glob_format: Option<GlobFormat>,
+}
+
+/// A glob that may hold `.`, followed by `(.:format)` at the end of the path: where the glob
+/// ends is a choice, but one backtracking makes in a known order. A lazy glob (Journey's
+/// default `.+?`) is tried shortest first, and the format cannot hold a `.`: the format starts
+/// at the path's last `.` if what follows is a format value and what precedes a glob value,
+/// else the glob takes the whole rest. A greedy glob takes the whole rest at once (it can),
+/// and the optional format then matches nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct GlobFormat {
+    format_slot: u32,
+    lazy: bool,
+    glob: Repeat,
+    format: FormatValue,
+}
+
+/// What a format parameter may hold: one class repeated (`[^/.?]+`), or one of a few
+/// fixed-width alternatives (GitLab's `(html|json|atom)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FormatValue {
+    Repeat(Repeat),
+    Runs(Box<[Box<[ByteSet]>]>),
+}
+
+/// At most this many alternatives are kept for a format (more: no plan).
+const MAX_FORMAT_RUNS: usize = 16;
+
+impl FormatValue {
+    fn of(node: &Node) -> Option<FormatValue> {
+        if let Some(repeat) = simple_repeat(node) {
+            return Some(FormatValue::Repeat(repeat));
+        }
+        let runs = fixed_runs(node)?;
+        Some(FormatValue::Runs(runs.into_iter().map(Vec::into_boxed_slice).collect()))
+    }
+
+    /// Whether the whole of `bytes` is a value of the format (the format's regex matches
+    /// exactly `bytes`, as it must before `\Z`).
+    fn admits(&self, bytes: &[u8]) -> bool {
+        match self {
+            FormatValue::Repeat(repeat) => repeat.admits(bytes),
+            FormatValue::Runs(runs) => runs.iter().any(|run| run.len() == bytes.len() && run.iter().zip(bytes).all(|(set, &b)| set.contains(b))),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            FormatValue::Repeat(_) => 0,
+            FormatValue::Runs(runs) => {
+                runs.len() * std::mem::size_of::<Box<[ByteSet]>>() + runs.iter().map(|r| std::mem::size_of_val::<[ByteSet]>(r)).sum::<usize>()
+            }
+        }
+    }
+}
+
+/// The fixed-width alternatives a node matches (each a run of classes), if it is built of
+/// classes, runs, concatenations and alternations only, with few alternatives.
+fn fixed_runs(node: &Node) -> Option<Vec<Vec<ByteSet>>> {
+    let runs = match node {
+        Node::Empty => vec![Vec::new()],
+        Node::Class(set) => vec![vec![*set]],
+        Node::Seq(sets) => vec![sets.clone()],
+        Node::SeqAlt(set) => set.runs.clone(),
+        Node::Alt(alts) => alts.iter().map(fixed_runs).collect::<Option<Vec<_>>>()?.concat(),
+        Node::Concat(items) => items.iter().try_fold(vec![Vec::new()], |acc, item| product(&acc, &fixed_runs(item)?))?,
+        // `a?`, `x{1,2}`: each count in turn (whichever order backtracking tries them in, the
+        // format must match the whole value either way).
+        Node::Repeat { node, min, max: Some(max), .. } if *max <= 4 => {
+            let once = fixed_runs(node)?;
+            let mut power = vec![Vec::new()];
+            let mut all = Vec::new();
+            for count in 0..=*max {
+                if count >= *min {
+                    all.extend(power.iter().cloned());
+                }
+                power = product(&power, &once)?;
+            }
+            all
+        }
+        _ => return None,
+    };
+    (runs.len() <= MAX_FORMAT_RUNS).then_some(runs)
+}
+
+/// Every run of `heads` followed by every run of `tails`, unless there are too many.
+fn product(heads: &[Vec<ByteSet>], tails: &[Vec<ByteSet>]) -> Option<Vec<Vec<ByteSet>>> {
+    (heads.len() * tails.len() <= MAX_FORMAT_RUNS)
+        .then(|| heads.iter().flat_map(|head| tails.iter().map(move |tail| [&head[..], &tail[..]].concat())).collect())
+}
+
+impl GlobFormat {
+    /// The glob's and the format's spans, the glob starting at `start` and the two of them
+    /// running to the end of `path`.
+    fn split(&self, path: &[u8], start: usize) -> ((usize, usize), Option<(usize, usize)>) {
+        let whole = (start, path.len());
+        if !self.lazy {
+            return (whole, None);
+        }
+        let Some(dot) = path[start..].iter().rposition(|&b| b == b'.').map(|d| start + d) else { return (whole, None) };
+        if self.glob.admits(&path[start..dot]) && self.format.admits(&path[dot + 1..]) {
+            ((start, dot), Some((dot + 1, path.len())))
+        } else {
+            (whole, None)
+        }
+    }
 }
 
 /// One segment of the regex: `lead` fixed-width bytes, an optional parameter, `trail` bytes,
@@ -93,10 +201,13 @@ enum Item {
         slot: u32,
         bytes: ByteSet,
         repeat: Option<Repeat>,
+        /// A lazy repeat (`.+?`): tried shortest first.
+        lazy: bool,
     },
     Format {
         slot: u32,
         repeat: Option<Repeat>,
+        value: Option<FormatValue>,
     },
     /// A greedy optional group of literals.
     Optional(Vec<Item>),
@@ -169,6 +280,7 @@ impl Shape {
         let mut literals = vec![(Vec::new(), Vec::new())];
         let mut params: Vec<Option<Repeat>> = vec![None; slots];
         let mut glob = None;
+        let mut glob_format = None;
         for (i, item) in items.iter().enumerate() {
             let at = segments.len() - 1;
             let seg = &mut segments[at];
@@ -187,14 +299,19 @@ impl Shape {
                         lead.push(byte);
                     }
                 }
-                Item::Param { slot, bytes, repeat } => {
+                Item::Param { slot, bytes, repeat, .. } => {
                     if seg.param.is_some() {
                         return None;
                     }
                     if bytes.contains(b'/') {
-                        // The glob: alone between two `/` (or the ends), and the only one.
-                        let alone =
-                            seg.lead == 0 && (i == 0 || matches!(items[i - 1], Item::Slash)) && items.get(i + 1).is_none_or(|n| matches!(n, Item::Slash));
+                        // The glob: alone between two `/` (or the ends) or before the format
+                        // that ends the path, and the only one.
+                        let next_ok = match items.get(i + 1) {
+                            None | Some(Item::Slash) => true,
+                            Some(Item::Format { .. }) => i + 2 == items.len(),
+                            Some(_) => false,
+                        };
+                        let alone = seg.lead == 0 && (i == 0 || matches!(items[i - 1], Item::Slash)) && next_ok;
                         if glob.is_some() || !alone {
                             return None;
                         }
@@ -206,17 +323,23 @@ impl Shape {
                         return None;
                     }
                 }
-                Item::Format { slot, repeat } => {
-                    // Only at the very end, right after the segment's literals or after a
-                    // parameter that cannot hold a `.` (so the first `.` starts the format).
-                    let forced = match items[..i].last() {
-                        Some(Item::Param { bytes, .. }) => !bytes.contains(b'.'),
-                        _ => seg.param.is_none(),
-                    };
-                    if i + 1 != items.len() || !forced || (checked && repeat.is_none()) {
+                Item::Format { slot, repeat, ref value } => {
+                    // Only at the very end, right after the segment's literals, after a
+                    // parameter that cannot hold a `.` (so the first `.` starts the format), or
+                    // after a glob that can (see [`GlobFormat`]).
+                    if i + 1 != items.len() || (checked && repeat.is_none()) {
                         return None;
                     }
-                    seg.format = Some(slot);
+                    match items[..i].last() {
+                        Some(&Item::Param { bytes, repeat: Some(glob_repeat), lazy, .. }) if bytes.contains(b'/') && bytes.contains(b'.') => {
+                            let (Some(format), None) = (value.clone(), glob_repeat.max) else { return None };
+                            glob_format = Some(GlobFormat { format_slot: slot, lazy, glob: glob_repeat, format });
+                        }
+                        Some(Item::Param { bytes, .. }) if bytes.contains(b'.') => return None,
+                        Some(Item::Param { .. }) => seg.format = Some(slot),
+                        _ if seg.param.is_some() => return None,
+                        _ => seg.format = Some(slot),
+                    }
                     *params.get_mut(slot as usize)? = repeat;
                 }
                 Item::Optional(_) => return None,
@@ -232,7 +355,7 @@ impl Shape {
         } else {
             None
         };
-        Some(Shape { segments: segments.into_boxed_slice(), glob, check })
+        Some(Shape { segments: segments.into_boxed_slice(), glob, check, glob_format })
     }
 
     /// Writes the spans this shape gives `path` (with `slashes` `/`s); `None` if it does not fit
@@ -251,7 +374,15 @@ impl Shape {
                     for _ in 0..extra {
                         end += 1 + pieces.next()?.len();
                     }
-                    spans[slot as usize] = Some((start, end));
+                    match &self.glob_format {
+                        // The glob's segment is the last: it and the format end the path.
+                        Some(gf) => {
+                            let (glob, format) = gf.split(path, start);
+                            spans[slot as usize] = Some(glob);
+                            spans[gf.format_slot as usize] = format;
+                        }
+                        None => spans[slot as usize] = Some((start, end)),
+                    }
                 }
                 _ => {
                     let body_end = seg.place(path, start, end, spans)?;
@@ -345,7 +476,12 @@ fn flatten(node: &Node, out: &mut Vec<Item>, top: bool) -> Option<()> {
         Node::Class(set) if *set == ByteSet::single(b'/') => out.push(Item::Slash),
         Node::Class(set) if !set.contains(b'/') => out.push(Item::Byte(set.single_byte())),
         Node::Seq(sets) => sets.iter().try_for_each(|s| flatten(&Node::Class(*s), out, top))?,
-        Node::Capture { slot, node } if top => out.push(Item::Param { slot: *slot as u32, bytes: consumable(node), repeat: simple_repeat(node) }),
+        Node::Capture { slot, node } if top => out.push(Item::Param {
+            slot: *slot as u32,
+            bytes: consumable(node),
+            repeat: simple_repeat(node),
+            lazy: matches!(**node, Node::Repeat { greedy: false, .. }),
+        }),
         Node::Repeat { node, min: 0, max: Some(1), greedy: true } if top => match &**node {
             // `(.:format)`: an optional `.` and a parameter that holds neither `.` nor `/`.
             Node::Concat(items) if matches!(items.as_slice(), [Node::Class(dot), Node::Capture { .. }] if *dot == ByteSet::single(b'.')) => {
@@ -354,7 +490,7 @@ fn flatten(node: &Node, out: &mut Vec<Item>, top: bool) -> Option<()> {
                 if bytes.contains(b'/') || bytes.contains(b'.') {
                     return None;
                 }
-                out.push(Item::Format { slot: *slot as u32, repeat: simple_repeat(node) });
+                out.push(Item::Format { slot: *slot as u32, repeat: simple_repeat(node), value: FormatValue::of(node) });
             }
             // `(/-/jira)`: literals only.
             inner => {
@@ -385,7 +521,7 @@ impl SpanPlan {
                         + c.literals.iter().map(|(a, b)| a.len() + b.len()).sum::<usize>()
                         + c.params.len() * size_of::<Option<Repeat>>()
                 });
-                s.segments.len() * size_of::<Segment>() + check
+                s.segments.len() * size_of::<Segment>() + check + s.glob_format.as_ref().map_or(0, |g| g.format.heap_bytes())
             })
             .sum();
         self.shapes.len() * size_of::<Shape>() + shapes
@@ -467,9 +603,14 @@ mod tests {
 
     #[test]
     fn refuses_shapes_whose_positions_are_not_forced() {
-        // A glob or a dotted parameter before the format: where it ends is a choice.
-        assert!(plan("/*path(.:format)", &[]).is_none());
+        // A dotted parameter before the format, or a glob whose end is a choice the plan does
+        // not follow (a bounded glob; a format that is no simple class): where it ends is a choice.
         assert!(plan("/*namespace_id/:project_id(.:format)", &[("project_id", PROJECT)]).is_none());
+        assert!(plan("/*path(.:format)", &[("path", "[^/]{1,3}?.*?")]).is_none());
+        assert!(plan("/*path(.:format)", &[("path", ".{1,9}?")]).is_none());
+        assert!(plan("/*path(.:format)", &[("format", "[a-z]+x?")]).is_none());
+        assert!(plan("/*path(.:format)", &[("format", "(json|[a-z]+)")]).is_none());
+        assert!(plan("/*path/x(.:format)", &[]).is_some());
         // Optional segments, two globs, a glob sharing its segment.
         assert!(plan("/a(/:b)/c", &[]).is_none());
         assert!(plan("/*a/x/*b", &[]).is_none());
@@ -486,6 +627,44 @@ mod tests {
             crate::templates::Template { template: "/api/v4/users/:id/disable_two_factor".into(), example: None, accepts_format: true, dotted_example: None };
         let def = templated.to_route(0);
         assert!(plan(&def.path, &[]).is_some(), "{}", def.path);
+    }
+
+    /// Every path of up to `len` bytes over `alphabet` after a leading `/`.
+    fn paths(alphabet: &[u8], len: usize) -> Vec<String> {
+        let mut all = vec![String::from("/")];
+        let mut last = all.clone();
+        for _ in 0..len {
+            last = last.iter().flat_map(|p| alphabet.iter().map(move |&b| format!("{p}{}", b as char))).collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// A glob that may hold `.` before the format (`/*id(.:format)`, GitLab's group page):
+    /// lazy (Journey's default) or greedy, led by literals or optional groups, with narrower
+    /// format classes: the plan's split is the matcher's on every short path over the bytes
+    /// that matter.
+    #[test]
+    fn globs_before_formats_split_where_backtracking_does() {
+        let all = paths(b"/a.?x", 6);
+        let owned: Vec<&str> = all.iter().map(String::as_str).collect();
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("/*id(.:format)", &[]),
+            ("/*id(.:format)", &[("id", ".+")]),
+            ("/*id(.:format)", &[("format", "[a-x]+")]),
+            ("/*id(.:format)", &[("format", "[a-z]{2}")]),
+            // GitLab's group routes (#338 `groups#show` in CE's table): a few literal formats.
+            ("/*id(.:format)", &[("id", ".+?"), ("format", "(ax|a|xa?)")]),
+            ("/*id(.:format)", &[("format", "(?:x|[ax]a)")]),
+            ("/*id(.:format)", &[("id", "[a-z./]+?")]),
+            ("/a/*id(.:format)", &[]),
+            ("(/x)/*id(.:format)", &[]),
+            ("(/a)(/x)/*id(.:format)", &[("id", "[^?]+?")]),
+        ];
+        for (spec, requirements) in cases {
+            let matched = agrees(spec, requirements, &owned);
+            assert!(matched > 100, "{spec} {requirements:?}: only {matched} paths matched");
+        }
     }
 
     #[test]
