@@ -8,6 +8,7 @@
 //! where `*namespace_id` is an unconstrained `.+?`) use the lazy DFA, which only builds the
 //! states real paths visit.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use regex_automata::{
@@ -17,6 +18,8 @@ use regex_automata::{
     util::{pool::Pool, syntax, wire::DeserializeError},
     Anchored, Input, MatchKind,
 };
+
+use regex_syntax::hir::Hir;
 
 use crate::error::{AutomatonError, SearchError};
 
@@ -97,7 +100,8 @@ impl Default for EngineConfig {
 
 /// One lazy DFA over `patterns` (all matches reported, `MatchKind::All`), reading the path
 /// `direction`; its cache is bounded by `config.lazy_cache_capacity`.
-pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, AutomatonError> {
+pub fn lazy_dfa<H: Borrow<Hir>>(patterns: &[H], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, AutomatonError> {
+    let nfa = nfa(patterns, direction)?;
     hybrid::dfa::Builder::new()
         .configure(
             hybrid::dfa::Config::new()
@@ -108,10 +112,24 @@ pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction
                 // Never give up on a search: clearing the cache only costs time.
                 .minimum_cache_clear_count(None),
         )
-        .syntax(syntax_config())
-        .thompson(thompson_config().reverse(direction == Direction::Reverse))
-        .build_many(patterns)
+        .build_from_nfa(nfa)
         .map_err(AutomatonError::from)
+}
+
+/// The Thompson NFA of `patterns`, as a DFA builder's `build_many` makes it from their text
+/// (the same configuration, captures off: no DFA uses them), without parsing any text: the
+/// patterns come as HIRs ([`crate::ruby_regex::hir`]).
+pub(crate) fn nfa<H: Borrow<Hir>>(patterns: &[H], direction: Direction) -> Result<thompson::NFA, AutomatonError> {
+    thompson::Compiler::new()
+        .configure(thompson_config().reverse(direction == Direction::Reverse).which_captures(thompson::WhichCaptures::None))
+        .build_many_from_hir(patterns)
+        .map_err(|e| AutomatonError::Nfa(Box::new(e)))
+}
+
+/// Parses pattern text into HIRs, for the automata still written as text (the routes split
+/// around their key segment, [`crate::around_key`]).
+pub(crate) fn parse_patterns<P: AsRef<str>>(patterns: &[P]) -> Result<Vec<Hir>, AutomatonError> {
+    patterns.iter().map(|p| syntax::parse_with(p.as_ref(), &syntax_config()).map_err(|e| AutomatonError::Syntax(Box::new(e)))).collect()
 }
 
 /// Which way a lazy DFA reads the path.
@@ -152,7 +170,8 @@ pub(crate) fn thompson_config() -> thompson::Config {
 }
 
 impl Engine {
-    pub fn build(patterns: &[String], config: &EngineConfig) -> Result<Engine, AutomatonError> {
+    /// The automaton over `patterns` (see [`crate::ruby_regex::hir`]), pattern `i` reported as `i`.
+    pub fn build<H: Borrow<Hir>>(patterns: &[H], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         match config.kind {
             EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4),
             EngineKind::Lazy => Self::build_lazy(patterns, config),
@@ -164,25 +183,24 @@ impl Engine {
         }
     }
 
-    fn build_dense(patterns: &[String], limit: usize) -> Result<Engine, AutomatonError> {
+    fn build_dense<H: Borrow<Hir>>(patterns: &[H], limit: usize) -> Result<Engine, AutomatonError> {
+        let nfa = nfa(patterns, Direction::Forward)?;
         let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored).dfa_size_limit(Some(limit)).determinize_size_limit(Some(limit)),
             )
-            .syntax(syntax_config())
-            .thompson(thompson_config())
-            .build_many(patterns)?;
+            .build_from_nfa(&nfa)?;
         Ok(Engine::Dense(dfa))
     }
 
-    fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, AutomatonError> {
+    fn build_lazy<H: Borrow<Hir>>(patterns: &[H], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         let chunk = config.lazy_chunk_patterns.max(1);
         let chunks =
             patterns.chunks(chunk).enumerate().map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config)).collect::<Result<Vec<_>, _>>()?;
         Ok(Engine::Lazy(chunks))
     }
 
-    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig) -> Result<LazyChunk, AutomatonError> {
+    fn build_lazy_chunk<H: Borrow<Hir>>(first_pattern: u32, patterns: &[H], config: &EngineConfig) -> Result<LazyChunk, AutomatonError> {
         let dfa = Arc::new(lazy_dfa(patterns, config, Direction::Forward)?);
         let for_pool = Arc::clone(&dfa);
         let create: CacheFn = Box::new(move || for_pool.create_cache());
@@ -297,7 +315,7 @@ mod tests {
     /// Chunked lazy DFAs report the same pattern ids as one dense DFA over all patterns.
     #[test]
     fn lazy_chunks_agree_with_dense() {
-        let patterns: Vec<String> = [
+        let patterns = parse_patterns(&[
             r"/(?s-u:.+?)/[^/.?]+/-/issues(?:\.[^/.?]+)?",
             r"/(?s-u:.+?)/[^/.?]+(?:\.[^/.?]+)?",
             r"/groups/(?s-u:.+?)/-/edit",
@@ -305,10 +323,8 @@ mod tests {
             r"/(?s-u:.+?)/[^/.?]+/-/merge_requests/[^/.?]+",
             r"/-/profile",
             r"/api/[^/.?]+/projects/[^/]+/issues",
-        ]
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+        ])
+        .unwrap();
         let dense = Engine::build(&patterns, &EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() }).unwrap();
         for chunk in [1, 2, 3, 100] {
             let lazy = Engine::build(&patterns, &EngineConfig { kind: EngineKind::Lazy, lazy_chunk_patterns: chunk, ..EngineConfig::default() }).unwrap();
