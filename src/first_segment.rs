@@ -49,6 +49,7 @@
 //! (`tests/first_segment_dispatch.rs` compares both on GitLab CE's table, the corpus and
 //! GitLab's templates, recorded and adversarial paths).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use regex_automata::hybrid::dfa::DFA;
@@ -58,7 +59,7 @@ use rustc_hash::FxHashMap;
 use regex_syntax::hir::Hir;
 
 use crate::classifier::{pattern_hir, Automaton};
-use crate::engine::{Engine, EngineConfig, EngineKind};
+use crate::engine::{Engine, EngineConfig, EngineKind, ToHir};
 use crate::error::{AutomatonError, SearchError};
 use crate::journey::SpecNode;
 use crate::matcher::Matcher;
@@ -90,6 +91,13 @@ impl RouteShape<'_> {
     /// The HIR of its DFA pattern (what [`RouteShape::pattern`] parses to).
     fn hir(&self) -> Hir {
         pattern_hir(self.regex, self.mounted)
+    }
+}
+
+/// A route's pattern, made when its automaton (chunk) is built.
+impl ToHir for &RouteShape<'_> {
+    fn to_hir(&self) -> Cow<'_, Hir> {
+        Cow::Owned(self.hir())
     }
 }
 
@@ -274,12 +282,12 @@ impl Automaton {
 
 /// One automaton over `routes` (routes sharing a pattern share its id), without keys.
 fn automaton(routes: &[&RouteShape<'_>], config: &EngineConfig) -> Result<Automaton, AutomatonError> {
-    let mut patterns: Vec<Hir> = Vec::new();
+    let mut patterns: Vec<&RouteShape<'_>> = Vec::new();
     let mut pattern_routes: Vec<Vec<u32>> = Vec::new();
     let mut ids: HashMap<&str, usize> = HashMap::new();
-    for r in routes {
+    for &r in routes {
         let id = *ids.entry(r.pattern).or_insert_with(|| {
-            patterns.push(r.hir());
+            patterns.push(r);
             pattern_routes.push(Vec::new());
             patterns.len() - 1
         });
