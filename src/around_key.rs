@@ -34,7 +34,7 @@ use regex_automata::util::pool::Pool;
 use regex_automata::{Anchored, Input};
 use rustc_hash::FxHashMap;
 
-use crate::engine::{lazy_dfa, Direction, EngineConfig};
+use crate::engine::{lazy_dfa, parse_patterns, Direction, EngineConfig};
 use crate::error::{AutomatonError, SearchError};
 use crate::inline_vec::InlineVec;
 
@@ -180,9 +180,9 @@ impl AroundKey {
             })
             .collect();
         let dfas = Arc::new(Dfas {
-            prefixes: lazy_dfa(&prefixes.texts, config, Direction::Reverse)?,
-            heads: lazy_dfa(&heads.texts, config, Direction::Forward)?,
-            suffixes: lazy_dfa(&suffixes.texts, config, Direction::Forward)?,
+            prefixes: lazy_dfa(&parse_patterns(&prefixes.texts)?, config, Direction::Reverse)?,
+            heads: lazy_dfa(&parse_patterns(&heads.texts)?, config, Direction::Forward)?,
+            suffixes: lazy_dfa(&parse_patterns(&suffixes.texts)?, config, Direction::Forward)?,
         });
         let for_pool = Arc::clone(&dfas);
         let create: CachesFn = Box::new(move || Caches {

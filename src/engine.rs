@@ -8,6 +8,7 @@
 //! where `*namespace_id` is an unconstrained `.+?`) use the lazy DFA, which only builds the
 //! states real paths visit.
 
+use std::borrow::{Borrow, Cow};
 use std::sync::Arc;
 
 use regex_automata::{
@@ -17,6 +18,8 @@ use regex_automata::{
     util::{pool::Pool, syntax, wire::DeserializeError},
     Anchored, Input, MatchKind,
 };
+
+use regex_syntax::hir::Hir;
 
 use crate::error::{AutomatonError, SearchError};
 
@@ -97,7 +100,8 @@ impl Default for EngineConfig {
 
 /// One lazy DFA over `patterns` (all matches reported, `MatchKind::All`), reading the path
 /// `direction`; its cache is bounded by `config.lazy_cache_capacity`.
-pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, AutomatonError> {
+pub fn lazy_dfa<H: Borrow<Hir>>(patterns: &[H], config: &EngineConfig, direction: Direction) -> Result<hybrid::dfa::DFA, AutomatonError> {
+    let nfa = nfa(patterns, direction)?;
     hybrid::dfa::Builder::new()
         .configure(
             hybrid::dfa::Config::new()
@@ -108,10 +112,35 @@ pub fn lazy_dfa(patterns: &[String], config: &EngineConfig, direction: Direction
                 // Never give up on a search: clearing the cache only costs time.
                 .minimum_cache_clear_count(None),
         )
-        .syntax(syntax_config())
-        .thompson(thompson_config().reverse(direction == Direction::Reverse))
-        .build_many(patterns)
+        .build_from_nfa(nfa)
         .map_err(AutomatonError::from)
+}
+
+/// The Thompson NFA of `patterns`, as a DFA builder's `build_many` makes it from their text
+/// (the same configuration, captures off: no DFA uses them), without parsing any text: the
+/// patterns come as HIRs ([`crate::ruby_regex::hir`]).
+pub(crate) fn nfa<H: Borrow<Hir>>(patterns: &[H], direction: Direction) -> Result<thompson::NFA, AutomatonError> {
+    thompson::Compiler::new()
+        .configure(thompson_config().reverse(direction == Direction::Reverse).which_captures(thompson::WhichCaptures::None))
+        .build_many_from_hir(patterns)
+        .map_err(|e| AutomatonError::Nfa(Box::new(e)))
+}
+
+/// Parses pattern text into HIRs, for the automata still written as text (the routes split
+/// around their key segment, [`crate::around_key`]).
+pub(crate) fn parse_patterns<P: AsRef<str>>(patterns: &[P]) -> Result<Vec<Hir>, AutomatonError> {
+    patterns.iter().map(|p| syntax::parse_with(p.as_ref(), &syntax_config()).map_err(|e| AutomatonError::Syntax(Box::new(e)))).collect()
+}
+
+/// An automaton's pattern: its HIR, or what makes it when the automaton is built.
+pub(crate) trait ToHir {
+    fn to_hir(&self) -> Cow<'_, Hir>;
+}
+
+impl ToHir for Hir {
+    fn to_hir(&self) -> Cow<'_, Hir> {
+        Cow::Borrowed(self)
+    }
 }
 
 /// Which way a lazy DFA reads the path.
@@ -152,7 +181,8 @@ pub(crate) fn thompson_config() -> thompson::Config {
 }
 
 impl Engine {
-    pub fn build(patterns: &[String], config: &EngineConfig) -> Result<Engine, AutomatonError> {
+    /// The automaton over `patterns` (see [`crate::ruby_regex::hir`]), pattern `i` reported as `i`.
+    pub fn build<P: ToHir>(patterns: &[P], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         match config.kind {
             EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4),
             EngineKind::Lazy => Self::build_lazy(patterns, config),
@@ -164,26 +194,29 @@ impl Engine {
         }
     }
 
-    fn build_dense(patterns: &[String], limit: usize) -> Result<Engine, AutomatonError> {
+    fn build_dense<P: ToHir>(patterns: &[P], limit: usize) -> Result<Engine, AutomatonError> {
+        let nfa = nfa(&patterns.iter().map(ToHir::to_hir).collect::<Vec<_>>(), Direction::Forward)?;
         let dfa = dense::Builder::new()
             .configure(
                 dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored).dfa_size_limit(Some(limit)).determinize_size_limit(Some(limit)),
             )
-            .syntax(syntax_config())
-            .thompson(thompson_config())
-            .build_many(patterns)?;
+            .build_from_nfa(&nfa)?;
         Ok(Engine::Dense(dfa))
     }
 
-    fn build_lazy(patterns: &[String], config: &EngineConfig) -> Result<Engine, AutomatonError> {
+    fn build_lazy<P: ToHir>(patterns: &[P], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         let chunk = config.lazy_chunk_patterns.max(1);
         let chunks =
             patterns.chunks(chunk).enumerate().map(|(i, part)| Self::build_lazy_chunk((i * chunk) as u32, part, config)).collect::<Result<Vec<_>, _>>()?;
         Ok(Engine::Lazy(chunks))
     }
 
-    fn build_lazy_chunk(first_pattern: u32, patterns: &[String], config: &EngineConfig) -> Result<LazyChunk, AutomatonError> {
-        let dfa = Arc::new(lazy_dfa(patterns, config, Direction::Forward)?);
+    fn build_lazy_chunk<P: ToHir>(first_pattern: u32, patterns: &[P], config: &EngineConfig) -> Result<LazyChunk, AutomatonError> {
+        // One chunk's HIRs at a time: a route's HIR is made here and dropped once its chunk's
+        // NFA is built (all of a 1,600-pattern automaton's at once were 4 MB more at the
+        // peak of the template snapshot's build).
+        let hirs: Vec<Cow<'_, Hir>> = patterns.iter().map(ToHir::to_hir).collect();
+        let dfa = Arc::new(lazy_dfa(&hirs, config, Direction::Forward)?);
         let for_pool = Arc::clone(&dfa);
         let create: CacheFn = Box::new(move || for_pool.create_cache());
         Ok(LazyChunk { first_pattern, dfa, pool: Pool::new(create) })
@@ -297,7 +330,7 @@ mod tests {
     /// Chunked lazy DFAs report the same pattern ids as one dense DFA over all patterns.
     #[test]
     fn lazy_chunks_agree_with_dense() {
-        let patterns: Vec<String> = [
+        let patterns = parse_patterns(&[
             r"/(?s-u:.+?)/[^/.?]+/-/issues(?:\.[^/.?]+)?",
             r"/(?s-u:.+?)/[^/.?]+(?:\.[^/.?]+)?",
             r"/groups/(?s-u:.+?)/-/edit",
@@ -305,10 +338,8 @@ mod tests {
             r"/(?s-u:.+?)/[^/.?]+/-/merge_requests/[^/.?]+",
             r"/-/profile",
             r"/api/[^/.?]+/projects/[^/]+/issues",
-        ]
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+        ])
+        .unwrap();
         let dense = Engine::build(&patterns, &EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() }).unwrap();
         for chunk in [1, 2, 3, 100] {
             let lazy = Engine::build(&patterns, &EngineConfig { kind: EngineKind::Lazy, lazy_chunk_patterns: chunk, ..EngineConfig::default() }).unwrap();

@@ -90,6 +90,12 @@ pub enum AutomatonError {
     /// `regex-automata` could not build a lazy DFA.
     #[error(transparent)]
     Lazy(Box<regex_automata::hybrid::BuildError>),
+    /// `regex-automata` could not build the NFA the automata are determinized from.
+    #[error(transparent)]
+    Nfa(Box<regex_automata::nfa::thompson::BuildError>),
+    /// A pattern written as text does not parse (a bug of the translator).
+    #[error(transparent)]
+    Syntax(Box<regex_syntax::Error>),
     /// An artifact's widenings list a different number of routes than its route table.
     #[error("the widenings do not belong to these routes")]
     ForeignWidenings,

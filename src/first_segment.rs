@@ -49,14 +49,17 @@
 //! (`tests/first_segment_dispatch.rs` compares both on GitLab CE's table, the corpus and
 //! GitLab's templates, recorded and adversarial paths).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use regex_automata::hybrid::dfa::DFA;
 use regex_automata::{Anchored, Input, MatchKind, PatternID};
 use rustc_hash::FxHashMap;
 
-use crate::classifier::Automaton;
-use crate::engine::{Engine, EngineConfig, EngineKind};
+use regex_syntax::hir::Hir;
+
+use crate::classifier::{pattern_hir, Automaton};
+use crate::engine::{Engine, EngineConfig, EngineKind, ToHir};
 use crate::error::{AutomatonError, SearchError};
 use crate::journey::SpecNode;
 use crate::matcher::Matcher;
@@ -69,13 +72,33 @@ pub(crate) const MAX_OTHERS: usize = 64;
 /// A route as the dispatch sees it at build time.
 pub(crate) struct RouteShape<'a> {
     pub route: u32,
-    /// Its DFA pattern (a superset of its regex's language).
+    /// Its DFA pattern's text (a superset of its regex's language): routes with the same text
+    /// share a pattern id.
     pub pattern: &'a str,
     /// Its literal first segment ([`literal_first_segment`]).
     pub first: Option<&'a str>,
-    /// Its regex (`\A`, one node per spec node, the end anchor), when the exact matcher
-    /// decides it (not Ruby's `Regexp`).
-    pub node: Option<&'a Node>,
+    /// Its regex (`\A`, one node per spec node, the end anchor): the automata are built from
+    /// its HIR ([`pattern_hir`]).
+    pub regex: &'a Node,
+    /// A mount, matched as a prefix.
+    pub mounted: bool,
+    /// True when the exact matcher decides the route (not Ruby's `Regexp`, for which `regex`
+    /// has "any bytes" where Ruby has what the matcher cannot run).
+    pub exact: bool,
+}
+
+impl RouteShape<'_> {
+    /// The HIR of its DFA pattern (what [`RouteShape::pattern`] parses to).
+    fn hir(&self) -> Hir {
+        pattern_hir(self.regex, self.mounted)
+    }
+}
+
+/// A route's pattern, made when its automaton (chunk) is built.
+impl ToHir for &RouteShape<'_> {
+    fn to_hir(&self) -> Cow<'_, Hir> {
+        Cow::Owned(self.hir())
+    }
 }
 
 /// The routes a path's first segment selects (see the module documentation).
@@ -259,12 +282,12 @@ impl Automaton {
 
 /// One automaton over `routes` (routes sharing a pattern share its id), without keys.
 fn automaton(routes: &[&RouteShape<'_>], config: &EngineConfig) -> Result<Automaton, AutomatonError> {
-    let mut patterns: Vec<String> = Vec::new();
+    let mut patterns: Vec<&RouteShape<'_>> = Vec::new();
     let mut pattern_routes: Vec<Vec<u32>> = Vec::new();
     let mut ids: HashMap<&str, usize> = HashMap::new();
-    for r in routes {
+    for &r in routes {
         let id = *ids.entry(r.pattern).or_insert_with(|| {
-            patterns.push(r.pattern.to_owned());
+            patterns.push(r);
             pattern_routes.push(Vec::new());
             patterns.len() - 1
         });
@@ -282,7 +305,7 @@ fn automaton(routes: &[&RouteShape<'_>], config: &EngineConfig) -> Result<Automa
 fn kept_after_slash(keys: &[&str], others: &[&RouteShape<'_>]) -> Result<Vec<Option<Vec<usize>>>, AutomatonError> {
     // Test 2 first (cheap): what each route's leading look-ahead leaves.
     let mut refusals = Refusals::default();
-    let bodies: Vec<Vec<usize>> = others.iter().map(|r| r.node.map_or_else(Vec::new, |node| refusals.route_bodies(node))).collect();
+    let bodies: Vec<Vec<usize>> = others.iter().map(|r| if r.exact { refusals.route_bodies(r.regex) } else { Vec::new() }).collect();
     let mut kept: Vec<Option<Vec<usize>>> = keys
         .iter()
         .enumerate()
@@ -297,7 +320,7 @@ fn kept_after_slash(keys: &[&str], others: &[&RouteShape<'_>]) -> Result<Vec<Opt
     candidates.sort_unstable();
     candidates.dedup();
     if !candidates.is_empty() {
-        let patterns: Vec<&str> = candidates.iter().map(|&i| others[i].pattern).collect();
+        let patterns: Vec<Hir> = candidates.iter().map(|&i| others[i].hir()).collect();
         let mut prefixes = Prefixes::build(&patterns)?;
         for (key, kept) in keys.iter().zip(&mut kept) {
             let Some(list) = kept else { continue };
@@ -323,12 +346,9 @@ struct Prefixes {
 }
 
 impl Prefixes {
-    fn build(patterns: &[&str]) -> Result<Prefixes, AutomatonError> {
-        let dfa = DFA::builder()
-            .configure(DFA::config().match_kind(MatchKind::All).starts_for_each_pattern(true))
-            .syntax(crate::engine::syntax_config())
-            .thompson(crate::engine::thompson_config())
-            .build_many(patterns)?;
+    fn build(patterns: &[Hir]) -> Result<Prefixes, AutomatonError> {
+        let nfa = crate::engine::nfa(patterns, crate::engine::Direction::Forward)?;
+        let dfa = DFA::builder().configure(DFA::config().match_kind(MatchKind::All).starts_for_each_pattern(true)).build_from_nfa(nfa)?;
         let cache = dfa.create_cache();
         Ok(Prefixes { dfa, cache })
     }

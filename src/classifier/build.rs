@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use regex_syntax::hir::Hir;
+
 use crate::around_key::{AroundKey, Part, Slashes, SplitRoute};
 use crate::engine::{Engine, EngineConfig, EngineKind};
 use crate::error::{AutomatonError, CompileError};
@@ -14,8 +16,9 @@ use crate::journey;
 use crate::matcher::Matcher;
 use crate::routes::{Requirement, RouteDef, Verbs};
 use crate::ruby_regex::ast::Node;
+use crate::ruby_regex::hir::{mounted_to_hir, to_hir};
 use crate::ruby_regex::parse::{parse_as_allowed, Inexpressible};
-use crate::ruby_regex::translate::{translate, translate_seq, Widening};
+use crate::ruby_regex::translate::{translate, translate_seq, Translation, Widening};
 
 impl Classifier {
     /// Compiles `routes` (in definition order, or ordered by their `index`).
@@ -72,7 +75,7 @@ impl Classifier {
         let automata = groups
             .into_iter()
             .map(|g| {
-                let engine = Engine::build(&g.patterns, &engine).map_err(CompileError::Automaton)?;
+                let engine = Engine::build(&g.hirs, &engine).map_err(CompileError::Automaton)?;
                 Ok(Automaton { engine, pattern_routes: g.pattern_routes, keys: g.keys })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
@@ -121,7 +124,11 @@ struct Pending(Vec<PendingRoute>);
 
 struct PendingRoute {
     route: u32,
+    /// The DFA pattern's text: which routes share a pattern (and so a pattern id) is decided
+    /// on it; the automata are built from [`PendingRoute::hir`].
     pattern: String,
+    /// A mount: the pattern matches a prefix of the path (`(?s-u:.*)` follows the regex).
+    mounted: bool,
     /// The spec's first segment, if literal (see [`static_first_segment`]).
     first: Option<String>,
     /// Every literal segment every matching path contains, with its index in the spec (see
@@ -139,21 +146,55 @@ struct PendingRoute {
 /// The routes of one automaton.
 #[derive(Default)]
 struct Group {
-    patterns: Vec<String>,
+    /// Each distinct pattern's HIR, by pattern id.
+    hirs: Vec<Hir>,
+    /// Pattern text → pattern id.
     pattern_ids: HashMap<String, u32>,
     pattern_routes: Vec<Vec<u32>>,
     keys: Vec<String>,
 }
 
 impl Group {
-    fn add(&mut self, route: u32, pattern: &str) {
-        let next = self.patterns.len() as u32;
-        let id = *self.pattern_ids.entry(pattern.to_owned()).or_insert_with_key(|p| {
-            self.patterns.push(p.clone());
-            self.pattern_routes.push(Vec::new());
-            next
-        });
-        self.pattern_routes[id as usize].push(route);
+    fn add(&mut self, p: &PendingRoute) {
+        let next = self.hirs.len() as u32;
+        let id = match self.pattern_ids.get(&p.pattern) {
+            Some(&id) => id,
+            None => {
+                self.pattern_ids.insert(p.pattern.clone(), next);
+                self.hirs.push(p.hir());
+                self.pattern_routes.push(Vec::new());
+                next
+            }
+        };
+        self.pattern_routes[id as usize].push(p.route);
+    }
+}
+
+impl PendingRoute {
+    /// The HIR of the route's DFA pattern (the one [`PendingRoute::pattern`] parses to).
+    fn hir(&self) -> Hir {
+        pattern_hir(&self.node, self.mounted)
+    }
+}
+
+/// The DFA pattern of a route's regex `node`, as text, and what it widened.
+pub(super) fn pattern_text(node: &Node, mounted: bool) -> Translation {
+    let mut translation = translate(node);
+    if mounted {
+        // A mount is a prefix: the automaton reports matches that end where the path ends,
+        // so it takes the rest of the path too.
+        translation.pattern.push_str("(?s-u:.*)");
+    }
+    translation
+}
+
+/// The HIR of the DFA pattern of a route's regex `node`: what [`pattern_text`] parses to
+/// (see [`crate::ruby_regex::hir`]).
+pub(crate) fn pattern_hir(node: &Node, mounted: bool) -> Hir {
+    if mounted {
+        mounted_to_hir(node)
+    } else {
+        to_hir(node)
     }
 }
 
@@ -171,7 +212,14 @@ impl Pending {
         let shapes: Vec<RouteShape<'_>> = self
             .0
             .iter()
-            .map(|p| RouteShape { route: p.route, pattern: &p.pattern, first: p.dispatch_first.as_deref(), node: p.node_is_exact.then_some(&p.node) })
+            .map(|p| RouteShape {
+                route: p.route,
+                pattern: &p.pattern,
+                first: p.dispatch_first.as_deref(),
+                regex: &p.node,
+                mounted: p.mounted,
+                exact: p.node_is_exact,
+            })
             .collect();
         let Some(dispatch) = FirstSegments::build(&shapes, engine).map_err(CompileError::Automaton)? else { return Ok(None) };
         self.0.retain(|p| p.dispatch_first.is_none());
@@ -195,12 +243,12 @@ impl Pending {
                             if !statics.keys.contains(first) {
                                 statics.keys.push(first.clone());
                             }
-                            statics.add(p.route, &p.pattern);
+                            statics.add(p);
                         }
-                        None => always.add(p.route, &p.pattern),
+                        None => always.add(p),
                     }
                 }
-                if !statics.patterns.is_empty() {
+                if !statics.hirs.is_empty() {
                     groups.push(statics);
                 }
             }
@@ -229,13 +277,13 @@ impl Pending {
                             let slashes = [slashes(before), slashes(after)];
                             routes.push(SplitRoute { route: p.route, key: key.clone(), prefix, suffix: suffix.pattern, slashes });
                         }
-                        _ => always.add(p.route, &p.pattern),
+                        _ => always.add(p),
                     }
                 }
                 split = Some(Split { routes, inexact });
             }
         }
-        if !always.patterns.is_empty() {
+        if !always.hirs.is_empty() {
             groups.push(always);
         }
         (groups, split)
@@ -404,15 +452,11 @@ impl Parts {
             };
             let widenings = match node {
                 Some(node) => {
-                    let mut translation = translate(&node);
-                    if def.mounted {
-                        // A mount is a prefix: the automaton reports matches that end where
-                        // the path ends, so it takes the rest of the path too.
-                        translation.pattern.push_str("(?s-u:.*)");
-                    }
+                    let translation = pattern_text(&node, def.mounted);
                     pending.0.push(PendingRoute {
                         route: index as u32,
                         pattern: translation.pattern,
+                        mounted: def.mounted,
                         // A literal that may come percent-encoded is no key segment.
                         first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),

@@ -13,6 +13,7 @@
 //! hot path).
 
 mod build;
+pub(crate) use build::pattern_hir;
 mod query;
 
 use std::borrow::Cow;

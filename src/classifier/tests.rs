@@ -303,6 +303,24 @@ fn bad_routes_name_index_and_position() {
     assert!(err.to_string().contains("invalid verb"), "{err}");
 }
 
+/// The shared corpus (`../shared/corpus`).
+fn corpus_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+}
+
+/// Every route table of the shared corpus (`*routes.json`), named by its path; GitLab CE's
+/// table is among them.
+fn corpus_tables() -> Vec<(String, Vec<RouteDef>)> {
+    let tables: Vec<(String, Vec<RouteDef>)> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with("routes.json"))
+        .map(|p| (p.display().to_string(), crate::routes::from_json(&std::fs::read(&p).unwrap()).unwrap()))
+        .collect();
+    assert!(tables.iter().any(|(name, _)| name.ends_with("gitlab-ce.routes.json")), "GitLab CE's table is among them");
+    tables
+}
+
 /// Requirements are kept optimized ([`RequirementCache::new`]) instead of as parsed: on every
 /// route of the shared corpus tables (and literal, repeated and optional requirements), a
 /// route's regex must then optimize to the same tree, translate to the same DFA pattern, give
@@ -311,14 +329,7 @@ fn bad_routes_name_index_and_position() {
 fn optimized_requirements_change_no_route_regex() {
     use crate::ruby_regex::translate::translate;
     use crate::span_plan::SpanPlan;
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    let mut tables: Vec<(String, Vec<RouteDef>)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with("routes.json"))
-        .map(|p| (p.display().to_string(), crate::routes::from_json(&std::fs::read(&p).unwrap()).unwrap()))
-        .collect();
-    assert!(tables.iter().any(|(name, _)| name.ends_with("gitlab-ce.routes.json")), "GitLab CE's table is among them");
+    let mut tables = corpus_tables();
     tables.push((
         "hand-written".into(),
         vec![
@@ -349,4 +360,65 @@ fn optimized_requirements_change_no_route_regex() {
         }
     }
     assert!(compared > 1_500, "{compared} routes compared");
+}
+
+/// The automata are built from each route's HIR ([`pattern_hir`]) rather than by parsing its
+/// pattern text: on every route of the shared corpus tables and of GitLab's template snapshot,
+/// the HIR is the one `regex-syntax` parses from the text, and lazy DFAs over each table's
+/// patterns built the way they were from the text (`build_many`) and from the HIRs have the
+/// same NFA and report the same patterns for every recorded request path and example URL.
+#[test]
+fn pattern_hirs_are_the_parsed_pattern_texts() {
+    use super::build::{pattern_hir, pattern_text};
+    use regex_automata::hybrid::dfa::DFA;
+    let read = |name: &str| std::fs::read(corpus_dir().join(name)).unwrap();
+    let mut tables = corpus_tables();
+    let snapshot = crate::templates::from_json(&read("gitlab-route-templates.json")).unwrap();
+    tables.push(("gitlab-route-templates.json".into(), snapshot.iter().enumerate().map(|(i, t)| t.to_route(i)).collect()));
+    let mut paths: Vec<String> = snapshot.iter().flat_map(|t| t.example.iter().chain(&t.dotted_example)).cloned().collect();
+    for requests in ["gitlabish-requests.jsonl", "gitlab-ce.recorded.jsonl"] {
+        let vectors = crate::vectors::from_jsonl(&String::from_utf8(read(requests)).unwrap()).unwrap();
+        paths.extend(vectors.into_iter().map(|v| v.path));
+    }
+    assert!(paths.len() > 10_000, "{} paths", paths.len());
+
+    let config = EngineConfig::default();
+    let (mut routes_compared, mut paths_compared) = (0, 0);
+    for (name, defs) in &tables {
+        // Distinct patterns, as an automaton holds them.
+        let (mut texts, mut hirs): (Vec<String>, Vec<regex_syntax::hir::Hir>) = (Vec::new(), Vec::new());
+        let mut cache = RequirementCache::new(true);
+        for (index, def) in defs.iter().enumerate() {
+            let (_, node, _) = route_node(index, def, &mut cache).unwrap();
+            let text = pattern_text(&node, def.mounted).pattern;
+            let hir = pattern_hir(&node, def.mounted);
+            let parsed = regex_automata::util::syntax::parse_with(&text, &crate::engine::syntax_config()).unwrap();
+            assert_eq!(hir, parsed, "{name}: route {index} {}: {text}", def.path);
+            routes_compared += 1;
+            if !texts.contains(&text) {
+                texts.push(text);
+                hirs.push(hir);
+            }
+        }
+        for (chunk, (texts, hirs)) in texts.chunks(config.lazy_chunk_patterns).zip(hirs.chunks(config.lazy_chunk_patterns)).enumerate() {
+            let from_text = DFA::builder()
+                .configure(DFA::config().match_kind(regex_automata::MatchKind::All))
+                .syntax(crate::engine::syntax_config())
+                .thompson(crate::engine::thompson_config())
+                .build_many(texts)
+                .unwrap();
+            let from_hir = crate::engine::lazy_dfa(hirs, &config, crate::engine::Direction::Forward).unwrap();
+            assert_eq!(format!("{:?}", from_hir.get_nfa()), format!("{:?}", from_text.get_nfa()), "{name}: chunk {chunk}");
+            let (mut text_cache, mut hir_cache) = (from_text.create_cache(), from_hir.create_cache());
+            for path in &paths {
+                let (mut by_text, mut by_hir) = (Vec::new(), Vec::new());
+                crate::around_key::suffix_matches(&from_text, &mut text_cache, path.as_bytes(), 0, |p| by_text.push(p)).unwrap();
+                crate::around_key::suffix_matches(&from_hir, &mut hir_cache, path.as_bytes(), 0, |p| by_hir.push(p)).unwrap();
+                assert_eq!(by_hir, by_text, "{name}: chunk {chunk}, {path}");
+                paths_compared += usize::from(!by_hir.is_empty());
+            }
+        }
+    }
+    assert!(routes_compared > 6_500, "{routes_compared} routes compared");
+    assert!(paths_compared > 10_000, "{paths_compared} paths matched by some pattern");
 }

@@ -81,12 +81,13 @@ impl ByteSet {
         }
     }
 
-    /// The set as inclusive byte ranges, in order.
+    /// The set as inclusive byte ranges, in order. Runs are read a word at a time (the DFA
+    /// patterns write a class per parameter, most of them `[^/.?]`: 253 members).
     pub fn ranges(&self) -> Vec<(u8, u8)> {
         let mut out = Vec::new();
         let mut b: u32 = 0;
         while b < 256 {
-            // Skip to the next member, a word at a time.
+            // Skip to the next member.
             let word = self.0[(b >> 6) as usize] >> (b & 63);
             if word == 0 {
                 b = (b | 63) + 1;
@@ -94,8 +95,13 @@ impl ByteSet {
             }
             b += word.trailing_zeros();
             let start = b;
-            while b < 256 && self.contains(b as u8) {
-                b += 1;
+            // Then over the members that follow it, into the next words while they go on.
+            loop {
+                let ones = (self.0[(b >> 6) as usize] >> (b & 63)).trailing_ones();
+                b += ones;
+                if ones == 0 || b & 63 != 0 || b >= 256 {
+                    break;
+                }
             }
             out.push((start as u8, (b - 1) as u8));
         }
@@ -447,5 +453,49 @@ mod tests {
         let mut bytes = Vec::new();
         high.for_each_byte(|b| bytes.push(b));
         assert_eq!(bytes, std::iter::once(0).chain(0x80..=0xff).collect::<Vec<u8>>());
+    }
+
+    /// The ranges as first written: each member found byte by byte.
+    fn naive_ranges(set: &ByteSet) -> Vec<(u8, u8)> {
+        let mut out: Vec<(u8, u8)> = Vec::new();
+        for b in 0..=255u8 {
+            if set.contains(b) {
+                match out.last_mut() {
+                    Some((_, hi)) if *hi as u16 + 1 == b as u16 => *hi = b,
+                    _ => out.push((b, b)),
+                }
+            }
+        }
+        out
+    }
+
+    /// Ranges read word by word are those found byte by byte: runs inside a word, ending on and
+    /// crossing word boundaries (63/64, 127/128, 191/192), at both ends of the byte range.
+    #[test]
+    fn ranges_are_the_runs_of_members() {
+        let mut sets = vec![ByteSet::empty(), ByteSet::full()];
+        let edges = [0u8, 1, 2, 62, 63, 64, 65, 126, 127, 128, 129, 190, 191, 192, 193, 253, 254, 255];
+        for &lo in &edges {
+            for &hi in edges.iter().filter(|&&hi| hi >= lo) {
+                let run = ByteSet::range(lo, hi);
+                let mut holes = ByteSet::full();
+                for b in [lo, hi] {
+                    holes.0[(b >> 6) as usize] &= !(1 << (b & 63));
+                }
+                let mut two = run;
+                two.insert_range(hi.saturating_add(2), 255);
+                sets.extend([run, holes, two]);
+            }
+        }
+        for b in 0..=255u8 {
+            let mut every_other = ByteSet::empty();
+            (0..=255u8).filter(|x| x % 2 == b % 2).for_each(|x| every_other.insert(x));
+            let mut without = ByteSet::full();
+            without.0[(b >> 6) as usize] &= !(1 << (b & 63));
+            sets.extend([ByteSet::single(b), every_other, without]);
+        }
+        for set in sets {
+            assert_eq!(set.ranges(), naive_ranges(&set), "{set:?}");
+        }
     }
 }

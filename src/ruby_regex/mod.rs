@@ -2,5 +2,6 @@
 //! DFA pattern ([`translate`]) and run exactly by [`crate::matcher`].
 
 pub mod ast;
+pub mod hir;
 pub mod parse;
 pub mod translate;

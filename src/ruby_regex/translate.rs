@@ -12,7 +12,7 @@ use std::fmt::Write;
 use super::ast::{Assertion, ByteSet, Node};
 
 /// Above this many optional copies, `x{n,m}` is emitted as `x{n,}` (NFA size grows with `m`).
-const MAX_EXACT_REPEAT_SPAN: u32 = 64;
+pub(crate) const MAX_EXACT_REPEAT_SPAN: u32 = 64;
 
 /// One construct that the DFA pattern accepts more loosely than Ruby does.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
