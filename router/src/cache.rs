@@ -211,6 +211,12 @@ impl RouteCache {
     /// Exact entry first, then the longest cached prefix ending on a `/` boundary, both for
     /// the normalized `path`.
     pub fn lookup(&self, path: &str) -> Lookup {
+        self.lookup_at(path, Instant::now())
+    }
+
+    /// [`RouteCache::lookup`] with freshness judged at `now`: the proxied request reads the
+    /// clock once and shares the reading with the pool and its timeout.
+    pub fn lookup_at(&self, path: &str, now: Instant) -> Lookup {
         // The keys are built in the thread's own buffer: one allocation per request less
         // (a lookup only borrows its key; moka and the memo copy what they keep).
         LOOKUP_KEY.with(|buf| match buf.try_borrow_mut() {
@@ -219,15 +225,14 @@ impl RouteCache {
                 if key.capacity() > MAX_KEPT_KEY {
                     key.shrink_to(MAX_KEPT_KEY);
                 }
-                self.lookup_in(path, &mut key)
+                self.lookup_in(path, &mut key, now)
             }
-            Err(_) => self.lookup_in(path, &mut String::new()),
+            Err(_) => self.lookup_in(path, &mut String::new(), now),
         })
     }
 
     /// [`RouteCache::lookup`], building the keys in `key` (empty).
-    fn lookup_in(&self, path: &str, key: &mut String) -> Lookup {
-        let now = Instant::now();
+    fn lookup_in(&self, path: &str, key: &mut String, now: Instant) -> Lookup {
         let (exact_depths, prefix_depths) = (self.exact_depths.load(Ordering::Acquire), self.prefix_depths.load(Ordering::Acquire));
         key.push('=');
         key.push_str(&crate::trust::routing_path(path));

@@ -88,7 +88,12 @@ impl LazyTimer {
 
     /// `fut`, unless `after` passes first.
     pub async fn timeout<F: Future>(&self, after: Duration, fut: F) -> Result<F::Output, Elapsed> {
-        let at = now() + after;
+        self.timeout_at(now() + after, fut).await
+    }
+
+    /// `fut`, unless the instant `at` passes first (for callers that have read the clock
+    /// already: one reading per request instead of one per deadline).
+    pub async fn timeout_at<F: Future>(&self, at: Instant, fut: F) -> Result<F::Output, Elapsed> {
         let mut fut = std::pin::pin!(fut);
         std::future::poll_fn(|cx| {
             if let Poll::Ready(v) = fut.as_mut().poll(cx) {
@@ -101,7 +106,7 @@ impl LazyTimer {
 }
 
 /// The time on tokio's clock (the same as `Instant::now()` except in tests with paused time).
-fn now() -> Instant {
+pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 

@@ -27,6 +27,47 @@ pub type Body = UnsyncBoxBody<Bytes, hyper::Error>;
 /// The upstream connections, for learn requests and forwarding (see [`crate::upstream`]).
 pub type Client = crate::upstream::Pool;
 
+/// What a client gets as a response body: a cell's body as it came, or anything else (the
+/// router's own answers) boxed. Most responses are a cell's: boxing each one cost an
+/// allocation and a dynamic call per frame, for the rare router-made answer.
+pub enum ClientBody {
+    Cell(UpstreamBody),
+    Router(Body),
+}
+
+impl From<Body> for ClientBody {
+    fn from(b: Body) -> ClientBody {
+        ClientBody::Router(b)
+    }
+}
+
+impl hyper::body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        // Both variants are Unpin (hyper's `Incoming`, a pinned box).
+        match self.get_mut() {
+            ClientBody::Cell(b) => std::pin::Pin::new(b).poll_frame(cx),
+            ClientBody::Router(b) => std::pin::Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ClientBody::Cell(b) => b.is_end_stream(),
+            ClientBody::Router(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ClientBody::Cell(b) => b.size_hint(),
+            ClientBody::Router(b) => b.size_hint(),
+        }
+    }
+}
+
 pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
@@ -336,7 +377,8 @@ fn client_body_failed(e: &crate::upstream::UpstreamError) -> bool {
 /// Sends one request to `cell`; `path_and_query` as the client sent it.
 ///
 /// `timer` is the client connection's: the request timeout costs no timer-wheel work unless
-/// the cell is slow (see [`crate::lazy_timer`]). `replay`: a copy of `headers` when the
+/// the cell is slow (see [`crate::lazy_timer`]). `at`: when the request is handed to the cell,
+/// as the caller read it (the timeout runs from there; the pool judges idle connections by it). `replay`: a copy of `headers` when the
 /// request has no body, so that an idempotent one lost to a closing pooled connection can be
 /// sent again (see [`crate::upstream`]).
 #[allow(clippy::too_many_arguments)]
@@ -349,6 +391,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Body,
     replay: Option<&HeaderMap>,
+    at: std::time::Instant,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
     let mut req = Request::new(body);
     *req.method_mut() = method.clone();
@@ -356,8 +399,8 @@ pub async fn send(
     *req.headers_mut() = headers;
     // Pinned here, handed to the timeout by reference: the exchange's future (the request, its
     // replay copy, the connection) is large, and moved into the timeout it was copied twice.
-    let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay));
-    match timer.timeout(st.cfg.request_timeout, exchange).await {
+    let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
+    match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
         Err(_) => Err(ForwardError::Timeout),
         Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
         Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),
@@ -496,6 +539,17 @@ mod tests {
         h.insert(FORWARDED, HeaderValue::from_static("for=1.2.3.4"));
         h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(scan(&h, Private::Internal), Found(UPGRADE_BIT | FORWARDED_BIT));
+    }
+
+    /// A router-made answer keeps its length (hyper writes it as Content-Length) and its bytes.
+    #[tokio::test]
+    async fn router_answers_keep_their_length_and_bytes() {
+        let body = ClientBody::from(full("{\"error\":\"x\"}"));
+        assert_eq!(hyper::body::Body::size_hint(&body).exact(), Some(13));
+        assert!(!hyper::body::Body::is_end_stream(&body));
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"{\"error\":\"x\"}");
+        assert!(hyper::body::Body::is_end_stream(&ClientBody::from(empty())));
     }
 
     #[test]

@@ -106,8 +106,8 @@ impl Idle {
     /// past the timeout; closed ones are dropped on the way, and once the most recent one has
     /// expired so have all older ones. It may still be finishing its last exchange (see
     /// [`Pool::send`]).
-    fn checkout(&self, cell: usize) -> Option<SendRequest<Body>> {
-        let now = Instant::now();
+    /// `now`: the caller's reading of the clock.
+    fn checkout(&self, cell: usize, now: Instant) -> Option<SendRequest<Body>> {
         let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
         let conns = &mut cells[cell];
         while let Some((sender, since)) = conns.pop() {
@@ -296,14 +296,22 @@ impl Pool {
     /// documentation); its headers are copied for that.
     pub async fn send(&self, cell: usize, req: Request<Body>) -> Result<Response<UpstreamBody>, UpstreamError> {
         let replay = (idempotent(req.method()) && req.body().is_end_stream()).then(|| req.headers().clone());
-        self.send_replayable(cell, req, replay.as_ref()).await
+        self.send_replayable(cell, req, replay.as_ref(), Instant::now()).await
     }
 
     /// [`Pool::send`], with the headers a resend would carry given by the caller (the proxied
     /// path keeps them anyway, for a 421's replay: no second copy per request). `replay` must
     /// be `req`'s own headers, and `None` when `req` has a body; the method decides whether a
-    /// written request may be sent again.
-    pub async fn send_replayable(&self, cell: usize, mut req: Request<Body>, replay: Option<&HeaderMap>) -> Result<Response<UpstreamBody>, UpstreamError> {
+    /// written request may be sent again. `now` is the caller's reading of the clock (the
+    /// proxied request reads it once for its cache lookup, its timeout and this): the first
+    /// pooled connection's idle time is judged at it, any later one's at a fresh reading.
+    pub async fn send_replayable(
+        &self,
+        cell: usize,
+        mut req: Request<Body>,
+        replay: Option<&HeaderMap>,
+        now: Instant,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let host = &self.targets[cell].host;
         if !req.headers().contains_key(HOST) {
             req.headers_mut().insert(HOST, host.clone());
@@ -312,8 +320,9 @@ impl Pool {
         let mut replay = replay.filter(|_| idempotent(req.method()) && req.body().is_end_stream()).map(|h| (req.method().clone(), req.uri().clone(), h));
         let mut fresh_only = false;
         let idle = self.idle();
+        let mut now = Some(now);
         loop {
-            let pooled = if fresh_only { None } else { idle.checkout(cell) };
+            let pooled = if fresh_only { None } else { idle.checkout(cell, now.take().unwrap_or_else(Instant::now)) };
             let (mut sender, reused) = match pooled {
                 Some(s) => (s, true),
                 // Boxed: a new connection is the rare case; inline, its handshake would make

@@ -689,6 +689,29 @@ async fn slow_cells_time_out_with_504_and_the_connection_goes_on() {
     r.shutdown().await;
 }
 
+/// The request timeout runs from when the request is handed to its cell: a learn before it
+/// (here 300 ms, under a 400 ms request timeout, then a 250 ms answer) does not eat into it.
+/// A request answered from the cache shares one clock reading between its lookup and its
+/// timeout; one that waited for a learn reads the clock again before forwarding.
+#[tokio::test]
+async fn a_slow_learn_does_not_shorten_the_request_timeout() {
+    let slow =
+        |_: &str, _: &str| LearnReply::Delay(Duration::from_millis(300), Box::new(LearnReply::Json(answer("/org/proj", "cell_b", "routable", false, true))));
+    let a = FakeCell::start("cell_a", slow).await;
+    let b = FakeCell::start("cell_b", slow).await;
+    b.set_app(|_: &Recorded| AppReply { status: 200, delay: Some(Duration::from_millis(250)), ..Default::default() });
+    let r = router("[timeouts]\nrequest = \"400ms\"\nlearn = \"5s\"\n", "cell_a", &[&a, &b]).await;
+    let c = client();
+    let started = std::time::Instant::now();
+    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    assert_eq!(g.status, 200, "learn + forward took {:?}", started.elapsed());
+    assert_eq!(g.served_by(), "cell_b");
+    assert!(started.elapsed() >= Duration::from_millis(550), "{:?}", started.elapsed());
+    // Cached now: the same 250 ms answer is within its 400 ms.
+    assert_eq!(get(&c, r.addr, "/org/proj/-/issues").await.status, 200);
+    r.shutdown().await;
+}
+
 #[tokio::test]
 async fn forwarded_headers_are_extended_only_when_trusted() {
     let (a, b) = two_cells().await;
