@@ -2,14 +2,9 @@
 -- request in `cold_every` a new prefix /cold-<router>-<thread>-<n>/x (a miss: a Redis read, then a
 -- learn request), so that Redis being killed is met by requests that read it.
 -- Arguments (after --): router tag, hot prefixes, cold_every.
-local threads = {}
-local next_id = 0
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk_common.lua")
 
-function setup(thread)
-  thread:set("id", next_id)
-  next_id = next_id + 1
-  table.insert(threads, thread)
-end
+setup = common.setup
 
 function init(args)
   tag = args[1]
@@ -31,14 +26,9 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local not_ok_all = 0
-  for _, t in ipairs(threads) do not_ok_all = not_ok_all + (t:get("not_ok") or 0) end
-  local e = summary.errors
   io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"not_ok":%d,' ..
-    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    'WRK_JSON {"requests":%d,"duration_us":%d,"not_ok":%d,%s,' ..
     '"p50_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, not_ok_all,
-    e.connect, e.read, e.write, e.status, e.timeout,
+    summary.requests, summary.duration, common.sum("not_ok"), common.errors_json(summary),
     latency:percentile(50), latency:percentile(99), latency:percentile(99.9), latency.max))
 end
