@@ -29,7 +29,9 @@
 #
 # Ruby ÷ Rust (BENCH_RUST, on the gitlab-ce and corpus tables): the same classifier's work timed
 # from Ruby and by `cells-learn bench` on the same route file and request vectors, one right after
-# the other. Both build the table with the gem's options and route every constraint as holding.
+# the other. Both route every constraint as holding; the gem builds with `host_regex` (Ruby's
+# Regexp decides the requirements only it can), the CLI without: the same automata unless a
+# route has such a requirement (none of CE's or the corpus' routes has).
 # Like for like: the learn answer (`#learn`, a frozen Result, against `Learner::learned`) and the
 # route with its parameters (`#recognize`, a RouteMatch with a Hash, against `recognize` with the
 # parameters collected as owned strings); per request the median over the requests of each one

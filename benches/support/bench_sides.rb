@@ -187,7 +187,8 @@ module BenchSides
   end
 
   # The Rust side of the same work, run in the same bench run: `cells-learn bench` on the same
-  # route table and request vectors. It builds the classifier as the gem does and routes every
+  # route table and request vectors. It builds the classifier without the gem's `host_regex` (the
+  # same automata unless a route has a requirement only Ruby's Regexp can decide) and routes every
   # constraint as holding (no host: `Classifier#recognize` with `|_| true`), which is how the
   # Ruby side is asked here (no block, no `constraints:`). Its figures: per request, `rounds`
   # calls of one request in a row (the median over requests); cycling, `rounds / 10` passes
