@@ -27,6 +27,18 @@
 # Before any timing, every request is checked: Rails' first route, #recognize's route and
 # parameters and #learn's route must agree; otherwise the script exits 2 naming the requests.
 #
+# Ruby ÷ Rust (BENCH_RUST, on the gitlab-ce and corpus tables): the same classifier's work timed
+# from Ruby and by `cells-learn bench` on the same route file and request vectors, one right after
+# the other. Both route every constraint as holding; the gem builds with `host_regex` (Ruby's
+# Regexp decides the requirements only it can), the CLI without: the same automata unless a
+# route has such a requirement (none of CE's or the corpus' routes has).
+# Like for like: the learn answer (`#learn`, a frozen Result, against `Learner::learned`) and the
+# route with its parameters (`#recognize`, a RouteMatch with a Hash, against `recognize` with the
+# parameters collected as owned strings); per request the median over the requests of each one
+# timed alone (Ruby: K calls in a row, K adaptive as below; Rust: --rounds calls in a row), and
+# cycling the mean over (rounds / 10) passes through all the requests in turn, each side with one
+# clock reading around the whole run. The 1.5× target is on the learn answer.
+#
 # Two kinds of figures per table:
 # - throughput: benchmark-ips' ops/s of each side cycling through the request mix, and their ratio;
 # - per request (the "learn ≤ 1 µs median" figure): every request of the mix timed alone over
@@ -45,6 +57,12 @@
 #   BENCH_MEDIAN_US=200     minimum length of one per-request timing, in µs
 #   BENCH_QUICK=1     short run on small tables only (explicit BENCH_* values still win)
 #   BENCH_JSON=path   also write the figures as JSON
+#   BENCH_RUST=1      also time the Rust side of the same work in the same run, on each table read
+#                     from files (gitlab-ce, the corpus tables): `cells-learn bench` on the same
+#                     routes and requests, and print Ruby ÷ Rust (0: leave it out)
+#   BENCH_CELLS_LEARN=target/release/cells-learn   the CLI that does it
+#   BENCH_RUST_ROUNDS=200   its --rounds (BENCH_QUICK: 20); the Ruby side's cycling means make
+#                           as many passes as its (rounds / 10)
 # Options: --quick (BENCH_QUICK=1), --json PATH (BENCH_JSON), --help.
 
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
@@ -55,7 +73,7 @@ require_relative "support/bench_sides"
 
 USAGE = "usage: ruby benches/classify_ips.rb [--quick] [--json PATH]  " \
         "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CE BENCH_CORPUS BENCH_TEMPLATES BENCH_MEDIAN_US " \
-        "BENCH_QUICK BENCH_JSON)"
+        "BENCH_QUICK BENCH_JSON BENCH_RUST BENCH_CELLS_LEARN BENCH_RUST_ROUNDS)"
 
 def fail_usage(message)
   warn "classify_ips: #{message}"
@@ -115,6 +133,20 @@ with_ce = ce_raw == "1"
 
 median_min_ns = (seconds_setting("BENCH_MEDIAN_US", 200.0, positive: true) * 1000).round
 
+rust_raw = ENV.fetch("BENCH_RUST", "1").strip
+fail_usage("BENCH_RUST must be 1 or 0, not #{rust_raw.inspect}") unless %w[1 0].include?(rust_raw)
+with_rust = rust_raw == "1"
+rounds_raw = ENV.fetch("BENCH_RUST_ROUNDS", quick ? "20" : "200").strip
+rust_rounds = Integer(rounds_raw, exception: false)
+fail_usage("BENCH_RUST_ROUNDS must be a number of rounds >= 10, not #{rounds_raw.inspect}") if rust_rounds.nil? || rust_rounds < 10
+cells_learn = ENV.fetch("BENCH_CELLS_LEARN", "").strip
+cells_learn = BenchSides::RustCli::DEFAULT_PATH if cells_learn.empty?
+if with_rust && !File.file?(cells_learn)
+  warn "classify_ips: #{cells_learn} does not exist: build it with `#{BenchSides::RustCli::BUILD}` " \
+       "(or set BENCH_CELLS_LEARN, or BENCH_RUST=0)"
+  exit 1
+end
+
 corpus_names = if ENV["BENCH_CORPUS"]
                  ENV["BENCH_CORPUS"].split(",").map(&:strip).reject(&:empty?)
                else
@@ -130,7 +162,8 @@ json_path = nil if json_path&.empty?
 actionpack = Gem.loaded_specs["actionpack"]&.version&.to_s || ActionPack::VERSION::STRING
 settings = { "time" => time, "warmup" => warmup, "quick" => quick, "actionpack" => actionpack,
              "templates" => with_templates ? (templates_limit || "all") : 0, "gitlab_ce" => with_ce, "median_min_ns" => median_min_ns,
-             "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION }
+             "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION,
+             "rust" => with_rust ? { "cells_learn" => cells_learn, "rounds" => rust_rounds } : nil }
 
 puts "classify_ips: #{RUBY_DESCRIPTION}; actionpack #{actionpack}; benchmark-ips #{Benchmark::IPS::VERSION}"
 puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? " (BENCH_QUICK)" : ""}"
@@ -215,6 +248,27 @@ results = prepared.map do |p|
   learn_ns = BenchSides::PerRequest.learn_ns(classifier, reqs, median_min_ns)
   rails_ns = BenchSides::PerRequest.rails_ns(rails, rails_reqs, median_min_ns)
   medians = BenchSides.medians(learn_ns, rails_ns, median_min_ns).merge("loop_ns" => loop_ns)
+  same_run = nil
+  if with_rust && table.routes_path
+    # The Ruby side's own figures, defined as the CLI's (see the header), then the CLI.
+    cycles = [rust_rounds / 10, 1].max
+    ruby = {
+      "learn_median_ns" => medians["learn_median_ns"],
+      "learn_cycling_ns" => BenchSides::PerRequest.learn_cycling_ns(classifier, reqs, cycles),
+      "recognize_median_ns" => BenchSides::PerRequest.quantile(BenchSides::PerRequest.recognize_ns(classifier, reqs, median_min_ns), 0.5),
+      "recognize_cycling_ns" => BenchSides::PerRequest.recognize_cycling_ns(classifier, reqs, cycles),
+      "cycles" => cycles
+    }
+    begin
+      rust = BenchSides::RustCli.bench(cells_learn, table.routes_path, table.requests_path, rust_rounds)
+      raise BenchSides::RustCli::Failure, "cells-learn bench timed #{rust["requests"]} requests, the Ruby side #{n}" unless rust["requests"] == n
+    rescue BenchSides::RustCli::Failure => e
+      warn "classify_ips: #{name}: #{e.message}"
+      exit 1
+    end
+    same_run = BenchSides.same_run(ruby, rust, BenchSides::RustCli.command(cells_learn, table.routes_path, table.requests_path, rust_rounds))
+    puts BenchSides.same_run_line(name, same_run)
+  end
   puts format("%s per request (%d requests, each timed alone over >= %d µs): learn median %s ns (p90 %s); " \
               "Rails median %s ns (p90 %s); median ratio %s×",
               name, n, median_min_ns / 1000, BenchSides.group(medians["learn_median_ns"], 1),
@@ -233,7 +287,7 @@ results = prepared.map do |p|
     "ours" => { "learn" => learn, "recognize" => recognize },
     "rails" => { "recognize" => rails_f },
     "ratio" => { "learn" => learn["ips"] / rails_f["ips"], "recognize" => recognize["ips"] / rails_f["ips"] },
-    "per_request" => medians
+    "per_request" => medians, "same_run_rust" => same_run
   }.merge(medians.slice("learn_median_ns", "rails_median_ns", "median_ratio"))
 end
 

@@ -88,6 +88,26 @@ RSpec.describe "benches/classify_ips.rb" do
       end
     end
 
+    it "times the Rust side of the same work in the same run on the tables read from files, and divides" do
+      %w[gitlab-ce gitlabish].each do |name|
+        s = @figures["tables"].find { |t| t["name"] == name }["same_run_rust"]
+        expect(s["command"]).to include("cells-learn bench --routes", "--rounds 20")
+        expect(s["rust"]).to include("rounds" => 20, "cycles" => 2, "requests" => name == "gitlab-ce" ? 4033 : 722)
+        expect(s["ruby"]["cycles"]).to eq(2)
+        pairs = { "learn_median" => %w[learn_median_ns ns_per_learn_median],
+                  "learn_cycling" => %w[learn_cycling_ns ns_per_learn_cycling_mean],
+                  "recognize_median" => %w[recognize_median_ns ns_per_recognize_params_median],
+                  "recognize_cycling" => %w[recognize_cycling_ns ns_per_recognize_params_cycling_mean] }
+        pairs.each do |ratio, (ruby, rust)|
+          expect(s["ruby"][ruby]).to be > 0
+          expect(s["ratio"][ratio]).to be_within(1e-9).of(s["ruby"][ruby] / s["rust"][rust])
+        end
+        expect(s["met"]).to eq(s["ratio"]["learn_median"] <= 1.5 && s["ratio"]["learn_cycling"] <= 1.5)
+        expect(@stdout).to match(/#{name} Ruby ÷ Rust \(same run, `cells-learn bench --rounds 20`.*learn median [\d,.]+ ÷ [\d,.]+ ns = [\d.]+×/)
+      end
+      expect(@figures["tables"].find { |t| t["name"] == "gitlab-templates" }["same_run_rust"]).to be_nil
+    end
+
     it "checked every benchmarked request against Rails before timing, all agreeing" do
       @figures["tables"].each do |t|
         expect(t["requests"]).to be > 0
@@ -141,6 +161,21 @@ RSpec.describe "benches/classify_ips.rb" do
     _out, err, status = run_bench(bench, env: { "BENCH_TEMPLATES" => "some" })
     expect(status.exitstatus).to eq(64)
     expect(err).to include('BENCH_TEMPLATES must be all, 0 or a number of templates, not "some"')
+    _out, err, status = run_bench(bench, env: { "BENCH_RUST_ROUNDS" => "5" })
+    expect(status.exitstatus).to eq(64)
+    expect(err).to include('BENCH_RUST_ROUNDS must be a number of rounds >= 10, not "5"')
+    _out, err, status = run_bench(bench, env: { "BENCH_RUST" => "yes" })
+    expect(status.exitstatus).to eq(64)
+    expect(err).to include('BENCH_RUST must be 1 or 0, not "yes"')
+  end
+
+  it "says in one line how to build the CLI when BENCH_CELLS_LEARN names none" do
+    missing = File.join(Dir.tmpdir, "no-such-cells-learn-#{Process.pid}")
+    out, err, status = run_bench(bench, env: { "BENCH_CELLS_LEARN" => missing })
+    expect(status.exitstatus).to eq(1)
+    expect(err.lines).to eq(["classify_ips: #{missing} does not exist: build it with " \
+                             "`cargo build --release --locked -p cells-learn-cli` (or set BENCH_CELLS_LEARN, or BENCH_RUST=0)\n"])
+    expect(out).not_to include("Calculating")
   end
 
   describe "GitLab's route snapshot as a table, in process" do

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "open3"
 require_relative "../../spec/support/draw_routes"
 require_relative "../../spec/support/routes_rails_oracle"
 
@@ -98,20 +99,45 @@ module BenchSides
       Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond)
     end
 
-    # @return [Array<Float>] ns per `classifier.learn(method, path)` call, one per request
-    def learn_ns(classifier, requests, min_ns)
-      requests.map do |method, path|
-        classifier.learn(method, path)
-        adaptive(min_ns) do |k|
-          started = clock_ns
-          i = 0
-          while i < k
-            classifier.learn(method, path)
-            i += 1
-          end
-          clock_ns - started
-        end
-      end
+    # `learn_ns` / `recognize_ns(classifier, requests, min_ns)`: ns per `classifier.learn(method,
+    # path)` (`#recognize`) call, one per request. `learn_cycling_ns` / `recognize_cycling_ns(
+    # classifier, requests, cycles)`: mean ns per call over `cycles` passes through all the
+    # requests in turn, one timing for the whole run, as `cells-learn bench` times its cycling
+    # means. Written out per method (a `send` would add its own cost to every timed call).
+    %w[learn recognize].each do |call|
+      module_eval <<~RUBY, __FILE__, __LINE__ + 1
+        def #{call}_ns(classifier, requests, min_ns)       # def learn_ns(classifier, requests, min_ns)
+          requests.map do |method, path|                   #   requests.map do |method, path|
+            classifier.#{call}(method, path)               #     classifier.learn(method, path)
+            adaptive(min_ns) do |k|                        #     adaptive(min_ns) do |k|
+              started = clock_ns                           #       started = clock_ns
+              i = 0                                        #       i = 0
+              while i < k                                  #       while i < k
+                classifier.#{call}(method, path)           #         classifier.learn(method, path)
+                i += 1                                     #         i += 1
+              end                                          #       end
+              clock_ns - started                           #       clock_ns - started
+            end                                            #     end
+          end                                              #   end
+        end                                                # end
+
+        def #{call}_cycling_ns(classifier, requests, cycles) # def learn_cycling_ns(classifier, requests, cycles)
+          n = requests.size                                #   n = requests.size
+          started = clock_ns                               #   started = clock_ns
+          c = 0                                            #   c = 0
+          while c < cycles                                 #   while c < cycles
+            i = 0                                          #     i = 0
+            while i < n                                    #     while i < n
+              method, path = requests[i]                   #       method, path = requests[i]
+              classifier.#{call}(method, path)             #       classifier.learn(method, path)
+              i += 1                                       #       i += 1
+            end                                            #     end
+            c += 1                                         #     c += 1
+          end                                              #   end
+          (clock_ns - started).to_f / (cycles * n)         #   (clock_ns - started).to_f / (cycles * n)
+        end                                                # end
+      RUBY
+      module_function :"#{call}_ns", :"#{call}_cycling_ns"
     end
 
     # @return [Array<Float>] ns per `rails.recognize(prepared)` call, one per prepared request
@@ -157,6 +183,49 @@ module BenchSides
 
       sorted = values.sort
       sorted[((sorted.size * q).ceil - 1).clamp(0, sorted.size - 1)]
+    end
+  end
+
+  # The Rust side of the same work, run in the same bench run: `cells-learn bench` on the same
+  # route table and request vectors. It builds the classifier without the gem's `host_regex` (the
+  # same automata unless a route has a requirement only Ruby's Regexp can decide) and routes every
+  # constraint as holding (no host: `Classifier#recognize` with `|_| true`), which is how the
+  # Ruby side is asked here (no block, no `constraints:`). Its figures: per request, `rounds`
+  # calls of one request in a row (the median over requests); cycling, `rounds / 10` passes
+  # through all requests in turn (the mean).
+  module RustCli
+    DEFAULT_PATH = File.expand_path("../../target/release/cells-learn", __dir__)
+    BUILD = "cargo build --release --locked -p cells-learn-cli"
+
+    # Raised when the CLI is missing, fails or prints something else than its figures.
+    class Failure < StandardError; end
+
+    # The figures a Ruby ÷ Rust ratio needs, as `cells-learn bench` names them.
+    FIGURES = %w[ns_per_learn_median ns_per_learn_cycling_mean ns_per_recognize_params_median
+                 ns_per_recognize_params_cycling_mean ns_per_classify_median ns_per_classify_cycling_mean].freeze
+
+    module_function
+
+    # @return [Array<String>] the command line
+    def command(bin, routes_path, requests_path, rounds)
+      [bin, "bench", "--routes", routes_path, "--requests", requests_path, "--rounds", rounds.to_s]
+    end
+
+    # Runs the CLI. @return [Hash] its JSON figures
+    # @raise [Failure] with a one-line reason
+    def bench(bin, routes_path, requests_path, rounds)
+      raise Failure, "#{bin} does not exist: build it with `#{BUILD}` (or point BENCH_CELLS_LEARN at it)" unless File.file?(bin)
+
+      out, err, status = Open3.capture3(*command(bin, routes_path, requests_path, rounds))
+      raise Failure, "#{command(bin, routes_path, requests_path, rounds).join(" ")} failed (#{status}): #{err.lines.last.to_s.strip}" unless status.success?
+
+      figures = JSON.parse(out)
+      missing = FIGURES.reject { |f| figures[f].is_a?(Numeric) && figures[f].positive? }
+      raise Failure, "#{bin} bench printed no #{missing.join(", ")} (an older build? rebuild with `#{BUILD}`)" unless missing.empty?
+
+      figures
+    rescue JSON::ParserError => e
+      raise Failure, "#{bin} bench printed no JSON: #{e.message.lines.first.strip}"
     end
   end
 
@@ -228,6 +297,42 @@ module BenchSides
     }
   end
 
+  # The Ruby ÷ Rust target of the learn answer (issue 17: from Ruby within 1.5× of the Rust figure).
+  RUBY_OVER_RUST_TARGET = 1.5
+
+  # The same-run comparison of one table: the Ruby side's figures, the CLI's, and their ratios.
+  # @param ruby [Hash] "learn_median_ns", "learn_cycling_ns", "recognize_median_ns",
+  #   "recognize_cycling_ns", "cycles"
+  # @param rust [Hash] `cells-learn bench`'s JSON
+  # @return [Hash] "ruby", "rust" (the figures compared), "ratio" (Ruby ÷ Rust), "command",
+  #   "target", "met" (the learn answer's median and cycling ratios both within the target)
+  def same_run(ruby, rust, command)
+    pairs = { "learn_median" => %w[learn_median_ns ns_per_learn_median],
+              "learn_cycling" => %w[learn_cycling_ns ns_per_learn_cycling_mean],
+              "recognize_median" => %w[recognize_median_ns ns_per_recognize_params_median],
+              "recognize_cycling" => %w[recognize_cycling_ns ns_per_recognize_params_cycling_mean] }
+    ratio = pairs.transform_values { |ours, theirs| ruby.fetch(ours) / rust.fetch(theirs) }
+    {
+      "ruby" => ruby, "rust" => rust.slice("rounds", "cycles", "requests", *RustCli::FIGURES),
+      "ratio" => ratio, "command" => command.join(" "), "target" => RUBY_OVER_RUST_TARGET,
+      "met" => ratio.values_at("learn_median", "learn_cycling").all? { |r| r <= RUBY_OVER_RUST_TARGET }
+    }
+  end
+
+  # One line of {same_run}'s figures.
+  def same_run_line(name, s)
+    ruby, rust, ratio = s.values_at("ruby", "rust", "ratio")
+    format("  %s Ruby ÷ Rust (same run, `cells-learn bench --rounds %d`; Ruby cycling over %d passes): " \
+           "learn median %s ÷ %s ns = %s×, cycling %s ÷ %s ns = %s×; recognize (route and parameters) median " \
+           "%s ÷ %s ns = %s×, cycling %s ÷ %s ns = %s×; within %s× on the learn answer: %s",
+           name, rust["rounds"], ruby["cycles"],
+           group(ruby["learn_median_ns"], 1), group(rust["ns_per_learn_median"], 1), group(ratio["learn_median"], 2),
+           group(ruby["learn_cycling_ns"], 1), group(rust["ns_per_learn_cycling_mean"], 1), group(ratio["learn_cycling"], 2),
+           group(ruby["recognize_median_ns"], 1), group(rust["ns_per_recognize_params_median"], 1), group(ratio["recognize_median"], 2),
+           group(ruby["recognize_cycling_ns"], 1), group(rust["ns_per_recognize_params_cycling_mean"], 1),
+           group(ratio["recognize_cycling"], 2), group(s["target"], 1), s["met"] ? "met" : "not met")
+  end
+
   # The summary block printed after every table has run.
   def summary(results, settings)
     lines = []
@@ -252,6 +357,7 @@ module BenchSides
                       t["name"], group(m["learn_median_ns"], 1), group(m["learn_p90_ns"], 1),
                       group(m["rails_median_ns"], 0), group(m["rails_p90_ns"], 0), group(m["median_ratio"], 1),
                       m["requests_timed"], group(m["min_timing_ns"] / 1000.0, 0), m["loop_ns"])
+      lines << same_run_line(t["name"], t["same_run_rust"]) if t["same_run_rust"]
       if t["kind"] == "templates"
         lines << "  #{t["name"]}: secondary figure: in the snapshot's alphabetical order Rails stops at route #0 " \
                  "for almost every example (the gitlab-ce table is the headline)"

@@ -25,7 +25,10 @@ module BenchTables
   # A table to benchmark: corpus-format rows (definition order) and the [method, path] requests
   # cycled through in the timed loops.
   # `excluded`: [row, reason] pairs left out of the table (and their requests), printed by the bench.
-  Table = Struct.new(:name, :kind, :rows, :requests, :description, :excluded, keyword_init: true) do
+  # `routes_path`/`requests_path`: the files the table was read from as they are (nil for a table
+  # built here), which `cells-learn bench` can time too.
+  Table = Struct.new(:name, :kind, :rows, :requests, :description, :excluded, :routes_path, :requests_path,
+                     keyword_init: true) do
     def initialize(**fields)
       super
       self.excluded ||= []
@@ -54,7 +57,7 @@ module BenchTables
       raise ArgumentError, "corpus table #{name.inspect}: #{e.message}"
     end
 
-    Table.new(name: name, kind: "corpus", rows: rows, requests: requests,
+    Table.new(name: name, kind: "corpus", rows: rows, requests: requests, routes_path: routes_path, requests_path: requests_path,
               description: "#{File.basename(routes_path)} (#{rows.size} routes) with the recorded vectors " \
                            "of #{File.basename(requests_path)} (#{requests.size}, cycled)")
   end
@@ -80,6 +83,7 @@ module BenchTables
     requests_path = File.join(dir, GITLAB_CE_REQUESTS)
     rows, requests = read_table(routes_path, requests_path)
     Table.new(name: GITLAB_CE_TABLE, kind: "gitlab-ce", rows: rows, requests: requests,
+              routes_path: routes_path, requests_path: requests_path,
               description: "#{GITLAB_CE_ROUTES} (#{rows.size} routes, #{rows.count { |r| r["dynamic_constraints"] }} with " \
                            "request-time constraints, all holding) with the #{requests.size} requests of " \
                            "#{GITLAB_CE_REQUESTS} (cycled)")

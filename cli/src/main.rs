@@ -358,54 +358,37 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let learner = Learner::new(loaded.classifier, loaded.rules.unwrap_or_else(Rules::gitlab_default));
             let c = learner.classifier();
-            // Each request is timed on its own (rounds calls in a row), so the median is the
-            // median request, not a mean that a few hostile 300-byte paths dominate.
-            let mut per_request = Vec::with_capacity(reqs.len());
-            let mut matched = 0usize;
-            for (m, p) in &reqs {
-                if let Ok(Some(_)) = c.recognize(m, p.as_bytes()) {
-                    matched += 1;
-                }
-                let started = Instant::now();
-                for _ in 0..rounds.max(1) {
-                    std::hint::black_box(c.recognize(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
-                }
-                per_request.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
-            }
+            let matched = reqs.iter().filter(|(m, p)| matches!(c.recognize(m, p.as_bytes()), Ok(Some(_)))).count();
+            let rounds = rounds.max(1);
             // Cycling through every request in turn, as real traffic does: the figure that shows
             // whether the lazy DFA's cache holds the working set of states.
-            let started = Instant::now();
             let cycles = (rounds / 10).max(1);
-            for _ in 0..cycles {
-                for (m, p) in &reqs {
-                    std::hint::black_box(c.recognize(m, std::hint::black_box(p.as_bytes())).ok().flatten().map(|f| f.route_index()));
-                }
-            }
-            let cycling_mean = started.elapsed().as_nanos() as f64 / (cycles * reqs.len()) as f64;
+            // The route decision: the route's index, its parameters found lazily and not asked for.
+            let classify = |m: &str, p: &[u8]| c.recognize(m, p).ok().flatten().map(|f| f.route_index());
+            // Each request is timed on its own (rounds calls in a row), so the median is the
+            // median request, not a mean that a few hostile 300-byte paths dominate.
+            let mut per_request = bench_per_request(&reqs, rounds, classify);
+            let cycling_mean = bench_cycling(&reqs, cycles, classify);
             // The same, listing every matching route: recognize stops at the first route that
             // certainly answers, and on a table whose early routes catch most paths (GitLab's
             // template snapshot starts with `(/-/jira)/*namespace_id/:project_id`) that skips
             // most of the walks this still does.
-            let started = Instant::now();
-            for _ in 0..cycles {
-                for (m, p) in &reqs {
-                    std::hint::black_box(c.matches(m, std::hint::black_box(p.as_bytes())).map(|all| all.len()).ok());
-                }
-            }
-            let matches_cycling_mean = started.elapsed().as_nanos() as f64 / (cycles * reqs.len()) as f64;
+            let matches_cycling_mean = bench_cycling(&reqs, cycles, |m, p| c.matches(m, p).map(|all| all.len()).ok());
+            // The route with its parameters as owned strings: what the gem's `Classifier#recognize`
+            // answers (a route and a Hash of its parameters), for the Ruby ÷ Rust ratio.
+            let recognize = |m: &str, p: &[u8]| {
+                c.recognize(m, p).ok().flatten().map(|f| (f.route_index(), f.params().map(|(n, v)| (n.to_owned(), v.into_owned())).collect::<Vec<_>>()))
+            };
+            let mut per_recognize = bench_per_request(&reqs, rounds, recognize);
+            let recognize_cycling_mean = bench_cycling(&reqs, cycles, recognize);
             // The learn answer also needs the route's parameters (found lazily, by the exact
             // matcher for widened routes) and the rules: timed apart so both figures are honest.
-            let mut per_learn = Vec::with_capacity(reqs.len());
-            for (m, p) in &reqs {
-                let started = Instant::now();
-                for _ in 0..rounds.max(1) {
-                    let _ = std::hint::black_box(learner.learned(m, std::hint::black_box(p.as_bytes())));
-                }
-                per_learn.push(started.elapsed().as_nanos() as f64 / rounds.max(1) as f64);
-            }
-            per_learn.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let learn_median = per_learn[(per_learn.len() - 1) / 2];
+            let learn = |m: &str, p: &[u8]| learner.learned(m, p).ok();
+            let mut per_learn = bench_per_request(&reqs, rounds, learn);
+            let learn_cycling_mean = bench_cycling(&reqs, cycles, learn);
+            let learn_median = median(&mut per_learn);
             let learn_p90 = per_learn[((per_learn.len() - 1) as f64 * 0.9).round() as usize];
+            let recognize_median = median(&mut per_recognize);
             let mean = per_request.iter().sum::<f64>() / per_request.len() as f64;
             per_request.sort_by(|a, b| a.partial_cmp(b).unwrap());
             let pct = |q: f64| per_request[((per_request.len() - 1) as f64 * q).round() as usize];
@@ -430,6 +413,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "ns_per_matches_cycling_mean": matches_cycling_mean,
                     "ns_per_learn_median": learn_median,
                     "ns_per_learn_p90": learn_p90,
+                    "ns_per_learn_cycling_mean": learn_cycling_mean,
+                    "ns_per_recognize_params_median": recognize_median,
+                    "ns_per_recognize_params_cycling_mean": recognize_cycling_mean,
+                    "cycles": cycles,
                     "compile_ms": loaded.compile_ms,
                     "engine": c.engine_kind().as_str(),
                     "memory_bytes": c.memory_usage(),
@@ -440,4 +427,34 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// ns per call of `f` for each request, timed alone over `rounds` calls in a row (unsorted).
+fn bench_per_request<T>(reqs: &[(String, String)], rounds: usize, f: impl Fn(&str, &[u8]) -> T) -> Vec<f64> {
+    reqs.iter()
+        .map(|(m, p)| {
+            let started = Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(f(m, std::hint::black_box(p.as_bytes())));
+            }
+            started.elapsed().as_nanos() as f64 / rounds as f64
+        })
+        .collect()
+}
+
+/// Mean ns per call of `f` over `cycles` passes through all the requests in turn.
+fn bench_cycling<T>(reqs: &[(String, String)], cycles: usize, f: impl Fn(&str, &[u8]) -> T) -> f64 {
+    let started = Instant::now();
+    for _ in 0..cycles {
+        for (m, p) in reqs {
+            std::hint::black_box(f(m, std::hint::black_box(p.as_bytes())));
+        }
+    }
+    started.elapsed().as_nanos() as f64 / (cycles * reqs.len()) as f64
+}
+
+/// Sorts the timings and returns their median (the lower middle one for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[(values.len() - 1) / 2]
 }

@@ -119,19 +119,24 @@ module Gitlab
         #   decide (`from_rails(..., constraints: :rails)`), or else all hold
         # @return [Result]
         # @raise [InvalidRequestError]
-        def learn(method, path_info, &constraint)
+        def learn(method, path_info)
           # The native side checks and upper-cases the method, checks the path and builds the
-          # frozen Result itself.
-          constraint ||= @constraints&.for(method, path_info)
+          # frozen Result itself. No block and no constraints (the common case): straight to it,
+          # from a method without a block parameter (Ruby sets up such a call's arguments faster).
+          return @native.learn(method, path_info, nil, @ruby_regexps, @routes) unless defined?(yield) || @constraints
+
+          constraint = defined?(yield) ? proc { |*args| yield(*args) } : @constraints.for(method, path_info)
           @native.learn(method, path_info, constraint && wrap(constraint), @ruby_regexps, @routes)
         end
 
         # The route Rails would pick and its parameters, or nil.
         # @return [RouteMatch, nil]
-        def recognize(method, path_info, &constraint)
-          constraint ||= @constraints&.for(method, path_info)
+        def recognize(method, path_info)
+          constraint = if defined?(yield) then proc { |*args| yield(*args) }
+                       elsif @constraints then @constraints.for(method, path_info)
+                       end
           index, params = @native.recognize(method, path_info, constraint && wrap(constraint), @ruby_regexps)
-          index && RouteMatch.new(route(index), params)
+          index && RouteMatch.new(@routes.fetch(index), params)
         end
 
         # Every route that matches, in the order Rails would try them (dynamic constraints not applied).
