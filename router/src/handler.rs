@@ -97,31 +97,45 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
         done: false,
     };
     let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
-        // The router's endpoints are on the internal listener only, and never forwarded.
-        access.note.error = Some("router endpoint asked on the public listener".into());
-        proxy::json_error(StatusCode::NOT_FOUND, "not_found", "not found").map(ClientBody::from)
+        router_endpoint(&mut access.note)
     } else {
         route(st, req, path, peer, now, &mut access.note).await
     };
     let status = resp.status();
     if st.cfg.trace_header {
-        let note = &access.note;
-        let mut v = format!("router={}; cache={}", st.cfg.name, note.cache);
-        if let Some(f) = note.learned_from {
-            let _ = write!(v, "; learned_from={}", st.cfg.cells[f].name);
-        }
-        if let Some(c) = note.cell {
-            let _ = write!(v, "; cell={}", st.cfg.cells[c].name);
-        }
-        if let Some(ms) = note.learn_ms {
-            let _ = write!(v, "; learn_ms={ms:.2}");
-        }
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            resp.headers_mut().insert(trust::TRACE_HEADER, v);
-        }
+        add_trace(st, &access.note, &mut resp);
     }
     access.finish(status.as_u16());
     Ok(resp)
+}
+
+// The functions marked `#[cold]` below are the rare answers and branches of a request: out of
+// line, the code a cached request runs stays together and small (fewer instruction-cache lines
+// per request).
+
+/// The router's endpoints are on the internal listener only, and never forwarded.
+#[cold]
+fn router_endpoint(note: &mut Note) -> Response<ClientBody> {
+    note.error = Some("router endpoint asked on the public listener".into());
+    proxy::json_error(StatusCode::NOT_FOUND, "not_found", "not found").map(ClientBody::from)
+}
+
+/// The `X-Cells-Router-Trace` header (`trace_header = true`: demos and debugging).
+#[cold]
+fn add_trace(st: &State, note: &Note, resp: &mut Response<ClientBody>) {
+    let mut v = format!("router={}; cache={}", st.cfg.name, note.cache);
+    if let Some(f) = note.learned_from {
+        let _ = write!(v, "; learned_from={}", st.cfg.cells[f].name);
+    }
+    if let Some(c) = note.cell {
+        let _ = write!(v, "; cell={}", st.cfg.cells[c].name);
+    }
+    if let Some(ms) = note.learn_ms {
+        let _ = write!(v, "; learn_ms={ms:.2}");
+    }
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        resp.headers_mut().insert(trust::TRACE_HEADER, v);
+    }
 }
 
 /// True when the log filter lets access lines through (decided once per call site by
@@ -154,6 +168,14 @@ impl Access<'_> {
         let (st, note) = (self.st, &self.note);
         let cell_name = note.cell.map(|c| st.cfg.cells[c].name.as_str());
         st.metrics.request(note.cell, cell_name.unwrap_or("none"), status);
+        self.log(status, cell_name);
+    }
+
+    /// The access line (the event is built only when the log filter lets it through; out of
+    /// line, its code stays off the request's path when it does not).
+    #[inline(never)]
+    fn log(&self, status: u16, cell_name: Option<&str>) {
+        let (st, note) = (self.st, &self.note);
         tracing::info!(
             target: "cells_router::access",
             method = self.method.as_str(),
@@ -175,40 +197,34 @@ impl Access<'_> {
 impl Drop for Access<'_> {
     fn drop(&mut self) {
         if !self.done {
-            if self.note.error.is_none() {
-                self.note.error = Some("the client closed the connection before the answer".into());
-            }
-            self.finish(CLIENT_CLOSED);
+            self.client_closed();
         }
+    }
+}
+
+impl Access<'_> {
+    #[cold]
+    fn client_closed(&mut self) {
+        if self.note.error.is_none() {
+            self.note.error = Some("the client closed the connection before the answer".into());
+        }
+        self.finish(CLIENT_CLOSED);
     }
 }
 
 /// `now`: when the request began (see [`handle`]).
 async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &Peer, now: Instant, note: &mut Note) -> Response<ClientBody> {
-    match trust::check_target(req.uri(), st.cfg.max_path_bytes) {
-        Ok(()) => {}
-        Err(TargetError::TooLong) => {
-            note.error = Some(format!("path_too_long: over {} bytes", st.cfg.max_path_bytes));
-            return proxy::json_error(StatusCode::URI_TOO_LONG, "path_too_long", "the request path is too long").map(ClientBody::from);
-        }
-        Err(TargetError::Invalid(why)) => {
-            note.error = Some(format!("invalid_path: {why}"));
-            return proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why).map(ClientBody::from);
-        }
+    if let Err(e) = trust::check_target(req.uri(), st.cfg.max_path_bytes) {
+        return refused_target(st, e, note);
     }
     // Which cell holds a namespace is the router's to ask, not the clients' (it would enumerate
     // private namespaces): the learn endpoint is never reachable through the router.
     if trust::is_learn_path(path, &st.cfg.learn_path) {
-        note.error = Some("the learn endpoint is not served to clients".into());
-        return proxy::json_error(StatusCode::NOT_FOUND, "not_found", "no route for this path").map(ClientBody::from);
+        return learn_path_refused(note);
     }
     let mut decision = match decide(st, req.method(), path, req.headers(), now, note).await {
         Ok(d) => d,
-        Err(e) => {
-            note.error = Some(e.to_string());
-            return proxy::json_error(StatusCode::SERVICE_UNAVAILABLE, "no_cell_available", "no cell could tell where this path is served; try again later")
-                .map(ClientBody::from);
-        }
+        Err(e) => return no_cell_available(e, note),
     };
     note.cell = Some(decision.cell);
     if !st.health.is_closed(decision.cell) {
@@ -255,6 +271,32 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     }
     let scope = decision.scope();
     finish(st, resp, path, scope).await
+}
+
+#[cold]
+fn refused_target(st: &State, e: TargetError, note: &mut Note) -> Response<ClientBody> {
+    match e {
+        TargetError::TooLong => {
+            note.error = Some(format!("path_too_long: over {} bytes", st.cfg.max_path_bytes));
+            proxy::json_error(StatusCode::URI_TOO_LONG, "path_too_long", "the request path is too long").map(ClientBody::from)
+        }
+        TargetError::Invalid(why) => {
+            note.error = Some(format!("invalid_path: {why}"));
+            proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why).map(ClientBody::from)
+        }
+    }
+}
+
+#[cold]
+fn learn_path_refused(note: &mut Note) -> Response<ClientBody> {
+    note.error = Some("the learn endpoint is not served to clients".into());
+    proxy::json_error(StatusCode::NOT_FOUND, "not_found", "no route for this path").map(ClientBody::from)
+}
+
+#[cold]
+fn no_cell_available(e: LearnError, note: &mut Note) -> Response<ClientBody> {
+    note.error = Some(e.to_string());
+    proxy::json_error(StatusCode::SERVICE_UNAVAILABLE, "no_cell_available", "no cell could tell where this path is served; try again later").map(ClientBody::from)
 }
 
 /// A request's headers as entries, in order: one allocation, where a `HeaderMap`'s copy
@@ -408,8 +450,18 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scop
     let found = proxy::scan(resp.headers(), proxy::Private::CellAnswers);
     // Most responses carry neither a cache header nor a hop-by-hop one: one pass over the names
     // tells, and neither the lookup below nor the removal touches the map then.
-    let cache_headers = if found.private() { Some(resp.headers().get_all(proxy::CACHE_HEADER)) } else { None };
-    for v in cache_headers.iter().flatten() {
+    if found.private() {
+        take_cache_headers(st, resp.headers(), path, scope);
+    }
+    proxy::sanitize_response(resp.headers_mut(), found, switching);
+    resp.map(ClientBody::Cell)
+}
+
+/// The cell's `X-Gitlab-Cell-Cache` headers: remembered when trusted, refused and counted
+/// otherwise (out of line: most responses carry none).
+#[inline(never)]
+fn take_cache_headers(st: &State, headers: &HeaderMap, path: &str, scope: Scope<'_>) {
+    for v in headers.get_all(proxy::CACHE_HEADER) {
         let parsed = v.to_str().ok().and_then(trust::parse_cache_header);
         let check = |h: &trust::CacheHeader| match scope.cell {
             Some(sender) => trust::check_cache_header(&st.cfg, h, path, sender, scope.entry),
@@ -428,8 +480,6 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scop
             }
         }
     }
-    proxy::sanitize_response(resp.headers_mut(), found, switching);
-    resp.map(ClientBody::Cell)
 }
 
 /// The decision names a cell whose breaker is open: relearn the entry that sent us there if
@@ -464,6 +514,7 @@ async fn while_down(st: &Arc<State>, method: &Method, path: &str, d: Decision, n
 }
 
 /// `503 cell_unavailable` with `Retry-After`: the cell's breaker is open.
+#[cold]
 fn cell_unavailable(st: &State, cell: usize, note: &mut Note) -> Response<Body> {
     let name = &st.cfg.cells[cell].name;
     st.metrics.upstream_error(name, "breaker_open");
@@ -478,6 +529,7 @@ fn retry_after(st: &State) -> HeaderValue {
     HeaderValue::from(st.cfg.probe_interval.as_secs_f64().ceil().max(1.0) as u64)
 }
 
+#[cold]
 fn upstream_failure(st: &Arc<State>, cell: usize, e: ForwardError, note: &mut Note) -> Response<ClientBody> {
     let name = &st.cfg.cells[cell].name;
     let resp = match e {

@@ -375,6 +375,7 @@ fn client_body_failed(e: &crate::upstream::UpstreamError) -> bool {
 }
 
 /// The request to a cell: origin-form target, as the client sent it.
+#[inline]
 pub fn request(method: &Method, path_and_query: &PathAndQuery, headers: HeaderMap, body: Body) -> Request<Body> {
     let mut req = Request::new(body);
     *req.method_mut() = method.clone();
@@ -407,11 +408,21 @@ pub async fn send(
     // replay copy, the connection) is large, and moved into the timeout it was copied twice.
     let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
     match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
-        Err(_) => Err(ForwardError::Timeout),
-        Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
-        Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),
-        Ok(Err(e)) => Err(ForwardError::Other(error_chain(&e))),
         Ok(Ok(resp)) => Ok(resp),
+        Err(_) => Err(ForwardError::Timeout),
+        Ok(Err(e)) => Err(forward_error(e)),
+    }
+}
+
+/// Why the exchange failed, as [`ForwardError`] says it (out of line: the rare case).
+#[cold]
+fn forward_error(e: crate::upstream::UpstreamError) -> ForwardError {
+    if e.is_connect() {
+        ForwardError::Connect(error_chain(&e))
+    } else if client_body_failed(&e) {
+        ForwardError::ClientBody(error_chain(&e))
+    } else {
+        ForwardError::Other(error_chain(&e))
     }
 }
 

@@ -184,6 +184,7 @@ fn idempotent(m: &Method) -> bool {
 /// True when `e` is a connection that went away under a written request before any response:
 /// closed (hyper's "connection closed before message completed") or reset / broken by the
 /// kernel. A response that began but was malformed is not one (that is the cell's answer).
+#[cold]
 fn connection_lost(e: &hyper::Error) -> bool {
     if e.is_incomplete_message() || e.is_canceled() {
         return true;
@@ -299,6 +300,7 @@ impl Pool {
         Pool { targets, workers, connect_timeout, retries }
     }
 
+    #[cold]
     fn count_retry(&self, cell: usize, why: Retry, req: &Request<Body>, error: &hyper::Error) {
         let name = &self.targets[cell].name;
         self.retries.get_or_create(&CellReasonLabels { cell: name.clone(), reason: why.as_str() }).inc();
