@@ -37,7 +37,7 @@ struct RacyCell {
     /// Requests that arrived on a connection the cell had decided to close (never read).
     dropped: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
-    /// The header lines of each request the cell read (learn requests aside), as they came.
+    /// The header lines of each request under `/group/` the cell read, as they came.
     heads: Arc<Mutex<Vec<String>>>,
 }
 
@@ -114,8 +114,10 @@ async fn serve(mut sock: TcpStream, read: Arc<Mutex<HashMap<String, usize>>>, dr
             answer("/group", "cell_r", "routable", false, true)
         } else {
             let path = target.split('?').next().unwrap().to_string();
+            if path.starts_with("/group/") {
+                heads.lock().unwrap().push(head.split_once("\r\n").map_or("", |(_, h)| h).to_string());
+            }
             *read.lock().unwrap().entry(path).or_default() += 1;
-            heads.lock().unwrap().push(head.split_once("\r\n").map_or("", |(_, h)| h).to_string());
             format!("read {length} bytes")
         };
         // A HEAD answer has the length a GET's would, but no body.
