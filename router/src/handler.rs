@@ -96,11 +96,8 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
         note: Note { cache: CacheResult::Bypass, ..Note::default() },
         done: false,
     };
-    let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
-        router_endpoint(&mut access.note)
-    } else {
-        route(st, req, path, peer, now, &mut access.note).await
-    };
+    let mut resp =
+        if path.starts_with(crate::ROUTER_PATHS) { router_endpoint(&mut access.note) } else { route(st, req, path, peer, now, &mut access.note).await };
     let status = resp.status();
     if st.cfg.trace_header {
         add_trace(st, &access.note, &mut resp);
@@ -296,7 +293,8 @@ fn learn_path_refused(note: &mut Note) -> Response<ClientBody> {
 #[cold]
 fn no_cell_available(e: LearnError, note: &mut Note) -> Response<ClientBody> {
     note.error = Some(e.to_string());
-    proxy::json_error(StatusCode::SERVICE_UNAVAILABLE, "no_cell_available", "no cell could tell where this path is served; try again later").map(ClientBody::from)
+    proxy::json_error(StatusCode::SERVICE_UNAVAILABLE, "no_cell_available", "no cell could tell where this path is served; try again later")
+        .map(ClientBody::from)
 }
 
 /// A request's headers as entries, in order: one allocation, where a `HeaderMap`'s copy

@@ -322,8 +322,11 @@ impl Pool {
     /// idempotent request lost to a closing pooled connection is sent again (see the module
     /// documentation); its method, target and headers are copied for that.
     pub async fn send(&self, cell: usize, req: Request<Body>) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let replay = (idempotent(req.method()) && req.body().is_end_stream())
-            .then(|| Copied { method: req.method().clone(), uri: req.uri().clone(), headers: req.headers().clone() });
+        let replay = (idempotent(req.method()) && req.body().is_end_stream()).then(|| Copied {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+        });
         self.send_replayable(cell, req, replay.as_ref().map(|r| r as &dyn Resend), Instant::now()).await
     }
 
