@@ -312,7 +312,8 @@ fn saved(h: &HeaderMap) -> Saved {
 /// written them, so a copy is kept per request: the client's headers as they came, fewer than
 /// the cell gets (`X-Forwarded-*` and `X-Real-IP` are added), from which the cell's headers are
 /// made again, the same way, only when a resend happens. The copy of the cell's headers this
-/// replaces cost ~950 instructions per request (two allocations, its index, five entries).
+/// replaces cost ~550 instructions per request before its drop (two allocations, its index,
+/// five entries), this one ~210 (callgrind, wrk's one-header requests).
 struct Replay<'a> {
     cfg: &'a crate::Config,
     peer: &'a Peer,
