@@ -374,13 +374,23 @@ fn client_body_failed(e: &crate::upstream::UpstreamError) -> bool {
     }
 }
 
+/// The request to a cell: origin-form target, as the client sent it.
+#[inline]
+pub fn request(method: &Method, path_and_query: &PathAndQuery, headers: HeaderMap, body: Body) -> Request<Body> {
+    let mut req = Request::new(body);
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = Uri::from(path_and_query.clone());
+    *req.headers_mut() = headers;
+    req
+}
+
 /// Sends one request to `cell`; `path_and_query` as the client sent it.
 ///
 /// `timer` is the client connection's: the request timeout costs no timer-wheel work unless
 /// the cell is slow (see [`crate::lazy_timer`]). `at`: when the request is handed to the cell,
-/// as the caller read it (the timeout runs from there; the pool judges idle connections by it). `replay`: a copy of `headers` when the
-/// request has no body, so that an idempotent one lost to a closing pooled connection can be
-/// sent again (see [`crate::upstream`]).
+/// as the caller read it (the timeout runs from there; the pool judges idle connections by it).
+/// `replay`: when the request has no body, what makes it again, so that an idempotent one lost
+/// to a closing pooled connection can be sent again (see [`crate::upstream`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
     st: &State,
@@ -390,22 +400,29 @@ pub async fn send(
     path_and_query: &PathAndQuery,
     headers: HeaderMap,
     body: Body,
-    replay: Option<&HeaderMap>,
+    replay: Option<&dyn crate::upstream::Resend>,
     at: std::time::Instant,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
-    let mut req = Request::new(body);
-    *req.method_mut() = method.clone();
-    *req.uri_mut() = Uri::from(path_and_query.clone());
-    *req.headers_mut() = headers;
+    let req = request(method, path_and_query, headers, body);
     // Pinned here, handed to the timeout by reference: the exchange's future (the request, its
     // replay copy, the connection) is large, and moved into the timeout it was copied twice.
     let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
     match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
-        Err(_) => Err(ForwardError::Timeout),
-        Ok(Err(e)) if e.is_connect() => Err(ForwardError::Connect(error_chain(&e))),
-        Ok(Err(e)) if client_body_failed(&e) => Err(ForwardError::ClientBody(error_chain(&e))),
-        Ok(Err(e)) => Err(ForwardError::Other(error_chain(&e))),
         Ok(Ok(resp)) => Ok(resp),
+        Err(_) => Err(ForwardError::Timeout),
+        Ok(Err(e)) => Err(forward_error(e)),
+    }
+}
+
+/// Why the exchange failed, as [`ForwardError`] says it (out of line: the rare case).
+#[cold]
+fn forward_error(e: crate::upstream::UpstreamError) -> ForwardError {
+    if e.is_connect() {
+        ForwardError::Connect(error_chain(&e))
+    } else if client_body_failed(&e) {
+        ForwardError::ClientBody(error_chain(&e))
+    } else {
+        ForwardError::Other(error_chain(&e))
     }
 }
 

@@ -72,6 +72,31 @@ pub struct Target {
     pub host: HeaderValue,
 }
 
+/// A body-less request that can be made again, for a resend (the keep-alive race, a 421's
+/// replay). hyper drops a request's headers once it has written them, so whoever may resend
+/// keeps what it takes to make them again; the request is made only when a resend happens.
+pub trait Resend: Sync {
+    /// The request once more: the same method, target and headers, no body.
+    fn again(&self) -> Request<Body>;
+}
+
+/// A copy of a request's method, target and headers ([`Pool::send`]'s requests: the router's own).
+struct Copied {
+    method: Method,
+    uri: http::Uri,
+    headers: HeaderMap,
+}
+
+impl Resend for Copied {
+    fn again(&self) -> Request<Body> {
+        let mut again = Request::new(crate::proxy::empty());
+        *again.method_mut() = self.method.clone();
+        *again.uri_mut() = self.uri.clone();
+        *again.headers_mut() = self.headers.clone();
+        again
+    }
+}
+
 /// An idle connection and the time it went idle.
 type Pooled = (SendRequest<Body>, Instant);
 
@@ -159,6 +184,7 @@ fn idempotent(m: &Method) -> bool {
 /// True when `e` is a connection that went away under a written request before any response:
 /// closed (hyper's "connection closed before message completed") or reset / broken by the
 /// kernel. A response that began but was malformed is not one (that is the cell's answer).
+#[cold]
 fn connection_lost(e: &hyper::Error) -> bool {
     if e.is_incomplete_message() || e.is_canceled() {
         return true;
@@ -274,6 +300,7 @@ impl Pool {
         Pool { targets, workers, connect_timeout, retries }
     }
 
+    #[cold]
     fn count_retry(&self, cell: usize, why: Retry, req: &Request<Body>, error: &hyper::Error) {
         let name = &self.targets[cell].name;
         self.retries.get_or_create(&CellReasonLabels { cell: name.clone(), reason: why.as_str() }).inc();
@@ -293,31 +320,35 @@ impl Pool {
 
     /// Sends `req` (origin-form URI) to `cell` and waits for the response headers. A body-less
     /// idempotent request lost to a closing pooled connection is sent again (see the module
-    /// documentation); its headers are copied for that.
+    /// documentation); its method, target and headers are copied for that.
     pub async fn send(&self, cell: usize, req: Request<Body>) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let replay = (idempotent(req.method()) && req.body().is_end_stream()).then(|| req.headers().clone());
-        self.send_replayable(cell, req, replay.as_ref(), Instant::now()).await
+        let replay = (idempotent(req.method()) && req.body().is_end_stream()).then(|| Copied {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+        });
+        self.send_replayable(cell, req, replay.as_ref().map(|r| r as &dyn Resend), Instant::now()).await
     }
 
-    /// [`Pool::send`], with the headers a resend would carry given by the caller (the proxied
-    /// path keeps them anyway, for a 421's replay: no second copy per request). `replay` must
-    /// be `req`'s own headers, and `None` when `req` has a body; the method decides whether a
-    /// written request may be sent again. `now` is the caller's reading of the clock (the
-    /// proxied request reads it once for its cache lookup, its timeout and this): the first
-    /// pooled connection's idle time is judged at it, any later one's at a fresh reading.
+    /// [`Pool::send`], with what a resend would carry given by the caller (the proxied path
+    /// keeps what a 421's replay needs anyway: no second copy per request). `replay` must make
+    /// `req` again, and be `None` when `req` has a body; the method decides whether a written
+    /// request may be sent again. `now` is the caller's reading of the clock (the proxied
+    /// request reads it once for its cache lookup, its timeout and this): the first pooled
+    /// connection's idle time is judged at it, any later one's at a fresh reading.
     pub async fn send_replayable(
         &self,
         cell: usize,
         mut req: Request<Body>,
-        replay: Option<&HeaderMap>,
+        replay: Option<&dyn Resend>,
         now: Instant,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let host = &self.targets[cell].host;
         if !req.headers().contains_key(HOST) {
             req.headers_mut().insert(HOST, host.clone());
         }
-        // What a resend needs besides the headers; only idempotent, body-less requests qualify.
-        let mut replay = replay.filter(|_| idempotent(req.method()) && req.body().is_end_stream()).map(|h| (req.method().clone(), req.uri().clone(), h));
+        // Only idempotent, body-less requests may be sent again once written.
+        let mut replay = replay.filter(|_| idempotent(req.method()) && req.body().is_end_stream());
         let mut fresh_only = false;
         let idle = self.idle();
         let mut now = Some(now);
@@ -352,11 +383,7 @@ impl Pool {
                     // Written, then the pooled connection went away without a byte of answer:
                     // an idempotent body-less request goes once more, on a new connection.
                     None if reused && replay.is_some() && connection_lost(e.error()) => {
-                        let (method, uri, headers) = replay.take().expect("checked above");
-                        let mut again = Request::new(crate::proxy::empty());
-                        *again.method_mut() = method;
-                        *again.uri_mut() = uri;
-                        *again.headers_mut() = headers.clone();
+                        let mut again = replay.take().expect("checked above").again();
                         if !again.headers().contains_key(HOST) {
                             again.headers_mut().insert(HOST, host.clone());
                         }

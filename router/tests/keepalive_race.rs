@@ -37,19 +37,21 @@ struct RacyCell {
     /// Requests that arrived on a connection the cell had decided to close (never read).
     dropped: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
+    /// The header lines of each request under `/group/` the cell read, as they came.
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl RacyCell {
     async fn start() -> RacyCell {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let cell = RacyCell { addr, read: Arc::default(), dropped: Arc::default(), connections: Arc::default() };
-        let (read, dropped, connections) = (cell.read.clone(), cell.dropped.clone(), cell.connections.clone());
+        let cell = RacyCell { addr, read: Arc::default(), dropped: Arc::default(), connections: Arc::default(), heads: Arc::default() };
+        let (read, dropped, connections, heads) = (cell.read.clone(), cell.dropped.clone(), cell.connections.clone(), cell.heads.clone());
         tokio::spawn(async move {
             loop {
                 let (sock, _) = listener.accept().await.unwrap();
                 connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(sock, read.clone(), dropped.clone()));
+                tokio::spawn(serve(sock, read.clone(), dropped.clone(), heads.clone()));
             }
         });
         cell
@@ -66,7 +68,7 @@ impl RacyCell {
 
 /// One connection: requests with a Content-Length body (or none); the learn endpoint answers
 /// that `/group` lives on this cell.
-async fn serve(mut sock: TcpStream, read: Arc<Mutex<HashMap<String, usize>>>, dropped: Arc<AtomicUsize>) {
+async fn serve(mut sock: TcpStream, read: Arc<Mutex<HashMap<String, usize>>>, dropped: Arc<AtomicUsize>, heads: Arc<Mutex<Vec<String>>>) {
     let mut buf = Vec::new();
     loop {
         let idle_since = Instant::now();
@@ -112,6 +114,9 @@ async fn serve(mut sock: TcpStream, read: Arc<Mutex<HashMap<String, usize>>>, dr
             answer("/group", "cell_r", "routable", false, true)
         } else {
             let path = target.split('?').next().unwrap().to_string();
+            if path.starts_with("/group/") {
+                heads.lock().unwrap().push(head.split_once("\r\n").map_or("", |(_, h)| h).to_string());
+            }
             *read.lock().unwrap().entry(path).or_default() += 1;
             format!("read {length} bytes")
         };
@@ -176,7 +181,8 @@ async fn gets_lost_to_a_closing_connection_are_retried_on_a_fresh_one() {
     for i in 0..REQUESTS {
         tokio::time::sleep(gap(i)).await;
         let path = format!("/group/project/-/g{i}");
-        let g = if i % 2 == 0 { get(&c, r.addr, &path).await } else { send(&c, r.addr, "HEAD", &path, &[], Bytes::new()).await };
+        let method = if i % 2 == 0 { "GET" } else { "HEAD" };
+        let g = send(&c, r.addr, method, &path, &CLIENT_HEADERS, Bytes::new()).await;
         if g.status != 200 {
             failed.push((i, g.status, String::from_utf8_lossy(&g.body).to_string()));
         }
@@ -191,8 +197,19 @@ async fn gets_lost_to_a_closing_connection_are_retried_on_a_fresh_one() {
     let lost = cell.dropped.load(Ordering::SeqCst) as u64;
     assert!(lost >= 1, "the cell never dropped a request: the test did not reproduce the race");
     assert!(retries(&r, "reset_idempotent") >= lost, "{} retries for {lost} dropped", retries(&r, "reset_idempotent"));
+    // A resend carries the headers the lost request had, byte for byte and in their order:
+    // every request the cell read has the same header lines.
+    let heads = cell.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), REQUESTS);
+    assert!(heads.iter().all(|h| *h == heads[0]), "requests with different headers: {heads:#?}");
+    for line in ["accept: text/html\r\naccept: application/json\r\n", "x-custom: 1\r\n", "x-forwarded-for: 127.0.0.1\r\n"] {
+        assert!(heads[0].contains(line), "{line:?} missing from {:?}", heads[0]);
+    }
     r.shutdown().await;
 }
+
+/// Client headers of the resent requests: a repeated name, a custom one.
+const CLIENT_HEADERS: [(&str, &str); 3] = [("accept", "text/html"), ("accept", "application/json"), ("x-custom", "1")];
 
 /// A POST whose body was written to a connection the cell then closed unread is not sent again:
 /// the router cannot know whether the cell acted on it. 502, and the cell read it zero times.

@@ -416,12 +416,30 @@ async fn misdirected_requests_relearn_and_retry_once_without_body() {
             AppReply { status: 200, ..Default::default() }
         }
     });
-    let g = get(&c, r.addr, "/org/proj/-/issues").await;
+    // The client's headers, a repeated one, some the router replaces or strips among them.
+    let client_headers = [
+        ("accept", "text/html"),
+        ("accept", "application/json"),
+        ("x-custom", "1"),
+        ("cookie", "a=b"),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-gitlab-cell-owner", "cell_b"),
+    ];
+    let g = send(&c, r.addr, "GET", "/org/proj/-/issues", &client_headers, Bytes::new()).await;
     assert_eq!(g.status, 200);
     assert_eq!(g.served_by(), "cell_a");
     assert!(g.trace().contains("cell=cell_a"));
     assert_eq!(b.request_count(), 2);
     assert_eq!(a.request_count(), 1);
+    // The replay carries exactly the headers the first cell got.
+    let (first, replayed) = (b.requests().pop().unwrap().headers, a.requests().pop().unwrap().headers);
+    assert_eq!(replayed, first);
+    let accept: Vec<_> = replayed.get_all("accept").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(accept, ["text/html", "application/json"]);
+    assert_eq!(replayed["x-custom"], "1");
+    assert_eq!(replayed["x-forwarded-for"], "127.0.0.1");
+    assert!(!replayed.contains_key("forwarded") && !replayed.contains_key("x-gitlab-cell-owner"), "{replayed:?}");
     let g = get(&c, r.addr, "/org/proj/-/issues").await;
     assert_eq!(g.served_by(), "cell_a");
     assert!(g.trace().contains("cache=hit"));
