@@ -22,6 +22,18 @@ pub mod tables;
 pub mod trust;
 pub mod upstream;
 
+/// A small seeded xorshift64 generator for the unit tests' random inputs (reproducible runs,
+/// no dependency).
+#[cfg(test)]
+pub(crate) fn test_rng(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;

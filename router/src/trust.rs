@@ -802,13 +802,7 @@ mod tests {
     #[test]
     fn the_plainly_normal_shortcut_agrees_with_normalize_path() {
         const BYTES: &[u8] = b"//a.%2fF?#-\xe9";
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::test_rng(0x2545_f491_4f6c_dd1d_u64);
         let mut shortcut = 0;
         for _ in 0..20_000 {
             let len = (next() % 9) as usize;
