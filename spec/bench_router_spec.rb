@@ -24,7 +24,7 @@ RSpec.describe "script/bench-router" do
     @dir = Dir.mktmpdir("bench-router")
     @json_path = File.join(@dir, "bench-router.json")
     # `--json DIR` writes DIR/bench-router.json
-    Timeout.timeout(90) do
+    Timeout.timeout(120) do
       @stdout, @stderr, @status = Open3.capture3({ "BENCH_QUICK" => "1" }, script, "--json", @dir, chdir: REPO_ROOT)
     end
     @figures = File.exist?(@json_path) ? JSON.parse(File.read(@json_path)) : nil
@@ -35,7 +35,8 @@ RSpec.describe "script/bench-router" do
   it "exits 0 and writes the JSON figures" do
     expect(@status.exitstatus).to eq(0), "stdout:\n#{@stdout}\nstderr:\n#{@stderr}"
     expect(@figures).to be_a(Hash)
-    expect(@figures["settings"]).to include("quick" => true, "duration_s" => 2, "connections" => [32], "threads" => 2, "rounds" => 1)
+    expect(@figures["settings"]).to include("quick" => true, "duration_s" => 2, "connections" => [32], "threads" => 2, "rounds" => 1,
+                                            "paced_rounds" => 1, "paced_connections" => 16, "pace_ms" => 1)
     expect(@figures["problems"]).to eq([])
   end
 
@@ -65,6 +66,37 @@ RSpec.describe "script/bench-router" do
       cpu = run["sides"][side]["cpu_us_per_request"]
       expect(cpu["user"] + cpu["system"]).to be > 0, "#{side}: #{cpu.inspect}"
     end
+    # Issue 14's CPU figure: the router's CPU per request over the floor's, from the runs back to back.
+    cpu_us = ->(side) { run["sides"][side]["cpu_us_per_request"].values.sum }
+    expect(ratios["router_over_floor_cpu"]["by_round"].first).to be_within(0.01).of(cpu_us.("router") / cpu_us.("floor"))
+    expect(ratios["router_over_floor_cpu"]["median"]).to eq(ratios["router_over_floor_cpu"]["by_round"].first)
+    expect(@figures["targets"]["32"]).to have_key("cpu_within_5pct_of_floor")
+    expect(@stdout).to include("CPU per request router / floor:")
+  end
+
+  it "compares the router's CPU per request with the floor's at one paced request rate" do
+    paced = @figures["paced"]
+    expect(paced).to include("connections" => 16, "pace_ms" => 1)
+    router, floor = paced["sides"].values_at("router", "floor")
+    [router, floor].each do |f|
+      expect(f["errors"]).to eq(0)
+      expect(f["rounds_cpu_us"].size).to eq(1)
+      expect(f["rounds_cpu_us"].first).to be > 0
+    end
+    # 16 connections each waiting 1 ms after an answer: at most 16,000 requests/s (wrk's timers
+    # add to the wait), the same rate offered to both.
+    expect(router["rps"]).to be_between(1000, 16_000)
+    expect(floor["rps"]).to be_between(1000, 16_000)
+    expect(paced["router_over_floor_rps"]).to be_within(0.001).of(router["rps"] / floor["rps"])
+    expect(paced["router_over_floor_cpu"]["by_round"]).to eq([(router["rounds_cpu_us"].first / floor["rounds_cpu_us"].first).round(3)])
+    expect(@figures["targets"]["paced"]).to have_key("cpu_within_5pct_of_floor")
+    expect(@stdout).to include("paced (16 connections, each waiting 1 ms")
+  end
+
+  it "refuses a paced setting that is not a positive integer, naming it" do
+    _out, err, status = Open3.capture3({ "BENCH_PACE_MS" => "0.5" }, script, chdir: REPO_ROOT)
+    expect(status.exitstatus).to eq(2)
+    expect(err).to eq("bench-router: BENCH_PACE_MS must be a positive integer, not '0.5'\n")
   end
 
   it "measures the latency each proxy adds at light load, one connection" do

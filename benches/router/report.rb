@@ -23,6 +23,8 @@ LABELS = {
 }.freeze
 TARGET_ADDED_P50_US = 50
 TARGET_RSS_KIB = 100 * 1024
+# Issue 14: the router's CPU per request within 5% of the hyper floor's.
+TARGET_CPU_OVER_FLOOR = 1.05
 
 def read_json(path)
   JSON.parse(File.read(path))
@@ -49,8 +51,16 @@ def figures(w, problems, label, cpu = nil)
   f
 end
 
+# The middle value (the mean of the two middle ones for an even count).
+def median(values)
+  sorted = values.sort
+  mid = sorted.size / 2
+  sorted.size.odd? ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0
+end
+
 # A side's rounds (`name-r<i>.json`), and the round that is its median by `key`, whose figures
-# stand for the side; `rounds_<key>` lists every round's.
+# stand for the side; `rounds_<key>` lists every round's, `rounds_cpu_us` every round's CPU
+# microseconds per request (user + system) where the CPU time was taken.
 def median_round(dir, name, key, problems)
   files = Dir[File.join(dir, "#{name}-r*.json")].grep(/-r\d+\.json\z/).sort_by { |f| f[/-r(\d+)\.json\z/, 1].to_i }
   abort "bench-router: no runs for #{name} in #{dir}" if files.empty?
@@ -58,8 +68,16 @@ def median_round(dir, name, key, problems)
     cpu_file = f.sub(/\.json\z/, ".cpu.json")
     figures(read_json(f), problems, File.basename(f, ".json"), File.exist?(cpu_file) ? read_json(cpu_file) : nil)
   end
-  median = rounds.sort_by { |r| r[key] }[(rounds.size - 1) / 2]
-  median.merge("rounds_#{key}" => rounds.map { |r| r[key] })
+  middle = rounds.sort_by { |r| r[key] }[(rounds.size - 1) / 2]
+  cpu = rounds.map { |r| (c = r["cpu_us_per_request"]) && (c["user"] + c["system"]).round(2) }
+  middle.merge("rounds_#{key}" => rounds.map { |r| r[key] }, "rounds_cpu_us" => cpu)
+end
+
+# CPU per request, router / floor: each round's ratio of the two back-to-back runs, and their
+# median (machine drift between rounds cancels out of each ratio).
+def cpu_ratio(router, floor)
+  by_round = router["rounds_cpu_us"].zip(floor["rounds_cpu_us"]).map { |a, b| (a / b).round(3) }
+  { "median" => median(by_round).round(3), "by_round" => by_round }
 end
 
 runs = settings["connections"].map do |c|
@@ -78,6 +96,7 @@ runs = settings["connections"].map do |c|
       "floor_over_nginx_rps_by_round" => by_round.(fl, n),
       "router_over_floor_rps" => (r["rps"] / fl["rps"]).round(3),
       "router_over_floor_rps_by_round" => by_round.(r, fl),
+      "router_over_floor_cpu" => cpu_ratio(r, fl),
       "router_p50_minus_direct_us" => r["p50_us"] - d["p50_us"],
       "router_logs_p50_minus_direct_us" => rl["p50_us"] - d["p50_us"],
       "nginx_p50_minus_direct_us" => n["p50_us"] - d["p50_us"],
@@ -97,6 +116,16 @@ light = {
   "nginx_added_p50_us" => light_sides["nginx"]["p50_us"] - light_sides["direct"]["p50_us"],
   "router_added_p50_us_by_round" => light_sides["router"]["rounds_p50_us"].zip(light_sides["direct"]["rounds_p50_us"]).map { |a, b| a - b },
   "nginx_added_p50_us_by_round" => light_sides["nginx"]["rounds_p50_us"].zip(light_sides["direct"]["rounds_p50_us"]).map { |a, b| a - b }
+}
+
+paced_sides = %w[router floor].to_h { |side| [side, median_round(dir, "#{side}-paced", "rps", problems)] }
+paced = {
+  "connections" => settings["paced_connections"],
+  "pace_ms" => settings["pace_ms"],
+  "sides" => paced_sides,
+  # The same offered rate on both sides: about 1 (else the CPU comparison is not at one load).
+  "router_over_floor_rps" => (paced_sides["router"]["rps"] / paced_sides["floor"]["rps"]).round(3),
+  "router_over_floor_cpu" => cpu_ratio(paced_sides["router"], paced_sides["floor"])
 }
 
 router_metrics = (%w[router router_logs] + (settings["shared"] ? ["router_shared"] : [])).to_h { |s| [s, read_json(File.join(dir, "#{s}-metrics.json"))] }
@@ -131,8 +160,12 @@ over = [fr["entries"]["end"], fr["entries"]["max_sampled"]].max
 problems << "flood: #{over} cache entries for a capacity of #{flood["capacity"]}" if over > flood["capacity"]
 
 targets = runs.to_h do |run|
-  [run["connections"].to_s, { "throughput_at_least_nginx" => run["ratios"]["router_over_nginx_rps"] >= 1.0 }]
+  [run["connections"].to_s, {
+    "throughput_at_least_nginx" => run["ratios"]["router_over_nginx_rps"] >= 1.0,
+    "cpu_within_5pct_of_floor" => run["ratios"]["router_over_floor_cpu"]["median"] <= TARGET_CPU_OVER_FLOOR
+  }]
 end
+targets["paced"] = { "cpu_within_5pct_of_floor" => paced["router_over_floor_cpu"]["median"] <= TARGET_CPU_OVER_FLOOR }
 targets["light"] = { "added_p50_at_most_50us" => light["router_added_p50_us"] <= TARGET_ADDED_P50_US }
 targets["flood"] = {
   "entries_within_capacity" => over <= flood["capacity"],
@@ -177,7 +210,20 @@ runs.each do |run|
     format("%s %.1f (user %.1f, system %.1f)", side, c["user"] + c["system"], c["user"], c["system"])
   end
   puts "  CPU us per request in the median round (the process under test): #{cpu.join("; ")}" unless cpu.empty?
+  puts format("  CPU per request router / floor: %.3f (median of back-to-back rounds %s)   target <= %.2f: %s",
+              ra["router_over_floor_cpu"]["median"], rounds.(ra["router_over_floor_cpu"]["by_round"]),
+              TARGET_CPU_OVER_FLOOR, yes_no.(t["cpu_within_5pct_of_floor"]))
 end
+puts
+puts "paced (#{paced["connections"]} connections, each waiting #{paced["pace_ms"]} ms after an answer: one offered rate)"
+paced["sides"].each do |side, f|
+  puts format("  %-26s %12.0f requests/s, CPU us per request by round %s", LABELS.fetch(side), f["rps"],
+              f["rounds_cpu_us"].map { |x| format("%.2f", x) }.join(" "))
+end
+puts format("  CPU per request router / floor: %.3f (median of back-to-back rounds %s; rates router / floor %.3f)   " \
+            "target <= %.2f: %s",
+            paced["router_over_floor_cpu"]["median"], rounds.(paced["router_over_floor_cpu"]["by_round"]),
+            paced["router_over_floor_rps"], TARGET_CPU_OVER_FLOOR, yes_no.(targets["paced"]["cpu_within_5pct_of_floor"]))
 puts
 puts "light load (1 connection, 1 wrk thread)"
 print_sides.(light["sides"])
@@ -201,7 +247,7 @@ unless problems.empty?
 end
 
 if json_out && !json_out.empty?
-  out = { "settings" => settings, "runs" => runs, "light" => light, "router_metrics" => router_metrics, "flood" => flood,
+  out = { "settings" => settings, "runs" => runs, "paced" => paced, "light" => light, "router_metrics" => router_metrics, "flood" => flood,
           "targets" => targets, "problems" => problems }
   File.write(json_out, JSON.pretty_generate(out) + "\n")
   puts
