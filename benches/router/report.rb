@@ -47,6 +47,8 @@ def figures(w, problems, label, cpu = nil)
   if cpu && w["requests"].positive?
     per_request = ->(ticks) { (ticks * 1e6 / cpu["ticks_per_s"] / w["requests"]).round(2) }
     f["cpu_us_per_request"] = { "user" => per_request.(cpu["user_ticks"]), "system" => per_request.(cpu["system_ticks"]) }
+    # schedstat's run time: user + system to the nanosecond (the ticks above are samples).
+    f["cpu_us_per_request"]["run"] = (cpu["run_ns"] / 1e3 / w["requests"]).round(3) if cpu["run_ns"]&.positive?
   end
   f
 end
@@ -60,7 +62,8 @@ end
 
 # A side's rounds (`name-r<i>.json`), and the round that is its median by `key`, whose figures
 # stand for the side; `rounds_<key>` lists every round's, `rounds_cpu_us` every round's CPU
-# microseconds per request (user + system) where the CPU time was taken.
+# microseconds per request (schedstat's run time; the ticks' user + system without it) where the
+# CPU time was taken.
 def median_round(dir, name, key, problems)
   files = Dir[File.join(dir, "#{name}-r*.json")].grep(/-r\d+\.json\z/).sort_by { |f| f[/-r(\d+)\.json\z/, 1].to_i }
   abort "bench-router: no runs for #{name} in #{dir}" if files.empty?
@@ -69,7 +72,7 @@ def median_round(dir, name, key, problems)
     figures(read_json(f), problems, File.basename(f, ".json"), File.exist?(cpu_file) ? read_json(cpu_file) : nil)
   end
   middle = rounds.sort_by { |r| r[key] }[(rounds.size - 1) / 2]
-  cpu = rounds.map { |r| (c = r["cpu_us_per_request"]) && (c["user"] + c["system"]).round(2) }
+  cpu = rounds.map { |r| (c = r["cpu_us_per_request"]) && (c["run"] || (c["user"] + c["system"]).round(2)) }
   middle.merge("rounds_#{key}" => rounds.map { |r| r[key] }, "rounds_cpu_us" => cpu)
 end
 
@@ -207,9 +210,12 @@ runs.each do |run|
   end
   cpu = run["sides"].filter_map do |side, f|
     c = f["cpu_us_per_request"] or next
-    format("%s %.1f (user %.1f, system %.1f)", side, c["user"] + c["system"], c["user"], c["system"])
+    format("%s %.1f (user %.1f, system %.1f)", side, c["run"] || (c["user"] + c["system"]), c["user"], c["system"])
   end
-  puts "  CPU us per request in the median round (the process under test): #{cpu.join("; ")}" unless cpu.empty?
+  unless cpu.empty?
+    puts "  CPU us per request in the median round (the process under test; user/system split sampled by ticks): " \
+         "#{cpu.join("; ")}"
+  end
   puts format("  CPU per request router / floor: %.3f (median of back-to-back rounds %s)   target <= %.2f: %s",
               ra["router_over_floor_cpu"]["median"], rounds.(ra["router_over_floor_cpu"]["by_round"]),
               TARGET_CPU_OVER_FLOOR, yes_no.(t["cpu_within_5pct_of_floor"]))
@@ -217,8 +223,9 @@ end
 puts
 puts "paced (#{paced["connections"]} connections, each waiting #{paced["pace_ms"]} ms after an answer: one offered rate)"
 paced["sides"].each do |side, f|
-  puts format("  %-26s %12.0f requests/s, CPU us per request by round %s", LABELS.fetch(side), f["rps"],
-              f["rounds_cpu_us"].map { |x| format("%.2f", x) }.join(" "))
+  c = f["cpu_us_per_request"]
+  puts format("  %-26s %12.0f requests/s, CPU us per request by round %s (median round: user %.1f, system %.1f)",
+              LABELS.fetch(side), f["rps"], f["rounds_cpu_us"].map { |x| format("%.2f", x) }.join(" "), c["user"], c["system"])
 end
 puts format("  CPU per request router / floor: %.3f (median of back-to-back rounds %s; rates router / floor %.3f)   " \
             "target <= %.2f: %s",
