@@ -269,6 +269,17 @@ impl AroundKey {
         Ok(())
     }
 
+    /// The calling thread's caches of the three automata.
+    pub(crate) fn thread_caches(&self, out: &mut Vec<crate::engine::LazyCache>) {
+        let caches = self.caches.get();
+        let dfas = &*self.dfas;
+        for (name, dfa, cache) in
+            [("prefixes", &dfas.prefixes, &caches.prefixes), ("heads", &dfas.heads, &caches.heads), ("suffixes", &dfas.suffixes, &caches.suffixes)]
+        {
+            out.push(crate::engine::LazyCache::of(format!("around_key {name}"), dfa, cache));
+        }
+    }
+
     pub fn pattern_count(&self) -> usize {
         self.dfas.all().iter().map(|d| d.pattern_len()).sum()
     }

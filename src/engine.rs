@@ -159,6 +159,35 @@ pub enum Engine {
     Lazy(Vec<LazyChunk>),
 }
 
+/// One lazy DFA's cache as the calling thread holds it ([`Classifier::lazy_caches`](crate::Classifier::lazy_caches)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LazyCache {
+    /// Which automaton: `around_key prefixes`, `first_segment 3`, `keyed 0 chunk 1`...
+    pub automaton: String,
+    /// Its NFA's states (the cache's sparse sets take 16 bytes per state whatever it holds).
+    pub nfa_states: usize,
+    /// The cache's heap bytes as regex-automata counts them (`Cache::memory_usage`): what its
+    /// capacity bounds (the vectors' spare capacity is not counted).
+    pub bytes: usize,
+    /// The cache's capacity ([`EngineConfig::lazy_cache_capacity`]): `bytes` stays within it, a
+    /// cache that a new state would take past it being cleared first.
+    pub capacity: usize,
+    /// How many times the cache was cleared because it was full.
+    pub clears: usize,
+}
+
+impl LazyCache {
+    pub(crate) fn of(automaton: String, dfa: &hybrid::dfa::DFA, cache: &hybrid::dfa::Cache) -> LazyCache {
+        LazyCache {
+            automaton,
+            nfa_states: dfa.get_nfa().states().len(),
+            bytes: cache.memory_usage(),
+            capacity: dfa.get_config().get_cache_capacity(),
+            clears: cache.clear_count(),
+        }
+    }
+}
+
 pub struct LazyChunk {
     first_pattern: u32,
     dfa: Arc<hybrid::dfa::DFA>,
@@ -247,6 +276,17 @@ impl Engine {
                 let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<hybrid::dfa::DFA>();
                 let each = arc + crate::heap::pool::<hybrid::dfa::Cache, CacheFn>();
                 crate::heap::vec(chunks) + chunks.iter().map(|c| c.dfa.get_nfa().memory_usage() + each).sum::<usize>()
+            }
+        }
+    }
+
+    /// The calling thread's cache of each lazy DFA (none for a dense DFA), labelled `name`
+    /// (with the chunk's number when there are several).
+    pub(crate) fn thread_caches(&self, name: &str, out: &mut Vec<LazyCache>) {
+        if let Engine::Lazy(chunks) = self {
+            for (i, chunk) in chunks.iter().enumerate() {
+                let label = if chunks.len() == 1 { name.to_string() } else { format!("{name} chunk {i}") };
+                out.push(LazyCache::of(label, &chunk.dfa, &chunk.pool.get()));
             }
         }
     }

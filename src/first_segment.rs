@@ -212,6 +212,13 @@ impl FirstSegments {
         self.automata.iter().map(|a| a.pattern_routes.len()).sum()
     }
 
+    /// The calling thread's caches of the dispatch's automata.
+    pub(crate) fn thread_caches(&self, out: &mut Vec<crate::engine::LazyCache>) {
+        for (i, a) in self.automata.iter().enumerate() {
+            a.engine.thread_caches(&format!("first_segment {i}"), out);
+        }
+    }
+
     /// Heap bytes: the key index and the automata (a lazy one's NFA and cache pool, not the
     /// per-thread caches taken from it).
     pub fn memory_usage(&self) -> usize {

@@ -59,7 +59,7 @@ pub mod templates;
 pub mod vectors;
 
 pub use classifier::{BuildOptions, Classifier, CompiledRoute, HostRegex, Match, RegexHost, DEFAULT_MAX_PATH_LEN};
-pub use engine::{EngineConfig, EngineKind};
+pub use engine::{EngineConfig, EngineKind, LazyCache};
 pub use error::{AutomatonError, ClassifyError, CompileError, SearchError};
 pub use journey::SpecError;
 pub use learn::{covers_prefix, Entity, EntityKind, LearnResponse, Learned, Source, Unrouted};

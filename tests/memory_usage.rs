@@ -6,7 +6,8 @@
 //! retained bytes are compared with `memory_usage()`, after the build and again after the
 //! table's requests have been classified. The lazy DFAs' per-thread caches, which grow on use,
 //! are not part of `memory_usage()` (documented there): on a dense-engine table (the corpus)
-//! the two must agree after use too; on a lazy one (GitLab CE) the caches come on top.
+//! the two must agree after use too; on a lazy one (GitLab CE) the caches come on top, and
+//! `lazy_caches()` must account for them (up to their spare capacity).
 //! Everything runs on one thread (a single test function), so no other test's allocations are
 //! counted.
 
@@ -61,6 +62,12 @@ fn corpus(name: &str) -> PathBuf {
 /// `memory_usage()` may differ from the allocator's count by this share.
 const TOLERANCE: f64 = 0.05;
 
+/// With lazy-DFA caches, `memory_usage()` plus `lazy_caches()` may fall short of the allocator's
+/// count by this share: regex-automata counts its caches' vectors and maps by their length, and
+/// a cache's transition table grows by doubling (GitLab CE after its 4,033 requests: 11.82 MB
+/// counted, 13.25 MB held, -10.8%).
+const CACHE_SPARE: f64 = 0.2;
+
 struct Reading {
     table: &'static str,
     when: &'static str,
@@ -68,12 +75,20 @@ struct Reading {
     with_caches: bool,
     retained: isize,
     reported: usize,
+    /// Their bytes as `lazy_caches()` reports them (regex-automata's count, without the
+    /// vectors' and maps' spare capacity).
+    caches: usize,
 }
 
 impl Reading {
     /// (reported - retained) / retained.
     fn error(&self) -> f64 {
         (self.reported as f64 - self.retained as f64) / self.retained as f64
+    }
+
+    /// (reported + caches - retained) / retained.
+    fn error_with_caches(&self) -> f64 {
+        ((self.reported + self.caches) as f64 - self.retained as f64) / self.retained as f64
     }
 }
 
@@ -82,13 +97,23 @@ fn measure(table: &'static str, routes_file: &str, requests_file: &str, out: &mu
     let requests = vectors::from_jsonl(&std::fs::read_to_string(corpus(requests_file)).unwrap()).unwrap();
     let before = held();
     let classifier = Classifier::new(routes::from_json(&json).unwrap()).unwrap();
-    out.push(Reading { table, when: "built", with_caches: false, retained: held() - before, reported: classifier.memory_usage() });
+    let caches = |c: &Classifier| c.lazy_caches().iter().map(|k| k.bytes).sum::<usize>();
+    // Read before `lazy_caches()` makes this thread its caches: they are part of the reading.
+    let (retained, reported) = (held() - before, classifier.memory_usage());
+    out.push(Reading { table, when: "built", with_caches: false, retained, reported, caches: 0 });
     for v in &requests {
         let _ = classifier.recognize(&v.method, v.path.as_bytes());
         let _ = classifier.matches(&v.method, v.path.as_bytes());
     }
     let with_caches = classifier.engine_kind() == cells_learn::EngineKind::Lazy;
-    out.push(Reading { table, when: "after every request", with_caches, retained: held() - before, reported: classifier.memory_usage() });
+    out.push(Reading {
+        table,
+        when: "after every request",
+        with_caches,
+        retained: held() - before,
+        reported: classifier.memory_usage(),
+        caches: caches(&classifier),
+    });
     drop(classifier);
 }
 
@@ -98,13 +123,32 @@ fn memory_usage_is_what_the_allocator_holds() {
     measure("gitlabish", "gitlabish-routes.json", "gitlabish-requests.jsonl", &mut readings);
     measure("gitlab-ce", "gitlab-ce.routes.json", "gitlab-ce.recorded.jsonl", &mut readings);
     for r in &readings {
-        eprintln!("{} {}: allocator holds {} bytes, memory_usage() {} ({:+.1}%)", r.table, r.when, r.retained, r.reported, r.error() * 100.0);
+        eprintln!(
+            "{} {}: allocator holds {} bytes, memory_usage() {} ({:+.1}%), with lazy_caches() {} ({:+.1}%)",
+            r.table,
+            r.when,
+            r.retained,
+            r.reported,
+            r.error() * 100.0,
+            r.reported + r.caches,
+            r.error_with_caches() * 100.0
+        );
     }
-    let off: Vec<&Reading> = readings.iter().filter(|r| if r.with_caches { r.error() > 0.0 } else { r.error().abs() > TOLERANCE }).collect();
+    let off: Vec<&Reading> = readings
+        .iter()
+        .filter(|r| {
+            if r.with_caches {
+                r.error() > 0.0 || r.error_with_caches() > TOLERANCE || r.error_with_caches() < -CACHE_SPARE
+            } else {
+                r.error().abs() > TOLERANCE || r.caches != 0
+            }
+        })
+        .collect();
     assert!(
         off.is_empty(),
-        "memory_usage() is more than {:.0}% off (or, with lazy-DFA caches, above what is held): {}",
+        "memory_usage() is more than {:.0}% off (with lazy-DFA caches: above what is held, or with lazy_caches() more than {:.0}% under it): {}",
         TOLERANCE * 100.0,
-        off.iter().map(|r| format!("{} {} ({} vs {} held)", r.table, r.when, r.reported, r.retained)).collect::<Vec<_>>().join(", ")
+        CACHE_SPARE * 100.0,
+        off.iter().map(|r| format!("{} {} ({} + {} caches vs {} held)", r.table, r.when, r.reported, r.caches, r.retained)).collect::<Vec<_>>().join(", ")
     );
 }

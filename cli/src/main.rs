@@ -358,6 +358,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let learner = Learner::new(loaded.classifier, loaded.rules.unwrap_or_else(Rules::gitlab_default));
             let c = learner.classifier();
+            // Memory (issue 17): what the classifier retains once built, before any request...
+            let retained = c.memory_usage();
+            let rss_after_build = rss_bytes();
             let matched = reqs.iter().filter(|(m, p)| matches!(c.recognize(m, p.as_bytes()), Ok(Some(_)))).count();
             let rounds = rounds.max(1);
             // Cycling through every request in turn, as real traffic does: the figure that shows
@@ -368,6 +371,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             // Each request is timed on its own (rounds calls in a row), so the median is the
             // median request, not a mean that a few hostile 300-byte paths dominate.
             let mut per_request = bench_per_request(&reqs, rounds, classify);
+            // ...its lazy DFAs' caches once every request went through (`rounds` times each)...
+            let caches_after_one_pass = lazy_cache_bytes(c);
             let cycling_mean = bench_cycling(&reqs, cycles, classify);
             // The same, listing every matching route: recognize stops at the first route that
             // certainly answers, and on a table whose early routes catch most paths (GitLab's
@@ -386,6 +391,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let learn = |m: &str, p: &[u8]| learner.learned(m, p).ok();
             let mut per_learn = bench_per_request(&reqs, rounds, learn);
             let learn_cycling_mean = bench_cycling(&reqs, cycles, learn);
+            // ...and after all the cycling above (every request through recognize, matches, the
+            // route with its parameters and the learn answer, `cycles` times each, and `rounds`
+            // times each on its own): steady when the caches stay within their capacities.
+            let memory_after = c.memory_usage();
+            let caches = c.lazy_caches();
+            let caches_after = caches.iter().map(|k| k.bytes).sum::<usize>();
+            let rss_after = rss_bytes();
             let learn_median = median(&mut per_learn);
             let learn_p90 = per_learn[((per_learn.len() - 1) as f64 * 0.9).round() as usize];
             let recognize_median = median(&mut per_recognize);
@@ -419,7 +431,21 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "cycles": cycles,
                     "compile_ms": loaded.compile_ms,
                     "engine": c.engine_kind().as_str(),
-                    "memory_bytes": c.memory_usage(),
+                    "memory_bytes": retained,
+                    "memory_bytes_after_cycling": memory_after,
+                    "lazy_cache_bytes_after_one_pass": caches_after_one_pass,
+                    "lazy_cache_bytes_after_cycling": caches_after,
+                    "lazy_cache_capacity_bytes": caches.iter().map(|k| k.capacity).sum::<usize>(),
+                    "lazy_cache_clears": caches.iter().map(|k| k.clears).sum::<usize>(),
+                    // The classifier's heap after cycling (its retained heap and its caches) over
+                    // what it retained once built: issue 17's "≤ 1.5× retained".
+                    "memory_after_cycling_ratio": (memory_after + caches_after) as f64 / retained as f64,
+                    // The whole process (binary, requests, allocator's free lists included).
+                    "rss_bytes_after_build": rss_after_build,
+                    "rss_bytes_after_cycling": rss_after,
+                    "lazy_caches": caches.iter().filter(|k| k.bytes >= LISTED_CACHE_BYTES).map(|k| serde_json::json!({
+                        "automaton": k.automaton, "bytes": k.bytes, "capacity": k.capacity, "clears": k.clears, "nfa_states": k.nfa_states,
+                    })).collect::<Vec<_>>(),
                     "template_examples": own(false),
                     "template_dotted_examples": own(true),
                 })
@@ -427,6 +453,21 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `cells-learn bench` lists each lazy DFA's cache from this size on (GitLab CE has ~100 small ones).
+const LISTED_CACHE_BYTES: usize = 64 << 10;
+
+/// The bytes of the lazy DFAs' caches the calling thread holds.
+fn lazy_cache_bytes(c: &cells_learn::Classifier) -> usize {
+    c.lazy_caches().iter().map(|k| k.bytes).sum()
+}
+
+/// The process's resident set (`VmRSS` in `/proc/self/status`), where Linux gives it.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    Some(kib * 1024)
 }
 
 /// ns per call of `f` for each request, timed alone over `rounds` calls in a row (unsorted).

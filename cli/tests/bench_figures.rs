@@ -37,3 +37,39 @@ fn bench_prints_learn_and_recognize_figures_per_request_and_cycling() {
     }
     assert!(v["ns_per_learn_p90"].as_f64() >= v["ns_per_learn_median"].as_f64());
 }
+
+/// Issue 17's memory item in one run: what the classifier retains once built, its lazy DFAs'
+/// caches once every request went through and again after all the cycling (steady: a cache
+/// never passes its capacity), the ratio of both over the retained heap, and the process's
+/// resident set. GitLab CE's web routes are lazy; the corpus table is dense (no caches).
+#[test]
+fn bench_prints_memory_before_and_after_cycling() {
+    let run = |routes: &str, requests: &str| -> serde_json::Value {
+        let (routes, requests) = (corpus(routes), corpus(requests));
+        let out = Command::new(env!("CARGO_BIN_EXE_cells-learn"))
+            .args(["bench", "--routes", routes.to_str().unwrap(), "--requests", requests.to_str().unwrap(), "--rounds", "1"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let figure = |v: &serde_json::Value, name: &str| v[name].as_u64().unwrap_or_else(|| panic!("no {name} in {v}"));
+    let ce = run("gitlab-ce.routes.json", "gitlab-ce.recorded.jsonl");
+    let retained = figure(&ce, "memory_bytes");
+    let (one_pass, after) = (figure(&ce, "lazy_cache_bytes_after_one_pass"), figure(&ce, "lazy_cache_bytes_after_cycling"));
+    assert!(retained > 1 << 20, "{ce}");
+    assert!(one_pass > 0 && after >= one_pass && after <= figure(&ce, "lazy_cache_capacity_bytes"), "{ce}");
+    let listed: u64 = ce["lazy_caches"].as_array().unwrap().iter().map(|k| k["bytes"].as_u64().unwrap()).sum();
+    assert!(listed > 0 && listed <= after, "{ce}");
+    let ratio = ce["memory_after_cycling_ratio"].as_f64().unwrap();
+    let expected = (figure(&ce, "memory_bytes_after_cycling") + after) as f64 / retained as f64;
+    assert!((ratio - expected).abs() < 1e-9 && ratio > 1.0, "{ce}");
+    if cfg!(target_os = "linux") {
+        assert!(figure(&ce, "rss_bytes_after_cycling") > retained, "{ce}");
+        assert!(figure(&ce, "rss_bytes_after_build") > retained, "{ce}");
+    }
+    let dense = run("gitlabish-routes.json", "gitlabish-requests.jsonl");
+    assert_eq!(dense["engine"], "dense");
+    assert_eq!(figure(&dense, "lazy_cache_bytes_after_cycling"), 0);
+    assert_eq!(dense["memory_after_cycling_ratio"].as_f64(), Some(figure(&dense, "memory_bytes_after_cycling") as f64 / figure(&dense, "memory_bytes") as f64));
+}

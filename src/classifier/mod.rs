@@ -21,7 +21,7 @@ use std::cell::OnceCell;
 use std::sync::OnceLock;
 
 use crate::around_key::AroundKey;
-use crate::engine::{Engine, EngineConfig, EngineKind};
+use crate::engine::{Engine, EngineConfig, EngineKind, LazyCache};
 use crate::error::ClassifyError;
 use crate::first_segment::FirstSegments;
 use crate::heap;
@@ -307,10 +307,29 @@ impl Classifier {
             + self.first_segments.as_ref().map_or(0, FirstSegments::pattern_count)
     }
 
+    /// The lazy DFAs' caches as the calling thread holds them (each taken from its pool: one is
+    /// made for a thread that has none), one per lazy automaton; none for a dense table. They
+    /// are not part of [`Classifier::memory_usage`]: each grows as paths visit new states, up
+    /// to its capacity, and is cleared when full.
+    pub fn lazy_caches(&self) -> Vec<LazyCache> {
+        let mut out = Vec::new();
+        for (i, a) in self.automata.iter().enumerate() {
+            let name = if a.keys.is_empty() { format!("always {i}") } else { format!("keyed {i}") };
+            a.engine.thread_caches(&name, &mut out);
+        }
+        if let Some(around) = &self.around {
+            around.thread_caches(&mut out);
+        }
+        if let Some(dispatch) = &self.first_segments {
+            dispatch.thread_caches(&mut out);
+        }
+        out
+    }
+
     /// Heap bytes held by the compiled classifier: route definitions, exact matchers built so
     /// far, automata and indexes, counted from their capacities (`tests/memory_usage.rs` checks
     /// it against a counting allocator). Not counted: the lazy DFAs' per-thread caches, which
-    /// grow with use up to [`EngineConfig::lazy_cache_capacity`] each.
+    /// grow with use up to [`EngineConfig::lazy_cache_capacity`] each ([`Classifier::lazy_caches`]).
     pub fn memory_usage(&self) -> usize {
         let routes: usize = self
             .routes
