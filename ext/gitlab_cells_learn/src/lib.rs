@@ -482,7 +482,8 @@ unsafe impl TypedData for Answer {
     }
 
     fn data_type() -> &'static magnus::DataType {
-        static DATA_TYPE: magnus::DataType = magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().build();
+        static DATA_TYPE: magnus::DataType =
+            magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().build();
         &DATA_TYPE
     }
 }
