@@ -42,6 +42,23 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     expect { result.class.new }.to raise_error(NotImplementedError, /only the native classifier/)
   end
 
+  it "answers with one Ruby object per call, making its Strings frozen and once, when read" do
+    requests = [["GET", "/gitlab-org/gitlab-test/-/issues"], ["GET", "/-/profile"], ["GET", "/"], ["GET", "/no/such/route/-/x"]]
+    requests.each { |method, path| classifier.learn(method, path) }
+    before = GC.stat(:total_allocated_objects)
+    50.times { requests.each { |method, path| classifier.learn(method, path) } }
+    # The Result itself, and at most a couple for the measuring loop (its block's environment).
+    expect(GC.stat(:total_allocated_objects) - before).to be_between(50 * requests.size, (50 * requests.size) + 2)
+
+    result = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
+    expect(result.entity.key).to eq("gitlab-org/gitlab-test").and be_frozen
+    expect(result.entity.key).to equal(result.entity.key)
+    expect(result.path).to equal(result.path)
+    expect(result.route).to equal(classifier.routes.fetch(result.route.index))
+    path = -"/-/profile"
+    expect(classifier.learn("GET", path).path).to equal(path)
+  end
+
   it "answers a UTF-8 path whatever the request String's encoding, leaving that String as it was" do
     ["/-/profile", "/gitlab-org/gitlab-test/-/issues", "/x/caf\u00e9/-/issues", "/caf\u00e9"].each do |path|
       [path.b, path.dup, path.dup.force_encoding(Encoding::US_ASCII), -path].each do |given|

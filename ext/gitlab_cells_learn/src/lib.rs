@@ -14,15 +14,14 @@ use cells_learn::{
     BuildOptions, Classifier as CoreClassifier, CompiledRoute, EngineConfig, EngineKind, EntityKind, LearnResponse, Learned, Learner, Match, RegexHost, Rules,
     Source, Spans, Unrouted,
 };
-use magnus::value::{LazyId, ReprValue};
+use std::cell::Cell;
+
+use magnus::value::{Opaque, ReprValue};
 use magnus::IntoValue;
-use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, Value};
+use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, TypedData, Value};
 
-static IVAR_VALUES: LazyId = LazyId::new("@values");
-static IVAR_ROUTES: LazyId = LazyId::new("@routes");
-
-/// `Gitlab::Cells::Learn::Result::FromNative`, looked up once at load: `learn` allocates its
-/// answers directly rather than calling back into Ruby to construct them.
+/// `Gitlab::Cells::Learn::Result::FromNative`, looked up once at load: `learn` wraps its
+/// answers ([`Answer`]) in it directly rather than calling back into Ruby to construct them.
 static RESULT_CLASS: std::sync::OnceLock<magnus::value::Opaque<magnus::RClass>> = std::sync::OnceLock::new();
 
 /// A compiled classifier with its rules; immutable, so one instance serves every Puma thread.
@@ -256,18 +255,19 @@ impl Classifier {
         result.map_err(|e| request_error(ruby, &e))
     }
 
-    /// `#learn(method, path_info, constraint, routes)` → a frozen `Result` whose `@values` are
-    /// `[flags, path, extra]` (see [`Flags`]; `extra`: the entity key of a routable answer, the
-    /// cell of a fixed one) and whose `@routes` is `routes` (the Ruby classifier's RouteInfo list).
+    /// `#learn(method, path_info, constraint, regex_host, routes)` → a frozen `Result::FromNative`:
+    /// one Ruby object holding the core's answer ([`Answer`]; `routes` is the Ruby classifier's
+    /// RouteInfo list, to look the route up in).
     fn learn(
         ruby: &Ruby,
-        rb_self: &Self,
+        rb_self: Value,
         method: Value,
         path: Value,
         constraint: Option<Value>,
         regex_host: Option<Value>,
         routes: Value,
     ) -> Result<Value, Error> {
+        let rb_self = receiver::<Self>(ruby, rb_self)?;
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path_info = path_of(ruby, path)?;
@@ -282,27 +282,22 @@ impl Classifier {
                     })?
                 }
             };
-            let nil = ruby.qnil().as_value();
-            let (flags, path, extra) = match &learned {
-                Learned::Routable { path, exact, entity, route } => (
-                    Flags { source: Source::Routable, exact: *exact, cacheable: true, kind: entity.kind as u64 + 1, reason: 0, route: Some(*route) },
-                    path,
-                    ruby.str_new(&entity.key).as_value(),
-                ),
-                Learned::Fixed { path, exact, cell, cacheable, route } => (
-                    Flags { source: Source::Fixed, exact: *exact, cacheable: *cacheable, kind: 0, reason: 0, route: *route },
-                    path,
-                    cell.as_deref().map_or(nil, |c| ruby.str_new(c).as_value()),
-                ),
-                Learned::Default { path, reason, route } => {
-                    (Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route }, path, nil)
+            let flags = match &learned {
+                Learned::Routable { exact, entity, route, .. } => {
+                    Flags { source: Source::Routable, exact: *exact, cacheable: true, kind: entity.kind as u64 + 1, reason: 0, route: Some(*route) }
+                }
+                Learned::Fixed { exact, cacheable, route, .. } => {
+                    Flags { source: Source::Fixed, exact: *exact, cacheable: *cacheable, kind: 0, reason: 0, route: *route }
+                }
+                Learned::Default { reason, route, .. } => {
+                    Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route }
                 }
             };
-            // Three values: Ruby keeps such an array inside its object, with no buffer to
-            // allocate and free.
-            let values = ruby.ary_new_from_values(&[flags.pack().into_value_with(ruby), frozen_path(ruby, path_info, path), extra]);
-            values.freeze();
-            Ok(new_result(ruby, values, routes))
+            let path = reused_path(ruby, path_info, answer_path(&learned)).map(Opaque::from);
+            let answer = Answer { flags: flags.pack(), learned, path: Cell::new(path), extra: Cell::new(None), routes: routes.into() };
+            let obj = ruby.obj_wrap(answer);
+            obj.freeze();
+            Ok(obj.as_value())
         })
     }
 
@@ -420,39 +415,145 @@ impl Flags {
     }
 }
 
-/// The answer's path as a frozen UTF-8 String: the request's own String when the path is the
-/// request path and it is UTF-8 (frozen already, or a frozen copy sharing its buffer), else a
-/// new one (Rack's `PATH_INFO` is often binary: the answer's encoding must not depend on it).
-fn frozen_path(ruby: &Ruby, path_info: RString, path: &str) -> Value {
-    use magnus::encoding::EncodingCapable;
-    // SAFETY: the bytes are compared at once; nothing runs in between.
-    if path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes() {
-        if path_info.is_frozen() {
-            return path_info.as_value();
+/// `rb_self` as the `T` it wraps, or `TypeError`. Magnus' own conversion runs
+/// `rb_check_typeddata` inside `rb_protect` (a few hundred instructions a call); here
+/// `rb_typeddata_is_kind_of`, which never raises, checks the type first, so the
+/// `rb_check_typeddata` after it cannot raise either and needs no protection.
+fn receiver<'a, T: TypedData>(ruby: &Ruby, rb_self: Value) -> Result<&'a T, Error> {
+    use magnus::rb_sys::AsRawValue;
+    // `DataType` is `#[repr(transparent)]` over `rb_data_type_t`.
+    let data_type = T::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    // SAFETY: `rb_self` is a live VALUE (the method's receiver, on the VM's stack for the whole
+    // call, so the data outlives the borrow); a `T_DATA` of this data type holds a `T`.
+    unsafe {
+        if rb_sys::rb_typeddata_is_kind_of(rb_self.as_raw(), data_type) != 0 {
+            if let Some(data) = (rb_sys::rb_check_typeddata(rb_self.as_raw(), data_type) as *const T).as_ref() {
+                return Ok(data);
+            }
         }
-        use magnus::rb_sys::{AsRawValue, FromRawValue};
-        // SAFETY: `rb_str_new_frozen` takes and returns a live String.
-        return unsafe { Value::from_raw(rb_sys::rb_str_new_frozen(path_info.as_raw())) };
+        Err(Error::new(ruby.exception_type_error(), format!("no implicit conversion of {} into {}", rb_self.classname(), T::class(ruby))))
     }
-    let s = ruby.str_new(path);
-    s.freeze();
-    s.as_value()
 }
 
-/// A frozen `Result::FromNative` holding `values` and `routes`, built without a Ruby-level
-/// `initialize`: on the hot path that call costs as much as the classification itself.
-fn new_result(ruby: &Ruby, values: RArray, routes: Value) -> Value {
-    let class = ruby.get_inner(*RESULT_CLASS.get().expect("the Result class is looked up in init"));
-    // SAFETY: the class has Ruby's default allocator (checked in init) and the new object is
-    // neither frozen nor shared until it is returned, so none of these calls can raise.
-    unsafe {
-        use magnus::rb_sys::{AsRawId, AsRawValue, FromRawValue};
-        use magnus::value::IntoId;
-        let obj = rb_sys::rb_obj_alloc(class.as_raw());
-        rb_sys::rb_ivar_set(obj, (*IVAR_VALUES).into_id_with(ruby).as_raw(), values.as_raw());
-        rb_sys::rb_ivar_set(obj, (*IVAR_ROUTES).into_id_with(ruby).as_raw(), routes.as_raw());
-        rb_sys::rb_obj_freeze(obj);
-        Value::from_raw(obj)
+/// A learn answer as Ruby sees it: `Gitlab::Cells::Learn::Result::FromNative`, one typed-data
+/// object per `learn` whose readers are native. It keeps the core's [`Learned`] as it came
+/// (its Strings are the core's own allocations) and makes the Ruby Strings a reader asks for
+/// once, on first use: a caller that reads only the path pays for no entity key.
+struct Answer {
+    /// [`Flags::pack`].
+    flags: u64,
+    learned: Learned,
+    /// The frozen path String once made; the request's own String from the start when it serves.
+    path: Cell<Option<Opaque<RString>>>,
+    /// The entity key (routable) or the rule's cell (fixed) as a frozen String, once asked for.
+    extra: Cell<Option<Opaque<RString>>>,
+    /// The Ruby classifier's RouteInfo list (frozen).
+    routes: Opaque<Value>,
+}
+
+// The Strings are stored after allocation (`path`, `extra`): the type is not write-barrier
+// protected, so the GC marks it again rather than relying on barriers.
+impl magnus::DataTypeFunctions for Answer {
+    fn mark(&self, marker: &magnus::gc::Marker) {
+        if let Some(path) = self.path.get() {
+            marker.mark(path);
+        }
+        if let Some(extra) = self.extra.get() {
+            marker.mark(extra);
+        }
+        marker.mark(self.routes);
+    }
+
+    fn size(&self) -> usize {
+        let (path, extra) = match &self.learned {
+            Learned::Routable { path, entity, .. } => (path, entity.key.len()),
+            Learned::Fixed { path, cell, .. } => (path, cell.as_ref().map_or(0, String::len)),
+            Learned::Default { path, .. } => (path, 0),
+        };
+        std::mem::size_of::<Self>() + path.len() + extra
+    }
+}
+
+// SAFETY: `class` is `Result::FromNative` (a subclass of Result, looked up in init) and
+// `data_type` describes this type with the functions above.
+unsafe impl TypedData for Answer {
+    fn class(ruby: &Ruby) -> magnus::RClass {
+        ruby.get_inner(*RESULT_CLASS.get().expect("the Result class is looked up in init"))
+    }
+
+    fn data_type() -> &'static magnus::DataType {
+        static DATA_TYPE: magnus::DataType =
+            magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().build();
+        &DATA_TYPE
+    }
+}
+
+/// `Result::FromNative`'s allocator: an object wrapping nothing, so `FromNative.new` reaches
+/// its `initialize` (which says only the native classifier builds one) and the readers of such an
+/// object raise `TypeError` ([`receiver`] finds no data). Without an allocator of its own, Ruby
+/// undefines the class' inherited one at the first wrap.
+unsafe extern "C" fn allocate_empty_answer(class: rb_sys::VALUE) -> rb_sys::VALUE {
+    let data_type = Answer::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    // SAFETY: Ruby skips the mark, free and size functions of an object whose data is NULL.
+    unsafe { rb_sys::rb_data_typed_object_wrap(class, std::ptr::null_mut(), data_type) }
+}
+
+fn answer_path(learned: &Learned) -> &str {
+    match learned {
+        Learned::Routable { path, .. } | Learned::Fixed { path, .. } | Learned::Default { path, .. } => path,
+    }
+}
+
+/// The request's own String as the answer's path when it is that path, UTF-8 and frozen
+/// already (Rack's `PATH_INFO` is often binary: the answer's encoding must not depend on it).
+fn reused_path(ruby: &Ruby, path_info: RString, path: &str) -> Option<RString> {
+    use magnus::encoding::EncodingCapable;
+    // SAFETY: the bytes are compared at once; nothing runs in between.
+    (path_info.is_frozen() && path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes()).then_some(path_info)
+}
+
+/// A frozen UTF-8 String of `s`, made once into `cache`.
+fn cached_string(ruby: &Ruby, cache: &Cell<Option<Opaque<RString>>>, s: &str) -> RString {
+    if let Some(made) = cache.get() {
+        return ruby.get_inner(made);
+    }
+    let made = ruby.str_new(s);
+    made.freeze();
+    cache.set(Some(made.into()));
+    made
+}
+
+impl Answer {
+    /// `#path`: the path the router may cache, a frozen UTF-8 String (the same one each time).
+    fn path(ruby: &Ruby, rb_self: Value) -> Result<RString, Error> {
+        let this = receiver::<Self>(ruby, rb_self)?;
+        Ok(cached_string(ruby, &this.path, answer_path(&this.learned)))
+    }
+
+    /// `#flags` (private): the packed small fields, see [`Flags`].
+    fn flags(ruby: &Ruby, rb_self: Value) -> Result<u64, Error> {
+        Ok(receiver::<Self>(ruby, rb_self)?.flags)
+    }
+
+    /// `#extra` (private): the entity key of a routable answer, the cell of a fixed one, else nil.
+    fn extra(ruby: &Ruby, rb_self: Value) -> Result<Option<RString>, Error> {
+        let this = receiver::<Self>(ruby, rb_self)?;
+        Ok(match &this.learned {
+            Learned::Routable { entity, .. } => Some(cached_string(ruby, &this.extra, &entity.key)),
+            Learned::Fixed { cell: Some(cell), .. } => Some(cached_string(ruby, &this.extra, cell)),
+            Learned::Fixed { cell: None, .. } | Learned::Default { .. } => None,
+        })
+    }
+
+    /// `#route`: the RouteInfo of the route that matched, or nil.
+    fn route(ruby: &Ruby, rb_self: Value) -> Result<Value, Error> {
+        let this = receiver::<Self>(ruby, rb_self)?;
+        match this.learned.route() {
+            None => Ok(ruby.qnil().as_value()),
+            Some(index) => RArray::from_value(ruby.get_inner(this.routes))
+                .ok_or_else(|| Error::new(ruby.exception_type_error(), "the routes are not an Array"))?
+                .entry(index as isize),
+        }
     }
 }
 
@@ -529,11 +630,17 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
         .const_get("FromNative")
         .map_err(|_| Error::new(ruby.exception_load_error(), "gitlab/cells/learn/result must be loaded before the native library"))?;
     magnus::gc::register_mark_object(result);
+    // SAFETY: `result` is a class; the allocator makes objects of the type `learn` wraps.
+    unsafe { rb_sys::rb_define_alloc_func(magnus::rb_sys::AsRawValue::as_raw(result), Some(allocate_empty_answer)) };
     let _ = RESULT_CLASS.set(result.into());
     // How `Result` decodes the packed flags (see `Flags`), in the core's own order.
     set_symbols(ruby, native, "SOURCES", false, Source::ALL.iter().map(|s| s.as_str()))?;
     set_symbols(ruby, native, "ENTITY_KINDS", true, EntityKind::ALL.iter().map(|k| k.as_str()))?;
     set_symbols(ruby, native, "REASONS", true, Unrouted::ALL.iter().map(|r| r.as_str()))?;
+    result.define_method("path", method!(Answer::path, 0))?;
+    result.define_method("route", method!(Answer::route, 0))?;
+    result.define_private_method("flags", method!(Answer::flags, 0))?;
+    result.define_private_method("extra", method!(Answer::extra, 0))?;
     class.define_method("learn", method!(Classifier::learn, 5))?;
     class.define_method("recognize", method!(Classifier::recognize, 4))?;
     class.define_method("matches", method!(Classifier::matches, 3))?;

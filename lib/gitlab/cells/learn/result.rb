@@ -26,12 +26,13 @@ module Gitlab
 
       # What {Classifier#learn} learned about a request. Frozen.
       class Result
-        # The native classifier answers `[flags, path, extra]` (three values, so Ruby keeps the
-        # array inside its object): `flags` packs the small fields into one Integer — bits 0–1
-        # the source's index in Native::SOURCES, 2 exact, 3 cacheable, 4–6 the entity kind's
-        # index in Native::ENTITY_KINDS, 7–8 the reason's in Native::REASONS, 9 and up the route
-        # index + 1 (0: no route); `extra` is the entity key of a routable answer, the cell of a
-        # fixed one. A Result wraps that array as it is and builds Entity and RouteInfo on demand.
+        # A Result answers from three private fields: `flags` packs the small ones into one
+        # Integer — bits 0–1 the source's index in Native::SOURCES, 2 exact, 3 cacheable, 4–6
+        # the entity kind's index in Native::ENTITY_KINDS, 7–8 the reason's in Native::REASONS,
+        # 9 and up the route index + 1 (0: no route); `path`; and `extra`, the entity key of a
+        # routable answer, the cell of a fixed one. One built in Ruby keeps them in `@values`
+        # (`[flags, path, extra]`); the native classifier's (FromNative, below) reads them from
+        # the core's answer. Entity and RouteInfo are built on demand.
         SOURCE_BITS = 0b11
         EXACT = 1 << 2
         CACHEABLE = 1 << 3
@@ -54,7 +55,7 @@ module Gitlab
 
         # @return [Symbol] :routable, :fixed or :default
         def source
-          Native::SOURCES[@values[0] & SOURCE_BITS]
+          Native::SOURCES[flags & SOURCE_BITS]
         end
 
         # @return [String] the path the router may cache (a prefix unless {#exact?})
@@ -64,33 +65,33 @@ module Gitlab
 
         # @return [Entity, nil] the routable entity, for :routable results
         def entity
-          (kind = Native::ENTITY_KINDS[(@values[0] >> KIND_SHIFT) & 0b111]) && Entity.new(kind, @values[2]).freeze
+          (kind = Native::ENTITY_KINDS[(flags >> KIND_SHIFT) & 0b111]) && Entity.new(kind, extra).freeze
         end
 
         # @return [RouteInfo, nil] the route Rails would pick, if any
         def route
-          index = (@values[0] >> ROUTE_SHIFT) - 1
+          index = (flags >> ROUTE_SHIFT) - 1
           index.negative? ? nil : @routes[index]
         end
 
         # @return [String, nil] the cell a :fixed rule names (nil: the default cell)
         def fixed_cell
-          source == :fixed ? @values[2] : nil
+          source == :fixed ? extra : nil
         end
 
         # @return [Symbol, nil] for :default results, :no_route or :no_rule
         def reason
-          Native::REASONS[(@values[0] >> REASON_SHIFT) & 0b11]
+          Native::REASONS[(flags >> REASON_SHIFT) & 0b11]
         end
 
         # Only this exact path may be cached, not the paths below it.
         def exact?
-          @values[0].anybits?(EXACT)
+          flags.anybits?(EXACT)
         end
 
         # Whether the router may cache the answer at all (false for `/`, `/dashboard`, unknown routes).
         def cacheable?
-          @values[0].anybits?(CACHEABLE)
+          flags.anybits?(CACHEABLE)
         end
 
         def routable?
@@ -113,7 +114,7 @@ module Gitlab
         # @param routes_version [Integer, nil] that table's version (larger is newer; see {Endpoint})
         # @return [String] JSON, e.g. `{"path":"/gitlab-org","cell":"cell_eu0","source":"routable"}`
         def answer_json(cell:, default_cell:, routes_digest: nil, routes_version: nil)
-          Native.answer_json(@values[0], path, source == :fixed ? fixed_cell || cell : cell, default_cell, routes_digest, routes_version)
+          Native.answer_json(flags, path, source == :fixed ? fixed_cell || cell : cell, default_cell, routes_digest, routes_version)
         end
 
         # {#answer_json} as a Hash.
@@ -157,6 +158,14 @@ module Gitlab
 
         private
 
+        def flags
+          @values[0]
+        end
+
+        def extra
+          @values[2]
+        end
+
         def index_of(list, value, what)
           list.index(value) || raise(ArgumentError, "unknown #{what} #{value.inspect} (one of #{list.compact.map(&:inspect).join(", ")})")
         end
@@ -167,9 +176,10 @@ module Gitlab
           freeze
         end
 
-        # A Result the native classifier allocates itself (no `initialize` runs): it sets
-        # `@values` (the native answer, see above, frozen with its strings) and `@routes` (the
-        # classifier's RouteInfo list, to look the route index up in), then freezes it.
+        # A Result the native classifier wraps its answer in (no `initialize` runs), frozen. Its
+        # `path`, `route` and the private `flags` and `extra` are native: it holds the core's
+        # answer and the classifier's RouteInfo list, and makes the path and entity key Strings
+        # on first use (each then the same frozen String).
         # @api private
         class FromNative < Result
           def initialize(*)
