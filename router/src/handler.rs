@@ -99,8 +99,11 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
         note: Note { cache: CacheResult::Bypass, ..Note::default() },
         done: false,
     };
-    let mut resp =
-        if path.starts_with(crate::ROUTER_PATHS) { router_endpoint(&mut access.note) } else { route(st, req, path, pq.as_ref(), peer, now, &mut access.note).await };
+    let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
+        router_endpoint(&mut access.note)
+    } else {
+        route(st, req, path, pq.as_ref(), peer, now, &mut access.note).await
+    };
     let status = resp.status();
     if st.cfg.trace_header {
         add_trace(st, &access.note, &mut resp);
@@ -232,7 +235,7 @@ async fn route(
     if trust::is_learn_path_of(path, &st.cfg.learn_path, plain) {
         return learn_path_refused(note);
     }
-    let mut decision = match decide(st, req.method(), path, req.headers(), now, note).await {
+    let mut decision = match decide(st, req.method(), path, plain, req.headers(), now, note).await {
         Ok(d) => d,
         Err(e) => return no_cell_available(e, note),
     };
@@ -287,8 +290,12 @@ async fn route(
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
         return Box::pin(misdirected(st, peer, &parts.method, path, pq, replay, decision, resp, note)).await;
     }
-    let scope = decision.scope();
-    finish(st, resp, path, scope).await
+    // `finish` written out: the response is not moved into another future on the common path.
+    let resp = respond(st, resp, path, decision.scope());
+    if let Some(delay) = not_found_delay(st, resp.status()) {
+        tokio::time::sleep(delay).await;
+    }
+    resp
 }
 
 #[cold]
@@ -362,9 +369,10 @@ impl Resend for Replay<'_> {
     }
 }
 
-/// Cache, then learn; stale entries only when learning fails.
-async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMap, now: Instant, note: &mut Note) -> Result<Decision, LearnError> {
-    match st.cache.lookup_at(path, now) {
+/// Cache, then learn; stale entries only when learning fails. `plain`: [`trust::check_target`]'s
+/// answer for `path`.
+async fn decide(st: &Arc<State>, method: &Method, path: &str, plain: bool, headers: &HeaderMap, now: Instant, note: &mut Note) -> Result<Decision, LearnError> {
+    match st.cache.lookup_at(path, plain, now) {
         Lookup::Fresh(e) => {
             note.cache = CacheResult::Hit;
             st.metrics.cache(CacheResult::Hit);
