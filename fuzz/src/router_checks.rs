@@ -89,9 +89,15 @@ pub fn format_cache_header(h: &CacheHeader) -> String {
 fn routable(path: &str) -> bool {
     let Ok(uri) = path.parse::<Uri>() else { return false };
     match trust::check_target(&uri, MAX_PATH_BYTES) {
-        Ok(()) => {
+        Ok(plain) => {
             let p = uri.path();
             assert!(p.starts_with('/'), "check_target accepted {p:?}");
+            // The router's shortcuts on a path proved plain say what the full checks say.
+            assert!(!plain || !p.contains('%'), "check_target called {p:?} plain");
+            assert_eq!(trust::routing_path_of(p, plain), trust::routing_path(p), "routing path of {p:?}");
+            for learn in ["/api/v4/internal/cells/learn", "/-/learn/"] {
+                assert_eq!(trust::is_learn_path_of(p, learn, plain), trust::is_learn_path(p, learn), "learn path {learn:?} for {p:?}");
+            }
             assert!(!p.contains("//"), "check_target accepted an empty segment: {p:?}");
             assert!(!p.split('/').any(|s| s == "." || s == ".."), "check_target accepted a dot segment: {p:?}");
             // Escapes inside a segment (`%2F`, `%2E`, `%5C`, ...) are forwarded as they are

@@ -211,12 +211,13 @@ impl RouteCache {
     /// Exact entry first, then the longest cached prefix ending on a `/` boundary, both for
     /// the normalized `path`.
     pub fn lookup(&self, path: &str) -> Lookup {
-        self.lookup_at(path, Instant::now())
+        self.lookup_at(path, false, Instant::now())
     }
 
     /// [`RouteCache::lookup`] with freshness judged at `now`: the proxied request reads the
-    /// clock once and shares the reading with the pool and its timeout.
-    pub fn lookup_at(&self, path: &str, now: Instant) -> Lookup {
+    /// clock once and shares the reading with the pool and its timeout. `plain`: what
+    /// [`crate::trust::check_target`] answered for `path` (see [`crate::trust::routing_path_of`]).
+    pub fn lookup_at(&self, path: &str, plain: bool, now: Instant) -> Lookup {
         // The keys are built in the thread's own buffer: one allocation per request less
         // (a lookup only borrows its key; moka and the memo copy what they keep).
         LOOKUP_KEY.with(|buf| match buf.try_borrow_mut() {
@@ -225,16 +226,16 @@ impl RouteCache {
                 if key.capacity() > MAX_KEPT_KEY {
                     key.shrink_to(MAX_KEPT_KEY);
                 }
-                self.lookup_in(path, &mut key, now)
+                self.lookup_in(path, plain, &mut key, now)
             }
-            Err(_) => self.lookup_in(path, &mut String::new(), now),
+            Err(_) => self.lookup_in(path, plain, &mut String::new(), now),
         })
     }
 
     /// [`RouteCache::lookup`], building the keys in `key` (empty).
-    fn lookup_in(&self, path: &str, key: &mut String, now: Instant) -> Lookup {
+    fn lookup_in(&self, path: &str, plain: bool, key: &mut String, now: Instant) -> Lookup {
         let (exact_depths, prefix_depths) = (self.exact_depths.load(Ordering::Acquire), self.prefix_depths.load(Ordering::Acquire));
-        let normalized = crate::trust::routing_path(path);
+        let normalized = crate::trust::routing_path_of(path, plain);
         key.push('=');
         key.push_str(&normalized);
         let depth = depth(&key[1..]);

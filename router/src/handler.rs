@@ -81,9 +81,12 @@ struct Scope<'a> {
 pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Result<Response<ClientBody>, Infallible> {
     let (st, peer) = (&conn.st, &conn.peer);
     let method = req.method().clone();
-    // A clone of the parsed target shares its bytes: no copy of the path per request.
-    let uri = req.uri().clone();
-    let path = uri.path();
+    // The parsed target's path and query, what the cell is sent: a clone shares its bytes (no
+    // copy of the path per request). Only this part of the target is kept, and only once: a
+    // clone of the whole `Uri` and a second one of its path and query cost ~150 instructions
+    // per request with their drops. `path` is `Uri::path`'s answer ("" without a path).
+    let pq = req.uri().path_and_query().cloned();
+    let path = pq.as_ref().map_or("", PathAndQuery::path);
     // The request's one clock reading: the access line's start, the cache's freshness, the
     // pool's idle check and the request timeout all use it (a reading costs ~25 ns each).
     let now = crate::lazy_timer::now();
@@ -96,8 +99,11 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
         note: Note { cache: CacheResult::Bypass, ..Note::default() },
         done: false,
     };
-    let mut resp =
-        if path.starts_with(crate::ROUTER_PATHS) { router_endpoint(&mut access.note) } else { route(st, req, path, peer, now, &mut access.note).await };
+    let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
+        router_endpoint(&mut access.note)
+    } else {
+        route(st, req, path, pq.as_ref(), peer, now, &mut access.note).await
+    };
     let status = resp.status();
     if st.cfg.trace_header {
         add_trace(st, &access.note, &mut resp);
@@ -209,17 +215,27 @@ impl Access<'_> {
     }
 }
 
-/// `now`: when the request began (see [`handle`]).
-async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &Peer, now: Instant, note: &mut Note) -> Response<ClientBody> {
-    if let Err(e) = trust::check_target(req.uri(), st.cfg.max_path_bytes) {
-        return refused_target(st, e, note);
-    }
+/// `now`: when the request began; `pq`: the target's path and query (see [`handle`]).
+#[allow(clippy::too_many_arguments)]
+async fn route(
+    st: &Arc<State>,
+    mut req: Request<Incoming>,
+    path: &str,
+    pq: Option<&PathAndQuery>,
+    peer: &Peer,
+    now: Instant,
+    note: &mut Note,
+) -> Response<ClientBody> {
+    let plain = match trust::check_target(req.uri(), st.cfg.max_path_bytes) {
+        Ok(plain) => plain,
+        Err(e) => return refused_target(st, e, note),
+    };
     // Which cell holds a namespace is the router's to ask, not the clients' (it would enumerate
     // private namespaces): the learn endpoint is never reachable through the router.
-    if trust::is_learn_path(path, &st.cfg.learn_path) {
+    if trust::is_learn_path_of(path, &st.cfg.learn_path, plain) {
         return learn_path_refused(note);
     }
-    let mut decision = match decide(st, req.method(), path, req.headers(), now, note).await {
+    let mut decision = match decide(st, req.method(), path, plain, req.headers(), now, note).await {
         Ok(d) => d,
         Err(e) => return no_cell_available(e, note),
     };
@@ -243,7 +259,15 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
     // client's headers it was made from (see [`Replay`]).
     let client_headers = (!has_body && client_upgrade.is_none()).then(|| saved(&parts.headers));
     let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), found, peer, upgrade);
-    let pq = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    // `check_target` let only origin-form targets through: there is a path and query.
+    let root;
+    let pq = match pq {
+        Some(pq) => pq,
+        None => {
+            root = PathAndQuery::from_static("/");
+            &root
+        }
+    };
 
     if let Some(client_side) = client_upgrade {
         let mut up = Request::builder().method(parts.method.clone()).uri(pq.as_str()).body(body.boxed_unsync()).expect("valid parts");
@@ -254,20 +278,24 @@ async fn route(st: &Arc<State>, mut req: Request<Incoming>, path: &str, peer: &P
         };
     }
 
-    let replay = client_headers.map(|client| Replay { cfg: &st.cfg, peer, method: &parts.method, pq: &pq, client, found });
+    let replay = client_headers.map(|client| Replay { cfg: &st.cfg, peer, method: &parts.method, pq, client, found });
     let body = if has_body { body.boxed_unsync() } else { proxy::empty() };
     // A learn or a wait may have come between: the request timeout then starts now.
     let sent_at = if decision.at_once { now } else { crate::lazy_timer::now() };
     let resend = replay.as_ref().map(|r| r as &dyn Resend);
-    let resp = match proxy::send(st, &peer.timer, decision.cell, &parts.method, &pq, headers, body, resend, sent_at).await {
+    let resp = match proxy::send(st, &peer.timer, decision.cell, &parts.method, pq, headers, body, resend, sent_at).await {
         Ok(r) => r,
         Err(e) => return upstream_failure(st, decision.cell, e, note),
     };
     if resp.status() == StatusCode::MISDIRECTED_REQUEST {
-        return Box::pin(misdirected(st, peer, &parts.method, path, &pq, replay, decision, resp, note)).await;
+        return Box::pin(misdirected(st, peer, &parts.method, path, pq, replay, decision, resp, note)).await;
     }
-    let scope = decision.scope();
-    finish(st, resp, path, scope).await
+    // `finish` written out: the response is not moved into another future on the common path.
+    let resp = respond(st, resp, path, decision.scope());
+    if let Some(delay) = not_found_delay(st, resp.status()) {
+        tokio::time::sleep(delay).await;
+    }
+    resp
 }
 
 #[cold]
@@ -341,9 +369,10 @@ impl Resend for Replay<'_> {
     }
 }
 
-/// Cache, then learn; stale entries only when learning fails.
-async fn decide(st: &Arc<State>, method: &Method, path: &str, headers: &HeaderMap, now: Instant, note: &mut Note) -> Result<Decision, LearnError> {
-    match st.cache.lookup_at(path, now) {
+/// Cache, then learn; stale entries only when learning fails. `plain`: [`trust::check_target`]'s
+/// answer for `path`.
+async fn decide(st: &Arc<State>, method: &Method, path: &str, plain: bool, headers: &HeaderMap, now: Instant, note: &mut Note) -> Result<Decision, LearnError> {
+    match st.cache.lookup_at(path, plain, now) {
         Lookup::Fresh(e) => {
             note.cache = CacheResult::Hit;
             st.metrics.cache(CacheResult::Hit);

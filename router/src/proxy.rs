@@ -563,6 +563,83 @@ mod tests {
         assert!(hyper::body::Body::is_end_stream(&ClientBody::from(empty())));
     }
 
+    /// The headers a cell gets, pinned entry by entry and in order: IPv4 and IPv6 peers, with
+    /// and without `trust_forwarded_headers`, a client that sends none of the forwarding
+    /// headers and one that sends them all (two `X-Forwarded-For`, a `Forwarded`, hop-by-hop
+    /// and internal ones).
+    #[test]
+    fn cells_get_exactly_these_forwarding_headers() {
+        let config = |trust: bool| {
+            let t =
+                format!("name='r'\nlisten='127.0.0.1:0'\ndefault_cell='c0'\ntrust_forwarded_headers={trust}\n[[cells]]\nname='c0'\nurl='http://127.0.0.1:1'\n");
+            Config::from_toml(&t, &crate::Args::default()).unwrap()
+        };
+        let plain: &[(&str, &str)] = &[("host", "gitlab.example"), ("accept", "*/*")];
+        let sent: &[(&str, &str)] = &[
+            ("host", "gitlab.example"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("connection", "keep-alive"),
+            ("x-real-ip", "10.0.0.2"),
+            ("x-forwarded-for", "10.0.0.3"),
+            ("forwarded", "for=10.0.0.4;proto=https"),
+            ("x-forwarded-proto", "https"),
+            ("x-gitlab-cell-cache", "path=/; cell=c0"),
+            ("x-forwarded-host", "front.example"),
+            ("accept", "*/*"),
+        ];
+        let run = |trust: bool, peer: &str, client: &[(&str, &str)]| -> Vec<(String, String)> {
+            let mut h = HeaderMap::new();
+            for (n, v) in client {
+                h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            }
+            let found = scan(&h, Private::Internal);
+            let out = upstream_headers(&config(trust), h, found, &Peer::new(peer.parse().unwrap()), false);
+            out.iter().map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string())).collect()
+        };
+        let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> { l.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect() };
+        let v4 = "192.0.2.7:40000";
+        let v6 = "[2001:db8::7]:40000";
+        fn added(ip: &str) -> [(&str, &str); 4] {
+            [("x-forwarded-for", ip), ("x-forwarded-proto", "http"), ("x-real-ip", ip), ("x-forwarded-host", "gitlab.example")]
+        }
+        for trust in [false, true] {
+            for (peer, ip) in [(v4, "192.0.2.7"), (v6, "2001:db8::7")] {
+                let mut want = plain.to_vec();
+                want.extend(added(ip));
+                assert_eq!(run(trust, peer, plain), pairs(&want), "trust={trust} peer={peer}");
+            }
+        }
+        // Not trusted: the client's forwarding headers are replaced in place, `Forwarded` and
+        // the hop-by-hop and internal ones are gone (each removal moves the map's last entry
+        // into the gap).
+        for (peer, ip) in [(v4, "192.0.2.7"), (v6, "2001:db8::7")] {
+            let want = [
+                ("host", "gitlab.example"),
+                ("x-forwarded-for", ip),
+                ("x-forwarded-host", "gitlab.example"),
+                ("x-real-ip", ip),
+                ("accept", "*/*"),
+                ("x-forwarded-proto", "http"),
+            ];
+            assert_eq!(run(false, peer, sent), pairs(&want), "peer={peer}");
+        }
+        // Trusted: the chain is extended, the others kept.
+        for (peer, ip, node) in [(v4, "192.0.2.7", "192.0.2.7"), (v6, "2001:db8::7", "\"[2001:db8::7]\"")] {
+            let xff = format!("10.0.0.1, 10.0.0.3, {ip}");
+            let fwd = format!("for=10.0.0.4;proto=https, for={node}");
+            let want = [
+                ("host", "gitlab.example"),
+                ("x-forwarded-for", xff.as_str()),
+                ("accept", "*/*"),
+                ("x-real-ip", "10.0.0.2"),
+                ("forwarded", fwd.as_str()),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "front.example"),
+            ];
+            assert_eq!(run(true, peer, sent), pairs(&want), "peer={peer}");
+        }
+    }
+
     #[test]
     fn untouched_maps_stay_as_they_are() {
         let mut h = HeaderMap::new();
