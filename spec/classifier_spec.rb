@@ -59,6 +59,17 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     expect(classifier.learn("GET", path).path).to equal(path)
   end
 
+  it "gives the native answer itself for dup and clone, and refuses to marshal or unfreeze it, clearly" do
+    result = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
+    expect(result.dup).to equal(result)
+    expect(result.clone).to equal(result)
+    expect(result.clone.path).to eq("/gitlab-org/gitlab-test")
+    expect { result.clone(freeze: false) }.to raise_error(ArgumentError, "can't unfreeze Gitlab::Cells::Learn::Result")
+    expect { Marshal.dump(result) }.to raise_error(TypeError, /no _dump_data is defined/)
+    # What an application keeps or sends is the answer's Hash (or its JSON).
+    expect(Marshal.load(Marshal.dump(result.to_h(cell: "c")))).to eq(result.to_h(cell: "c"))
+  end
+
   it "answers a UTF-8 path whatever the request String's encoding, leaving that String as it was" do
     ["/-/profile", "/gitlab-org/gitlab-test/-/issues", "/x/caf\u00e9/-/issues", "/caf\u00e9"].each do |path|
       [path.b, path.dup, path.dup.force_encoding(Encoding::US_ASCII), -path].each do |given|

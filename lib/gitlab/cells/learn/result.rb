@@ -185,6 +185,18 @@ module Gitlab
           def initialize(*)
             raise NotImplementedError, "only the native classifier builds #{self.class.name}"
           end
+
+          # Frozen and immutable, and its data lives on the native side, which a copy would not
+          # share: a copy is the object itself, as for Integer and Symbol.
+          def dup
+            self
+          end
+
+          def clone(freeze: nil)
+            raise ArgumentError, "can't unfreeze #{Result.name}" if freeze == false
+
+            self
+          end
         end
         private_constant :FromNative
       end
