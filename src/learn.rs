@@ -249,6 +249,13 @@ pub enum Learned {
 }
 
 impl Learned {
+    /// The path the answer is about (the prefix to cache, or the exact path).
+    pub fn path(&self) -> &str {
+        match self {
+            Learned::Routable { path, .. } | Learned::Fixed { path, .. } | Learned::Default { path, .. } => path,
+        }
+    }
+
     /// The matched route's index, if a route matched.
     pub fn route(&self) -> Option<usize> {
         match self {

@@ -293,7 +293,7 @@ impl Classifier {
                     Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route }
                 }
             };
-            let path = reused_path(ruby, path_info, answer_path(&learned)).map(Opaque::from);
+            let path = reused_path(ruby, path_info, learned.path()).map(Opaque::from);
             let answer = Answer { flags: flags.pack(), learned, path: Cell::new(path), extra: Cell::new(None), routes: routes.into() };
             let obj = ruby.obj_wrap(answer);
             obj.freeze();
@@ -465,12 +465,7 @@ impl magnus::DataTypeFunctions for Answer {
     }
 
     fn size(&self) -> usize {
-        let (path, extra) = match &self.learned {
-            Learned::Routable { path, entity, .. } => (path, entity.key.len()),
-            Learned::Fixed { path, cell, .. } => (path, cell.as_ref().map_or(0, String::len)),
-            Learned::Default { path, .. } => (path, 0),
-        };
-        std::mem::size_of::<Self>() + path.len() + extra
+        std::mem::size_of::<Self>() + self.learned.path().len() + extra_of(&self.learned).map_or(0, str::len)
     }
 }
 
@@ -498,9 +493,12 @@ unsafe extern "C" fn allocate_empty_answer(class: rb_sys::VALUE) -> rb_sys::VALU
     unsafe { rb_sys::rb_data_typed_object_wrap(class, std::ptr::null_mut(), data_type) }
 }
 
-fn answer_path(learned: &Learned) -> &str {
+/// What `#extra` reads: the entity key of a routable answer, the cell of a fixed one.
+fn extra_of(learned: &Learned) -> Option<&str> {
     match learned {
-        Learned::Routable { path, .. } | Learned::Fixed { path, .. } | Learned::Default { path, .. } => path,
+        Learned::Routable { entity, .. } => Some(&entity.key),
+        Learned::Fixed { cell, .. } => cell.as_deref(),
+        Learned::Default { .. } => None,
     }
 }
 
@@ -527,7 +525,7 @@ impl Answer {
     /// `#path`: the path the router may cache, a frozen UTF-8 String (the same one each time).
     fn path(ruby: &Ruby, rb_self: Value) -> Result<RString, Error> {
         let this = receiver::<Self>(ruby, rb_self)?;
-        Ok(cached_string(ruby, &this.path, answer_path(&this.learned)))
+        Ok(cached_string(ruby, &this.path, this.learned.path()))
     }
 
     /// `#flags` (private): the packed small fields, see [`Flags`].
@@ -538,11 +536,7 @@ impl Answer {
     /// `#extra` (private): the entity key of a routable answer, the cell of a fixed one, else nil.
     fn extra(ruby: &Ruby, rb_self: Value) -> Result<Option<RString>, Error> {
         let this = receiver::<Self>(ruby, rb_self)?;
-        Ok(match &this.learned {
-            Learned::Routable { entity, .. } => Some(cached_string(ruby, &this.extra, &entity.key)),
-            Learned::Fixed { cell: Some(cell), .. } => Some(cached_string(ruby, &this.extra, cell)),
-            Learned::Fixed { cell: None, .. } | Learned::Default { .. } => None,
-        })
+        Ok(extra_of(&this.learned).map(|extra| cached_string(ruby, &this.extra, extra)))
     }
 
     /// `#route`: the RouteInfo of the route that matched, or nil.
