@@ -29,19 +29,22 @@ thread_local! {
 }
 
 async fn forward(upstream: SocketAddr, req: Request<Incoming>) -> Result<Response<Incoming>, Box<dyn std::error::Error + Send + Sync>> {
-    let pooled = IDLE.with(|idle| idle.borrow_mut().pop());
-    let mut sender = match pooled {
-        Some(s) => s,
-        None => {
+    let mut sender = loop {
+        let Some(mut pooled) = IDLE.with(|idle| idle.borrow_mut().pop()) else {
             let stream = tokio::net::TcpStream::connect(upstream).await?;
             stream.set_nodelay(true)?;
-            let (sender, conn) = hyper::client::conn::http1::Builder::new().writev(false).handshake(TokioIo::new(stream)).await?;
+            let (mut sender, conn) = hyper::client::conn::http1::Builder::new().writev(false).handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
-            sender
+            sender.ready().await?;
+            break sender;
+        };
+        // The previous exchange on a pooled connection may still be finishing its body; one the
+        // upstream closed meanwhile is dropped for the next (or a new one), as any pool does —
+        // without this the floor answered a few requests of a run with a closed connection.
+        if pooled.ready().await.is_ok() {
+            break pooled;
         }
     };
-    // The previous exchange on a pooled connection may still be finishing its body.
-    sender.ready().await?;
     let resp = sender.send_request(req).await?;
     IDLE.with(|idle| idle.borrow_mut().push(sender));
     Ok(resp)
