@@ -99,11 +99,8 @@ pub async fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> Res
         note: Note { cache: CacheResult::Bypass, ..Note::default() },
         done: false,
     };
-    let mut resp = if path.starts_with(crate::ROUTER_PATHS) {
-        router_endpoint(&mut access.note)
-    } else {
-        route(st, req, path, pq.as_ref(), peer, now, &mut access.note).await
-    };
+    let mut resp =
+        if path.starts_with(crate::ROUTER_PATHS) { router_endpoint(&mut access.note) } else { route(st, req, pq.as_ref(), peer, now, &mut access.note).await };
     let status = resp.status();
     if st.cfg.trace_header {
         add_trace(st, &access.note, &mut resp);
@@ -216,16 +213,8 @@ impl Access<'_> {
 }
 
 /// `now`: when the request began; `pq`: the target's path and query (see [`handle`]).
-#[allow(clippy::too_many_arguments)]
-async fn route(
-    st: &Arc<State>,
-    mut req: Request<Incoming>,
-    path: &str,
-    pq: Option<&PathAndQuery>,
-    peer: &Peer,
-    now: Instant,
-    note: &mut Note,
-) -> Response<ClientBody> {
+async fn route(st: &Arc<State>, mut req: Request<Incoming>, pq: Option<&PathAndQuery>, peer: &Peer, now: Instant, note: &mut Note) -> Response<ClientBody> {
+    let path = pq.map_or("", PathAndQuery::path);
     let plain = match trust::check_target(req.uri(), st.cfg.max_path_bytes) {
         Ok(plain) => plain,
         Err(e) => return refused_target(st, e, note),
