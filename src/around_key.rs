@@ -20,6 +20,17 @@
 //! glob's one byte or more). Suffixes are not split: their walks are short already, and
 //! splitting them made the search slower.
 //!
+//! A prefix with another run that can match any number of `/` (GitLab CE's `*namespace_id`
+//! requirement, `X(/X)*`) is split the same way at the `/` after that run and the parameter
+//! segments right after it (`\A/X(/X)*/P/` and `/-/settings/ci_cd/`), the two sharing that
+//! `/`: the prefix matches when a head ends right after the byte a tail starts at. Walked
+//! whole, each such prefix kept its own copy of the run alive back to the path's start, and
+//! varied paths took the reverse DFA through as many states as the table's prefixes hold
+//! bytes. A tail that is then a plain literal (most are) is compared with the bytes before
+//! the key instead of walked: in a lazy DFA each byte of a literal is a state of its own, with
+//! a row of transitions (256 bytes on GitLab CE). On CE's 4,033 recorded requests cycled
+//! through `recognize` and `matches` the reverse DFA's cache went 1.18 MB → 0.32 MB.
+//!
 //! A route matches iff, at some occurrence of its key as a whole segment after a `/`, its
 //! prefix matches the path up to the key and its suffix matches the rest: the key literal sits
 //! between a `/` and a `/`, `.`, newline or the end in every path the route matches (see the
@@ -29,9 +40,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use regex_automata::hybrid::dfa::{Cache, OverlappingState, DFA};
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::util::pool::Pool;
 use regex_automata::{Anchored, Input};
+use regex_syntax::hir::{HirKind, Literal};
 use rustc_hash::FxHashMap;
 
 use crate::engine::{lazy_dfa, parse_patterns, Direction, EngineConfig};
@@ -75,16 +88,21 @@ pub(crate) enum Part {
     Whole(String),
     /// `head · glob · tail`, the glob being Journey's default (`[^\n]+`).
     Glob { head: String, tail: String },
+    /// `head` and `tail` sharing one `/`: the head ends with it, the tail starts with it.
+    AtSlash { head: String, tail: String },
 }
 
 /// A keyed route with the ids of its patterns.
 #[derive(Clone, Copy, Debug)]
 struct KeyedRoute {
     route: u32,
-    /// Its whole prefix or its prefix's tail, in `prefixes`.
+    /// Its whole prefix or its prefix's tail: an id of [`AroundKey::literal_prefixes`] (walked
+    /// by the reverse DFA when not a literal).
     prefix: u32,
     /// Its prefix's head in `heads`, or [`NO_HEAD`].
     head: u32,
+    /// How its head and tail meet (when it has a head).
+    join: Join,
     /// Its suffix in `suffixes`.
     suffix: u32,
     slashes: [Slashes; 2],
@@ -99,6 +117,15 @@ impl KeyedRoute {
 
 const NO_HEAD: u32 = u32::MAX;
 
+/// How a prefix's head (ending at `head_at`) and tail (starting at `tail_at`) make the prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Join {
+    /// Journey's default glob between them: one byte at least, no newline.
+    Glob,
+    /// The `/` both match: the head ends right after the byte the tail starts at.
+    Slash,
+}
+
 /// The automata and key index for routes matched around their key.
 pub(crate) struct AroundKey {
     dfas: Arc<Dfas>,
@@ -106,10 +133,17 @@ pub(crate) struct AroundKey {
     caches: Pool<Caches, CachesFn>,
     /// Key segment → its routes, ascending. FxHash: the keys come from the route table.
     keys: FxHashMap<Box<[u8]>, Box<[KeyedRoute]>>,
+    /// Per prefix id, the bytes of a prefix (tail) that is a plain literal (`/-/settings/ci_cd/`):
+    /// compared with the bytes before the key rather than walked by the reverse DFA, where each
+    /// of its bytes would be a state of its own (a row of transitions, 256 bytes on GitLab CE).
+    literal_prefixes: Box<[Option<Box<[u8]>>]>,
+    /// Per pattern of the reverse DFA, its prefix id (the prefixes that are not literals).
+    walked_prefixes: Box<[u32]>,
 }
 
 struct Dfas {
-    /// Reverse, over every distinct whole prefix and prefix tail, from the key's start.
+    /// Reverse, over every distinct whole prefix and prefix tail that is not a literal, from the
+    /// key's start.
     prefixes: DFA,
     /// Forward, over every distinct prefix head, from the path's start.
     heads: DFA,
@@ -166,11 +200,12 @@ impl AroundKey {
         let (mut prefixes, mut heads, mut suffixes) = (Patterns::default(), Patterns::default(), Patterns::default());
         let mut keys: HashMap<String, Vec<KeyedRoute>> = HashMap::new();
         for r in routes {
-            let (prefix, head) = match r.prefix {
-                Part::Whole(p) => (prefixes.id(p), NO_HEAD),
-                Part::Glob { head, tail } => (prefixes.id(tail), heads.id(head)),
+            let (prefix, head, join) = match r.prefix {
+                Part::Whole(p) => (prefixes.id(p), NO_HEAD, Join::Glob),
+                Part::Glob { head, tail } => (prefixes.id(tail), heads.id(head), Join::Glob),
+                Part::AtSlash { head, tail } => (prefixes.id(tail), heads.id(head), Join::Slash),
             };
-            keys.entry(r.key).or_default().push(KeyedRoute { route: r.route, prefix, head, suffix: suffixes.id(r.suffix), slashes: r.slashes });
+            keys.entry(r.key).or_default().push(KeyedRoute { route: r.route, prefix, head, join, suffix: suffixes.id(r.suffix), slashes: r.slashes });
         }
         let keys = keys
             .into_iter()
@@ -179,8 +214,22 @@ impl AroundKey {
                 (k.into_bytes().into_boxed_slice(), v.into_boxed_slice())
             })
             .collect();
+        let mut walked = Vec::new();
+        let mut walked_prefixes = Vec::new();
+        let literal_prefixes = parse_patterns(&prefixes.texts)?
+            .into_iter()
+            .enumerate()
+            .map(|(id, hir)| match hir.kind() {
+                HirKind::Literal(Literal(bytes)) => Some(bytes.clone()),
+                _ => {
+                    walked.push(hir);
+                    walked_prefixes.push(id as u32);
+                    None
+                }
+            })
+            .collect();
         let dfas = Arc::new(Dfas {
-            prefixes: lazy_dfa(&parse_patterns(&prefixes.texts)?, config, Direction::Reverse)?,
+            prefixes: lazy_dfa(&walked, config, Direction::Reverse)?,
             heads: lazy_dfa(&parse_patterns(&heads.texts)?, config, Direction::Forward)?,
             suffixes: lazy_dfa(&parse_patterns(&suffixes.texts)?, config, Direction::Forward)?,
         });
@@ -190,7 +239,7 @@ impl AroundKey {
             heads: for_pool.heads.create_cache(),
             suffixes: for_pool.suffixes.create_cache(),
         });
-        Ok(AroundKey { dfas, caches: Pool::new(create), keys })
+        Ok(AroundKey { dfas, caches: Pool::new(create), keys, literal_prefixes, walked_prefixes: walked_prefixes.into_boxed_slice() })
     }
 
     /// Calls `found` with every keyed route in `routes` (a range of route indexes) that matches
@@ -206,10 +255,13 @@ impl AroundKey {
         let mut tails = Pairs::new();
         // Per path, when first needed: the heads' ends.
         let mut heads: Option<Pairs> = None;
-        // The glob between a head ending at `from` and a tail starting at `to`: one byte at
-        // least, no newline.
+        // Whether a head ending at `from` and a tail starting at `to` meet: around a glob, one
+        // byte at least and no newline; at a slash, the tail's first byte the head's last.
         let newline = path.contains(&b'\n');
-        let glob = |from: u32, to: u32| from < to && !(newline && path[from as usize..to as usize].contains(&b'\n'));
+        let meet = |join: Join, from: u32, to: u32| match join {
+            Join::Glob => from < to && !(newline && path[from as usize..to as usize].contains(&b'\n')),
+            Join::Slash => from == to + 1,
+        };
         let slashes_in = |bytes: &[u8]| bytes.iter().filter(|&&b| b == b'/').count();
         let mut total_slashes = None;
         let (mut counted, mut before) = (0, 0);
@@ -234,9 +286,22 @@ impl AroundKey {
             if !routes.iter().any(|r| r.admits(before, after) && suffixes.contains(r.suffix)) {
                 continue;
             }
+            // The literal prefixes these routes need, compared; the others walked back at once.
             tails.clear();
-            let input = Input::new(path).range(..start).anchored(Anchored::Yes);
-            overlapping(&mut |p, at| tails.push((p, at as u32)), |state| dfas.prefixes.try_search_overlapping_rev(&mut caches.prefixes, &input, state))?;
+            let mut walk = false;
+            for r in routes.iter().filter(|r| r.admits(before, after) && suffixes.contains(r.suffix)) {
+                match &self.literal_prefixes[r.prefix as usize] {
+                    Some(literal) if !tails.as_slice().iter().any(|&(p, _)| p == r.prefix) && path[..start].ends_with(literal) => {
+                        tails.push((r.prefix, (start - literal.len()) as u32))
+                    }
+                    Some(_) => {}
+                    None => walk = true,
+                }
+            }
+            if walk {
+                let walked = &self.walked_prefixes;
+                matches_back(&dfas.prefixes, &mut caches.prefixes, path, start, |p, at| tails.push((walked[p as usize], at as u32)))?;
+            }
             for r in routes.iter() {
                 if !r.admits(before, after) || !suffixes.contains(r.suffix) {
                     continue;
@@ -244,22 +309,22 @@ impl AroundKey {
                 let matched = if r.head == NO_HEAD {
                     // A whole prefix starts with `\A`: it only matches from 0.
                     tails.as_slice().iter().any(|&(p, _)| p == r.prefix)
+                } else if !tails.as_slice().iter().any(|&(p, _)| p == r.prefix) {
+                    // No walk forward for heads when the tail is not there.
+                    false
                 } else {
                     let heads = match &mut heads {
                         Some(h) => &*h,
                         None => {
                             let mut found_heads = Pairs::new();
-                            let input = Input::new(path).anchored(Anchored::Yes);
-                            overlapping(&mut |h, at| found_heads.push((h, at as u32)), |state| {
-                                dfas.heads.try_search_overlapping_fwd(&mut caches.heads, &input, state)
-                            })?;
+                            matches_from_start(&dfas.heads, &mut caches.heads, path, |h, at| found_heads.push((h, at as u32)))?;
                             &*heads.insert(found_heads)
                         }
                     };
                     tails
                         .as_slice()
                         .iter()
-                        .any(|&(p, tail_at)| p == r.prefix && heads.as_slice().iter().any(|&(h, head_at)| h == r.head && glob(head_at, tail_at)))
+                        .any(|&(p, tail_at)| p == r.prefix && heads.as_slice().iter().any(|&(h, head_at)| h == r.head && meet(r.join, head_at, tail_at)))
                 };
                 if matched {
                     found(r.route);
@@ -290,7 +355,10 @@ impl AroundKey {
         let index: usize = self.keys.iter().map(|(k, v)| k.len() + std::mem::size_of_val::<[KeyedRoute]>(v)).sum();
         let table = crate::heap::hash_table::<Box<[u8]>, Box<[KeyedRoute]>>(self.keys.capacity());
         let dfas = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Dfas>();
-        self.dfas.all().iter().map(|d| d.get_nfa().memory_usage()).sum::<usize>() + dfas + index + table + crate::heap::pool::<Caches, CachesFn>()
+        let literals =
+            std::mem::size_of_val::<[Option<Box<[u8]>>]>(&self.literal_prefixes) + self.literal_prefixes.iter().flatten().map(|l| l.len()).sum::<usize>();
+        let prefixes = literals + std::mem::size_of_val::<[u32]>(&self.walked_prefixes);
+        self.dfas.all().iter().map(|d| d.get_nfa().memory_usage()).sum::<usize>() + dfas + index + table + prefixes + crate::heap::pool::<Caches, CachesFn>()
     }
 }
 
@@ -312,20 +380,22 @@ fn key_segments(path: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     })
 }
 
-/// Runs an overlapping search to its end, reporting each match's pattern and offset (its end
-/// forward, its start in reverse).
-fn overlapping(
-    found: &mut impl FnMut(u32, usize),
-    mut search: impl FnMut(&mut OverlappingState) -> Result<(), regex_automata::MatchError>,
-) -> Result<(), SearchError> {
-    let mut state = OverlappingState::start();
-    loop {
-        search(&mut state)?;
-        match state.get_match() {
-            Some(hm) => found(hm.pattern().as_u32(), hm.offset()),
-            None => return Ok(()),
-        }
-    }
+/// Calls `found` with every pattern of a forward DFA that matches `hay` from its start, and the
+/// offset where that match ends (each pattern once per end), as an overlapping search reports
+/// them, but with every pattern of a match state read at once rather than the search
+/// re-entered once per match (a head ends after most `/` of a path).
+fn matches_from_start(dfa: &DFA, cache: &mut Cache, hay: &[u8], found: impl FnMut(u32, usize)) -> Result<(), SearchError> {
+    let sid = dfa.start_state_forward(cache, &Input::new(hay).anchored(Anchored::Yes))?;
+    // Match states are entered one byte late: a match seen after `hay[at]` ends at `at`.
+    walk(dfa, cache, sid, hay.iter().copied().enumerate(), hay.len(), Report::Every, found)
+}
+
+/// The same for a reverse DFA read back from `end` (look-arounds still see the bytes after
+/// it): every pattern that matches `hay[start..end]` for some `start`, with that start.
+fn matches_back(dfa: &DFA, cache: &mut Cache, hay: &[u8], end: usize, found: impl FnMut(u32, usize)) -> Result<(), SearchError> {
+    let sid = dfa.start_state_reverse(cache, &Input::new(hay).range(..end).anchored(Anchored::Yes))?;
+    // One byte late, as forward: a match seen after `hay[at]` starts at `at + 1`.
+    walk(dfa, cache, sid, (0..end).rev().map(|at| (at + 1, hay[at])), 0, Report::Every, found)
 }
 
 /// Calls `found` with every pattern that matches all of `hay[start..]` (look-behinds still see
@@ -335,9 +405,33 @@ fn overlapping(
 /// re-enters once per match, and a short suffix is matched by a dozen patterns at once (37
 /// reports a path on GitLab's templates, which took most of the time spent on suffixes).
 pub(crate) fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
-    let input = Input::new(hay).range(start..).anchored(Anchored::Yes);
-    let mut sid = dfa.start_state_forward(cache, &input)?;
-    for &b in &hay[start..] {
+    let sid = dfa.start_state_forward(cache, &Input::new(hay).range(start..).anchored(Anchored::Yes))?;
+    walk(dfa, cache, sid, hay[start..].iter().map(|&b| (0, b)), hay.len(), Report::AtEnd, |p, _| found(p))
+}
+
+/// Which match states [`walk`] reports.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Report {
+    /// Each one on the way, and the one after the end of input.
+    Every,
+    /// Only the one after the end of input: the matches of all of the bytes.
+    AtEnd,
+}
+
+/// Walks `dfa` from `sid` over `bytes`, each with the offset of the matches a match state entered
+/// on it stands for, then over the end of input (matches at `eoi_at`), calling `found` with the
+/// patterns of the match states `report` asks for; stops early at the dead state.
+#[inline]
+fn walk(
+    dfa: &DFA,
+    cache: &mut Cache,
+    mut sid: LazyStateID,
+    bytes: impl Iterator<Item = (usize, u8)>,
+    eoi_at: usize,
+    report: Report,
+    mut found: impl FnMut(u32, usize),
+) -> Result<(), SearchError> {
+    for (at, b) in bytes {
         sid = dfa.next_state(cache, sid, b)?;
         if sid.is_tagged() {
             if sid.is_dead() {
@@ -346,12 +440,17 @@ pub(crate) fn suffix_matches(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: us
             if sid.is_quit() {
                 return Err(SearchError::GaveUp { byte: b });
             }
+            if report == Report::Every && sid.is_match() {
+                for i in 0..dfa.match_len(cache, sid) {
+                    found(dfa.match_pattern(cache, sid, i).as_u32(), at);
+                }
+            }
         }
     }
     sid = dfa.next_eoi_state(cache, sid)?;
     if sid.is_match() {
         for i in 0..dfa.match_len(cache, sid) {
-            found(dfa.match_pattern(cache, sid, i).as_u32());
+            found(dfa.match_pattern(cache, sid, i).as_u32(), eoi_at);
         }
     }
     Ok(())
@@ -414,6 +513,49 @@ mod tests {
         assert_eq!(segs("/x.y.z/w"), ["x", "w"]);
     }
 
+    /// The routes of `index` that match `path` (each once), ascending.
+    fn matching(index: &AroundKey, path: &str) -> Vec<u32> {
+        let mut v = Vec::new();
+        index.for_each_match(path.as_bytes(), 0..u32::MAX, |r| v.push(r)).unwrap();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Prefixes split at a `/` both halves match: the head must end right after the byte the
+    /// tail starts at, whether the tail is a literal (compared) or not (walked).
+    #[test]
+    fn prefixes_split_at_a_slash_meet_there() {
+        let head = r"(?-u)\A/(?:[a-z]+(?:/[a-z]+)*)/";
+        let end = r"(?-u)\n?\z";
+        let at_slash = |route: u32, key: &str, tail: &str| SplitRoute {
+            route,
+            key: key.into(),
+            prefix: Part::AtSlash { head: head.into(), tail: tail.into() },
+            suffix: end.into(),
+            slashes: [Slashes::ANY; 2],
+        };
+        let routes = vec![at_slash(0, "edit", r"(?-u)/\x2D/"), at_slash(1, "jobs", r"(?-u)/\x2D/(?:[0-9]+)/"), at_slash(2, "raw", r"(?-u)/")];
+        let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
+        assert_eq!(index.literal_prefixes.iter().filter(|l| l.is_some()).count(), 2);
+        assert_eq!(index.walked_prefixes.len(), 1);
+        let found = |p: &str| matching(&index, p);
+        assert_eq!(found("/a/b/-/edit"), [0]);
+        assert_eq!(found("/a/-/edit\n"), [0]);
+        assert_eq!(found("/a/b/c/-/12/jobs"), [1]);
+        assert_eq!(found("/a/raw"), [2]);
+        assert_eq!(found("/a/b/raw"), [2]);
+        // The tail matches, but no head ends right after its `/`.
+        assert_eq!(found("/1/-/edit"), Vec::<u32>::new());
+        assert_eq!(found("/a/-/-/edit"), Vec::<u32>::new());
+        assert_eq!(found("/a/b-/edit"), Vec::<u32>::new());
+        assert_eq!(found("/1/-/2/jobs"), Vec::<u32>::new());
+        assert_eq!(found("/a/-/x/jobs"), Vec::<u32>::new());
+        assert_eq!(found("/a/-/12/-/12/jobs"), Vec::<u32>::new());
+        assert_eq!(found("/raw"), Vec::<u32>::new());
+        assert_eq!(found("/1/raw"), Vec::<u32>::new());
+    }
+
     #[test]
     fn routes_match_around_any_occurrence_of_their_key() {
         let glob = r"(?-u)\A/(?:[^\n]+?)/(?:[^/.?]+)/-/";
@@ -444,13 +586,7 @@ mod tests {
             },
         ];
         let index = AroundKey::build(routes, &EngineConfig::default()).unwrap();
-        let found = |p: &str| {
-            let mut v = Vec::new();
-            index.for_each_match(p.as_bytes(), 0..u32::MAX, |r| v.push(r)).unwrap();
-            v.sort();
-            v.dedup();
-            v
-        };
+        let found = |p: &str| matching(&index, p);
         assert_eq!(found("/a/b/-/issues"), [0]);
         assert_eq!(found("/a/b/-/issues.json"), [0]);
         assert_eq!(found("/a/issues/-/issues/5"), [1]);

@@ -540,23 +540,45 @@ fn static_first_segment(spec: &[journey::SpecNode], mounted: bool) -> Option<Str
 }
 
 /// The DFA pattern(s) for the run of a route's regex before its key: split around its glob if
-/// it has exactly one default glob (see [`AroundKey`]), else whole; and whether the
-/// translation widened anything.
+/// it has exactly one default glob, else at the `/` after its last run of unbounded segments
+/// if it has one (see [`AroundKey`]), else whole; and whether the translation widened anything.
 fn split_prefix(items: &[Node]) -> (Part, bool) {
     let globs: Vec<usize> = (0..items.len()).filter(|&i| is_default_glob(&items[i])).collect();
-    match globs[..] {
+    let (part, widenings) = match globs[..] {
         [glob] => {
-            let head = translate_seq(&items[..glob]);
-            let tail = translate_seq(&items[glob + 1..]);
-            let widened = !head.widenings.is_empty() || !tail.widenings.is_empty();
-            (Part::Glob { head: head.pattern, tail: tail.pattern }, widened)
+            let (head, tail) = (translate_seq(&items[..glob]), translate_seq(&items[glob + 1..]));
+            (Part::Glob { head: head.pattern, tail: tail.pattern }, head.widenings.len() + tail.widenings.len())
         }
-        _ => {
-            let whole = translate_seq(items);
-            let widened = !whole.widenings.is_empty();
-            (Part::Whole(whole.pattern), widened)
-        }
+        _ => match slash_after_unbounded(items) {
+            // The `/` ends the head and starts the tail: both match it.
+            Some(slash) => {
+                let (head, tail) = (translate_seq(&items[..=slash]), translate_seq(&items[slash..]));
+                (Part::AtSlash { head: head.pattern, tail: tail.pattern }, head.widenings.len() + tail.widenings.len())
+            }
+            None => {
+                let whole = translate_seq(items);
+                (Part::Whole(whole.pattern), whole.widenings.len())
+            }
+        },
+    };
+    (part, widenings > 0)
+}
+
+/// Where a prefix splits so that its tail, walked back from the key, crosses neither the last
+/// run that can match any number of `/` (GitLab's `*namespace_id` requirement, `X(/X)*`) nor
+/// the parameter segments right after it (`:project_id`), whose bytes could be anything a path
+/// holds there: the `/` after them, if the run is followed by `/`.
+fn slash_after_unbounded(items: &[Node]) -> Option<usize> {
+    let is_slash = |at: usize| matches!(items.get(at), Some(Node::Class(set)) if set.single_byte() == Some(b'/'));
+    let last = items.iter().rposition(|item| slashes(std::slice::from_ref(item)).max == u16::MAX)?;
+    let mut slash = last + 1;
+    if !is_slash(slash) {
+        return None;
     }
+    while matches!(items.get(slash + 1), Some(Node::Capture { .. })) && is_slash(slash + 2) {
+        slash += 2;
+    }
+    Some(slash)
 }
 
 /// How many `/` a match of the sequence `items` can hold (bounds, `u16::MAX` for none).
