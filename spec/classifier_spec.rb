@@ -222,6 +222,22 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
       expect(recognized.params).to eq("a" => "x", "b" => "y/z", "format" => "json")
     end
 
+    it "announces the Strings an answer makes once it is old (its type is write-barrier protected)" do
+      # In a child process: a missed write barrier is a [BUG] abort in verify_internal_consistency.
+      script = <<~RUBY
+        require "gitlab/cells/learn"
+        classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(#{File.join(CORPUS_DIR, "gitlabish-routes.json").inspect}))
+        results = Array.new(20) { classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues") }
+        4.times { GC.start(full_mark: false) }
+        strings = results.map { |result| [result.path, result.entity.key] }
+        GC.verify_internal_consistency
+        print strings.uniq.inspect
+      RUBY
+      out, err, status = Open3.capture3(RbConfig.ruby, "-I", File.join(REPO_ROOT, "lib"), "-e", script)
+      expect([status.success?, err[/\[BUG\].*|WB miss.*/]]).to eq([true, nil])
+      expect(out).to eq([["/gitlab-org/gitlab-test", "gitlab-org/gitlab-test"]].inspect)
+    end
+
     it "lets other threads run while compiling (the GVL is released)" do
       big = JSON.parse(table) * 3
       ticks = 0
