@@ -4,7 +4,9 @@
 //! routes take milliseconds to determinize, and Puma's other threads should keep serving),
 //! maps core errors to the gem's exception classes (defined in Ruby before this library is
 //! loaded), and catches panics so none ever unwinds into Ruby. Everything idiomatic — result
-//! objects, matchers, the Rack endpoint — lives in `lib/`.
+//! objects, matchers, the Rack endpoint — lives in `lib/`, except two hot paths defined here on
+//! the gem's own classes: `Classifier#learn` (`classifier_learn`) and the readers of
+//! `Result::FromNative` (`Answer`).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
