@@ -5,6 +5,13 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
 
   let(:table) { File.read(File.join(CORPUS_DIR, "gitlabish-routes.json")) }
   let(:vectors) { File.readlines(File.join(CORPUS_DIR, "gitlabish-requests.jsonl")).map { |l| JSON.parse(l) } }
+  # Two routes with dynamic constraints that both match "/gitlab-org".
+  let(:dynamic) do
+    described_class.new(routes: [
+                          { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },
+                          { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
+                        ])
+  end
 
   it "recognizes every corpus vector as Rails did, route and params" do
     vectors.each do |v|
@@ -87,19 +94,62 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
   end
 
   it "asks the block about dynamic constraints, in Rails' order" do
-    dynamic = described_class.new(routes: [
-                                    { "verb" => "GET", "path" => "/:group_id(.:format)", "dynamic_constraints" => true },
-                                    { "verb" => "GET", "path" => "/:username(.:format)", "dynamic_constraints" => true }
-                                  ])
-    asked = []
-    match = dynamic.recognize("GET", "/gitlab-org") do |route, params|
-      asked << [route.index, params]
-      route.index == 1
+    %i[recognize learn].each do |call|
+      asked = []
+      answer = dynamic.public_send(call, "GET", "/gitlab-org") do |route, params|
+        asked << [route.index, params]
+        route.index == 1
+      end
+      expect(asked).to eq([[0, { "group_id" => "gitlab-org" }], [1, { "username" => "gitlab-org" }]]), call.to_s
+      expect(answer.route.index).to eq(1)
+      expect { dynamic.public_send(call, "GET", "/x") { raise ArgumentError, "lookup failed" } }.to raise_error(ArgumentError, "lookup failed")
     end
-    expect(asked).to eq([[0, { "group_id" => "gitlab-org" }], [1, { "username" => "gitlab-org" }]])
-    expect(match.route.index).to eq(1)
-    expect { dynamic.recognize("GET", "/x") { raise ArgumentError, "lookup failed" } }.to raise_error(ArgumentError, "lookup failed")
     expect(dynamic.matches("GET", "/x").map { |m| m.route.index }).to eq([0, 1])
+  end
+
+  describe "#learn, native for the common call" do
+    let(:refusing_groups) do
+      Class.new do
+        attr_reader :asked
+
+        def for(method, path_info)
+          (@asked ||= []) << [method, path_info]
+          ->(route, _params) { route.index != 0 }
+        end
+      end.new
+    end
+
+    it "takes (method, path_info) and an optional block, as a method of Classifier" do
+      expect(described_class.instance_method(:learn).owner).to eq(described_class)
+      expect(described_class.instance_method(:learn).arity).to eq(2)
+      expect { classifier.learn("GET") }.to raise_error(ArgumentError, "wrong number of arguments (given 1, expected 2)")
+      expect { classifier.learn("GET", "/", "x") }.to raise_error(ArgumentError, "wrong number of arguments (given 3, expected 2)")
+      expect { classifier.learn_deciding_constraints("GET", "/", nil) }.to raise_error(NoMethodError, /private method/)
+      expect(classifier.learn("GET", "/-/profile", &nil).to_h).to eq("path" => "/-/profile", "cell" => "cell_0", "source" => "fixed", "exact" => true)
+    end
+
+    it "asks the block (above), else the constraints, else nobody" do
+      expect(dynamic.learn("GET", "/gitlab-org").route.index).to eq(0)
+
+      constrained = dynamic.with_constraints(refusing_groups)
+      expect(constrained.learn(:get, "/gitlab-org").route.index).to eq(1)
+      expect(refusing_groups.asked).to eq([[:get, "/gitlab-org"]])
+      expect(constrained.learn(:get, "/gitlab-org") { true }.route.index).to eq(0)
+      expect(refusing_groups.asked.size).to eq(1)
+      # The copy has its own native state: the original still has no constraints.
+      expect(dynamic.learn("GET", "/gitlab-org").route.index).to eq(0)
+      loaded = described_class.load(dynamic.dump, constraints: refusing_groups)
+      expect(loaded.learn("GET", "/gitlab-org").route.index).to eq(1)
+    end
+
+    it "lets the block break out of it" do
+      expect(dynamic.learn("GET", "/x") { break :broke }).to eq(:broke)
+    end
+
+    it "binds one Classifier's state to a native handle once" do
+      native = classifier.instance_variable_get(:@native)
+      expect { native.bind(false, nil, classifier.routes) }.to raise_error(ArgumentError, /bound to a Classifier already/)
+    end
   end
 
   it "round-trips through dump and load" do
@@ -170,6 +220,22 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
       end
       expect(got).to eq(subset.map { |v| classifier.learn(v["method"], v["path"]).to_h(cell: "c") })
       expect(recognized.params).to eq("a" => "x", "b" => "y/z", "format" => "json")
+    end
+
+    it "announces the Strings an answer makes once it is old (its type is write-barrier protected)" do
+      # In a child process: a missed write barrier is a [BUG] abort in verify_internal_consistency.
+      script = <<~RUBY
+        require "gitlab/cells/learn"
+        classifier = Gitlab::Cells::Learn::Classifier.new(routes: File.read(#{File.join(CORPUS_DIR, "gitlabish-routes.json").inspect}))
+        results = Array.new(20) { classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues") }
+        4.times { GC.start(full_mark: false) }
+        strings = results.map { |result| [result.path, result.entity.key] }
+        GC.verify_internal_consistency
+        print strings.uniq.inspect
+      RUBY
+      out, err, status = Open3.capture3(RbConfig.ruby, "-I", File.join(REPO_ROOT, "lib"), "-e", script)
+      expect([status.success?, err[/\[BUG\].*|WB miss.*/]]).to eq([true, nil])
+      expect(out).to eq([["/gitlab-org/gitlab-test", "gitlab-org/gitlab-test"]].inspect)
     end
 
     it "lets other threads run while compiling (the GVL is released)" do

@@ -4,7 +4,9 @@
 //! routes take milliseconds to determinize, and Puma's other threads should keep serving),
 //! maps core errors to the gem's exception classes (defined in Ruby before this library is
 //! loaded), and catches panics so none ever unwinds into Ruby. Everything idiomatic — result
-//! objects, matchers, the Rack endpoint — lives in `lib/`.
+//! objects, matchers, the Rack endpoint — lives in `lib/`, except two hot paths defined here on
+//! the gem's own classes: `Classifier#learn` (`classifier_learn`) and the readers of
+//! `Result::FromNative` (`Answer`).
 
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,7 +18,8 @@ use cells_learn::{
 };
 use std::cell::Cell;
 
-use magnus::value::{Opaque, ReprValue};
+use magnus::typed_data::Writebarrier;
+use magnus::value::{LazyId, Opaque, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, TypedData, Value};
 
@@ -25,9 +28,39 @@ use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash,
 static RESULT_CLASS: std::sync::OnceLock<magnus::value::Opaque<magnus::RClass>> = std::sync::OnceLock::new();
 
 /// A compiled classifier with its rules; immutable, so one instance serves every Puma thread.
-#[magnus::wrap(class = "Gitlab::Cells::Learn::Native::Classifier", free_immediately, size)]
+/// Each Ruby `Classifier` holds its own (`@native`): classifiers made by `with_constraints` share
+/// the compiled routes ([`Classifier::share`]) but not what [`Classifier::bind`] records.
+#[derive(magnus::TypedData)]
+#[magnus(class = "Gitlab::Cells::Learn::Native::Classifier", free_immediately, size, mark)]
 struct Classifier {
-    learner: Learner,
+    learner: std::sync::Arc<Learner>,
+    /// What the Ruby `Classifier` owning this handle keeps, bound once it is built, so that its
+    /// native `learn` ([`classifier_learn`]) reads one instance variable (~150 instructions
+    /// each in Ruby 3.1's `rb_ivar_get`) rather than four.
+    owner: std::cell::OnceCell<Owner>,
+}
+
+/// The Ruby `Classifier`'s state the native `learn` needs ([`Classifier::bind`]).
+struct Owner {
+    /// It has `constraints:`, which Ruby code asks: `learn` without a block goes to Ruby too.
+    constrained: bool,
+    /// Its `@ruby_regexps`: the Regexp host for requirements only Ruby decides (None: none).
+    ruby_regexps: Option<Opaque<Value>>,
+    /// Its `@routes`, the frozen RouteInfo list answers look their route up in.
+    routes: Opaque<Value>,
+}
+
+// The owner's values are stored after allocation: the type is not write-barrier protected, so
+// the GC marks it again rather than relying on barriers.
+impl magnus::DataTypeFunctions for Classifier {
+    fn mark(&self, marker: &magnus::gc::Marker) {
+        if let Some(owner) = self.owner.get() {
+            if let Some(regexps) = owner.ruby_regexps {
+                marker.mark(regexps);
+            }
+            marker.mark(owner.routes);
+        }
+    }
 }
 
 fn learn_module(ruby: &Ruby) -> Result<RModule, Error> {
@@ -159,6 +192,23 @@ fn parse_rules(ruby: &Ruby, rules_json: Option<RString>) -> Result<Rules, Error>
 }
 
 impl Classifier {
+    fn new(learner: Learner) -> Self {
+        Classifier { learner: std::sync::Arc::new(learner), owner: std::cell::OnceCell::new() }
+    }
+
+    /// `#share`: another handle on the same compiled routes, for another Ruby `Classifier`
+    /// (`with_constraints`), to [`bind`](Self::bind) its own state to.
+    fn share(&self) -> Self {
+        Classifier { learner: self.learner.clone(), owner: std::cell::OnceCell::new() }
+    }
+
+    /// `#bind(constrained, ruby_regexps, routes)`: records, once, the state of the Ruby
+    /// `Classifier` that owns this handle (see [`Owner`]); a second call raises `ArgumentError`.
+    fn bind(ruby: &Ruby, rb_self: &Self, constrained: bool, ruby_regexps: Option<Value>, routes: RArray) -> Result<(), Error> {
+        let owner = Owner { constrained, ruby_regexps: ruby_regexps.map(Opaque::from), routes: routes.as_value().into() };
+        rb_self.owner.set(owner).map_err(|_| Error::new(ruby.exception_arg_error(), "this native classifier is bound to a Classifier already"))
+    }
+
     /// `Native::Classifier.compile(routes_json, rules_json_or_nil, engine)`.
     fn compile(ruby: &Ruby, routes_json: RString, rules_json: Option<RString>, engine: String) -> Result<Self, Error> {
         guarded(ruby, || {
@@ -171,7 +221,7 @@ impl Classifier {
             let built = without_gvl(move || CoreClassifier::build(defs, &options))
                 .map_err(|_| exception(ruby, "Error", "internal error while compiling routes".into()))?;
             let inner = built.map_err(|e| invalid_route(ruby, &e))?;
-            Ok(Classifier { learner: Learner::new(inner, rules) })
+            Ok(Classifier::new(Learner::new(inner, rules)))
         })
     }
 
@@ -182,7 +232,7 @@ impl Classifier {
             let (inner, rules) = without_gvl(move || artifact::read_with(&bytes, true))
                 .map_err(|_| exception(ruby, "Error", "internal error while loading".into()))?
                 .map_err(|e| exception(ruby, "CorruptArtifactError", e.to_string()))?;
-            Ok(Classifier { learner: Learner::new(inner, rules.unwrap_or_else(Rules::gitlab_default)) })
+            Ok(Classifier::new(Learner::new(inner, rules.unwrap_or_else(Rules::gitlab_default))))
         })
     }
 
@@ -267,7 +317,20 @@ impl Classifier {
         regex_host: Option<Value>,
         routes: Value,
     ) -> Result<Value, Error> {
-        let rb_self = receiver::<Self>(ruby, rb_self)?;
+        Self::answer(ruby, receiver::<Self>(ruby, rb_self)?, method, path, constraint, regex_host, routes)
+    }
+
+    /// [`learn`](Self::learn) once the receiver is known (the native `Classifier#learn` comes
+    /// here directly).
+    fn answer(
+        ruby: &Ruby,
+        rb_self: &Self,
+        method: Value,
+        path: Value,
+        constraint: Option<Value>,
+        regex_host: Option<Value>,
+        routes: Value,
+    ) -> Result<Value, Error> {
         guarded(ruby, || {
             let method = verb_of(ruby, method)?;
             let path_info = path_of(ruby, path)?;
@@ -296,7 +359,13 @@ impl Classifier {
             let path = reused_path(ruby, path_info, learned.path()).map(Opaque::from);
             let answer = Answer { flags: flags.pack(), learned, path: Cell::new(path), extra: Cell::new(None), routes: routes.into() };
             let obj = ruby.obj_wrap(answer);
-            obj.freeze();
+            // The type is write-barrier protected: the references it holds from the start are
+            // announced like any later one.
+            obj.writebarrier(routes);
+            if let Some(path) = path {
+                obj.writebarrier(ruby.get_inner(path));
+            }
+            freeze_new(obj.as_value());
             Ok(obj.as_value())
         })
     }
@@ -390,6 +459,38 @@ impl Classifier {
     }
 }
 
+/// The Ruby `Classifier`'s instance variable holding its native handle, and the private method
+/// its native `learn` hands a call with a block or constraints to.
+static NATIVE: LazyId = LazyId::new("@native");
+static LEARN_DECIDING: LazyId = LazyId::new("learn_deciding_constraints");
+
+/// `Gitlab::Cells::Learn::Classifier#learn(method, path_info)` itself (documented in
+/// classifier.rb). The common call, no block and no `constraints:`, goes from Ruby straight to
+/// [`Classifier::answer`] with the state the classifier bound to its handle: a Ruby method in
+/// between cost ~540 instructions a call (its frame, `defined?(yield)`, three instance variable
+/// reads and a five-argument call). Anything else (the block as a Proc, or nil) goes to the
+/// private `learn_deciding_constraints`, which decides dynamic constraints in Ruby as before.
+fn classifier_learn(ruby: &Ruby, rb_self: Value, method: Value, path: Value) -> Result<Value, Error> {
+    use magnus::rb_sys::{AsRawId, AsRawValue, FromRawValue};
+    use magnus::value::IntoId;
+    // SAFETY: called on a Ruby thread, within the method call Ruby made (its block, if any, is this call's).
+    let block_given = unsafe { rb_sys::rb_block_given_p() } != 0;
+    // SAFETY: `rb_self` is the live receiver; reading an instance variable calls no Ruby code
+    // and never raises (an unset one, or a receiver that cannot have any, reads as nil).
+    let native = unsafe { Value::from_raw(rb_sys::rb_ivar_get(rb_self.as_raw(), (*NATIVE).into_id_with(ruby).as_raw())) };
+    if !block_given {
+        if let Some(this) = data_of::<Classifier>(native) {
+            if let Some(owner) = this.owner.get().filter(|owner| !owner.constrained) {
+                let regex_host = owner.ruby_regexps.map(|r| ruby.get_inner(r));
+                return Classifier::answer(ruby, this, method, path, None, regex_host, ruby.get_inner(owner.routes));
+            }
+        }
+    }
+    // SAFETY: as above; with a block given, `rb_block_proc` makes it a Proc and cannot fail.
+    let block = if block_given { unsafe { Value::from_raw(rb_sys::rb_block_proc()) } } else { ruby.qnil().as_value() };
+    rb_self.funcall(*LEARN_DECIDING, (method, path, block))
+}
+
 /// The small fields of a learn answer, packed into one Integer (decoded by `Result`).
 struct Flags {
     source: Source,
@@ -415,23 +516,28 @@ impl Flags {
     }
 }
 
-/// `rb_self` as the `T` it wraps, or `TypeError`. Magnus' own conversion runs
-/// `rb_check_typeddata` inside `rb_protect` (a few hundred instructions a call); here
-/// `rb_typeddata_is_kind_of`, which never raises, checks the type first, so the
-/// `rb_check_typeddata` after it cannot raise either and needs no protection.
+/// `rb_self` as the `T` it wraps, or `TypeError`; see [`data_of`].
 fn receiver<'a, T: TypedData>(ruby: &Ruby, rb_self: Value) -> Result<&'a T, Error> {
+    data_of(rb_self)
+        .ok_or_else(|| Error::new(ruby.exception_type_error(), format!("no implicit conversion of {} into {}", unsafe { rb_self.classname() }, T::class(ruby))))
+}
+
+/// The `T` a typed-data object wraps, or None for anything else (or one wrapping nothing).
+/// Magnus' own conversion runs `rb_check_typeddata` inside `rb_protect` (a few hundred
+/// instructions a call); here `rb_typeddata_is_kind_of`, which never raises, checks the type,
+/// and the data pointer is read off the object as `RTYPEDDATA_DATA` does.
+/// `value` must stay alive while the result is used (a method's receiver, or an instance
+/// variable of a frozen receiver, is: the data outlives the borrow).
+fn data_of<'a, T: TypedData>(value: Value) -> Option<&'a T> {
     use magnus::rb_sys::AsRawValue;
     // `DataType` is `#[repr(transparent)]` over `rb_data_type_t`.
     let data_type = T::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
-    // SAFETY: `rb_self` is a live VALUE (the method's receiver, on the VM's stack for the whole
-    // call, so the data outlives the borrow); a `T_DATA` of this data type holds a `T`.
+    // SAFETY: `value` is a live VALUE; a `T_DATA` of this data type holds a `T`.
     unsafe {
-        if rb_sys::rb_typeddata_is_kind_of(rb_self.as_raw(), data_type) != 0 {
-            if let Some(data) = (rb_sys::rb_check_typeddata(rb_self.as_raw(), data_type) as *const T).as_ref() {
-                return Ok(data);
-            }
+        if rb_sys::rb_typeddata_is_kind_of(value.as_raw(), data_type) == 0 {
+            return None;
         }
-        Err(Error::new(ruby.exception_type_error(), format!("no implicit conversion of {} into {}", rb_self.classname(), T::class(ruby))))
+        (rb_sys::macros::RTYPEDDATA_GET_DATA(value.as_raw()) as *const T).as_ref()
     }
 }
 
@@ -451,8 +557,10 @@ struct Answer {
     routes: Opaque<Value>,
 }
 
-// The Strings are stored after allocation (`path`, `extra`): the type is not write-barrier
-// protected, so the GC marks it again rather than relying on barriers.
+// Write-barrier protected: every reference is announced when stored (`Classifier::answer`,
+// `cached_string`), so a minor GC need not mark an old answer again, and Ruby allocates the
+// object on its fast path (an unprotected object takes the slow one, under the VM lock: ~190
+// instructions more a `learn`, ~115 net of the barriers).
 impl magnus::DataTypeFunctions for Answer {
     fn mark(&self, marker: &magnus::gc::Marker) {
         if let Some(path) = self.path.get() {
@@ -478,7 +586,7 @@ unsafe impl TypedData for Answer {
 
     fn data_type() -> &'static magnus::DataType {
         static DATA_TYPE: magnus::DataType =
-            magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().build();
+            magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().wb_protected().build();
         &DATA_TYPE
     }
 }
@@ -491,6 +599,15 @@ unsafe extern "C" fn allocate_empty_answer(class: rb_sys::VALUE) -> rb_sys::VALU
     let data_type = Answer::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
     // SAFETY: Ruby skips the mark, free and size functions of an object whose data is NULL.
     unsafe { rb_sys::rb_data_typed_object_wrap(class, std::ptr::null_mut(), data_type) }
+}
+
+/// Freezes an object just made as `rb_obj_freeze` would, ~45 instructions less a `learn`: for
+/// an object whose class is not its singleton class (a new object's never is), Ruby's
+/// `rb_obj_freeze_inline` only sets the flag.
+fn freeze_new(obj: Value) {
+    use magnus::rb_sys::AsRawValue;
+    // SAFETY: `obj` is a live heap object (a typed-data object just allocated), so an `RBasic`.
+    unsafe { (*(obj.as_raw() as *mut rb_sys::RBasic)).flags |= rb_sys::ruby_fl_type::RUBY_FL_FREEZE as rb_sys::VALUE };
 }
 
 /// What `#extra` reads: the entity key of a routable answer, the cell of a fixed one.
@@ -510,14 +627,17 @@ fn reused_path(ruby: &Ruby, path_info: RString, path: &str) -> Option<RString> {
     (path_info.is_frozen() && path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes()).then_some(path_info)
 }
 
-/// A frozen UTF-8 String of `s`, made once into `cache`.
-fn cached_string(ruby: &Ruby, cache: &Cell<Option<Opaque<RString>>>, s: &str) -> RString {
+/// A frozen UTF-8 String of `s`, made once into `cache`, a field of the answer `owner`.
+fn cached_string(ruby: &Ruby, owner: Value, cache: &Cell<Option<Opaque<RString>>>, s: &str) -> RString {
+    use magnus::rb_sys::AsRawValue;
     if let Some(made) = cache.get() {
         return ruby.get_inner(made);
     }
     let made = ruby.str_new(s);
     made.freeze();
     cache.set(Some(made.into()));
+    // SAFETY: `owner` is the live answer that now references `made` (its type is write-barrier protected).
+    unsafe { rb_sys::rb_gc_writebarrier(owner.as_raw(), made.as_raw()) };
     made
 }
 
@@ -525,7 +645,7 @@ impl Answer {
     /// `#path`: the path the router may cache, a frozen UTF-8 String (the same one each time).
     fn path(ruby: &Ruby, rb_self: Value) -> Result<RString, Error> {
         let this = receiver::<Self>(ruby, rb_self)?;
-        Ok(cached_string(ruby, &this.path, this.learned.path()))
+        Ok(cached_string(ruby, rb_self, &this.path, this.learned.path()))
     }
 
     /// `#flags` (private): the packed small fields, see [`Flags`].
@@ -536,7 +656,7 @@ impl Answer {
     /// `#extra` (private): the entity key of a routable answer, the cell of a fixed one, else nil.
     fn extra(ruby: &Ruby, rb_self: Value) -> Result<Option<RString>, Error> {
         let this = receiver::<Self>(ruby, rb_self)?;
-        Ok(extra_of(&this.learned).map(|extra| cached_string(ruby, &this.extra, extra)))
+        Ok(extra_of(&this.learned).map(|extra| cached_string(ruby, rb_self, &this.extra, extra)))
     }
 
     /// `#route`: the RouteInfo of the route that matched, or nil.
@@ -619,6 +739,8 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("compile", function!(Classifier::compile, 3))?;
     class.define_singleton_method("load", function!(Classifier::load, 1))?;
     class.define_method("dump", method!(Classifier::dump, 0))?;
+    class.define_method("share", method!(Classifier::share, 0))?;
+    class.define_method("bind", method!(Classifier::bind, 3))?;
     let result: magnus::RClass = learn
         .const_get::<_, magnus::RClass>("Result")?
         .const_get("FromNative")
@@ -636,6 +758,12 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     result.define_private_method("flags", method!(Answer::flags, 0))?;
     result.define_private_method("extra", method!(Answer::extra, 0))?;
     class.define_method("learn", method!(Classifier::learn, 5))?;
+    // The Ruby `Classifier` (classifier.rb reopens it) answers `learn` natively; see `classifier_learn`.
+    let classifier = learn.define_class("Classifier", ruby.class_object())?;
+    classifier.define_method("learn", method!(classifier_learn, 2))?;
+    for id in [&NATIVE, &LEARN_DECIDING] {
+        LazyId::force(id, ruby);
+    }
     class.define_method("recognize", method!(Classifier::recognize, 4))?;
     class.define_method("matches", method!(Classifier::matches, 3))?;
     class.define_method("routes_json", method!(Classifier::routes_json, 0))?;

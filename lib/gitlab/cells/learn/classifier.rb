@@ -98,7 +98,7 @@ module Gitlab
           raise ArgumentError, "constraints must respond to #for(method, path_info)" unless constraints.nil? || constraints.respond_to?(:for)
 
           copy = self.class.allocate
-          copy.instance_variable_set(:@native, @native)
+          copy.instance_variable_set(:@native, @native.share)
           copy.instance_variable_set(:@constraints, constraints)
           copy.send(:freeze_state)
           copy
@@ -109,25 +109,21 @@ module Gitlab
           @native.dump
         end
 
-        # What the router should learn about a request.
+        # @!method learn(method, path_info)
+        #   What the router should learn about a request.
         #
-        # @param method [String, Symbol] the HTTP method
-        # @param path_info [String] the request path (a query string is ignored)
-        # @yieldparam route [RouteInfo] a route with dynamic constraints (GroupUrlConstrainer...)
-        # @yieldparam params [Hash{String=>String}] its path parameters
-        # @yieldreturn [Boolean] whether the constraint holds; without a block, {#constraints}
-        #   decide (`from_rails(..., constraints: :rails)`), or else all hold
-        # @return [Result]
-        # @raise [InvalidRequestError]
-        def learn(method, path_info)
-          # The native side checks and upper-cases the method, checks the path and builds the
-          # frozen Result itself. No block and no constraints (the common case): straight to it,
-          # from a method without a block parameter (Ruby sets up such a call's arguments faster).
-          return @native.learn(method, path_info, nil, @ruby_regexps, @routes) unless defined?(yield) || @constraints
-
-          constraint = defined?(yield) ? proc { |*args| yield(*args) } : @constraints.for(method, path_info)
-          @native.learn(method, path_info, constraint && wrap(constraint), @ruby_regexps, @routes)
-        end
+        #   Defined by the native library (`classifier_learn` in ext/gitlab_cells_learn): the
+        #   common call, with no block and no {#constraints}, goes from Ruby straight to the core,
+        #   no Ruby method in between; with either it continues in `learn_deciding_constraints`.
+        #
+        #   @param method [String, Symbol] the HTTP method
+        #   @param path_info [String] the request path (a query string is ignored)
+        #   @yieldparam route [RouteInfo] a route with dynamic constraints (GroupUrlConstrainer...)
+        #   @yieldparam params [Hash{String=>String}] its path parameters
+        #   @yieldreturn [Boolean] whether the constraint holds; without a block, {#constraints}
+        #     decide (`from_rails(..., constraints: :rails)`), or else all hold
+        #   @return [Result]
+        #   @raise [InvalidRequestError]
 
         # The route Rails would pick and its parameters, or nil.
         # @return [RouteMatch, nil]
@@ -185,6 +181,14 @@ module Gitlab
 
         private
 
+        # {#learn} with a block (`block`, a Proc) or {#constraints} (`block` nil): the native
+        # `learn` hands such calls here. The native side checks and upper-cases the method, checks
+        # the path and builds the frozen Result itself.
+        def learn_deciding_constraints(method, path_info, block)
+          constraint = block || @constraints&.for(method, path_info)
+          @native.learn(method, path_info, constraint && wrap(constraint), @ruby_regexps, @routes)
+        end
+
         def freeze_state
           definitions = route_definitions
           # Routes whose requirements only Ruby's Regexp can decide (nil: none).
@@ -194,6 +198,8 @@ module Gitlab
             endpoint = defaults["controller"] && "#{defaults["controller"]}##{defaults["action"]}"
             RouteInfo.new(r["index"], r["verb"].to_s, r["path"], endpoint, r["name"], r["dynamic_constraints"] ? true : false).freeze
           end.freeze
+          # What the native #learn reads from the handle rather than from this object's variables.
+          @native.bind(!@constraints.nil?, @ruby_regexps, @routes)
           freeze
         end
 
