@@ -283,13 +283,15 @@ impl AroundKey {
             // to it), and an occurrence none of whose suffixes match needs no walk back.
             suffixes.clear();
             suffix_matches(&dfas.suffixes, &mut caches.suffixes, path, end, |s| suffixes.push(s))?;
-            if !routes.iter().any(|r| r.admits(before, after) && suffixes.contains(r.suffix)) {
+            // The routes this occurrence can still match: slashes around it and a suffix after.
+            let open = |r: &&KeyedRoute| r.admits(before, after) && suffixes.contains(r.suffix);
+            if !routes.iter().any(|r| open(&r)) {
                 continue;
             }
             // The literal prefixes these routes need, compared; the others walked back at once.
             tails.clear();
             let mut walk = false;
-            for r in routes.iter().filter(|r| r.admits(before, after) && suffixes.contains(r.suffix)) {
+            for r in routes.iter().filter(open) {
                 match &self.literal_prefixes[r.prefix as usize] {
                     Some(literal) if !tails.as_slice().iter().any(|&(p, _)| p == r.prefix) && path[..start].ends_with(literal) => {
                         tails.push((r.prefix, (start - literal.len()) as u32))
@@ -302,16 +304,12 @@ impl AroundKey {
                 let walked = &self.walked_prefixes;
                 matches_back(&dfas.prefixes, &mut caches.prefixes, path, start, |p, at| tails.push((walked[p as usize], at as u32)))?;
             }
-            for r in routes.iter() {
-                if !r.admits(before, after) || !suffixes.contains(r.suffix) {
-                    continue;
-                }
-                let matched = if r.head == NO_HEAD {
-                    // A whole prefix starts with `\A`: it only matches from 0.
-                    tails.as_slice().iter().any(|&(p, _)| p == r.prefix)
-                } else if !tails.as_slice().iter().any(|&(p, _)| p == r.prefix) {
-                    // No walk forward for heads when the tail is not there.
-                    false
+            for r in routes.iter().filter(open) {
+                let has_tail = tails.as_slice().iter().any(|&(p, _)| p == r.prefix);
+                // A whole prefix starts with `\A`: it only matches from 0. A prefix with a head
+                // needs its tail first: no walk forward for heads when the tail is not there.
+                let matched = if r.head == NO_HEAD || !has_tail {
+                    has_tail
                 } else {
                     let heads = match &mut heads {
                         Some(h) => &*h,
