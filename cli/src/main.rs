@@ -419,6 +419,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     "rounds": rounds,
                     "ns_per_classify_median": pct(0.5),
                     "ns_per_classify_p90": pct(0.9),
+                    "ns_per_classify_p99": pct(0.99),
                     "ns_per_classify_max": pct(1.0),
                     "ns_per_classify_mean": mean,
                     "ns_per_classify_cycling_mean": cycling_mean,

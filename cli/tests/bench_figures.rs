@@ -36,6 +36,10 @@ fn bench_prints_learn_and_recognize_figures_per_request_and_cycling() {
         assert!(ns > 0.0 && ns < 1e7, "{figure}: {ns}");
     }
     assert!(v["ns_per_learn_p90"].as_f64() >= v["ns_per_learn_median"].as_f64());
+    // Issue 17's per-request quantiles of the route decision, in order.
+    let quantiles = ["ns_per_classify_median", "ns_per_classify_p90", "ns_per_classify_p99", "ns_per_classify_max"]
+        .map(|q| v[q].as_f64().unwrap_or_else(|| panic!("no {q} in {v}")));
+    assert!(quantiles.windows(2).all(|w| w[0] <= w[1]), "{quantiles:?}");
 }
 
 /// Issue 17: the classifier's heap after cycling through GitLab CE's requests (its retained heap
