@@ -29,7 +29,8 @@
 #
 # Ruby ÷ Rust (BENCH_RUST, on the gitlab-ce and corpus tables): the same classifier's work timed
 # from Ruby and by `cells-learn bench` on the same route file and request vectors, one right after
-# the other. Both route every constraint as holding; the gem builds with `host_regex` (Ruby's
+# the other, in BENCH_RATIO_ROUNDS rounds with the order alternating, each figure the median of the
+# rounds' ratios. Both route every constraint as holding; the gem builds with `host_regex` (Ruby's
 # Regexp decides the requirements only it can), the CLI without: the same automata unless a
 # route has such a requirement (none of CE's or the corpus' routes has).
 # Like for like: the learn answer (`#learn`, a frozen Result, against `Learner::learned`) and the
@@ -63,6 +64,8 @@
 #   BENCH_CELLS_LEARN=target/release/cells-learn   the CLI that does it
 #   BENCH_RUST_ROUNDS=200   its --rounds (BENCH_QUICK: 20); the Ruby side's cycling means make
 #                           as many passes as its (rounds / 10)
+#   BENCH_RATIO_ROUNDS=5    rounds of the Ruby side and the CLI back to back, the order alternating;
+#                           the Ruby ÷ Rust figures are the medians of the rounds' ratios (BENCH_QUICK: 1)
 # Options: --quick (BENCH_QUICK=1), --json PATH (BENCH_JSON), --help.
 
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
@@ -73,7 +76,7 @@ require_relative "support/bench_sides"
 
 USAGE = "usage: ruby benches/classify_ips.rb [--quick] [--json PATH]  " \
         "(env: BENCH_TIME BENCH_WARMUP BENCH_SIZES BENCH_CE BENCH_CORPUS BENCH_TEMPLATES BENCH_MEDIAN_US " \
-        "BENCH_QUICK BENCH_JSON BENCH_RUST BENCH_CELLS_LEARN BENCH_RUST_ROUNDS)"
+        "BENCH_QUICK BENCH_JSON BENCH_RUST BENCH_CELLS_LEARN BENCH_RUST_ROUNDS BENCH_RATIO_ROUNDS)"
 
 def fail_usage(message)
   warn "classify_ips: #{message}"
@@ -139,6 +142,9 @@ with_rust = rust_raw == "1"
 rounds_raw = ENV.fetch("BENCH_RUST_ROUNDS", quick ? "20" : "200").strip
 rust_rounds = Integer(rounds_raw, exception: false)
 fail_usage("BENCH_RUST_ROUNDS must be a number of rounds >= 10, not #{rounds_raw.inspect}") if rust_rounds.nil? || rust_rounds < 10
+ratio_rounds_raw = ENV.fetch("BENCH_RATIO_ROUNDS", quick ? "1" : "5").strip
+ratio_rounds = Integer(ratio_rounds_raw, exception: false)
+fail_usage("BENCH_RATIO_ROUNDS must be a number of rounds >= 1, not #{ratio_rounds_raw.inspect}") if ratio_rounds.nil? || ratio_rounds < 1
 cells_learn = ENV.fetch("BENCH_CELLS_LEARN", "").strip
 cells_learn = BenchSides::RustCli::DEFAULT_PATH if cells_learn.empty?
 if with_rust && !File.file?(cells_learn)
@@ -163,7 +169,7 @@ actionpack = Gem.loaded_specs["actionpack"]&.version&.to_s || ActionPack::VERSIO
 settings = { "time" => time, "warmup" => warmup, "quick" => quick, "actionpack" => actionpack,
              "templates" => with_templates ? (templates_limit || "all") : 0, "gitlab_ce" => with_ce, "median_min_ns" => median_min_ns,
              "ruby" => RUBY_DESCRIPTION, "benchmark_ips" => Benchmark::IPS::VERSION,
-             "rust" => with_rust ? { "cells_learn" => cells_learn, "rounds" => rust_rounds } : nil }
+             "rust" => with_rust ? { "cells_learn" => cells_learn, "rounds" => rust_rounds, "ratio_rounds" => ratio_rounds } : nil }
 
 puts "classify_ips: #{RUBY_DESCRIPTION}; actionpack #{actionpack}; benchmark-ips #{Benchmark::IPS::VERSION}"
 puts "classify_ips: #{time}s per report after #{warmup}s warmup#{quick ? " (BENCH_QUICK)" : ""}"
@@ -250,23 +256,21 @@ results = prepared.map do |p|
   medians = BenchSides.medians(learn_ns, rails_ns, median_min_ns).merge("loop_ns" => loop_ns)
   same_run = nil
   if with_rust && table.routes_path
-    # The Ruby side's own figures, defined as the CLI's (see the header), then the CLI.
     cycles = [rust_rounds / 10, 1].max
-    ruby = {
-      "learn_median_ns" => medians["learn_median_ns"],
-      "learn_cycling_ns" => BenchSides::PerRequest.learn_cycling_ns(classifier, reqs, cycles),
-      "recognize_median_ns" => BenchSides::PerRequest.quantile(BenchSides::PerRequest.recognize_ns(classifier, reqs, median_min_ns), 0.5),
-      "recognize_cycling_ns" => BenchSides::PerRequest.recognize_cycling_ns(classifier, reqs, cycles),
-      "cycles" => cycles
-    }
+    command = BenchSides::RustCli.command(cells_learn, table.routes_path, table.requests_path, rust_rounds)
     begin
-      rust = BenchSides::RustCli.bench(cells_learn, table.routes_path, table.requests_path, rust_rounds)
-      raise BenchSides::RustCli::Failure, "cells-learn bench timed #{rust["requests"]} requests, the Ruby side #{n}" unless rust["requests"] == n
+      same_run = BenchSides.same_run_rounds(ratio_rounds, command) do |side|
+        next BenchSides.ruby_figures(classifier, reqs, median_min_ns, cycles) if side == :ruby
+
+        rust = BenchSides::RustCli.bench(cells_learn, table.routes_path, table.requests_path, rust_rounds)
+        raise BenchSides::RustCli::Failure, "cells-learn bench timed #{rust["requests"]} requests, the Ruby side #{n}" unless rust["requests"] == n
+
+        rust
+      end
     rescue BenchSides::RustCli::Failure => e
       warn "classify_ips: #{name}: #{e.message}"
       exit 1
     end
-    same_run = BenchSides.same_run(ruby, rust, BenchSides::RustCli.command(cells_learn, table.routes_path, table.requests_path, rust_rounds))
     puts BenchSides.same_run_line(name, same_run)
   end
   puts format("%s per request (%d requests, each timed alone over >= %d µs): learn median %s ns (p90 %s); " \

@@ -24,7 +24,7 @@ RSpec.describe "benches/classify_ips.rb" do
     before(:context) do
       @dir = Dir.mktmpdir("bench-json")
       @json_path = File.join(@dir, "figures.json")
-      @stdout, @stderr, @status = run_bench(bench, env: { "BENCH_JSON" => @json_path })
+      @stdout, @stderr, @status = run_bench(bench, env: { "BENCH_JSON" => @json_path, "BENCH_RATIO_ROUNDS" => "2" })
       @figures = File.exist?(@json_path) ? JSON.parse(File.read(@json_path)) : nil
     end
 
@@ -88,22 +88,30 @@ RSpec.describe "benches/classify_ips.rb" do
       end
     end
 
-    it "times the Rust side of the same work in the same run on the tables read from files, and divides" do
+    it "times the Rust side of the same work in alternated rounds on the tables read from files, and divides" do
+      pairs = { "learn_median" => %w[learn_median_ns ns_per_learn_median],
+                "learn_cycling" => %w[learn_cycling_ns ns_per_learn_cycling_mean],
+                "recognize_median" => %w[recognize_median_ns ns_per_recognize_params_median],
+                "recognize_cycling" => %w[recognize_cycling_ns ns_per_recognize_params_cycling_mean] }
       %w[gitlab-ce gitlabish].each do |name|
         s = @figures["tables"].find { |t| t["name"] == name }["same_run_rust"]
         expect(s["command"]).to include("cells-learn bench --routes", "--rounds 20")
-        expect(s["rust"]).to include("rounds" => 20, "cycles" => 2, "requests" => name == "gitlab-ce" ? 4033 : 722)
-        expect(s["ruby"]["cycles"]).to eq(2)
-        pairs = { "learn_median" => %w[learn_median_ns ns_per_learn_median],
-                  "learn_cycling" => %w[learn_cycling_ns ns_per_learn_cycling_mean],
-                  "recognize_median" => %w[recognize_median_ns ns_per_recognize_params_median],
-                  "recognize_cycling" => %w[recognize_cycling_ns ns_per_recognize_params_cycling_mean] }
-        pairs.each do |ratio, (ruby, rust)|
-          expect(s["ruby"][ruby]).to be > 0
-          expect(s["ratio"][ratio]).to be_within(1e-9).of(s["ruby"][ruby] / s["rust"][rust])
+        expect(s["rounds"].map { |r| [r["round"], r["first"]] }).to eq([[1, "ruby"], [2, "rust"]])
+        s["rounds"].each do |r|
+          expect(r["rust"]).to include("rounds" => 20, "cycles" => 2, "requests" => name == "gitlab-ce" ? 4033 : 722)
+          expect(r["ruby"]["cycles"]).to eq(2)
+          pairs.each do |ratio, (ruby, rust)|
+            expect(r["ruby"][ruby]).to be > 0
+            expect(r["ratio"][ratio]).to be_within(1e-9).of(r["ruby"][ruby] / r["rust"][rust])
+          end
+        end
+        # Two rounds: each figure the mean of the two rounds' ratios (the median of two).
+        pairs.each_key do |ratio|
+          expect(s["ratio"][ratio]).to be_within(1e-9).of(s["rounds"].sum { |r| r["ratio"][ratio] } / 2.0)
         end
         expect(s["met"]).to eq(s["ratio"]["learn_median"] <= 1.5 && s["ratio"]["learn_cycling"] <= 1.5)
-        expect(@stdout).to match(/#{name} Ruby ÷ Rust \(same run, `cells-learn bench --rounds 20`.*learn median [\d,.]+ ÷ [\d,.]+ ns = [\d.]+×/)
+        line = /#{name} Ruby ÷ Rust \(same run, 2 alternated rounds of `cells-learn bench --rounds 20`.*learn median [\d.]+×, cycling [\d.]+×/
+        expect(@stdout).to match(line)
       end
       expect(@figures["tables"].find { |t| t["name"] == "gitlab-templates" }["same_run_rust"]).to be_nil
     end
@@ -164,6 +172,9 @@ RSpec.describe "benches/classify_ips.rb" do
     _out, err, status = run_bench(bench, env: { "BENCH_RUST_ROUNDS" => "5" })
     expect(status.exitstatus).to eq(64)
     expect(err).to include('BENCH_RUST_ROUNDS must be a number of rounds >= 10, not "5"')
+    _out, err, status = run_bench(bench, env: { "BENCH_RATIO_ROUNDS" => "0" })
+    expect(status.exitstatus).to eq(64)
+    expect(err).to include('BENCH_RATIO_ROUNDS must be a number of rounds >= 1, not "0"')
     _out, err, status = run_bench(bench, env: { "BENCH_RUST" => "yes" })
     expect(status.exitstatus).to eq(64)
     expect(err).to include('BENCH_RUST must be 1 or 0, not "yes"')

@@ -300,37 +300,73 @@ module BenchSides
   # The Ruby ÷ Rust target of the learn answer (issue 17: from Ruby within 1.5× of the Rust figure).
   RUBY_OVER_RUST_TARGET = 1.5
 
-  # The same-run comparison of one table: the Ruby side's figures, the CLI's, and their ratios.
-  # @param ruby [Hash] "learn_median_ns", "learn_cycling_ns", "recognize_median_ns",
+  # The Ruby side's figures for one round of the Ruby ÷ Rust comparison, defined as the CLI's
+  # (see benches/classify_ips.rb's header).
+  # @return [Hash] "learn_median_ns", "learn_cycling_ns", "recognize_median_ns",
   #   "recognize_cycling_ns", "cycles"
-  # @param rust [Hash] `cells-learn bench`'s JSON
-  # @return [Hash] "ruby", "rust" (the figures compared), "ratio" (Ruby ÷ Rust), "command",
-  #   "target", "met" (the learn answer's median and cycling ratios both within the target)
-  def same_run(ruby, rust, command)
-    pairs = { "learn_median" => %w[learn_median_ns ns_per_learn_median],
-              "learn_cycling" => %w[learn_cycling_ns ns_per_learn_cycling_mean],
-              "recognize_median" => %w[recognize_median_ns ns_per_recognize_params_median],
-              "recognize_cycling" => %w[recognize_cycling_ns ns_per_recognize_params_cycling_mean] }
-    ratio = pairs.transform_values { |ours, theirs| ruby.fetch(ours) / rust.fetch(theirs) }
+  def ruby_figures(classifier, requests, min_ns, cycles)
     {
-      "ruby" => ruby, "rust" => rust.slice("rounds", "cycles", "requests", *RustCli::FIGURES),
-      "ratio" => ratio, "command" => command.join(" "), "target" => RUBY_OVER_RUST_TARGET,
-      "met" => ratio.values_at("learn_median", "learn_cycling").all? { |r| r <= RUBY_OVER_RUST_TARGET }
+      "learn_median_ns" => PerRequest.quantile(PerRequest.learn_ns(classifier, requests, min_ns), 0.5),
+      "learn_cycling_ns" => PerRequest.learn_cycling_ns(classifier, requests, cycles),
+      "recognize_median_ns" => PerRequest.quantile(PerRequest.recognize_ns(classifier, requests, min_ns), 0.5),
+      "recognize_cycling_ns" => PerRequest.recognize_cycling_ns(classifier, requests, cycles),
+      "cycles" => cycles
     }
   end
 
-  # One line of {same_run}'s figures.
+  # Figures compared Ruby ÷ Rust: the Ruby side's key and `cells-learn bench`'s.
+  SAME_RUN_PAIRS = { "learn_median" => %w[learn_median_ns ns_per_learn_median],
+                     "learn_cycling" => %w[learn_cycling_ns ns_per_learn_cycling_mean],
+                     "recognize_median" => %w[recognize_median_ns ns_per_recognize_params_median],
+                     "recognize_cycling" => %w[recognize_cycling_ns ns_per_recognize_params_cycling_mean] }.freeze
+
+  # `rounds` rounds of the Ruby side and the CLI back to back, the order alternating (Ruby first
+  # in odd rounds, the CLI first in even ones): a drift of the machine's speed over the run then
+  # hits both sides alike instead of whichever ran second, and the figure is the median of the
+  # per-round ratios (one pair of runs moved 1.32–1.71× on the same build).
+  # @yieldparam side [Symbol] :ruby or :rust, the side to run now
+  # @yieldreturn [Hash] {ruby_figures}' Hash for :ruby, `cells-learn bench`'s JSON for :rust
+  def same_run_rounds(rounds, command)
+    runs = (1..rounds).map do |round|
+      order = round.odd? ? %i[ruby rust] : %i[rust ruby]
+      figures = order.to_h { |side| [side, yield(side)] }
+      same_run_round(round, order, figures[:ruby], figures[:rust])
+    end
+    ratio = SAME_RUN_PAIRS.keys.to_h { |name| [name, median(runs.map { |r| r["ratio"][name] })] }
+    { "rounds" => runs, "ratio" => ratio, "command" => command.join(" "), "target" => RUBY_OVER_RUST_TARGET,
+      "met" => ratio.values_at("learn_median", "learn_cycling").all? { |r| r <= RUBY_OVER_RUST_TARGET } }
+  end
+
+  # One round's figures and ratios.
+  def same_run_round(round, order, ruby, rust)
+    ratio = SAME_RUN_PAIRS.transform_values { |ours, theirs| ruby.fetch(ours) / rust.fetch(theirs) }
+    { "round" => round, "first" => order.first.to_s, "ruby" => ruby,
+      "rust" => rust.slice("rounds", "cycles", "requests", *RustCli::FIGURES), "ratio" => ratio }
+  end
+
+  # The median of `values` (the mean of the middle two for an even count).
+  def median(values)
+    sorted = values.sort
+    mid = sorted.size / 2
+    sorted.size.odd? ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0
+  end
+
+  # One line of {same_run_rounds}' figures: the medians of the per-round ratios, each round's
+  # learn ratios, and the figures of the round whose learn median ratio is the median one.
   def same_run_line(name, s)
-    ruby, rust, ratio = s.values_at("ruby", "rust", "ratio")
-    format("  %s Ruby ÷ Rust (same run, `cells-learn bench --rounds %d`; Ruby cycling over %d passes): " \
-           "learn median %s ÷ %s ns = %s×, cycling %s ÷ %s ns = %s×; recognize (route and parameters) median " \
-           "%s ÷ %s ns = %s×, cycling %s ÷ %s ns = %s×; within %s× on the learn answer: %s",
-           name, rust["rounds"], ruby["cycles"],
-           group(ruby["learn_median_ns"], 1), group(rust["ns_per_learn_median"], 1), group(ratio["learn_median"], 2),
-           group(ruby["learn_cycling_ns"], 1), group(rust["ns_per_learn_cycling_mean"], 1), group(ratio["learn_cycling"], 2),
-           group(ruby["recognize_median_ns"], 1), group(rust["ns_per_recognize_params_median"], 1), group(ratio["recognize_median"], 2),
-           group(ruby["recognize_cycling_ns"], 1), group(rust["ns_per_recognize_params_cycling_mean"], 1),
-           group(ratio["recognize_cycling"], 2), group(s["target"], 1), s["met"] ? "met" : "not met")
+    rounds, ratio = s.values_at("rounds", "ratio")
+    mid = rounds.min_by { |r| [(r["ratio"]["learn_median"] - ratio["learn_median"]).abs, r["round"]] }
+    ruby, rust = mid.values_at("ruby", "rust")
+    by_round = rounds.map { |r| "#{group(r["ratio"]["learn_median"], 2)}/#{group(r["ratio"]["learn_cycling"], 2)}" }
+    format("  %s Ruby ÷ Rust (same run, %d alternated rounds of `cells-learn bench --rounds %d` and the Ruby side, " \
+           "cycling over %d passes; median of the rounds' ratios): learn median %s×, cycling %s× " \
+           "(by round, median/cycling: %s; round %d: %s ÷ %s ns, %s ÷ %s ns); recognize (route and parameters) median %s×, " \
+           "cycling %s×; within %s× on the learn answer: %s",
+           name, rounds.size, rust["rounds"], ruby["cycles"], group(ratio["learn_median"], 2), group(ratio["learn_cycling"], 2),
+           by_round.join(" "), mid["round"], group(ruby["learn_median_ns"], 1), group(rust["ns_per_learn_median"], 1),
+           group(ruby["learn_cycling_ns"], 1), group(rust["ns_per_learn_cycling_mean"], 1),
+           group(ratio["recognize_median"], 2), group(ratio["recognize_cycling"], 2), group(s["target"], 1),
+           s["met"] ? "met" : "not met")
   end
 
   # The summary block printed after every table has run.
