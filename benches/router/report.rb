@@ -8,6 +8,7 @@
 # Exit status 1 when a run had errors or the flood pushed the cache past its capacity.
 
 require "json"
+require_relative "../support/stats"
 
 dir, json_out = ARGV
 abort "usage: report.rb RUN_DIR [JSON_OUT]" unless dir && File.directory?(dir)
@@ -53,12 +54,7 @@ def figures(w, problems, label, cpu = nil)
   f
 end
 
-# The middle value (the mean of the two middle ones for an even count).
-def median(values)
-  sorted = values.sort
-  mid = sorted.size / 2
-  sorted.size.odd? ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0
-end
+def median(values) = Stats.median(values)
 
 # A side's rounds (`name-r<i>.json`), and the round that is its median by `key`, whose figures
 # stand for the side; `rounds_<key>` lists every round's, `rounds_cpu_us` every round's CPU

@@ -2,6 +2,7 @@
 
 require "json"
 require "open3"
+require_relative "stats"
 require_relative "../../spec/support/draw_routes"
 require_relative "../../spec/support/routes_rails_oracle"
 
@@ -332,7 +333,7 @@ module BenchSides
       figures = order.to_h { |side| [side, yield(side)] }
       same_run_round(round, order, figures[:ruby], figures[:rust])
     end
-    ratio = SAME_RUN_PAIRS.keys.to_h { |name| [name, median(runs.map { |r| r["ratio"][name] })] }
+    ratio = SAME_RUN_PAIRS.keys.to_h { |name| [name, Stats.median(runs.map { |r| r["ratio"][name] })] }
     { "rounds" => runs, "ratio" => ratio, "command" => command.join(" "), "target" => RUBY_OVER_RUST_TARGET,
       "met" => ratio.values_at("learn_median", "learn_cycling").all? { |r| r <= RUBY_OVER_RUST_TARGET } }
   end
@@ -342,13 +343,6 @@ module BenchSides
     ratio = SAME_RUN_PAIRS.transform_values { |ours, theirs| ruby.fetch(ours) / rust.fetch(theirs) }
     { "round" => round, "first" => order.first.to_s, "ruby" => ruby,
       "rust" => rust.slice("rounds", "cycles", "requests", *RustCli::FIGURES), "ratio" => ratio }
-  end
-
-  # The median of `values` (the mean of the middle two for an even count).
-  def median(values)
-    sorted = values.sort
-    mid = sorted.size / 2
-    sorted.size.odd? ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0
   end
 
   # One line of {same_run_rounds}' figures: the medians of the per-round ratios, each round's
