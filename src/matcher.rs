@@ -146,6 +146,20 @@ impl Lead {
     }
 }
 
+/// An instruction's lead, and the lead one byte on when it consumes exactly one ([`Vm::leads`]).
+#[derive(Clone, Copy)]
+struct Leads<'p> {
+    lead: &'p Lead,
+    then: Option<&'p Lead>,
+}
+
+impl Leads<'_> {
+    #[inline]
+    fn admit(self, hay: &[u8], pos: usize) -> bool {
+        self.lead.admits(hay, pos) && self.then.is_none_or(|then| then.admits(hay, pos + 1))
+    }
+}
+
 /// [`Program::first`], interned: one small id per instruction into the program's distinct leads.
 ///
 /// A program's instructions share a handful of leads (a reserved-word list's letters,
@@ -184,12 +198,6 @@ impl FirstSets {
             0 => None,
             id => Some(&self.leads[id as usize - 1]),
         }
-    }
-
-    /// Whether the path from instruction `pc` can start at `pos` (true when its lead is unknown).
-    #[inline]
-    fn admits(&self, pc: usize, hay: &[u8], pos: usize) -> bool {
-        self.get(pc).is_none_or(|lead| lead.admits(hay, pos))
     }
 
     fn heap_bytes(&self) -> usize {
@@ -563,10 +571,11 @@ impl Vm<'_, '_> {
         if from > to {
             return None;
         }
-        if self.prog.first.get(pc).is_none() {
+        let Some(leads) = self.leads(pc) else {
             return Some(if greedy { to } else { from });
-        }
-        let fits = |count: usize| self.can_start(pc, start + count);
+        };
+        // Looked up once: a glob may try every count.
+        let fits = |count: usize| leads.admit(self.hay, start + count);
         if greedy {
             (from..=to).rev().find(|&c| fits(c))
         } else {
@@ -574,14 +583,21 @@ impl Vm<'_, '_> {
         }
     }
 
-    /// Whether the path from instruction `pc` can start at `pos`, as far as its lead and, for
-    /// a one-byte class, the lead of what follows it tell: a segment's last-byte class
-    /// (`[a-zA-Z0-9_-]` in GitLab's namespace regex) admits nearly every byte, but what
-    /// follows it wants a `/`.
+    /// Whether the path from instruction `pc` can start at `pos` (see [`Vm::leads`]).
     #[inline]
     fn can_start(&self, pc: usize, pos: usize) -> bool {
-        let first = &self.prog.first;
-        first.admits(pc, self.hay, pos) && (!matches!(self.prog.insts[pc], Inst::Class(_)) || first.admits(pc + 1, self.hay, pos + 1))
+        self.leads(pc).is_none_or(|leads| leads.admit(self.hay, pos))
+    }
+
+    /// What the path from instruction `pc` needs where it starts: its lead and, for a one-byte
+    /// class, the lead of what follows it one byte on — a segment's last-byte class
+    /// (`[a-zA-Z0-9_-]` in GitLab's namespace regex) admits nearly every byte, but what
+    /// follows it wants a `/`. `None` when its lead is not known.
+    #[inline]
+    fn leads(&self, pc: usize) -> Option<Leads<'_>> {
+        let lead = self.prog.first.get(pc)?;
+        let then = if matches!(self.prog.insts[pc], Inst::Class(_)) { self.prog.first.get(pc + 1) } else { None };
+        Some(Leads { lead, then })
     }
 
     fn run_with(&mut self, pc: u32, pos: usize, caps: &mut [Option<usize>], target: Option<usize>, stack: &mut Vec<Frame>) -> Result<Option<usize>, ()> {
