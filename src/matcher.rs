@@ -107,61 +107,107 @@ struct Program {
     entries: Vec<u32>,
     /// Registers: two per loop (count, start position).
     regs: usize,
-    /// For each instruction, the bytes the path from it can consume first, when that is
-    /// known statically (`None`: it may consume nothing, or depends on loop counters). A
-    /// branch whose first byte cannot be the next input byte is skipped without a backtrack
-    /// frame — this is what keeps a greedy namespace loop from re-trying every shorter split.
+    /// For each instruction, what the path from it must meet first, when that is known
+    /// statically (`None`: it may consume nothing anywhere, or depends on loop counters). A
+    /// branch whose lead the input does not meet is skipped without a backtrack frame — this
+    /// is what keeps a greedy namespace loop from re-trying every shorter split, and a lazy
+    /// glob before `(.:format)\Z` from trying every length short of a `.` or the end.
     first: FirstSets,
 }
 
-/// [`Program::first`], interned: one small id per instruction into the program's distinct sets.
+/// What the path from an instruction needs at its start: a byte of `bytes` to consume, or
+/// (`at_end`) to be where `\Z` holds, with nothing left but an optional final newline.
 ///
-/// A program's instructions share a handful of first-byte sets (a reserved-word list's
-/// letters, `[a-zA-Z0-9_.]`, `/`...), but one 40-byte `Option<ByteSet>` per instruction was a
-/// third of what GitLab CE's 1,077 exact matchers held (1.1 of 3.5 MB): two bytes each now.
+/// A necessary condition only: where it fails the path cannot match, where it holds it may.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lead {
+    bytes: ByteSet,
+    at_end: bool,
+}
+
+impl Lead {
+    fn consuming(bytes: ByteSet) -> Lead {
+        Lead { bytes, at_end: false }
+    }
+
+    fn union(mut self, other: &Lead) -> Lead {
+        self.bytes.union(&other.bytes);
+        self.at_end |= other.at_end;
+        self
+    }
+
+    /// Whether a path led by this can start at `pos` of `hay`.
+    #[inline]
+    fn admits(&self, hay: &[u8], pos: usize) -> bool {
+        match hay.get(pos) {
+            Some(&b) => self.bytes.contains(b) || (self.at_end && b == b'\n' && pos + 1 == hay.len()),
+            None => self.at_end,
+        }
+    }
+}
+
+/// An instruction's lead, and the lead one byte on when it consumes exactly one ([`Vm::leads`]).
+#[derive(Clone, Copy)]
+struct Leads<'p> {
+    lead: &'p Lead,
+    then: Option<&'p Lead>,
+}
+
+impl Leads<'_> {
+    #[inline]
+    fn admit(self, hay: &[u8], pos: usize) -> bool {
+        self.lead.admits(hay, pos) && self.then.is_none_or(|then| then.admits(hay, pos + 1))
+    }
+}
+
+/// [`Program::first`], interned: one small id per instruction into the program's distinct leads.
+///
+/// A program's instructions share a handful of leads (a reserved-word list's letters,
+/// `[a-zA-Z0-9_.]`, `/`...), but one 40-byte `Option<ByteSet>` per instruction was a third of
+/// what GitLab CE's 1,077 exact matchers held (1.1 of 3.5 MB): two bytes each now.
 #[derive(Clone, Debug)]
 struct FirstSets {
-    /// Per instruction, `0` (not known statically) or `1 +` the index of its set in `sets`.
+    /// Per instruction, `0` (not known statically) or `1 +` the index of its lead in `leads`.
     ids: Box<[u16]>,
-    sets: Box<[ByteSet]>,
+    leads: Box<[Lead]>,
 }
 
 impl FirstSets {
-    fn intern(per_inst: Vec<Option<ByteSet>>) -> FirstSets {
-        let mut sets: Vec<ByteSet> = Vec::new();
+    fn intern(per_inst: Vec<Option<Lead>>) -> FirstSets {
+        let mut leads: Vec<Lead> = Vec::new();
         let ids = per_inst
             .into_iter()
-            .map(|set| {
-                let Some(set) = set else { return 0 };
-                let index = sets.iter().position(|s| *s == set).unwrap_or_else(|| {
-                    sets.push(set);
-                    sets.len() - 1
+            .map(|lead| {
+                let Some(lead) = lead else { return 0 };
+                let index = leads.iter().position(|l| *l == lead).unwrap_or_else(|| {
+                    leads.push(lead);
+                    leads.len() - 1
                 });
-                // Past `u16::MAX` sets (no route comes near), "not known" is always safe: the
+                // Past `u16::MAX` leads (no route comes near), "not known" is always safe: the
                 // branch is tried and fails at its first byte instead.
                 u16::try_from(index + 1).unwrap_or(0)
             })
             .collect();
-        FirstSets { ids, sets: sets.into_boxed_slice() }
+        FirstSets { ids, leads: leads.into_boxed_slice() }
     }
 
-    /// The first-byte set of instruction `pc`, if known.
+    /// The lead of instruction `pc`, if known.
     #[inline]
-    fn get(&self, pc: usize) -> Option<&ByteSet> {
+    fn get(&self, pc: usize) -> Option<&Lead> {
         match self.ids[pc] {
             0 => None,
-            id => Some(&self.sets[id as usize - 1]),
+            id => Some(&self.leads[id as usize - 1]),
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val::<[u16]>(&self.ids) + std::mem::size_of_val::<[ByteSet]>(&self.sets)
+        std::mem::size_of_val::<[u16]>(&self.ids) + std::mem::size_of_val::<[Lead]>(&self.leads)
     }
 }
 
-/// The first-byte sets of every instruction (see [`Program::first`]).
-fn first_sets(insts: &[Inst]) -> Vec<Option<ByteSet>> {
-    fn first(insts: &[Inst], pc: usize, seen: &mut Vec<bool>, memo: &mut Vec<Option<Option<ByteSet>>>) -> Option<ByteSet> {
+/// The leads of every instruction (see [`Program::first`]).
+fn first_sets(insts: &[Inst]) -> Vec<Option<Lead>> {
+    fn first(insts: &[Inst], pc: usize, seen: &mut Vec<bool>, memo: &mut Vec<Option<Option<Lead>>>) -> Option<Lead> {
         if let Some(known) = memo[pc] {
             return known;
         }
@@ -170,38 +216,37 @@ fn first_sets(insts: &[Inst]) -> Vec<Option<ByteSet>> {
         }
         seen[pc] = true;
         let result = match &insts[pc] {
-            Inst::Class(set) => Some(*set),
-            Inst::Seq(sets) => sets.first().copied(),
+            Inst::Class(set) => Some(Lead::consuming(*set)),
+            Inst::Seq(sets) => sets.first().copied().map(Lead::consuming),
             Inst::SeqAlt { set, .. } if !set.has_empty_runs() => {
                 let mut all = ByteSet::empty();
                 for run in &set.runs {
                     all.union(&run[0]);
                 }
-                Some(all)
+                Some(Lead::consuming(all))
             }
-            Inst::ClassRepeat { set, min, .. } if *min > 0 => Some(*set),
-            Inst::ClassRepeat { set, .. } => first(insts, pc + 1, seen, memo).map(|mut f| {
-                f.union(set);
-                f
-            }),
-            Inst::Split { first: a, second: b } => match (first(insts, *a as usize, seen, memo), first(insts, *b as usize, seen, memo)) {
-                (Some(mut x), Some(y)) => {
-                    x.union(&y);
-                    Some(x)
-                }
-                _ => None,
-            },
+            Inst::ClassRepeat { set, min, .. } if *min > 0 => Some(Lead::consuming(*set)),
+            Inst::ClassRepeat { set, .. } => first(insts, pc + 1, seen, memo).map(|f| f.union(&Lead::consuming(*set))),
+            Inst::Split { first: a, second: b } => either(insts, *a as usize, *b as usize, seen, memo),
             Inst::Jmp(to) => first(insts, *to as usize, seen, memo),
+            // Whatever follows, nothing can: `\Z` (and `\z`, stricter) hold only at the end.
+            Inst::Assert(Assertion::EndText | Assertion::EndTextOptionalNewline) => Some(Lead { bytes: ByteSet::empty(), at_end: true }),
             // Zero-width and bookkeeping instructions pass through to what follows.
             Inst::Save(_) | Inst::Assert(_) | Inst::BehindRuns { .. } | Inst::AheadRuns { .. } | Inst::Look { .. } | Inst::LoopEnter { .. } => {
                 first(insts, pc + 1, seen, memo)
             }
-            // Where a loop goes next depends on its counter at run time.
-            Inst::LoopHead { .. } | Inst::LoopTail { .. } | Inst::Atomic(_) | Inst::Match | Inst::SeqAlt { .. } => None,
+            // A loop goes on to its body or its exit, as its counter decides at run time: either.
+            Inst::LoopHead { exit, .. } => either(insts, pc + 1, *exit as usize, seen, memo),
+            Inst::LoopTail { head, exit, .. } => either(insts, *head as usize, *exit as usize, seen, memo),
+            Inst::Atomic(_) | Inst::Match | Inst::SeqAlt { .. } => None,
         };
         seen[pc] = false;
         memo[pc] = Some(result);
         result
+    }
+    /// The lead of a path going on at `a` or at `b`.
+    fn either(insts: &[Inst], a: usize, b: usize, seen: &mut Vec<bool>, memo: &mut Vec<Option<Option<Lead>>>) -> Option<Lead> {
+        Some(first(insts, a, seen, memo)?.union(&first(insts, b, seen, memo)?))
     }
     let mut seen = vec![false; insts.len()];
     let mut memo = vec![None; insts.len()];
@@ -526,15 +571,33 @@ impl Vm<'_, '_> {
         if from > to {
             return None;
         }
-        let Some(set) = self.prog.first.get(pc) else {
+        let Some(leads) = self.leads(pc) else {
             return Some(if greedy { to } else { from });
         };
-        let fits = |count: usize| self.hay.get(start + count).is_some_and(|&b| set.contains(b));
+        // Looked up once: a glob may try every count.
+        let fits = |count: usize| leads.admit(self.hay, start + count);
         if greedy {
             (from..=to).rev().find(|&c| fits(c))
         } else {
             (from..=to).find(|&c| fits(c))
         }
+    }
+
+    /// Whether the path from instruction `pc` can start at `pos` (see [`Vm::leads`]).
+    #[inline]
+    fn can_start(&self, pc: usize, pos: usize) -> bool {
+        self.leads(pc).is_none_or(|leads| leads.admit(self.hay, pos))
+    }
+
+    /// What the path from instruction `pc` needs where it starts: its lead and, for a one-byte
+    /// class, the lead of what follows it one byte on — a segment's last-byte class
+    /// (`[a-zA-Z0-9_-]` in GitLab's namespace regex) admits nearly every byte, but what
+    /// follows it wants a `/`. `None` when its lead is not known.
+    #[inline]
+    fn leads(&self, pc: usize) -> Option<Leads<'_>> {
+        let lead = self.prog.first.get(pc)?;
+        let then = if matches!(self.prog.insts[pc], Inst::Class(_)) { self.prog.first.get(pc + 1) } else { None };
+        Some(Leads { lead, then })
     }
 
     fn run_with(&mut self, pc: u32, pos: usize, caps: &mut [Option<usize>], target: Option<usize>, stack: &mut Vec<Frame>) -> Result<Option<usize>, ()> {
@@ -596,12 +659,7 @@ impl Vm<'_, '_> {
                     }
                 }
                 Inst::Split { first, second } => {
-                    let next = hay.get(pos).copied();
-                    let can = |target: u32| match (self.prog.first.get(target as usize), next) {
-                        (Some(set), Some(b)) => set.contains(b),
-                        (Some(_), None) => false,
-                        (None, _) => true,
-                    };
+                    let can = |target: u32| self.can_start(target as usize, pos);
                     match (can(*first), can(*second)) {
                         (true, true) => {
                             stack.push(Frame::Resume { pc: *second, pos });
@@ -705,13 +763,7 @@ impl Vm<'_, '_> {
                     } else if count >= *max {
                         pc = *exit as usize;
                     } else if *greedy {
-                        let next = hay.get(pos).copied();
-                        let body_can = match (self.prog.first.get(pc + 1), next) {
-                            (Some(set), Some(b)) => set.contains(b),
-                            (Some(_), None) => false,
-                            (None, _) => true,
-                        };
-                        if body_can {
+                        if self.can_start(pc + 1, pos) {
                             stack.push(Frame::Resume { pc: *exit, pos });
                             pc += 1;
                         } else {
@@ -871,6 +923,48 @@ mod tests {
         assert!(capture_all(r"(?:ab){2,3}", "ab").is_none());
         assert_eq!(capture_all(r"(?:a|ab)(?:c|bcd)", "abcd"), Some((0, 4)));
         assert_eq!(capture_all(r"(?:a*)*b", "aab"), Some((0, 3)), "empty iterations end the loop");
+    }
+
+    /// A route's regex: each `(source, captured)` in turn, then `\Z`.
+    fn route(parts: &[(&str, bool)]) -> Matcher {
+        let mut items = Vec::new();
+        let mut slot = 0;
+        for &(src, captured) in parts {
+            let node = parse(src, 0).unwrap();
+            items.push(if captured {
+                slot += 1;
+                Node::Capture { slot: slot - 1, node: Box::new(node) }
+            } else {
+                node
+            });
+        }
+        items.push(Node::Assert(Assertion::EndTextOptionalNewline));
+        Matcher::new(Node::Concat(items), slot)
+    }
+
+    /// The leads prune what cannot match, never what can: a lazy glob before `(.:format)\Z`
+    /// stops only before a `.`, the end, or a final newline; a greedy namespace loop gives
+    /// back whole segments only. A budget the search without leads exceeds (it took 4 to 7
+    /// steps per byte given back) shows the pruning happens.
+    #[test]
+    fn leads_prune_only_what_cannot_match() {
+        let glob = route(&[(r"/", false), (r".+?", true), (r"(?:\.([^/.]+))?", false)]);
+        let spans = |m: &Matcher, hay: &str, budget: u64| m.captures_with_budget(hay.as_bytes(), budget).unwrap();
+        assert_eq!(spans(&glob, "/a/b.c/d.json", 100), Some(vec![Some((1, 8))]));
+        assert_eq!(spans(&glob, "/a/b\n", 100), Some(vec![Some((1, 4))]), "`\\Z` before a final newline");
+        assert_eq!(spans(&glob, "/a.b\n", 100), Some(vec![Some((1, 2))]));
+        assert_eq!(spans(&glob, "/a\n\n", 100), None);
+        let long = format!("/{}.json", "x".repeat(300));
+        assert_eq!(spans(&glob, &long, 40), Some(vec![Some((1, 301))]));
+
+        let segment = r"[a-z.][a-z.\-]{0,254}[a-z\-]|[a-z]";
+        let namespace = format!("(?:{segment})(?:/(?:{segment}))*");
+        let ns = route(&[(r"/", false), (&namespace, true), (r"/", false), (r"[a-z]+", true), (r"/-/x", false)]);
+        assert_eq!(spans(&ns, "/ab-c/d/e.f/p/-/x", 200), Some(vec![Some((1, 11)), Some((12, 13))]));
+        assert_eq!(spans(&ns, "/a/p/-/x\n", 200), Some(vec![Some((1, 2)), Some((3, 4))]));
+        assert_eq!(spans(&ns, "/a./p/-/x", 200), None, "a segment cannot end in `.`");
+        let deep = format!("/{}p/-/x", "abcdefghij/".repeat(20));
+        assert_eq!(spans(&ns, &deep, 600), Some(vec![Some((1, 220)), Some((221, 222))]));
     }
 
     #[test]

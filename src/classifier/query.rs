@@ -57,6 +57,9 @@ impl VerbFilter<'_> {
     }
 }
 
+/// Room [`Classifier::matches`] makes for its list once a route matches.
+const MATCHES_RESERVED: usize = 8;
+
 /// Up to this many candidates live on the stack.
 const INLINE_CANDIDATES: usize = 24;
 
@@ -150,6 +153,11 @@ impl Classifier {
     pub fn matches_with_regex<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], regex: &mut RegexHost<'_>) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
         let mut all = Vec::new();
         self.visit_matches(method, path_info, Wanted::All, regex, None, |m| {
+            if all.is_empty() {
+                // One allocation for most requests (3.8 routes each on CE's recorded ones,
+                // rarely more than 8), not one for 4 and another for 8.
+                all.reserve_exact(MATCHES_RESERVED);
+            }
             all.push(m);
             true
         })?;

@@ -24,6 +24,7 @@
 //! in the crate are kept as regression tests with Rails' own answers (`rails_regressions`).
 
 mod corpus;
+mod every_match;
 mod oracle;
 mod oracle_checks;
 mod paths;
