@@ -410,8 +410,9 @@ impl Parts {
         order_routes(&mut routes)?;
         let mut cache = RequirementCache::new(host_regex);
         let mut matcher_ids: HashMap<String, u32> = HashMap::new();
-        let mut matchers: Vec<LazyMatcher> = Vec::new();
-        let mut pending = Pending::default();
+        // At most one matcher and one pending regex per route: reserved once, not doubled.
+        let mut matchers: Vec<LazyMatcher> = Vec::with_capacity(routes.len());
+        let mut pending = Pending(Vec::with_capacity(routes.len()));
         let mut run_sets = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
         let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
 
