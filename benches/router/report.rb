@@ -54,8 +54,6 @@ def figures(w, problems, label, cpu = nil)
   f
 end
 
-def median(values) = Stats.median(values)
-
 # A side's rounds (`name-r<i>.json`), and the round that is its median by `key`, whose figures
 # stand for the side; `rounds_<key>` lists every round's, `rounds_cpu_us` every round's CPU
 # microseconds per request (schedstat's run time; the ticks' user + system without it) where the
@@ -76,7 +74,7 @@ end
 # median (machine drift between rounds cancels out of each ratio).
 def cpu_ratio(router, floor)
   by_round = router["rounds_cpu_us"].zip(floor["rounds_cpu_us"]).map { |a, b| (a / b).round(3) }
-  { "median" => median(by_round).round(3), "by_round" => by_round }
+  { "median" => Stats.median(by_round).round(3), "by_round" => by_round }
 end
 
 runs = settings["connections"].map do |c|
