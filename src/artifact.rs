@@ -169,10 +169,19 @@ pub fn read_with(bytes: &[u8], host_regex: bool) -> Result<(Classifier, Option<R
     if offset != payload.len() {
         return Err(ArtifactError::Header("the automata do not fill the payload".into()));
     }
-    let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() }, max_path_len: header.max_path_len, host_regex };
+    let options = BuildOptions {
+        engine: EngineConfig { kind: EngineKind::Dense, ..EngineConfig::default() },
+        max_path_len: header.max_path_len,
+        host_regex,
+        ..BuildOptions::default()
+    };
     if engines.is_empty() {
-        let options =
-            BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, max_path_len: header.max_path_len, host_regex };
+        let options = BuildOptions {
+            engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() },
+            max_path_len: header.max_path_len,
+            host_regex,
+            ..BuildOptions::default()
+        };
         let classifier = Classifier::build(header.routes, &options).map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
         return Ok((classifier, header.rules));
     }

@@ -150,7 +150,10 @@ impl<'a> SpecParser<'a> {
                 }
             }
             _ => {
-                let mut text = Vec::new();
+                // Sized for the run of plain literal characters ahead (most literals are one),
+                // and kept as the String when it is UTF-8: no growth, no second copy.
+                let run = self.src[self.pos..].iter().take_while(|&&c| is_literal_char(c)).count();
+                let mut text = Vec::with_capacity(run.max(1));
                 loop {
                     match self.src.get(self.pos) {
                         Some(&c) if is_literal_char(c) => {
@@ -170,7 +173,7 @@ impl<'a> SpecParser<'a> {
                     text.extend_from_slice(&self.src[self.pos..self.pos + ch_len]);
                     self.pos += ch_len;
                 }
-                SpecNode::Literal(String::from_utf8_lossy(&text).into_owned())
+                SpecNode::Literal(String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
             }
         }))
     }

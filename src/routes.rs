@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A parameter requirement, as `route.requirements` gives it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Requirement {
     /// A Ruby regex: `Regexp#source` and `Regexp#options` (1 = i, 2 = x, 4 = m).

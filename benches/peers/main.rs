@@ -23,6 +23,7 @@
 //! `cargo test --bench peers` (test mode, `cargo test --release --benches` in `script/test`)
 //! runs the agreement checks only and fails when the sides are not set up as they should be.
 
+mod order;
 mod routers;
 mod sets;
 mod shapes;

@@ -6,7 +6,7 @@
 //! - `gitlab-ce`: GitLab CE's web routes with the requests Rails dispatched
 //!   (`gitlab-ce.routes.json`, `gitlab-ce.recorded.jsonl`), decided with the ideal host (a route
 //!   with a request-time constraint or a mount holds exactly when it is the recorded one);
-//! - `snapshot`: GitLab's 5,066-template snapshot ordered specific-first (see [`specific_first`])
+//! - `snapshot`: GitLab's 5,066-template snapshot ordered specific-first (see [`crate::order`])
 //!   with each template's example and dotted example as GET requests.
 //!
 //! Paths are given to every side normalized as Journey normalizes them (the peers' best case:
@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use cells_learn::normalize::normalize_path;
 use cells_learn::{routes, templates, vectors, RouteDef};
+
+use crate::order::specific_first;
 
 /// One request of a set.
 #[derive(Clone, Debug)]
@@ -106,46 +108,6 @@ pub fn corpus_tables() -> Result<Vec<Set>, String> {
 
 pub fn gitlab_ce() -> Result<Set, String> {
     table("gitlab-ce", "gitlab-ce.routes.json", "gitlab-ce.recorded.jsonl", true)
-}
-
-/// How specific a template is, segment by segment: a literal segment (0) before a parameter (1)
-/// before a glob (2), and a longer template before one that is its prefix (3 ends the key), so
-/// that `/*namespace_id/:project_id` comes after `/*namespace_id/:project_id/-/issues`. Optional
-/// groups are left out: a template is ranked by the most general path it matches.
-fn specificity(template: &str) -> Vec<u8> {
-    let mut general = String::new();
-    let mut depth = 0;
-    for c in template.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ if depth == 0 => general.push(c),
-            _ => {}
-        }
-    }
-    let mut key: Vec<u8> = general
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            if s.contains('*') {
-                2
-            } else if s.contains(':') {
-                1
-            } else {
-                0
-            }
-        })
-        .collect();
-    key.push(3);
-    key
-}
-
-/// The snapshot's templates in a definition order a Rails table could have: stable-sorted by
-/// [`specificity`]. Alphabetically, `(/-/jira)/*namespace_id/:project_id(.:format)` is route #0
-/// and answers almost every example, which measures nothing.
-pub fn specific_first(mut ts: Vec<templates::Template>) -> Vec<templates::Template> {
-    ts.sort_by_cached_key(|t| specificity(&t.template));
-    ts
 }
 
 pub fn snapshot() -> Result<Set, String> {

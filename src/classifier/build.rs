@@ -53,10 +53,13 @@ impl Classifier {
             Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
         };
         let mut parts = Parts::compile(routes, Mode::Build, options.host_regex)?;
-        let first_segments = match layout {
-            Layout::AnySegment if options.engine.first_segment_dispatch => parts.pending.dispatch_first_segments(&options.engine)?,
-            _ => None,
-        };
+        let first_segments = parts.with_matchers_built(options.parallel, |pending| match layout {
+            Layout::AnySegment if options.engine.first_segment_dispatch => pending.first_segments(&options.engine),
+            _ => Ok(None),
+        })?;
+        if first_segments.is_some() {
+            parts.pending.0.retain(|p| p.dispatch_first.is_none());
+        }
         let (groups, split) = std::mem::take(&mut parts.pending).split(layout);
         let around = match split {
             Some(split) => {
@@ -206,9 +209,9 @@ struct Split {
 }
 
 impl Pending {
-    /// The dispatch on first segments over these routes; the routes it selects alone (those led
-    /// by a literal) leave the other automata.
-    fn dispatch_first_segments(&mut self, engine: &EngineConfig) -> Result<Option<FirstSegments>, CompileError> {
+    /// The dispatch on first segments over these routes. The routes it selects alone (those led
+    /// by a literal, `dispatch_first`) are then to leave the other automata.
+    fn first_segments(&self, engine: &EngineConfig) -> Result<Option<FirstSegments>, CompileError> {
         let shapes: Vec<RouteShape<'_>> = self
             .0
             .iter()
@@ -221,9 +224,7 @@ impl Pending {
                 exact: p.node_is_exact,
             })
             .collect();
-        let Some(dispatch) = FirstSegments::build(&shapes, engine).map_err(CompileError::Automaton)? else { return Ok(None) };
-        self.0.retain(|p| p.dispatch_first.is_none());
-        Ok(Some(dispatch))
+        FirstSegments::build(&shapes, engine).map_err(CompileError::Automaton)
     }
 
     /// The automata's routes under `layout`: the keyed group first, then the group every path
@@ -405,22 +406,37 @@ pub(super) fn route_node(index: usize, def: &RouteDef, cache: &mut RequirementCa
     Ok((spec, node, host))
 }
 
+/// What makes two routes' regexes the same: their spec, requirements and anchoring.
+fn same_regex(a: &RouteDef, b: &RouteDef) -> bool {
+    a.path == b.path && a.requirements == b.requirements && a.mounted == b.mounted
+}
+
+/// A hash of what [`same_regex`] compares.
+fn same_regex_hash(def: &RouteDef) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    (&def.path, &def.requirements, def.mounted).hash(&mut h);
+    h.finish()
+}
+
 impl Parts {
     fn compile(mut routes: Vec<RouteDef>, mode: Mode, host_regex: bool) -> Result<Parts, CompileError> {
         order_routes(&mut routes)?;
         let mut cache = RequirementCache::new(host_regex);
-        let mut matcher_ids: HashMap<String, u32> = HashMap::new();
+        let mut matcher_ids: rustc_hash::FxHashMap<u64, u32> = Default::default();
         // At most one matcher and one pending regex per route: reserved once, not doubled.
         let mut matchers: Vec<LazyMatcher> = Vec::with_capacity(routes.len());
         let mut pending = Pending(Vec::with_capacity(routes.len()));
-        let mut run_sets = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
+        let run_sets = crate::shared_runs::RunSets::default(); // reserved-word lists, one copy each
         let mut compiled: Vec<CompiledRoute> = Vec::with_capacity(routes.len());
 
         for (index, def) in routes.into_iter().enumerate() {
             let verbs = Verbs::parse(&def.verb).ok_or_else(|| CompileError::Verb { index, verb: def.verb.clone() })?;
-            // Routes with the same spec, requirements and anchoring share one regex.
-            let key = format!("{}\0{}\0{}", def.path, serde_json::to_string(&def.requirements).unwrap_or_default(), def.mounted);
-            let known = matcher_ids.get(&key).copied();
+            // Routes with the same spec, requirements and anchoring share one regex: looked up
+            // by a hash of the three, confirmed against the first route that had it (a key
+            // written out as text per route was a tenth of this loop).
+            let key = same_regex_hash(&def);
+            let known = matcher_ids.get(&key).copied().filter(|&id| same_regex(&compiled[matchers[id as usize].route as usize].def, &def));
             let (spec, node, host_regex) = match (known, mode) {
                 // A load validates every definition once, but builds regexes lazily.
                 (Some(id), Mode::Load) => {
@@ -442,12 +458,10 @@ impl Parts {
                 Some(id) => id,
                 None => {
                     let id = matchers.len() as u32;
-                    let cell = OnceLock::new();
-                    if let Some(node) = &node {
-                        let _ = cell.set(Matcher::new_sharing(node, params.len(), &mut run_sets));
-                    }
-                    matchers.push(LazyMatcher { route: index as u32, cell });
-                    matcher_ids.insert(key, id);
+                    // A fresh build makes it in `with_matchers_built`, a load on first use.
+                    matchers.push(LazyMatcher { route: index as u32, cell: OnceLock::new() });
+                    // A different definition with the same hash (never seen) keeps its own.
+                    matcher_ids.entry(key).or_insert(id);
                     id
                 }
             };
@@ -481,6 +495,43 @@ impl Parts {
             compiled.push(CompiledRoute { index, def, verbs, params, matcher, widenings, host_regex });
         }
         Ok(Parts { routes: compiled, matchers, pending, run_sets })
+    }
+
+    /// Builds every exact matcher of a fresh build while `meanwhile` (the first-segment
+    /// dispatch's automata, about as much work on GitLab's tables) runs on the routes' patterns:
+    /// on a second thread when `parallel` and one can be started, else first, here. Both only
+    /// read the routes' regexes, and the matchers are built in definition order either way, so
+    /// they share the same run sets; nothing is held longer than when built one after the other.
+    fn with_matchers_built<T: Send>(&mut self, parallel: bool, meanwhile: impl FnOnce(&Pending) -> T + Send) -> T {
+        let Parts { routes, matchers, pending, run_sets } = self;
+        let (routes, matchers, pending) = (&*routes, &*matchers, &*pending);
+        let build = |run_sets: &mut crate::shared_runs::RunSets| {
+            for m in matchers {
+                // A fresh build has one pending pattern per route, in definition order.
+                let p = &pending.0[m.route as usize];
+                debug_assert_eq!(p.route, m.route);
+                let _ = m.cell.set(Matcher::new_sharing(&p.node, routes[m.route as usize].params.len(), run_sets));
+            }
+        };
+        if !parallel {
+            build(run_sets);
+            return meanwhile(pending);
+        }
+        let done = std::thread::scope(|scope| {
+            // The main thread's stack size: the matcher's compiler recurses over the regex.
+            let spawned = std::thread::Builder::new().name("cells-learn-matchers".into()).stack_size(8 << 20).spawn_scoped(scope, || build(run_sets));
+            let Ok(handle) = spawned else { return Err(meanwhile) };
+            let out = meanwhile(pending);
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+            Ok(out)
+        });
+        // No thread to be had: one after the other.
+        done.unwrap_or_else(|meanwhile| {
+            build(run_sets);
+            meanwhile(pending)
+        })
     }
 
     fn finish(

@@ -116,11 +116,14 @@ pub struct BuildOptions {
     /// route is then decided by a [`RegexHost`] running Ruby's own `Regexp` (the gem). Off for
     /// users without Ruby (CLI, router), which refuse such a table naming route and construct.
     pub host_regex: bool,
+    /// Build the exact matchers on a second thread while the first-segment dispatch's automata
+    /// are built (on by default; the same classifier either way).
+    pub parallel: bool,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { engine: EngineConfig::default(), max_path_len: DEFAULT_MAX_PATH_LEN, host_regex: false }
+        BuildOptions { engine: EngineConfig::default(), max_path_len: DEFAULT_MAX_PATH_LEN, host_regex: false, parallel: true }
     }
 }
 

@@ -252,51 +252,55 @@ impl Node {
     pub fn optimized(&self) -> Node {
         match self {
             Node::Concat(items) => {
+                // Nested sequences are flattened into one Vec (a Vec per level cost an
+                // allocation and a copy each).
                 let mut flat = Vec::with_capacity(items.len());
-                for item in items {
-                    match item.optimized() {
-                        Node::Concat(inner) => flat.extend(inner),
-                        Node::Empty => {}
-                        other => flat.push(other),
-                    }
-                }
-                let mut out: Vec<Node> = Vec::with_capacity(flat.len());
-                for item in flat {
-                    let run = match &item {
-                        Node::Class(set) => Some(vec![*set]),
-                        Node::Seq(sets) => Some(sets.clone()),
-                        _ => None,
-                    };
-                    match (run, out.last_mut()) {
-                        (Some(run), Some(Node::Seq(prev))) => prev.extend(run),
-                        (Some(run), Some(Node::Class(prev))) => {
-                            let mut seq = vec![*prev];
-                            seq.extend(run);
-                            *out.last_mut().unwrap() = Node::Seq(seq);
+                self.optimized_into(&mut flat);
+                // Each maximal run of two or more classes becomes one `Seq`, sized once (a
+                // one-element Vec per class, grown by doubling, was most of this function's
+                // cost on GitLab's template snapshot, whose literals are one class per byte).
+                let mut kept = 0;
+                let mut i = 0;
+                while i < flat.len() {
+                    let end = i + flat[i..].iter().take_while(|n| n.run_len().is_some()).count();
+                    let node = if end - i < 2 {
+                        std::mem::replace(&mut flat[i], Node::Empty)
+                    } else {
+                        let mut seq = Vec::with_capacity(flat[i..end].iter().filter_map(Node::run_len).sum());
+                        for node in &flat[i..end] {
+                            match node {
+                                Node::Class(set) => seq.push(*set),
+                                Node::Seq(sets) => seq.extend_from_slice(sets),
+                                _ => unreachable!("a run holds classes and sequences only"),
+                            }
                         }
-                        _ => out.push(item),
-                    }
+                        Node::Seq(seq)
+                    };
+                    flat[kept] = node;
+                    kept += 1;
+                    i = end.max(i + 1);
                 }
-                match out.len() {
+                flat.truncate(kept);
+                match flat.len() {
                     0 => Node::Empty,
-                    1 => out.pop().unwrap(),
-                    _ => Node::Concat(out),
+                    1 => flat.pop().unwrap(),
+                    _ => Node::Concat(flat),
                 }
             }
             Node::Alt(alts) => {
                 let alts: Vec<Node> = alts.iter().map(Node::optimized).collect();
-                let runs: Option<Vec<Vec<ByteSet>>> = alts
-                    .iter()
-                    .map(|a| match a {
-                        Node::Class(set) => Some(vec![*set]),
-                        Node::Seq(sets) => Some(sets.clone()),
-                        Node::Empty => Some(Vec::new()),
-                        _ => None,
-                    })
-                    .collect();
-                match runs {
-                    Some(runs) => Node::SeqAlt(std::sync::Arc::new(RunSet::new(runs))),
-                    None => Node::Alt(alts),
+                if alts.iter().all(|a| a.run_len().is_some() || matches!(a, Node::Empty)) {
+                    let runs = alts
+                        .into_iter()
+                        .map(|a| match a {
+                            Node::Class(set) => vec![set],
+                            Node::Seq(sets) => sets,
+                            _ => Vec::new(),
+                        })
+                        .collect();
+                    Node::SeqAlt(std::sync::Arc::new(RunSet::new(runs)))
+                } else {
+                    Node::Alt(alts)
                 }
             }
             Node::Repeat { node, min, max, greedy } => Node::Repeat { node: Box::new(node.optimized()), min: *min, max: *max, greedy: *greedy },
@@ -304,6 +308,29 @@ impl Node {
             Node::Look { behind, negate, node } => Node::Look { behind: *behind, negate: *negate, node: Box::new(node.optimized()) },
             Node::Capture { slot, node } => Node::Capture { slot: *slot, node: Box::new(node.optimized()) },
             other => other.clone(),
+        }
+    }
+
+    /// Appends this node's optimized items to `flat`: a sequence's items (nested sequences
+    /// flattened), nothing for `Empty`, else the optimized node.
+    fn optimized_into(&self, flat: &mut Vec<Node>) {
+        match self {
+            Node::Concat(items) => items.iter().for_each(|item| item.optimized_into(flat)),
+            Node::Empty => {}
+            other => match other.optimized() {
+                Node::Concat(inner) => flat.extend(inner),
+                Node::Empty => {}
+                node => flat.push(node),
+            },
+        }
+    }
+
+    /// The number of classes of a class (1) or a run of them, `None` for anything else.
+    fn run_len(&self) -> Option<usize> {
+        match self {
+            Node::Class(_) => Some(1),
+            Node::Seq(sets) => Some(sets.len()),
+            _ => None,
         }
     }
 }

@@ -7,8 +7,6 @@
 //! widening is recorded, and routes with any are verified by the exact matcher
 //! ([`crate::matcher`]) before they are answered.
 
-use std::fmt::Write;
-
 use super::ast::{Assertion, ByteSet, Node};
 
 /// Above this many optional copies, `x{n,m}` is emitted as `x{n,}` (NFA size grows with `m`).
@@ -115,18 +113,19 @@ impl Translator {
                 self.out.push_str("(?:");
                 self.emit(node);
                 self.out.push(')');
+                // Written without `fmt`: every parameter is a repetition, and formatting them
+                // was a tenth of the routes' translation.
+                self.out.push('{');
+                push_decimal(&mut self.out, *min);
+                self.out.push(',');
                 match max {
                     Some(max) if max - min > MAX_EXACT_REPEAT_SPAN => {
-                        let _ = write!(self.out, "{{{min},}}");
                         self.widen(&format!("bounded repetition {{{min},{max}}}"), "upper bound dropped in the DFA; checked exactly");
                     }
-                    Some(max) => {
-                        let _ = write!(self.out, "{{{min},{max}}}");
-                    }
-                    None => {
-                        let _ = write!(self.out, "{{{min},}}");
-                    }
+                    Some(max) => push_decimal(&mut self.out, *max),
+                    None => {}
                 }
+                self.out.push('}');
             }
             Node::Atomic(inner) => {
                 self.out.push_str("(?:");
@@ -173,6 +172,22 @@ fn push_byte(out: &mut String, b: u8) {
     }
 }
 
+/// `n` in decimal.
+fn push_decimal(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[at..].iter().for_each(|&d| out.push(d as char));
+}
+
 /// `\xHH`, written without `fmt` (formatting was a tenth of GitLab CE's build).
 fn push_hex(out: &mut String, b: u8) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -213,6 +228,15 @@ fn emit_class(out: &mut String, set: &ByteSet) {
 mod tests {
     use super::*;
     use crate::ruby_regex::parse::parse;
+
+    #[test]
+    fn decimals_are_written_as_fmt_writes_them() {
+        for n in [0, 1, 9, 10, 64, 99, 100, 1000, 65_535, 1_000_000, u32::MAX - 1, u32::MAX] {
+            let mut out = String::from("{");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("{{{n}"));
+        }
+    }
 
     #[test]
     fn every_byte_is_written_as_a_pattern_that_matches_it_alone() {
