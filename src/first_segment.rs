@@ -137,7 +137,7 @@ impl std::fmt::Debug for FirstSegments {
 
 impl FirstSegments {
     /// The dispatch over `routes`, or `None` when no route is led by a literal.
-    pub fn build(routes: &[RouteShape<'_>], config: &EngineConfig) -> Result<Option<FirstSegments>, AutomatonError> {
+    pub fn build(routes: &[RouteShape<'_>], config: &EngineConfig, parallel: bool) -> Result<Option<FirstSegments>, AutomatonError> {
         // Lazy: determinizing a key's glob-led routes (`/groups/*id/-/...`) or the glob routes
         // kept after a key took up to a second and a half each on GitLab CE's table, and a
         // small lazy DFA's cache stays warm.
@@ -164,12 +164,15 @@ impl FirstSegments {
         let mut union: Vec<usize> = kept.iter().flatten().flatten().copied().collect();
         union.sort_unstable();
         union.dedup();
-        let mut automata = Vec::new();
+        // First which automata there are (each one's routes), then the automata themselves:
+        // independent of each other, so a parallel build shares them between its threads.
+        let mut plans: Vec<Vec<&RouteShape<'_>>> = Vec::new();
         let mut other_automata: HashMap<Vec<usize>, u32> = HashMap::new();
         let mut buckets = FxHashMap::default();
-        for ((key, led), kept) in literal_led.iter().zip(kept) {
-            let literal = automata.len() as u32;
-            automata.push(automaton(led, &config)?);
+        for ((key, led), kept) in literal_led.into_iter().zip(kept) {
+            let literal = plans.len() as u32;
+            let literal_first = led[0].route;
+            plans.push(led);
             let after_slash = match kept {
                 None => Others::Shared,
                 Some(kept) if kept.is_empty() => Others::Nothing,
@@ -178,8 +181,8 @@ impl FirstSegments {
                     let id = match other_automata.get(&searched) {
                         Some(&id) => id,
                         None => {
-                            let id = automata.len() as u32;
-                            automata.push(automaton(&searched.iter().map(|&i| others[i]).collect::<Vec<_>>(), &config)?);
+                            let id = plans.len() as u32;
+                            plans.push(searched.iter().map(|&i| others[i]).collect());
                             other_automata.insert(searched, id);
                             id
                         }
@@ -189,9 +192,15 @@ impl FirstSegments {
                 }
             };
             // `led` is in definition order.
-            buckets.insert(key.as_bytes().into(), Bucket { literal, literal_first: led[0].route, after_slash });
+            buckets.insert(key.as_bytes().into(), Bucket { literal, literal_first, after_slash });
         }
         buckets.shrink_to_fit();
+        let automata = if parallel {
+            use rayon::prelude::*;
+            plans.par_iter().map(|routes| automaton(routes, &config)).collect::<Result<Vec<_>, _>>()?
+        } else {
+            plans.iter().map(|routes| automaton(routes, &config)).collect::<Result<Vec<_>, _>>()?
+        };
         Ok(Some(FirstSegments { buckets, automata }))
     }
 

@@ -53,8 +53,8 @@ impl Classifier {
             Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
         };
         let mut parts = Parts::compile(routes, Mode::Build, options.host_regex)?;
-        let first_segments = parts.with_matchers_built(options.parallel, |pending| match layout {
-            Layout::AnySegment if options.engine.first_segment_dispatch => pending.first_segments(&options.engine),
+        let first_segments = parts.with_matchers_built(options.parallel, |pending, parallel| match layout {
+            Layout::AnySegment if options.engine.first_segment_dispatch => pending.first_segments(&options.engine, parallel),
             _ => Ok(None),
         })?;
         if first_segments.is_some() {
@@ -211,7 +211,7 @@ struct Split {
 impl Pending {
     /// The dispatch on first segments over these routes. The routes it selects alone (those led
     /// by a literal, `dispatch_first`) are then to leave the other automata.
-    fn first_segments(&self, engine: &EngineConfig) -> Result<Option<FirstSegments>, CompileError> {
+    fn first_segments(&self, engine: &EngineConfig, parallel: bool) -> Result<Option<FirstSegments>, CompileError> {
         let shapes: Vec<RouteShape<'_>> = self
             .0
             .iter()
@@ -224,7 +224,7 @@ impl Pending {
                 exact: p.node_is_exact,
             })
             .collect();
-        FirstSegments::build(&shapes, engine).map_err(CompileError::Automaton)
+        FirstSegments::build(&shapes, engine, parallel).map_err(CompileError::Automaton)
     }
 
     /// The automata's routes under `layout`: the keyed group first, then the group every path
@@ -498,11 +498,15 @@ impl Parts {
     }
 
     /// Builds every exact matcher of a fresh build while `meanwhile` (the first-segment
-    /// dispatch's automata, about as much work on GitLab's tables) runs on the routes' patterns:
-    /// on a second thread when `parallel` and one can be started, else first, here. Both only
-    /// read the routes' regexes, and the matchers are built in definition order either way, so
-    /// they share the same run sets; nothing is held longer than when built one after the other.
-    fn with_matchers_built<T: Send>(&mut self, parallel: bool, meanwhile: impl FnOnce(&Pending) -> T + Send) -> T {
+    /// dispatch's automata, about as much work on GitLab's tables) runs on the routes' patterns.
+    /// When `parallel`, both run on a pool of two threads that share the work (`meanwhile` is
+    /// told it may hand its automata to the pool); the pool ends with the build, so nothing
+    /// outlives it (a process forked after the build, as Puma forks its workers, has no pool
+    /// threads to miss). Two: the matchers and the automata balance on two, and each more thread
+    /// would hold another automaton's transient memory at the build's peak. Both sides only read
+    /// the routes' regexes, and the matchers are built in definition order either way, so they
+    /// share the same run sets.
+    fn with_matchers_built<T: Send>(&mut self, parallel: bool, meanwhile: impl FnOnce(&Pending, bool) -> T + Send) -> T {
         let Parts { routes, matchers, pending, run_sets } = self;
         let (routes, matchers, pending) = (&*routes, &*matchers, &*pending);
         let build = |run_sets: &mut crate::shared_runs::RunSets| {
@@ -513,25 +517,25 @@ impl Parts {
                 let _ = m.cell.set(Matcher::new_sharing(&p.node, routes[m.route as usize].params.len(), run_sets));
             }
         };
-        if !parallel {
-            build(run_sets);
-            return meanwhile(pending);
-        }
-        let done = std::thread::scope(|scope| {
-            // The main thread's stack size: the matcher's compiler recurses over the regex.
-            let spawned = std::thread::Builder::new().name("cells-learn-matchers".into()).stack_size(8 << 20).spawn_scoped(scope, || build(run_sets));
-            let Ok(handle) = spawned else { return Err(meanwhile) };
-            let out = meanwhile(pending);
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
+        let pool = parallel
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .thread_name(|i| format!("cells-learn-build-{i}"))
+                    // The main thread's stack size: the matcher's compiler recurses over the regex.
+                    .stack_size(8 << 20)
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        match pool {
+            Some(pool) => pool.install(|| rayon::join(|| build(run_sets), || meanwhile(pending, true)).1),
+            // Asked not to, or no thread to be had: one after the other, here.
+            None => {
+                build(run_sets);
+                meanwhile(pending, false)
             }
-            Ok(out)
-        });
-        // No thread to be had: one after the other.
-        done.unwrap_or_else(|meanwhile| {
-            build(run_sets);
-            meanwhile(pending)
-        })
+        }
     }
 
     fn finish(
