@@ -72,9 +72,10 @@ pub(crate) const MAX_OTHERS: usize = 64;
 /// A route as the dispatch sees it at build time.
 pub(crate) struct RouteShape<'a> {
     pub route: u32,
-    /// Its DFA pattern's text (a superset of its regex's language): routes with the same text
-    /// share a pattern id.
-    pub pattern: &'a str,
+    /// Its DFA pattern's text (a superset of its regex's language), when it was written (the
+    /// routes led by a literal, which only this dispatch searches, have none): routes with the
+    /// same text, or without text and the same regex, share a pattern id.
+    pub pattern: Option<&'a str>,
     /// Its literal first segment ([`literal_first_segment`]).
     pub first: Option<&'a str>,
     /// Its regex (`\A`, one node per spec node, the end anchor): the automata are built from
@@ -296,13 +297,25 @@ impl Automaton {
     }
 }
 
+/// What makes two routes one pattern of an automaton: the same pattern text, or (for routes
+/// without one) the same regex and anchoring, which translate to the same text.
+#[derive(PartialEq, Eq, Hash)]
+enum PatternKey<'a> {
+    Text(&'a str),
+    Regex(&'a Node, bool),
+}
+
 /// One automaton over `routes` (routes sharing a pattern share its id), without keys.
 fn automaton(routes: &[&RouteShape<'_>], config: &EngineConfig) -> Result<Automaton, AutomatonError> {
     let mut patterns: Vec<&RouteShape<'_>> = Vec::new();
     let mut pattern_routes: Vec<Vec<u32>> = Vec::new();
-    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut ids: FxHashMap<PatternKey<'_>, usize> = FxHashMap::default();
     for &r in routes {
-        let id = *ids.entry(r.pattern).or_insert_with(|| {
+        let key = match r.pattern {
+            Some(text) => PatternKey::Text(text),
+            None => PatternKey::Regex(r.regex, r.mounted),
+        };
+        let id = *ids.entry(key).or_insert_with(|| {
             patterns.push(r);
             pattern_routes.push(Vec::new());
             patterns.len() - 1

@@ -18,7 +18,7 @@ use crate::routes::{Requirement, RouteDef, Verbs};
 use crate::ruby_regex::ast::Node;
 use crate::ruby_regex::hir::{mounted_to_hir, to_hir};
 use crate::ruby_regex::parse::{parse_as_allowed, Inexpressible};
-use crate::ruby_regex::translate::{translate, translate_seq, Translation, Widening};
+use crate::ruby_regex::translate::{self, translate, translate_seq, Translation, Widening};
 
 impl Classifier {
     /// Compiles `routes` (in definition order, or ordered by their `index`).
@@ -52,10 +52,11 @@ impl Classifier {
             Layout::FirstSegment => options.engine,
             Layout::AnySegment => EngineConfig { kind: EngineKind::Lazy, ..options.engine },
         };
-        let mut parts = Parts::compile(routes, Mode::Build, options.host_regex)?;
-        let first_segments = parts.with_matchers_built(options.parallel, |pending, parallel| match layout {
-            Layout::AnySegment if options.engine.first_segment_dispatch => pending.first_segments(&options.engine, parallel),
-            _ => Ok(None),
+        let dispatches = layout == Layout::AnySegment && options.engine.first_segment_dispatch;
+        let mut parts = Parts::compile(routes, Mode::Build { dispatches }, options.host_regex)?;
+        let first_segments = parts.with_matchers_built(options.parallel, |pending, parallel| match dispatches {
+            true => pending.first_segments(&options.engine, parallel),
+            false => Ok(None),
         })?;
         if first_segments.is_some() {
             parts.pending.0.retain(|p| p.dispatch_first.is_none());
@@ -128,8 +129,9 @@ struct Pending(Vec<PendingRoute>);
 struct PendingRoute {
     route: u32,
     /// The DFA pattern's text: which routes share a pattern (and so a pattern id) is decided
-    /// on it; the automata are built from [`PendingRoute::hir`].
-    pattern: String,
+    /// on it; the automata are built from [`PendingRoute::hir`]. None for a route the
+    /// first-segment dispatch takes, which tells patterns apart by their regexes.
+    pattern: Option<String>,
     /// A mount: the pattern matches a prefix of the path (`(?s-u:.*)` follows the regex).
     mounted: bool,
     /// The spec's first segment, if literal (see [`static_first_segment`]).
@@ -160,10 +162,11 @@ struct Group {
 impl Group {
     fn add(&mut self, p: &PendingRoute) {
         let next = self.hirs.len() as u32;
-        let id = match self.pattern_ids.get(&p.pattern) {
+        let pattern = p.pattern.as_ref().expect("only the routes the first-segment dispatch takes have no pattern text");
+        let id = match self.pattern_ids.get(pattern) {
             Some(&id) => id,
             None => {
-                self.pattern_ids.insert(p.pattern.clone(), next);
+                self.pattern_ids.insert(pattern.clone(), next);
                 self.hirs.push(p.hir());
                 self.pattern_routes.push(Vec::new());
                 next
@@ -217,7 +220,7 @@ impl Pending {
             .iter()
             .map(|p| RouteShape {
                 route: p.route,
-                pattern: &p.pattern,
+                pattern: p.pattern.as_deref(),
                 first: p.dispatch_first.as_deref(),
                 regex: &p.node,
                 mounted: p.mounted,
@@ -295,7 +298,11 @@ impl Pending {
 /// the automata come from the artifact).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    Build,
+    /// `dispatches`: the routes led by a literal first segment go to the first-segment
+    /// dispatch, which reads their regexes, not their patterns' text.
+    Build {
+        dispatches: bool,
+    },
     Load,
 }
 
@@ -448,7 +455,7 @@ impl Parts {
                     let (spec, _, host) = route_node(index, &def, &mut cache)?;
                     (spec, None, host)
                 }
-                (_, Mode::Build) => {
+                (_, Mode::Build { .. }) => {
                     let (spec, node, host) = route_node(index, &def, &mut cache)?;
                     (spec, Some(node), host)
                 }
@@ -467,19 +474,25 @@ impl Parts {
             };
             let widenings = match node {
                 Some(node) => {
-                    let translation = pattern_text(&node, def.mounted);
+                    // A literal that may come percent-encoded is no key segment.
+                    let dispatch_first = literal_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some());
+                    let (pattern, mut widenings) = match mode {
+                        Mode::Build { dispatches: true } if dispatch_first.is_some() => (None, translate::widenings(&node)),
+                        _ => {
+                            let translation = pattern_text(&node, def.mounted);
+                            (Some(translation.pattern), translation.widenings)
+                        }
+                    };
                     pending.0.push(PendingRoute {
                         route: index as u32,
-                        pattern: translation.pattern,
+                        pattern,
                         mounted: def.mounted,
-                        // A literal that may come percent-encoded is no key segment.
                         first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),
                         node,
-                        dispatch_first: literal_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
+                        dispatch_first,
                         node_is_exact: host_regex.is_none(),
                     });
-                    let mut widenings = translation.widenings;
                     if let Some(host) = &host_regex {
                         for (param, c) in &host.constructs {
                             widenings.push(Widening {

@@ -5,7 +5,7 @@ use super::*;
 use crate::around_key::Slashes;
 use crate::engine::{EngineConfig, EngineKind};
 use crate::journey;
-use crate::routes::RouteDef;
+use crate::routes::{Requirement, RouteDef};
 use crate::ruby_regex::ast::Node;
 
 fn literals(spec: &str, mounted: bool) -> Vec<String> {
@@ -360,6 +360,39 @@ fn optimized_requirements_change_no_route_regex() {
         }
     }
     assert!(compared > 1_500, "{compared} routes compared");
+}
+
+/// The routes the first-segment dispatch takes get their widenings without their pattern text
+/// being written: on every route of the shared corpus tables and of GitLab's template snapshot,
+/// [`translate::widenings`] lists what [`pattern_text`] records, and so it does for a route with
+/// each kind of widening (none of which it misses).
+#[test]
+fn widenings_without_the_text_are_the_translations() {
+    use super::build::pattern_text;
+    use crate::ruby_regex::translate;
+    let read = |name: &str| std::fs::read(corpus_dir().join(name)).unwrap();
+    let mut tables = corpus_tables();
+    let snapshot = crate::templates::from_json(&read("gitlab-route-templates.json")).unwrap();
+    tables.push(("gitlab-route-templates.json".into(), snapshot.iter().enumerate().map(|(i, t)| t.to_route(i)).collect()));
+    let widened = |requirement: &str| {
+        let mut def = RouteDef::new("GET", "/a/:id/b(.:format)");
+        def.requirements.insert("id".into(), Requirement::Regex { source: requirement.into(), options: 0 });
+        def
+    };
+    let kinds = [r"(?!new)[a-z]+", r"(?<=a)b", r"(?>ab|a)c", r"[a-z]{1,100}", r"a\Zb", r"(?:a|(?!x)b){2}"];
+    tables.push(("widened".into(), kinds.iter().map(|k| widened(k)).collect()));
+    let mut compared = 0;
+    for (name, defs) in &tables {
+        let mut cache = RequirementCache::new(true);
+        for (index, def) in defs.iter().enumerate() {
+            let (_, node, _) = route_node(index, def, &mut cache).unwrap();
+            let expected = pattern_text(&node, def.mounted).widenings;
+            assert_eq!(translate::widenings(&node), expected, "{name}: route {index} {}", def.path);
+            assert!(name != "widened" || !expected.is_empty(), "{}: {:?} widens nothing", def.path, def.requirements);
+            compared += 1;
+        }
+    }
+    assert!(compared > 5_000, "{compared} routes");
 }
 
 /// The automata are built from each route's HIR ([`pattern_hir`]) rather than by parsing its

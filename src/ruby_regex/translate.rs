@@ -47,6 +47,22 @@ pub fn translate_seq(items: &[Node]) -> Translation {
     })
 }
 
+/// What [`translate`] widens in `node`, without writing the pattern: for the routes whose
+/// pattern text nobody reads (the first-segment dispatch builds its automata from the regex
+/// itself, and writing the text was a third of the routes' lowering on GitLab's templates).
+pub fn widenings(node: &Node) -> Vec<Widening> {
+    let mut t = Translator { out: String::new(), widenings: Vec::new() };
+    match node {
+        Node::Concat(items) => match items.as_slice() {
+            // Written `\n?\z` at the end of the whole pattern: exact there.
+            [init @ .., Node::Assert(Assertion::EndTextOptionalNewline)] => init.iter().for_each(|item| t.note(item)),
+            _ => items.iter().for_each(|item| t.note(item)),
+        },
+        other => t.note(other),
+    }
+    t.finish().widenings
+}
+
 struct Translator {
     out: String,
     widenings: Vec<Widening>,
@@ -58,9 +74,58 @@ impl Translator {
         let mut t = Translator { out: String::with_capacity(256), widenings: Vec::new() };
         t.out.push_str("(?-u)");
         body(&mut t);
-        t.widenings.sort_by(|a, b| (&a.construct, &a.action).cmp(&(&b.construct, &b.action)));
-        t.widenings.dedup();
-        Translation { pattern: t.out, widenings: t.widenings }
+        t.finish()
+    }
+
+    fn finish(mut self) -> Translation {
+        self.widenings.sort_by(|a, b| (&a.construct, &a.action).cmp(&(&b.construct, &b.action)));
+        self.widenings.dedup();
+        Translation { pattern: self.out, widenings: self.widenings }
+    }
+
+    /// The widenings [`Translator::emit`] records for `node`, without its text.
+    fn note(&mut self, node: &Node) {
+        match node {
+            Node::Concat(items) | Node::Alt(items) => items.iter().for_each(|item| self.note(item)),
+            Node::Repeat { node, min, max, .. } => {
+                self.note(node);
+                if let Some(max) = max {
+                    if max - min > MAX_EXACT_REPEAT_SPAN {
+                        self.widen_repeat(*min, *max);
+                    }
+                }
+            }
+            Node::Atomic(inner) => {
+                self.note(inner);
+                self.widen_atomic();
+            }
+            Node::Look { behind, negate, .. } => self.widen_look(*behind, *negate),
+            Node::Assert(Assertion::EndTextOptionalNewline) => self.widen_end_text(),
+            Node::Capture { node, .. } => self.note(node),
+            Node::Empty | Node::Class(_) | Node::Seq(_) | Node::SeqAlt(_) | Node::Assert(_) => {}
+        }
+    }
+
+    fn widen_repeat(&mut self, min: u32, max: u32) {
+        self.widen(&format!("bounded repetition {{{min},{max}}}"), "upper bound dropped in the DFA; checked exactly");
+    }
+
+    fn widen_atomic(&mut self) {
+        self.widen("atomic group or possessive quantifier", "treated as a plain group in the DFA; checked exactly");
+    }
+
+    fn widen_look(&mut self, behind: bool, negate: bool) {
+        let name = match (behind, negate) {
+            (false, false) => "positive look-ahead",
+            (false, true) => "negative look-ahead",
+            (true, false) => "positive look-behind",
+            (true, true) => "negative look-behind",
+        };
+        self.widen(name, "assumed true in the DFA; checked exactly");
+    }
+
+    fn widen_end_text(&mut self) {
+        self.widen(r"\Z inside the pattern", "assumed true in the DFA; checked exactly");
     }
 
     fn widen(&mut self, construct: &str, action: &str) {
@@ -119,9 +184,7 @@ impl Translator {
                 push_decimal(&mut self.out, *min);
                 self.out.push(',');
                 match max {
-                    Some(max) if max - min > MAX_EXACT_REPEAT_SPAN => {
-                        self.widen(&format!("bounded repetition {{{min},{max}}}"), "upper bound dropped in the DFA; checked exactly");
-                    }
+                    Some(max) if max - min > MAX_EXACT_REPEAT_SPAN => self.widen_repeat(*min, *max),
                     Some(max) => push_decimal(&mut self.out, *max),
                     None => {}
                 }
@@ -131,17 +194,9 @@ impl Translator {
                 self.out.push_str("(?:");
                 self.emit(inner);
                 self.out.push(')');
-                self.widen("atomic group or possessive quantifier", "treated as a plain group in the DFA; checked exactly");
+                self.widen_atomic();
             }
-            Node::Look { behind, negate, .. } => {
-                let name = match (behind, negate) {
-                    (false, false) => "positive look-ahead",
-                    (false, true) => "negative look-ahead",
-                    (true, false) => "positive look-behind",
-                    (true, true) => "negative look-behind",
-                };
-                self.widen(name, "assumed true in the DFA; checked exactly");
-            }
+            Node::Look { behind, negate, .. } => self.widen_look(*behind, *negate),
             Node::Assert(a) => match a {
                 Assertion::StartText => self.out.push_str(r"\A"),
                 Assertion::EndText => self.out.push_str(r"\z"),
@@ -149,7 +204,7 @@ impl Translator {
                 Assertion::EndLine => self.out.push_str("(?m:$)"),
                 Assertion::WordBoundary => self.out.push_str(r"\b"),
                 Assertion::NotWordBoundary => self.out.push_str(r"\B"),
-                Assertion::EndTextOptionalNewline => self.widen(r"\Z inside the pattern", "assumed true in the DFA; checked exactly"),
+                Assertion::EndTextOptionalNewline => self.widen_end_text(),
             },
             Node::Capture { node, .. } => {
                 self.out.push_str("(?:");
