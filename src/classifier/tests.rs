@@ -321,6 +321,15 @@ fn corpus_tables() -> Vec<(String, Vec<RouteDef>)> {
     tables
 }
 
+/// [`corpus_tables`] and GitLab's template snapshot as a table, with the snapshot's templates
+/// (their example URLs).
+fn corpus_and_snapshot_tables() -> (Vec<(String, Vec<RouteDef>)>, Vec<crate::templates::Template>) {
+    let mut tables = corpus_tables();
+    let snapshot = crate::templates::from_json(&std::fs::read(corpus_dir().join("gitlab-route-templates.json")).unwrap()).unwrap();
+    tables.push(("gitlab-route-templates.json".into(), snapshot.iter().enumerate().map(|(i, t)| t.to_route(i)).collect()));
+    (tables, snapshot)
+}
+
 /// Requirements are kept optimized ([`RequirementCache::new`]) instead of as parsed: on every
 /// route of the shared corpus tables (and literal, repeated and optional requirements), a
 /// route's regex must then optimize to the same tree, translate to the same DFA pattern, give
@@ -370,10 +379,7 @@ fn optimized_requirements_change_no_route_regex() {
 fn widenings_without_the_text_are_the_translations() {
     use super::build::pattern_text;
     use crate::ruby_regex::translate;
-    let read = |name: &str| std::fs::read(corpus_dir().join(name)).unwrap();
-    let mut tables = corpus_tables();
-    let snapshot = crate::templates::from_json(&read("gitlab-route-templates.json")).unwrap();
-    tables.push(("gitlab-route-templates.json".into(), snapshot.iter().enumerate().map(|(i, t)| t.to_route(i)).collect()));
+    let (mut tables, _) = corpus_and_snapshot_tables();
     let widened = |requirement: &str| {
         let mut def = RouteDef::new("GET", "/a/:id/b(.:format)");
         def.requirements.insert("id".into(), Requirement::Regex { source: requirement.into(), options: 0 });
@@ -405,9 +411,7 @@ fn pattern_hirs_are_the_parsed_pattern_texts() {
     use super::build::{pattern_hir, pattern_text};
     use regex_automata::hybrid::dfa::DFA;
     let read = |name: &str| std::fs::read(corpus_dir().join(name)).unwrap();
-    let mut tables = corpus_tables();
-    let snapshot = crate::templates::from_json(&read("gitlab-route-templates.json")).unwrap();
-    tables.push(("gitlab-route-templates.json".into(), snapshot.iter().enumerate().map(|(i, t)| t.to_route(i)).collect()));
+    let (tables, snapshot) = corpus_and_snapshot_tables();
     let mut paths: Vec<String> = snapshot.iter().flat_map(|t| t.example.iter().chain(&t.dotted_example)).cloned().collect();
     for requests in ["gitlabish-requests.jsonl", "gitlab-ce.recorded.jsonl"] {
         let vectors = crate::vectors::from_jsonl(&String::from_utf8(read(requests)).unwrap()).unwrap();
