@@ -54,28 +54,33 @@ impl Classifier {
         };
         let dispatches = layout == Layout::AnySegment && options.engine.first_segment_dispatch;
         let mut parts = Parts::compile(routes, Mode::Build { dispatches }, options.host_regex)?;
-        let first_segments = parts.with_matchers_built(options.parallel, |pending, parallel| match dispatches {
+        let pool = options.parallel.then(build_pool).flatten();
+        let first_segments = parts.with_matchers_built(pool.as_ref(), |pending, parallel| match dispatches {
             true => pending.first_segments(&options.engine, parallel),
             false => Ok(None),
         })?;
-        if first_segments.is_some() {
-            parts.pending.0.retain(|p| p.dispatch_first.is_none());
-        }
-        let (groups, split) = std::mem::take(&mut parts.pending).split(layout);
-        let around = match split {
-            Some(split) => {
-                for route in &split.inexact {
-                    // Never happens with today's translator (it widens the same nodes either
-                    // way), but a split that widens must not let the DFA's word stand alone.
-                    let w = &mut parts.routes[*route as usize].widenings;
-                    if w.is_empty() {
-                        w.push(Widening { construct: "split at its key segment".into(), action: "checked exactly".into() });
-                    }
-                }
-                Some(AroundKey::build(split.routes, &engine).map_err(CompileError::Automaton)?)
-            }
-            None => None,
+        // The routes the dispatch selects alone leave the other automata.
+        let (pending, dispatched): (Vec<_>, Vec<_>) = match first_segments {
+            Some(_) => std::mem::take(&mut parts.pending.0).into_iter().partition(|p| p.dispatch_first.is_none()),
+            None => (std::mem::take(&mut parts.pending.0), Vec::new()),
         };
+        let pending = Pending(pending);
+        let (groups, split) = pending.split(layout);
+        if let Some(split) = &split {
+            for route in &split.inexact {
+                // Never happens with today's translator (it widens the same nodes either
+                // way), but a split that widens must not let the DFA's word stand alone.
+                let w = &mut parts.routes[*route as usize].widenings;
+                if w.is_empty() {
+                    w.push(Widening { construct: "split at its key segment".into(), action: "checked exactly".into() });
+                }
+            }
+        }
+        // The routes' regexes are done with: freeing them (a tree per route) takes about as
+        // long as the automata around the keys take to build, so both at once on the pool.
+        let retired = (pending, dispatched);
+        let ((), around) = join(pool.as_ref(), move || drop(retired), || split.map(|split| AroundKey::build(split.routes, &engine)).transpose());
+        let around = around.map_err(CompileError::Automaton)?;
         let automata = groups
             .into_iter()
             .map(|g| {
@@ -233,7 +238,7 @@ impl Pending {
     /// The automata's routes under `layout`: the keyed group first, then the group every path
     /// searches, if any route needs it; under [`Layout::AnySegment`] keyed routes are split
     /// around their key instead.
-    fn split(self, layout: Layout) -> (Vec<Group>, Option<Split>) {
+    fn split(&self, layout: Layout) -> (Vec<Group>, Option<Split>) {
         let mut groups: Vec<Group> = Vec::new();
         let mut always = Group::default();
         let mut split = None;
@@ -426,6 +431,29 @@ fn same_regex_hash(def: &RouteDef) -> u64 {
     h.finish()
 }
 
+/// The threads of one build ([`BuildOptions::parallel`]), or `None` when none can be started
+/// (the build then runs on the caller's thread alone). The pool ends with the build, so nothing
+/// outlives it: a process forked after the build, as Puma forks its workers, has no pool threads
+/// to miss. Two threads: the matchers and the automata balance on two, and each more would hold
+/// another automaton's transient memory at the build's peak.
+fn build_pool() -> Option<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .thread_name(|i| format!("cells-learn-build-{i}"))
+        // The main thread's stack size: the matcher's compiler recurses over the regex.
+        .stack_size(8 << 20)
+        .build()
+        .ok()
+}
+
+/// `a` and `b`, at once on `pool`, else one after the other.
+fn join<A: Send, B: Send>(pool: Option<&rayon::ThreadPool>, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    match pool {
+        Some(pool) => pool.join(a, b),
+        None => (a(), b()),
+    }
+}
+
 impl Parts {
     fn compile(mut routes: Vec<RouteDef>, mode: Mode, host_regex: bool) -> Result<Parts, CompileError> {
         order_routes(&mut routes)?;
@@ -475,20 +503,24 @@ impl Parts {
             let widenings = match node {
                 Some(node) => {
                     // A literal that may come percent-encoded is no key segment.
-                    let dispatch_first = literal_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some());
-                    let (pattern, mut widenings) = match mode {
-                        Mode::Build { dispatches: true } if dispatch_first.is_some() => (None, translate::widenings(&node)),
+                    let plain = def.mounted || def.encoded_literals_after.is_some();
+                    let dispatch_first = literal_first_segment(&spec, plain);
+                    // A route the dispatch takes needs neither its pattern's text nor the
+                    // segments the other automata are keyed by (held at the build's peak, they
+                    // were ~1 MiB of GitLab's template snapshot).
+                    let (pattern, mut widenings, first, literals) = match mode {
+                        Mode::Build { dispatches: true } if dispatch_first.is_some() => (None, translate::widenings(&node), None, Vec::new()),
                         _ => {
                             let translation = pattern_text(&node, def.mounted);
-                            (Some(translation.pattern), translation.widenings)
+                            (Some(translation.pattern), translation.widenings, static_first_segment(&spec, plain), literal_segments(&spec, plain))
                         }
                     };
                     pending.0.push(PendingRoute {
                         route: index as u32,
                         pattern,
                         mounted: def.mounted,
-                        first: static_first_segment(&spec, def.mounted || def.encoded_literals_after.is_some()),
-                        literals: literal_segments(&spec, def.mounted || def.encoded_literals_after.is_some()),
+                        first,
+                        literals,
                         node,
                         dispatch_first,
                         node_is_exact: host_regex.is_none(),
@@ -511,15 +543,12 @@ impl Parts {
     }
 
     /// Builds every exact matcher of a fresh build while `meanwhile` (the first-segment
-    /// dispatch's automata, about as much work on GitLab's tables) runs on the routes' patterns.
-    /// When `parallel`, both run on a pool of two threads that share the work (`meanwhile` is
-    /// told it may hand its automata to the pool); the pool ends with the build, so nothing
-    /// outlives it (a process forked after the build, as Puma forks its workers, has no pool
-    /// threads to miss). Two: the matchers and the automata balance on two, and each more thread
-    /// would hold another automaton's transient memory at the build's peak. Both sides only read
-    /// the routes' regexes, and the matchers are built in definition order either way, so they
-    /// share the same run sets.
-    fn with_matchers_built<T: Send>(&mut self, parallel: bool, meanwhile: impl FnOnce(&Pending, bool) -> T + Send) -> T {
+    /// dispatch's automata, about as much work on GitLab's tables) runs on the routes' patterns:
+    /// on the build's pool, whose threads share both (`meanwhile` is told it may hand its
+    /// automata to the pool), or one after the other. Both sides only read the routes' regexes,
+    /// and the matchers are built in definition order either way, so they share the same run
+    /// sets.
+    fn with_matchers_built<T: Send>(&mut self, pool: Option<&rayon::ThreadPool>, meanwhile: impl FnOnce(&Pending, bool) -> T + Send) -> T {
         let Parts { routes, matchers, pending, run_sets } = self;
         let (routes, matchers, pending) = (&*routes, &*matchers, &*pending);
         let build = |run_sets: &mut crate::shared_runs::RunSets| {
@@ -530,25 +559,8 @@ impl Parts {
                 let _ = m.cell.set(Matcher::new_sharing(&p.node, routes[m.route as usize].params.len(), run_sets));
             }
         };
-        let pool = parallel
-            .then(|| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(2)
-                    .thread_name(|i| format!("cells-learn-build-{i}"))
-                    // The main thread's stack size: the matcher's compiler recurses over the regex.
-                    .stack_size(8 << 20)
-                    .build()
-                    .ok()
-            })
-            .flatten();
-        match pool {
-            Some(pool) => pool.install(|| rayon::join(|| build(run_sets), || meanwhile(pending, true)).1),
-            // Asked not to, or no thread to be had: one after the other, here.
-            None => {
-                build(run_sets);
-                meanwhile(pending, false)
-            }
-        }
+        let (_, out) = join(pool, || build(run_sets), || meanwhile(pending, pool.is_some()));
+        out
     }
 
     fn finish(
