@@ -116,8 +116,9 @@ pub struct BuildOptions {
     /// route is then decided by a [`RegexHost`] running Ruby's own `Regexp` (the gem). Off for
     /// users without Ruby (CLI, router), which refuse such a table naming route and construct.
     pub host_regex: bool,
-    /// Build the exact matchers on a second thread while the first-segment dispatch's automata
-    /// are built (on by default; the same classifier either way).
+    /// Build on a pool of two threads made for the build and ended with it (on by default; the
+    /// same classifier either way): the exact matchers beside the first-segment dispatch's
+    /// automata, which the threads share, and the regexes freed beside the around-key automata.
     pub parallel: bool,
 }
 

@@ -38,13 +38,22 @@ pub fn translate(node: &Node) -> Translation {
 /// [`translate`] of `Node::Concat(items)`, without building that node (the build splits each
 /// route's regex around its key this way: copying the parts was a tenth of GitLab CE's build).
 pub fn translate_seq(items: &[Node]) -> Translation {
-    Translator::write(|t| match items {
-        [init @ .., Node::Assert(Assertion::EndTextOptionalNewline)] => {
-            init.iter().for_each(|item| t.emit(item));
+    let (body, final_end) = split_final_end(items);
+    Translator::write(|t| {
+        body.iter().for_each(|item| t.emit(item));
+        if final_end {
             t.out.push_str(r"\n?\z");
         }
-        _ => items.iter().for_each(|item| t.emit(item)),
     })
+}
+
+/// A sequence's items before a final `\Z`, and whether there is one: written `\n?\z` at the
+/// end of the whole pattern, which is exact there (no widening).
+fn split_final_end(items: &[Node]) -> (&[Node], bool) {
+    match items {
+        [init @ .., Node::Assert(Assertion::EndTextOptionalNewline)] => (init, true),
+        _ => (items, false),
+    }
 }
 
 /// What [`translate`] widens in `node`, without writing the pattern: for the routes whose
@@ -53,11 +62,7 @@ pub fn translate_seq(items: &[Node]) -> Translation {
 pub fn widenings(node: &Node) -> Vec<Widening> {
     let mut t = Translator { out: String::new(), widenings: Vec::new() };
     match node {
-        Node::Concat(items) => match items.as_slice() {
-            // Written `\n?\z` at the end of the whole pattern: exact there.
-            [init @ .., Node::Assert(Assertion::EndTextOptionalNewline)] => init.iter().for_each(|item| t.note(item)),
-            _ => items.iter().for_each(|item| t.note(item)),
-        },
+        Node::Concat(items) => split_final_end(items).0.iter().for_each(|item| t.note(item)),
         other => t.note(other),
     }
     t.finish().widenings
@@ -180,12 +185,13 @@ impl Translator {
                 self.out.push(')');
                 // Written without `fmt`: every parameter is a repetition, and formatting them
                 // was a tenth of the routes' translation.
+                let mut digits = itoa::Buffer::new();
                 self.out.push('{');
-                push_decimal(&mut self.out, *min);
+                self.out.push_str(digits.format(*min));
                 self.out.push(',');
                 match max {
                     Some(max) if max - min > MAX_EXACT_REPEAT_SPAN => self.widen_repeat(*min, *max),
-                    Some(max) => push_decimal(&mut self.out, *max),
+                    Some(max) => self.out.push_str(digits.format(*max)),
                     None => {}
                 }
                 self.out.push('}');
@@ -225,22 +231,6 @@ fn push_byte(out: &mut String, b: u8) {
     } else {
         push_hex(out, b);
     }
-}
-
-/// `n` in decimal.
-fn push_decimal(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits[at..].iter().for_each(|&d| out.push(d as char));
 }
 
 /// `\xHH`, written without `fmt` (formatting was a tenth of GitLab CE's build).
@@ -283,15 +273,6 @@ fn emit_class(out: &mut String, set: &ByteSet) {
 mod tests {
     use super::*;
     use crate::ruby_regex::parse::parse;
-
-    #[test]
-    fn decimals_are_written_as_fmt_writes_them() {
-        for n in [0, 1, 9, 10, 64, 99, 100, 1000, 65_535, 1_000_000, u32::MAX - 1, u32::MAX] {
-            let mut out = String::from("{");
-            push_decimal(&mut out, n);
-            assert_eq!(out, format!("{{{n}"));
-        }
-    }
 
     #[test]
     fn every_byte_is_written_as_a_pattern_that_matches_it_alone() {
