@@ -239,7 +239,10 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     end
 
     it "lets other threads run while compiling (the GVL is released)" do
-      big = JSON.parse(table) * 3
+      # Ten copies (~2,000 routes, ~60 ms): long enough for the ticker to count past 5 if the GVL
+      # is released (about one tick per 4 ms here), since three copies compile in ~15 ms on two
+      # build threads and counted 3-7 ticks.
+      big = JSON.parse(table) * 10
       ticks = 0
       ticker = Thread.new do
         loop do
@@ -247,7 +250,7 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
           sleep 0.001
         end
       end
-      described_class.new(routes: big.each_with_index.map { |r, i| r.merge("index" => i, "path" => "/v#{i % 3}#{r["path"]}") })
+      described_class.new(routes: big.each_with_index.map { |r, i| r.merge("index" => i, "path" => "/v#{i % 10}#{r["path"]}") })
       ticker.kill
       expect(ticks).to be > 5
     end
