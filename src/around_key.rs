@@ -139,6 +139,10 @@ pub(crate) struct AroundKey {
     literal_prefixes: Box<[Option<Box<[u8]>>]>,
     /// Per pattern of the reverse DFA, its prefix id (the prefixes that are not literals).
     walked_prefixes: Box<[u32]>,
+    /// The first and last keyed route: a search for routes outside costs nothing. On GitLab CE
+    /// the keyed routes start at #353 while `GET /*id(.:format)` (#338) bounds most first-match
+    /// searches, so three in four searches here end before reading a segment.
+    routes: std::ops::RangeInclusive<u32>,
 }
 
 struct Dfas {
@@ -207,7 +211,7 @@ impl AroundKey {
             };
             keys.entry(r.key).or_default().push(KeyedRoute { route: r.route, prefix, head, join, suffix: suffixes.id(r.suffix), slashes: r.slashes });
         }
-        let keys = keys
+        let keys: FxHashMap<Box<[u8]>, Box<[KeyedRoute]>> = keys
             .into_iter()
             .map(|(k, mut v)| {
                 v.sort_by_key(|r| r.route);
@@ -239,7 +243,9 @@ impl AroundKey {
             heads: for_pool.heads.create_cache(),
             suffixes: for_pool.suffixes.create_cache(),
         });
-        Ok(AroundKey { dfas, caches: Pool::new(create), keys, literal_prefixes, walked_prefixes: walked_prefixes.into_boxed_slice() })
+        let keyed = || keys.values().flat_map(|routes| routes.iter().map(|r| r.route));
+        let routes = keyed().min().unwrap_or(u32::MAX)..=keyed().max().unwrap_or(0);
+        Ok(AroundKey { dfas, caches: Pool::new(create), keys, literal_prefixes, walked_prefixes: walked_prefixes.into_boxed_slice(), routes })
     }
 
     /// Calls `found` with every keyed route in `routes` (a range of route indexes) that matches
@@ -248,6 +254,9 @@ impl AroundKey {
     /// after one skips those already looked for.
     pub fn for_each_match(&self, path: &[u8], routes: std::ops::Range<u32>, mut found: impl FnMut(u32)) -> Result<(), SearchError> {
         let wanted = routes;
+        if wanted.end <= *self.routes.start() || wanted.start > *self.routes.end() {
+            return Ok(());
+        }
         let dfas = &*self.dfas;
         let mut caches = None;
         // Per occurrence: the suffixes matched; the whole prefixes' and tails' starts.

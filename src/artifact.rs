@@ -17,7 +17,9 @@ use crate::rules::Rules;
 
 const MAGIC: &[u8; 8] = b"GLCLEARN";
 /// 2: mounted routes match as prefixes and simulator routes end in `\z`, so version-1 automata differ.
-/// 3: routes split between automata by key segments (`layout`, `automata_keys`).
+/// 3: routes split between automata by key segments (`layout`, `automata_keys`). Mounts' patterns
+/// later gained a final `\z`; a version-3 automaton without it gives the same answers (only
+/// the matches that end with the path are read), so the version stayed.
 const FORMAT_VERSION: u32 = 3;
 const PREAMBLE: usize = 8 + 4 + 4 + 8 + 8;
 

@@ -150,7 +150,40 @@ pub enum Direction {
     Reverse,
 }
 
-type CacheFn = Box<dyn Fn() -> hybrid::dfa::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+type CacheFn = Box<dyn Fn() -> ChunkCache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+/// A lazy DFA chunk as one thread holds it: the DFA's cache, and the routes its end states
+/// stand for.
+pub(crate) struct ChunkCache {
+    dfa: hybrid::dfa::Cache,
+    ends: EndRoutes,
+}
+
+/// Above this many routes listed, a thread's [`EndRoutes`] of one chunk start over: a bound on
+/// its memory whatever the traffic (GitLab CE's recorded requests list ~2,000 in all).
+const MAX_END_ROUTES: usize = 1 << 14;
+
+/// Per match state a path can end in, the routes of its patterns, ascending and each once.
+///
+/// Why: the end state of a glob-led table holds a dozen patterns (on GitLab CE's automaton
+/// without a key, which every namespace path runs, 11.5 routes a path): reading each pattern
+/// back from the state, mapping it to its routes and sorting them took about a third of a
+/// `recognize`, where the same few hundred end states come back request after request.
+/// Keyed by the lazy state's id, which means the same state only until the cache is cleared
+/// (ids are then reused): the list is dropped when the cache's clear count moves.
+#[derive(Default)]
+struct EndRoutes {
+    clears: usize,
+    /// End state → `routes[start..start + len]`.
+    index: rustc_hash::FxHashMap<hybrid::LazyStateID, (u32, u32)>,
+    routes: Vec<u32>,
+}
+
+impl EndRoutes {
+    fn memory_usage(&self) -> usize {
+        crate::heap::hash_table::<hybrid::LazyStateID, (u32, u32)>(self.index.capacity()) + crate::heap::vec(&self.routes)
+    }
+}
 
 #[allow(clippy::large_enum_variant)] // one per classifier, matched on every search: an indirection would cost more than the bytes
 pub enum Engine {
@@ -167,7 +200,9 @@ pub struct LazyCache {
     /// Its NFA's states (the cache's sparse sets take 16 bytes per state whatever it holds).
     pub nfa_states: usize,
     /// The cache's heap bytes as regex-automata counts them (`Cache::memory_usage`): what its
-    /// capacity bounds (the vectors' spare capacity is not counted).
+    /// capacity bounds (the vectors' spare capacity is not counted); for an automaton of routes
+    /// without a key or led by a literal, plus the routes listed per end state (at most
+    /// 64 KiB and its index).
     pub bytes: usize,
     /// The cache's capacity ([`EngineConfig::lazy_cache_capacity`]): `bytes` stays within it, a
     /// cache that a new state would take past it being cleared first.
@@ -177,6 +212,12 @@ pub struct LazyCache {
 }
 
 impl LazyCache {
+    fn of_chunk(automaton: String, dfa: &hybrid::dfa::DFA, cache: &ChunkCache) -> LazyCache {
+        let mut of = LazyCache::of(automaton, dfa, &cache.dfa);
+        of.bytes += cache.ends.memory_usage();
+        of
+    }
+
     pub(crate) fn of(automaton: String, dfa: &hybrid::dfa::DFA, cache: &hybrid::dfa::Cache) -> LazyCache {
         LazyCache {
             automaton,
@@ -191,7 +232,7 @@ impl LazyCache {
 pub struct LazyChunk {
     first_pattern: u32,
     dfa: Arc<hybrid::dfa::DFA>,
-    pool: Pool<hybrid::dfa::Cache, CacheFn>,
+    pool: Pool<ChunkCache, CacheFn>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -247,7 +288,7 @@ impl Engine {
         let hirs: Vec<Cow<'_, Hir>> = patterns.iter().map(ToHir::to_hir).collect();
         let dfa = Arc::new(lazy_dfa(&hirs, config, Direction::Forward)?);
         let for_pool = Arc::clone(&dfa);
-        let create: CacheFn = Box::new(move || for_pool.create_cache());
+        let create: CacheFn = Box::new(move || ChunkCache { dfa: for_pool.create_cache(), ends: EndRoutes::default() });
         Ok(LazyChunk { first_pattern, dfa, pool: Pool::new(create) })
     }
 
@@ -274,7 +315,7 @@ impl Engine {
             Engine::Dense(dfa) => dfa.memory_usage(),
             Engine::Lazy(chunks) => {
                 let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<hybrid::dfa::DFA>();
-                let each = arc + crate::heap::pool::<hybrid::dfa::Cache, CacheFn>();
+                let each = arc + crate::heap::pool::<ChunkCache, CacheFn>();
                 crate::heap::vec(chunks) + chunks.iter().map(|c| c.dfa.get_nfa().memory_usage() + each).sum::<usize>()
             }
         }
@@ -286,7 +327,7 @@ impl Engine {
         if let Engine::Lazy(chunks) = self {
             for (i, chunk) in chunks.iter().enumerate() {
                 let label = if chunks.len() == 1 { name.to_string() } else { format!("{name} chunk {i}") };
-                out.push(LazyCache::of(label, &chunk.dfa, &chunk.pool.get()));
+                out.push(LazyCache::of_chunk(label, &chunk.dfa, &chunk.pool.get()));
             }
         }
     }
@@ -324,11 +365,55 @@ impl Engine {
                 // once per match (a fifth of the time on GitLab CE's literal-led paths).
                 for chunk in chunks {
                     let mut cache = chunk.pool.get();
-                    crate::around_key::suffix_matches(&chunk.dfa, &mut cache, hay, 0, |p| found(chunk.first_pattern + p))?;
+                    crate::around_key::suffix_matches(&chunk.dfa, &mut cache.dfa, hay, 0, |p| found(chunk.first_pattern + p))?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Calls `found` with the routes of every pattern that matches all of `hay`
+    /// (`pattern_routes[p]` for pattern `p`; an automaton passes its own, always the same), as
+    /// runs each ascending and without repeats: one per pattern of a dense DFA, one per chunk
+    /// of a lazy one, listed once per end state and thread (see [`EndRoutes`]).
+    #[inline]
+    pub(crate) fn for_each_route_run(&self, hay: &[u8], pattern_routes: &[Vec<u32>], mut found: impl FnMut(&[u32])) -> Result<(), SearchError> {
+        let Engine::Lazy(chunks) = self else {
+            return self.for_each_match(hay, |p| found(&pattern_routes[p as usize]));
+        };
+        for chunk in chunks {
+            let mut guard = chunk.pool.get();
+            let ChunkCache { dfa: cache, ends } = &mut *guard;
+            let Some(end) = end_state(&chunk.dfa, cache, hay)? else { continue };
+            if ends.clears != cache.clear_count() {
+                *ends = EndRoutes { clears: cache.clear_count(), ..EndRoutes::default() };
+            }
+            let (start, len) = match ends.index.get(&end) {
+                Some(&run) => run,
+                None => {
+                    // Once per end state: a Vec of its own is no cost worth sparing.
+                    let mut run: Vec<u32> = (0..chunk.dfa.match_len(cache, end))
+                        .flat_map(|i| &pattern_routes[chunk.first_pattern as usize + chunk.dfa.match_pattern(cache, end, i).as_usize()])
+                        .copied()
+                        .collect();
+                    run.sort_unstable();
+                    run.dedup();
+                    let (start, kept) = (ends.routes.len(), run.len());
+                    ends.routes.extend_from_slice(&run);
+                    if ends.routes.len() > MAX_END_ROUTES {
+                        // Listed for this path all the same; the next ones start over.
+                        found(&ends.routes[start..]);
+                        *ends = EndRoutes { clears: ends.clears, ..EndRoutes::default() };
+                        continue;
+                    }
+                    let run = (start as u32, kept as u32);
+                    ends.index.insert(end, run);
+                    run
+                }
+            };
+            found(&ends.routes[start as usize..(start + len) as usize]);
+        }
+        Ok(())
     }
 
     /// The dense DFA's serialized form (little-endian), if this is a dense engine.
@@ -358,6 +443,52 @@ impl Engine {
     }
 }
 
+/// The match state a lazy DFA is in after all of `hay` and its end (`None`: no pattern matches).
+///
+/// Walks the untagged states with `next_state_untagged`, as regex-automata's own searches do:
+/// the checked `next_state` took ~21 instructions a byte (its `Result`, the tag mask), this
+/// ~11, and every namespace path on GitLab CE is walked whole by at least one automaton.
+#[inline]
+fn end_state(dfa: &hybrid::dfa::DFA, cache: &mut hybrid::dfa::Cache, hay: &[u8]) -> Result<Option<hybrid::LazyStateID>, SearchError> {
+    let mut sid = dfa.start_state_forward(cache, &Input::new(hay).anchored(Anchored::Yes))?;
+    let mut at: usize = 0;
+    loop {
+        if sid.is_tagged() {
+            if sid.is_dead() {
+                return Ok(None);
+            }
+            if sid.is_quit() {
+                return Err(SearchError::GaveUp { byte: hay[at.saturating_sub(1)] });
+            }
+            // A match state on the way (a pattern that could end here), or a start state.
+            if at == hay.len() {
+                break;
+            }
+            sid = dfa.next_state(cache, sid, hay[at])?;
+            at += 1;
+            continue;
+        }
+        if at == hay.len() {
+            break;
+        }
+        let mut prev = sid;
+        while at < hay.len() {
+            prev = sid;
+            sid = dfa.next_state_untagged(cache, sid, hay[at]);
+            at += 1;
+            if sid.is_tagged() {
+                break;
+            }
+        }
+        // Never go on from a transition not computed yet: compute it.
+        if sid.is_unknown() {
+            sid = dfa.next_state(cache, prev, hay[at - 1])?;
+        }
+    }
+    sid = dfa.next_eoi_state(cache, sid)?;
+    Ok(sid.is_match().then_some(sid))
+}
+
 fn bytemuck_cast(words: &mut [u32]) -> &mut [u8] {
     // SAFETY: u32 has no padding and any byte pattern is a valid u32; the length is exact.
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 4) }
@@ -366,6 +497,64 @@ fn bytemuck_cast(words: &mut [u32]) -> &mut [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PATTERNS: [&str; 7] = [
+        r"/(?s-u:.+?)/[^/.?]+/-/issues(?:\.[^/.?]+)?",
+        r"/(?s-u:.+?)/[^/.?]+(?:\.[^/.?]+)?",
+        r"/groups/(?s-u:.+?)/-/edit",
+        r"/[^/.?]+",
+        r"/(?s-u:.+?)/[^/.?]+/-/merge_requests/[^/.?]+",
+        r"/-/profile",
+        r"/api/[^/.?]+/projects/[^/]+/issues",
+    ];
+    const PATHS: [&str; 9] = [
+        "/a/b/-/issues",
+        "/a/b/c/-/issues.json",
+        "/groups/x/y/-/edit",
+        "/x",
+        "/-/profile",
+        "/a/b/-/merge_requests/1",
+        "/api/v4/projects/1/issues",
+        "/",
+        "/a/b",
+    ];
+
+    /// The routes listed per end state are those of the patterns matching there, ascending and
+    /// each once, on a first search and on repeats, and when the cache is cleared again and
+    /// again (a cache too small for two states: the list's state ids are then stale).
+    #[test]
+    fn route_runs_are_the_matching_patterns_routes() {
+        let patterns = parse_patterns(&PATTERNS).unwrap();
+        // Unsorted, overlapping, and one pattern without routes.
+        let pattern_routes: Vec<Vec<u32>> = vec![vec![9, 2], vec![2, 7], vec![], vec![1], vec![7, 9, 3], vec![0], vec![5, 4]];
+        for (chunk, capacity) in [(1, 8 << 20), (3, 8 << 20), (100, 8 << 20), (100, 0), (2, 0)] {
+            let config = EngineConfig { kind: EngineKind::Lazy, lazy_chunk_patterns: chunk, lazy_cache_capacity: capacity, ..EngineConfig::default() };
+            let lazy = Engine::build(&patterns, &config).unwrap();
+            for round in 0..3 {
+                for path in PATHS.iter().chain(PATHS.iter().rev()) {
+                    let mut expected = Vec::new();
+                    lazy.for_each_match(path.as_bytes(), |p| expected.extend_from_slice(&pattern_routes[p as usize])).unwrap();
+                    expected.sort();
+                    expected.dedup();
+                    let mut got = Vec::new();
+                    lazy.for_each_route_run(path.as_bytes(), &pattern_routes, |run| {
+                        assert!(run.windows(2).all(|w| w[0] < w[1]), "{run:?}");
+                        got.extend_from_slice(run);
+                    })
+                    .unwrap();
+                    // Each run is one chunk's: chunks may list a route again (the caller sorts).
+                    got.sort();
+                    got.dedup();
+                    assert_eq!(got, expected, "chunk {chunk}, capacity {capacity}, round {round}, path {path}");
+                }
+            }
+            if capacity == 0 {
+                let mut caches = Vec::new();
+                lazy.thread_caches("t", &mut caches);
+                assert!(caches.iter().any(|c| c.clears > 0), "{caches:?}");
+            }
+        }
+    }
 
     /// Chunked lazy DFAs report the same pattern ids as one dense DFA over all patterns.
     #[test]

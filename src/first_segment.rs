@@ -280,8 +280,8 @@ impl Selection<'_> {
 impl Automaton {
     /// Calls `found` with the routes of every pattern that matches all of `path`.
     pub(crate) fn for_each_route(&self, path: &[u8], found: &mut impl FnMut(u32)) -> Result<(), SearchError> {
-        self.engine.for_each_match(path, |pattern| {
-            for &r in &self.pattern_routes[pattern as usize] {
+        self.engine.for_each_route_run(path, &self.pattern_routes, |run| {
+            for &r in run {
                 found(r);
             }
         })

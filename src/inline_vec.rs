@@ -27,6 +27,19 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
         }
     }
 
+    #[inline]
+    pub fn extend_from_slice(&mut self, items: &[T]) {
+        if self.spill.is_empty() && self.len + items.len() <= N {
+            self.inline[self.len..self.len + items.len()].copy_from_slice(items);
+            self.len += items.len();
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.spill.extend_from_slice(items);
+        }
+    }
+
     pub fn clear(&mut self) {
         self.len = 0;
         self.spill.clear();
@@ -46,6 +59,10 @@ impl<T: Copy + Default, const N: usize> InlineVec<T, N> {
     where
         T: Ord,
     {
+        // Already ascending without repeats (one automaton's run, the usual case): nothing to do.
+        if self.as_slice().windows(2).all(|w| w[0] < w[1]) {
+            return;
+        }
         if self.spill.is_empty() {
             let v = &mut self.inline[..self.len];
             v.sort_unstable();

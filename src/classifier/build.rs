@@ -137,7 +137,7 @@ struct PendingRoute {
     /// on it; the automata are built from [`PendingRoute::hir`]. None for a route the
     /// first-segment dispatch takes, which tells patterns apart by their regexes.
     pattern: Option<String>,
-    /// A mount: the pattern matches a prefix of the path (`(?s-u:.*)` follows the regex).
+    /// A mount: the pattern matches a prefix of the path (`(?s-u:.*)\z` follows the regex).
     mounted: bool,
     /// The spec's first segment, if literal (see [`static_first_segment`]).
     first: Option<String>,
@@ -193,8 +193,10 @@ pub(super) fn pattern_text(node: &Node, mounted: bool) -> Translation {
     let mut translation = translate(node);
     if mounted {
         // A mount is a prefix: the automaton reports matches that end where the path ends,
-        // so it takes the rest of the path too.
-        translation.pattern.push_str("(?s-u:.*)");
+        // so it takes the rest of the path too, and only there (`\z`): without it every state
+        // after the prefix is a match state, which the walks take the slow way (GitLab CE's
+        // Grape API is mounted at `/`, so that was every byte of every path).
+        translation.pattern.push_str("(?s-u:.*)\\z");
     }
     translation
 }
@@ -585,6 +587,7 @@ impl Parts {
         }
         let run_sets = std::sync::Mutex::new(self.run_sets);
         Ok(Classifier {
+            route_bits: self.routes.iter().map(super::route_bits::RouteBits::of).collect(),
             routes: self.routes,
             matchers: self.matchers,
             automata,

@@ -15,6 +15,7 @@
 mod build;
 pub(crate) use build::pattern_hir;
 mod query;
+mod route_bits;
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -132,6 +133,8 @@ impl Default for BuildOptions {
 #[derive(Debug)]
 pub struct Classifier {
     pub(crate) routes: Vec<CompiledRoute>,
+    /// Per route, what the query side asks of every candidate, packed ([`route_bits`]).
+    pub(crate) route_bits: Vec<route_bits::RouteBits>,
     pub(crate) matchers: Vec<LazyMatcher>,
     /// Routes split by a literal segment every path they match contains (see [`Layout`]).
     pub(crate) automata: Vec<Automaton>,
@@ -347,6 +350,7 @@ impl Classifier {
                     + heap::verbs(&r.verbs)
             })
             .sum();
+        let routes = routes + heap::vec(&self.route_bits);
         let mut counted = crate::shared_runs::Counted::default(); // shared run sets once
         let matchers: usize = self.matchers.iter().filter_map(|m| m.cell.get()).map(|m| m.heap_bytes(&mut counted)).sum::<usize>()
             + self.run_sets.lock().unwrap_or_else(|e| e.into_inner()).heap_bytes();

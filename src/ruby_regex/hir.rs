@@ -34,7 +34,7 @@ pub fn seq_to_hir(items: &[Node]) -> Hir {
 }
 
 /// [`to_hir`] of a mounted route's regex, which the automaton matches as a prefix: the
-/// pattern followed by `(?s-u:.*)`, any bytes to the end of the path.
+/// pattern followed by `(?s-u:.*)\z`, any bytes to the end of the path.
 pub fn mounted_to_hir(node: &Node) -> Hir {
     let mut out = match node {
         Node::Concat(items) => {
@@ -50,6 +50,7 @@ pub fn mounted_to_hir(node: &Node) -> Hir {
     };
     let any = Hir::class(Class::Bytes(ClassBytes::new([ClassBytesRange::new(0, 0xFF)])));
     out.push(Hir::repetition(Repetition { min: 0, max: None, greedy: true, sub: Box::new(any) }));
+    out.push(Hir::look(Look::End));
     out.finish()
 }
 
@@ -69,8 +70,8 @@ impl Items {
     /// Sized for a route's top-level sequence `items`, not grown item by item (GitLab's
     /// template snapshot's route HIRs: 89.0M -> 83.0M instructions): room for all its literal bytes (a literal is a
     /// class or a concatenation of classes) and for its expressions, as each other item makes
-    /// at most one and ends at most one literal run (+ 3: the last run, the `\z` of a `\Z`, a
-    /// mount's `.*`).
+    /// at most one and ends at most one literal run (+ 4: the last run, the `\z` of a `\Z`, a
+    /// mount's `.*` and `\z`).
     fn sized_for(items: &[Node]) -> Items {
         let (mut bytes, mut others) = (0, 0);
         for item in items {
@@ -80,7 +81,7 @@ impl Items {
                 _ => others += 1,
             }
         }
-        Items { hirs: Vec::with_capacity(2 * others + 3), literal: Vec::with_capacity(bytes) }
+        Items { hirs: Vec::with_capacity(2 * others + 4), literal: Vec::with_capacity(bytes) }
     }
 
     /// The concatenation.
@@ -263,7 +264,7 @@ mod tests {
             for node in [node.clone(), node.optimized()] {
                 let text = translate(&node).pattern;
                 assert_eq!(to_hir(&node), parsed(&text), "{regex}: {text}");
-                let mounted = format!("{text}(?s-u:.*)");
+                let mounted = format!("{text}(?s-u:.*)\\z");
                 assert_eq!(mounted_to_hir(&node), parsed(&mounted), "{regex}: {mounted}");
                 let items = vec![Node::Assert(Assertion::StartText), node.clone(), Node::Assert(Assertion::EndTextOptionalNewline)];
                 let text = translate_seq(&items).pattern;
