@@ -54,33 +54,32 @@ fn is_lower_hex(b: u8) -> bool {
 /// path) ~520 instructions for a 40-byte path, a seventh of a recognize on GitLab CE.
 fn scan(path_info: &[u8]) -> (&[u8], bool) {
     let mut end = path_info.len();
-    // Whether the previous word ended with `/` (a `//` across two words), and whether a
-    // double slash or a `%` was seen before the query string.
-    let (mut slash_before, mut double_slash, mut percent) = (false, false, false);
+    // High bits, per byte: a `/` right after a `/`, a `%`; `carry` is 0x80 when the previous
+    // word ended with `/` (a `//` across two words).
+    let (mut double_slashes, mut percents, mut carry) = (0u64, 0u64, 0u64);
     let mut at = 0;
     while at < path_info.len() {
-        let word = load_word(&path_info[at..]);
+        let word = load_word(path_info, at);
         let mut slashes = bytes_equal(word, b'/');
-        let mut percents = bytes_equal(word, b'%');
+        let mut percent = bytes_equal(word, b'%');
         let question = bytes_equal(word, b'?');
-        let last_word = question != 0;
-        if last_word {
+        if question != 0 {
             // Only the bytes before the first `?` count.
             let first = question.trailing_zeros() / 8;
             end = at + first as usize;
             let before = (1u64 << (8 * first)).wrapping_sub(1);
             slashes &= before;
-            percents &= before;
+            percent &= before;
         }
-        // `/` at byte i and at byte i + 1, or at byte 0 after a word ending with `/`.
-        double_slash |= slashes & (slashes >> 8) != 0 || (slash_before && slashes & 0x80 != 0);
-        slash_before = slashes >> 56 != 0;
-        percent |= percents != 0;
-        if last_word {
+        double_slashes |= slashes & ((slashes << 8) | carry);
+        percents |= percent;
+        carry = slashes >> 56;
+        if question != 0 {
             break;
         }
         at += 8;
     }
+    let (double_slash, percent) = (double_slashes != 0, percents != 0);
     let path = &path_info[..end];
     // A `%` escape with a lower-case hex letter gets upper-cased (an escape cut by the query
     // string is left alone, as before it: the bytes after `?` are not looked at).
@@ -94,16 +93,18 @@ fn scan(path_info: &[u8]) -> (&[u8], bool) {
     (path, normal)
 }
 
-/// Up to eight bytes as a little-endian word (byte 0 lowest), zero-padded: no byte sought is 0.
+/// The eight bytes of `bytes` from `at` as a little-endian word (byte 0 lowest); past the end,
+/// zeros (no byte sought is 0). A short last word is read as the path's last eight bytes,
+/// shifted (no copy into a buffer, which was a `memcpy` call per path).
 #[inline]
-fn load_word(bytes: &[u8]) -> u64 {
-    match bytes.first_chunk::<8>() {
-        Some(word) => u64::from_le_bytes(*word),
-        None => {
-            let mut word = [0u8; 8];
-            word[..bytes.len()].copy_from_slice(bytes);
-            u64::from_le_bytes(word)
-        }
+fn load_word(bytes: &[u8], at: usize) -> u64 {
+    if let Some(word) = bytes[at..].first_chunk::<8>() {
+        return u64::from_le_bytes(*word);
+    }
+    let left = bytes.len() - at;
+    match bytes.last_chunk::<8>() {
+        Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - left)),
+        None => bytes[at..].iter().rev().fold(0, |word, &b| (word << 8) | u64::from(b)),
     }
 }
 
@@ -219,6 +220,7 @@ mod tests {
         }
         for word in [*b"//abcdef", *b"a/b/c/d/", *b"/.%2f/?x", *b"?///////"].iter().map(|w| &w[..8]) {
             let (path, normal) = scan(word);
+            assert_eq!(load_word(word, 0), u64::from_le_bytes(word.try_into().unwrap()));
             let before_query = &word[..word.iter().position(|&b| b == b'?').unwrap_or(8)];
             assert_eq!(path, before_query);
             assert_eq!(normal, rewrite(before_query) == before_query, "{:?}", String::from_utf8_lossy(word));
