@@ -160,7 +160,8 @@ pub(crate) struct ChunkCache {
 }
 
 /// Above this many routes listed, a thread's [`EndRoutes`] of one chunk start over: a bound on
-/// its memory whatever the traffic (GitLab CE's recorded requests list ~2,000 in all).
+/// its memory whatever the traffic (GitLab CE's 4,033 recorded requests, cycled through, leave
+/// ~17 KB listed across all its chunks, indexes included).
 const MAX_END_ROUTES: usize = 1 << 14;
 
 /// Per match state a path can end in, the routes of its patterns, ascending and each once.
