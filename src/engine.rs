@@ -255,21 +255,31 @@ impl Engine {
     /// The automaton over `patterns` (see [`crate::ruby_regex::hir`]), pattern `i` reported as `i`.
     pub fn build<P: ToHir>(patterns: &[P], config: &EngineConfig) -> Result<Engine, AutomatonError> {
         match config.kind {
-            EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4),
+            EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4, false),
             EngineKind::Lazy => Self::build_lazy(patterns, config),
             EngineKind::Auto if patterns.len() > config.dense_max_patterns => Self::build_lazy(patterns, config),
-            EngineKind::Auto => match Self::build_dense(patterns, config.dense_size_limit) {
+            EngineKind::Auto => match Self::build_dense(patterns, config.dense_size_limit, false) {
                 Ok(e) => Ok(e),
                 Err(_) => Self::build_lazy(patterns, config),
             },
         }
     }
 
-    fn build_dense<P: ToHir>(patterns: &[P], limit: usize) -> Result<Engine, AutomatonError> {
+    /// A dense DFA over `patterns` (anchored, every match reported), within `limit` bytes;
+    /// `minimize` for a small DFA whose states should loop where they can, so that they are
+    /// accelerated (determinizing alone keeps equivalent states apart: on GitLab CE's
+    /// `/*id(.:format)`, one after a word byte and one after any other, which no one to three
+    /// bytes leave).
+    pub(crate) fn build_dense<P: ToHir>(patterns: &[P], limit: usize, minimize: bool) -> Result<Engine, AutomatonError> {
         let nfa = nfa(&patterns.iter().map(ToHir::to_hir).collect::<Vec<_>>(), Direction::Forward)?;
         let dfa = dense::Builder::new()
             .configure(
-                dense::Config::new().match_kind(MatchKind::All).start_kind(StartKind::Anchored).dfa_size_limit(Some(limit)).determinize_size_limit(Some(limit)),
+                dense::Config::new()
+                    .match_kind(MatchKind::All)
+                    .start_kind(StartKind::Anchored)
+                    .minimize(minimize)
+                    .dfa_size_limit(Some(limit))
+                    .determinize_size_limit(Some(limit)),
             )
             .build_from_nfa(&nfa)?;
         Ok(Engine::Dense(dfa))
@@ -336,24 +346,10 @@ impl Engine {
     /// Calls `found` with every pattern that matches all of `hay`.
     #[inline]
     pub fn for_each_match(&self, hay: &[u8], mut found: impl FnMut(u32)) -> Result<(), SearchError> {
-        let input = Input::new(hay).anchored(Anchored::Yes);
         match self {
             Engine::Dense(dfa) => {
                 // As for the lazy DFA below: the state after the whole path holds every match.
-                let mut sid = dfa.start_state_forward(&input)?;
-                for &b in hay {
-                    sid = dfa.next_state(sid, b);
-                    if dfa.is_special_state(sid) {
-                        if dfa.is_dead_state(sid) {
-                            return Ok(());
-                        }
-                        if dfa.is_quit_state(sid) {
-                            return Err(SearchError::GaveUp { byte: b });
-                        }
-                    }
-                }
-                sid = dfa.next_eoi_state(sid);
-                if dfa.is_match_state(sid) {
+                if let Some(sid) = dense_end_state(dfa, hay)? {
                     for i in 0..dfa.match_len(sid) {
                         found(dfa.match_pattern(sid, i).as_u32());
                     }
@@ -488,6 +484,43 @@ fn end_state(dfa: &hybrid::dfa::DFA, cache: &mut hybrid::dfa::Cache, hay: &[u8])
     }
     sid = dfa.next_eoi_state(cache, sid)?;
     Ok(sid.is_match().then_some(sid))
+}
+
+/// The match state a dense DFA is in after all of `hay` (anchored at its start), if any.
+///
+/// Accelerated states (those that only one to three bytes leave: a `.+?` waiting for a `.` or a
+/// newline) skip to the next such byte with `memchr`, as regex-automata's own searches do: a
+/// transition is a load that depends on the one before (~7 cycles a byte), `memchr` reads a
+/// vector at a time.
+#[inline]
+fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, hay: &[u8]) -> Result<Option<regex_automata::util::primitives::StateID>, SearchError> {
+    let mut sid = dfa.start_state_forward(&Input::new(hay).anchored(Anchored::Yes))?;
+    let mut at = 0;
+    while at < hay.len() {
+        sid = dfa.next_state(sid, hay[at]);
+        at += 1;
+        if dfa.is_special_state(sid) {
+            if dfa.is_dead_state(sid) {
+                return Ok(None);
+            }
+            if dfa.is_quit_state(sid) {
+                return Err(SearchError::GaveUp { byte: hay[at - 1] });
+            }
+            if dfa.is_accel_state(sid) {
+                let needles = dfa.accelerator(sid);
+                let next = match *needles {
+                    [a] => memchr::memchr(a, &hay[at..]),
+                    [a, b] => memchr::memchr2(a, b, &hay[at..]),
+                    [a, b, c] => memchr::memchr3(a, b, c, &hay[at..]),
+                    // regex-automata accelerates states left by one to three bytes only.
+                    _ => Some(0),
+                };
+                at = next.map_or(hay.len(), |i| at + i);
+            }
+        }
+    }
+    sid = dfa.next_eoi_state(sid);
+    Ok(dfa.is_match_state(sid).then_some(sid))
 }
 
 fn bytemuck_cast(words: &mut [u32]) -> &mut [u8] {

@@ -8,11 +8,22 @@ use std::borrow::Cow;
 ///
 /// Borrows when the path is already normal, which is the common case.
 pub fn normalize_path(path_info: &[u8]) -> Cow<'_, [u8]> {
-    let (path, normal) = scan(path_info);
-    if normal {
-        return Cow::Borrowed(path);
-    }
-    Cow::Owned(rewrite(path))
+    normalize(path_info).path
+}
+
+/// A normalized path, and what the one pass over it learned on the way.
+pub(crate) struct Normalized<'p> {
+    pub path: Cow<'p, [u8]>,
+    /// ASCII and without `%`: every parameter read from it is UTF-8, so a first-match search
+    /// need not check them ([`ClassifyError::ParamNotUtf8`](crate::ClassifyError::ParamNotUtf8)).
+    pub plain: bool,
+}
+
+/// [`normalize_path`], with [`Normalized::plain`].
+pub(crate) fn normalize(path_info: &[u8]) -> Normalized<'_> {
+    let Scan { path, normal, plain } = scan(path_info);
+    // Normalizing drops `/`s and upper-cases hex letters: it adds no `%` and no byte past ASCII.
+    Normalized { path: if normal { Cow::Borrowed(path) } else { Cow::Owned(rewrite(path)) }, plain }
 }
 
 /// `path` (no query string) normalized, always as a new copy.
@@ -47,37 +58,48 @@ fn is_lower_hex(b: u8) -> bool {
     b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
 }
 
-/// The path before any query string, and whether it is already normal. This runs for every
-/// request, and most paths are normal: the bytes are read eight at a time (SWAR: one `u64`
-/// compared with `?`, `/` and `%` at once), where a byte-by-byte loop cost ~11 instructions a
-/// byte and three `memchr`/`memmem` scans (one per byte sought, each set up anew for a short
-/// path) ~520 instructions for a 40-byte path, a seventh of a recognize on GitLab CE.
-fn scan(path_info: &[u8]) -> (&[u8], bool) {
+/// What [`scan`] finds.
+#[derive(Debug, PartialEq, Eq)]
+struct Scan<'p> {
+    /// The path before any query string.
+    path: &'p [u8],
+    /// Already normal.
+    normal: bool,
+    /// ASCII, no `%` ([`Normalized::plain`]).
+    plain: bool,
+}
+
+/// One pass over the path: where it ends, whether it is already normal, whether it is plain.
+/// This runs for every request, and most paths are normal: the bytes are read sixteen at a time
+/// ([`chunk_masks`]: one bit per byte for `/`, `%`, `?` and bytes past ASCII), where a
+/// byte-by-byte loop cost ~11 instructions a byte, three `memchr`/`memmem` scans ~520 for a
+/// 40-byte path, and eight bytes at a time in a `u64` (SWAR, stop 31) ~6 a byte, plus a second
+/// pass for the parameters' encoding (~80).
+fn scan(path_info: &[u8]) -> Scan<'_> {
     let mut end = path_info.len();
-    // High bits, per byte: a `/` right after a `/`, a `%`; `carry` is 0x80 when the previous
-    // word ended with `/` (a `//` across two words).
-    let (mut double_slashes, mut percents, mut carry) = (0u64, 0u64, 0u64);
+    // Bit per byte: a `/` right after a `/`, a `%`, a byte past ASCII; `carry` is 1 when the
+    // previous chunk ended with `/` (a `//` across two chunks).
+    let (mut double_slashes, mut percents, mut high, mut carry) = (0u32, 0u32, 0u32, 0u32);
     let mut at = 0;
     while at < path_info.len() {
-        let word = load_word(path_info, at);
-        let mut slashes = bytes_equal(word, b'/');
-        let mut percent = bytes_equal(word, b'%');
-        let question = bytes_equal(word, b'?');
-        if question != 0 {
+        let mut m = masks_at(path_info, at);
+        if m.question != 0 {
             // Only the bytes before the first `?` count.
-            let first = question.trailing_zeros() / 8;
+            let first = m.question.trailing_zeros();
             end = at + first as usize;
-            let before = (1u64 << (8 * first)).wrapping_sub(1);
-            slashes &= before;
-            percent &= before;
+            let before = (1u32 << first) - 1;
+            m.slash &= before;
+            m.percent &= before;
+            m.high &= before;
         }
-        double_slashes |= slashes & ((slashes << 8) | carry);
-        percents |= percent;
-        carry = slashes >> 56;
-        if question != 0 {
+        double_slashes |= m.slash & ((m.slash << 1) | carry);
+        percents |= m.percent;
+        high |= m.high;
+        carry = m.slash >> (CHUNK - 1);
+        if m.question != 0 {
             break;
         }
-        at += 8;
+        at += CHUNK;
     }
     let (double_slash, percent) = (double_slashes != 0, percents != 0);
     let path = &path_info[..end];
@@ -90,32 +112,97 @@ fn scan(path_info: &[u8]) -> (&[u8], bool) {
         });
     let trailing_slash = path.len() > 1 && path[path.len() - 1] == b'/';
     let normal = path.first() == Some(&b'/') && !trailing_slash && !double_slash && !lower_case_escape;
-    (path, normal)
+    Scan { path, normal, plain: !percent && high == 0 }
 }
 
-/// The eight bytes of `bytes` from `at` as a little-endian word (byte 0 lowest); past the end,
-/// zeros (no byte sought is 0). A short last word is read as the path's last eight bytes,
-/// shifted (no copy into a buffer, which was a `memcpy` call per path).
+/// Bytes per chunk the scan reads.
+const CHUNK: usize = 16;
+
+/// Bit `i` set when byte `i` of a chunk is the byte sought (or, for `high`, past ASCII).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Masks {
+    slash: u32,
+    percent: u32,
+    question: u32,
+    high: u32,
+}
+
+impl Masks {
+    fn shifted_right(self, by: u32) -> Masks {
+        Masks { slash: self.slash >> by, percent: self.percent >> by, question: self.question >> by, high: self.high >> by }
+    }
+}
+
+/// The masks of the chunk at `at`; past the end of `bytes`, none. A short last chunk is read as
+/// the path's last sixteen bytes, its masks shifted (no copy into a buffer); only a path shorter
+/// than a chunk is copied, into a zeroed one (no byte sought is 0).
 #[inline]
-fn load_word(bytes: &[u8], at: usize) -> u64 {
-    if let Some(word) = bytes[at..].first_chunk::<8>() {
-        return u64::from_le_bytes(*word);
+fn masks_at(bytes: &[u8], at: usize) -> Masks {
+    if let Some(chunk) = bytes[at..].first_chunk::<CHUNK>() {
+        return chunk_masks(chunk);
     }
     let left = bytes.len() - at;
-    match bytes.last_chunk::<8>() {
-        Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - left)),
-        None => bytes[at..].iter().rev().fold(0, |word, &b| (word << 8) | u64::from(b)),
+    match bytes.last_chunk::<CHUNK>() {
+        Some(last) => chunk_masks(last).shifted_right((CHUNK - left) as u32),
+        None => {
+            let mut padded = [0u8; CHUNK];
+            padded[..left].copy_from_slice(&bytes[at..]);
+            chunk_masks(&padded)
+        }
+    }
+}
+
+/// SSE2, part of every x86_64 CPU: one compare and one `movemask` per byte sought.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn chunk_masks(chunk: &[u8; CHUNK]) -> Masks {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    // SAFETY: SSE2 is in the x86_64 baseline, and the unaligned load reads exactly the sixteen
+    // bytes of `chunk`. (Some of these intrinsics are safe functions on newer compilers.)
+    #[allow(unused_unsafe)]
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast());
+        let eq = |b: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8))) as u32;
+        Masks { slash: eq(b'/'), percent: eq(b'%'), question: eq(b'?'), high: _mm_movemask_epi8(v) as u32 }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn chunk_masks(chunk: &[u8; CHUNK]) -> Masks {
+    portable_chunk_masks(chunk)
+}
+
+/// The same masks from two `u64` words (SWAR): every other target, and the x86_64 version's
+/// reference in the tests.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn portable_chunk_masks(chunk: &[u8; CHUNK]) -> Masks {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let (lo, hi) = chunk.split_at(CHUNK / 2);
+    let words = [u64::from_le_bytes(lo.try_into().expect("8 bytes")), u64::from_le_bytes(hi.try_into().expect("8 bytes"))];
+    let bits = |f: &dyn Fn(u64) -> u64| words.iter().rev().fold(0u32, |acc, &w| (acc << 8) | high_bits(f(w)));
+    Masks {
+        slash: bits(&|w| bytes_equal(w, b'/')),
+        percent: bits(&|w| bytes_equal(w, b'%')),
+        question: bits(&|w| bytes_equal(w, b'?')),
+        high: bits(&|w| w & HIGH),
     }
 }
 
 /// The high bit of each byte of `word` that equals `byte`, and no other bit: exact, as no
 /// carry crosses a byte (`(x & 0x7f) + 0x7f` stays below 0x100), unlike the shorter
 /// `(x - 0x01..) & !x & 0x80..`, which also flags a byte just above a match.
-#[inline]
+#[cfg(any(test, not(target_arch = "x86_64")))]
 fn bytes_equal(word: u64, byte: u8) -> u64 {
     const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     let x = word ^ (0x0101_0101_0101_0101 * byte as u64);
     !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// The high bits of a word's bytes (nothing else set) as eight bits, byte `i` as bit `i`.
+#[cfg(any(test, not(target_arch = "x86_64")))]
+fn high_bits(mask: u64) -> u32 {
+    ((mask >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
 }
 
 /// `Journey::Router::Utils.unescape_uri`: every `%` followed by two characters of
@@ -149,6 +236,16 @@ pub fn unescape(value: &[u8]) -> Cow<'_, [u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fixed pseudo-random sequence (xorshift64) from `seed`.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
 
     fn n(p: &str) -> String {
         String::from_utf8(normalize_path(p.as_bytes()).into_owned()).unwrap()
@@ -190,18 +287,12 @@ mod tests {
         }
     }
 
-    /// The same for longer paths, across the eight-byte words the scan reads: every byte that
+    /// The same for longer paths, across the sixteen-byte chunks the scan reads: every byte that
     /// matters at every offset of paths up to 40 bytes (a fixed pseudo-random sample).
     #[test]
     fn borrows_exactly_the_normal_long_paths() {
         let alphabet = b"/%?aF1.\x80\xff.b";
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200_000 {
             let len = (next() % 41) as usize;
             // Mostly letters, so that normal paths (with `/` at every offset) come up too.
@@ -218,12 +309,48 @@ mod tests {
             assert_eq!(&*got, &expected[..], "{:?}", String::from_utf8_lossy(&path));
             assert_eq!(matches!(got, Cow::Borrowed(_)), expected == before_query, "{:?}", String::from_utf8_lossy(&path));
         }
-        for word in [*b"//abcdef", *b"a/b/c/d/", *b"/.%2f/?x", *b"?///////"].iter().map(|w| &w[..8]) {
-            let (path, normal) = scan(word);
-            assert_eq!(load_word(word, 0), u64::from_le_bytes(word.try_into().unwrap()));
-            let before_query = &word[..word.iter().position(|&b| b == b'?').unwrap_or(8)];
-            assert_eq!(path, before_query);
-            assert_eq!(normal, rewrite(before_query) == before_query, "{:?}", String::from_utf8_lossy(word));
+        // Paths around the chunk's length: a `//` or a `?` across two chunks, a short last chunk.
+        for path in [&b"/abcdefghijklmn//x"[..], b"/abcdefghijklmno/", b"/abcdefghijklmno?/", b"/abcdefghijklmnop?a//", b"/abcdefghijklmn/", b"/a//"] {
+            let Scan { path: before, normal, plain } = scan(path);
+            let before_query = &path[..path.iter().position(|&b| b == b'?').unwrap_or(path.len())];
+            assert_eq!(before, before_query);
+            assert_eq!(normal, rewrite(before_query) == before_query, "{:?}", String::from_utf8_lossy(path));
+            assert!(plain);
+        }
+    }
+
+    /// `plain` says exactly whether the path before the query has a `%` or a byte past ASCII.
+    #[test]
+    fn plain_is_ascii_without_percent_before_the_query() {
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        let alphabet = b"/a?%\x80\xff\x7fZ";
+        for _ in 0..100_000 {
+            let len = (next() % 50) as usize;
+            let path: Vec<u8> = (0..len).map(|_| if next() % 4 == 0 { alphabet[(next() % alphabet.len() as u64) as usize] } else { b'x' }).collect();
+            let before_query = &path[..path.iter().position(|&b| b == b'?').unwrap_or(path.len())];
+            let n = normalize(&path);
+            assert_eq!(n.plain, before_query.is_ascii() && !before_query.contains(&b'%'), "{:?}", String::from_utf8_lossy(&path));
+        }
+    }
+
+    /// The x86_64 masks (SSE2) and the portable ones agree on every byte at every position.
+    #[test]
+    fn chunk_masks_agree_with_the_portable_ones() {
+        for byte in 0..=255u8 {
+            for at in 0..CHUNK {
+                for fill in [b'x', b'/', 0x80] {
+                    let mut chunk = [fill; CHUNK];
+                    chunk[at] = byte;
+                    let m = chunk_masks(&chunk);
+                    assert_eq!(m, portable_chunk_masks(&chunk), "{chunk:?}");
+                    for (i, &b) in chunk.iter().enumerate() {
+                        assert_eq!(m.slash >> i & 1 == 1, b == b'/');
+                        assert_eq!(m.percent >> i & 1 == 1, b == b'%');
+                        assert_eq!(m.question >> i & 1 == 1, b == b'?');
+                        assert_eq!(m.high >> i & 1 == 1, b >= 0x80);
+                    }
+                }
+            }
         }
     }
 

@@ -586,6 +586,7 @@ impl Parts {
             }
         }
         let run_sets = std::sync::Mutex::new(self.run_sets);
+        let head = super::head::Head::build(&self.routes, &automata, &always, options.host_regex);
         Ok(Classifier {
             route_bits: self.routes.iter().map(super::route_bits::RouteBits::of).collect(),
             routes: self.routes,
@@ -594,6 +595,7 @@ impl Parts {
             layout,
             keyed,
             always,
+            head,
             around,
             first_segments,
             max_path_len: options.max_path_len,

@@ -14,6 +14,7 @@
 
 mod build;
 pub(crate) use build::pattern_hir;
+mod head;
 mod query;
 mod route_bits;
 
@@ -144,6 +145,8 @@ pub struct Classifier {
     pub(crate) keyed: rustc_hash::FxHashMap<Box<[u8]>, u32>,
     /// Automata without keys: searched for every path.
     pub(crate) always: Vec<u32>,
+    /// Their first routes, checked alone before them by a first-match search ([`head`]).
+    pub(crate) head: Option<head::Head>,
     /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
     pub(crate) around: Option<AroundKey>,
     /// [`Layout::AnySegment`]: the routes led by a literal segment, selected by a path's first
@@ -375,6 +378,7 @@ impl Classifier {
             + automata
             + keyed
             + heap::vec(&self.always)
+            + self.head.as_ref().map_or(0, head::Head::memory_usage)
             + around
     }
 }

@@ -10,7 +10,7 @@ use crate::error::ClassifyError;
 use crate::first_segment::Selection;
 use crate::inline_vec::InlineVec;
 use crate::matcher::{Matcher, Spans};
-use crate::normalize::normalize_path;
+use crate::normalize::{normalize, normalize_path, Normalized};
 use crate::routes::is_method_token;
 
 /// Rails sets the path parameters of each route it tries (`Journey::Router#serve`) before asking
@@ -121,13 +121,15 @@ impl Classifier {
     ) -> Result<Option<Match<'c, 'p>>, ClassifyError> {
         let mut found = None;
         let mut invalid = None;
-        // Only a path with `%` or a non-ASCII byte can give a parameter that is not UTF-8.
-        // (`is_ascii` reads a word at a time and `memchr` is vectorized: a byte loop here was
-        // ~5% of a recognize.)
-        let check_encoding = !path_info.is_ascii() || memchr::memchr(b'%', path_info).is_some();
+        self.check_request(method, path_info)?;
+        // Only a path with `%` or a non-ASCII byte can give a parameter that is not UTF-8: the
+        // normalizing pass says whether it has either (two more scans here were ~80
+        // instructions, ~4% of a recognize on GitLab CE).
+        let Normalized { path, plain } = normalize(path_info);
+        let check_encoding = !plain;
         let accept = std::cell::RefCell::new(accept);
         let mut conditions = |m: &Match<'c, 'p>| (accept.borrow_mut())(m);
-        self.visit_matches(method, path_info, Wanted::First, regex, Some(&mut conditions), |m| {
+        self.visit_matches(method, path, Wanted::First, regex, Some(&mut conditions), |m| {
             if check_encoding {
                 if let Err(e) = parameters_are_utf8(&m) {
                     invalid = Some(e);
@@ -156,7 +158,8 @@ impl Classifier {
     /// [`Classifier::matches`], with `regex` deciding the routes only Ruby's `Regexp` can.
     pub fn matches_with_regex<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], regex: &mut RegexHost<'_>) -> Result<Vec<Match<'c, 'p>>, ClassifyError> {
         let mut all = Vec::new();
-        self.visit_matches(method, path_info, Wanted::All, regex, None, |m| {
+        self.check_request(method, path_info)?;
+        self.visit_matches(method, normalize_path(path_info), Wanted::All, regex, None, |m| {
             if all.is_empty() {
                 // One allocation for most requests (3.8 routes each on CE's recorded ones,
                 // rarely more than 8), not one for 4 and another for 8.
@@ -186,24 +189,26 @@ impl Classifier {
 
     /// Calls `visit` with each matching route in Rails' order until it returns false.
     pub fn each_match<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], visit: impl FnMut(Match<'c, 'p>) -> bool) -> Result<(), ClassifyError> {
-        self.visit_matches(method, path_info, Wanted::All, &mut no_regex_host, None, visit)
+        self.check_request(method, path_info)?;
+        self.visit_matches(method, normalize_path(path_info), Wanted::All, &mut no_regex_host, None, visit)
     }
 
+    /// `path`: the request's path, checked ([`Classifier::check_request`]) and normalized.
     fn visit_matches<'c, 'p>(
         &'c self,
         method: &str,
-        path_info: &'p [u8],
+        path: Cow<'p, [u8]>,
         wanted: Wanted,
         regex: &mut RegexHost<'_>,
         mut conditions: Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
         mut visit: impl FnMut(Match<'c, 'p>) -> bool,
     ) -> Result<(), ClassifyError> {
-        self.check_request(method, path_info)?;
-        let path = normalize_path(path_info);
+        // Looked up once: the method's bit serves the early stop and the verb filter.
+        let not_head = (method != "HEAD").then(|| Method::new(method));
         // HEAD first looks for routes naming HEAD among all candidates (see below).
-        let first_for = (wanted == Wanted::First && method != "HEAD").then(|| Method::new(method));
+        let first_for = not_head.filter(|_| wanted == Wanted::First);
         let mut candidates = Candidates::new();
-        let selection = self.shared_candidates(&path, &mut candidates)?;
+        let Shared { selection, unsearched } = self.shared_candidates(&path, &mut candidates, first_for)?;
         // A first-match search looks no further than the first route the automata decide
         // alone and that allows the method, even one a host may turn down (see
         // [`Bound::Likely`]); the rest is searched only if the host does turn it down.
@@ -237,7 +242,7 @@ impl Classifier {
                 VerbFilter::Method(Method::new("GET"))
             }
         } else {
-            VerbFilter::Method(Method::new(method))
+            VerbFilter::Method(not_head.unwrap_or_else(|| Method::new(method)))
         };
 
         let bound = if first_for.is_some() { bound } else { u32::MAX };
@@ -252,6 +257,11 @@ impl Classifier {
         let mut rest = Candidates::new();
         for &r in &candidates[complete..] {
             rest.push(r);
+        }
+        if unsearched {
+            // The head answered for the automata without a key: their routes after it now.
+            let from = bound + 1;
+            self.automata_candidates(&path, self.always.iter(), &mut rest, from)?;
         }
         self.bounded_candidates(&path, selection.as_ref(), bound + 1, &mut rest, first_for, Bound::Certain)?;
         rest.sort_dedup();
@@ -303,7 +313,7 @@ impl Classifier {
 
     /// Routes whose DFA pattern matches `path`, in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
-        let selection = self.shared_candidates(path, out)?;
+        let selection = self.shared_candidates(path, out, None)?.selection;
         self.bounded_candidates(path, selection.as_ref(), 0, out, None, Bound::Certain)?;
         out.sort_dedup();
         Ok(())
@@ -312,17 +322,24 @@ impl Classifier {
     /// Adds the candidates of the searches that never stop early: the shared automata without
     /// keys, when the path's first segment leaves the routes not led by a literal to them
     /// (searched first: a certain answer there — GitLab's template snapshot starts with a glob
-    /// route — spares the rest). Returns what the first segment selects.
-    fn shared_candidates(&self, path: &[u8], out: &mut Candidates) -> Result<Option<Selection<'_>>, ClassifyError> {
+    /// route — spares the rest). With `first_for` a method, the [`Head`](super::head::Head) of
+    /// those automata is checked first, and when one of its routes answers before any other of
+    /// their routes could, they are not searched ([`Shared::unsearched`]).
+    fn shared_candidates(&self, path: &[u8], out: &mut Candidates, first_for: Option<Method<'_>>) -> Result<Shared<'_>, ClassifyError> {
         let selected = match self.layout {
             Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
             Layout::AnySegment => None,
         };
         let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
+        let mut unsearched = false;
         if selection.as_ref().is_none_or(|s| s.others_shared()) {
-            self.automata_candidates(path, self.always.iter().chain(selected.as_ref()), out)?;
+            if let Some(method) = first_for {
+                unsearched = self.head_answers(path, method, out)?;
+            }
+            let always = if unsearched { &[][..] } else { &self.always[..] };
+            self.automata_candidates(path, always.iter().chain(selected.as_ref()), out, 0)?;
         }
-        Ok(selection)
+        Ok(Shared { selection, unsearched })
     }
 
     /// Adds the candidates from route `from` on of the searches that can stop early: the routes
@@ -377,11 +394,26 @@ impl Classifier {
         bits.is_exact_in_dfa() && (bound == Bound::Likely || !bits.asks_host()) && bits.allows(method, &self.routes[r as usize])
     }
 
-    /// Adds the routes of `automata` whose patterns match `path` (unsorted).
-    fn automata_candidates<'a>(&self, path: &[u8], automata: impl Iterator<Item = &'a u32>, out: &mut Candidates) -> Result<(), ClassifyError> {
+    /// Whether a route of the [`Head`](super::head::Head) matches `path`, allows `method` and
+    /// comes before every other route of the automata without a key: then it bounds a
+    /// first-match search as their walk would have found it, and the head's routes (all of
+    /// which then match) are added to `out`.
+    fn head_answers(&self, path: &[u8], method: Method<'_>, out: &mut Candidates) -> Result<bool, ClassifyError> {
+        let Some(head) = &self.head else { return Ok(false) };
+        head.search(path, method, out, |r| self.route_bits[r as usize].allows(method, &self.routes[r as usize])).map_err(ClassifyError::Automaton)
+    }
+
+    /// Adds the routes from `from` on of `automata` whose patterns match `path` (unsorted).
+    fn automata_candidates<'a>(&self, path: &[u8], automata: impl Iterator<Item = &'a u32>, out: &mut Candidates, from: u32) -> Result<(), ClassifyError> {
         for &a in automata {
             let automaton = &self.automata[a as usize];
-            automaton.engine.for_each_route_run(path, &automaton.pattern_routes, |run| out.extend_from_slice(run)).map_err(ClassifyError::Automaton)?;
+            automaton
+                .engine
+                .for_each_route_run(path, &automaton.pattern_routes, |run| match from {
+                    0 => out.extend_from_slice(run),
+                    _ => run.iter().filter(|&&r| r >= from).for_each(|&r| out.push(r)),
+                })
+                .map_err(ClassifyError::Automaton)?;
         }
         Ok(())
     }
@@ -465,6 +497,16 @@ enum Bound {
     /// (GitLab's `GET /*id(.:format)` for groups, route #338 of CE's table, matches nearly
     /// every GET path; with every constraint holding, nothing after it needs a walk).
     Likely,
+}
+
+/// What the searches that never stop early leave for the others.
+struct Shared<'c> {
+    /// What the path's first segment selects.
+    selection: Option<Selection<'c>>,
+    /// The automata without a key were not searched: their head answered
+    /// ([`Classifier::head_answers`]). Should the host turn that answer down, their routes after
+    /// it are still to be found.
+    unsearched: bool,
 }
 
 /// Candidate route ids, on the stack while there are few.

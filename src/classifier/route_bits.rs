@@ -56,6 +56,22 @@ impl<'m> Method<'m> {
 }
 
 impl RouteBits {
+    /// No verb, no flag.
+    pub const NONE: RouteBits = RouteBits(0);
+
+    /// The verbs and flags of both.
+    pub fn with(self, other: RouteBits) -> RouteBits {
+        RouteBits(self.0 | other.0)
+    }
+
+    /// Whether the routes whose bits these are together may take `method`: [`RouteBits::allows`]
+    /// without a route to ask about methods outside [`METHODS`] (true for those if any route
+    /// names one).
+    #[inline]
+    pub fn may_allow(self, method: Method<'_>) -> bool {
+        self.0 & (ANY | method.bit) != 0 || (method.bit == 0 && self.0 & OTHER != 0)
+    }
+
     pub fn of(route: &CompiledRoute) -> RouteBits {
         let verbs = match &route.verbs {
             Verbs::Any => ANY,

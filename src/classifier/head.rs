@@ -1,0 +1,193 @@
+//! The first routes of the automata every path searches, checked on their own first.
+//!
+//! A first-match search runs the automata without a key (the routes with no literal segment
+//! to key them) over every path they are not kept from, because any of their routes could
+//! come first. On GitLab CE their first routes are `GET|PATCH|PUT|DELETE /*id(.:format)`
+//! (#338–#341), which match nearly every path and answer every GET whose first segment leads
+//! no earlier route (the host decides their group constraint, see `Bound::Likely`): six in
+//! ten recorded requests. Yet the walk over all 21 routes without a key read the whole path one
+//! dependent transition after another (~7 cycles a byte, ~350 of a median request's ~700),
+//! only to find #338 again.
+//!
+//! So the patterns of those automata, in the order of their first routes, up to the first that
+//! the DFA decides alone and that takes a GET (CE: `/-/peek`'s mount #70, then `/*id(.:format)`),
+//! get a small dense DFA of their own, minimized so that a state most bytes loop on is one
+//! state, which regex-automata *accelerates*: the bytes that leave it are found with `memchr`
+//! (`/*id` waits for a newline, which paths do not have). When one of those routes matches,
+//! takes the method and comes before every other route of the automata without a key, the
+//! search stops there as it would after the full walk; the full walk still runs when the host
+//! turns that route down (for the routes after it), and at once for a method the head takes
+//! nowhere (POST on CE).
+
+use super::build::{route_node, RequirementCache};
+use super::route_bits::{Method, RouteBits};
+use super::{Automaton, CompiledRoute};
+use crate::engine::Engine;
+use crate::error::SearchError;
+use crate::inline_vec::InlineVec;
+
+/// Bytes the head's DFA may take; past it (head patterns no small DFA can hold) there is no head.
+const HEAD_DFA_LIMIT: usize = 256 << 10;
+
+/// At most this many patterns lead up to the first that can answer a GET; more, and there is
+/// no head (its walk would cost what the full one does).
+const MAX_HEAD_PATTERNS: usize = 8;
+
+/// The first routes of the automata without a key, and their DFA.
+#[derive(Debug)]
+pub(crate) struct Head {
+    /// A dense DFA over the head's patterns, pattern `i` standing for `patterns[i]`.
+    engine: Engine,
+    patterns: Vec<HeadPattern>,
+    /// The verbs of every route in `bound` lists, together: a method none of them takes
+    /// cannot be answered by the head, which is then not walked.
+    takes: RouteBits,
+}
+
+/// One pattern of the head: its routes, and those of them that can end a search when it
+/// matches (the DFA decides them alone, and they come before every other route of the automata
+/// without a key).
+#[derive(Debug)]
+struct HeadPattern {
+    routes: Vec<u32>,
+    bound: Vec<u32>,
+}
+
+impl Head {
+    /// The head of the automata `always`: their patterns in the order of their first routes, up
+    /// to the first whose routes the DFA decides alone and that takes a GET (GitLab CE:
+    /// `/-/peek`'s mount, #70, then `/*id(.:format)`, #338–#341), when that comes within
+    /// [`MAX_HEAD_PATTERNS`] and they make a small dense DFA (a load builds it again from the
+    /// routes).
+    pub(crate) fn build(routes: &[CompiledRoute], automata: &[Automaton], always: &[u32], host_regex: bool) -> Option<Head> {
+        let mut patterns: Vec<&Vec<u32>> = always.iter().flat_map(|&a| automata[a as usize].pattern_routes.iter()).filter(|p| !p.is_empty()).collect();
+        patterns.sort_by_key(|p| p[0]);
+        let get = Method::new("GET");
+        let answers_get = |p: &&Vec<u32>| {
+            p.iter().all(|&r| routes[r as usize].is_exact_in_dfa()) && p.iter().any(|&r| RouteBits::of(&routes[r as usize]).allows(get, &routes[r as usize]))
+        };
+        let last = patterns.iter().take(MAX_HEAD_PATTERNS).position(answers_get)?;
+        let (head, rest) = patterns.split_at(last + 1);
+        let in_head = |r: &u32| head.iter().any(|p| p.contains(r));
+        let rest_from = rest.iter().flat_map(|p| p.iter()).copied().filter(|r| !in_head(r)).min().unwrap_or(u32::MAX);
+        let mut cache = RequirementCache::new(host_regex);
+        let mut hirs = Vec::with_capacity(head.len());
+        for p in head {
+            let route = &routes[p[0] as usize];
+            if route.host_regex.is_some() {
+                return None;
+            }
+            let (_, node, _) = route_node(route.index, &route.def, &mut cache).ok()?;
+            hirs.push(super::pattern_hir(&node, route.def.mounted));
+        }
+        let engine = Engine::build_dense(&hirs, HEAD_DFA_LIMIT, true).ok()?;
+        let patterns: Vec<HeadPattern> = head
+            .iter()
+            .map(|p| HeadPattern { routes: p.to_vec(), bound: p.iter().copied().filter(|&r| r < rest_from && routes[r as usize].is_exact_in_dfa()).collect() })
+            .collect();
+        let takes = patterns.iter().flat_map(|p| &p.bound).fold(RouteBits::NONE, |bits, &r| bits.with(RouteBits::of(&routes[r as usize])));
+        Some(Head { engine, patterns, takes })
+    }
+
+    /// Adds to `out` the routes of every head pattern that matches all of `path`; true when one
+    /// of them ends a first-match search for `method` (`allows`: whether a route takes it).
+    #[inline]
+    pub(crate) fn search<const N: usize>(
+        &self,
+        path: &[u8],
+        method: Method<'_>,
+        out: &mut InlineVec<u32, N>,
+        allows: impl Fn(u32) -> bool,
+    ) -> Result<bool, SearchError> {
+        if !self.takes.may_allow(method) {
+            return Ok(false);
+        }
+        let mut answered = false;
+        self.engine.for_each_match(path, |p| {
+            let p = &self.patterns[p as usize];
+            out.extend_from_slice(&p.routes);
+            answered = answered || p.bound.iter().any(|&r| allows(r));
+        })?;
+        Ok(answered)
+    }
+
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.engine.memory_usage()
+            + crate::heap::vec(&self.patterns)
+            + self.patterns.iter().map(|p| crate::heap::vec(&p.routes) + crate::heap::vec(&p.bound)).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{EngineConfig, EngineKind};
+    use crate::{BuildOptions, Classifier, RouteDef};
+
+    fn build(routes: Vec<RouteDef>, kind: EngineKind) -> Classifier {
+        Classifier::build(routes, &BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() }).unwrap()
+    }
+
+    /// GitLab CE's head: `/-/peek`'s mount, then `/*id(.:format)`, whose `.+?` state only a
+    /// newline leaves (accelerated, once the DFA is minimized); the other routes without a key
+    /// start at #374.
+    #[test]
+    fn gitlab_ce_head_is_the_mount_then_the_group_catch_all() {
+        let Ok(json) = std::fs::read("../shared/corpus/gitlab-ce.routes.json") else { return };
+        let c = Classifier::build(crate::routes::from_json(&json).unwrap(), &BuildOptions::default()).unwrap();
+        let head = c.head.as_ref().expect("a head");
+        let routes: Vec<&[u32]> = head.patterns.iter().map(|p| &p.routes[..]).collect();
+        assert_eq!(routes, [&[70][..], &[338, 339, 340, 341][..]]);
+        let crate::engine::Engine::Dense(dfa) = &head.engine else { panic!("a dense DFA") };
+        use regex_automata::dfa::Automaton;
+        let path = b"/gitlab-org/gitlab/-/issues";
+        let mut sid = dfa.start_state_forward(&regex_automata::Input::new(path).anchored(regex_automata::Anchored::Yes)).unwrap();
+        for &b in &path[..2] {
+            sid = dfa.next_state(sid, b);
+        }
+        assert!(dfa.is_accel_state(sid) && dfa.accelerator(sid) == b"\n", "{sid:?}");
+    }
+
+    /// The head answers as the full walk would: its route when it holds, and when the host turns
+    /// it down, the routes without a key after it (found then), in both layouts — held to the
+    /// same table without a head on every method, path and set of declined routes below.
+    #[test]
+    fn a_declined_head_route_leads_to_the_routes_after_it() {
+        let routes = || {
+            vec![
+                RouteDef::new("GET", "/-/peek").mounted(),
+                RouteDef::new("GET", "/users/:id"),
+                RouteDef::new("GET|DELETE", "/*id(.:format)").regex_requirement("id", ".+?", 0).dynamic(),
+                RouteDef::new("GET", "/:user(.:format)"),
+                RouteDef::new("GET|POST", "/*namespace_id/:project_id(.:format)"),
+                RouteDef::new("POST", "/*unmatched"),
+            ]
+        };
+        let paths = ["/a/b", "/a", "/a/b.json", "/a/b/c", "/users/1", "/-/peek/x", "/-/peek", "/a\nb", "/a/b\n", "/", "/a.b/c.d"];
+        let declined_sets: [&[usize]; 6] = [&[], &[2], &[2, 4], &[4], &[0], &[0, 2, 3]];
+        for kind in [EngineKind::Dense, EngineKind::Lazy] {
+            let c = build(routes(), kind);
+            let mut without = build(routes(), kind);
+            without.head = None;
+            let head = c.head.as_ref().expect("a head");
+            assert_eq!(head.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), [vec![0], vec![2]], "{kind:?}");
+            let pick = |c: &Classifier, method: &str, path: &str, declined: &[usize]| {
+                c.recognize_with(method, path.as_bytes(), |m| !declined.contains(&m.route_index())).unwrap().map(|m| m.route_index())
+            };
+            for method in ["GET", "POST", "DELETE", "HEAD", "PUT"] {
+                for path in paths {
+                    for declined in declined_sets {
+                        assert_eq!(pick(&c, method, path, declined), pick(&without, method, path, declined), "{kind:?} {method} {path:?} {declined:?}");
+                    }
+                }
+            }
+            assert_eq!(pick(&c, "GET", "/a/b", &[]), Some(2), "{kind:?}");
+            assert_eq!(pick(&c, "GET", "/a/b", &[2]), Some(4), "{kind:?}");
+            assert_eq!(pick(&c, "GET", "/a", &[2]), Some(3), "{kind:?}");
+            assert_eq!(pick(&c, "DELETE", "/a/b.json", &[2]), None, "{kind:?}");
+            assert_eq!(pick(&c, "POST", "/a/b/c", &[]), Some(4), "{kind:?}");
+            assert_eq!(pick(&c, "GET", "/-/peek/x", &[0]), Some(2), "{kind:?}");
+            let all: Vec<usize> = c.matches("GET", b"/a/b").unwrap().iter().map(|m| m.route_index()).collect();
+            assert_eq!(all, [2, 4], "{kind:?}");
+        }
+    }
+}
