@@ -9,15 +9,15 @@
 //! dependent transition after another (~7 cycles a byte, ~350 of a median request's ~700),
 //! only to find #338 again.
 //!
-//! So the patterns of those automata, in the order of their first routes, up to the first that
-//! the DFA decides alone and that takes a GET (CE: `/-/peek`'s mount #70, then `/*id(.:format)`),
-//! get a small dense DFA of their own, minimized so that a state most bytes loop on is one
-//! state, which regex-automata *accelerates*: the bytes that leave it are found with `memchr`
-//! (`/*id` waits for a newline, which paths do not have). When one of those routes matches,
-//! takes the method and comes before every other route of the automata without a key, the
-//! search stops there as it would after the full walk; the full walk still runs when the host
-//! turns that route down (for the routes after it), and at once for a method the head takes
-//! nowhere (POST on CE).
+//! So the patterns of those automata, in the order of their first routes, up to those that the
+//! DFA decides alone and that take GET, POST, PUT, PATCH and DELETE (CE: `/*id(.:format)` for
+//! all but POST, the API's mount at `/` for POST), get a small dense DFA of their own,
+//! minimized so that a state most bytes loop on is one state, which regex-automata
+//! *accelerates*: the bytes that leave it are found with `memchr` (after `/x`, CE's head waits
+//! for a newline, which paths do not have). When one of those routes matches, takes the method
+//! and comes before every other route of the automata without a key, the search stops there as
+//! it would after the full walk; the full walk still runs when the host turns that route down
+//! (for the routes after it), and at once for a method the head takes nowhere.
 
 use super::build::{route_node, RequirementCache};
 use super::route_bits::{Method, RouteBits};
@@ -29,9 +29,11 @@ use crate::inline_vec::InlineVec;
 /// Bytes the head's DFA may take; past it (head patterns no small DFA can hold) there is no head.
 const HEAD_DFA_LIMIT: usize = 256 << 10;
 
-/// At most this many patterns lead up to the first that can answer a GET; more, and there is
-/// no head (its walk would cost what the full one does).
+/// At most this many patterns make the head (a larger one would cost what the full walk does).
 const MAX_HEAD_PATTERNS: usize = 8;
+
+/// The methods the head looks for a pattern to answer, GET first.
+const COMMON_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// The first routes of the automata without a key, and their DFA.
 #[derive(Debug)]
@@ -55,18 +57,38 @@ struct HeadPattern {
 
 impl Head {
     /// The head of the automata `always`: their patterns in the order of their first routes, up
-    /// to the first whose routes the DFA decides alone and that takes a GET (GitLab CE:
-    /// `/-/peek`'s mount, #70, then `/*id(.:format)`, #338–#341), when that comes within
-    /// [`MAX_HEAD_PATTERNS`] and they make a small dense DFA (a load builds it again from the
-    /// routes).
+    /// to the last one needed for each of the common methods to have a pattern that the DFA
+    /// decides alone and that takes it (GitLab CE: `/-/peek`'s mount #70, `/*id(.:format)`
+    /// #338–#341 for GET, PATCH, PUT and DELETE, `/-/graphql-explorer`'s mount #374, and the
+    /// API's mount at `/`, #375, for POST), within [`MAX_HEAD_PATTERNS`]; at least GET must be
+    /// taken, and they must make a small dense DFA (a load builds it again from the routes).
     pub(crate) fn build(routes: &[CompiledRoute], automata: &[Automaton], always: &[u32], host_regex: bool) -> Option<Head> {
         let mut patterns: Vec<&Vec<u32>> = always.iter().flat_map(|&a| automata[a as usize].pattern_routes.iter()).filter(|p| !p.is_empty()).collect();
         patterns.sort_by_key(|p| p[0]);
-        let get = Method::new("GET");
-        let answers_get = |p: &&Vec<u32>| {
-            p.iter().all(|&r| routes[r as usize].is_exact_in_dfa()) && p.iter().any(|&r| RouteBits::of(&routes[r as usize]).allows(get, &routes[r as usize]))
+        // The methods each pattern can answer (none unless the DFA decides all its routes).
+        let taken = |p: &Vec<u32>| -> usize {
+            if !p.iter().all(|&r| routes[r as usize].is_exact_in_dfa()) {
+                return 0;
+            }
+            let bits = |r: u32| RouteBits::of(&routes[r as usize]);
+            COMMON_METHODS
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| p.iter().any(|&r| bits(r).allows(Method::new(m), &routes[r as usize])))
+                .fold(0, |set, (i, _)| set | 1 << i)
         };
-        let last = patterns.iter().take(MAX_HEAD_PATTERNS).position(answers_get)?;
+        let (mut answered, mut last) = (0usize, None);
+        for (i, p) in patterns.iter().take(MAX_HEAD_PATTERNS).enumerate() {
+            let now = answered | taken(p);
+            if now != answered {
+                (answered, last) = (now, Some(i));
+            }
+            if answered == (1 << COMMON_METHODS.len()) - 1 {
+                break;
+            }
+        }
+        // GET (bit 0) must be among them: the head is for the paths most requests take.
+        let last = last.filter(|_| answered & 1 != 0)?;
         let (head, rest) = patterns.split_at(last + 1);
         let in_head = |r: &u32| head.iter().any(|p| p.contains(r));
         let rest_from = rest.iter().flat_map(|p| p.iter()).copied().filter(|r| !in_head(r)).min().unwrap_or(u32::MAX);
@@ -127,16 +149,16 @@ mod tests {
         Classifier::build(routes, &BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() }).unwrap()
     }
 
-    /// GitLab CE's head: `/-/peek`'s mount, then `/*id(.:format)`, whose `.+?` state only a
-    /// newline leaves (accelerated, once the DFA is minimized); the other routes without a key
-    /// start at #374.
+    /// GitLab CE's head: `/-/peek`'s mount, `/*id(.:format)`, `/-/graphql-explorer`'s mount and
+    /// the API's mount at `/`; after `/x` only a newline leaves the state (accelerated, once the
+    /// DFA is minimized).
     #[test]
-    fn gitlab_ce_head_is_the_mount_then_the_group_catch_all() {
+    fn gitlab_ce_head_holds_the_group_catch_all_and_the_api_mount() {
         let Ok(json) = std::fs::read("../shared/corpus/gitlab-ce.routes.json") else { return };
         let c = Classifier::build(crate::routes::from_json(&json).unwrap(), &BuildOptions::default()).unwrap();
         let head = c.head.as_ref().expect("a head");
         let routes: Vec<&[u32]> = head.patterns.iter().map(|p| &p.routes[..]).collect();
-        assert_eq!(routes, [&[70][..], &[338, 339, 340, 341][..]]);
+        assert_eq!(routes, [&[70][..], &[338, 339, 340, 341][..], &[374][..], &[375][..]]);
         let crate::engine::Engine::Dense(dfa) = &head.engine else { panic!("a dense DFA") };
         use regex_automata::dfa::Automaton;
         let path = b"/gitlab-org/gitlab/-/issues";
@@ -169,7 +191,7 @@ mod tests {
             let mut without = build(routes(), kind);
             without.head = None;
             let head = c.head.as_ref().expect("a head");
-            assert_eq!(head.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), [vec![0], vec![2]], "{kind:?}");
+            assert_eq!(head.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), [vec![0], vec![2], vec![3], vec![4]], "{kind:?}");
             let pick = |c: &Classifier, method: &str, path: &str, declined: &[usize]| {
                 c.recognize_with(method, path.as_bytes(), |m| !declined.contains(&m.route_index())).unwrap().map(|m| m.route_index())
             };
