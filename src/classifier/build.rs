@@ -586,8 +586,9 @@ impl Parts {
             }
         }
         let run_sets = std::sync::Mutex::new(self.run_sets);
-        let head = super::head::Head::build(&self.routes, &automata, &always, options.host_regex);
+        let leading = super::leading_routes::LeadingRoutes::build(&self.routes, &automata, &always, options.host_regex);
         Ok(Classifier {
+            names_head: self.routes.iter().any(|r| super::route_bits::RouteBits::of(r).names_head()),
             route_bits: self.routes.iter().map(super::route_bits::RouteBits::of).collect(),
             routes: self.routes,
             matchers: self.matchers,
@@ -595,7 +596,7 @@ impl Parts {
             layout,
             keyed,
             always,
-            head,
+            leading,
             around,
             first_segments,
             max_path_len: options.max_path_len,

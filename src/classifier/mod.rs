@@ -14,7 +14,7 @@
 
 mod build;
 pub(crate) use build::pattern_hir;
-mod head;
+mod leading_routes;
 mod query;
 mod route_bits;
 
@@ -136,6 +136,8 @@ pub struct Classifier {
     pub(crate) routes: Vec<CompiledRoute>,
     /// Per route, what the query side asks of every candidate, packed ([`route_bits`]).
     pub(crate) route_bits: Vec<route_bits::RouteBits>,
+    /// Some route names HEAD among its verbs (Journey's explicit HEAD routes).
+    pub(crate) names_head: bool,
     pub(crate) matchers: Vec<LazyMatcher>,
     /// Routes split by a literal segment every path they match contains (see [`Layout`]).
     pub(crate) automata: Vec<Automaton>,
@@ -146,7 +148,7 @@ pub struct Classifier {
     /// Automata without keys: searched for every path.
     pub(crate) always: Vec<u32>,
     /// Their first routes, checked alone before them by a first-match search ([`head`]).
-    pub(crate) head: Option<head::Head>,
+    pub(crate) leading: Option<leading_routes::LeadingRoutes>,
     /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
     pub(crate) around: Option<AroundKey>,
     /// [`Layout::AnySegment`]: the routes led by a literal segment, selected by a path's first
@@ -378,7 +380,7 @@ impl Classifier {
             + automata
             + keyed
             + heap::vec(&self.always)
-            + self.head.as_ref().map_or(0, head::Head::memory_usage)
+            + self.leading.as_ref().map_or(0, leading_routes::LeadingRoutes::memory_usage)
             + around
     }
 }

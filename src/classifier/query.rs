@@ -204,8 +204,12 @@ impl Classifier {
         mut visit: impl FnMut(Match<'c, 'p>) -> bool,
     ) -> Result<(), ClassifyError> {
         // Looked up once: the method's bit serves the early stop and the verb filter.
-        let not_head = (method != "HEAD").then(|| Method::new(method));
-        // HEAD first looks for routes naming HEAD among all candidates (see below).
+        // HEAD first looks for routes naming HEAD among all candidates (see below), unless no
+        // route names it: Journey's `match_head_routes` then takes every route as GET, and so
+        // can the search, stopping as a GET's does (searched in full, a HEAD on GitLab CE cost
+        // five times a GET).
+        let head_as_get = method == "HEAD" && !self.names_head;
+        let not_head = if head_as_get { Some(Method::new("GET")) } else { (method != "HEAD").then(|| Method::new(method)) };
         let first_for = not_head.filter(|_| wanted == Wanted::First);
         let mut candidates = Candidates::new();
         let Shared { selection, unsearched } = self.shared_candidates(&path, &mut candidates, first_for)?;
@@ -220,7 +224,7 @@ impl Classifier {
             return Ok(());
         }
 
-        let filter = if method == "HEAD" {
+        let filter = if method == "HEAD" && !head_as_get {
             // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
             // hold (asked of the host, when a route has any), else every route as GET.
             let mut explicit = false;
@@ -259,7 +263,7 @@ impl Classifier {
             rest.push(r);
         }
         if unsearched {
-            // The head answered for the automata without a key: their routes after it now.
+            // The leading routes answered for the automata without a key: their routes after it now.
             let from = bound + 1;
             self.automata_candidates(&path, self.always.iter(), &mut rest, from)?;
         }
@@ -322,9 +326,10 @@ impl Classifier {
     /// Adds the candidates of the searches that never stop early: the shared automata without
     /// keys, when the path's first segment leaves the routes not led by a literal to them
     /// (searched first: a certain answer there — GitLab's template snapshot starts with a glob
-    /// route — spares the rest). With `first_for` a method, the [`Head`](super::head::Head) of
-    /// those automata is checked first, and when one of its routes answers before any other of
-    /// their routes could, they are not searched ([`Shared::unsearched`]).
+    /// route — spares the rest). With `first_for` a method, their
+    /// [`LeadingRoutes`](super::leading_routes::LeadingRoutes) are checked first, and when one
+    /// answers before any other of their routes could, they are not searched
+    /// ([`Shared::unsearched`]).
     fn shared_candidates(&self, path: &[u8], out: &mut Candidates, first_for: Option<Method<'_>>) -> Result<Shared<'_>, ClassifyError> {
         let selected = match self.layout {
             Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
@@ -334,7 +339,7 @@ impl Classifier {
         let mut unsearched = false;
         if selection.as_ref().is_none_or(|s| s.others_shared()) {
             if let Some(method) = first_for {
-                unsearched = self.head_answers(path, method, out)?;
+                unsearched = self.leading_answers(path, method, out)?;
             }
             let always = if unsearched { &[][..] } else { &self.always[..] };
             self.automata_candidates(path, always.iter().chain(selected.as_ref()), out, 0)?;
@@ -394,13 +399,13 @@ impl Classifier {
         bits.is_exact_in_dfa() && (bound == Bound::Likely || !bits.asks_host()) && bits.allows(method, &self.routes[r as usize])
     }
 
-    /// Whether a route of the [`Head`](super::head::Head) matches `path`, allows `method` and
-    /// comes before every other route of the automata without a key: then it bounds a
-    /// first-match search as their walk would have found it, and the head's routes (all of
-    /// which then match) are added to `out`.
-    fn head_answers(&self, path: &[u8], method: Method<'_>, out: &mut Candidates) -> Result<bool, ClassifyError> {
-        let Some(head) = &self.head else { return Ok(false) };
-        head.search(path, method, out, |r| self.route_bits[r as usize].allows(method, &self.routes[r as usize])).map_err(ClassifyError::Automaton)
+    /// Whether one of the [`LeadingRoutes`](super::leading_routes::LeadingRoutes) matches
+    /// `path`, allows `method` and comes before every other route of the automata without a
+    /// key: then it bounds a first-match search as their walk would have found it; the leading
+    /// routes that match are added to `out`.
+    fn leading_answers(&self, path: &[u8], method: Method<'_>, out: &mut Candidates) -> Result<bool, ClassifyError> {
+        let Some(leading) = &self.leading else { return Ok(false) };
+        leading.search(path, method, out, |r| self.route_bits[r as usize].allows(method, &self.routes[r as usize])).map_err(ClassifyError::Automaton)
     }
 
     /// Adds the routes from `from` on of `automata` whose patterns match `path` (unsorted).
@@ -503,8 +508,8 @@ enum Bound {
 struct Shared<'c> {
     /// What the path's first segment selects.
     selection: Option<Selection<'c>>,
-    /// The automata without a key were not searched: their head answered
-    /// ([`Classifier::head_answers`]). Should the host turn that answer down, their routes after
+    /// The automata without a key were not searched: their leading routes answered
+    /// ([`Classifier::leading_answers`]). Should the host turn that answer down, their routes after
     /// it are still to be found.
     unsearched: bool,
 }

@@ -191,6 +191,36 @@ fn head_routes_with_failing_request_conditions_fall_back_to_get() {
     assert_eq!(c.recognize("HEAD", b"/x").unwrap().map(|m| m.route_index()), Some(0));
 }
 
+/// Without a route that names HEAD, HEAD is answered as GET in every case — searched as a GET
+/// is, stopping at the same route (both layouts; the same routes, constraints declined or not).
+#[test]
+fn head_is_get_where_no_route_names_head() {
+    let routes = || {
+        vec![
+            RouteDef::new("GET", "/-/profile(.:format)"),
+            RouteDef::new("GET|DELETE", "/*id(.:format)").regex_requirement("id", ".+?", 0).dynamic(),
+            RouteDef::new("POST", "/:a/edit"),
+            RouteDef::new("GET", "/:a/:b/edit").dynamic(),
+            RouteDef::new("", "/api").mounted(),
+            RouteDef::new("GET", "/*namespace_id/:project_id(.:format)"),
+        ]
+    };
+    let dense = Classifier::new(routes()).unwrap();
+    let lazy = lazy_table(routes());
+    for c in [&dense, &lazy] {
+        assert!(!c.names_head);
+        for path in ["/-/profile", "/x", "/x/edit", "/x/y/edit", "/x/y", "/api/v4", "/", "/x/y/z.json"] {
+            for declined in [&[][..], &[1], &[1, 3], &[1, 3, 4], &[4]] {
+                let pick = |method: &str| c.recognize_with(method, path.as_bytes(), |m| !declined.contains(&m.route_index())).unwrap().map(|m| m.route_index());
+                assert_eq!(pick("HEAD"), pick("GET"), "{path} {declined:?}");
+            }
+            let all = |method: &str| c.matches(method, path.as_bytes()).unwrap().iter().map(|m| m.route_index()).collect::<Vec<_>>();
+            assert_eq!(all("HEAD"), all("GET"), "{path}");
+        }
+    }
+    assert!(table().names_head, "`HEAD /ping` names it");
+}
+
 #[test]
 fn dynamic_constraints_are_asked_in_order() {
     let c = table();

@@ -13,11 +13,11 @@
 //! DFA decides alone and that take GET, POST, PUT, PATCH and DELETE (CE: `/*id(.:format)` for
 //! all but POST, the API's mount at `/` for POST), get a small dense DFA of their own,
 //! minimized so that a state most bytes loop on is one state, which regex-automata
-//! *accelerates*: the bytes that leave it are found with `memchr` (after `/x`, CE's head waits
-//! for a newline, which paths do not have). When one of those routes matches, takes the method
+//! *accelerates*: the bytes that leave it are found with `memchr` (after `/x`, CE's leading
+//! routes wait for a newline, which paths do not have). When one of those routes matches, takes the method
 //! and comes before every other route of the automata without a key, the search stops there as
 //! it would after the full walk; the full walk still runs when the host turns that route down
-//! (for the routes after it), and at once for a method the head takes nowhere.
+//! (for the routes after it), and at once for a method none of them takes.
 
 use super::build::{route_node, RequirementCache};
 use super::route_bits::{Method, RouteBits};
@@ -26,43 +26,43 @@ use crate::engine::Engine;
 use crate::error::SearchError;
 use crate::inline_vec::InlineVec;
 
-/// Bytes the head's DFA may take; past it (head patterns no small DFA can hold) there is no head.
-const HEAD_DFA_LIMIT: usize = 256 << 10;
+/// Bytes their DFA may take; past it (patterns no small DFA can hold) there are no leading routes.
+const LEADING_DFA_LIMIT: usize = 256 << 10;
 
-/// At most this many patterns make the head (a larger one would cost what the full walk does).
-const MAX_HEAD_PATTERNS: usize = 8;
+/// At most this many patterns lead (more would cost what the full walk does).
+const MAX_LEADING_PATTERNS: usize = 8;
 
-/// The methods the head looks for a pattern to answer, GET first.
+/// The methods a leading pattern is looked for to answer, GET first.
 const COMMON_METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
 /// The first routes of the automata without a key, and their DFA.
 #[derive(Debug)]
-pub(crate) struct Head {
-    /// A dense DFA over the head's patterns, pattern `i` standing for `patterns[i]`.
+pub(crate) struct LeadingRoutes {
+    /// A dense DFA over the leading patterns, pattern `i` standing for `patterns[i]`.
     engine: Engine,
-    patterns: Vec<HeadPattern>,
+    patterns: Vec<LeadingPattern>,
     /// The verbs of every route in `bound` lists, together: a method none of them takes
-    /// cannot be answered by the head, which is then not walked.
+    /// cannot be answered by the leading routes, which are then not walked.
     takes: RouteBits,
 }
 
-/// One pattern of the head: its routes, and those of them that can end a search when it
+/// One leading pattern: its routes, and those of them that can end a search when it
 /// matches (the DFA decides them alone, and they come before every other route of the automata
 /// without a key).
 #[derive(Debug)]
-struct HeadPattern {
+struct LeadingPattern {
     routes: Vec<u32>,
     bound: Vec<u32>,
 }
 
-impl Head {
-    /// The head of the automata `always`: their patterns in the order of their first routes, up
+impl LeadingRoutes {
+    /// The leading routes of the automata `always`: their patterns in the order of their first routes, up
     /// to the last one needed for each of the common methods to have a pattern that the DFA
     /// decides alone and that takes it (GitLab CE: `/-/peek`'s mount #70, `/*id(.:format)`
     /// #338–#341 for GET, PATCH, PUT and DELETE, `/-/graphql-explorer`'s mount #374, and the
-    /// API's mount at `/`, #375, for POST), within [`MAX_HEAD_PATTERNS`]; at least GET must be
+    /// API's mount at `/`, #375, for POST), within [`MAX_LEADING_PATTERNS`]; at least GET must be
     /// taken, and they must make a small dense DFA (a load builds it again from the routes).
-    pub(crate) fn build(routes: &[CompiledRoute], automata: &[Automaton], always: &[u32], host_regex: bool) -> Option<Head> {
+    pub(crate) fn build(routes: &[CompiledRoute], automata: &[Automaton], always: &[u32], host_regex: bool) -> Option<LeadingRoutes> {
         let mut patterns: Vec<&Vec<u32>> = always.iter().flat_map(|&a| automata[a as usize].pattern_routes.iter()).filter(|p| !p.is_empty()).collect();
         patterns.sort_by_key(|p| p[0]);
         // The methods each pattern can answer (none unless the DFA decides all its routes).
@@ -78,7 +78,7 @@ impl Head {
                 .fold(0, |set, (i, _)| set | 1 << i)
         };
         let (mut answered, mut last) = (0usize, None);
-        for (i, p) in patterns.iter().take(MAX_HEAD_PATTERNS).enumerate() {
+        for (i, p) in patterns.iter().take(MAX_LEADING_PATTERNS).enumerate() {
             let now = answered | taken(p);
             if now != answered {
                 (answered, last) = (now, Some(i));
@@ -87,14 +87,14 @@ impl Head {
                 break;
             }
         }
-        // GET (bit 0) must be among them: the head is for the paths most requests take.
+        // GET (bit 0) must be among them: the leading routes are for the paths most requests take.
         let last = last.filter(|_| answered & 1 != 0)?;
-        let (head, rest) = patterns.split_at(last + 1);
-        let in_head = |r: &u32| head.iter().any(|p| p.contains(r));
-        let rest_from = rest.iter().flat_map(|p| p.iter()).copied().filter(|r| !in_head(r)).min().unwrap_or(u32::MAX);
+        let (leading, rest) = patterns.split_at(last + 1);
+        let is_leading = |r: &u32| leading.iter().any(|p| p.contains(r));
+        let rest_from = rest.iter().flat_map(|p| p.iter()).copied().filter(|r| !is_leading(r)).min().unwrap_or(u32::MAX);
         let mut cache = RequirementCache::new(host_regex);
-        let mut hirs = Vec::with_capacity(head.len());
-        for p in head {
+        let mut hirs = Vec::with_capacity(leading.len());
+        for p in leading {
             let route = &routes[p[0] as usize];
             if route.host_regex.is_some() {
                 return None;
@@ -102,16 +102,19 @@ impl Head {
             let (_, node, _) = route_node(route.index, &route.def, &mut cache).ok()?;
             hirs.push(super::pattern_hir(&node, route.def.mounted));
         }
-        let engine = Engine::build_dense(&hirs, HEAD_DFA_LIMIT, true).ok()?;
-        let patterns: Vec<HeadPattern> = head
+        let engine = Engine::build_dense(&hirs, LEADING_DFA_LIMIT, true).ok()?;
+        let patterns: Vec<LeadingPattern> = leading
             .iter()
-            .map(|p| HeadPattern { routes: p.to_vec(), bound: p.iter().copied().filter(|&r| r < rest_from && routes[r as usize].is_exact_in_dfa()).collect() })
+            .map(|p| LeadingPattern {
+                routes: p.to_vec(),
+                bound: p.iter().copied().filter(|&r| r < rest_from && routes[r as usize].is_exact_in_dfa()).collect(),
+            })
             .collect();
         let takes = patterns.iter().flat_map(|p| &p.bound).fold(RouteBits::NONE, |bits, &r| bits.with(RouteBits::of(&routes[r as usize])));
-        Some(Head { engine, patterns, takes })
+        Some(LeadingRoutes { engine, patterns, takes })
     }
 
-    /// Adds to `out` the routes of every head pattern that matches all of `path`; true when one
+    /// Adds to `out` the routes of every leading pattern that matches all of `path`; true when one
     /// of them ends a first-match search for `method` (`allows`: whether a route takes it).
     #[inline]
     pub(crate) fn search<const N: usize>(
@@ -149,17 +152,17 @@ mod tests {
         Classifier::build(routes, &BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() }).unwrap()
     }
 
-    /// GitLab CE's head: `/-/peek`'s mount, `/*id(.:format)`, `/-/graphql-explorer`'s mount and
+    /// GitLab CE's leading routes: `/-/peek`'s mount, `/*id(.:format)`, `/-/graphql-explorer`'s mount and
     /// the API's mount at `/`; after `/x` only a newline leaves the state (accelerated, once the
     /// DFA is minimized).
     #[test]
-    fn gitlab_ce_head_holds_the_group_catch_all_and_the_api_mount() {
+    fn gitlab_ce_leads_with_the_group_catch_all_and_the_api_mount() {
         let Ok(json) = std::fs::read("../shared/corpus/gitlab-ce.routes.json") else { return };
         let c = Classifier::build(crate::routes::from_json(&json).unwrap(), &BuildOptions::default()).unwrap();
-        let head = c.head.as_ref().expect("a head");
-        let routes: Vec<&[u32]> = head.patterns.iter().map(|p| &p.routes[..]).collect();
+        let leading = c.leading.as_ref().expect("leading routes");
+        let routes: Vec<&[u32]> = leading.patterns.iter().map(|p| &p.routes[..]).collect();
         assert_eq!(routes, [&[70][..], &[338, 339, 340, 341][..], &[374][..], &[375][..]]);
-        let crate::engine::Engine::Dense(dfa) = &head.engine else { panic!("a dense DFA") };
+        let crate::engine::Engine::Dense(dfa) = &leading.engine else { panic!("a dense DFA") };
         use regex_automata::dfa::Automaton;
         let path = b"/gitlab-org/gitlab/-/issues";
         let mut sid = dfa.start_state_forward(&regex_automata::Input::new(path).anchored(regex_automata::Anchored::Yes)).unwrap();
@@ -169,11 +172,11 @@ mod tests {
         assert!(dfa.is_accel_state(sid) && dfa.accelerator(sid) == b"\n", "{sid:?}");
     }
 
-    /// The head answers as the full walk would: its route when it holds, and when the host turns
+    /// The leading routes answer as the full walk would: their route when it holds, and when the host turns
     /// it down, the routes without a key after it (found then), in both layouts — held to the
-    /// same table without a head on every method, path and set of declined routes below.
+    /// same table without them on every method, path and set of declined routes below.
     #[test]
-    fn a_declined_head_route_leads_to_the_routes_after_it() {
+    fn a_declined_leading_route_leads_to_the_routes_after_it() {
         let routes = || {
             vec![
                 RouteDef::new("GET", "/-/peek").mounted(),
@@ -189,9 +192,9 @@ mod tests {
         for kind in [EngineKind::Dense, EngineKind::Lazy] {
             let c = build(routes(), kind);
             let mut without = build(routes(), kind);
-            without.head = None;
-            let head = c.head.as_ref().expect("a head");
-            assert_eq!(head.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), [vec![0], vec![2], vec![3], vec![4]], "{kind:?}");
+            without.leading = None;
+            let leading = c.leading.as_ref().expect("leading routes");
+            assert_eq!(leading.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), [vec![0], vec![2], vec![3], vec![4]], "{kind:?}");
             let pick = |c: &Classifier, method: &str, path: &str, declined: &[usize]| {
                 c.recognize_with(method, path.as_bytes(), |m| !declined.contains(&m.route_index())).unwrap().map(|m| m.route_index())
             };
