@@ -386,14 +386,19 @@ impl Classifier {
     /// routes after it need not be looked for while it stands. `u32::MAX` when there is none.
     fn first_bound(&self, candidates: &[u32], first_for: Option<Method<'_>>, bound: Bound) -> u32 {
         let Some(method) = first_for else { return u32::MAX };
-        let mut bound_to = candidates.iter().copied().filter(|&r| self.is_bound(r, method, bound));
-        // Ascending (one automaton's run, the usual case): the first one found is the least.
-        let least = if candidates.is_sorted() { bound_to.next() } else { bound_to.min() };
-        least.unwrap_or(u32::MAX)
+        // One pass, each candidate's flags read only while it could still be the least (an
+        // ascending run, the usual case, reads only up to the first that is).
+        let mut least = u32::MAX;
+        for &r in candidates {
+            if r < least && self.is_bound(r, method, bound) {
+                least = r;
+            }
+        }
+        least
     }
 
     /// Whether route `r`, a candidate, is `bound` to answer `method` (see [`Bound`]).
-    #[inline]
+    #[inline(always)]
     fn is_bound(&self, r: u32, method: Method<'_>, bound: Bound) -> bool {
         let bits = self.route_bits[r as usize];
         bits.is_exact_in_dfa() && (bound == Bound::Likely || !bits.asks_host()) && bits.allows(method, &self.routes[r as usize])
