@@ -587,9 +587,10 @@ impl Parts {
         }
         let run_sets = std::sync::Mutex::new(self.run_sets);
         let leading = super::leading_routes::LeadingRoutes::build(&self.routes, &automata, &always, options.host_regex);
+        let route_bits: Vec<_> = self.routes.iter().map(super::route_bits::RouteBits::of).collect();
         Ok(Classifier {
-            names_head: self.routes.iter().any(|r| super::route_bits::RouteBits::of(r).names_head()),
-            route_bits: self.routes.iter().map(super::route_bits::RouteBits::of).collect(),
+            names_head: route_bits.iter().any(|bits| bits.names_head()),
+            route_bits,
             routes: self.routes,
             matchers: self.matchers,
             automata,

@@ -56,8 +56,8 @@ struct LeadingPattern {
 }
 
 impl LeadingRoutes {
-    /// The leading routes of the automata `always`: their patterns in the order of their first routes, up
-    /// to the last one needed for each of the common methods to have a pattern that the DFA
+    /// The leading routes of the automata `always`: their patterns in the order of their first
+    /// routes, up to the last one needed for each of the common methods to have a pattern that the DFA
     /// decides alone and that takes it (GitLab CE: `/-/peek`'s mount #70, `/*id(.:format)`
     /// #338–#341 for GET, PATCH, PUT and DELETE, `/-/graphql-explorer`'s mount #374, and the
     /// API's mount at `/`, #375, for POST), within [`MAX_LEADING_PATTERNS`]; at least GET must be

@@ -147,7 +147,8 @@ pub struct Classifier {
     pub(crate) keyed: rustc_hash::FxHashMap<Box<[u8]>, u32>,
     /// Automata without keys: searched for every path.
     pub(crate) always: Vec<u32>,
-    /// Their first routes, checked alone before them by a first-match search ([`head`]).
+    /// Their first routes, checked alone before them by a first-match search
+    /// ([`leading_routes`]).
     pub(crate) leading: Option<leading_routes::LeadingRoutes>,
     /// [`Layout::AnySegment`]: the keyed routes, matched around their key segment.
     pub(crate) around: Option<AroundKey>,
