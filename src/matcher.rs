@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::ruby_regex::ast::{seq_matches_at, Assertion, ByteSet, Node, RunSet};
 use crate::shared_runs::{Counted, RunSets};
-use crate::span_plan::SpanPlan;
+use crate::span_plan::{SpanPlan, Verdict};
 
 /// Steps (instructions executed) one match may take before it is abandoned.
 pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
@@ -258,8 +258,30 @@ fn first_sets(insts: &[Inst]) -> Vec<Option<Lead>> {
 pub struct Matcher {
     program: Program,
     slots: usize,
-    /// Where the spans can be read off the path instead (see [`SpanPlan`]).
+    /// Where the spans can be read off the path instead (see [`SpanPlan`]); for a route the
+    /// automaton widens, a [`SpanPlan::verifying`] plan.
     plan: Option<SpanPlan>,
+    /// With a verifying plan: each parameter's slot and its own regex's program, run on the
+    /// span the plan gives it (shared by the matchers whose routes have that requirement).
+    params: Box<[(u32, Arc<ParamProgram>)]>,
+}
+
+/// A parameter's regex compiled alone, for [`Matcher::confirm`].
+#[derive(Debug)]
+pub(crate) struct ParamProgram {
+    program: Program,
+}
+
+impl ParamProgram {
+    fn compile(node: &Node, runs: &mut RunSets) -> ParamProgram {
+        let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: true, runs };
+        c.emit_node(&node.optimized());
+        c.insts.push(Inst::Match);
+        c.insts.shrink_to_fit();
+        c.entries.shrink_to_fit();
+        let first = FirstSets::intern(first_sets(&c.insts));
+        ParamProgram { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first } }
+    }
 }
 
 enum Frame {
@@ -300,17 +322,77 @@ impl Matcher {
     /// [`Matcher::new`], sharing its literal-run sets (reserved-word lists) with the other
     /// matchers compiled with `runs` (see [`crate::shared_runs`]).
     pub(crate) fn new_sharing(node: &Node, slots: usize, runs: &mut RunSets) -> Self {
-        let plan = SpanPlan::new(node, slots);
+        Self::for_route(node, slots, runs, true)
+    }
+
+    /// [`Matcher::new_sharing`] for a route whose regex the automaton decides exactly
+    /// (`exact`: its spans may be read off a path it matched) or widens (a verifying plan, when
+    /// the route's shape allows one, decides whether it matches: see [`Matcher::confirm`]).
+    pub(crate) fn for_route(node: &Node, slots: usize, runs: &mut RunSets, exact: bool) -> Self {
+        let plan = if exact { SpanPlan::new(node, slots) } else { SpanPlan::verifying(node, slots) };
         let node = node.optimized();
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false, runs };
         c.emit_node(&node);
         c.insts.push(Inst::Match);
+        let mut params = Vec::new();
+        let mut plan = plan;
+        if plan.as_ref().is_some_and(SpanPlan::is_verifying) {
+            let mut captures = Vec::new();
+            collect_captures(&node, &mut captures);
+            let mut slots_seen = vec![false; slots];
+            let distinct = captures.iter().all(|(slot, _)| (*slot as usize) < slots && !std::mem::replace(&mut slots_seen[*slot as usize], true));
+            if distinct {
+                // A parameter that is one class repeated without bounds is decided exactly by
+                // the automaton and by the plan's class check alike: no program to run.
+                params = captures
+                    .into_iter()
+                    .filter(|(_, inner)| !matches!(inner, Node::Repeat { node, max: None, .. } if matches!(**node, Node::Class(_))))
+                    .map(|(slot, inner)| (slot, c.runs.param_program(inner, |runs| ParamProgram::compile(inner, runs))))
+                    .collect();
+            } else {
+                plan = None;
+            }
+        }
         // Held for the classifier's lifetime: drop the growth slack (a third of the
         // instructions' bytes on GitLab CE's table).
         c.insts.shrink_to_fit();
         c.entries.shrink_to_fit();
         let first = FirstSets::intern(first_sets(&c.insts));
-        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots, plan }
+        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots, plan, params: params.into_boxed_slice() }
+    }
+
+    /// Whether `hay` matches, with the spans, for a path an automaton proposed this route for:
+    /// a verifying plan's answer when it has one (each parameter's regex run on its span
+    /// only), else the whole regex run ([`Matcher::captures`]).
+    pub fn confirm(&self, hay: &[u8]) -> Result<Option<Spans>, BudgetExceeded> {
+        let Some(plan) = self.plan.as_ref().filter(|p| p.is_verifying()) else { return self.captures(hay) };
+        let budget = DEFAULT_STEP_BUDGET;
+        let (mut stack, mut regs, caps) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        regs.clear();
+        regs.resize(self.program.regs, 0);
+        let mut vm = Vm { prog: &self.program, hay, limit: hay.len(), steps: 0, budget, regs };
+        let verdict = plan.verify(hay, |spans| {
+            for (slot, param) in self.params.iter() {
+                if let Some((start, end)) = spans[*slot as usize] {
+                    stack.clear();
+                    vm.prog = &param.program;
+                    vm.regs.clear();
+                    vm.regs.resize(param.program.regs, 0);
+                    vm.limit = end;
+                    if vm.run_with(0, start, &mut [], Some(end), &mut stack)?.is_none() {
+                        return Ok(false);
+                    }
+                }
+            }
+            Ok(true)
+        });
+        stack.clear();
+        SCRATCH.with(|s| *s.borrow_mut() = (stack, vm.regs, caps));
+        match verdict.map_err(|()| BudgetExceeded { budget })? {
+            Verdict::Match(spans) => Ok(Some(spans)),
+            Verdict::NoMatch => Ok(None),
+            Verdict::Undecided => self.captures(hay),
+        }
     }
 
     /// The parameter spans of a path this regex is known to match (the automaton decided it
@@ -336,7 +418,7 @@ impl Matcher {
         caps.clear();
         caps.resize(self.slots * 2, None);
         stack.clear();
-        let mut vm = Vm { prog: &self.program, hay, steps: 0, budget, regs };
+        let mut vm = Vm { prog: &self.program, hay, limit: hay.len(), steps: 0, budget, regs };
         let outcome = vm.run_with(self.program.entries[0], 0, &mut caps, None, &mut stack);
         let spans = outcome.map(|found| {
             found.map(|_| {
@@ -530,6 +612,10 @@ thread_local! {
 struct Vm<'p, 'h> {
     prog: &'p Program,
     hay: &'h [u8],
+    /// Where consuming stops: `hay.len()`, or the end of the span a parameter's own regex is
+    /// checked on ([`Matcher::confirm`]) — look-arounds and assertions still see all of `hay`,
+    /// as they do inside the route's regex.
+    limit: usize,
     steps: u64,
     budget: u64,
     regs: Vec<usize>,
@@ -575,7 +661,9 @@ impl Vm<'_, '_> {
             return Some(if greedy { to } else { from });
         };
         // Looked up once: a glob may try every count.
-        let fits = |count: usize| leads.admit(self.hay, start + count);
+        // The consumable bytes only: a lead that needs a byte past the limit cannot start.
+        let hay = &self.hay[..self.limit];
+        let fits = |count: usize| leads.admit(hay, start + count);
         if greedy {
             (from..=to).rev().find(|&c| fits(c))
         } else {
@@ -586,7 +674,7 @@ impl Vm<'_, '_> {
     /// Whether the path from instruction `pc` can start at `pos` (see [`Vm::leads`]).
     #[inline]
     fn can_start(&self, pc: usize, pos: usize) -> bool {
-        self.leads(pc).is_none_or(|leads| leads.admit(self.hay, pos))
+        self.leads(pc).is_none_or(|leads| leads.admit(&self.hay[..self.limit], pos))
     }
 
     /// What the path from instruction `pc` needs where it starts: its lead and, for a one-byte
@@ -603,6 +691,8 @@ impl Vm<'_, '_> {
     fn run_with(&mut self, pc: u32, pos: usize, caps: &mut [Option<usize>], target: Option<usize>, stack: &mut Vec<Frame>) -> Result<Option<usize>, ()> {
         let insts = &self.prog.insts;
         let hay = self.hay;
+        // What consuming instructions may take (assertions and look-arounds see all of `hay`).
+        let span = &hay[..self.limit];
         let mut pc = pc as usize;
         let mut pos = pos;
         loop {
@@ -612,7 +702,7 @@ impl Vm<'_, '_> {
             }
             let ok = match &insts[pc] {
                 Inst::Class(set) => {
-                    if pos < hay.len() && set.contains(hay[pos]) {
+                    if pos < span.len() && set.contains(span[pos]) {
                         pos += 1;
                         pc += 1;
                         true
@@ -621,7 +711,7 @@ impl Vm<'_, '_> {
                     }
                 }
                 Inst::Seq(sets) => {
-                    if seq_matches_at(sets, hay, pos) {
+                    if seq_matches_at(sets, span, pos) {
                         pos += sets.len();
                         pc += 1;
                         true
@@ -629,7 +719,7 @@ impl Vm<'_, '_> {
                         false
                     }
                 }
-                Inst::SeqAlt { set, next } => match next_run(set, hay, pos, 0) {
+                Inst::SeqAlt { set, next } => match next_run(set, span, pos, 0) {
                     Some((i, len)) => {
                         stack.push(Frame::Runs { pc: pc as u32, pos, index: i + 1 });
                         pos += len;
@@ -639,8 +729,8 @@ impl Vm<'_, '_> {
                     None => false,
                 },
                 Inst::ClassRepeat { set, min, max, greedy } => {
-                    let limit = (*max as usize).min(hay.len() - pos);
-                    let run = hay[pos..pos + limit].iter().take_while(|&&b| set.contains(b)).count();
+                    let limit = (*max as usize).min(span.len().saturating_sub(pos));
+                    let run = span[pos..pos + limit].iter().take_while(|&&b| set.contains(b)).count();
                     let min = *min as usize;
                     // Only counts after which what follows can start are tried: a lazy glob
                     // followed by `/` stops at each `/` rather than at every byte.
@@ -725,7 +815,11 @@ impl Vm<'_, '_> {
                         } else {
                             (pos, None)
                         };
-                        if self.run(entry, start, &mut [], target)?.is_some() {
+                        // A look-around sees past the span a parameter is checked on.
+                        let limit = std::mem::replace(&mut self.limit, hay.len());
+                        let seen = self.run(entry, start, &mut [], target);
+                        self.limit = limit;
+                        if seen?.is_some() {
                             found = true;
                             break;
                         }
@@ -818,7 +912,7 @@ impl Vm<'_, '_> {
                     }
                     Some(Frame::Runs { pc: p, pos: at, index }) => {
                         let Inst::SeqAlt { set, next } = &insts[p as usize] else { unreachable!("Runs frames come from SeqAlt") };
-                        if let Some((i, len)) = next_run(set, hay, at, index) {
+                        if let Some((i, len)) = next_run(set, span, at, index) {
                             stack.push(Frame::Runs { pc: p, pos: at, index: i + 1 });
                             pc = *next as usize;
                             pos = at + len;
@@ -858,13 +952,12 @@ fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize,
     set.candidates_from(hay, pos, from).find(|&(_, run)| seq_matches_at(run, hay, pos)).map(|(i, run)| (i, run.len()))
 }
 
-impl Matcher {
-    /// Heap bytes held by the program and the span plan (for `Classifier::memory_usage`), a
-    /// run set shared with matchers already in `counted` excepted.
-    pub(crate) fn heap_bytes(&self, counted: &mut Counted) -> usize {
+impl Program {
+    /// Heap bytes of the instructions, entries and first sets, shared run sets already in
+    /// `counted` excepted.
+    fn heap_bytes(&self, counted: &mut Counted) -> usize {
         use std::mem::size_of;
-        let p = &self.program;
-        let insts: usize = p
+        let insts: usize = self
             .insts
             .iter()
             .map(|i| match i {
@@ -874,11 +967,40 @@ impl Matcher {
                 _ => 0,
             })
             .sum();
-        p.insts.capacity() * size_of::<Inst>()
-            + insts
-            + p.entries.capacity() * size_of::<u32>()
-            + p.first.heap_bytes()
-            + self.plan.as_ref().map_or(0, SpanPlan::heap_bytes)
+        self.insts.capacity() * size_of::<Inst>() + insts + self.entries.capacity() * size_of::<u32>() + self.first.heap_bytes()
+    }
+}
+
+impl Matcher {
+    /// Heap bytes held by the program, the span plan and the parameters' programs (for
+    /// `Classifier::memory_usage`), a run set or program shared with matchers already in
+    /// `counted` excepted.
+    pub(crate) fn heap_bytes(&self, counted: &mut Counted) -> usize {
+        use std::mem::size_of;
+        let params: usize = self
+            .params
+            .iter()
+            .map(|(_, p)| {
+                let shared = if counted.first_time(Arc::as_ptr(p) as usize) {
+                    2 * size_of::<usize>() + size_of::<ParamProgram>() + p.program.heap_bytes(counted)
+                } else {
+                    0
+                };
+                size_of::<(u32, Arc<ParamProgram>)>() + shared
+            })
+            .sum();
+        self.program.heap_bytes(counted) + self.plan.as_ref().map_or(0, SpanPlan::heap_bytes) + params
+    }
+}
+
+/// The parameters' captures of a route's regex (at its top level and in its `(.:format)`
+/// group), with their regexes, in order.
+fn collect_captures<'n>(node: &'n Node, out: &mut Vec<(u32, &'n Node)>) {
+    match node {
+        Node::Capture { slot, node } => out.push((*slot as u32, node)),
+        Node::Concat(items) | Node::Alt(items) => items.iter().for_each(|n| collect_captures(n, out)),
+        Node::Repeat { node, .. } => collect_captures(node, out),
+        _ => {}
     }
 }
 

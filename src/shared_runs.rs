@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHasher};
 
+use crate::matcher::ParamProgram;
 use crate::ruby_regex::ast::{ByteSet, Node, RunSet};
 
 /// Interns run sets: equal sets become one allocation. Indexed by the set's hash, so the
@@ -30,6 +31,9 @@ pub(crate) struct RunSets {
     /// word followed by `/`), by their items; `None` when there were too many runs. GitLab CE's
     /// matchers expanded the same two look-aheads ~1,700 times.
     expansions: FxHashMap<Vec<RunKey>, Option<Arc<RunSet>>>,
+    /// Parameters' own regexes compiled alone ([`crate::matcher::Matcher::confirm`]), by
+    /// [`fingerprint`]: GitLab CE's 747 widened routes check two requirements between them.
+    params: FxHashMap<u64, Vec<(Node, Arc<ParamProgram>)>>,
 }
 
 /// One item of an expanded look-ahead, as a memo key: a run set by its shared address.
@@ -75,6 +79,18 @@ impl RunSets {
         expanded
     }
 
+    /// The shared program of a parameter's regex `node`, compiled by `compile` (with these run
+    /// sets) the first time an equal regex is seen.
+    pub(crate) fn param_program(&mut self, node: &Node, compile: impl FnOnce(&mut RunSets) -> ParamProgram) -> Arc<ParamProgram> {
+        let key = fingerprint(node);
+        if let Some((_, shared)) = self.params.get(&key).and_then(|known| known.iter().find(|(n, _)| same(n, node))) {
+            return Arc::clone(shared);
+        }
+        let program = Arc::new(compile(self));
+        self.params.entry(key).or_default().push((node.clone(), Arc::clone(&program)));
+        program
+    }
+
     fn find(&self, set: &RunSet) -> Option<Arc<RunSet>> {
         self.by_hash.get(&hash_of(set))?.iter().find(|shared| ***shared == *set).cloned()
     }
@@ -92,6 +108,8 @@ impl RunSets {
             + crate::heap::hash_table::<usize, Arc<RunSet>>(self.by_address.capacity())
             + crate::heap::hash_table::<Vec<RunKey>, Option<Arc<RunSet>>>(self.expansions.capacity())
             + self.expansions.keys().map(|key| crate::heap::vec(key) + key.iter().map(RunKey::heap_bytes).sum::<usize>()).sum::<usize>()
+            + crate::heap::hash_table::<u64, Vec<(Node, Arc<ParamProgram>)>>(self.params.capacity())
+            + self.params.values().map(|v| crate::heap::vec(v) + v.iter().map(|(n, _)| node_heap_bytes(n)).sum::<usize>()).sum::<usize>()
     }
 }
 
@@ -121,18 +139,84 @@ fn hash_of(set: &RunSet) -> u64 {
     hasher.finish()
 }
 
-/// Counts each shared run set once in heap accounting (`Classifier::memory_usage`).
+/// Heap bytes of a regex tree (its run sets are counted through the matchers that share them).
+fn node_heap_bytes(node: &Node) -> usize {
+    match node {
+        Node::Empty | Node::Class(_) | Node::Assert(_) | Node::SeqAlt(_) => 0,
+        Node::Seq(sets) => crate::heap::vec(sets),
+        Node::Concat(v) | Node::Alt(v) => crate::heap::vec(v) + v.iter().map(node_heap_bytes).sum::<usize>(),
+        Node::Repeat { node, .. } | Node::Atomic(node) | Node::Look { node, .. } | Node::Capture { node, .. } => size_of::<Node>() + node_heap_bytes(node),
+    }
+}
+
+/// A parameter's regex hashed by its structure, a run set by its address (the regexes of one
+/// requirement share theirs): cheap where hashing GitLab's ~15 KiB reserved-word sets is not.
+fn fingerprint(node: &Node) -> u64 {
+    fn add(node: &Node, h: &mut FxHasher) {
+        std::mem::discriminant(node).hash(h);
+        match node {
+            Node::Empty => {}
+            Node::Class(set) => set.hash(h),
+            Node::Seq(sets) => sets.hash(h),
+            Node::SeqAlt(set) => address(set).hash(h),
+            Node::Assert(a) => a.hash(h),
+            Node::Concat(v) | Node::Alt(v) => {
+                v.len().hash(h);
+                v.iter().for_each(|n| add(n, h));
+            }
+            Node::Repeat { node, min, max, greedy } => {
+                (min, max, greedy).hash(h);
+                add(node, h);
+            }
+            Node::Atomic(node) => add(node, h),
+            Node::Look { behind, negate, node } => {
+                (behind, negate).hash(h);
+                add(node, h);
+            }
+            Node::Capture { slot, node } => {
+                slot.hash(h);
+                add(node, h);
+            }
+        }
+    }
+    let mut h = FxHasher::default();
+    add(node, &mut h);
+    h.finish()
+}
+
+/// Structural equality, a run set the same one when its address is (or, rarely, its content).
+fn same(a: &Node, b: &Node) -> bool {
+    match (a, b) {
+        (Node::SeqAlt(x), Node::SeqAlt(y)) => Arc::ptr_eq(x, y) || x == y,
+        (Node::Concat(x), Node::Concat(y)) | (Node::Alt(x), Node::Alt(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Node::Repeat { node: x, min: a1, max: a2, greedy: a3 }, Node::Repeat { node: y, min: b1, max: b2, greedy: b3 }) => {
+            (a1, a2, a3) == (b1, b2, b3) && same(x, y)
+        }
+        (Node::Atomic(x), Node::Atomic(y)) => same(x, y),
+        (Node::Look { behind: a1, negate: a2, node: x }, Node::Look { behind: b1, negate: b2, node: y }) => (a1, a2) == (b1, b2) && same(x, y),
+        (Node::Capture { slot: a1, node: x }, Node::Capture { slot: b1, node: y }) => a1 == b1 && same(x, y),
+        _ => a == b,
+    }
+}
+
+/// Counts each shared allocation (run set, parameter program) once in heap accounting
+/// (`Classifier::memory_usage`).
 #[derive(Default)]
-pub(crate) struct Counted(HashSet<*const RunSet>);
+pub(crate) struct Counted(HashSet<usize>);
 
 impl Counted {
     /// Heap bytes of `set`'s allocation (the `Arc` and what the set owns), or 0 when it was
     /// counted before.
     pub(crate) fn heap_bytes(&mut self, set: &Arc<RunSet>) -> usize {
-        if !self.0.insert(Arc::as_ptr(set)) {
+        if !self.first_time(address(set)) {
             return 0;
         }
         2 * size_of::<usize>() + size_of::<RunSet>() + set.heap_bytes()
+    }
+
+    /// Whether the allocation at `address` is seen here for the first time.
+    pub(crate) fn first_time(&mut self, address: usize) -> bool {
+        self.0.insert(address)
     }
 }
 

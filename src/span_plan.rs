@@ -19,6 +19,7 @@
 //! with a newline, where `\Z` may leave it unmatched; widths that do not add up) gets `None`,
 //! and the matcher runs instead.
 
+use crate::inline_vec::InlineVec;
 use crate::matcher::Spans;
 use crate::ruby_regex::ast::{Assertion, ByteSet, Node};
 
@@ -29,9 +30,20 @@ const MAX_OPTIONAL_GROUPS: usize = 2;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpanPlan {
     /// In backtracking order; all but the last carry a [`Check`] (the last needs none: the
-    /// automaton has found that one of them matches).
+    /// automaton has found that one of them matches), every one in a verifying plan.
     shapes: Box<[Shape]>,
     slots: usize,
+    /// Built by [`SpanPlan::verifying`]: answers whether the route matches at all.
+    verifying: bool,
+}
+
+/// What a verifying plan says of a path.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The plan cannot tell (a newline in the path): the matcher decides.
+    Undecided,
+    NoMatch,
+    Match(Spans),
 }
 
 /// The regex with each optional group either taken or not.
@@ -165,17 +177,40 @@ struct Segment {
     format: Option<u32>,
 }
 
+/// What a shape checks of a path before placing its parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checks {
+    /// Nothing: the automaton found the path matches (the last shape of a plan).
+    None,
+    /// Its literal bytes and every parameter's class (a shape tried before the last).
+    Classes,
+    /// Its literal bytes (and the classes of the parameters that are one class repeated);
+    /// the caller checks each parameter's regex ([`SpanPlan::verifying`]).
+    LiteralsOnly,
+}
+
 /// A shape's literal bytes and parameter classes, for shapes that must be checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Check {
-    /// Per segment, its leading and trailing literal bytes.
-    literals: Box<[Literals]>,
-    /// Per slot: the bytes the parameter may hold and its length bounds.
+    /// Every segment's leading and trailing literal bytes, one after another: one allocation
+    /// per shape (a verifying plan is kept for each of GitLab CE's ~750 widened routes).
+    bytes: Box<[u8]>,
+    /// Per segment, where its lead and its trail end in `bytes` (each starts where the one
+    /// before it ends).
+    ends: Box<[(u16, u16)]>,
+    /// Per slot: the bytes the parameter may hold and its length bounds (empty when no
+    /// parameter is one class repeated).
     params: Box<[Option<Repeat>]>,
 }
 
-/// A segment's literal bytes before and after its parameter.
-type Literals = (Box<[u8]>, Box<[u8]>);
+impl Check {
+    /// The `i`th segment's leading and trailing literal bytes.
+    fn literals(&self, i: usize) -> (&[u8], &[u8]) {
+        let from = if i == 0 { 0 } else { self.ends[i - 1].1 as usize };
+        let (lead, trail) = self.ends[i];
+        (&self.bytes[from..lead as usize], &self.bytes[lead as usize..trail as usize])
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Repeat {
@@ -222,6 +257,32 @@ impl SpanPlan {
     /// The plan for a route's regex (as [`crate::journey::route_regex`] builds it), or `None`
     /// when its shape does not force the parameters' positions.
     pub fn new(regex: &Node, slots: usize) -> Option<SpanPlan> {
+        Self::build(regex, slots, false)
+    }
+
+    /// A plan that decides whether the regex matches at all, for a route the automaton widens
+    /// (GitLab's namespace and project requirements: look-arounds, bounded repeats): every
+    /// shape checks the path's literal bytes, and [`SpanPlan::verify`] has the caller check
+    /// each parameter's own regex on the span the shape gives it.
+    ///
+    /// Why that is the route's answer: the parameters the plan places are split by the same
+    /// argument as [`SpanPlan::new`]'s, which rests only on the bytes each parameter can
+    /// consume (its look-arounds' included), so any match of the regex with a shape's choice
+    /// of optional groups has exactly the spans that shape places. The regex then matches iff
+    /// the literals are there and each parameter's regex matches its span — run in place on
+    /// the whole path, so its look-arounds see what they see inside the route's regex — and
+    /// the first shape that matches, in backtracking order, is the one Onigmo finds. The
+    /// parameter checks replace running the route's whole regex, whose backtracking repeats
+    /// the namespace's look-ahead for every candidate route of a path.
+    pub fn verifying(regex: &Node, slots: usize) -> Option<SpanPlan> {
+        Self::build(regex, slots, true)
+    }
+
+    pub(crate) fn is_verifying(&self) -> bool {
+        self.verifying
+    }
+
+    fn build(regex: &Node, slots: usize, verifying: bool) -> Option<SpanPlan> {
         let Node::Concat(items) = regex else { return None };
         let (first, rest) = items.split_first()?;
         let (last, body) = rest.split_last()?;
@@ -234,13 +295,13 @@ impl SpanPlan {
             body.iter().try_for_each(|node| flatten(node, &mut flat, bytes, true))?;
             Some(flat)
         };
-        let mut bytes = RunBytes::default();
+        let mut bytes = if verifying { RunBytes { count: 0, kept: Some(Vec::new()) } } else { RunBytes::default() };
         let mut flat = flat_body(&mut bytes)?;
         let groups = flat.iter().filter(|i| matches!(i, Item::Optional(_))).count();
         if groups > MAX_OPTIONAL_GROUPS {
             return None;
         }
-        if groups > 0 {
+        if groups > 0 && !verifying {
             // All shapes but the last check their literal bytes: flatten again, keeping them.
             bytes = RunBytes { count: 0, kept: Some(Vec::new()) };
             flat = flat_body(&mut bytes)?;
@@ -266,9 +327,34 @@ impl SpanPlan {
                     other => items.push(other),
                 }
             }
-            shapes.push(Shape::new(&items, &bytes, slots, combo + 1 < combos)?);
+            let check = if verifying {
+                Checks::LiteralsOnly
+            } else if combo + 1 < combos {
+                Checks::Classes
+            } else {
+                Checks::None
+            };
+            shapes.push(Shape::new(&items, &bytes, slots, check)?);
         }
-        Some(SpanPlan { shapes: shapes.into_boxed_slice(), slots })
+        Some(SpanPlan { shapes: shapes.into_boxed_slice(), slots, verifying })
+    }
+
+    /// For a [`SpanPlan::verifying`] plan: the spans of the first shape that fits `path` and
+    /// whose parameters `params_match` accepts (each parameter's own regex on its span).
+    pub(crate) fn verify<E>(&self, path: &[u8], mut params_match: impl FnMut(&Spans) -> Result<bool, E>) -> Result<Verdict, E> {
+        debug_assert!(self.verifying);
+        if memchr::memchr(b'\n', path).is_some() {
+            return Ok(Verdict::Undecided);
+        }
+        let cuts = slash_positions(path);
+        let mut spans: Spans = vec![None; self.slots];
+        for shape in self.shapes.iter() {
+            if shape.place(path, cuts.as_slice(), &mut spans).is_some() && params_match(&spans)? {
+                return Ok(Verdict::Match(spans));
+            }
+            spans.iter_mut().for_each(|s| *s = None);
+        }
+        Ok(Verdict::NoMatch)
     }
 
     /// Every parameter's span in `path`, which the route is known to match; `None` when the
@@ -277,10 +363,10 @@ impl SpanPlan {
         if path.contains(&b'\n') {
             return None;
         }
-        let slashes = path.iter().filter(|&&b| b == b'/').count();
+        let cuts = slash_positions(path);
         let mut spans: Spans = vec![None; self.slots];
         for shape in self.shapes.iter() {
-            if shape.place(path, slashes, &mut spans).is_some() {
+            if shape.place(path, cuts.as_slice(), &mut spans).is_some() {
                 return Some(spans);
             }
             spans.iter_mut().for_each(|s| *s = None);
@@ -291,9 +377,12 @@ impl SpanPlan {
 
 impl Shape {
     /// The shape of `items` (no optional groups left; their runs' bytes in `bytes`);
-    /// `checked`: keep what [`Shape::place`] needs to check the path's bytes (only then are
-    /// the literals and parameter classes gathered: most routes have one, unchecked, shape).
-    fn new(items: &[&Item], bytes: &[Option<u8>], slots: usize, checked: bool) -> Option<Shape> {
+    /// `check`: what [`Shape::place`] checks of the path's bytes (only then are the literals
+    /// and parameter classes gathered: most routes have one, unchecked, shape).
+    fn new(items: &[&Item], bytes: &[Option<u8>], slots: usize, check: Checks) -> Option<Shape> {
+        let checked = check != Checks::None;
+        // Parameters whose regex is no simple class need not be refused: the caller checks them.
+        let classes = check == Checks::Classes;
         let slashes = items.iter().filter(|i| matches!(i, Item::Slash)).count();
         let mut segments = Vec::with_capacity(slashes + 1);
         segments.push(Segment::default());
@@ -358,7 +447,7 @@ impl Shape {
                     }
                     seg.param = Some(slot);
                     param(slot, repeat)?;
-                    if checked && repeat.is_none() {
+                    if classes && repeat.is_none() {
                         return None;
                     }
                 }
@@ -366,7 +455,7 @@ impl Shape {
                     // Only at the very end, right after the segment's literals, after a
                     // parameter that cannot hold a `.` (so the first `.` starts the format), or
                     // after a glob that can (see [`GlobFormat`]).
-                    if i + 1 != items.len() || (checked && repeat.is_none()) {
+                    if i + 1 != items.len() || (classes && repeat.is_none()) {
                         return None;
                     }
                     match items[..i].last().copied() {
@@ -385,30 +474,43 @@ impl Shape {
             }
         }
         let check = if checked {
-            let literals = literals.into_iter().map(|(lead, trail)| (lead.into_boxed_slice(), trail.into_boxed_slice())).collect();
-            Some(Box::new(Check { literals, params: params.into_boxed_slice() }))
+            let mut bytes = Vec::with_capacity(literals.iter().map(|(lead, trail)| lead.len() + trail.len()).sum());
+            let mut ends = Vec::with_capacity(literals.len());
+            for (lead, trail) in &literals {
+                bytes.extend_from_slice(lead);
+                let lead_end = u16::try_from(bytes.len()).ok()?;
+                bytes.extend_from_slice(trail);
+                ends.push((lead_end, u16::try_from(bytes.len()).ok()?));
+            }
+            if params.iter().all(Option::is_none) {
+                params = Vec::new();
+            }
+            Some(Box::new(Check { bytes: bytes.into_boxed_slice(), ends: ends.into_boxed_slice(), params: params.into_boxed_slice() }))
         } else {
             None
         };
         Some(Shape { segments: segments.into_boxed_slice(), glob, check, glob_format })
     }
 
-    /// Writes the spans this shape gives `path` (with `slashes` `/`s); `None` if it does not fit
-    /// or, for a shape with a [`Check`], if the path's literals or parameter bytes differ.
-    fn place(&self, path: &[u8], slashes: usize, spans: &mut Spans) -> Option<()> {
-        let extra = (slashes + 1).checked_sub(self.segments.len())?;
+    /// Writes the spans this shape gives `path` (whose `/`s are at `cuts`); `None` if it does
+    /// not fit or, for a shape with a [`Check`], if the path's literals or parameter bytes
+    /// differ.
+    fn place(&self, path: &[u8], cuts: &[u32], spans: &mut Spans) -> Option<()> {
+        let pieces = cuts.len() + 1;
+        let extra = pieces.checked_sub(self.segments.len())?;
         if extra > 0 && self.glob.is_none() {
             return None;
         }
+        // Where the `k`th piece between `/`s ends.
+        let piece_end = |k: usize| cuts.get(k).map_or(path.len(), |&c| c as usize);
         let mut start = 0;
-        let mut pieces = path.split(|&b| b == b'/');
+        let mut piece = 0;
         for (i, seg) in self.segments.iter().enumerate() {
-            let mut end = start + pieces.next()?.len();
+            let mut end = piece_end(piece);
             match self.glob {
                 Some((at, slot)) if at == i => {
-                    for _ in 0..extra {
-                        end += 1 + pieces.next()?.len();
-                    }
+                    piece += extra;
+                    end = piece_end(piece);
                     match &self.glob_format {
                         // The glob's segment is the last: it and the format end the path.
                         Some(gf) => {
@@ -422,7 +524,7 @@ impl Shape {
                 _ => {
                     let body_end = seg.place(path, start, end, spans)?;
                     if let Some(check) = &self.check {
-                        let (lead, trail) = &check.literals[i];
+                        let (lead, trail) = check.literals(i);
                         if !path[start..].starts_with(lead) || !path[..body_end].ends_with(trail) {
                             return None;
                         }
@@ -430,8 +532,9 @@ impl Shape {
                 }
             }
             start = end + 1;
+            piece += 1;
         }
-        if pieces.next().is_some() {
+        if piece != pieces {
             return None;
         }
         let admitted = self.check.as_ref().is_none_or(|check| {
@@ -442,6 +545,18 @@ impl Shape {
         });
         admitted.then_some(())
     }
+}
+
+/// The offsets of a path's `/`s (on the stack for up to 32).
+fn slash_positions(path: &[u8]) -> InlineVec<u32, 32> {
+    // A plain loop: paths are short, and `memchr_iter` restarts a search after every `/`.
+    let mut cuts = InlineVec::new();
+    for (at, &b) in path.iter().enumerate() {
+        if b == b'/' {
+            cuts.push(at as u32);
+        }
+    }
+    cuts
 }
 
 impl Segment {
@@ -479,15 +594,22 @@ impl Segment {
     }
 }
 
-/// The bytes `node` can consume (look-arounds count too: conservative, refusing more plans).
+/// The bytes `node` can consume. Look-around bodies consume nothing and are left out: a
+/// project requirement's `(?!(?:...|environments\/folders|...)/)` holds `/`s its parameter
+/// never takes, and counting them made that parameter a second glob (no plan).
 fn consumable(node: &Node) -> ByteSet {
+    fn add(node: &Node, all: &mut ByteSet) {
+        match node {
+            Node::Class(set) => all.union(set),
+            Node::Seq(sets) => sets.iter().for_each(|s| all.union(s)),
+            Node::SeqAlt(set) => set.runs.iter().flatten().for_each(|s| all.union(s)),
+            Node::Concat(v) | Node::Alt(v) => v.iter().for_each(|n| add(n, all)),
+            Node::Repeat { node, .. } | Node::Atomic(node) | Node::Capture { node, .. } => add(node, all),
+            Node::Look { .. } | Node::Empty | Node::Assert(_) => {}
+        }
+    }
     let mut all = ByteSet::empty();
-    node.walk(&mut |n| match n {
-        Node::Class(set) => all.union(set),
-        Node::Seq(sets) => sets.iter().for_each(|s| all.union(s)),
-        Node::SeqAlt(set) => set.runs.iter().flatten().for_each(|s| all.union(s)),
-        _ => {}
-    });
+    add(node, &mut all);
     all
 }
 
@@ -583,19 +705,16 @@ impl SpanPlan {
     /// Heap bytes held (for `Classifier::memory_usage`).
     pub(crate) fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
-        let shapes: usize = self
-            .shapes
-            .iter()
-            .map(|s| {
-                let check = s.check.as_ref().map_or(0, |c| {
-                    size_of::<Check>()
-                        + c.literals.len() * size_of::<Literals>()
-                        + c.literals.iter().map(|(a, b)| a.len() + b.len()).sum::<usize>()
-                        + c.params.len() * size_of::<Option<Repeat>>()
-                });
-                s.segments.len() * size_of::<Segment>() + check + s.glob_format.as_ref().map_or(0, |g| g.format.heap_bytes())
-            })
-            .sum();
+        let shapes: usize =
+            self.shapes
+                .iter()
+                .map(|s| {
+                    let check = s.check.as_ref().map_or(0, |c| {
+                        size_of::<Check>() + c.bytes.len() + c.ends.len() * size_of::<(u16, u16)>() + c.params.len() * size_of::<Option<Repeat>>()
+                    });
+                    s.segments.len() * size_of::<Segment>() + check + s.glob_format.as_ref().map_or(0, |g| g.format.heap_bytes())
+                })
+                .sum();
         self.shapes.len() * size_of::<Shape>() + shapes
     }
 }
@@ -747,5 +866,80 @@ mod tests {
         let exact = super::tests::plan("/a/:b", &[]).unwrap();
         assert!(exact.spans(b"/a/b/c").is_none());
         assert_eq!(exact.spans(b"/a/b"), Some(vec![Some((3, 4))]));
+    }
+
+    /// GitLab CE's namespace and project requirements, as its route table has them.
+    const CE_NAMESPACE: &str = r"(?-mix:(?!((?i-mx:\-|\.well\-known|admin|api|a|groups|users|v2))\/)(?-mix:(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]{0,254}[a-zA-Z0-9_\-]|[a-zA-Z0-9_])(?-mix:(?<!\.git|\.atom))))(?:/(?!(?i-mx:\-|badges|blob|a|environments\/folders|info\/lfs\/objects)/)(?-mix:(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]{0,254}[a-zA-Z0-9_\-]|[a-zA-Z0-9_])(?-mix:(?<!\.git|\.atom))))*";
+    const CE_PROJECT: &str =
+        r"(?!((?i-mx:\-|badges|blob|a|environments\/folders|info\/lfs\/objects))/)(?-mix:(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]{0,254})(?-mix:(?<!\.git|\.atom)))";
+
+    /// For routes the automaton widens (look-arounds, bounded repeats, atomic groups), a
+    /// verifying plan with each parameter's regex checked on its span answers as the whole
+    /// regex does — match or not, and the same spans — on every short path over the bytes
+    /// those regexes care about, and on GitLab-shaped paths (reserved names where the
+    /// look-aheads refuse them, `.git` projects, segments past the bounds, newlines).
+    #[test]
+    fn verifying_plans_answer_as_the_whole_regex() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("/*namespace_id/:project_id/-/issues/:id(.:format)", &[("namespace_id", CE_NAMESPACE), ("project_id", CE_PROJECT), ("id", r"\d+")]),
+            (
+                "/*namespace_id/:project_id/-/jobs/:id/raw(.:format)",
+                &[("namespace_id", CE_NAMESPACE), ("project_id", CE_PROJECT), ("format", "(html|json|atom)")],
+            ),
+            ("(/-/jira)/*namespace_id/:project_id/a/:id", &[("namespace_id", CE_NAMESPACE), ("project_id", CE_PROJECT)]),
+            ("/:a/x/:b(.:format)", &[("a", r"(?!ab)[a-z]{1,3}"), ("b", r"(?>a+)b?")]),
+            ("/:a/:b", &[("a", r"[a-z]+(?=/b)"), ("b", r"(?<=a/)b.{0,2}")]),
+            ("/:a/:b", &[("a", r"[a-z]+(?=/[a-z]*x)"), ("b", r"(?<=\w/)[a-z]+(?!\.[a-z]*x)")]),
+            ("/x/*path", &[("path", r"(?!a/)[a-z./]{1,5}")]),
+            ("/:a/y.:b", &[("a", r"[a-z]{1,2}"), ("b", r"(?<!y\.)[a-z]+|(?<=\.)x[a-z]")]),
+        ];
+        let mut short = paths(b"/ab.-x", 6);
+        short.extend(
+            [
+                "/g/p/-/issues/1",
+                "/g/sub/p.git/-/issues/1",
+                "/admin/p/-/issues/12.json",
+                "/Admin/p/-/issues/12",
+                "/adminx/p/-/issues/12",
+                "/g/blob/-/issues/1",
+                "/g/blob/x/-/issues/1",
+                "/g/environments/folders/-/issues/1",
+                "/g/p/-/issues/1\n",
+                "/g/p\n/-/issues/1",
+                "/g/p/-/issues/x",
+                "/-/jira/g/p/a/1",
+                "/-/jira/a/p/a/1",
+                "/-/jira/g/a/a/1",
+                "/g/p/-/jobs/1/raw.atom",
+                "/g/p/-/jobs/1/raw.xml",
+                "/g/p.git/-/jobs/1/raw",
+                "/.well-known/p",
+                "/a/x/aab.json",
+                "/a/x/aaa",
+                "/ab/y.xa",
+                "/ab/y.ab",
+            ]
+            .map(String::from),
+        );
+        let long = format!("/g/{}/-/issues/1", "p".repeat(256));
+        let longer = format!("/g/{}/-/issues/1", "p".repeat(255));
+        short.extend([long, longer, format!("/{}/p", "n".repeat(256)), format!("/{}/p", "n".repeat(255))]);
+        // A project that may hold a `.` before `(.:format)`: where it ends is backtracking's
+        // choice, so no plan (the whole regex runs for GitLab's project page).
+        let (node, slots) = regex("/*namespace_id/:project_id(.:format)", &[("namespace_id", CE_NAMESPACE), ("project_id", CE_PROJECT)], Anchoring::Regex);
+        assert!(SpanPlan::verifying(&node, slots).is_none());
+        for (spec, requirements) in cases {
+            let (node, slots) = regex(spec, requirements, Anchoring::Regex);
+            assert!(SpanPlan::verifying(&node, slots).is_some(), "{spec}: no verifying plan");
+            let whole = Matcher::new(node.clone(), slots);
+            let planned = Matcher::for_route(&node, slots, &mut crate::shared_runs::RunSets::default(), false);
+            let mut matched = 0;
+            for path in &short {
+                let expected = whole.captures(path.as_bytes()).unwrap();
+                matched += expected.is_some() as usize;
+                assert_eq!(planned.confirm(path.as_bytes()).unwrap(), expected, "{spec} on {path:?}");
+            }
+            assert!(matched > 0, "{spec}: no path matched, the case tests nothing");
+        }
     }
 }

@@ -558,7 +558,8 @@ impl Parts {
                 // A fresh build has one pending pattern per route, in definition order.
                 let p = &pending.0[m.route as usize];
                 debug_assert_eq!(p.route, m.route);
-                let _ = m.cell.set(Matcher::new_sharing(&p.node, routes[m.route as usize].params.len(), run_sets));
+                let route = &routes[m.route as usize];
+                let _ = m.cell.set(Matcher::for_route(&p.node, route.params.len(), run_sets, route.is_exact_in_dfa()));
             }
         };
         let (_, out) = join(pool, || build(run_sets), || meanwhile(pending, pool.is_some()));

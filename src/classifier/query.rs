@@ -470,7 +470,7 @@ impl Classifier {
             }
             return Ok(spans);
         }
-        self.matcher(route.matcher)?.captures(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
+        self.matcher(route.matcher)?.confirm(path).map_err(|source| ClassifyError::TooComplex { route: route.index, source })
     }
 
     fn matcher(&self, id: u32) -> Result<&Matcher, ClassifyError> {
@@ -483,7 +483,7 @@ impl Classifier {
         let (_, node, _) = route_node(route.index, &route.def, &mut RequirementCache::new(true))
             .map_err(|e| ClassifyError::RouteNoLongerCompiles { route: route.index, reason: e.to_string() })?;
         let mut run_sets = self.run_sets.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(lazy.cell.get_or_init(|| Matcher::new_sharing(&node, route.params.len(), &mut run_sets)))
+        Ok(lazy.cell.get_or_init(|| Matcher::for_route(&node, route.params.len(), &mut run_sets, route.is_exact_in_dfa())))
     }
 }
 
