@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::ruby_regex::ast::{seq_matches_at, Assertion, ByteSet, Node, RunSet};
 use crate::shared_runs::{Counted, RunSets};
-use crate::span_plan::{SpanPlan, Verdict};
+use crate::span_plan::{self, SpanPlan, Verdict};
 
 /// Steps (instructions executed) one match may take before it is abandoned.
 pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
@@ -276,11 +276,7 @@ impl ParamProgram {
     fn compile(node: &Node, runs: &mut RunSets) -> ParamProgram {
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: true, runs };
         c.emit_node(&node.optimized());
-        c.insts.push(Inst::Match);
-        c.insts.shrink_to_fit();
-        c.entries.shrink_to_fit();
-        let first = FirstSets::intern(first_sets(&c.insts));
-        ParamProgram { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first } }
+        ParamProgram { program: c.finish() }
     }
 }
 
@@ -329,36 +325,29 @@ impl Matcher {
     /// (`exact`: its spans may be read off a path it matched) or widens (a verifying plan, when
     /// the route's shape allows one, decides whether it matches: see [`Matcher::confirm`]).
     pub(crate) fn for_route(node: &Node, slots: usize, runs: &mut RunSets, exact: bool) -> Self {
-        let plan = if exact { SpanPlan::new(node, slots) } else { SpanPlan::verifying(node, slots) };
+        let mut plan = if exact { SpanPlan::new(node, slots) } else { SpanPlan::verifying(node, slots) };
         let node = node.optimized();
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: false, runs };
         c.emit_node(&node);
-        c.insts.push(Inst::Match);
         let mut params = Vec::new();
-        let mut plan = plan;
         if plan.as_ref().is_some_and(SpanPlan::is_verifying) {
             let mut captures = Vec::new();
             collect_captures(&node, &mut captures);
             let mut slots_seen = vec![false; slots];
             let distinct = captures.iter().all(|(slot, _)| (*slot as usize) < slots && !std::mem::replace(&mut slots_seen[*slot as usize], true));
             if distinct {
-                // A parameter that is one class repeated without bounds is decided exactly by
-                // the automaton and by the plan's class check alike: no program to run.
+                // A parameter that is one class repeated is decided by the plan's own class
+                // check: no program to run.
                 params = captures
                     .into_iter()
-                    .filter(|(_, inner)| !matches!(inner, Node::Repeat { node, max: None, .. } if matches!(**node, Node::Class(_))))
+                    .filter(|(_, inner)| !span_plan::checks_as_class(inner))
                     .map(|(slot, inner)| (slot, c.runs.param_program(inner, |runs| ParamProgram::compile(inner, runs))))
                     .collect();
             } else {
                 plan = None;
             }
         }
-        // Held for the classifier's lifetime: drop the growth slack (a third of the
-        // instructions' bytes on GitLab CE's table).
-        c.insts.shrink_to_fit();
-        c.entries.shrink_to_fit();
-        let first = FirstSets::intern(first_sets(&c.insts));
-        Matcher { program: Program { insts: c.insts, entries: c.entries, regs: c.regs, first }, slots, plan, params: params.into_boxed_slice() }
+        Matcher { program: c.finish(), slots, plan, params: params.into_boxed_slice() }
     }
 
     /// Whether `hay` matches, with the spans, for a path an automaton proposed this route for:
@@ -451,6 +440,17 @@ impl Compiler<'_> {
     }
 
     /// Compiles `node` as a separate program (look-around and atomic bodies); returns its entry.
+    /// Ends the main program with its `Match` and makes it a [`Program`].
+    fn finish(mut self) -> Program {
+        self.insts.push(Inst::Match);
+        // Held for the classifier's lifetime: drop the growth slack (a third of the
+        // instructions' bytes on GitLab CE's table).
+        self.insts.shrink_to_fit();
+        self.entries.shrink_to_fit();
+        let first = FirstSets::intern(first_sets(&self.insts));
+        Program { insts: self.insts, entries: self.entries, regs: self.regs, first }
+    }
+
     fn sub_program(&mut self, node: &Node) -> u32 {
         // Sub-programs are laid out after a jump over them, so the main flow skips them.
         let jump = self.pc();

@@ -267,7 +267,7 @@ impl SpanPlan {
     ///
     /// Why that is the route's answer: the parameters the plan places are split by the same
     /// argument as [`SpanPlan::new`]'s, which rests only on the bytes each parameter can
-    /// consume (its look-arounds' included), so any match of the regex with a shape's choice
+    /// consume (look-around bodies consume none), so any match of the regex with a shape's choice
     /// of optional groups has exactly the spans that shape places. The regex then matches iff
     /// the literals are there and each parameter's regex matches its span — run in place on
     /// the whole path, so its look-arounds see what they see inside the route's regex — and
@@ -343,7 +343,7 @@ impl SpanPlan {
     /// whose parameters `params_match` accepts (each parameter's own regex on its span).
     pub(crate) fn verify<E>(&self, path: &[u8], mut params_match: impl FnMut(&Spans) -> Result<bool, E>) -> Result<Verdict, E> {
         debug_assert!(self.verifying);
-        if memchr::memchr(b'\n', path).is_some() {
+        if path.contains(&b'\n') {
             return Ok(Verdict::Undecided);
         }
         let cuts = slash_positions(path);
@@ -611,6 +611,12 @@ fn consumable(node: &Node) -> ByteSet {
     let mut all = ByteSet::empty();
     add(node, &mut all);
     all
+}
+
+/// Whether a verifying plan checks this parameter's regex itself (its class and length bounds,
+/// [`Check::params`]), so no program of the parameter's own needs to run.
+pub(crate) fn checks_as_class(node: &Node) -> bool {
+    simple_repeat(node).is_some()
 }
 
 /// A parameter's regex when it is one class repeated (`[^/.?]+`, a glob's `[^\n]+?`).
