@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "objspace"
+
 RSpec.describe Gitlab::Cells::Learn::Classifier do
   subject(:classifier) { described_class.new(routes: table) }
 
@@ -64,6 +66,26 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     expect(result.route).to equal(classifier.routes.fetch(result.route.index))
     path = -"/-/profile"
     expect(classifier.learn("GET", path).path).to equal(path)
+  end
+
+  it "keeps every live answer as it was while the storage of answers the GC freed is reused" do
+    long = "/#{"a" * 150}/#{"b" * 150}/-/issues"
+    churn = vectors.map { |v| [v["method"], v["path"]] } + [["GET", long], ["GET", "/-/profile"], ["GET", "/no/such/route/-/x"]]
+    expected = ->(answer) { [answer.to_h(cell: "c"), answer.entity, answer.route&.index, answer.path.encoding, ObjectSpace.memsize_of(answer).positive?] }
+    # Dead answers first, so that the kept ones below are built in storage freed by the GC.
+    3.times do
+      20.times { churn.each { |method, path| classifier.learn(method, path) } }
+      GC.start
+    end
+    kept = churn.map { |method, path| [method, path, classifier.learn(method, path)] }
+    3.times do
+      20.times { churn.reverse_each { |method, path| classifier.learn(method, path) } }
+      GC.start
+    end
+    kept.each do |method, path, answer|
+      expect(expected.call(answer)).to eq(expected.call(classifier.learn(method, path))), "#{method} #{path}"
+    end
+    expect(kept.map { |_, _, answer| answer.path }).to eq(kept.map { |method, path, _| classifier.learn(method, path).path })
   end
 
   it "gives the native answer itself for dup and clone, and refuses to marshal or unfreeze it, clearly" do

@@ -8,17 +8,18 @@
 //! the gem's own classes: `Classifier#learn` (`classifier_learn`) and the readers of
 //! `Result::FromNative` (`Answer`).
 
+mod answer;
+
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use answer::{allocate_empty_answer, reused_path, Answer, Flags};
 use cells_learn::artifact;
 use cells_learn::{
     BuildOptions, Classifier as CoreClassifier, CompiledRoute, EngineConfig, EngineKind, EntityKind, LearnResponse, Learned, Learner, Match, RegexHost, Rules,
     Source, Spans, Unrouted,
 };
-use std::cell::Cell;
 
-use magnus::typed_data::Writebarrier;
 use magnus::value::{LazyId, Opaque, ReprValue};
 use magnus::IntoValue;
 use magnus::{function, method, prelude::*, Error, ExceptionClass, RArray, RHash, RModule, RString, Ruby, TypedData, Value};
@@ -359,17 +360,8 @@ impl Classifier {
                     Flags { source: Source::Default, exact: true, cacheable: false, kind: 0, reason: *reason as u64 + 1, route: *route }
                 }
             };
-            let path = reused_path(ruby, path_info, learned.path()).map(Opaque::from);
-            let answer = Answer { flags: flags.pack(), learned, path: Cell::new(path), extra: Cell::new(None), routes: routes.into() };
-            let obj = ruby.obj_wrap(answer);
-            // The type is write-barrier protected: the references it holds from the start are
-            // announced like any later one.
-            obj.writebarrier(routes);
-            if let Some(path) = path {
-                obj.writebarrier(ruby.get_inner(path));
-            }
-            freeze_new(obj.as_value());
-            Ok(obj.as_value())
+            let path = reused_path(ruby, path_info, learned.path());
+            Ok(Answer::into_ruby(ruby, flags.pack(), learned, path, routes))
         })
     }
 
@@ -494,31 +486,6 @@ fn classifier_learn(ruby: &Ruby, rb_self: Value, method: Value, path: Value) -> 
     rb_self.funcall(*LEARN_DECIDING, (method, path, block))
 }
 
-/// The small fields of a learn answer, packed into one Integer (decoded by `Result`).
-struct Flags {
-    source: Source,
-    exact: bool,
-    cacheable: bool,
-    /// 0 none, else 1 + the entity kind's position in `EntityKind`.
-    kind: u64,
-    /// 0 none, else 1 + the `Unrouted` reason's position.
-    reason: u64,
-    route: Option<usize>,
-}
-
-impl Flags {
-    /// Bits 0–1 source (its position in `Source`), 2 exact, 3 cacheable, 4–6 kind, 7–8 reason,
-    /// 9+ route index + 1 (0: none).
-    fn pack(&self) -> u64 {
-        self.source as u64
-            | (self.exact as u64) << 2
-            | (self.cacheable as u64) << 3
-            | self.kind << 4
-            | self.reason << 7
-            | self.route.map_or(0, |r| r as u64 + 1) << 9
-    }
-}
-
 /// `rb_self` as the `T` it wraps, or `TypeError`; see [`data_of`].
 fn receiver<'a, T: TypedData>(ruby: &Ruby, rb_self: Value) -> Result<&'a T, Error> {
     data_of(rb_self)
@@ -541,138 +508,6 @@ fn data_of<'a, T: TypedData>(value: Value) -> Option<&'a T> {
             return None;
         }
         (rb_sys::macros::RTYPEDDATA_GET_DATA(value.as_raw()) as *const T).as_ref()
-    }
-}
-
-/// A learn answer as Ruby sees it: `Gitlab::Cells::Learn::Result::FromNative`, one typed-data
-/// object per `learn` whose readers are native. It keeps the core's [`Learned`] as it came
-/// (its Strings are the core's own allocations) and makes the Ruby Strings a reader asks for
-/// once, on first use: a caller that reads only the path pays for no entity key.
-struct Answer {
-    /// [`Flags::pack`].
-    flags: u64,
-    learned: Learned,
-    /// The frozen path String once made; the request's own String from the start when it serves.
-    path: Cell<Option<Opaque<RString>>>,
-    /// The entity key (routable) or the rule's cell (fixed) as a frozen String, once asked for.
-    extra: Cell<Option<Opaque<RString>>>,
-    /// The Ruby classifier's RouteInfo list (frozen).
-    routes: Opaque<Value>,
-}
-
-// Write-barrier protected: every reference is announced when stored (`Classifier::answer`,
-// `cached_string`), so a minor GC need not mark an old answer again, and Ruby allocates the
-// object on its fast path (an unprotected object takes the slow one, under the VM lock: ~190
-// instructions more a `learn`, ~115 net of the barriers).
-impl magnus::DataTypeFunctions for Answer {
-    fn mark(&self, marker: &magnus::gc::Marker) {
-        if let Some(path) = self.path.get() {
-            marker.mark(path);
-        }
-        if let Some(extra) = self.extra.get() {
-            marker.mark(extra);
-        }
-        marker.mark(self.routes);
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.learned.path().len() + extra_of(&self.learned).map_or(0, str::len)
-    }
-}
-
-// SAFETY: `class` is `Result::FromNative` (a subclass of Result, looked up in init) and
-// `data_type` describes this type with the functions above.
-unsafe impl TypedData for Answer {
-    fn class(ruby: &Ruby) -> magnus::RClass {
-        ruby.get_inner(*RESULT_CLASS.get().expect("the Result class is looked up in init"))
-    }
-
-    fn data_type() -> &'static magnus::DataType {
-        static DATA_TYPE: magnus::DataType =
-            magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().wb_protected().build();
-        &DATA_TYPE
-    }
-}
-
-/// `Result::FromNative`'s allocator: an object wrapping nothing, so `FromNative.new` reaches
-/// its `initialize` (which says only the native classifier builds one) and the readers of such an
-/// object raise `TypeError` ([`receiver`] finds no data). Without an allocator of its own, Ruby
-/// undefines the class' inherited one at the first wrap.
-unsafe extern "C" fn allocate_empty_answer(class: rb_sys::VALUE) -> rb_sys::VALUE {
-    let data_type = Answer::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
-    // SAFETY: Ruby skips the mark, free and size functions of an object whose data is NULL.
-    unsafe { rb_sys::rb_data_typed_object_wrap(class, std::ptr::null_mut(), data_type) }
-}
-
-/// Freezes the answer with Ruby's own `rb_obj_freeze`. Setting `FL_FREEZE` by hand would save
-/// ~45 instructions a `learn` on Ruby 3.1, where that is all freezing a new object does, but from
-/// Ruby 3.2 on freezing also moves the object to a frozen shape: a flag set by hand would leave
-/// the two disagreeing on the Rubies GitLab runs (the gem supports >= 3.0).
-fn freeze_new(obj: Value) {
-    use magnus::rb_sys::AsRawValue;
-    // SAFETY: `obj` is a live heap object (a typed-data object just allocated); freezing it
-    // calls no Ruby code and cannot raise.
-    unsafe { rb_sys::rb_obj_freeze(obj.as_raw()) };
-}
-
-/// What `#extra` reads: the entity key of a routable answer, the cell of a fixed one.
-fn extra_of(learned: &Learned) -> Option<&str> {
-    match learned {
-        Learned::Routable { entity, .. } => Some(&entity.key),
-        Learned::Fixed { cell, .. } => cell.as_deref(),
-        Learned::Default { .. } => None,
-    }
-}
-
-/// The request's own String as the answer's path when it is that path, UTF-8 and frozen
-/// already (Rack's `PATH_INFO` is often binary: the answer's encoding must not depend on it).
-fn reused_path(ruby: &Ruby, path_info: RString, path: &str) -> Option<RString> {
-    use magnus::encoding::EncodingCapable;
-    // SAFETY: the bytes are compared at once; nothing runs in between.
-    (path_info.is_frozen() && path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes()).then_some(path_info)
-}
-
-/// A frozen UTF-8 String of `s`, made once into `cache`, a field of the answer `owner`.
-fn cached_string(ruby: &Ruby, owner: Value, cache: &Cell<Option<Opaque<RString>>>, s: &str) -> RString {
-    use magnus::rb_sys::AsRawValue;
-    if let Some(made) = cache.get() {
-        return ruby.get_inner(made);
-    }
-    let made = ruby.str_new(s);
-    made.freeze();
-    cache.set(Some(made.into()));
-    // SAFETY: `owner` is the live answer that now references `made` (its type is write-barrier protected).
-    unsafe { rb_sys::rb_gc_writebarrier(owner.as_raw(), made.as_raw()) };
-    made
-}
-
-impl Answer {
-    /// `#path`: the path the router may cache, a frozen UTF-8 String (the same one each time).
-    fn path(ruby: &Ruby, rb_self: Value) -> Result<RString, Error> {
-        let this = receiver::<Self>(ruby, rb_self)?;
-        Ok(cached_string(ruby, rb_self, &this.path, this.learned.path()))
-    }
-
-    /// `#flags` (private): the packed small fields, see [`Flags`].
-    fn flags(ruby: &Ruby, rb_self: Value) -> Result<u64, Error> {
-        Ok(receiver::<Self>(ruby, rb_self)?.flags)
-    }
-
-    /// `#extra` (private): the entity key of a routable answer, the cell of a fixed one, else nil.
-    fn extra(ruby: &Ruby, rb_self: Value) -> Result<Option<RString>, Error> {
-        let this = receiver::<Self>(ruby, rb_self)?;
-        Ok(extra_of(&this.learned).map(|extra| cached_string(ruby, rb_self, &this.extra, extra)))
-    }
-
-    /// `#route`: the RouteInfo of the route that matched, or nil.
-    fn route(ruby: &Ruby, rb_self: Value) -> Result<Value, Error> {
-        let this = receiver::<Self>(ruby, rb_self)?;
-        match this.learned.route() {
-            None => Ok(ruby.qnil().as_value()),
-            Some(index) => RArray::from_value(ruby.get_inner(this.routes))
-                .ok_or_else(|| Error::new(ruby.exception_type_error(), "the routes are not an Array"))?
-                .entry(index as isize),
-        }
     }
 }
 

@@ -1,0 +1,279 @@
+//! A learn answer as Ruby sees it: `Gitlab::Cells::Learn::Result::FromNative`, one typed-data
+//! object per `learn` whose readers are native ([`Answer`]).
+//!
+//! An answer's Rust side lives in a box of its own, and Ruby frees a dead answer only when the
+//! GC sweeps it: thousands at a time, long after the `learn` that made them. Left to the C
+//! allocator, each `learn` then took three fresh chunks (the box and the core's two Strings)
+//! whose frees all came in those bursts, past what glibc's per-thread cache holds, so every
+//! `learn` paid its allocator's slow paths on memory it had not touched for a while. Instead a
+//! swept answer's box goes to a bounded pool ([`RECYCLED`]) with its Strings' capacity, the next
+//! `learn` takes one from there and copies the core's answer into it, and the core's own Strings
+//! are dropped at once (so its next allocations come from the thread cache, as in a Rust loop).
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+use cells_learn::{Learned, Source};
+use magnus::rb_sys::{AsRawValue, FromRawValue};
+use magnus::value::{Opaque, ReprValue};
+use magnus::{Error, RArray, RString, Ruby, TypedData, Value};
+
+use crate::{receiver, RESULT_CLASS};
+
+/// The small fields of a learn answer, packed into one Integer (decoded by `Result`).
+pub(crate) struct Flags {
+    pub(crate) source: Source,
+    pub(crate) exact: bool,
+    pub(crate) cacheable: bool,
+    /// 0 none, else 1 + the entity kind's position in `EntityKind`.
+    pub(crate) kind: u64,
+    /// 0 none, else 1 + the `Unrouted` reason's position.
+    pub(crate) reason: u64,
+    pub(crate) route: Option<usize>,
+}
+
+/// Where [`Flags::pack`] puts the route index + 1.
+const ROUTE_SHIFT: u32 = 9;
+
+impl Flags {
+    /// Bits 0–1 source (its position in `Source`), 2 exact, 3 cacheable, 4–6 kind, 7–8 reason,
+    /// 9+ route index + 1 (0: none).
+    pub(crate) fn pack(&self) -> u64 {
+        self.source as u64
+            | (self.exact as u64) << 2
+            | (self.cacheable as u64) << 3
+            | self.kind << 4
+            | self.reason << 7
+            | self.route.map_or(0, |r| r as u64 + 1) << ROUTE_SHIFT
+    }
+}
+
+/// The Rust side of a `Result::FromNative`. It copies what the readers need out of the core's
+/// [`Learned`] and makes the Ruby Strings a reader asks for once, on first use: a caller that
+/// reads only the path pays for no entity key.
+pub(crate) struct Answer {
+    /// [`Flags::pack`].
+    flags: u64,
+    /// The path the router may cache.
+    path_text: String,
+    /// The entity key (routable) or the rule's cell (fixed); read only when `has_extra`.
+    extra_text: String,
+    has_extra: bool,
+    /// The frozen path String once made; the request's own String from the start when it serves.
+    path: Cell<Option<Opaque<RString>>>,
+    /// The entity key (routable) or the rule's cell (fixed) as a frozen String, once asked for.
+    extra: Cell<Option<Opaque<RString>>>,
+    /// The Ruby classifier's RouteInfo list (frozen).
+    routes: Opaque<Value>,
+}
+
+/// Boxes of answers the GC has freed, for the next `learn`s (see the module's doc). Taken and
+/// given back only by code holding the GVL (`learn`, the GC's sweep), never across a call into
+/// Ruby, so the lock is never contended nor held at a `fork`.
+// The boxes themselves are what Ruby holds (the typed data pointer): they move in and out whole.
+#[allow(clippy::vec_box)]
+static RECYCLED: Mutex<Vec<Box<Answer>>> = Mutex::new(Vec::new());
+
+/// At most this many boxes wait in [`RECYCLED`]: about what a burst of `learn`s between two
+/// minor GCs leaves (a larger pool only hands out colder memory), at most ~2.8 MB with their
+/// Strings (~1.2 MB at GitLab's path lengths). Past it, a swept box is freed.
+const RECYCLED_MAX: usize = 8192;
+
+/// A new box's Strings start this large: most GitLab paths and keys fit, so a recycled box
+/// seldom reallocates them.
+const TEXT_CAPACITY: usize = 64;
+
+/// A box whose Strings grew past this many bytes is freed rather than kept: one long path must
+/// not pin its capacity in the pool.
+const RECYCLED_TEXT_MAX: usize = 128;
+
+impl Answer {
+    /// A frozen `Result::FromNative` holding `learned`: `flags` packed from it, `path` the
+    /// request's own String when it can serve as the answer's path ([`reused_path`]), `routes`
+    /// the Ruby classifier's RouteInfo list.
+    pub(crate) fn into_ruby(ruby: &Ruby, flags: u64, learned: Learned, path: Option<RString>, routes: Value) -> Value {
+        let mut answer = Self::take(ruby);
+        answer.flags = flags;
+        answer.path_text.clear();
+        answer.path_text.push_str(learned.path());
+        answer.extra_text.clear();
+        let extra = extra_of(&learned);
+        answer.extra_text.push_str(extra.unwrap_or(""));
+        answer.has_extra = extra.is_some();
+        // Dropped before Ruby allocates the object, which may sweep: the core's Strings go back
+        // to the allocator's thread cache while it has room, ready for the next `learn`.
+        drop(learned);
+        answer.path.set(path.map(Opaque::from));
+        answer.extra.set(None);
+        answer.routes = routes.into();
+        let class = <Self as TypedData>::class(ruby);
+        let data_type = Self::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+        // SAFETY: `class` is `Result::FromNative`, whose data type this is; Ruby owns the box
+        // from here and hands it back to `free` (as magnus' own `wrap` does).
+        let obj = unsafe { Value::from_raw(rb_sys::rb_data_typed_object_wrap(class.as_raw(), Box::into_raw(answer) as *mut c_void, data_type)) };
+        // The type is write-barrier protected: the references it holds from the start are
+        // announced like any later one (a young object may be allocated already marked, during
+        // an incremental major GC).
+        // SAFETY: `obj` is the live answer holding both references.
+        unsafe {
+            rb_sys::rb_gc_writebarrier(obj.as_raw(), routes.as_raw());
+            if let Some(path) = path {
+                rb_sys::rb_gc_writebarrier(obj.as_raw(), path.as_raw());
+            }
+        }
+        freeze_new(obj);
+        obj
+    }
+
+    /// A box from [`RECYCLED`], or a new one.
+    fn take(ruby: &Ruby) -> Box<Self> {
+        let recycled = RECYCLED.lock().ok().and_then(|mut pool| pool.pop());
+        recycled.unwrap_or_else(|| {
+            Box::new(Answer {
+                flags: 0,
+                path_text: String::with_capacity(TEXT_CAPACITY),
+                extra_text: String::with_capacity(TEXT_CAPACITY),
+                has_extra: false,
+                path: Cell::new(None),
+                extra: Cell::new(None),
+                routes: Opaque::from(ruby.qnil().as_value()),
+            })
+        })
+    }
+
+    fn extra_str(&self) -> Option<&str> {
+        self.has_extra.then_some(self.extra_text.as_str())
+    }
+
+    fn route_index(&self) -> Option<usize> {
+        (self.flags >> ROUTE_SHIFT).checked_sub(1).map(|r| r as usize)
+    }
+
+    /// `#path`: the path the router may cache, a frozen UTF-8 String (the same one each time).
+    pub(crate) fn path(ruby: &Ruby, rb_self: Value) -> Result<RString, Error> {
+        let this = receiver::<Self>(ruby, rb_self)?;
+        Ok(cached_string(ruby, rb_self, &this.path, &this.path_text))
+    }
+
+    /// `#flags` (private): the packed small fields, see [`Flags`].
+    pub(crate) fn flags(ruby: &Ruby, rb_self: Value) -> Result<u64, Error> {
+        Ok(receiver::<Self>(ruby, rb_self)?.flags)
+    }
+
+    /// `#extra` (private): the entity key of a routable answer, the cell of a fixed one, else nil.
+    pub(crate) fn extra(ruby: &Ruby, rb_self: Value) -> Result<Option<RString>, Error> {
+        let this = receiver::<Self>(ruby, rb_self)?;
+        Ok(this.extra_str().map(|extra| cached_string(ruby, rb_self, &this.extra, extra)))
+    }
+
+    /// `#route`: the RouteInfo of the route that matched, or nil.
+    pub(crate) fn route(ruby: &Ruby, rb_self: Value) -> Result<Value, Error> {
+        let this = receiver::<Self>(ruby, rb_self)?;
+        match this.route_index() {
+            None => Ok(ruby.qnil().as_value()),
+            Some(index) => RArray::from_value(ruby.get_inner(this.routes))
+                .ok_or_else(|| Error::new(ruby.exception_type_error(), "the routes are not an Array"))?
+                .entry(index as isize),
+        }
+    }
+}
+
+// Write-barrier protected: every reference is announced when stored (`Answer::into_ruby`,
+// `cached_string`), so a minor GC need not mark an old answer again, and Ruby allocates the
+// object on its fast path (an unprotected object takes the slow one, under the VM lock: ~190
+// instructions more a `learn`, ~115 net of the barriers).
+impl magnus::DataTypeFunctions for Answer {
+    /// Back to [`RECYCLED`] when there is room and its Strings stayed small; freed otherwise.
+    fn free(self: Box<Self>) {
+        if self.path_text.capacity() > RECYCLED_TEXT_MAX || self.extra_text.capacity() > RECYCLED_TEXT_MAX {
+            return;
+        }
+        // The Ruby references are forgotten: nothing marks a box in the pool.
+        self.path.set(None);
+        self.extra.set(None);
+        if let Ok(mut pool) = RECYCLED.lock() {
+            if pool.len() < RECYCLED_MAX {
+                pool.push(self);
+            }
+        }
+    }
+
+    fn mark(&self, marker: &magnus::gc::Marker) {
+        if let Some(path) = self.path.get() {
+            marker.mark(path);
+        }
+        if let Some(extra) = self.extra.get() {
+            marker.mark(extra);
+        }
+        marker.mark(self.routes);
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of::<Self>() + self.path_text.capacity() + self.extra_text.capacity()
+    }
+}
+
+// SAFETY: `class` is `Result::FromNative` (a subclass of Result, looked up in init) and
+// `data_type` describes this type with the functions above.
+unsafe impl TypedData for Answer {
+    fn class(ruby: &Ruby) -> magnus::RClass {
+        ruby.get_inner(*RESULT_CLASS.get().expect("the Result class is looked up in init"))
+    }
+
+    fn data_type() -> &'static magnus::DataType {
+        static DATA_TYPE: magnus::DataType =
+            magnus::data_type_builder!(Answer, "Gitlab::Cells::Learn::Result::FromNative").mark().size().free_immediately().wb_protected().build();
+        &DATA_TYPE
+    }
+}
+
+/// `Result::FromNative`'s allocator: an object wrapping nothing, so `FromNative.new` reaches
+/// its `initialize` (which says only the native classifier builds one) and the readers of such an
+/// object raise `TypeError` ([`receiver`] finds no data). Without an allocator of its own, Ruby
+/// undefines the class' inherited one at the first wrap.
+pub(crate) unsafe extern "C" fn allocate_empty_answer(class: rb_sys::VALUE) -> rb_sys::VALUE {
+    let data_type = Answer::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
+    // SAFETY: Ruby skips the mark, free and size functions of an object whose data is NULL.
+    unsafe { rb_sys::rb_data_typed_object_wrap(class, std::ptr::null_mut(), data_type) }
+}
+
+/// Freezes the answer with Ruby's own `rb_obj_freeze`. Setting `FL_FREEZE` by hand would save
+/// ~45 instructions a `learn` on Ruby 3.1, where that is all freezing a new object does, but from
+/// Ruby 3.2 on freezing also moves the object to a frozen shape: a flag set by hand would leave
+/// the two disagreeing on the Rubies GitLab runs (the gem supports >= 3.0).
+fn freeze_new(obj: Value) {
+    // SAFETY: `obj` is a live heap object (a typed-data object just allocated); freezing it
+    // calls no Ruby code and cannot raise.
+    unsafe { rb_sys::rb_obj_freeze(obj.as_raw()) };
+}
+
+/// What `#extra` reads: the entity key of a routable answer, the cell of a fixed one.
+fn extra_of(learned: &Learned) -> Option<&str> {
+    match learned {
+        Learned::Routable { entity, .. } => Some(&entity.key),
+        Learned::Fixed { cell, .. } => cell.as_deref(),
+        Learned::Default { .. } => None,
+    }
+}
+
+/// The request's own String as the answer's path when it is that path, UTF-8 and frozen
+/// already (Rack's `PATH_INFO` is often binary: the answer's encoding must not depend on it).
+pub(crate) fn reused_path(ruby: &Ruby, path_info: RString, path: &str) -> Option<RString> {
+    use magnus::encoding::EncodingCapable;
+    // SAFETY: the bytes are compared at once; nothing runs in between.
+    (path_info.is_frozen() && path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes()).then_some(path_info)
+}
+
+/// A frozen UTF-8 String of `s`, made once into `cache`, a field of the answer `owner`.
+fn cached_string(ruby: &Ruby, owner: Value, cache: &Cell<Option<Opaque<RString>>>, s: &str) -> RString {
+    if let Some(made) = cache.get() {
+        return ruby.get_inner(made);
+    }
+    let made = ruby.str_new(s);
+    made.freeze();
+    cache.set(Some(made.into()));
+    // SAFETY: `owner` is the live answer that now references `made` (its type is write-barrier protected).
+    unsafe { rb_sys::rb_gc_writebarrier(owner.as_raw(), made.as_raw()) };
+    made
+}
