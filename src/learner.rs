@@ -8,6 +8,7 @@
 
 use crate::classifier::{Classifier, Match, RegexHost};
 use crate::error::ClassifyError;
+use crate::fixed_index::FixedIndex;
 use crate::learn::{Entity, LearnResponse, Learned};
 use crate::rules::Rules;
 
@@ -32,12 +33,15 @@ use crate::rules::Rules;
 pub struct Learner {
     classifier: Classifier,
     rules: Rules,
+    /// `rules.fixed` by first segment: a learn answer tries the few that could apply.
+    fixed: FixedIndex,
 }
 
 impl Learner {
     /// Pairs a classifier with its rules.
     pub fn new(classifier: Classifier, rules: Rules) -> Learner {
-        Learner { classifier, rules }
+        let fixed = FixedIndex::new(&rules.fixed);
+        Learner { classifier, rules, fixed }
     }
 
     /// The classifier, for [`Classifier::recognize`] and the other route questions.
@@ -67,7 +71,7 @@ impl Learner {
     /// as in [`Classifier::recognize_with`].
     pub fn learned_with<'c, 'p>(&'c self, method: &str, path_info: &'p [u8], accept: impl FnMut(&Match<'c, 'p>) -> bool) -> Result<Learned, ClassifyError> {
         let found = self.classifier.recognize_with(method, path_info, accept)?;
-        self.rules.learned_for(found, path_info)
+        self.rules.learned_for(&self.fixed, found, path_info)
     }
 
     /// [`Learner::learned_with`], with `regex` deciding the routes only Ruby's `Regexp` can.
@@ -79,6 +83,6 @@ impl Learner {
         regex: &mut RegexHost<'_>,
     ) -> Result<Learned, ClassifyError> {
         let found = self.classifier.recognize_with_regex(method, path_info, accept, regex)?;
-        self.rules.learned_for(found, path_info)
+        self.rules.learned_for(&self.fixed, found, path_info)
     }
 }

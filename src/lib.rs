@@ -37,6 +37,7 @@ mod classifier;
 mod engine;
 mod error;
 mod first_segment;
+mod fixed_index;
 mod heap;
 mod inline_vec;
 // The three below are driven directly by the fuzz targets (and so by their replay in

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::classifier::Match;
 use crate::error::ClassifyError;
-use crate::learn::{covers_prefix, Entity, EntityKind, Learned, Unrouted};
+use crate::fixed_index::FixedIndex;
+use crate::learn::{Entity, EntityKind, Learned, Unrouted};
 
 /// A path pinned to a cell.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +150,9 @@ impl Rules {
 
     /// What the rules make of the route Rails picked (`found`, `None`: no route) for a request
     /// to `path_info`; [`Learner`](crate::Learner) pairs this with the classifier.
-    pub(crate) fn learned_for(&self, found: Option<Match<'_, '_>>, path_info: &[u8]) -> Result<Learned, ClassifyError> {
+    /// `fixed` files this rule list's fixed rules ([`FixedIndex`]): its first applying rule is
+    /// [`Rules::fixed_for`]'s.
+    pub(crate) fn learned_for(&self, fixed: &FixedIndex, found: Option<Match<'_, '_>>, path_info: &[u8]) -> Result<Learned, ClassifyError> {
         // A match already holds the normalized path.
         let normalized = match &found {
             Some(m) => std::borrow::Cow::Borrowed(m.path()),
@@ -164,7 +167,7 @@ impl Rules {
             let reason = if found.is_some() { Unrouted::NoRule } else { Unrouted::NoRoute };
             return Ok(Learned::Default { path, reason, route: found.as_ref().map(Match::route_index) });
         };
-        if let Some((fixed, formatted)) = self.fixed_for(path) {
+        if let Some((fixed, formatted)) = fixed.first(&self.fixed, path) {
             // A format variant (`/help.json` under `/help`) is not below the rule's path on a `/`
             // boundary, so only the exact request path may be cached for it.
             let exact = fixed.exact || formatted;
@@ -189,16 +192,7 @@ impl Rules {
     /// Rails routes `/help(.:format)` answer `/help.json` too, so a rule for `/help` (exact or
     /// not) covers `/help.json` — but not `/help.json/x` nor `/helpx`.
     pub fn fixed_for(&self, path: &str) -> Option<(&FixedRule, bool)> {
-        self.fixed.iter().find_map(|f| {
-            let covered = if f.exact { f.path == path } else { covers_prefix(&f.path, path) };
-            if covered {
-                Some((f, false))
-            } else if f.path != "/" && is_format_variant(&f.path, path) {
-                Some((f, true))
-            } else {
-                None
-            }
-        })
+        self.fixed.iter().find_map(|f| crate::fixed_index::applies(f, path).map(|variant| (f, variant)))
     }
 
     /// The routable entity a matched route names, per the first rule that applies.
@@ -245,14 +239,6 @@ pub fn is_cell_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
-/// `path` is `base.<format>`, the format a single segment without `/` or `.`.
-fn is_format_variant(base: &str, path: &str) -> bool {
-    match path.strip_prefix(base).and_then(|rest| rest.strip_prefix('.')) {
-        Some(format) => !format.is_empty() && !format.contains(['/', '.']),
-        None => false,
-    }
-}
-
 /// The path as text: valid UTF-8 kept, every invalid byte written `%XX` (as a client escapes it).
 fn encode_invalid_utf8(path: &[u8]) -> String {
     let mut out = String::with_capacity(path.len() + 8);
@@ -269,6 +255,7 @@ fn encode_invalid_utf8(path: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::classifier::Classifier;
+    use crate::fixed_index::is_format_variant;
     use crate::learn::{LearnResponse, Source};
     use crate::learner::Learner;
     use crate::routes::RouteDef;
