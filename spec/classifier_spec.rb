@@ -88,6 +88,33 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
     expect(kept.map { |_, _, answer| answer.path }).to eq(kept.map { |method, path, _| classifier.learn(method, path).path })
   end
 
+  it "keeps answers intact from threads learning under a GC at every allocation" do
+    requests = vectors.first(40).map { |v| [v["method"], v["path"]] }
+    seen = ->(answer) { [answer.to_h(cell: "c"), answer.entity&.key, answer.path] }
+    expected = requests.to_h { |method, path| [[method, path], seen.call(classifier.learn(method, path))] }
+    kept = Queue.new
+    begin
+      GC.stress = true
+      4.times.map do |t|
+        Thread.new do
+          requests.rotate(t * 10).each do |method, path|
+            answer = classifier.learn(method, path)
+            # Its Strings made now, from a box that may have been another answer's.
+            answer.path
+            answer.entity
+            kept << [method, path, answer]
+          end
+        end
+      end.each(&:join)
+    ensure
+      GC.stress = false
+    end
+    GC.start
+    answers = Array.new(kept.size) { kept.pop }
+    expect(answers.size).to eq(4 * requests.size)
+    answers.each { |method, path, answer| expect(seen.call(answer)).to eq(expected.fetch([method, path])), "#{method} #{path}" }
+  end
+
   it "gives the native answer itself for dup and clone, and refuses to marshal or unfreeze it, clearly" do
     result = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
     expect(result.dup).to equal(result)
