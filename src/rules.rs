@@ -182,7 +182,7 @@ impl Rules {
         let Some(m) = &found else {
             return Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRoute, route: None });
         };
-        match self.routable_for(m)? {
+        match self.routable_in(m, Some(path))? {
             Some(learned) => Ok(learned),
             None => Ok(Learned::Default { path: path.to_owned(), reason: Unrouted::NoRule, route: Some(m.route_index()) }),
         }
@@ -200,16 +200,24 @@ impl Rules {
     /// Parameters are found lazily, and only for routes a rule's spec prefix admits; for those a
     /// regex that backtracks past its budget is an error, not a silently missing entity.
     pub fn routable_for(&self, m: &Match<'_, '_>) -> Result<Option<Learned>, ClassifyError> {
+        self.routable_in(m, std::str::from_utf8(m.path()).ok())
+    }
+
+    /// [`Rules::routable_for`] with `m`'s path as text when it is UTF-8 (`learned_for` has
+    /// checked it already; not UTF-8, no entity).
+    fn routable_in(&self, m: &Match<'_, '_>, path: Option<&str>) -> Result<Option<Learned>, ClassifyError> {
+        debug_assert!(path.is_none_or(|p| p.as_bytes() == m.path()));
         let spec = &m.route().def().path;
         let mut admitted = self.routable.iter().filter(|r| r.spec_prefix.as_deref().is_none_or(|p| spec.starts_with(p))).peekable();
         if admitted.peek().is_some() {
             m.try_spans()?;
         }
-        Ok(admitted.find(|r| r.params.iter().all(|p| m.span(p).is_some())).and_then(|rule| Self::entity(rule, m)))
+        Ok(admitted.find(|r| r.params.iter().all(|p| m.span(p).is_some())).and_then(|rule| Self::entity(rule, m, path)))
     }
 
     /// The answer `rule` gives for `m`, whose parameters it names are all present.
-    fn entity(rule: &RoutableRule, m: &Match<'_, '_>) -> Option<Learned> {
+    fn entity(rule: &RoutableRule, m: &Match<'_, '_>, path: Option<&str>) -> Option<Learned> {
+        let path = path?;
         let mut key = Vec::new();
         let mut end = 0;
         for (i, p) in rule.params.iter().enumerate() {
@@ -224,7 +232,6 @@ impl Rules {
             Some(numeric) if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) => numeric,
             _ => rule.entity,
         };
-        let path = std::str::from_utf8(m.path()).ok()?;
         // Cache the prefix up to the entity when it ends a segment; else only this exact path.
         let (cache_path, exact) = match path.as_bytes().get(end) {
             None | Some(b'/') => (&path[..end], false),
