@@ -3,16 +3,18 @@
 //!
 //! A rule applies to a path ([`applies`]) when it covers it (the same path, or one below it on
 //! a `/` boundary; `/` not exact covers every path) or when the path is one of its format
-//! variants (`/help.json` under `/help`). Either way the path's first segment is the rule's
-//! first segment, or, for a one-segment rule's format variant, the path's first segment without
-//! its last `.format` — except for rules whose path is `/`, which stay candidates for every path.
-//! So the rules filed under those (at most two) keys, and the `/` rules, are all that can apply,
-//! and the first of them in rule order is the first of all rules that applies: the answer
+//! variants (`/help.json` under `/help`). Either way the path starts with the rule's path and,
+//! right after it, has a `/`, a `.` or nothing; so the first segment up to a `/`, `.` or newline
+//! ([`split_first_segment`], the one the first-segment dispatch uses) is the same for both —
+//! except for rules whose path is `/`, which stay candidates for every path. The rules filed
+//! under the path's first segment, and the `/` rules, are all that can apply, and the first of
+//! them in rule order is the first of all rules that applies: the answer
 //! [`Rules::fixed_for`](crate::Rules::fixed_for) gives by trying them all (the test below holds
 //! the two to the same answer on every path of a generated set).
 
 use rustc_hash::FxHashMap;
 
+use crate::first_segment::split_first_segment;
 use crate::learn::covers_prefix;
 use crate::rules::FixedRule;
 
@@ -41,10 +43,11 @@ pub(crate) fn is_format_variant(base: &str, path: &str) -> bool {
 /// The positions of a rule list's rules, filed by first segment.
 #[derive(Debug, Default)]
 pub(crate) struct FixedIndex {
-    /// Rule positions by the rule path's first segment (between the leading `/` and the next
-    /// `/` or the end), each list in rule order.
-    by_segment: FxHashMap<Box<str>, Vec<usize>>,
-    /// The positions of rules whose path is `/`, in rule order.
+    /// Rule positions by the rule path's first segment ([`split_first_segment`]), each list in
+    /// rule order.
+    by_segment: FxHashMap<Box<[u8]>, Vec<usize>>,
+    /// The positions of rules tried for every path, in rule order: those whose path is `/` (and
+    /// any not starting with `/`, which only an unvalidated list built in code can hold).
     root: Vec<usize>,
 }
 
@@ -53,10 +56,9 @@ impl FixedIndex {
     pub(crate) fn new(rules: &[FixedRule]) -> FixedIndex {
         let mut index = FixedIndex::default();
         for (i, rule) in rules.iter().enumerate() {
-            if rule.path == "/" {
-                index.root.push(i);
-            } else {
-                index.by_segment.entry(first_segment(&rule.path).into()).or_default().push(i);
+            match split_first_segment(rule.path.as_bytes()) {
+                Some((segment, _)) if rule.path != "/" => index.by_segment.entry(segment.into()).or_default().push(i),
+                _ => index.root.push(i),
             }
         }
         index
@@ -65,26 +67,13 @@ impl FixedIndex {
     /// The first rule of `rules` (the list this index was built from) that applies to `path`,
     /// and whether as a format variant: [`Rules::fixed_for`](crate::Rules::fixed_for)'s answer.
     pub(crate) fn first<'r>(&self, rules: &'r [FixedRule], path: &str) -> Option<(&'r FixedRule, bool)> {
-        let segment = first_segment(path);
-        // A one-segment path may be a format variant of a one-segment rule: `/help.json`.
-        let unformatted = (segment.len() + 1 == path.len()).then(|| segment.rsplit_once('.').map(|(base, _)| base)).flatten();
-        let lists = [self.by_segment.get(segment), unformatted.and_then(|base| self.by_segment.get(base)), Some(&self.root)];
-        lists
+        let filed = split_first_segment(path.as_bytes()).and_then(|(segment, _)| self.by_segment.get(segment));
+        [filed, Some(&self.root)]
             .into_iter()
             .flatten()
             .filter_map(|list| list.iter().find_map(|&i| applies(&rules[i], path).map(|variant| (i, variant))))
             .min_by_key(|&(i, _)| i)
             .map(|(i, variant)| (&rules[i], variant))
-    }
-}
-
-/// The first segment of a path that starts with `/`: up to the next `/` or the end.
-fn first_segment(path: &str) -> &str {
-    let rest = path.strip_prefix('/').unwrap_or(path);
-    // A byte loop: first segments are short, and `str::split`'s searcher costs more than them.
-    match rest.bytes().position(|b| b == b'/') {
-        Some(end) => &rest[..end],
-        None => rest,
     }
 }
 
@@ -113,6 +102,7 @@ mod tests {
             rule("/a/b", false),
             rule("/", true),
             rule("/x/y.z", true),
+            rule("/.well-known", false),
         ];
         let gitlab = Rules::gitlab_default().fixed;
         let segments =
