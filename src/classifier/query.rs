@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use crate::error::ClassifyError;
-use crate::first_segment::Selection;
+use crate::first_segment::{split_first_segment, Selection};
 use crate::inline_vec::InlineVec;
 use crate::matcher::{Matcher, Spans};
 use crate::normalize::{normalize, normalize_path, Normalized};
@@ -332,7 +332,8 @@ impl Classifier {
     /// ([`Shared::unsearched`]).
     fn shared_candidates(&self, path: &[u8], out: &mut Candidates, first_for: Option<Method<'_>>) -> Result<Shared<'_>, ClassifyError> {
         let selected = match self.layout {
-            Layout::FirstSegment => self.keyed.get(first_segment(path)).copied(),
+            // A normalized path starts with `/`, so the split always finds a first segment.
+            Layout::FirstSegment => self.keyed.get(split_first_segment(path).map_or(&[][..], |(first, _)| first)).copied(),
             Layout::AnySegment => None,
         };
         let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
@@ -485,14 +486,6 @@ impl Classifier {
         let mut run_sets = self.run_sets.lock().unwrap_or_else(|e| e.into_inner());
         Ok(lazy.cell.get_or_init(|| Matcher::for_route(&node, route.params.len(), &mut run_sets, route.is_exact_in_dfa())))
     }
-}
-
-/// A normalized path's first segment, up to the next `/` or `.` (literals never contain a dot),
-/// or a newline: `/search\n` must still reach `/search(.:format)`, whose `\Z` allows a final one.
-fn first_segment(path: &[u8]) -> &[u8] {
-    let rest = path.strip_prefix(b"/").unwrap_or(path);
-    let end = rest.iter().position(|&b| b == b'/' || b == b'.' || b == b'\n').unwrap_or(rest.len());
-    &rest[..end]
 }
 
 /// Which candidate ends a first-match search (routes after it are not looked for).
