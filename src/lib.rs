@@ -50,6 +50,7 @@ mod learner;
 #[allow(missing_docs)]
 mod matcher;
 pub mod normalize;
+mod piece_check;
 pub mod routes;
 #[allow(missing_docs)]
 mod ruby_regex;

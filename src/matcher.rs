@@ -15,9 +15,13 @@
 
 use std::sync::Arc;
 
+use crate::piece_check::PieceCheck;
 use crate::ruby_regex::ast::{seq_matches_at, Assertion, ByteSet, Node, RunSet};
 use crate::shared_runs::{Counted, RunSets};
 use crate::span_plan::{self, SpanPlan, Verdict};
+
+/// Look-ahead bodies are expanded into at most this many literal runs (else run as programs).
+pub(crate) const MAX_LOOK_RUNS: usize = 4096;
 
 /// Steps (instructions executed) one match may take before it is abandoned.
 pub const DEFAULT_STEP_BUDGET: u64 = 2_000_000;
@@ -270,13 +274,34 @@ pub struct Matcher {
 #[derive(Debug)]
 pub(crate) struct ParamProgram {
     program: Program,
+    /// The same regex decided without backtracking, when its shape allows (see [`PieceCheck`]).
+    pieces: Option<PieceCheck>,
 }
 
 impl ParamProgram {
     fn compile(node: &Node, runs: &mut RunSets) -> ParamProgram {
+        let node = node.optimized();
         let mut c = Compiler { insts: Vec::new(), entries: vec![0], regs: 0, in_sub: true, runs };
-        c.emit_node(&node.optimized());
-        ParamProgram { program: c.finish() }
+        c.emit_node(&node);
+        let program = c.finish();
+        ParamProgram { program, pieces: PieceCheck::compile(&node, runs) }
+    }
+
+    /// A parameter regex compiled alone, and its [`PieceCheck`] if its shape has one (tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(node: &Node) -> (ParamProgram, Option<&'static str>) {
+        let program = ParamProgram::compile(node, &mut RunSets::default());
+        let shape = program.pieces.is_some().then_some("pieces");
+        (program, shape)
+    }
+
+    /// Whether the regex matches exactly `hay[start..end]`, by the backtracking matcher and,
+    /// when the regex has one, by its [`PieceCheck`] (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn both_ways(&self, hay: &[u8], start: usize, end: usize) -> (bool, Option<bool>) {
+        let mut vm = Vm { prog: &self.program, hay, limit: end, steps: 0, budget: DEFAULT_STEP_BUDGET, regs: vec![0; self.program.regs] };
+        let by_program = vm.run_with(0, start, &mut [], Some(end), &mut Vec::new()).expect("within the step budget").is_some();
+        (by_program, self.pieces.as_ref().map(|p| p.matches(hay, start, end)))
     }
 }
 
@@ -363,6 +388,12 @@ impl Matcher {
         let verdict = plan.verify(hay, |spans| {
             for (slot, param) in self.params.iter() {
                 if let Some((start, end)) = spans[*slot as usize] {
+                    if let Some(pieces) = &param.pieces {
+                        if !pieces.matches(hay, start, end) {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
                     stack.clear();
                     vm.prog = &param.program;
                     vm.regs.clear();
@@ -535,7 +566,7 @@ impl Compiler<'_> {
                     if literal_items(inner).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
                 {
                     // `(?!(admin|api|...)/)`: expand into literal runs when small enough.
-                    match self.runs.expansion(literal_items(inner), |items| expand_runs(items, 4096).map(RunSet::new)) {
+                    match self.runs.expansion(literal_items(inner), |items| expand_runs(items, MAX_LOOK_RUNS).map(RunSet::new)) {
                         Some(set) => self.insts.push(Inst::AheadRuns { negate: *negate, set }),
                         None => {
                             let entry = self.sub_program(inner);
@@ -568,7 +599,7 @@ impl Compiler<'_> {
     }
 }
 
-fn literal_items(node: &Node) -> &[Node] {
+pub(crate) fn literal_items(node: &Node) -> &[Node] {
     match node {
         Node::Concat(items) => items,
         single => std::slice::from_ref(single),
@@ -577,7 +608,7 @@ fn literal_items(node: &Node) -> &[Node] {
 
 /// The literal runs a sequence of classes, runs and run-alternatives spells, in priority order,
 /// if there are at most `limit` of them.
-fn expand_runs(items: &[Node], limit: usize) -> Option<Vec<Vec<ByteSet>>> {
+pub(crate) fn expand_runs(items: &[Node], limit: usize) -> Option<Vec<Vec<ByteSet>>> {
     let mut runs: Vec<Vec<ByteSet>> = vec![Vec::new()];
     for item in items {
         let options: Vec<Vec<ByteSet>> = match item {
@@ -935,7 +966,7 @@ fn loop_min(head: &Inst) -> u32 {
 
 /// The first run at or after priority `from` that matches at `pos`: (its priority, its length).
 #[inline]
-fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize, usize)> {
+pub(crate) fn next_run(set: &RunSet, hay: &[u8], pos: usize, from: usize) -> Option<(usize, usize)> {
     if !set.has_empty_runs() {
         // The common case (word lists): walk the runs indexed under this byte.
         for &i in set.starting_with(*hay.get(pos)?) {
@@ -982,7 +1013,7 @@ impl Matcher {
             .iter()
             .map(|(_, p)| {
                 let shared = if counted.first_time(Arc::as_ptr(p) as usize) {
-                    2 * size_of::<usize>() + size_of::<ParamProgram>() + p.program.heap_bytes(counted)
+                    2 * size_of::<usize>() + size_of::<ParamProgram>() + p.program.heap_bytes(counted) + p.pieces.as_ref().map_or(0, |c| c.heap_bytes(counted))
                 } else {
                     0
                 };
