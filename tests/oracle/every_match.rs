@@ -51,7 +51,9 @@ fn show(found: &Result<Found, String>) -> String {
 
 /// Each recorded CE request, and variants that move where segments, formats and the end fall:
 /// a trailing newline (`\Z`), a format or `.git`/`.atom` suffix (the namespace regex's
-/// look-behind), and a reserved word as a later segment (its look-ahead).
+/// look-behind), and a reserved word as a later segment (its look-ahead). Formats after those
+/// suffixes (`.git.json`, `.atom.atom`) and a dotted last segment put a `.` where either the
+/// last parameter or `(.:format)` may take it (GitLab's group, project and user pages).
 fn requests() -> Vec<(String, Vec<u8>)> {
     let text = std::fs::read_to_string(corpus_dir().join("gitlab-ce.recorded.jsonl")).unwrap();
     let recorded = vectors::from_jsonl(&text).unwrap();
@@ -62,7 +64,7 @@ fn requests() -> Vec<(String, Vec<u8>)> {
         let path = v.path.as_bytes();
         out.push((v.method.clone(), path.to_vec()));
         if i % 10 == 0 {
-            for suffix in [&b"\n"[..], b".git", b".atom", b"/-/blob/x.json"] {
+            for suffix in [&b"\n"[..], b".git", b".atom", b"/-/blob/x.json", b".json", b".git.json", b".atom.atom", b"/v1.2.tar.gz"] {
                 out.push((v.method.clone(), [path, suffix].concat()));
             }
         }
