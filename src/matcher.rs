@@ -289,10 +289,10 @@ impl ParamProgram {
 
     /// A parameter regex compiled alone, and its [`PieceCheck`] if its shape has one (tests).
     #[cfg(test)]
-    pub(crate) fn for_tests(node: &Node) -> (ParamProgram, Option<&'static str>) {
+    pub(crate) fn for_tests(node: &Node) -> (ParamProgram, bool) {
         let program = ParamProgram::compile(node, &mut RunSets::default());
-        let shape = program.pieces.is_some().then_some("pieces");
-        (program, shape)
+        let checked = program.pieces.is_some();
+        (program, checked)
     }
 
     /// Whether the regex matches exactly `hay[start..end]`, by the backtracking matcher and,
@@ -559,27 +559,15 @@ impl Compiler<'_> {
                 let entry = self.sub_program(inner);
                 self.insts.push(Inst::Atomic(entry));
             }
-            Node::Look { behind, negate, node: inner } => match (&**inner, behind) {
-                (Node::SeqAlt(set), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: self.runs.share(set) }),
-                (Node::Seq(run), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set: self.runs.share_owned(RunSet::new(vec![run.clone()])) }),
-                (Node::Concat(_) | Node::Seq(_) | Node::SeqAlt(_) | Node::Class(_), false)
-                    if literal_items(inner).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
-                {
-                    // `(?!(admin|api|...)/)`: expand into literal runs when small enough.
-                    match self.runs.expansion(literal_items(inner), |items| expand_runs(items, MAX_LOOK_RUNS).map(RunSet::new)) {
-                        Some(set) => self.insts.push(Inst::AheadRuns { negate: *negate, set }),
-                        None => {
-                            let entry = self.sub_program(inner);
-                            self.insts.push(Inst::Look { negate: *negate, behind: false, progs: Box::new([(entry, 0)]) });
-                        }
-                    }
-                }
-                (_, false) => {
+            Node::Look { behind, negate, node: inner } => match (look_runs(inner, *behind, self.runs), behind) {
+                (Some(set), true) => self.insts.push(Inst::BehindRuns { negate: *negate, set }),
+                (Some(set), false) => self.insts.push(Inst::AheadRuns { negate: *negate, set }),
+                (None, false) => {
                     let entry = self.sub_program(inner);
                     self.insts.push(Inst::Look { negate: *negate, behind: false, progs: Box::new([(entry, 0)]) });
                 }
-                (other, true) => {
-                    let alts: Vec<&Node> = match other {
+                (None, true) => {
+                    let alts: Vec<&Node> = match &**inner {
                         Node::Alt(alts) => alts.iter().collect(),
                         single => vec![single],
                     };
@@ -597,6 +585,30 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// A look-around body as the shared literal runs it checks in place, when it is made of them:
+/// a look-behind over one class, one run or run alternatives (`(?<=/)`, `(?<!\.git|\.atom)`), a look-ahead over a
+/// sequence of classes, runs and run alternatives that expands into at most [`MAX_LOOK_RUNS`]
+/// runs (`(?!(admin|api|...)/)`). `None`: the body runs as a program.
+pub(crate) fn look_runs(body: &Node, behind: bool, runs: &mut RunSets) -> Option<Arc<RunSet>> {
+    match (body, behind) {
+        (Node::SeqAlt(set), true) => Some(runs.share(set)),
+        (Node::Seq(run), true) => Some(runs.share_owned(RunSet::new(vec![run.clone()]))),
+        (Node::Class(set), true) => Some(runs.share_owned(RunSet::new(vec![vec![*set]]))),
+        (Node::Concat(_) | Node::Seq(_) | Node::SeqAlt(_) | Node::Class(_), false)
+            if literal_items(body).iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) =>
+        {
+            runs.expansion(literal_items(body), |items| expand_runs(items, MAX_LOOK_RUNS).map(RunSet::new))
+        }
+        _ => None,
+    }
+}
+
+/// Whether one of `set`'s runs ends at `pos` of `hay` (a look-behind over literal runs).
+#[inline]
+pub(crate) fn run_ends_at(set: &RunSet, hay: &[u8], pos: usize) -> bool {
+    (pos > 0 && set.last.contains(hay[pos - 1])) && set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, hay, pos - run.len()))
 }
 
 pub(crate) fn literal_items(node: &Node) -> &[Node] {
@@ -817,9 +829,7 @@ impl Vm<'_, '_> {
                     }
                 }
                 Inst::BehindRuns { negate, set } => {
-                    let found = (pos > 0 && set.last.contains(hay[pos - 1]))
-                        && set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, hay, pos - run.len()));
-                    if found != *negate {
+                    if run_ends_at(set, hay, pos) != *negate {
                         pc += 1;
                         true
                     } else {

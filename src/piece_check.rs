@@ -25,8 +25,8 @@
 
 use std::sync::Arc;
 
-use crate::matcher::{expand_runs, literal_items as items_of, next_run, MAX_LOOK_RUNS};
-use crate::ruby_regex::ast::{seq_matches_at, ByteSet, Node, RunSet};
+use crate::matcher::{literal_items as items_of, look_runs, next_run, run_ends_at};
+use crate::ruby_regex::ast::{ByteSet, Node, RunSet};
 use crate::shared_runs::{Counted, RunSets};
 
 /// A parameter regex `first (?:/ rest){min,max}` (or `first` alone), decided piece by piece.
@@ -186,28 +186,14 @@ pub(crate) fn ends_longest_first(node: &Node) -> bool {
 impl Around {
     fn compile(node: &Node, runs: &mut RunSets) -> Option<Around> {
         let Node::Look { behind, negate, node: body } = node else { return None };
-        // Shared with the matcher's programs, which hold the same sets (see `Compiler::emit_node`).
-        let set = match &**body {
-            Node::SeqAlt(set) if *behind => runs.share(set),
-            Node::Seq(run) if *behind => runs.share_owned(RunSet::new(vec![run.clone()])),
-            body => {
-                let items = items_of(body);
-                if !items.iter().all(|i| matches!(i, Node::Seq(_) | Node::Class(_) | Node::SeqAlt(_))) {
-                    return None;
-                }
-                runs.expansion(items, |items| expand_runs(items, MAX_LOOK_RUNS).map(RunSet::new))?
-            }
-        };
+        // The matcher's own run sets for the same look-around (shared through `runs`).
+        let set = look_runs(body, *behind, runs)?;
         Some(Around { behind: *behind, negate: *negate, set })
     }
 
     /// Whether the look-around holds at `pos` of `hay`.
     fn holds(&self, hay: &[u8], pos: usize) -> bool {
-        let found = if self.behind {
-            (pos > 0 && self.set.last.contains(hay[pos - 1])) && self.set.runs.iter().any(|run| run.len() <= pos && seq_matches_at(run, hay, pos - run.len()))
-        } else {
-            next_run(&self.set, hay, pos, 0).is_some()
-        };
+        let found = if self.behind { run_ends_at(&self.set, hay, pos) } else { next_run(&self.set, hay, pos, 0).is_some() };
         found != self.negate
     }
 }

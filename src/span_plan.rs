@@ -585,9 +585,10 @@ fn bytes_at(path: &[u8], at: usize, literal: &[u8]) -> bool {
     literal.is_empty() || path.get(at..at + literal.len()).is_some_and(|held| held.iter().zip(literal).all(|(a, b)| a == b))
 }
 
-/// Whether the items end with a parameter that may hold `.`s (but no `/`) and `(.:format)`.
+/// Whether the items end with a parameter that may hold `.`s (but no `/`) and tries its
+/// longest ends first, then `(.:format)`.
 fn ends_with_dotted_format(items: &[&Item]) -> bool {
-    matches!(items, [.., Item::Param { bytes, .. }, Item::Format { .. }] if bytes.contains(b'.') && !bytes.contains(b'/'))
+    matches!(items, [.., Item::Param { dotted_longest_first: true, .. }, Item::Format { .. }])
 }
 
 /// The offsets of a path's `/`s (on the stack for up to 32).

@@ -9,7 +9,7 @@ use crate::ruby_regex::parse::parse;
 const NAMESPACE: &str = r"(?-mix:(?!((?i-mx:\-|\.well\-known|404\.html|422\.html|500\.html|502\.html|503\.html|admin|api|apple\-touch\-icon\.png|assets|dashboard|deploy\.html|explore|favicon\.ico|favicon\.png|files|groups|health_check|help|import|jwt|login|oauth|profile|projects|public|robots\.txt|s|search|sitemap|sitemap\.xml|sitemap\.xml\.gz|slash\-command\-logo\.png|snippets|unsubscribes|uploads|users|v2))\/)(?-mix:(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]{0,254}[a-zA-Z0-9_\-]|[a-zA-Z0-9_])(?-mix:(?<!\.git|\.atom))))(?:/(?!(?i-mx:\-|badges|blame|blob|builds|commits|create|create_dir|edit|environments\/folders|files|find_file|gitlab\-lfs\/objects|info\/lfs\/objects|new|preview|raw|refs|tree|update|wikis)/)(?-mix:(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]{0,254}[a-zA-Z0-9_\-]|[a-zA-Z0-9_])(?-mix:(?<!\.git|\.atom))))*";
 const PROJECT: &str = r"(?!((?i-mx:\-|badges|blame|blob|builds|commits|create|create_dir|edit|environments\/folders|files|find_file|gitlab\-lfs\/objects|info\/lfs\/objects|new|preview|raw|refs|tree|update|wikis))/)(?-mix:(?:[a-zA-Z0-9_\.][a-zA-Z0-9_\-\.]{0,254})(?-mix:(?<!\.git|\.atom)))";
 
-fn program(source: &str) -> (ParamProgram, Option<&'static str>) {
+fn program(source: &str) -> (ParamProgram, bool) {
     ParamProgram::for_tests(&parse(source, 0).unwrap_or_else(|e| panic!("{source}: {e}")))
 }
 
@@ -78,8 +78,8 @@ fn paths() -> Vec<Vec<u8>> {
 }
 
 fn agree(source: &str) -> usize {
-    let (program, shape) = program(source);
-    assert_eq!(shape, Some("pieces"), "{source} should have a piece check");
+    let (program, checked) = program(source);
+    assert!(checked, "{source} should have a piece check");
     let mut matched = 0;
     for path in paths() {
         for start in 0..=path.len() {
@@ -133,6 +133,6 @@ fn refuses_shapes_it_cannot_decide_piece_by_piece() {
         // A loop not led by `/`.
         r"[a-z]+(?:-[a-z]+)*",
     ] {
-        assert_eq!(program(source).1, None, "{source} should get no piece check");
+        assert!(!program(source).1, "{source} should get no piece check");
     }
 }
