@@ -81,6 +81,9 @@ pub struct EngineConfig {
     /// literal of the table through the routes that segment selects first (see
     /// `first_segment`); off only to compare with the table without it.
     pub first_segment_dispatch: bool,
+    /// Keep the candidate routes of the table's literal paths once a request has found them
+    /// (see the classifier's `static_paths`); off only to compare with the table without it.
+    pub static_paths: bool,
 }
 
 impl Default for EngineConfig {
@@ -94,6 +97,7 @@ impl Default for EngineConfig {
             // per path, larger ones thrash the caches again.
             lazy_chunk_patterns: 256,
             first_segment_dispatch: true,
+            static_paths: true,
         }
     }
 }

@@ -589,7 +589,9 @@ impl Parts {
         let run_sets = std::sync::Mutex::new(self.run_sets);
         let leading = super::leading_routes::LeadingRoutes::build(&self.routes, &automata, &always, options.host_regex);
         let route_bits: Vec<_> = self.routes.iter().map(super::route_bits::RouteBits::of).collect();
+        let static_paths = if options.engine.static_paths { super::static_paths::StaticPaths::of(&self.routes) } else { Default::default() };
         Ok(Classifier {
+            static_paths,
             names_head: route_bits.iter().any(|bits| bits.names_head()),
             route_bits,
             routes: self.routes,

@@ -17,6 +17,7 @@ pub(crate) use build::pattern_hir;
 mod leading_routes;
 mod query;
 mod route_bits;
+mod static_paths;
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -156,6 +157,9 @@ pub struct Classifier {
     /// segment before the automata above (which then hold only the other routes).
     pub(crate) first_segments: Option<FirstSegments>,
     pub(crate) max_path_len: usize,
+    /// The table's literal paths, each with the candidates its first request found
+    /// ([`static_paths`]).
+    pub(crate) static_paths: static_paths::StaticPaths,
     /// The matchers' shared run sets, for matchers built on first use (after a load).
     pub(crate) run_sets: std::sync::Mutex<crate::shared_runs::RunSets>,
 }
@@ -383,6 +387,7 @@ impl Classifier {
             + heap::vec(&self.always)
             + self.leading.as_ref().map_or(0, leading_routes::LeadingRoutes::memory_usage)
             + around
+            + self.static_paths.memory_usage()
     }
 }
 

@@ -211,6 +211,20 @@ impl Classifier {
         let head_as_get = method == "HEAD" && !self.names_head;
         let not_head = if head_as_get { Some(Method::new("GET")) } else { (method != "HEAD").then(|| Method::new(method)) };
         let first_for = not_head.filter(|_| wanted == Wanted::First);
+        // One of the table's literal paths: the search's candidates, found once.
+        let known = self.static_paths.candidates(&path, || {
+            let mut all = Candidates::new();
+            self.candidates(&path, &mut all)?;
+            Ok::<_, ClassifyError>(all.as_slice().into())
+        })?;
+        if let Some(candidates) = known {
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let filter = self.verb_filter(method, head_as_get, not_head, candidates, &path, regex, &mut conditions)?;
+            self.visit_candidates(candidates, &path, filter, regex, &mut visit)?;
+            return Ok(());
+        }
         let mut candidates = Candidates::new();
         let Shared { selection, unsearched } = self.shared_candidates(&path, &mut candidates, first_for)?;
         // A first-match search looks no further than the first route the automata decide
@@ -224,30 +238,7 @@ impl Classifier {
             return Ok(());
         }
 
-        let filter = if method == "HEAD" && !head_as_get {
-            // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
-            // hold (asked of the host, when a route has any), else every route as GET.
-            let mut explicit = false;
-            for &r in candidates {
-                let route = &self.routes[r as usize];
-                if !VerbFilter::ExplicitHead.allows(self.route_bits[r as usize], route) {
-                    continue;
-                }
-                let Some(mut m) = self.confirm(route, &path, regex)? else { continue };
-                m.conditions_only = true;
-                if !route.def.request_conditions || conditions.as_mut().is_none_or(|ask| ask(&m)) {
-                    explicit = true;
-                    break;
-                }
-            }
-            if explicit {
-                VerbFilter::ExplicitHead
-            } else {
-                VerbFilter::Method(Method::new("GET"))
-            }
-        } else {
-            VerbFilter::Method(not_head.unwrap_or_else(|| Method::new(method)))
-        };
+        let filter = self.verb_filter(method, head_as_get, not_head, candidates, &path, regex, &mut conditions)?;
 
         let bound = if first_for.is_some() { bound } else { u32::MAX };
         // Every candidate up to the bound was found (each bounded search stopped at a bound no
@@ -271,6 +262,45 @@ impl Classifier {
         rest.sort_dedup();
         self.visit_candidates(rest.as_slice(), &path, filter, regex, &mut visit)?;
         Ok(())
+    }
+
+    /// Which routes' verbs a request's candidates must allow (Journey's HEAD handling: the
+    /// routes drawn for HEAD whose request conditions hold, else every route as GET).
+    #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+    fn verb_filter<'c, 'p, 'm>(
+        &'c self,
+        method: &'m str,
+        head_as_get: bool,
+        not_head: Option<Method<'m>>,
+        candidates: &[u32],
+        path: &Cow<'p, [u8]>,
+        regex: &mut RegexHost<'_>,
+        conditions: &mut Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
+    ) -> Result<VerbFilter<'m>, ClassifyError> {
+        Ok(if method == "HEAD" && !head_as_get {
+            // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
+            // hold (asked of the host, when a route has any), else every route as GET.
+            let mut explicit = false;
+            for &r in candidates {
+                let route = &self.routes[r as usize];
+                if !VerbFilter::ExplicitHead.allows(self.route_bits[r as usize], route) {
+                    continue;
+                }
+                let Some(mut m) = self.confirm(route, path, regex)? else { continue };
+                m.conditions_only = true;
+                if !route.def.request_conditions || conditions.as_mut().is_none_or(|ask| ask(&m)) {
+                    explicit = true;
+                    break;
+                }
+            }
+            if explicit {
+                VerbFilter::ExplicitHead
+            } else {
+                VerbFilter::Method(Method::new("GET"))
+            }
+        } else {
+            VerbFilter::Method(not_head.unwrap_or_else(|| Method::new(method)))
+        })
     }
 
     /// Offers each of `candidates` (ascending) whose verb `filter` allows and whose regex
