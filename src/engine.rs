@@ -15,7 +15,7 @@ use regex_automata::{
     dfa::{dense, Automaton, StartKind},
     hybrid,
     nfa::thompson,
-    util::{pool::Pool, syntax, wire::DeserializeError},
+    util::{pool::Pool, primitives::StateID, start, syntax, wire::DeserializeError},
     Anchored, Input, MatchKind,
 };
 
@@ -192,7 +192,12 @@ impl EndRoutes {
 
 #[allow(clippy::large_enum_variant)] // one per classifier, matched on every search: an indirection would cost more than the bytes
 pub enum Engine {
-    Dense(dense::DFA<Vec<u32>>),
+    /// The DFA, and its start state for a search anchored at the start of a path (one for every
+    /// path: the look-behind context is always the start of the text), read once rather than
+    /// looked up for each walk (~70 instructions a walk, two or three walks a request); `None`
+    /// when the DFA has no such start state (a loaded one built otherwise): each walk then asks,
+    /// and fails as any search would.
+    Dense(dense::DFA<Vec<u32>>, Option<StateID>),
     /// Lazy DFAs over consecutive chunks of the patterns; pattern ids are offset by the chunk's start.
     Lazy(Vec<LazyChunk>),
 }
@@ -286,7 +291,13 @@ impl Engine {
                     .determinize_size_limit(Some(limit)),
             )
             .build_from_nfa(&nfa)?;
-        Ok(Engine::Dense(dfa))
+        Ok(Engine::dense(dfa))
+    }
+
+    /// A dense engine over `dfa`, with its start state.
+    fn dense(dfa: dense::DFA<Vec<u32>>) -> Engine {
+        let start = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).ok();
+        Engine::Dense(dfa, start)
     }
 
     fn build_lazy<P: ToHir>(patterns: &[P], config: &EngineConfig) -> Result<Engine, AutomatonError> {
@@ -310,7 +321,7 @@ impl Engine {
     /// Number of patterns the automaton was built from.
     pub fn pattern_len(&self) -> usize {
         match self {
-            Engine::Dense(dfa) => dfa.pattern_len(),
+            Engine::Dense(dfa, _) => dfa.pattern_len(),
             Engine::Lazy(chunks) => chunks.iter().map(|c| c.dfa.pattern_len()).sum(),
         }
     }
@@ -318,7 +329,7 @@ impl Engine {
     /// [`EngineKind::Dense`] or [`EngineKind::Lazy`].
     pub fn kind(&self) -> EngineKind {
         match self {
-            Engine::Dense(_) => EngineKind::Dense,
+            Engine::Dense(..) => EngineKind::Dense,
             Engine::Lazy(_) => EngineKind::Lazy,
         }
     }
@@ -327,7 +338,7 @@ impl Engine {
     /// per-thread caches taken from it).
     pub fn memory_usage(&self) -> usize {
         match self {
-            Engine::Dense(dfa) => dfa.memory_usage(),
+            Engine::Dense(dfa, _) => dfa.memory_usage(),
             Engine::Lazy(chunks) => {
                 let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<hybrid::dfa::DFA>();
                 let each = arc + crate::heap::pool::<ChunkCache, CacheFn>();
@@ -351,9 +362,9 @@ impl Engine {
     #[inline]
     pub fn for_each_match(&self, hay: &[u8], mut found: impl FnMut(u32)) -> Result<(), SearchError> {
         match self {
-            Engine::Dense(dfa) => {
+            Engine::Dense(dfa, start) => {
                 // As for the lazy DFA below: the state after the whole path holds every match.
-                if let Some(sid) = dense_end_state(dfa, hay)? {
+                if let Some(sid) = dense_end_state(dfa, *start, hay)? {
                     for i in 0..dfa.match_len(sid) {
                         found(dfa.match_pattern(sid, i).as_u32());
                     }
@@ -420,7 +431,7 @@ impl Engine {
     /// The dense DFA's serialized form (little-endian), if this is a dense engine.
     pub fn dense_bytes(&self) -> Option<Vec<u8>> {
         match self {
-            Engine::Dense(dfa) => {
+            Engine::Dense(dfa, _) => {
                 let (bytes, pad) = dfa.to_bytes_little_endian();
                 Some(bytes[pad..].to_vec())
             }
@@ -433,13 +444,13 @@ impl Engine {
         // DFA::from_bytes needs 4-byte alignment: deserialize from an aligned copy if needed.
         if bytes.as_ptr() as usize % 4 == 0 {
             let (dfa, _) = dense::DFA::from_bytes(bytes)?;
-            Ok(Engine::Dense(dfa.to_owned()))
+            Ok(Engine::dense(dfa.to_owned()))
         } else {
             let mut words = vec![0u32; bytes.len().div_ceil(4)];
             let buf: &mut [u8] = bytemuck_cast(&mut words);
             buf[..bytes.len()].copy_from_slice(bytes);
             let (dfa, _) = dense::DFA::from_bytes(&buf[..bytes.len()])?;
-            Ok(Engine::Dense(dfa.to_owned()))
+            Ok(Engine::dense(dfa.to_owned()))
         }
     }
 }
@@ -493,12 +504,15 @@ fn end_state(dfa: &hybrid::dfa::DFA, cache: &mut hybrid::dfa::Cache, hay: &[u8])
 /// The match state a dense DFA is in after all of `hay` (anchored at its start), if any.
 ///
 /// Accelerated states (those that only one to three bytes leave: a `.+?` waiting for a `.` or a
-/// newline) skip to the next such byte with `memchr`, as regex-automata's own searches do: a
-/// transition is a load that depends on the one before (~7 cycles a byte), `memchr` reads a
-/// vector at a time.
+/// newline) skip to the next such byte ([`crate::accel::find`]: one 16-byte window, then
+/// `memchr`), as regex-automata's own searches do: a transition is a load that depends on the
+/// one before (~7 cycles a byte), a vector compare reads sixteen bytes at once.
 #[inline]
-fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, hay: &[u8]) -> Result<Option<regex_automata::util::primitives::StateID>, SearchError> {
-    let mut sid = dfa.start_state_forward(&Input::new(hay).anchored(Anchored::Yes))?;
+fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, start: Option<StateID>, hay: &[u8]) -> Result<Option<StateID>, SearchError> {
+    let mut sid = match start {
+        Some(sid) => sid,
+        None => dfa.start_state_forward(&Input::new(hay).anchored(Anchored::Yes))?,
+    };
     let mut at = 0;
     while at < hay.len() {
         sid = dfa.next_state(sid, hay[at]);
@@ -511,15 +525,7 @@ fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, hay: &[u8]) -> Result<Option<rege
                 return Err(SearchError::GaveUp { byte: hay[at - 1] });
             }
             if dfa.is_accel_state(sid) {
-                let needles = dfa.accelerator(sid);
-                let next = match *needles {
-                    [a] => memchr::memchr(a, &hay[at..]),
-                    [a, b] => memchr::memchr2(a, b, &hay[at..]),
-                    [a, b, c] => memchr::memchr3(a, b, c, &hay[at..]),
-                    // regex-automata accelerates states left by one to three bytes only.
-                    _ => Some(0),
-                };
-                at = next.map_or(hay.len(), |i| at + i);
+                at = crate::accel::find(dfa.accelerator(sid), hay, at).unwrap_or(hay.len());
             }
         }
     }

@@ -31,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+mod accel;
 mod around_key;
 pub mod artifact;
 mod classifier;

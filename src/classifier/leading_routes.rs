@@ -42,8 +42,12 @@ pub(crate) struct LeadingRoutes {
     engine: Engine,
     patterns: Vec<LeadingPattern>,
     /// The verbs of every route in `bound` lists, together: a method none of them takes
-    /// cannot be answered by the leading routes, which are then not walked.
+    /// cannot be answered by the leading routes, which are then not walked (unless `complete`).
     takes: RouteBits,
+    /// Every pattern of the automata without a key leads (the GitHub API set: its one route
+    /// led by a parameter): a search of the leading routes finds all their candidates, and
+    /// the full walk would only find them again.
+    pub(crate) complete: bool,
 }
 
 /// One leading pattern: its routes, and those of them that can end a search when it
@@ -111,11 +115,12 @@ impl LeadingRoutes {
             })
             .collect();
         let takes = patterns.iter().flat_map(|p| &p.bound).fold(RouteBits::NONE, |bits, &r| bits.with(RouteBits::of(&routes[r as usize])));
-        Some(LeadingRoutes { engine, patterns, takes })
+        Some(LeadingRoutes { engine, patterns, takes, complete: rest.is_empty() })
     }
 
-    /// Adds to `out` the routes of every leading pattern that matches all of `path`; true when one
-    /// of them ends a first-match search for `method` (`allows`: whether a route takes it).
+    /// Adds to `out` the routes of every leading pattern that matches all of `path` (when
+    /// `complete`, always: then they stand for the full walk); true when one of them ends a
+    /// first-match search for `method` (`allows`: whether a route takes it).
     #[inline]
     pub(crate) fn search<const N: usize>(
         &self,
@@ -124,7 +129,7 @@ impl LeadingRoutes {
         out: &mut InlineVec<u32, N>,
         allows: impl Fn(u32) -> bool,
     ) -> Result<bool, SearchError> {
-        if !self.takes.may_allow(method) {
+        if !self.takes.may_allow(method) && !self.complete {
             return Ok(false);
         }
         let mut answered = false;
@@ -162,7 +167,7 @@ mod tests {
         let leading = c.leading.as_ref().expect("leading routes");
         let routes: Vec<&[u32]> = leading.patterns.iter().map(|p| &p.routes[..]).collect();
         assert_eq!(routes, [&[70][..], &[338, 339, 340, 341][..], &[374][..], &[375][..]]);
-        let crate::engine::Engine::Dense(dfa) = &leading.engine else { panic!("a dense DFA") };
+        let crate::engine::Engine::Dense(dfa, _) = &leading.engine else { panic!("a dense DFA") };
         use regex_automata::dfa::Automaton;
         let path = b"/gitlab-org/gitlab/-/issues";
         let mut sid = dfa.start_state_forward(&regex_automata::Input::new(path).anchored(regex_automata::Anchored::Yes)).unwrap();
@@ -177,24 +182,62 @@ mod tests {
     /// same table without them on every method, path and set of declined routes below.
     #[test]
     fn a_declined_leading_route_leads_to_the_routes_after_it() {
+        a_declined_leading_route_leads_to_the_routes_after_it_in(true);
+    }
+
+    /// The same when the leading routes are all the routes without a key (`complete`: the
+    /// full walk is never run, their search stands for it, whatever the method).
+    #[test]
+    fn complete_leading_routes_stand_for_the_full_walk() {
+        a_declined_leading_route_leads_to_the_routes_after_it_in(false);
+    }
+
+    fn a_declined_leading_route_leads_to_the_routes_after_it_in(with_unmatched: bool) {
         let routes = || {
-            vec![
+            let mut routes = vec![
                 RouteDef::new("GET", "/-/peek").mounted(),
                 RouteDef::new("GET", "/users/:id"),
                 RouteDef::new("GET|DELETE", "/*id(.:format)").regex_requirement("id", ".+?", 0).dynamic(),
+                // Widened by the DFA (the look-ahead), so it leads but bounds no search: PUT is
+                // no method the leading routes answer, yet complete ones must still find it.
+                RouteDef::new("PUT", "/:group/edit(.:format)").regex_requirement("group", "(?!admin)[^/.]+", 0),
                 RouteDef::new("GET", "/:user(.:format)"),
                 RouteDef::new("GET|POST", "/*namespace_id/:project_id(.:format)"),
-                RouteDef::new("POST", "/*unmatched"),
-            ]
+            ];
+            if with_unmatched {
+                routes.push(RouteDef::new("POST", "/*unmatched"));
+            }
+            routes
         };
-        let paths = ["/a/b", "/a", "/a/b.json", "/a/b/c", "/users/1", "/-/peek/x", "/-/peek", "/a\nb", "/a/b\n", "/", "/a.b/c.d"];
-        let declined_sets: [&[usize]; 6] = [&[], &[2], &[2, 4], &[4], &[0], &[0, 2, 3]];
+        let paths = [
+            "/a/b",
+            "/a",
+            "/a/b.json",
+            "/a/b/c",
+            "/users/1",
+            "/-/peek/x",
+            "/-/peek",
+            "/a\nb",
+            "/a/b\n",
+            "/",
+            "/a.b/c.d",
+            "/a/edit",
+            "/admin/edit",
+            "/a/edit.json",
+        ];
+        let declined_sets: [&[usize]; 7] = [&[], &[2], &[2, 5], &[5], &[0], &[0, 2, 4], &[3]];
         for kind in [EngineKind::Dense, EngineKind::Lazy] {
             let c = build(routes(), kind);
             let mut without = build(routes(), kind);
             without.leading = None;
             let leading = c.leading.as_ref().expect("leading routes");
-            assert_eq!(leading.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), [vec![0], vec![2], vec![3], vec![4]], "{kind:?}");
+            // Matched around its key (`edit`) in the layout of large tables, not led by a parameter.
+            let expected: Vec<Vec<u32>> = match kind {
+                EngineKind::Lazy => vec![vec![0], vec![2], vec![4], vec![5]],
+                _ => vec![vec![0], vec![2], vec![3], vec![4], vec![5]],
+            };
+            assert_eq!(leading.patterns.iter().map(|p| p.routes.clone()).collect::<Vec<_>>(), expected, "{kind:?}");
+            assert_eq!(leading.complete, !with_unmatched, "{kind:?}");
             let pick = |c: &Classifier, method: &str, path: &str, declined: &[usize]| {
                 c.recognize_with(method, path.as_bytes(), |m| !declined.contains(&m.route_index())).unwrap().map(|m| m.route_index())
             };
@@ -206,13 +249,15 @@ mod tests {
                 }
             }
             assert_eq!(pick(&c, "GET", "/a/b", &[]), Some(2), "{kind:?}");
-            assert_eq!(pick(&c, "GET", "/a/b", &[2]), Some(4), "{kind:?}");
-            assert_eq!(pick(&c, "GET", "/a", &[2]), Some(3), "{kind:?}");
+            assert_eq!(pick(&c, "GET", "/a/b", &[2]), Some(5), "{kind:?}");
+            assert_eq!(pick(&c, "GET", "/a", &[2]), Some(4), "{kind:?}");
             assert_eq!(pick(&c, "DELETE", "/a/b.json", &[2]), None, "{kind:?}");
-            assert_eq!(pick(&c, "POST", "/a/b/c", &[]), Some(4), "{kind:?}");
+            assert_eq!(pick(&c, "POST", "/a/b/c", &[]), Some(5), "{kind:?}");
+            assert_eq!(pick(&c, "PUT", "/a/edit", &[]), Some(3), "{kind:?}");
+            assert_eq!(pick(&c, "PUT", "/admin/edit", &[]), None, "{kind:?}");
             assert_eq!(pick(&c, "GET", "/-/peek/x", &[0]), Some(2), "{kind:?}");
             let all: Vec<usize> = c.matches("GET", b"/a/b").unwrap().iter().map(|m| m.route_index()).collect();
-            assert_eq!(all, [2, 4], "{kind:?}");
+            assert_eq!(all, [2, 5], "{kind:?}");
         }
     }
 }

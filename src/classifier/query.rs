@@ -267,6 +267,7 @@ impl Classifier {
     /// Which routes' verbs a request's candidates must allow (Journey's HEAD handling: the
     /// routes drawn for HEAD whose request conditions hold, else every route as GET).
     #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+    #[inline]
     fn verb_filter<'c, 'p, 'm>(
         &'c self,
         method: &'m str,
@@ -369,10 +370,14 @@ impl Classifier {
         let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
         let mut unsearched = false;
         if selection.as_ref().is_none_or(|s| s.others_shared()) {
+            // Complete leading routes found every candidate of the automata without a key.
+            let mut all_found = false;
             if let Some(method) = first_for {
-                unsearched = self.leading_answers(path, method, out)?;
+                let answered = self.leading_answers(path, method, out)?;
+                all_found = self.leading.as_ref().is_some_and(|l| l.complete);
+                unsearched = answered && !all_found;
             }
-            let always = if unsearched { &[][..] } else { &self.always[..] };
+            let always = if unsearched || all_found { &[][..] } else { &self.always[..] };
             self.automata_candidates(path, always.iter().chain(selected.as_ref()), out, 0)?;
         }
         Ok(Shared { selection, unsearched })
