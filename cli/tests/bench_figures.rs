@@ -83,5 +83,10 @@ fn bench_prints_memory_before_and_after_cycling() {
     let dense = run("gitlabish-routes.json", "gitlabish-requests.jsonl");
     assert_eq!(dense["engine"], "dense");
     assert_eq!(figure(&dense, "lazy_cache_bytes_after_cycling"), 0);
-    assert_eq!(dense["memory_after_cycling_ratio"].as_f64(), Some(figure(&dense, "memory_bytes_after_cycling") as f64 / figure(&dense, "memory_bytes") as f64));
+    // No caches: the ratio is the classifier's own growth (the literal paths' kept candidates,
+    // src/classifier/static_paths.rs), compared within a float's rounding (serde_json parses
+    // floats to within one unit in the last place).
+    let dense_ratio = dense["memory_after_cycling_ratio"].as_f64().unwrap();
+    let dense_expected = figure(&dense, "memory_bytes_after_cycling") as f64 / figure(&dense, "memory_bytes") as f64;
+    assert!((dense_ratio - dense_expected).abs() < 1e-9 && (1.0..1.01).contains(&dense_ratio), "{dense}");
 }
