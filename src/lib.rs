@@ -19,7 +19,10 @@
 //!
 //! The pieces, in the order a request meets them (the modules are private unless linked):
 //! - [`normalize`]: Rails' path normalization and parameter unescaping.
-//! - `engine`, `around_key`: the multi-pattern DFAs (dense, or lazy for huge glob-heavy tables).
+//! - the classifier's `static_paths`: the kept candidates of the table's literal paths, looked
+//!   up before any automaton.
+//! - `engine` (with `accel`, the skip of an accelerated dense state), `first_segment`,
+//!   `around_key`: the multi-pattern DFAs (dense, or lazy for huge glob-heavy tables).
 //! - `matcher`, `span_plan`: the exact Onigmo-semantics matcher that confirms widened candidates
 //!   and extracts parameters.
 //! - [`Classifier`]: Rails' ordering, verb and HEAD rules, and the dynamic-constraint callback.
