@@ -221,7 +221,7 @@ impl Classifier {
             if candidates.is_empty() {
                 return Ok(());
             }
-            let filter = self.verb_filter(method, head_as_get, not_head, candidates, &path, regex, &mut conditions)?;
+            let filter = self.verb_filter(method, candidates, &path, regex, &mut conditions)?;
             self.visit_candidates(candidates, &path, filter, regex, &mut visit)?;
             return Ok(());
         }
@@ -238,7 +238,7 @@ impl Classifier {
             return Ok(());
         }
 
-        let filter = self.verb_filter(method, head_as_get, not_head, candidates, &path, regex, &mut conditions)?;
+        let filter = self.verb_filter(method, candidates, &path, regex, &mut conditions)?;
 
         let bound = if first_for.is_some() { bound } else { u32::MAX };
         // Every candidate up to the bound was found (each bounded search stopped at a bound no
@@ -266,19 +266,21 @@ impl Classifier {
 
     /// Which routes' verbs a request's candidates must allow (Journey's HEAD handling: the
     /// routes drawn for HEAD whose request conditions hold, else every route as GET).
-    #[allow(clippy::too_many_arguments, clippy::ptr_arg)]
+    /// When no route names HEAD, HEAD is GET at once (see [`Classifier::visit_matches`]).
+    #[allow(clippy::ptr_arg)] // matches hold the path as this Cow
     #[inline]
     fn verb_filter<'c, 'p, 'm>(
         &'c self,
         method: &'m str,
-        head_as_get: bool,
-        not_head: Option<Method<'m>>,
         candidates: &[u32],
         path: &Cow<'p, [u8]>,
         regex: &mut RegexHost<'_>,
         conditions: &mut Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
     ) -> Result<VerbFilter<'m>, ClassifyError> {
-        Ok(if method == "HEAD" && !head_as_get {
+        if method != "HEAD" {
+            return Ok(VerbFilter::Method(Method::new(method)));
+        }
+        Ok(if self.names_head {
             // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
             // hold (asked of the host, when a route has any), else every route as GET.
             let mut explicit = false;
@@ -300,7 +302,7 @@ impl Classifier {
                 VerbFilter::Method(Method::new("GET"))
             }
         } else {
-            VerbFilter::Method(not_head.unwrap_or_else(|| Method::new(method)))
+            VerbFilter::Method(Method::new("GET"))
         })
     }
 
