@@ -197,7 +197,8 @@ pub enum Engine {
     /// looked up for each walk (~70 instructions a walk, two or three walks a request); `None`
     /// when the DFA has no such start state (a loaded one built otherwise): each walk then asks,
     /// and fails as any search would.
-    Dense(dense::DFA<Vec<u32>>, Option<StateID>),
+    /// With it, its accelerated states' needles laid out for the walk ([`crate::accel::States`]).
+    Dense(dense::DFA<Vec<u32>>, Option<StateID>, crate::accel::States),
     /// Lazy DFAs over consecutive chunks of the patterns; pattern ids are offset by the chunk's start.
     Lazy(Vec<LazyChunk>),
 }
@@ -297,7 +298,8 @@ impl Engine {
     /// A dense engine over `dfa`, with its start state.
     fn dense(dfa: dense::DFA<Vec<u32>>) -> Engine {
         let start = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).ok();
-        Engine::Dense(dfa, start)
+        let accel = crate::accel::States::of(&dfa, start);
+        Engine::Dense(dfa, start, accel)
     }
 
     fn build_lazy<P: ToHir>(patterns: &[P], config: &EngineConfig) -> Result<Engine, AutomatonError> {
@@ -321,7 +323,7 @@ impl Engine {
     /// Number of patterns the automaton was built from.
     pub fn pattern_len(&self) -> usize {
         match self {
-            Engine::Dense(dfa, _) => dfa.pattern_len(),
+            Engine::Dense(dfa, ..) => dfa.pattern_len(),
             Engine::Lazy(chunks) => chunks.iter().map(|c| c.dfa.pattern_len()).sum(),
         }
     }
@@ -338,7 +340,7 @@ impl Engine {
     /// per-thread caches taken from it).
     pub fn memory_usage(&self) -> usize {
         match self {
-            Engine::Dense(dfa, _) => dfa.memory_usage(),
+            Engine::Dense(dfa, _, accel) => dfa.memory_usage() + accel.memory_usage(),
             Engine::Lazy(chunks) => {
                 let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<hybrid::dfa::DFA>();
                 let each = arc + crate::heap::pool::<ChunkCache, CacheFn>();
@@ -362,9 +364,9 @@ impl Engine {
     #[inline]
     pub fn for_each_match(&self, hay: &[u8], mut found: impl FnMut(u32)) -> Result<(), SearchError> {
         match self {
-            Engine::Dense(dfa, start) => {
+            Engine::Dense(dfa, start, accel) => {
                 // As for the lazy DFA below: the state after the whole path holds every match.
-                if let Some(sid) = dense_end_state(dfa, *start, hay)? {
+                if let Some(sid) = dense_end_state(dfa, *start, accel, hay)? {
                     for i in 0..dfa.match_len(sid) {
                         found(dfa.match_pattern(sid, i).as_u32());
                     }
@@ -431,7 +433,7 @@ impl Engine {
     /// The dense DFA's serialized form (little-endian), if this is a dense engine.
     pub fn dense_bytes(&self) -> Option<Vec<u8>> {
         match self {
-            Engine::Dense(dfa, _) => {
+            Engine::Dense(dfa, ..) => {
                 let (bytes, pad) = dfa.to_bytes_little_endian();
                 Some(bytes[pad..].to_vec())
             }
@@ -508,14 +510,17 @@ fn end_state(dfa: &hybrid::dfa::DFA, cache: &mut hybrid::dfa::Cache, hay: &[u8])
 /// `memchr`), as regex-automata's own searches do: a transition is a load that depends on the
 /// one before (~7 cycles a byte), a vector compare reads sixteen bytes at once.
 #[inline]
-fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, start: Option<StateID>, hay: &[u8]) -> Result<Option<StateID>, SearchError> {
+fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, start: Option<StateID>, accel: &crate::accel::States, hay: &[u8]) -> Result<Option<StateID>, SearchError> {
     let mut sid = match start {
         Some(sid) => sid,
         None => dfa.start_state_forward(&Input::new(hay).anchored(Anchored::Yes))?,
     };
     let mut at = 0;
     while at < hay.len() {
-        sid = dfa.next_state(sid, hay[at]);
+        // SAFETY: `at < hay.len()`; `sid` is the start state or a transition's target, and
+        // every transition of a DFA built here or read by `DFA::from_bytes` (which validates
+        // them all) is a state of the same DFA.
+        sid = unsafe { dfa.next_state_unchecked(sid, *hay.get_unchecked(at)) };
         at += 1;
         if dfa.is_special_state(sid) {
             if dfa.is_dead_state(sid) {
@@ -525,7 +530,7 @@ fn dense_end_state(dfa: &dense::DFA<Vec<u32>>, start: Option<StateID>, hay: &[u8
                 return Err(SearchError::GaveUp { byte: hay[at - 1] });
             }
             if dfa.is_accel_state(sid) {
-                at = crate::accel::find(dfa.accelerator(sid), hay, at).unwrap_or(hay.len());
+                at = accel.skip(dfa, sid, hay, at);
             }
         }
     }

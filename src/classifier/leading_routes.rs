@@ -167,7 +167,7 @@ mod tests {
         let leading = c.leading.as_ref().expect("leading routes");
         let routes: Vec<&[u32]> = leading.patterns.iter().map(|p| &p.routes[..]).collect();
         assert_eq!(routes, [&[70][..], &[338, 339, 340, 341][..], &[374][..], &[375][..]]);
-        let crate::engine::Engine::Dense(dfa, _) = &leading.engine else { panic!("a dense DFA") };
+        let crate::engine::Engine::Dense(dfa, ..) = &leading.engine else { panic!("a dense DFA") };
         use regex_automata::dfa::Automaton;
         let path = b"/gitlab-org/gitlab/-/issues";
         let mut sid = dfa.start_state_forward(&regex_automata::Input::new(path).anchored(regex_automata::Anchored::Yes)).unwrap();

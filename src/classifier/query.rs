@@ -208,8 +208,9 @@ impl Classifier {
         // route names it: Journey's `match_head_routes` then takes every route as GET, and so
         // can the search, stopping as a GET's does (searched in full, a HEAD on GitLab CE cost
         // five times a GET).
-        let head_as_get = method == "HEAD" && !self.names_head;
-        let not_head = if head_as_get { Some(Method::new("GET")) } else { (method != "HEAD").then(|| Method::new(method)) };
+        let method = Method::new(method);
+        let head_as_get = method.is_head() && !self.names_head;
+        let not_head = if head_as_get { Some(Method::GET) } else { (!method.is_head()).then_some(method) };
         let first_for = not_head.filter(|_| wanted == Wanted::First);
         // One of the table's literal paths: the search's candidates, found once.
         let known = self.static_paths.candidates(&path, || {
@@ -271,14 +272,14 @@ impl Classifier {
     #[inline]
     fn verb_filter<'c, 'p, 'm>(
         &'c self,
-        method: &'m str,
+        method: Method<'m>,
         candidates: &[u32],
         path: &Cow<'p, [u8]>,
         regex: &mut RegexHost<'_>,
         conditions: &mut Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
     ) -> Result<VerbFilter<'m>, ClassifyError> {
-        if method != "HEAD" {
-            return Ok(VerbFilter::Method(Method::new(method)));
+        if !method.is_head() {
+            return Ok(VerbFilter::Method(method));
         }
         Ok(if self.names_head {
             // Journey's `match_head_routes`: the routes drawn for HEAD whose request conditions
@@ -299,10 +300,10 @@ impl Classifier {
             if explicit {
                 VerbFilter::ExplicitHead
             } else {
-                VerbFilter::Method(Method::new("GET"))
+                VerbFilter::Method(Method::GET)
             }
         } else {
-            VerbFilter::Method(Method::new("GET"))
+            VerbFilter::Method(Method::GET)
         })
     }
 

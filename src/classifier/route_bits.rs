@@ -53,6 +53,15 @@ impl<'m> Method<'m> {
         };
         Method { name, bit }
     }
+
+    /// Whether this is HEAD.
+    #[inline]
+    pub fn is_head(self) -> bool {
+        self.bit == HEAD
+    }
+
+    /// GET, which HEAD is taken as when no route names HEAD.
+    pub const GET: Method<'static> = Method { name: "GET", bit: 1 };
 }
 
 impl RouteBits {
