@@ -303,6 +303,12 @@ impl ParamProgram {
         let by_program = vm.run_with(0, start, &mut [], Some(end), &mut Vec::new()).expect("within the step budget").is_some();
         (by_program, self.pieces.as_ref().map(|p| p.matches(hay, start, end)))
     }
+
+    /// Its [`PieceCheck`]'s [`segment_counts`](PieceCheck::segment_counts), if it has one (tests).
+    #[cfg(test)]
+    pub(crate) fn segment_counts(&self, hay: &[u8], start: usize) -> Option<std::ops::RangeInclusive<usize>> {
+        self.pieces.as_ref().map(|p| p.segment_counts(hay, start))
+    }
 }
 
 enum Frame {
@@ -385,27 +391,39 @@ impl Matcher {
         regs.clear();
         regs.resize(self.program.regs, 0);
         let mut vm = Vm { prog: &self.program, hay, limit: hay.len(), steps: 0, budget, regs };
-        let verdict = plan.verify(hay, |spans| {
-            for (slot, param) in self.params.iter() {
-                if let Some((start, end)) = spans[*slot as usize] {
-                    if let Some(pieces) = &param.pieces {
-                        if !pieces.matches(hay, start, end) {
-                            return Ok(false);
-                        }
+        let params = &self.params;
+        let segments = |slot: u32, start: usize| {
+            let (_, param) = params.iter().find(|(s, _)| *s == slot)?;
+            Some(param.pieces.as_ref()?.segment_counts(hay, start))
+        };
+        let verdict = plan.verify(
+            hay,
+            |spans, known| {
+                for (slot, param) in self.params.iter() {
+                    if Some(*slot) == known {
                         continue;
                     }
-                    stack.clear();
-                    vm.prog = &param.program;
-                    vm.regs.clear();
-                    vm.regs.resize(param.program.regs, 0);
-                    vm.limit = end;
-                    if vm.run_with(0, start, &mut [], Some(end), &mut stack)?.is_none() {
-                        return Ok(false);
+                    if let Some((start, end)) = spans[*slot as usize] {
+                        if let Some(pieces) = &param.pieces {
+                            if !pieces.matches(hay, start, end) {
+                                return Ok(false);
+                            }
+                            continue;
+                        }
+                        stack.clear();
+                        vm.prog = &param.program;
+                        vm.regs.clear();
+                        vm.regs.resize(param.program.regs, 0);
+                        vm.limit = end;
+                        if vm.run_with(0, start, &mut [], Some(end), &mut stack)?.is_none() {
+                            return Ok(false);
+                        }
                     }
                 }
-            }
-            Ok(true)
-        });
+                Ok(true)
+            },
+            segments,
+        );
         stack.clear();
         SCRATCH.with(|s| *s.borrow_mut() = (stack, vm.regs, caps));
         match verdict.map_err(|()| BudgetExceeded { budget })? {

@@ -106,6 +106,43 @@ impl PieceCheck {
         }
     }
 
+    /// How many whole segments from `start` on the regex holds, as a range: `hay[start..]`'s
+    /// first `j` segments (up to the `j`th `/` after `start`, or the end of `hay`) match exactly
+    /// for every `j` in it and for no other. One pass, each piece checked once: a prefix holds
+    /// when its first piece and each later one do, and the loop ran `min..=max` times.
+    /// Look-arounds see all of `hay`, as in [`PieceCheck::matches`], so a piece's verdict does
+    /// not depend on where the prefix ends.
+    pub(crate) fn segment_counts(&self, hay: &[u8], start: usize) -> std::ops::RangeInclusive<usize> {
+        let end = hay.len();
+        let mut from = start;
+        let mut piece = &self.first;
+        let mut held = 0usize;
+        loop {
+            let to = hay[from..end].iter().position(|&b| b == b'/').map_or(end, |at| from + at);
+            let loops = held as u64; // loops before this piece, if it holds
+            if let Some((_, _, max)) = &self.rest {
+                if held > 0 && loops > u64::from(*max) {
+                    break;
+                }
+            } else if held > 0 {
+                break;
+            }
+            if !piece.matches(hay, from, to) {
+                break;
+            }
+            held += 1;
+            if to == end {
+                break;
+            }
+            let Some((rest, _, _)) = &self.rest else { break };
+            piece = rest;
+            from = to + 1;
+        }
+        let min = self.rest.as_ref().map_or(0, |(_, min, _)| *min as usize);
+        // Empty (1..=0) when the first piece fails or fewer pieces hold than the loop needs.
+        (min + 1)..=held
+    }
+
     pub(crate) fn heap_bytes(&self, counted: &mut Counted) -> usize {
         self.first.heap_bytes(counted) + self.rest.as_ref().map_or(0, |(piece, _, _)| piece.heap_bytes(counted))
     }

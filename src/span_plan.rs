@@ -15,6 +15,9 @@
 //! the last is checked byte by byte against the path; the last needs no check, since the
 //! automaton has already found that one of them matches.
 //!
+//! A *verifying* plan (for a route the automaton widens) may also follow two globs, trying the
+//! first one's share of the extra segments in its backtracking order ([`SpanPlan::verify`]).
+//!
 //! A plan answers only for a path the route is known to match; a path that does not fit (one
 //! with a newline, where `\Z` may leave it unmatched; widths that do not add up) gets `None`,
 //! and the matcher runs instead.
@@ -51,13 +54,30 @@ pub(crate) enum Verdict {
 struct Shape {
     /// The regex between its `/` literals, in order (the first is what precedes the first `/`).
     segments: Box<[Segment]>,
-    /// The segment holding the parameter that may contain `/`, and that parameter's slot.
+    /// The segment holding the parameter that may contain `/`, and that parameter's slot (the
+    /// last such parameter when there are two).
     glob: Option<(usize, u32)>,
+    /// In a verifying plan, a first parameter that may contain `/` before `glob` (GitLab's
+    /// `/*namespace_id/:project_id/*all(.:format)`): its segment, its slot, and the order in
+    /// which backtracking gives it the path's extra segments ([`SpanPlan::verify`] tries each
+    /// split in that order).
+    first_glob: Option<(usize, u32, GlobOrder)>,
     /// What a path must hold to match this shape (not kept for the last shape).
     check: Option<Box<Check>>,
     /// The glob ends the path and an optional `(.:format)` follows it (GitLab's
     /// `/*id(.:format)`, the group page).
     glob_format: Option<GlobFormat>,
+}
+
+/// The order in which backtracking tries the number of path segments a glob holds, when
+/// another glob after it takes the rest: what a verifying plan needs to try two globs' splits
+/// as Onigmo does ([`glob_order`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GlobOrder {
+    /// A greedy glob: as many segments as it can hold first.
+    MostFirst,
+    /// A lazy glob (Journey's `.+?`): one segment first.
+    FewestFirst,
 }
 
 /// A glob that may hold `.`, followed by `(.:format)` at the end of the path: where the glob
@@ -234,8 +254,15 @@ struct Repeat {
 }
 
 impl Repeat {
+    /// Whether `bytes` is a value of this repetition. Plans never place a path holding a `\n`
+    /// ([`SpanPlan::verify`] and [`SpanPlan::spans`] give those to the matcher), so for a class
+    /// of every other byte (a glob's `.+?`) only the length is left to check: the bytes of a
+    /// glob holding most of the path were compared one by one on every split tried.
     fn admits(&self, bytes: &[u8]) -> bool {
-        bytes.len() >= self.min as usize && self.max.is_none_or(|max| bytes.len() <= max as usize) && bytes.iter().all(|&b| self.set.contains(b))
+        debug_assert!(!bytes.contains(&b'\n') || !self.set.holds_all_but_newline() || self.set.contains(b'\n'));
+        bytes.len() >= self.min as usize
+            && self.max.is_none_or(|max| bytes.len() <= max as usize)
+            && (self.set.holds_all_but_newline() || bytes.iter().all(|&b| self.set.contains(b)))
     }
 }
 
@@ -260,6 +287,9 @@ enum Item {
         /// It may hold a `.` but no `/`, and tries its ends longest first
         /// ([`crate::piece_check::ends_longest_first`]).
         dotted_longest_first: bool,
+        /// For a parameter that may hold `/`: the order of its splits, when [`glob_order`]
+        /// knows it.
+        order: Option<GlobOrder>,
     },
     Format {
         slot: u32,
@@ -364,19 +394,62 @@ impl SpanPlan {
     }
 
     /// For a [`SpanPlan::verifying`] plan: the spans of the first shape that fits `path` and
-    /// whose parameters `params_match` accepts (each parameter's own regex on its span).
-    pub(crate) fn verify<E>(&self, path: &[u8], mut params_match: impl FnMut(&Spans) -> Result<bool, E>) -> Result<Verdict, E> {
+    /// whose parameters `params_match` accepts (each parameter's own regex on its span; the
+    /// second argument, when set, names a parameter already known to hold on its span).
+    ///
+    /// A shape with two globs tries each split of the path's extra segments in the first
+    /// glob's backtracking order. When that glob is not one class repeated, `segments(slot,
+    /// start)` must say which numbers of whole segments from `start` on its regex holds (a range,
+    /// found in one pass: see [`crate::piece_check::PieceCheck::segment_counts`]); without that
+    /// answer the plan is undecided and the matcher runs.
+    pub(crate) fn verify<E>(
+        &self,
+        path: &[u8],
+        mut params_match: impl FnMut(&Spans, Option<u32>) -> Result<bool, E>,
+        mut segments: impl FnMut(u32, usize) -> Option<std::ops::RangeInclusive<usize>>,
+    ) -> Result<Verdict, E> {
         debug_assert!(self.verifying);
         if path.contains(&b'\n') {
             return Ok(Verdict::Undecided);
         }
         let cuts = slash_positions(path);
+        let cuts = cuts.as_slice();
         let mut spans: Spans = vec![None; self.slots];
         for shape in self.shapes.iter() {
-            if shape.place(path, cuts.as_slice(), &mut spans).is_some() && params_match(&spans)? {
-                return Ok(Verdict::Match(spans));
+            let Some((at, slot, order)) = shape.first_glob else {
+                if shape.place(path, cuts, &mut spans, 0).is_some() && params_match(&spans, None)? {
+                    return Ok(Verdict::Match(spans));
+                }
+                spans.iter_mut().for_each(|s| *s = None);
+                continue;
+            };
+            let Some(extra) = (cuts.len() + 1).checked_sub(shape.segments.len()) else { continue };
+            // The segments before the first glob are one piece each: it starts after the
+            // `at`th `/` (`at` >= 1: a path starts with one).
+            let Some(start) = at.checked_sub(1).and_then(|i| cuts.get(i)).map(|&c| c as usize + 1) else { continue };
+            // Which shares of the extra segments its regex allows, and whether that is known.
+            let (range, known) = if shape.check.as_ref().is_some_and(|c| c.params.get(slot as usize).is_some_and(Option::is_some)) {
+                // One class repeated: checked with the shape, at each split.
+                (0..=extra, None)
+            } else {
+                match segments(slot, start) {
+                    // Counts of whole segments; the glob holds 1 + its share of the extra ones.
+                    Some(counts) if *counts.end() >= 1 => ((*counts.start()).max(1) - 1..=(*counts.end() - 1).min(extra), Some(slot)),
+                    Some(_) => continue,
+                    None => return Ok(Verdict::Undecided),
+                }
+            };
+            let (lo, hi) = (*range.start(), *range.end());
+            if lo > hi {
+                continue;
             }
-            spans.iter_mut().for_each(|s| *s = None);
+            for step in 0..=hi - lo {
+                let first_extra = if order == GlobOrder::MostFirst { hi - step } else { lo + step };
+                if shape.place(path, cuts, &mut spans, first_extra).is_some() && params_match(&spans, known)? {
+                    return Ok(Verdict::Match(spans));
+                }
+                spans.iter_mut().for_each(|s| *s = None);
+            }
         }
         Ok(Verdict::NoMatch)
     }
@@ -390,7 +463,11 @@ impl SpanPlan {
         let cuts = slash_positions(path);
         let mut spans: Spans = vec![None; self.slots];
         for shape in self.shapes.iter() {
-            if shape.place(path, cuts.as_slice(), &mut spans).is_some() {
+            if shape.first_glob.is_some() {
+                // Where two globs split is for the parameters' own regexes to say: the matcher decides.
+                return None;
+            }
+            if shape.place(path, cuts.as_slice(), &mut spans, 0).is_some() {
                 return Some(spans);
             }
             spans.iter_mut().for_each(|s| *s = None);
@@ -427,6 +504,8 @@ impl Shape {
             Some(())
         };
         let mut glob = None;
+        let mut glob_order_of_glob = None;
+        let mut first_glob = None;
         let mut glob_format = None;
         for (i, item) in items.iter().enumerate() {
             let at = segments.len() - 1;
@@ -451,7 +530,7 @@ impl Shape {
                         }
                     }
                 }
-                Item::Param { slot, bytes, repeat, .. } => {
+                Item::Param { slot, bytes, repeat, order, .. } => {
                     if seg.param.is_some() {
                         return None;
                     }
@@ -464,10 +543,18 @@ impl Shape {
                             Some(_) => false,
                         };
                         let alone = seg.lead == 0 && (i == 0 || matches!(items[i - 1], Item::Slash)) && next_ok;
-                        if glob.is_some() || !alone {
+                        if !alone {
                             return None;
                         }
+                        if let Some((first_at, first_slot)) = glob {
+                            // A second glob: only a verifying plan tries the splits (each one's
+                            // parameters checked by the caller), and only after a first glob
+                            // whose order of splits is known.
+                            let first_order = glob_order_of_glob.filter(|_| check == Checks::LiteralsOnly && first_glob.is_none())?;
+                            first_glob = Some((first_at, first_slot, first_order));
+                        }
                         glob = Some((at, slot));
+                        glob_order_of_glob = order;
                     }
                     seg.param = Some(slot);
                     param(slot, repeat)?;
@@ -520,24 +607,36 @@ impl Shape {
         } else {
             None
         };
-        Some(Shape { segments: segments.into_boxed_slice(), glob, check, glob_format })
+        Some(Shape { segments: segments.into_boxed_slice(), glob, first_glob, check, glob_format })
     }
 
     /// Writes the spans this shape gives `path` (whose `/`s are at `cuts`); `None` if it does
     /// not fit or, for a shape with a [`Check`], if the path's literals or parameter bytes
     /// differ.
-    fn place(&self, path: &[u8], cuts: &[u32], spans: &mut Spans) -> Option<()> {
+    ///
+    /// With a [`Shape::first_glob`], `first_extra` of the path's extra segments go to it and
+    /// the rest to the last glob.
+    fn place(&self, path: &[u8], cuts: &[u32], spans: &mut Spans, first_extra: usize) -> Option<()> {
         let pieces = cuts.len() + 1;
         let extra = pieces.checked_sub(self.segments.len())?;
         if extra > 0 && self.glob.is_none() {
             return None;
         }
+        let extra = extra.checked_sub(first_extra)?;
         // Where the `k`th piece between `/`s ends.
         let piece_end = |k: usize| cuts.get(k).map_or(path.len(), |&c| c as usize);
         let mut start = 0;
         let mut piece = 0;
         for (i, seg) in self.segments.iter().enumerate() {
             let mut end = piece_end(piece);
+            if let Some((_, slot, _)) = self.first_glob.filter(|g| g.0 == i) {
+                piece += first_extra;
+                end = piece_end(piece);
+                spans[slot as usize] = Some((start, end));
+                start = end + 1;
+                piece += 1;
+                continue;
+            }
             match self.glob {
                 Some((at, slot)) if at == i => {
                     piece += extra;
@@ -665,6 +764,44 @@ pub(crate) fn checks_as_class(node: &Node) -> bool {
     simple_repeat(node).is_some()
 }
 
+/// In what order backtracking tries the number of path segments a parameter that may hold
+/// `/` takes, when a `/` follows it: known for one class repeated (greedy: most first; lazy,
+/// Journey's `.+?`: fewest first) and for GitLab's namespace requirement, a head that holds
+/// no `/` and then a greedy `(?:/…)*` whose every repetition holds exactly one `/`, its first
+/// byte (most first: the repetitions are the segments after the first, and an attempt that
+/// ends inside a segment fails at once, as a `/` must follow). Anything else (alternations of
+/// `/`-holding branches, atomic groups around the repetition, bounded repetitions...): `None`,
+/// and a route with two such parameters has no plan.
+fn glob_order(node: &Node) -> Option<GlobOrder> {
+    if let Node::Repeat { node: inner, greedy, .. } = node {
+        if matches!(**inner, Node::Class(_)) {
+            return Some(if *greedy { GlobOrder::MostFirst } else { GlobOrder::FewestFirst });
+        }
+    }
+    let items = concat_items(node);
+    let (last, head) = items.split_last()?;
+    let Node::Repeat { node: body, min: 0, max: None, greedy: true } = last else { return None };
+    let body = concat_items(body);
+    let (slash, rest) = body.split_first()?;
+    let no_slash = |n: &&Node| !consumable(n).contains(b'/');
+    (matches!(slash, Node::Class(set) if *set == ByteSet::single(b'/')) && rest.iter().all(no_slash) && head.iter().all(no_slash))
+        .then_some(GlobOrder::MostFirst)
+}
+
+/// The items of `node` with nested concatenations spread out (a requirement's `(?-mix:…)`
+/// groups nest them).
+fn concat_items(node: &Node) -> Vec<&Node> {
+    fn spread<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
+        match node {
+            Node::Concat(items) => items.iter().for_each(|n| spread(n, out)),
+            other => out.push(other),
+        }
+    }
+    let mut out = Vec::new();
+    spread(node, &mut out);
+    out
+}
+
 /// A parameter's regex when it is one class repeated (`[^/.?]+`, a glob's `[^\n]+?`).
 fn simple_repeat(node: &Node) -> Option<Repeat> {
     match node {
@@ -730,6 +867,7 @@ fn flatten(node: &Node, out: &mut Vec<Item>, bytes: &mut RunBytes, top: bool) ->
                 repeat: simple_repeat(node),
                 lazy: matches!(**node, Node::Repeat { greedy: false, .. }),
                 dotted_longest_first: bytes.contains(b'.') && !bytes.contains(b'/') && crate::piece_check::ends_longest_first(node),
+                order: if bytes.contains(b'/') { glob_order(node) } else { None },
             })
         }
         Node::Repeat { node, min: 0, max: Some(1), greedy: true } if top => match &**node {
@@ -956,6 +1094,14 @@ mod tests {
             ("/*namespace_id/:id(.:format)", &[("namespace_id", CE_NAMESPACE), ("id", CE_PROJECT), ("format", "(html|json|atom)")]),
             ("/:username(.:format)", &[("username", CE_USER)]),
             ("(/x)/:a(.:format)", &[("a", r"(?:[a-z.]{2,}|b)(?<!\.a)")]),
+            // Two parameters that may hold `/`: each split of the extra segments tried in the
+            // first one's backtracking order (GitLab's project catch-all, POST/PUT/PATCH/DELETE).
+            ("/*namespace_id/:project_id/*all(.:format)", &[("namespace_id", CE_NAMESPACE), ("project_id", CE_PROJECT)]),
+            ("/*a/x/*b", &[]),
+            ("/*a/x/*b(.:format)", &[]),
+            ("/*a/:b/*c(.:format)", &[("a", r"[a-z]+(?:/[a-z.]+)*")]),
+            ("/*a/:b/*c", &[("a", r"[a-z./]+"), ("b", r"[a-z]+")]),
+            ("/*a/-/*c", &[("a", r"(?!b)[a-z-]+(?<!a)(?:/(?!x)[a-z-]+)*"), ("c", r"[a-z/.]+?")]),
         ];
         let mut short = paths(b"/ab.-x", 6);
         short.extend(
@@ -1001,6 +1147,26 @@ mod tests {
                 "/x/ab.b.json",
                 "/ab.b",
                 "/a.a.b",
+                "/g/sub/p/x/y.json",
+                "/g/p/-/x",
+                "/g/p/x",
+                "/g/p/x.json",
+                "/g/p/x/y",
+                "/a/b/c/d/e/f",
+                "/a/b/c/d/e/f.json",
+                "/admin/p/x",
+                "/g/admin/p/x",
+                "/g/-/p/x",
+                "/g/p.git/x",
+                "/g/sub.git/p/x",
+                "/g/p/info/refs",
+                "/g/p/git-receive-pack",
+                "/a/x/b/x/c",
+                "/a/x/b/x/c.d",
+                "/a/b/c.d/e.f",
+                "/a-b/c/-/d/-/e",
+                "/b/a/-/x",
+                "/a/x/-/x/a",
             ]
             .map(String::from),
         );
@@ -1012,6 +1178,13 @@ mod tests {
         for (spec, requirement) in [("/:a(.:format)", r"[a-z.]+?"), ("/:a(.:format)", r"(?:[a-z]|[a-z.]{2,5})"), ("/:a(.:format)", r"[a-z.]+(?:x[a-z.]*)?")] {
             let (node, slots) = regex(spec, &[("a", requirement)], Anchoring::Regex);
             assert!(SpanPlan::verifying(&node, slots).is_none(), "{spec} {requirement}");
+        }
+        // A first parameter holding `/` whose order of splits is not known (an atomic group
+        // that never gives a segment back, branches that hold `/` or not, a bounded or lazy
+        // repetition of segments): no plan.
+        for requirement in [r"(?>[a-z]+(?:/[a-z]+)*)", r"(?:a|a/b)", r"[a-z]+(?:/[a-z]+){0,2}", r"[a-z]+(?:/[a-z]+)*?", r"[a-z]+(?:/[a-z]+|/)*"] {
+            let (node, slots) = regex("/*a/:b/*c", &[("a", requirement)], Anchoring::Regex);
+            assert!(SpanPlan::verifying(&node, slots).is_none(), "{requirement}");
         }
         for (spec, requirements) in cases {
             let (node, slots) = regex(spec, requirements, Anchoring::Regex);

@@ -93,6 +93,36 @@ fn agree(source: &str) -> usize {
     matched
 }
 
+/// `segment_counts` from every start of every generated path (joined with `/`s, so they have
+/// segments to count) holds exactly the numbers of whole segments the backtracking matcher
+/// matches; checked to fail with its range one longer.
+#[test]
+fn segment_counts_are_the_prefixes_the_matcher_matches() {
+    let mut counted = 0;
+    for source in [NAMESPACE, PROJECT, r"[a-z]+(?:/[a-z]+){1,2}", r"g(?:/i)*", r"(?:[a-z][a-z.]*(?<!\.git))(?:/(?!new/|tree/)[a-z.]+)*?"] {
+        let (program, checked) = program(source);
+        assert!(checked, "{source}");
+        let mut all = paths();
+        // Long runs of plain segments, for the loops' upper bounds.
+        all.extend([&b"a/b/c"[..], b"d/e", b"g/i/i", b"i/i/i", b"ab/cd", b"ef/gh"].map(<[u8]>::to_vec));
+        for pair in all.chunks(2) {
+            let path = pair.join(&b'/');
+            for start in 0..=path.len() {
+                // Where the first, second... segment from `start` ends.
+                let mut ends: Vec<usize> = path[start..].iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| start + i).collect();
+                ends.push(path.len());
+                let counts = program.segment_counts(&path, start).expect("a piece check");
+                for (i, &end) in ends.iter().enumerate() {
+                    let (by_program, _) = program.both_ways(&path, start, end);
+                    assert_eq!(by_program, counts.contains(&(i + 1)), "{source} on {:?} from {start}, {} segments", String::from_utf8_lossy(&path), i + 1);
+                    counted += by_program as usize;
+                }
+            }
+        }
+    }
+    assert!(counted > 10_000, "{counted}");
+}
+
 #[test]
 fn agrees_with_the_matcher_on_gitlabs_namespace_regex() {
     // Not vacuous: many spans match, many do not.

@@ -14,6 +14,12 @@ impl ByteSet {
         ByteSet([0; 4])
     }
 
+    /// Whether every byte but perhaps `\n` is in the set (Ruby's `.`, a glob's `.+?`).
+    #[inline]
+    pub fn holds_all_but_newline(&self) -> bool {
+        self.0[0] | (1 << b'\n') == u64::MAX && self.0[1] == u64::MAX && self.0[2] == u64::MAX && self.0[3] == u64::MAX
+    }
+
     pub fn full() -> Self {
         ByteSet([u64::MAX; 4])
     }
@@ -498,6 +504,20 @@ mod tests {
 
     /// Ranges read word by word are those found byte by byte: runs inside a word, ending on and
     /// crossing word boundaries (63/64, 127/128, 191/192), at both ends of the byte range.
+    #[test]
+    fn all_but_newline_is_ruby_dot_or_more() {
+        let mut dot = ByteSet::single(b'\n');
+        dot.negate();
+        assert!(dot.holds_all_but_newline());
+        assert!(ByteSet::full().holds_all_but_newline());
+        for missing in [0u8, b'a', b'/', 63, 64, 127, 128, 200, 255] {
+            let mut set = dot;
+            set.0[(missing >> 6) as usize] &= !(1u64 << (missing & 63));
+            assert!(!set.holds_all_but_newline(), "without {missing}");
+        }
+        assert!(!ByteSet::range(0, 254).holds_all_but_newline());
+    }
+
     #[test]
     fn ranges_are_the_runs_of_members() {
         let mut sets = vec![ByteSet::empty(), ByteSet::full()];
