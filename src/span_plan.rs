@@ -1025,6 +1025,101 @@ mod tests {
         all
     }
 
+    /// Asserts that a verifying plan's matcher answers every path as the route's whole regex
+    /// does (match, and the spans); returns how many paths matched.
+    fn plan_agrees_with_the_whole_regex(node: &Node, slots: usize, paths: &[String], label: &str) -> usize {
+        let whole = Matcher::new(node.clone(), slots);
+        let planned = Matcher::for_route(node, slots, &mut crate::shared_runs::RunSets::default(), false);
+        let mut matched = 0;
+        for path in paths {
+            let expected = whole.captures(path.as_bytes()).unwrap();
+            matched += expected.is_some() as usize;
+            assert_eq!(planned.confirm(path.as_bytes()).unwrap(), expected, "{label} on {path:?}");
+        }
+        matched
+    }
+
+    /// GitLab CE's own routes with two globs, with their real requirements (the shared corpus'
+    /// `gitlab-ce.routes.json`): the plan against the whole regex on 30,000 generated paths of
+    /// GitLab-shaped segments (reserved names in both cases, `.git` and `.atom` projects,
+    /// formats, segments at the `{0,254}` bound).
+    #[test]
+    fn gitlab_ces_two_glob_routes_agree_with_the_whole_regex() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/gitlab-ce.routes.json");
+        let defs = crate::routes::from_json(&std::fs::read(file).expect("the shared corpus")).unwrap();
+        let long = "n".repeat(255);
+        let longer = "n".repeat(256);
+        let segments = [
+            "g",
+            "sub",
+            "p",
+            "admin",
+            "Admin",
+            "-",
+            "p.git",
+            "p.atom",
+            "blob",
+            "Blob",
+            "tree",
+            "info",
+            "lfs",
+            "objects",
+            "environments",
+            "folders",
+            "new",
+            "a.b",
+            "x.json",
+            "1",
+            "git-receive-pack",
+            "refs",
+            "wikis",
+            "_x",
+            "x-",
+            ".x",
+            &long,
+            &longer,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let paths: Vec<String> = (0..30_000)
+            .map(|_| {
+                let count = 1 + next(7);
+                let mut path: String = (0..count).map(|_| format!("/{}", segments[next(segments.len())])).collect();
+                path.push_str(["", "", ".json", ".html", ".", "/"][next(6)]);
+                path
+            })
+            .collect();
+        let (mut routes, mut catch_alls) = (0, 0);
+        for def in defs.iter().filter(|d| d.path.matches('*').count() == 2) {
+            let requirements: Vec<(String, String)> = def
+                .requirements
+                .iter()
+                .filter_map(|(name, r)| match r {
+                    crate::routes::Requirement::Regex { source, options: 0 } => Some((name.clone(), source.clone())),
+                    _ => None,
+                })
+                .collect();
+            let borrowed: Vec<(&str, &str)> = requirements.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
+            let (node, slots) = regex(&def.path, &borrowed, Anchoring::Regex);
+            if SpanPlan::verifying(&node, slots).is_none() {
+                continue;
+            }
+            routes += 1;
+            let matched = plan_agrees_with_the_whole_regex(&node, slots, &paths, &def.path);
+            if def.path.starts_with("/*namespace_id/:project_id/*") {
+                // The generated paths are shaped for these: many match, many do not.
+                assert!(matched > 1_000 && matched < paths.len() - 1_000, "{}: {matched} of {} matched", def.path, paths.len());
+                catch_alls += 1;
+            }
+        }
+        assert!(routes >= 4 && catch_alls >= 4, "{routes} of CE's two-glob routes have a verifying plan, {catch_alls} project catch-alls");
+    }
+
     /// A glob that may hold `.` before the format (`/*id(.:format)`, GitLab's group page):
     /// lazy (Journey's default) or greedy, led by literals or optional groups, with narrower
     /// format classes: the plan's split is the matcher's on every short path over the bytes
@@ -1189,14 +1284,7 @@ mod tests {
         for (spec, requirements) in cases {
             let (node, slots) = regex(spec, requirements, Anchoring::Regex);
             assert!(SpanPlan::verifying(&node, slots).is_some(), "{spec}: no verifying plan");
-            let whole = Matcher::new(node.clone(), slots);
-            let planned = Matcher::for_route(&node, slots, &mut crate::shared_runs::RunSets::default(), false);
-            let mut matched = 0;
-            for path in &short {
-                let expected = whole.captures(path.as_bytes()).unwrap();
-                matched += expected.is_some() as usize;
-                assert_eq!(planned.confirm(path.as_bytes()).unwrap(), expected, "{spec} on {path:?}");
-            }
+            let matched = plan_agrees_with_the_whole_regex(&node, slots, &short, spec);
             assert!(matched > 0, "{spec}: no path matched, the case tests nothing");
         }
     }
