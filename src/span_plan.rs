@@ -425,8 +425,10 @@ impl SpanPlan {
             };
             let Some(extra) = (cuts.len() + 1).checked_sub(shape.segments.len()) else { continue };
             // The segments before the first glob are one piece each: it starts after the
-            // `at`th `/` (`at` >= 1: a path starts with one).
-            let Some(start) = at.checked_sub(1).and_then(|i| cuts.get(i)).map(|&c| c as usize + 1) else { continue };
+            // `at`th `/` (a route's path starts with one, so `at` >= 1; were it not, the
+            // matcher decides). A path with fewer `/`s does not fit this shape.
+            let Some(before) = at.checked_sub(1) else { return Ok(Verdict::Undecided) };
+            let Some(start) = cuts.get(before).map(|&c| c as usize + 1) else { continue };
             // Which shares of the extra segments its regex allows, and whether that is known.
             let (range, known) = if shape.check.as_ref().is_some_and(|c| c.params.get(slot as usize).is_some_and(Option::is_some)) {
                 // One class repeated: checked with the shape, at each split.
