@@ -34,7 +34,7 @@ pub(crate) fn find(needles: &[u8], hay: &[u8], at: usize) -> Option<usize> {
     i.map(|i| at + i)
 }
 
-/// The needles of every accelerated state of one dense DFA, ready for [`States::find`]: what
+/// The needles of every accelerated state of one dense DFA, ready for [`States::skip`]: what
 /// `dense::DFA::accelerator` answers, laid out for the 16-byte window.
 ///
 /// Why: asking the DFA for a state's needles (an index computed and two slices bounds-checked)

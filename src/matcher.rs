@@ -399,7 +399,7 @@ impl Matcher {
         let verdict = plan.verify(
             hay,
             |spans, known| {
-                for (slot, param) in self.params.iter() {
+                for (slot, param) in params.iter() {
                     if Some(*slot) == known {
                         continue;
                     }

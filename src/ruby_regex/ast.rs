@@ -502,8 +502,6 @@ mod tests {
         out
     }
 
-    /// Ranges read word by word are those found byte by byte: runs inside a word, ending on and
-    /// crossing word boundaries (63/64, 127/128, 191/192), at both ends of the byte range.
     #[test]
     fn all_but_newline_is_ruby_dot_or_more() {
         let mut dot = ByteSet::single(b'\n');
@@ -518,6 +516,8 @@ mod tests {
         assert!(!ByteSet::range(0, 254).holds_all_but_newline());
     }
 
+    /// Ranges read word by word are those found byte by byte: runs inside a word, ending on and
+    /// crossing word boundaries (63/64, 127/128, 191/192), at both ends of the byte range.
     #[test]
     fn ranges_are_the_runs_of_members() {
         let mut sets = vec![ByteSet::empty(), ByteSet::full()];
