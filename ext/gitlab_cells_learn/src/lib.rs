@@ -8,6 +8,7 @@
 //! the gem's own classes: `Classifier#learn` (`classifier_learn`) and the readers of
 //! `Result::FromNative` (`Answer`).
 
+mod allocator;
 mod answer;
 
 use std::ffi::c_void;
@@ -222,7 +223,7 @@ impl Classifier {
             let defs = cells_learn::routes::from_json(&routes_json).map_err(|e| exception(ruby, "InvalidRouteError", format!("route table JSON: {e}")))?;
             // Requirements only Ruby's Regexp can decide are widened and confirmed by the gem.
             let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, host_regex: true, ..BuildOptions::default() };
-            let built = without_gvl(move || CoreClassifier::build(defs, &options))
+            let built = without_gvl(move || allocator::in_bulk(|| CoreClassifier::build(defs, &options)))
                 .map_err(|_| exception(ruby, "Error", "internal error while compiling routes".into()))?;
             let inner = built.map_err(|e| invalid_route(ruby, &e))?;
             Ok(Classifier::new(Learner::new(inner, rules)))
@@ -233,7 +234,7 @@ impl Classifier {
     fn load(ruby: &Ruby, bytes: RString) -> Result<Self, Error> {
         guarded(ruby, || {
             let bytes = bytes_of(bytes);
-            let (inner, rules) = without_gvl(move || artifact::read_with(&bytes, true))
+            let (inner, rules) = without_gvl(move || allocator::in_bulk(|| artifact::read_with(&bytes, true)))
                 .map_err(|_| exception(ruby, "Error", "internal error while loading".into()))?
                 .map_err(|e| exception(ruby, "CorruptArtifactError", e.to_string()))?;
             Ok(Classifier::new(Learner::new(inner, rules.unwrap_or_else(Rules::gitlab_default))))
@@ -411,8 +412,15 @@ impl Classifier {
     }
 
     /// `#routes_json`: each route's definition plus what the DFA widened (for coverage reports).
-    fn routes_json(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+    fn routes_json(ruby: &Ruby, rb_self: &Self) -> Result<RString, Error> {
         guarded(ruby, || {
+            // Megabytes of temporaries on GitLab's tables, read once after a build: purged at once.
+            allocator::in_bulk(|| Ok(ruby.str_new(&Self::routes_json_text(rb_self))))
+        })
+    }
+
+    fn routes_json_text(rb_self: &Self) -> String {
+        {
             let routes: Vec<serde_json::Value> = rb_self
                 .learner
                 .classifier()
@@ -429,8 +437,8 @@ impl Classifier {
                     v
                 })
                 .collect();
-            Ok(serde_json::to_string(&routes).unwrap_or_default())
-        })
+            serde_json::to_string(&routes).unwrap_or_default()
+        }
     }
 
     fn rules_json(&self) -> String {
@@ -570,6 +578,7 @@ fn set_symbols<'a>(ruby: &Ruby, module: RModule, name: &str, leading_nil: bool, 
 
 #[magnus::init(name = "gitlab_cells_learn")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
+    allocator::configure();
     let learn =
         learn_module(ruby).map_err(|_| Error::new(ruby.exception_load_error(), "require \"gitlab/cells/learn\" instead of the native library directly"))?;
     let native = learn.define_module("Native")?;
