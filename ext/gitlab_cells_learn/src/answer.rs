@@ -1,18 +1,17 @@
 //! A learn answer as Ruby sees it: `Gitlab::Cells::Learn::Result::FromNative`, one typed-data
 //! object per `learn` whose readers are native ([`Answer`]).
 //!
-//! An answer's Rust side lives in a box of its own, and Ruby frees a dead answer only when the
-//! GC sweeps it: thousands at a time, long after the `learn` that made them. Left to the C
-//! allocator, each `learn` then took three fresh chunks (the box and the core's two Strings)
-//! whose frees all came in those bursts, past what glibc's per-thread cache holds, so every
-//! `learn` paid its allocator's slow paths on memory it had not touched for a while. Instead a
-//! swept answer's box goes to a bounded pool ([`RECYCLED`]) with its Strings' capacity, the next
-//! `learn` takes one from there and copies the core's answer into it, and the core's own Strings
-//! are dropped at once (so its next allocations come from the thread cache, as in a Rust loop).
+//! An answer's Rust side is one box that takes over the core's two Strings (the path and the
+//! entity key or cell) as they are: one allocation a `learn` besides the core's own, and no copy.
+//! Ruby frees a dead answer when its GC sweeps it, thousands at a time, long after the `learn`
+//! that made it; the extension's allocator (mimalloc, see `allocator.rs`) takes such bursts on
+//! its fast path. (With glibc's malloc a pool of up to 8,192 swept boxes was kept here instead,
+//! their Strings refilled by copying. With mimalloc the plain box is ~115 instructions a `learn`
+//! cheaper under callgrind, and a Ruby process that made 400,000 answers on GitLab CE's table
+//! holds 52.6 MiB instead of the pool's 60.8.)
 
 use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::Mutex;
 
 use cells_learn::{Learned, Source};
 use magnus::rb_sys::{AsRawValue, FromRawValue};
@@ -49,17 +48,16 @@ impl Flags {
     }
 }
 
-/// The Rust side of a `Result::FromNative`. It copies what the readers need out of the core's
-/// [`Learned`] and makes the Ruby Strings a reader asks for once, on first use: a caller that
-/// reads only the path pays for no entity key.
+/// The Rust side of a `Result::FromNative`. It keeps what the readers need of the core's
+/// [`Learned`] (its Strings moved, not copied) and makes the Ruby Strings a reader asks for once,
+/// on first use: a caller that reads only the path pays for no entity key.
 pub(crate) struct Answer {
     /// [`Flags::pack`].
     flags: u64,
     /// The path the router may cache.
     path_text: String,
-    /// The entity key (routable) or the rule's cell (fixed); read only when `has_extra`.
-    extra_text: String,
-    has_extra: bool,
+    /// The entity key (routable) or the rule's cell (fixed).
+    extra_text: Option<String>,
     /// The frozen path String once made; the request's own String from the start when it serves.
     path: Cell<Option<Opaque<RString>>>,
     /// The entity key (routable) or the rule's cell (fixed) as a frozen String, once asked for.
@@ -68,45 +66,17 @@ pub(crate) struct Answer {
     routes: Opaque<Value>,
 }
 
-/// Boxes of answers the GC has freed, for the next `learn`s (see the module's doc). Taken and
-/// given back only by code holding the GVL (`learn`, the GC's sweep), never across a call into
-/// Ruby, so the lock is never contended nor held at a `fork`.
-// The boxes themselves are what Ruby holds (the typed data pointer): they move in and out whole.
-#[allow(clippy::vec_box)]
-static RECYCLED: Mutex<Vec<Box<Answer>>> = Mutex::new(Vec::new());
-
-/// At most this many boxes wait in [`RECYCLED`]: about what a burst of `learn`s between two
-/// minor GCs leaves (a larger pool only hands out colder memory), at most ~2.8 MB with their
-/// Strings (~1.2 MB at GitLab's path lengths). Past it, a swept box is freed.
-const RECYCLED_MAX: usize = 8192;
-
-/// A new box's Strings start this large: most GitLab paths and keys fit, so a recycled box
-/// seldom reallocates them.
-const TEXT_CAPACITY: usize = 64;
-
-/// A box whose Strings grew past this many bytes is freed rather than kept: one long path must
-/// not pin its capacity in the pool.
-const RECYCLED_TEXT_MAX: usize = 128;
-
 impl Answer {
     /// A frozen `Result::FromNative` holding `learned`: `flags` packed from it, `path` the
     /// request's own String when it can serve as the answer's path ([`reused_path`]), `routes`
     /// the Ruby classifier's RouteInfo list.
     pub(crate) fn into_ruby(ruby: &Ruby, flags: u64, learned: Learned, path: Option<RString>, routes: Value) -> Value {
-        let mut answer = Self::take(ruby);
-        answer.flags = flags;
-        answer.path_text.clear();
-        answer.path_text.push_str(learned.path());
-        answer.extra_text.clear();
-        let extra = extra_of(&learned);
-        answer.extra_text.push_str(extra.unwrap_or(""));
-        answer.has_extra = extra.is_some();
-        // Dropped before Ruby allocates the object, which may sweep: the core's Strings go back
-        // to the allocator's thread cache while it has room, ready for the next `learn`.
-        drop(learned);
-        answer.path.set(path.map(Opaque::from));
-        answer.extra.set(None);
-        answer.routes = routes.into();
+        let (path_text, extra_text) = match learned {
+            Learned::Routable { path, entity, .. } => (path, Some(entity.key)),
+            Learned::Fixed { path, cell, .. } => (path, cell),
+            Learned::Default { path, .. } => (path, None),
+        };
+        let answer = Box::new(Answer { flags, path_text, extra_text, path: Cell::new(path.map(Opaque::from)), extra: Cell::new(None), routes: routes.into() });
         let class = <Self as TypedData>::class(ruby);
         let data_type = Self::data_type() as *const magnus::DataType as *const rb_sys::rb_data_type_t;
         // SAFETY: `class` is `Result::FromNative`, whose data type this is; Ruby owns the box
@@ -126,24 +96,8 @@ impl Answer {
         obj
     }
 
-    /// A box from [`RECYCLED`], or a new one.
-    fn take(ruby: &Ruby) -> Box<Self> {
-        let recycled = RECYCLED.lock().ok().and_then(|mut pool| pool.pop());
-        recycled.unwrap_or_else(|| {
-            Box::new(Answer {
-                flags: 0,
-                path_text: String::with_capacity(TEXT_CAPACITY),
-                extra_text: String::with_capacity(TEXT_CAPACITY),
-                has_extra: false,
-                path: Cell::new(None),
-                extra: Cell::new(None),
-                routes: Opaque::from(ruby.qnil().as_value()),
-            })
-        })
-    }
-
     fn extra_str(&self) -> Option<&str> {
-        self.has_extra.then_some(self.extra_text.as_str())
+        self.extra_text.as_deref()
     }
 
     fn route_index(&self) -> Option<usize> {
@@ -184,21 +138,6 @@ impl Answer {
 // object on its fast path (an unprotected object takes the slow one, under the VM lock: ~190
 // instructions more a `learn`, ~115 net of the barriers).
 impl magnus::DataTypeFunctions for Answer {
-    /// Back to [`RECYCLED`] when there is room and its Strings stayed small; freed otherwise.
-    fn free(self: Box<Self>) {
-        if self.path_text.capacity() > RECYCLED_TEXT_MAX || self.extra_text.capacity() > RECYCLED_TEXT_MAX {
-            return;
-        }
-        // The Ruby references are forgotten: nothing marks a box in the pool.
-        self.path.set(None);
-        self.extra.set(None);
-        if let Ok(mut pool) = RECYCLED.lock() {
-            if pool.len() < RECYCLED_MAX {
-                pool.push(self);
-            }
-        }
-    }
-
     fn mark(&self, marker: &magnus::gc::Marker) {
         if let Some(path) = self.path.get() {
             marker.mark(path);
@@ -210,7 +149,7 @@ impl magnus::DataTypeFunctions for Answer {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of::<Self>() + self.path_text.capacity() + self.extra_text.capacity()
+        std::mem::size_of::<Self>() + self.path_text.capacity() + self.extra_text.as_ref().map_or(0, String::capacity)
     }
 }
 
@@ -246,15 +185,6 @@ fn freeze_new(obj: Value) {
     // SAFETY: `obj` is a live heap object (a typed-data object just allocated); freezing it
     // calls no Ruby code and cannot raise.
     unsafe { rb_sys::rb_obj_freeze(obj.as_raw()) };
-}
-
-/// What `#extra` reads: the entity key of a routable answer, the cell of a fixed one.
-fn extra_of(learned: &Learned) -> Option<&str> {
-    match learned {
-        Learned::Routable { entity, .. } => Some(&entity.key),
-        Learned::Fixed { cell, .. } => cell.as_deref(),
-        Learned::Default { .. } => None,
-    }
 }
 
 /// The request's own String as the answer's path when it is that path, UTF-8 and frozen
