@@ -287,6 +287,30 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
       expect(out).to eq([["/gitlab-org/gitlab-test", "gitlab-org/gitlab-test"]].inspect)
     end
 
+    it "serves a forked child (a Puma cluster worker) with the parent's classifier and answers" do
+      # Puma's workers fork after the app, and so the classifier, is loaded: the extension's own
+      # allocator (mimalloc) must hand the child the parent's heap intact, answers made before the
+      # fork included, and go on allocating in both.
+      before = classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues")
+      reader, writer = IO.pipe
+      pid = fork do
+        reader.close
+        small = described_class.new(routes: [{ "verb" => "GET", "path" => "/:a/*b(.:format)" }])
+        child = [before.path, before.entity.key, sample.map { |v| classifier.recognize(v["method"], v["path"])&.route&.index },
+                 small.recognize("GET", "/x/y/z.json").params, classifier.learn("GET", "/-/profile").to_h]
+        writer.write(Marshal.dump(child))
+        writer.close
+        exit!(0)
+      end
+      writer.close
+      from_child = Marshal.load(reader.read) # rubocop:disable Security/MarshalLoad -- our own child's data
+      reader.close
+      expect(Process.wait2(pid).last).to be_success
+      expect(from_child).to eq(["/gitlab-org/gitlab-test", "gitlab-org/gitlab-test", expected, { "a" => "x", "b" => "y/z", "format" => "json" },
+                                { "path" => "/-/profile", "cell" => "cell_0", "source" => "fixed", "exact" => true }])
+      expect(classifier.learn("GET", "/gitlab-org/gitlab-test/-/issues").path).to eq("/gitlab-org/gitlab-test")
+    end
+
     it "lets other threads run while compiling (the GVL is released)" do
       # Ten copies (~2,000 routes, ~60 ms): long enough for the ticker to count past 5 if the GVL
       # is released (about one tick per 4 ms here), since three copies compile in ~15 ms on two
