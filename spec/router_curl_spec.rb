@@ -43,20 +43,9 @@ RSpec.describe "curl uploads through the router", :e2e do
     raise "#{E2E::ROUTER_BIN} is missing: build it first (`cargo build --release -p cells-router`)" unless File.executable?(E2E::ROUTER_BIN)
 
     @tmp = Dir.mktmpdir("cells-curl")
-    @router_bin = File.join(@tmp, "cells-router")
-    FileUtils.cp(E2E::ROUTER_BIN, @router_bin, preserve: true)
-    env = { "GIT_CELLS" => "cell_a,cell_b", "GIT_DEFAULT" => "cell_b", "GIT_OWNERS" => "alpha=cell_a,bravo=cell_b",
-            "GIT_PROJECTS" => "alpha/tools,bravo/project" }
-    @cells = %w[cell_a cell_b].map do |name|
-      E2E::GitCell.new(name: name, port: E2E.free_port, log: File.join(@tmp, "#{name}.log"), env: env.merge("GIT_REPOS" => @tmp))
-    end
-    @cells.each(&:start)
-    @cells.each(&:wait_until_ready)
+    @cells, @router = E2E.git_cells_behind_router(dir: @tmp, name: "router_curl", default_cell: "cell_b",
+                                                  repos: { "cell_a" => @tmp, "cell_b" => @tmp })
     @cell_a, @cell_b = @cells
-    @router = E2E::Router.new(name: "router_curl", port: E2E.free_port, log: File.join(@tmp, "router.log"), cells: @cells,
-                              default_cell: "cell_b", dir: @tmp, bin: @router_bin, timeouts: { "request" => "30s" })
-    @router.start
-    @router.wait_until_ready
   end
 
   after(:all) do

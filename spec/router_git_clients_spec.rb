@@ -75,25 +75,13 @@ RSpec.describe "git clients through the router", :e2e do
     @home = File.join(@tmp, "home")
     FileUtils.mkdir_p(@home)
     File.write(File.join(@home, ".gitconfig"), "[user]\n\tname = Router Spec\n\temail = router-spec@example.com\n[init]\n\tdefaultBranch = main\n")
-    @router_bin = File.join(@tmp, "cells-router")
-    FileUtils.cp(E2E::ROUTER_BIN, @router_bin, preserve: true)
 
     @repos = { "cell_a" => File.join(@tmp, "repos-a"), "cell_b" => File.join(@tmp, "repos-b") }
     @bravo = bare_repo(@repos["cell_b"], "bravo/project", "README.md" => "bravo's project\n", "lib/app.rb" => "puts :bravo\n")
     @alpha = bare_repo(@repos["cell_a"], "alpha/tools", "README.md" => "alpha's tools\n")
 
-    env = { "GIT_CELLS" => "cell_a,cell_b", "GIT_DEFAULT" => "cell_a", "GIT_OWNERS" => "alpha=cell_a,bravo=cell_b",
-            "GIT_PROJECTS" => "alpha/tools,bravo/project" }
-    @cells = %w[cell_a cell_b].map do |name|
-      E2E::GitCell.new(name: name, port: E2E.free_port, log: File.join(@tmp, "#{name}.log"), env: env.merge("GIT_REPOS" => @repos[name]))
-    end
-    @cells.each(&:start)
-    @cells.each(&:wait_until_ready)
+    @cells, @router = E2E.git_cells_behind_router(dir: @tmp, name: "router_git", default_cell: "cell_a", repos: @repos)
     @cell_a, @cell_b = @cells
-    @router = E2E::Router.new(name: "router_git", port: E2E.free_port, log: File.join(@tmp, "router.log"), cells: @cells,
-                              default_cell: "cell_a", dir: @tmp, bin: @router_bin, timeouts: { "request" => "30s" })
-    @router.start
-    @router.wait_until_ready
   end
 
   after(:all) do
