@@ -14,11 +14,14 @@ pub mod json_log;
 pub mod lazy_timer;
 pub mod learn;
 pub mod metrics;
+mod plain_path;
 pub mod proxy;
 mod purge;
 pub mod session;
 pub mod shared;
 pub mod tables;
+#[cfg(test)]
+mod test_numbers;
 pub mod trust;
 pub mod upstream;
 
