@@ -45,7 +45,8 @@ pub(crate) fn configure() {
 
 /// Runs `build` (bulk work: compiling, loading, writing the table) with freed memory purged at once, unless
 /// `MIMALLOC_PURGE_DELAY` is set (see the module doc). Nested and concurrent builds are counted:
-/// the delay is restored when the last one ends, whether it returned or panicked.
+/// the delay is restored when the last one ends, whether it returned or panicked. (One ending just
+/// as another starts may leave the second at the default delay: only its process's RSS differs.)
 pub(crate) fn in_bulk<R>(build: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
