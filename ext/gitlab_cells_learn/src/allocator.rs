@@ -32,41 +32,41 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 
 /// Bulk calls running now: the delay goes back to what it was when the last one ends.
-static BUILDING: AtomicUsize = AtomicUsize::new(0);
+static BULK_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-/// The delay outside bulk work, read when the library loads (mimalloc's default, or the operator's).
-static DELAY_OUTSIDE_BUILDS: std::sync::OnceLock<std::os::raw::c_long> = std::sync::OnceLock::new();
+/// The delay outside bulk work: mimalloc's default, or the operator's.
+static DELAY_OUTSIDE_BULK: std::sync::OnceLock<std::os::raw::c_long> = std::sync::OnceLock::new();
 
-/// Records the purge delay in force when Ruby loads the library.
-pub(crate) fn configure() {
+/// [`DELAY_OUTSIDE_BULK`], read from mimalloc the first time (before any bulk call changed it).
+fn delay_outside_bulk() -> std::os::raw::c_long {
     // SAFETY: reading mimalloc's option table; any thread, any time.
-    DELAY_OUTSIDE_BUILDS.get_or_init(|| unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) });
+    *DELAY_OUTSIDE_BULK.get_or_init(|| unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) })
 }
 
-/// Runs `build` (bulk work: compiling, loading, writing the table) with freed memory purged at once, unless
-/// `MIMALLOC_PURGE_DELAY` is set (see the module doc). Nested and concurrent builds are counted:
-/// the delay is restored when the last one ends, whether it returned or panicked. (One ending just
-/// as another starts may leave the second at the default delay: only its process's RSS differs.)
-pub(crate) fn in_bulk<R>(build: impl FnOnce() -> R) -> R {
+/// Runs `work` (bulk work: compiling, loading, writing the table) with freed memory purged at
+/// once, unless `MIMALLOC_PURGE_DELAY` is set (see the module doc). Nested and concurrent calls
+/// are counted: the delay is restored when the last one ends, whether it returned or panicked.
+/// (One ending just as another starts may leave the second at the default delay: only its
+/// process's RSS differs.)
+pub(crate) fn in_bulk<R>(work: impl FnOnce() -> R) -> R {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
-            if self.0 && BUILDING.fetch_sub(1, Ordering::AcqRel) == 1 {
-                let delay = *DELAY_OUTSIDE_BUILDS.get_or_init(|| 10);
+            if self.0 && BULK_CALLS.fetch_sub(1, Ordering::AcqRel) == 1 {
                 // SAFETY: a store into mimalloc's option table.
-                unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, delay) };
+                unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, delay_outside_bulk()) };
             }
         }
     }
     let managed = std::env::var_os(PURGE_DELAY_ENV).is_none();
     if managed {
-        configure();
-        BUILDING.fetch_add(1, Ordering::AcqRel);
+        delay_outside_bulk();
+        BULK_CALLS.fetch_add(1, Ordering::AcqRel);
         // SAFETY: a store into mimalloc's option table.
         unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) };
     }
     let _restore = Restore(managed);
-    build()
+    work()
 }
 
 #[cfg(test)]
@@ -85,7 +85,7 @@ mod tests {
         }
         // mimalloc.h: "memory purging is delayed by N milli seconds (=10)": the option at this
         // place has that default (its neighbours default to 1 and 0).
-        configure();
+        assert_eq!(delay_outside_bulk(), 10);
         assert_eq!(delay(), 10);
         let inside = in_bulk(|| (delay(), in_bulk(delay), delay()));
         assert_eq!(inside, (0, 0, 0), "nested builds purge at once until the outer one ends");

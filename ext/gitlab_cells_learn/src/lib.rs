@@ -420,25 +420,23 @@ impl Classifier {
     }
 
     fn routes_json_text(rb_self: &Self) -> String {
-        {
-            let routes: Vec<serde_json::Value> = rb_self
-                .learner
-                .classifier()
-                .routes()
-                .iter()
-                .map(|r| {
-                    let mut v = serde_json::to_value(r.def()).unwrap_or_default();
-                    v["index"] = r.index().into();
-                    v["widenings"] = serde_json::to_value(r.widenings()).unwrap_or_default();
-                    v["params"] = serde_json::to_value(r.param_names()).unwrap_or_default();
-                    if let Some(host) = r.host_regex() {
-                        v["host_regex"] = serde_json::to_value(host).unwrap_or_default();
-                    }
-                    v
-                })
-                .collect();
-            serde_json::to_string(&routes).unwrap_or_default()
-        }
+        let routes: Vec<serde_json::Value> = rb_self
+            .learner
+            .classifier()
+            .routes()
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r.def()).unwrap_or_default();
+                v["index"] = r.index().into();
+                v["widenings"] = serde_json::to_value(r.widenings()).unwrap_or_default();
+                v["params"] = serde_json::to_value(r.param_names()).unwrap_or_default();
+                if let Some(host) = r.host_regex() {
+                    v["host_regex"] = serde_json::to_value(host).unwrap_or_default();
+                }
+                v
+            })
+            .collect();
+        serde_json::to_string(&routes).unwrap_or_default()
     }
 
     fn rules_json(&self) -> String {
@@ -578,7 +576,6 @@ fn set_symbols<'a>(ruby: &Ruby, module: RModule, name: &str, leading_nil: bool, 
 
 #[magnus::init(name = "gitlab_cells_learn")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    allocator::configure();
     let learn =
         learn_module(ruby).map_err(|_| Error::new(ruby.exception_load_error(), "require \"gitlab/cells/learn\" instead of the native library directly"))?;
     let native = learn.define_module("Native")?;
