@@ -391,26 +391,31 @@ pub fn request(method: &Method, path_and_query: &PathAndQuery, headers: HeaderMa
 /// as the caller read it (the timeout runs from there; the pool judges idle connections by it).
 /// `replay`: when the request has no body, what makes it again, so that an idempotent one lost
 /// to a closing pooled connection can be sent again (see [`crate::upstream`]).
+///
+/// A plain function returning an `async move` block (see `handler::handle`): the request is
+/// made in the exchange's future, not kept beside it.
+#[allow(clippy::manual_async_fn, reason = "an `async fn` would keep its by-value arguments twice in the future")]
 #[allow(clippy::too_many_arguments)]
-pub async fn send(
-    st: &State,
-    timer: &LazyTimer,
+pub fn send<'a>(
+    st: &'a State,
+    timer: &'a LazyTimer,
     cell: usize,
-    method: &Method,
-    path_and_query: &PathAndQuery,
+    method: &'a Method,
+    path_and_query: &'a PathAndQuery,
     headers: HeaderMap,
     body: Body,
-    replay: Option<&dyn crate::upstream::Resend>,
+    replay: Option<&'a dyn crate::upstream::Resend>,
     at: std::time::Instant,
-) -> Result<Response<UpstreamBody>, ForwardError> {
-    let req = request(method, path_and_query, headers, body);
-    // Pinned here, handed to the timeout by reference: the exchange's future (the request, its
-    // replay copy, the connection) is large, and moved into the timeout it was copied twice.
-    let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
-    match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
-        Ok(Ok(resp)) => Ok(resp),
-        Err(_) => Err(ForwardError::Timeout),
-        Ok(Err(e)) => Err(forward_error(e)),
+) -> impl std::future::Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
+    async move {
+        // Pinned here, handed to the timeout by reference: the exchange's future (the request,
+        // the connection) is large, and moved into the timeout it was copied twice.
+        let exchange = std::pin::pin!(st.client.send_replayable(cell, request(method, path_and_query, headers, body), replay, at));
+        match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Err(_) => Err(ForwardError::Timeout),
+            Ok(Err(e)) => Err(forward_error(e)),
+        }
     }
 }
 

@@ -336,63 +336,69 @@ impl Pool {
     /// request may be sent again. `now` is the caller's reading of the clock (the proxied
     /// request reads it once for its cache lookup, its timeout and this): the first pooled
     /// connection's idle time is judged at it, any later one's at a fresh reading.
-    pub async fn send_replayable(
-        &self,
+    ///
+    /// A plain function returning an `async move` block, not an `async fn`: the request is
+    /// kept once in the future, not twice (see `handler::handle`).
+    #[allow(clippy::manual_async_fn, reason = "an `async fn` would keep its by-value arguments twice in the future")]
+    pub fn send_replayable<'a>(
+        &'a self,
         cell: usize,
         mut req: Request<Body>,
-        replay: Option<&dyn Resend>,
+        replay: Option<&'a dyn Resend>,
         now: Instant,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        let host = &self.targets[cell].host;
-        if !req.headers().contains_key(HOST) {
-            req.headers_mut().insert(HOST, host.clone());
-        }
-        // Only idempotent, body-less requests may be sent again once written.
-        let mut replay = replay.filter(|_| idempotent(req.method()) && req.body().is_end_stream());
-        let mut fresh_only = false;
-        let idle = self.idle();
-        let mut now = Some(now);
-        loop {
-            let pooled = if fresh_only { None } else { idle.checkout(cell, now.take().unwrap_or_else(Instant::now)) };
-            let (mut sender, reused) = match pooled {
-                Some(s) => (s, true),
-                // Boxed: a new connection is the rare case; inline, its handshake would make
-                // every request's future larger.
-                None => (Box::pin(self.connect(cell)).await?, false),
-            };
-            // A connection comes back as soon as its response body has been read, which can be a
-            // moment before its connection task has noticed and taken up waiting for the next
-            // request; wait for that rather than close a good connection. A connection that
-            // closed meanwhile is left behind.
-            if reused && !sender.is_ready() && sender.ready().await.is_err() {
-                continue;
+    ) -> impl std::future::Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + 'a {
+        async move {
+            let host = &self.targets[cell].host;
+            if !req.headers().contains_key(HOST) {
+                req.headers_mut().insert(HOST, host.clone());
             }
-            match sender.try_send_request(req).await {
-                Ok(resp) => {
-                    let checkin = Some(Checkin { idle: idle.clone(), cell, sender });
-                    return Ok(resp.map(|inner| UpstreamBody { inner, checkin }));
+            // Only idempotent, body-less requests may be sent again once written.
+            let mut replay = replay.filter(|_| idempotent(req.method()) && req.body().is_end_stream());
+            let mut fresh_only = false;
+            let idle = self.idle();
+            let mut now = Some(now);
+            loop {
+                let pooled = if fresh_only { None } else { idle.checkout(cell, now.take().unwrap_or_else(Instant::now)) };
+                let (mut sender, reused) = match pooled {
+                    Some(s) => (s, true),
+                    // Boxed: a new connection is the rare case; inline, its handshake would make
+                    // every request's future larger.
+                    None => (Box::pin(self.connect(cell)).await?, false),
+                };
+                // A connection comes back as soon as its response body has been read, which can be a
+                // moment before its connection task has noticed and taken up waiting for the next
+                // request; wait for that rather than close a good connection. A connection that
+                // closed meanwhile is left behind.
+                if reused && !sender.is_ready() && sender.ready().await.is_err() {
+                    continue;
                 }
-                Err(mut e) => match e.take_message() {
-                    // A pooled connection closed before the request was written: nothing was
-                    // sent, so it goes on the next connection. Each such connection leaves the
-                    // pool, so this ends at a fresh one, whose failure is final.
-                    Some(unsent) if reused => {
-                        self.count_retry(cell, Retry::Unsent, &unsent, e.error());
-                        req = unsent;
+                match sender.try_send_request(req).await {
+                    Ok(resp) => {
+                        let checkin = Some(Checkin { idle: idle.clone(), cell, sender });
+                        return Ok(resp.map(|inner| UpstreamBody { inner, checkin }));
                     }
-                    // Written, then the pooled connection went away without a byte of answer:
-                    // an idempotent body-less request goes once more, on a new connection.
-                    None if reused && replay.is_some() && connection_lost(e.error()) => {
-                        let mut again = replay.take().expect("checked above").again();
-                        if !again.headers().contains_key(HOST) {
-                            again.headers_mut().insert(HOST, host.clone());
+                    Err(mut e) => match e.take_message() {
+                        // A pooled connection closed before the request was written: nothing was
+                        // sent, so it goes on the next connection. Each such connection leaves the
+                        // pool, so this ends at a fresh one, whose failure is final.
+                        Some(unsent) if reused => {
+                            self.count_retry(cell, Retry::Unsent, &unsent, e.error());
+                            req = unsent;
                         }
-                        self.count_retry(cell, Retry::ResetIdempotent, &again, e.error());
-                        req = again;
-                        fresh_only = true;
-                    }
-                    _ => return Err(UpstreamError::Http(e.into_error())),
-                },
+                        // Written, then the pooled connection went away without a byte of answer:
+                        // an idempotent body-less request goes once more, on a new connection.
+                        None if reused && replay.is_some() && connection_lost(e.error()) => {
+                            let mut again = replay.take().expect("checked above").again();
+                            if !again.headers().contains_key(HOST) {
+                                again.headers_mut().insert(HOST, host.clone());
+                            }
+                            self.count_retry(cell, Retry::ResetIdempotent, &again, e.error());
+                            req = again;
+                            fresh_only = true;
+                        }
+                        _ => return Err(UpstreamError::Http(e.into_error())),
+                    },
+                }
             }
         }
     }
