@@ -196,10 +196,9 @@ async fn upgrade(
 ) -> Response<ClientBody> {
     let path = pq.path();
     let client_side = hyper::upgrade::on(&mut req);
-    let (mut parts, body) = req.into_parts();
-    let headers = proxy::upstream_headers(&st.cfg, std::mem::take(&mut parts.headers), found, peer, true);
-    let mut up = Request::builder().method(parts.method).uri(pq.as_str()).body(body.boxed_unsync()).expect("valid parts");
-    *up.headers_mut() = headers;
+    let (parts, body) = req.into_parts();
+    let headers = proxy::upstream_headers(&st.cfg, parts.headers, found, peer, true);
+    let up = proxy::request(&parts.method, pq, headers, body.boxed_unsync());
     match proxy::send_upgrade(st, decision.cell, up, client_side).await {
         Ok(resp) => finish(st, resp, path, decision.scope()).await,
         Err(e) => upstream_failure(st, decision.cell, e, note),
