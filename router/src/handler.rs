@@ -490,6 +490,13 @@ fn not_found_delay(st: &State, status: StatusCode) -> Option<Duration> {
 
 /// Learns from the cell's `X-Gitlab-Cell-Cache` headers and strips internal headers.
 fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Response<ClientBody> {
+    // The answer is the router's, in the router's HTTP version, whatever the cell spoke (RFC
+    // 9110 §6.2: an intermediary sends its own version). hyper writes a response in the version
+    // it carries: an HTTP/1.0 cell's answer without a length went to HTTP/1.1 clients as an
+    // `HTTP/1.0` answer delimited by closing their connection (`tests/cell_framing.rs`); as
+    // HTTP/1.1 it is chunked and the client's connection stays open (hyper still answers an
+    // HTTP/1.0 client in HTTP/1.0).
+    *resp.version_mut() = http::Version::HTTP_11;
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let found = proxy::scan(resp.headers(), proxy::Private::CellAnswers);
     // Most responses carry neither a cache header nor a hop-by-hop one: one pass over the names

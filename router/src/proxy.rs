@@ -212,6 +212,14 @@ fn joined(h: &HeaderMap, name: &HeaderName) -> Option<String> {
 /// Removes what must not reach the client: hop-by-hop headers and the cells' internal ones.
 /// `found` is [`scan`]'s answer for these headers (the caller looked for cache headers first).
 pub fn sanitize_response(headers: &mut HeaderMap, found: Found, switching: bool) {
+    if found.0 & TRANSFER_ENCODING_BIT != 0 {
+        // RFC 9112 §6.3: a message with both framings is read by its `Transfer-Encoding`, and an
+        // intermediary forwarding it "MUST first remove the received Content-Length". hyper read
+        // the cell's body chunked and frames it anew for the client; a `Content-Length` left
+        // beside it told the client another length than the bytes it got (a response split:
+        // `tests/cell_framing.rs`).
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     strip_found(headers, found, switching, Private::CellAnswers);
     if switching {
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -229,6 +237,8 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     http::header::TRAILER,
     http::header::TRANSFER_ENCODING,
 ];
+/// `Transfer-Encoding`: its place in [`HOP_BY_HOP`] (see [`scan`]).
+const TRANSFER_ENCODING_BIT: u32 = 1 << 7;
 const UPGRADE_BIT: u32 = 1 << 8;
 const PRIVATE_BIT: u32 = UPGRADE_BIT << 1;
 /// `Forwarded` (RFC 7239), which requests lose unless `trust_forwarded_headers`.
@@ -272,7 +282,7 @@ pub fn scan(h: &HeaderMap, private: Private) -> Found {
             "proxy-authorization" => 1 << 4,
             "te" => 1 << 5,
             "trailer" => 1 << 6,
-            "transfer-encoding" => 1 << 7,
+            "transfer-encoding" => TRANSFER_ENCODING_BIT,
             "upgrade" => UPGRADE_BIT,
             "forwarded" => FORWARDED_BIT,
             n if matches!(n.as_bytes()[0], b'x' | b'f')
@@ -412,11 +422,21 @@ pub fn send<'a>(
         // the connection) is large, and moved into the timeout it was copied twice.
         let exchange = std::pin::pin!(st.client.send_replayable(cell, request(method, path_and_query, headers, body), replay, at));
         match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
+            // A switch the request did not ask for (upgrades go through `send_upgrade`) is a
+            // broken answer (RFC 9110 §15.2.2: a server switches only to a protocol the client
+            // named): forwarded, the client would have got a `101` with nothing behind it. The
+            // connection is dropped with the answer, not pooled.
+            Ok(Ok(resp)) if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS => Err(unasked_switch()),
             Ok(Ok(resp)) => Ok(resp),
             Err(_) => Err(ForwardError::Timeout),
             Ok(Err(e)) => Err(forward_error(e)),
         }
     }
+}
+
+#[cold]
+fn unasked_switch() -> ForwardError {
+    ForwardError::Other("the cell answered 101 Switching Protocols to a request that asked for no upgrade".into())
 }
 
 /// Why the exchange failed, as [`ForwardError`] says it (out of line: the rare case).

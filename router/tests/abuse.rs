@@ -392,3 +392,114 @@ async fn spoofed_internal_and_forwarding_headers_never_reach_a_cell() {
     s.assert_serving("spoofed headers").await;
     s.router.shutdown().await;
 }
+
+/// The responses on one connection, in order, as a client reads them: each framed by its
+/// Content-Length, except the answer to a HEAD (`heads[i]`), which has no body whatever its
+/// length says (RFC 9110 §9.3.2).
+fn split_responses(raw: &[u8], heads: &[bool]) -> Vec<RawResponse> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    for &head in heads {
+        let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else { break };
+        let mut r = parse_response(&rest[..end + 4]);
+        let len = if head { 0 } else { r.header("content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0) };
+        let body_end = (end + 4 + len).min(rest.len());
+        r.body = rest[end + 4..body_end].to_vec();
+        r.raw = rest[..body_end].to_vec();
+        out.push(r);
+        rest = &rest[body_end..];
+    }
+    out
+}
+
+/// One request of a pipelined run: its bytes, its target, the cell that must serve it, the body
+/// the cell must get, and whether it is a HEAD (its answer has no body).
+struct Piped {
+    wire: &'static [u8],
+    target: &'static str,
+    cell: &'static str,
+    body: &'static [u8],
+    head: bool,
+}
+
+/// HTTP/1.1 pipelining (RFC 9112 §9.3.2): a client may send its next requests before the first
+/// answer. Written in one piece (and once more a byte at a time, so that each request's end
+/// arrives separately from the next one's start), five requests for two cells — a cached
+/// namespace's GET, another namespace's POST with a Content-Length body, a chunked POST, a HEAD
+/// and a last GET with `Connection: close` — are answered in the order sent on the one
+/// connection, each forwarded once, to its own cell, with its body intact and framed once;
+/// nothing is left over after the close.
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_each_by_its_cell() {
+    let s = setup("").await;
+    let requests = [
+        Piped {
+            wire: b"GET /org/proj/-/issues HTTP/1.1\r\nHost: gitlab.example\r\n\r\n",
+            target: "/org/proj/-/issues",
+            cell: "cell_1",
+            body: b"",
+            head: false,
+        },
+        Piped {
+            wire: b"POST /other/thing HTTP/1.1\r\nHost: gitlab.example\r\nContent-Length: 5\r\n\r\nhello",
+            target: "/other/thing",
+            cell: "cell_0",
+            body: b"hello",
+            head: false,
+        },
+        Piped {
+            wire: b"POST /org/proj/-/notes HTTP/1.1\r\nHost: gitlab.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+            target: "/org/proj/-/notes",
+            cell: "cell_1",
+            body: b"abcde",
+            head: false,
+        },
+        Piped { wire: b"HEAD /org/proj HTTP/1.1\r\nHost: gitlab.example\r\n\r\n", target: "/org/proj", cell: "cell_1", body: b"", head: true },
+        Piped {
+            wire: b"GET /other/last HTTP/1.1\r\nHost: gitlab.example\r\nConnection: close\r\n\r\n",
+            target: "/other/last",
+            cell: "cell_0",
+            body: b"",
+            head: false,
+        },
+    ];
+    let wire: Vec<u8> = requests.iter().flat_map(|r| r.wire.iter().copied()).collect();
+    let heads: Vec<bool> = requests.iter().map(|r| r.head).collect();
+    for dribbled in [false, true] {
+        let how = if dribbled { "a byte at a time" } else { "in one write" };
+        // What each cell had read before (`received` lists the cells one after the other).
+        let before: Vec<usize> = s.cells.iter().map(|c| c.requests().len()).collect();
+        let mut c = TcpStream::connect(s.addr()).await.unwrap();
+        if dribbled {
+            for b in &wire {
+                c.write_all(std::slice::from_ref(b)).await.unwrap();
+            }
+        } else {
+            c.write_all(&wire).await.unwrap();
+        }
+        let all = read_all(&mut c, Duration::from_secs(5)).await;
+        assert!(all.closed, "{how}: the connection stayed open after `Connection: close`");
+        let answers = split_responses(&all.raw, &heads);
+        assert_eq!(answers.len(), requests.len(), "{how}: {}", show(&all.raw));
+        let answered: usize = answers.iter().map(|a| a.raw.len()).sum();
+        assert_eq!(answered, all.raw.len(), "{how}: bytes after the last answer: {}", show(&all.raw[answered..]));
+        for (i, (r, answer)) in requests.iter().zip(&answers).enumerate() {
+            assert_eq!((answer.status, answer.served_by()), (200, Some(r.cell)), "{how}: answer {i} ({}): {}", r.target, show(&answer.raw));
+            // The cell echoes what it read: the answer is this request's, not a neighbour's.
+            assert_eq!(answer.body, r.body, "{how}: answer {i} ({})", r.target);
+        }
+        let forwarded: Vec<(String, RawReq)> =
+            s.cells.iter().zip(&before).flat_map(|(c, &n)| c.requests().into_iter().skip(n).map(|r| (c.name.clone(), r))).collect();
+        let mut sent: Vec<(String, String, Vec<u8>)> = forwarded.iter().map(|(cell, r)| (cell.clone(), r.target().to_string(), r.body.clone())).collect();
+        let mut want: Vec<(String, String, Vec<u8>)> = requests.iter().map(|r| (r.cell.to_string(), r.target.to_string(), r.body.to_vec())).collect();
+        sent.sort();
+        want.sort();
+        assert_eq!(sent, want, "{how}: each request forwarded once, to its cell, with its body");
+        for (cell, got) in &forwarded {
+            assert_well_formed(how, cell, got);
+        }
+        s.assert_cache_clean(how);
+    }
+    s.assert_serving("pipelining").await;
+    s.router.shutdown().await;
+}

@@ -177,22 +177,36 @@ pub(crate) unsafe extern "C" fn allocate_empty_answer(class: rb_sys::VALUE) -> r
     unsafe { rb_sys::rb_data_typed_object_wrap(class, std::ptr::null_mut(), data_type) }
 }
 
-/// Freezes the answer with Ruby's own `rb_obj_freeze`. Setting `FL_FREEZE` by hand would save
-/// ~45 instructions a `learn` on Ruby 3.1, where that is all freezing a new object does, but from
-/// Ruby 3.2 on freezing also moves the object to a frozen shape: a flag set by hand would leave
-/// the two disagreeing on the Rubies GitLab runs (the gem supports >= 3.0).
+/// Freezes the new answer. On Ruby 3.0 and 3.1 freezing an object whose class is not a
+/// singleton class is setting its `FL_FREEZE` flag and nothing else (`rb_obj_freeze_inline`:
+/// `rb_freeze_singleton_class` then changes nothing for an ordinary class), and the answer's
+/// class is `Result::FromNative`: the flag is set here, ~130 instructions a `learn` less than the
+/// call (callgrind, GitLab CE's requests). From Ruby 3.2 on freezing also moves the object to a
+/// frozen shape, which only Ruby's own `rb_obj_freeze` does: a flag set by hand would leave the
+/// two disagreeing, so those Rubies call it (the gem supports >= 3.0; the version is the one the
+/// extension was built against, which is the one that loads it).
 fn freeze_new(obj: Value) {
-    // SAFETY: `obj` is a live heap object (a typed-data object just allocated); freezing it
-    // calls no Ruby code and cannot raise.
-    unsafe { rb_sys::rb_obj_freeze(obj.as_raw()) };
+    const FLAG_IS_FREEZING: bool = rb_sys::RUBY_API_VERSION_MAJOR == 3 && rb_sys::RUBY_API_VERSION_MINOR < 2;
+    if FLAG_IS_FREEZING {
+        // SAFETY: `obj` is a live heap object (a typed-data object just allocated, of an
+        // ordinary class): its `RBasic` header is ours to flag as Ruby's own freeze would.
+        unsafe { (*(obj.as_raw() as *mut rb_sys::RBasic)).flags |= rb_sys::ruby_fl_type::RUBY_FL_FREEZE as rb_sys::VALUE };
+    } else {
+        // SAFETY: `obj` is a live heap object; freezing it calls no Ruby code and cannot raise.
+        unsafe { rb_sys::rb_obj_freeze(obj.as_raw()) };
+    }
 }
 
 /// The request's own String as the answer's path when it is that path, UTF-8 and frozen
 /// already (Rack's `PATH_INFO` is often binary: the answer's encoding must not depend on it).
+/// The lengths first: a routable answer's path is a prefix of the request's, shorter in most
+/// requests, and the length is a field read where the encoding is a call into Ruby (~150
+/// instructions a `learn` on GitLab CE's requests when the checks ran in the other order).
 pub(crate) fn reused_path(ruby: &Ruby, path_info: RString, path: &str) -> Option<RString> {
     use magnus::encoding::EncodingCapable;
     // SAFETY: the bytes are compared at once; nothing runs in between.
-    (path_info.is_frozen() && path_info.enc_get() == ruby.utf8_encindex() && unsafe { path_info.as_slice() } == path.as_bytes()).then_some(path_info)
+    let bytes = unsafe { path_info.as_slice() };
+    (bytes.len() == path.len() && bytes == path.as_bytes() && path_info.is_frozen() && path_info.enc_get() == ruby.utf8_encindex()).then_some(path_info)
 }
 
 /// A frozen UTF-8 String of `s`, made once into `cache`, a field of the answer `owner`.

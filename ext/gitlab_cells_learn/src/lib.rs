@@ -141,11 +141,21 @@ fn without_gvl<F: FnOnce() -> R, R>(f: F) -> std::thread::Result<R> {
 fn verb_of(ruby: &Ruby, method: Value) -> Result<std::borrow::Cow<'static, str>, Error> {
     const VERBS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
     let upcased = |bytes: &[u8]| -> Result<std::borrow::Cow<'static, str>, Error> {
-        // Rack's own spelling first, compared whole (lengths first), before the search that
-        // ignores case.
-        let exact = VERBS.iter().find(|v| v.as_bytes() == bytes);
-        if let Some(v) = exact.or_else(|| VERBS.iter().find(|v| v.as_bytes().eq_ignore_ascii_case(bytes))) {
-            return Ok(std::borrow::Cow::Borrowed(*v));
+        // Rack's own spelling first, as one `match` (a jump on the length, then a compare of a
+        // word: a search of the list was a slice comparison per verb, ~50 instructions more a
+        // `learn`), before the search that ignores case.
+        let exact = match bytes {
+            b"GET" => Some("GET"),
+            b"POST" => Some("POST"),
+            b"HEAD" => Some("HEAD"),
+            b"PUT" => Some("PUT"),
+            b"PATCH" => Some("PATCH"),
+            b"DELETE" => Some("DELETE"),
+            b"OPTIONS" => Some("OPTIONS"),
+            _ => None,
+        };
+        if let Some(v) = exact.or_else(|| VERBS.iter().find(|v| v.as_bytes().eq_ignore_ascii_case(bytes)).copied()) {
+            return Ok(std::borrow::Cow::Borrowed(v));
         }
         // Anything else goes to the core as it is, upper-cased; the core says what is wrong with it.
         Ok(std::borrow::Cow::Owned(String::from_utf8_lossy(bytes).to_ascii_uppercase()))

@@ -1,0 +1,460 @@
+//! Cells that frame their answers as real servers sometimes do, which hyper-built fake cells
+//! never do: a body delimited by the cell closing its connection (no `Content-Length`, no
+//! chunking: HTTP/1.0 servers, and HTTP/1.1 ones answering `Connection: close`), and an answer
+//! sent before the request body was read (a cell refusing an upload it will not take, as
+//! Workhorse and Puma answer 413 to an over-long body). The cell here is a raw TCP server; the
+//! client is a raw TCP client; the router in between is the real one.
+
+#[path = "common/abuse_support.rs"]
+mod abuse_support;
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use abuse_support::{read_all, show};
+use common::answer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the raw cell answers a forwarded request (learn requests are always answered `default`,
+/// uncached, for cell_0: every path is this cell's).
+#[derive(Clone, Copy)]
+enum Framing {
+    /// `HTTP/1.1 200` with `Connection: close` and no length: the body ends when the cell closes.
+    CloseDelimited11,
+    /// `HTTP/1.0 200` without a length: the same, the HTTP/1.0 way.
+    CloseDelimited10,
+    /// `413` with a short body as soon as the head is read, the request body left unread, then
+    /// the connection closed.
+    EarlyRefusal,
+    /// `103 Early Hints` (Puma's `early_hints`, Rails' `request.send_early_hints`), then the
+    /// answer, kept alive.
+    EarlyHints,
+    /// An answer no HTTP parser takes (a header line without a colon).
+    Garbage,
+    /// A `200` whose body the cell stops sending a third of the way in, then closes: framed by
+    /// `Content-Length` (false) or chunked (true).
+    CutShort { chunked: bool },
+    /// `101 Switching Protocols` to a request that asked for no upgrade, then bytes that are no
+    /// HTTP at all.
+    UnaskedSwitch,
+    /// Two `Content-Length`s that disagree (a response-splitting shape).
+    ConflictingLengths,
+    /// Both `Content-Length` and `Transfer-Encoding: chunked`, the length a lie.
+    LengthAndChunked,
+    /// A whole second answer right after the first's body, unasked, on a kept-alive connection:
+    /// whoever's request goes next on that connection would get it (response smuggling).
+    TrailingAnswer,
+}
+
+/// The body a close-delimited answer carries: larger than one read, in several writes.
+fn big_body() -> Vec<u8> {
+    (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+struct RawCell {
+    addr: SocketAddr,
+    /// Forwarded (non-learn) requests whose head the cell read.
+    forwarded: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawCell {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn raw_cell(framing: Framing) -> RawCell {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let count = forwarded.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = listener.accept().await else { continue };
+            tokio::spawn(serve(s, framing, count.clone()));
+        }
+    });
+    RawCell { addr, forwarded, task }
+}
+
+/// One connection of the raw cell: learn requests answered and kept alive; the first
+/// forwarded request answered as `framing` says, which ends the connection.
+async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) {
+    let mut buf = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        buf.drain(..head_end);
+        let target = head.split(' ').nth(1).unwrap_or("").to_string();
+        if target == "/-/readiness" {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+            continue;
+        }
+        if let Some(query) = target.strip_prefix("/api/v4/cells/learn?") {
+            let path: String = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "path_info").map(|(_, v)| v.into_owned()).unwrap_or_default();
+            let body = answer(&path, "cell_0", "default", true, false);
+            let reply = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            let _ = s.write_all(reply.as_bytes()).await;
+            continue;
+        }
+        forwarded.fetch_add(1, Ordering::SeqCst);
+        match framing {
+            Framing::CloseDelimited11 | Framing::CloseDelimited10 => {
+                let status = if matches!(framing, Framing::CloseDelimited10) { "HTTP/1.0 200 OK" } else { "HTTP/1.1 200 OK\r\nconnection: close" };
+                let _ = s.write_all(format!("{status}\r\nx-served-by: cell_0\r\n\r\n").as_bytes()).await;
+                for part in big_body().chunks(30_000) {
+                    if s.write_all(part).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            Framing::EarlyHints => {
+                let reply = "HTTP/1.1 103 Early Hints\r\nlink: </assets/app.css>; rel=preload; as=style\r\n\r\n\
+                             HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 5\r\n\r\nhello";
+                if s.write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Framing::Garbage => {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\nthis is not a header\r\ncontent-length: 2\r\n\r\nok").await;
+            }
+            Framing::CutShort { chunked } => {
+                let body = big_body();
+                let third = &body[..body.len() / 3];
+                let head = if chunked {
+                    format!("HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n", body.len())
+                } else {
+                    format!("HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: {}\r\n\r\n", body.len())
+                };
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(third).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Framing::UnaskedSwitch => {
+                let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: raw\r\n\r\n\x00\x01binary stream").await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Framing::ConflictingLengths => {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 5\r\ncontent-length: 40\r\n\r\nhelloHTTP/1.1 200 OK\r\nx-smuggled: yes\r\n\r\n").await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Framing::LengthAndChunked => {
+                let reply = b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+                if s.write_all(reply).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Framing::TrailingAnswer => {
+                let reply = b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 5\r\n\r\nhello\
+                              HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\nx-smuggled: yes\r\ncontent-length: 8\r\n\r\nsmuggled";
+                if s.write_all(reply).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Framing::EarlyRefusal => {
+                let _ = s.write_all(b"HTTP/1.1 413 Payload Too Large\r\nx-served-by: cell_0\r\ncontent-length: 9\r\nconnection: close\r\n\r\ntoo large").await;
+                // Read a little of what keeps coming, as a server does before it closes (so the
+                // answer is not lost to a reset), then close.
+                let mut sink = [0u8; 65_536];
+                let until = Instant::now() + Duration::from_millis(200);
+                while let Ok(Ok(n)) = tokio::time::timeout(until.saturating_duration_since(Instant::now()), s.read(&mut sink)).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = s.shutdown().await;
+        return;
+    }
+}
+
+async fn router_for(cell: &RawCell) -> cells_router::Running {
+    let toml = format!(
+        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\n[[cells]]\nname = \"cell_0\"\nurl = \"http://{}\"\n",
+        cell.addr
+    );
+    let cfg = cells_router::Config::from_toml(&toml, &cells_router::Args::default()).unwrap();
+    cells_router::start(cfg).await.unwrap()
+}
+
+/// `GET target` on a new connection with `Connection: close`, read to the end.
+async fn get_once(router: &cells_router::Running, target: &str) -> abuse_support::RawResponse {
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    c.write_all(format!("GET {target} HTTP/1.1\r\nHost: gitlab.example\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    read_all(&mut c, Duration::from_secs(5)).await
+}
+
+/// A 502 that carries nothing of what the cell sent (`marker` is in the cell's bytes).
+fn assert_refused(r: &abuse_support::RawResponse, marker: &str, what: &str) {
+    assert_eq!(r.status, 502, "{what}: {}", show(&r.raw));
+    assert!(!String::from_utf8_lossy(&r.raw).contains(marker), "{what}: {}", show(&r.raw));
+}
+
+/// Reads one HTTP/1.1 response off `c` and decodes its body (chunked or `Content-Length`, the
+/// router's framings towards a client), leaving the connection open for the next.
+async fn read_response(c: &mut TcpStream) -> (u16, String, Vec<u8>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65_536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut more = async |buf: &mut Vec<u8>| -> bool {
+        match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), c.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+            _ => false,
+        }
+    };
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        assert!(more(&mut buf).await, "no complete head: {}", show(&buf));
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut rest = buf.split_off(head_end);
+    let mut body = Vec::new();
+    if head.contains("transfer-encoding: chunked") {
+        loop {
+            let line_end = loop {
+                if let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+                    break i;
+                }
+                assert!(more(&mut rest).await, "chunked body cut: {} bytes so far", body.len());
+            };
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
+            while rest.len() < line_end + 2 + size + 2 {
+                assert!(more(&mut rest).await, "chunk cut: {} bytes so far", body.len());
+            }
+            body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map(|v| v.trim().parse().unwrap()).unwrap_or(0);
+        while rest.len() < len {
+            assert!(more(&mut rest).await, "body cut at {} of {len} bytes", rest.len());
+        }
+        body = rest[..len].to_vec();
+    }
+    (status, head, body)
+}
+
+/// A body that ends where the cell closes its connection reaches the client whole, framed for
+/// the client (the cell's close is not the client's), and the client's connection serves the
+/// next request (on a new connection to the cell: the closed one is not pooled).
+#[tokio::test]
+async fn close_delimited_answers_are_forwarded_whole_and_the_client_keeps_its_connection() {
+    for (name, framing) in [("HTTP/1.1 with Connection: close", Framing::CloseDelimited11), ("HTTP/1.0", Framing::CloseDelimited10)] {
+        let cell = raw_cell(framing).await;
+        let router = router_for(&cell).await;
+        let mut c = TcpStream::connect(router.addr).await.unwrap();
+        for round in 0..2 {
+            c.write_all(format!("GET /group/project/-/raw/{round} HTTP/1.1\r\nHost: gitlab.example\r\n\r\n").as_bytes()).await.unwrap();
+            let (status, head, body) = read_response(&mut c).await;
+            assert_eq!(status, 200, "{name}, request {round}: {head}");
+            assert!(head.contains("x-served-by: cell_0"), "{name}, request {round}: {head}");
+            assert!(!head.contains("connection: close"), "{name}, request {round}: the cell's close reached the client: {head}");
+            assert_eq!(body.len(), big_body().len(), "{name}, request {round}: {head}");
+            assert!(body == big_body(), "{name}, request {round}: the body changed on the way");
+        }
+        // An HTTP/1.0 client (ApacheBench, old probes) is answered in HTTP/1.0: the body ends
+        // where the router closes its connection.
+        let mut old = TcpStream::connect(router.addr).await.unwrap();
+        old.write_all(b"GET /group/project/-/raw/old HTTP/1.0\r\nHost: gitlab.example\r\n\r\n").await.unwrap();
+        let r = read_all(&mut old, Duration::from_secs(5)).await;
+        assert!(r.closed && r.head.starts_with("HTTP/1.0 200"), "{name}, HTTP/1.0 client: {}", r.head);
+        assert!(r.body == big_body(), "{name}, HTTP/1.0 client: {} bytes", r.body.len());
+        assert_eq!(cell.forwarded.load(Ordering::SeqCst), 3, "{name}: each request forwarded once");
+        router.shutdown().await;
+    }
+}
+
+/// A cell that refuses an upload before reading it (413 and close) is answered to the client
+/// at once, while the client is still sending: the client neither waits for its whole body to
+/// go through nor gets a 502 for the cell's early close.
+#[tokio::test]
+async fn an_early_refusal_reaches_the_client_while_it_still_uploads() {
+    let cell = raw_cell(Framing::EarlyRefusal).await;
+    let router = router_for(&cell).await;
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    let total = 50 << 20;
+    c.write_all(format!("POST /group/project/uploads HTTP/1.1\r\nHost: gitlab.example\r\nContent-Length: {total}\r\n\r\n").as_bytes()).await.unwrap();
+    let started = Instant::now();
+    // Upload in the background, slowly enough that the whole body could never be sent in time.
+    let (mut rd, mut wr) = c.into_split();
+    let upload = tokio::spawn(async move {
+        let part = vec![b'x'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < total {
+            if wr.write_all(&part).await.is_err() {
+                break;
+            }
+            sent += part.len();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sent
+    });
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !raw.windows(9).any(|w| w == b"too large") {
+        match tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&chunk[..n]),
+            other => panic!("no answer after {:?} ({other:?}): {}", started.elapsed(), show(&raw)),
+        }
+    }
+    let waited = started.elapsed();
+    let response = abuse_support::parse_response(&raw);
+    assert_eq!(response.status, 413, "{}", show(&raw));
+    assert_eq!(response.served_by(), Some("cell_0"));
+    assert_eq!(response.body, b"too large");
+    assert!(waited < Duration::from_secs(5), "the refusal took {waited:?}");
+    let sent = upload.await.unwrap();
+    assert!(sent < total, "the client had to send its whole body ({sent} bytes) first");
+    assert_eq!(cell.forwarded.load(Ordering::SeqCst), 1);
+    // The router goes on serving: the next request is answered (by the same refusal) promptly.
+    let mut next = TcpStream::connect(router.addr).await.unwrap();
+    next.write_all(b"POST /group/project/uploads HTTP/1.1\r\nHost: gitlab.example\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc").await.unwrap();
+    let again = read_all(&mut next, Duration::from_secs(5)).await;
+    assert_eq!((again.status, again.served_by()), (413, Some("cell_0")), "{}", show(&again.raw));
+    router.shutdown().await;
+}
+
+/// An interim `103 Early Hints` before the answer: the client gets the answer (the hints are
+/// dropped: the router forwards final answers only), and the cell's connection is reused.
+#[tokio::test]
+async fn early_hints_are_passed_over_and_the_answer_forwarded() {
+    let cell = raw_cell(Framing::EarlyHints).await;
+    let router = router_for(&cell).await;
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    for round in 0..3 {
+        c.write_all(format!("GET /group/project/-/tree/{round} HTTP/1.1\r\nHost: gitlab.example\r\n\r\n").as_bytes()).await.unwrap();
+        let (status, head, body) = read_response(&mut c).await;
+        assert_eq!((status, body.as_slice()), (200, &b"hello"[..]), "request {round}: {head}");
+        assert!(head.contains("x-served-by: cell_0"), "request {round}: {head}");
+    }
+    assert_eq!(cell.forwarded.load(Ordering::SeqCst), 3);
+    router.shutdown().await;
+}
+
+/// An answer the router cannot parse is a 502 with a JSON reason, not a crash, a hang or the
+/// garbage passed on; the router keeps serving.
+#[tokio::test]
+async fn an_unparseable_answer_is_a_502_and_the_router_keeps_serving() {
+    let cell = raw_cell(Framing::Garbage).await;
+    let router = router_for(&cell).await;
+    for round in 0..2 {
+        let r = get_once(&router, &format!("/group/project/-/blob/{round}")).await;
+        assert_refused(&r, "this is not a header", &format!("request {round}"));
+        assert!(r.header("content-type").is_some_and(|t| t.starts_with("application/json")), "request {round}: {}", r.head);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("request {round}: {e}: {}", show(&r.body)));
+        assert!(v["error"].is_string(), "request {round}: {v}");
+    }
+    router.shutdown().await;
+}
+
+/// A cell that dies a third of the way into its answer: the client can tell the answer is cut
+/// (fewer bytes than its `Content-Length`, or a chunked body without its last chunk, then the
+/// connection closed), and never gets a complete-looking answer or a kept-alive connection
+/// after it.
+#[tokio::test]
+async fn an_answer_cut_by_its_cell_reaches_the_client_visibly_cut() {
+    for chunked in [false, true] {
+        let name = if chunked { "chunked" } else { "Content-Length" };
+        let cell = raw_cell(Framing::CutShort { chunked }).await;
+        let router = router_for(&cell).await;
+        let mut c = TcpStream::connect(router.addr).await.unwrap();
+        c.write_all(b"GET /group/project/-/archive/main.zip HTTP/1.1\r\nHost: gitlab.example\r\n\r\n").await.unwrap();
+        let r = read_all(&mut c, Duration::from_secs(5)).await;
+        assert!(r.closed, "{name}: the client's connection stayed open after a cut answer");
+        assert_eq!(r.status, 200, "{name}: {}", r.head);
+        let head = r.head.to_ascii_lowercase();
+        let total = big_body().len();
+        if head.contains("transfer-encoding: chunked") {
+            assert!(!r.raw.ends_with(b"0\r\n\r\n"), "{name}: the cut answer was given its last chunk");
+        } else {
+            let promised: usize = r.header("content-length").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{name}: no framing: {}", r.head));
+            let end = r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert_eq!(promised, total, "{name}");
+            assert!(r.raw.len() - end < promised, "{name}: the client got {} of {promised} bytes", r.raw.len() - end);
+        }
+        assert!(r.raw.len() < total, "{name}: more bytes than the cell sent");
+        router.shutdown().await;
+    }
+}
+
+/// A cell answering `101` to a request that asked for no upgrade gets no tunnel: the client
+/// gets a 502 and none of the cell's raw bytes.
+#[tokio::test]
+async fn a_switch_nobody_asked_for_is_a_502_not_a_tunnel() {
+    let cell = raw_cell(Framing::UnaskedSwitch).await;
+    let router = router_for(&cell).await;
+    assert_refused(&get_once(&router, "/group/project").await, "binary stream", "the first request");
+    // The cell's connection was not pooled: the next request is a new exchange, answered alike.
+    assert_refused(&get_once(&router, "/group/project/-/issues").await, "binary stream", "the next request");
+    assert_eq!(cell.forwarded.load(Ordering::SeqCst), 2);
+    router.shutdown().await;
+}
+
+/// Answers framed two ways at once (RFC 9112 §6.3): two `Content-Length`s that disagree are no
+/// answer (502, nothing of it passed on), and `Transfer-Encoding: chunked` beside a
+/// `Content-Length` is read as chunked, the length ignored, and the client gets the body once,
+/// framed once.
+#[tokio::test]
+async fn answers_framed_two_ways_are_refused_or_reframed() {
+    let cell = raw_cell(Framing::ConflictingLengths).await;
+    let router = router_for(&cell).await;
+    assert_refused(&get_once(&router, "/group/project").await, "smuggled", "two lengths");
+    router.shutdown().await;
+
+    let cell = raw_cell(Framing::LengthAndChunked).await;
+    let router = router_for(&cell).await;
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    for round in 0..2 {
+        c.write_all(format!("GET /group/project/{round} HTTP/1.1\r\nHost: gitlab.example\r\n\r\n").as_bytes()).await.unwrap();
+        let (status, head, body) = read_response(&mut c).await;
+        assert_eq!((status, body.as_slice()), (200, &b"hello"[..]), "request {round}: {head}");
+        assert!(!(head.contains("content-length") && head.contains("transfer-encoding")), "request {round}: framed twice: {head}");
+    }
+    router.shutdown().await;
+}
+
+/// A cell that sends an answer nobody asked for after the one it owed (on a connection it keeps
+/// open) never gets it to a client: each request, from whichever client, gets its own answer,
+/// and the smuggled one reaches nobody (the next request on that pooled connection would have
+/// got it).
+#[tokio::test]
+async fn an_unasked_second_answer_reaches_no_client() {
+    let cell = raw_cell(Framing::TrailingAnswer).await;
+    let router = router_for(&cell).await;
+    for round in 0..6 {
+        let r = get_once(&router, &format!("/group/project/-/issues/{round}")).await;
+        assert!(!String::from_utf8_lossy(&r.raw).contains("smuggled"), "request {round}: {}", show(&r.raw));
+        // Each request gets its own answer: hyper's client reads the unasked answer with the owed
+        // one (one write), finds bytes where none may be, and drops the connection unpooled.
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]), "request {round}: {}", show(&r.raw));
+    }
+    router.shutdown().await;
+}
