@@ -138,6 +138,9 @@ pub fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> impl std:
 
             // One pass over the header names says what upgrade detection and header hygiene need.
             let found = proxy::scan(req.headers(), proxy::Private::Internal);
+            if found.transfer_encoding() && !proxy::only_chunked(req.headers()) {
+                break 'route unsupported_request_coding(note);
+            }
             // `check_target` let only origin-form targets through: there is a path and query.
             let pq = pq.as_ref().unwrap_or(&ROOT);
             if proxy::is_upgrade(req.headers(), found) {
@@ -166,7 +169,10 @@ pub fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> impl std:
             }
             // `finish` written out: the response is not moved into another future on the
             // common path.
-            let resp = respond(st, resp, path, decision.scope());
+            let resp = match respond(st, resp, path, decision.scope()) {
+                Ok(r) => r,
+                Err(e) => break 'route upstream_failure(st, decision.cell, e, note),
+            };
             match not_found_delay(st, resp.status()) {
                 Some(delay) => Box::pin(delayed(resp, delay)).await,
                 None => resp,
@@ -200,7 +206,7 @@ async fn upgrade(
     let headers = proxy::upstream_headers(&st.cfg, parts.headers, found, peer, true);
     let up = proxy::request(&parts.method, pq, headers, body.boxed_unsync());
     match proxy::send_upgrade(st, decision.cell, up, client_side).await {
-        Ok(resp) => finish(st, resp, path, decision.scope()).await,
+        Ok(resp) => finish(st, resp, path, decision.scope(), decision.cell, note).await,
         Err(e) => upstream_failure(st, decision.cell, e, note),
     }
 }
@@ -326,6 +332,14 @@ fn refused_target(st: &State, e: TargetError, note: &mut Note) -> Response<Clien
             proxy::json_error(StatusCode::BAD_REQUEST, "invalid_path", why).map(ClientBody::from)
         }
     }
+}
+
+/// `501`, as nginx answers it: a transfer coding under the chunking (`gzip, chunked`) that hyper
+/// does not decode, which the cell would never learn of once the body is chunked anew.
+#[cold]
+fn unsupported_request_coding(note: &mut Note) -> Response<ClientBody> {
+    note.error = Some("unsupported_transfer_coding: a transfer coding other than chunked".into());
+    proxy::json_error(StatusCode::NOT_IMPLEMENTED, "unsupported_transfer_coding", "only the chunked transfer coding is supported").map(ClientBody::from)
 }
 
 #[cold]
@@ -470,9 +484,13 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
     }
 }
 
-/// [`respond`], then the 404 delay when one is configured.
-async fn finish(st: &State, resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Response<ClientBody> {
-    let resp = respond(st, resp, path, scope);
+/// [`respond`], then the 404 delay when one is configured; `cell` sent `resp` (for the 502
+/// of an answer that cannot be forwarded).
+async fn finish(st: &Arc<State>, resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>, cell: usize, note: &mut Note) -> Response<ClientBody> {
+    let resp = match respond(st, resp, path, scope) {
+        Ok(r) => r,
+        Err(e) => return upstream_failure(st, cell, e, note),
+    };
     if let Some(delay) = not_found_delay(st, resp.status()) {
         tokio::time::sleep(delay).await;
     }
@@ -488,8 +506,9 @@ fn not_found_delay(st: &State, status: StatusCode) -> Option<Duration> {
     Some(Duration::from_micros(rand::rng().random_range(0..=max)))
 }
 
-/// Learns from the cell's `X-Gitlab-Cell-Cache` headers and strips internal headers.
-fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Response<ClientBody> {
+/// Learns from the cell's `X-Gitlab-Cell-Cache` headers and strips internal headers; an answer
+/// the router cannot forward as it means it (a transfer coding besides `chunked`) is an error.
+fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Result<Response<ClientBody>, ForwardError> {
     // The answer is the router's, in the router's HTTP version, whatever the cell spoke (RFC
     // 9110 §6.2: an intermediary sends its own version). hyper writes a response in the version
     // it carries: an HTTP/1.0 cell's answer without a length went to HTTP/1.1 clients as an
@@ -499,13 +518,16 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scop
     *resp.version_mut() = http::Version::HTTP_11;
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let found = proxy::scan(resp.headers(), proxy::Private::CellAnswers);
+    if found.transfer_encoding() && !proxy::only_chunked(resp.headers()) {
+        return Err(proxy::unsupported_coding("the cell's answer"));
+    }
     // Most responses carry neither a cache header nor a hop-by-hop one: one pass over the names
     // tells, and neither the lookup below nor the removal touches the map then.
     if found.private() {
         take_cache_headers(st, resp.headers(), path, scope);
     }
     proxy::sanitize_response(resp.headers_mut(), found, switching);
-    resp.map(ClientBody::Cell)
+    Ok(resp.map(ClientBody::Cell))
 }
 
 /// The cell's `X-Gitlab-Cell-Cache` headers: remembered when trusted, refused and counted
@@ -648,7 +670,7 @@ async fn misdirected(
     }
     let no_headers = Scope { cell: None, entry: None };
     let Some(replay) = replay else {
-        return finish(st, resp, path, no_headers).await;
+        return finish(st, resp, path, no_headers, d.cell, note).await;
     };
     let target = match owner.filter(|&o| o != d.cell) {
         Some(o) => Some(o),
@@ -663,7 +685,7 @@ async fn misdirected(
     };
     let target = match target {
         Some(t) if t != d.cell => t,
-        _ => return finish(st, resp, path, no_headers).await,
+        _ => return finish(st, resp, path, no_headers, d.cell, note).await,
     };
     drop(resp);
     note.retried = true;
@@ -671,7 +693,7 @@ async fn misdirected(
     // The owner's headers may narrow the entry the 421 re-pointed at it, nothing else.
     let repointed = owner.filter(|&o| o == target).and(d.entry.as_ref().map(Routed::path_exact));
     match proxy::send(st, &peer.timer, target, method, pq, replay.headers(), proxy::empty(), Some(&replay), crate::lazy_timer::now()).await {
-        Ok(r) => finish(st, r, path, Scope { cell: Some(target), entry: repointed }).await,
+        Ok(r) => finish(st, r, path, Scope { cell: Some(target), entry: repointed }, target, note).await,
         Err(e) => upstream_failure(st, target, e, note),
     }
 }

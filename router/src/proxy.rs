@@ -263,6 +263,27 @@ impl Found {
     pub fn private(self) -> bool {
         self.0 & PRIVATE_BIT != 0
     }
+
+    /// True when the map holds a `Transfer-Encoding` header.
+    pub fn transfer_encoding(self) -> bool {
+        self.0 & TRANSFER_ENCODING_BIT != 0
+    }
+}
+
+/// The message's `Transfer-Encoding` is `chunked` alone, the one coding hyper decodes (once its
+/// own checks have passed: a final `chunked`, one header). Any coding under it (`gzip, chunked`,
+/// valid HTTP/1.1: RFC 9112 §6.1) would stay on the body the router frames anew as plain
+/// `chunked`, and the other side would take the coded bytes for the content.
+#[cold]
+pub fn only_chunked(h: &HeaderMap) -> bool {
+    let mut values = h.get_all(http::header::TRANSFER_ENCODING).iter();
+    matches!((values.next(), values.next()), (Some(v), None) if v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// A message the router cannot forward for its transfer coding (see [`only_chunked`]).
+#[cold]
+pub fn unsupported_coding(whose: &str) -> ForwardError {
+    ForwardError::Other(format!("{whose} has a transfer coding other than chunked"))
 }
 
 /// One pass over the names, each matched as a string: the compiled `match` tells most names

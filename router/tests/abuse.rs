@@ -140,6 +140,9 @@ async fn smuggling_and_framing_probes_are_refused_or_reframed() {
         probe("Transfer-Encoding: chunked, identity", &p("Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"), &[400], 0),
         probe("Transfer-Encoding: identity", &p("Transfer-Encoding: identity\r\nContent-Length: 5\r\n\r\nhello"), &[400], 0),
         probe("Transfer-Encoding: xchunked", &p("Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n"), &[400], 0),
+        // A coding under the chunking (valid HTTP/1.1, RFC 9112 §6.1): re-chunked without it, the
+        // cell would take the still-compressed bytes for the body.
+        probe("Transfer-Encoding: gzip, chunked", &p("Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), &[400, 501], 0),
         probe("two Transfer-Encoding headers", &p("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n"), &[400], 0),
         probe("invalid chunk size", &p("Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"), &[400], 1),
         probe("chunk size overflow", &p("Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\nhello\r\n0\r\n\r\n"), &[400], 1),

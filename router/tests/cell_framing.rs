@@ -45,6 +45,8 @@ enum Framing {
     ConflictingLengths,
     /// Both `Content-Length` and `Transfer-Encoding: chunked`, the length a lie.
     LengthAndChunked,
+    /// `Transfer-Encoding: gzip, chunked`: a coding under the chunking.
+    CodedAnswer,
     /// A whole second answer right after the first's body, unasked, on a kept-alive connection:
     /// whoever's request goes next on that connection would get it (response smuggling).
     TrailingAnswer,
@@ -156,6 +158,13 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
             }
             Framing::LengthAndChunked => {
                 let reply = b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+                if s.write_all(reply).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Framing::CodedAnswer => {
+                let reply = b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ntransfer-encoding: gzip, chunked\r\n\r\n7\r\ngzipped\r\n0\r\n\r\n";
                 if s.write_all(reply).await.is_err() {
                     return;
                 }
@@ -419,14 +428,20 @@ async fn a_switch_nobody_asked_for_is_a_502_not_a_tunnel() {
 }
 
 /// Answers framed two ways at once (RFC 9112 §6.3): two `Content-Length`s that disagree are no
-/// answer (502, nothing of it passed on), and `Transfer-Encoding: chunked` beside a
-/// `Content-Length` is read as chunked, the length ignored, and the client gets the body once,
-/// framed once.
+/// answer (502, nothing of it passed on), nor is a coding under the chunking (`gzip, chunked`),
+/// and `Transfer-Encoding: chunked` beside a `Content-Length` is read as chunked, the length
+/// ignored, and the client gets the body once, framed once.
 #[tokio::test]
 async fn answers_framed_two_ways_are_refused_or_reframed() {
     let cell = raw_cell(Framing::ConflictingLengths).await;
     let router = router_for(&cell).await;
     assert_refused(&get_once(&router, "/group/project").await, "smuggled", "two lengths");
+    router.shutdown().await;
+
+    // A coding under the chunking cannot be passed on once the body is chunked anew: 502.
+    let cell = raw_cell(Framing::CodedAnswer).await;
+    let router = router_for(&cell).await;
+    assert_refused(&get_once(&router, "/group/project").await, "gzipped", "gzip, chunked");
     router.shutdown().await;
 
     let cell = raw_cell(Framing::LengthAndChunked).await;
