@@ -47,6 +47,11 @@ enum Framing {
     LengthAndChunked,
     /// `Transfer-Encoding: gzip, chunked`: a coding under the chunking.
     CodedAnswer,
+    /// Learn answers in HTTP/1.0 without a length (ended by closing the connection); forwarded
+    /// requests answered plainly.
+    LearnClosed,
+    /// Learn answers chunked, after a `103 Early Hints`; forwarded requests answered plainly.
+    LearnChunked,
     /// A whole second answer right after the first's body, unasked, on a kept-alive connection:
     /// whoever's request goes next on that connection would get it (response smuggling).
     TrailingAnswer,
@@ -109,8 +114,22 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
         if let Some(query) = target.strip_prefix("/api/v4/cells/learn?") {
             let path: String = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "path_info").map(|(_, v)| v.into_owned()).unwrap_or_default();
             let body = answer(&path, "cell_0", "default", true, false);
-            let reply = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            let reply = match framing {
+                Framing::LearnClosed => format!("HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{body}"),
+                Framing::LearnChunked => format!(
+                    "HTTP/1.1 103 Early Hints\r\nlink: </x>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+                    body.len() / 2,
+                    &body[..body.len() / 2],
+                    body.len() - body.len() / 2,
+                    &body[body.len() / 2..]
+                ),
+                _ => format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len()),
+            };
             let _ = s.write_all(reply.as_bytes()).await;
+            if matches!(framing, Framing::LearnClosed) {
+                let _ = s.shutdown().await;
+                return;
+            }
             continue;
         }
         forwarded.fetch_add(1, Ordering::SeqCst);
@@ -163,6 +182,12 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
                 }
                 continue;
             }
+            Framing::LearnClosed | Framing::LearnChunked => {
+                if s.write_all(b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 5\r\n\r\nhello").await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Framing::CodedAnswer => {
                 let reply = b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ntransfer-encoding: gzip, chunked\r\n\r\n7\r\ngzipped\r\n0\r\n\r\n";
                 if s.write_all(reply).await.is_err() {
@@ -198,7 +223,7 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
 
 async fn router_for(cell: &RawCell) -> cells_router::Running {
     let toml = format!(
-        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\n[[cells]]\nname = \"cell_0\"\nurl = \"http://{}\"\n",
+        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n[[cells]]\nname = \"cell_0\"\nurl = \"http://{}\"\n",
         cell.addr
     );
     let cfg = cells_router::Config::from_toml(&toml, &cells_router::Args::default()).unwrap();
@@ -472,4 +497,24 @@ async fn an_unasked_second_answer_reaches_no_client() {
         assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]), "request {round}: {}", show(&r.raw));
     }
     router.shutdown().await;
+}
+
+/// Learn answers framed as real servers may frame them — HTTP/1.0 ended by the cell's close, or
+/// chunked after a `103 Early Hints` — are read like any other: every request is routed by them
+/// and answered by its cell (the learn path's reader is the pooled client's, not a parser of
+/// its own).
+#[tokio::test]
+async fn learn_answers_in_other_framings_are_read_alike() {
+    for (name, framing) in [("HTTP/1.0, close-delimited", Framing::LearnClosed), ("chunked after 103", Framing::LearnChunked)] {
+        let cell = raw_cell(framing).await;
+        let router = router_for(&cell).await;
+        for round in 0..3 {
+            let r = get_once(&router, &format!("/group/project/-/merge_requests/{round}")).await;
+            assert_eq!((r.status, r.served_by(), r.body.as_slice()), (200, Some("cell_0"), &b"hello"[..]), "{name}, request {round}: {}", show(&r.raw));
+            // Routed by a learn answer the router read from this cell (not by a fallback).
+            assert!(r.trace().contains("learned_from=cell_0"), "{name}, request {round}: {}", r.trace());
+        }
+        assert_eq!(cell.forwarded.load(Ordering::SeqCst), 3, "{name}");
+        router.shutdown().await;
+    }
 }
