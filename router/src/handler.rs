@@ -19,7 +19,7 @@ use crate::learn::{LearnError, Outcome};
 use crate::proxy::{self, Body, ClientBody, ForwardError, Peer, UpstreamBody};
 use crate::trust::{self, TargetError};
 use crate::upstream::Resend;
-use crate::{session, State};
+use crate::{expect_continue, session, State};
 
 /// What the log line and trace header say about a request.
 #[derive(Default)]
@@ -153,14 +153,20 @@ pub fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> impl std:
             // A body-less request can be sent again (a 421's replay, the pool's resend): keep
             // the client's headers it was made from (see [`Replay`]).
             let replay = (!has_body).then(|| Replay { cfg: &st.cfg, peer, method: &method, pq, client: saved(&parts.headers), found });
+            // `Expect: 100-continue`: the body waits for the cell's own `100 Continue`.
+            let continue_gate = (has_body && expect_continue::expected(&parts.headers)).then(expect_continue::Gate::new);
             // The rest of `parts` (the target, extensions) is dropped here, not kept in the
             // future while the cell answers.
             let headers = proxy::upstream_headers(&st.cfg, { parts }.headers, found, peer, false);
-            let body = if has_body { body.boxed_unsync() } else { proxy::empty() };
+            let body = match (&continue_gate, has_body) {
+                (Some(gate), _) => expect_continue::GatedBody::new(body, gate.clone()).boxed_unsync(),
+                (None, true) => body.boxed_unsync(),
+                (None, false) => proxy::empty(),
+            };
             // A learn or a wait may have come between: the request timeout then starts now.
             let sent_at = if decision.at_once { now } else { crate::lazy_timer::now() };
             let resend = replay.as_ref().map(|r| r as &dyn Resend);
-            let resp = match proxy::send(st, &peer.timer, decision.cell, &method, pq, headers, body, resend, sent_at).await {
+            let resp = match proxy::send(st, &peer.timer, decision.cell, &method, pq, headers, body, resend, continue_gate, sent_at).await {
                 Ok(r) => r,
                 Err(e) => break 'route upstream_failure(st, decision.cell, e, note),
             };
@@ -692,7 +698,7 @@ async fn misdirected(
     note.cell = Some(target);
     // The owner's headers may narrow the entry the 421 re-pointed at it, nothing else.
     let repointed = owner.filter(|&o| o == target).and(d.entry.as_ref().map(Routed::path_exact));
-    match proxy::send(st, &peer.timer, target, method, pq, replay.headers(), proxy::empty(), Some(&replay), crate::lazy_timer::now()).await {
+    match proxy::send(st, &peer.timer, target, method, pq, replay.headers(), proxy::empty(), Some(&replay), None, crate::lazy_timer::now()).await {
         Ok(r) => finish(st, r, path, Scope { cell: Some(target), entry: repointed }, target, note).await,
         Err(e) => upstream_failure(st, target, e, note),
     }

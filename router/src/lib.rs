@@ -9,6 +9,7 @@ mod admin;
 pub mod breaker;
 pub mod cache;
 pub mod config;
+pub mod expect_continue;
 mod handler;
 pub mod json_log;
 pub mod lazy_timer;

@@ -436,12 +436,18 @@ pub fn send<'a>(
     headers: HeaderMap,
     body: Body,
     replay: Option<&'a dyn crate::upstream::Resend>,
+    continue_gate: Option<std::sync::Arc<crate::expect_continue::Gate>>,
     at: std::time::Instant,
 ) -> impl std::future::Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
     async move {
+        let mut req = request(method, path_and_query, headers, body);
+        if let Some(gate) = continue_gate {
+            // The cell's `100 Continue` lets the client's body go (see `expect_continue`).
+            gate.watch(&mut req);
+        }
         // Pinned here, handed to the timeout by reference: the exchange's future (the request,
         // the connection) is large, and moved into the timeout it was copied twice.
-        let exchange = std::pin::pin!(st.client.send_replayable(cell, request(method, path_and_query, headers, body), replay, at));
+        let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
         match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
             // A switch the request did not ask for (upgrades go through `send_upgrade`) is a
             // broken answer (RFC 9110 §15.2.2: a server switches only to a protocol the client

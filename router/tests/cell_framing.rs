@@ -47,9 +47,19 @@ enum Framing {
     LengthAndChunked,
     /// `Transfer-Encoding: gzip, chunked`: a coding under the chunking.
     CodedAnswer,
+    /// `100 Continue` when the request expects it (as Puma does), then the `Content-Length` body
+    /// read and echoed; kept alive.
+    ContinueThenEcho,
+    /// The `Content-Length` body read without any `100 Continue` (an HTTP/1.0-minded server),
+    /// then echoed; kept alive.
+    SilentEcho,
     /// Learn answers in HTTP/1.0 without a length (ended by closing the connection); forwarded
     /// requests answered plainly.
     LearnClosed,
+    /// Conditional requests (`If-None-Match`) answered `304` with the representation's
+    /// `Content-Length` and `ETag` and no body, HEAD with the `Content-Length` of the GET and
+    /// no body, anything else `200` with a body; kept alive (Rails' conditional GET and HEAD).
+    NotModified,
     /// Learn answers chunked, after a `103 Early Hints`; forwarded requests answered plainly.
     LearnChunked,
     /// A whole second answer right after the first's body, unasked, on a kept-alive connection:
@@ -182,8 +192,45 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
                 }
                 continue;
             }
+            Framing::NotModified => {
+                let head_lower = head.to_ascii_lowercase();
+                let reply: &[u8] = if head_lower.contains("if-none-match:") {
+                    b"HTTP/1.1 304 Not Modified\r\nx-served-by: cell_0\r\netag: W/\"abc\"\r\ncontent-length: 1234\r\n\r\n"
+                } else if head.starts_with("HEAD ") {
+                    b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\netag: W/\"abc\"\r\ncontent-length: 1234\r\n\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\netag: W/\"abc\"\r\ncontent-length: 5\r\n\r\nhello"
+                };
+                if s.write_all(reply).await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Framing::LearnClosed | Framing::LearnChunked => {
                 if s.write_all(b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: 5\r\n\r\nhello").await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Framing::ContinueThenEcho | Framing::SilentEcho => {
+                if matches!(framing, Framing::ContinueThenEcho)
+                    && head.to_ascii_lowercase().contains("expect: 100-continue")
+                    && s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err()
+                {
+                    return;
+                }
+                let len: usize = head.to_ascii_lowercase().lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
+                while buf.len() < len {
+                    let mut chunk = [0u8; 4096];
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let body: Vec<u8> = buf.drain(..len).collect();
+                let mut reply = format!("HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: {len}\r\n\r\n").into_bytes();
+                reply.extend_from_slice(&body);
+                if s.write_all(&reply).await.is_err() {
                     return;
                 }
                 continue;
@@ -515,6 +562,119 @@ async fn learn_answers_in_other_framings_are_read_alike() {
             assert!(r.trace().contains("learned_from=cell_0"), "{name}, request {round}: {}", r.trace());
         }
         assert_eq!(cell.forwarded.load(Ordering::SeqCst), 3, "{name}");
+        router.shutdown().await;
+    }
+}
+
+/// Rails' conditional GET and HEAD on one client connection: a `304` and a HEAD answer carry the
+/// representation's `Content-Length` and no body; each reaches the client as the cell sent it
+/// (status, `ETag`, length), without a body, and the connection goes on serving (a body expected
+/// after them would have cut it or made the next answer unreadable).
+#[tokio::test]
+async fn not_modified_and_head_answers_keep_the_connection() {
+    let cell = raw_cell(Framing::NotModified).await;
+    let router = router_for(&cell).await;
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    let ask = |method: &str, conditional: bool, n: usize| {
+        let condition = if conditional { "If-None-Match: W/\"abc\"\r\n" } else { "" };
+        format!("{method} /group/project/-/raw/main/{n} HTTP/1.1\r\nHost: gitlab.example\r\n{condition}\r\n")
+    };
+    let sequence = [("GET", true, 304u16), ("HEAD", false, 200), ("GET", false, 200), ("GET", true, 304), ("HEAD", false, 200), ("GET", false, 200)];
+    for (n, (method, conditional, want)) in sequence.into_iter().enumerate() {
+        c.write_all(ask(method, conditional, n).as_bytes()).await.unwrap();
+        // Read the head, then exactly the body this answer may have.
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut chunk)).await {
+                Ok(Ok(k)) if k > 0 => raw.extend_from_slice(&chunk[..k]),
+                other => panic!("request {n} ({method}): no answer ({other:?}): {}", show(&raw)),
+            }
+        };
+        let r = abuse_support::parse_response(&raw[..end]);
+        assert_eq!((r.status, r.served_by()), (want, Some("cell_0")), "request {n} ({method}): {}", r.head);
+        assert_eq!(r.header("etag"), Some("W/\"abc\""), "request {n} ({method}): {}", r.head);
+        let body_len = if want == 200 && method == "GET" { 5 } else { 0 };
+        if want == 304 || method == "HEAD" {
+            assert!(r.header("content-length").is_none_or(|v| v == "1234"), "request {n} ({method}): {}", r.head);
+        }
+        while raw.len() < end + body_len {
+            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut chunk)).await {
+                Ok(Ok(k)) if k > 0 => raw.extend_from_slice(&chunk[..k]),
+                other => panic!("request {n} ({method}): body cut ({other:?}): {}", show(&raw)),
+            }
+        }
+        assert_eq!(raw.len(), end + body_len, "request {n} ({method}): bytes beyond the answer: {}", show(&raw));
+    }
+    assert_eq!(cell.forwarded.load(Ordering::SeqCst), sequence.len());
+    router.shutdown().await;
+}
+
+/// curl's large upload: `Expect: 100-continue`, then the body only after `100 Continue`. A cell
+/// that refuses the upload at once (413) is answered to the client before the client sent a
+/// byte of its body: the router asks the client for the body only when the cell reads it.
+#[tokio::test]
+async fn an_upload_refused_before_its_body_is_never_asked_for() {
+    let cell = raw_cell(Framing::EarlyRefusal).await;
+    let router = router_for(&cell).await;
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    c.write_all(b"PUT /group/project/-/uploads/big HTTP/1.1\r\nHost: gitlab.example\r\nContent-Length: 10485760\r\nExpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    // The client waits for `100 Continue` (curl waits 1 s) and sends nothing meanwhile.
+    let r = read_all(&mut c, Duration::from_secs(3)).await;
+    let text = String::from_utf8_lossy(&r.raw);
+    assert!(!text.contains("100 Continue"), "the client was asked for a body the cell refused: {}", show(&r.raw));
+    assert_eq!((r.status, r.served_by()), (413, Some("cell_0")), "{}", show(&r.raw));
+    assert_eq!(r.body, b"too large");
+    router.shutdown().await;
+}
+
+/// The other two outcomes of `Expect: 100-continue`: a cell that sends `100 Continue` (Puma)
+/// has it relayed to the client at once, and the body the client then sends arrives whole; a
+/// cell that sends none and waits for the body gets it after [`cells_router::expect_continue::WAIT`],
+/// when the router asks the client for it (as curl would send it after its own wait).
+#[tokio::test]
+async fn an_expected_continue_comes_from_the_cell_or_after_the_wait() {
+    let wait = cells_router::expect_continue::WAIT;
+    for (name, framing) in [("a cell that continues", Framing::ContinueThenEcho), ("a silent cell", Framing::SilentEcho)] {
+        let cell = raw_cell(framing).await;
+        let router = router_for(&cell).await;
+        let mut c = TcpStream::connect(router.addr).await.unwrap();
+        for round in 0..2 {
+            let body = format!("upload number {round} of {name}");
+            let started = Instant::now();
+            c.write_all(
+                format!(
+                    "PUT /group/project/-/uploads/{round} HTTP/1.1\r\nHost: gitlab.example\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tokio::time::timeout(Duration::from_secs(5), c.read(&mut chunk)).await {
+                    Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+                    other => panic!("{name}, upload {round}: no 100 Continue ({other:?}): {}", show(&got)),
+                }
+            }
+            let waited = started.elapsed();
+            assert!(got.starts_with(b"HTTP/1.1 100 Continue\r\n"), "{name}, upload {round}: {}", show(&got));
+            match framing {
+                Framing::ContinueThenEcho => assert!(waited < wait / 2, "{name}, upload {round}: the cell's 100 took {waited:?}"),
+                _ => assert!(waited >= wait.mul_f64(0.9) && waited < wait * 3, "{name}, upload {round}: 100 after {waited:?}"),
+            }
+            c.write_all(body.as_bytes()).await.unwrap();
+            let (status, head, echoed) = read_response(&mut c).await;
+            assert_eq!((status, echoed), (200, body.into_bytes()), "{name}, upload {round}: {head}");
+        }
+        assert_eq!(cell.forwarded.load(Ordering::SeqCst), 2, "{name}");
         router.shutdown().await;
     }
 }
