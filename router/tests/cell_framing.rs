@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abuse_support::{read_all, show};
+use abuse_support::{read_all, read_exact_into, read_until, show};
 use common::answer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -104,16 +104,7 @@ async fn raw_cell(framing: Framing) -> RawCell {
 async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) {
     let mut buf = Vec::new();
     loop {
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 4096];
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
+        let Some(head_end) = read_until(&mut s, &mut buf, 0, b"\r\n\r\n").await else { return };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end);
         let target = head.split(' ').nth(1).unwrap_or("").to_string();
@@ -220,12 +211,8 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
                     return;
                 }
                 let len: usize = head.to_ascii_lowercase().lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
-                while buf.len() < len {
-                    let mut chunk = [0u8; 4096];
-                    match s.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if !read_exact_into(&mut s, &mut buf, len).await {
+                    return;
                 }
                 let body: Vec<u8> = buf.drain(..len).collect();
                 let mut reply = format!("HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: {len}\r\n\r\n").into_bytes();
@@ -294,53 +281,47 @@ fn assert_refused(r: &abuse_support::RawResponse, marker: &str, what: &str) {
 /// router's framings towards a client), leaving the connection open for the next.
 async fn read_response(c: &mut TcpStream) -> (u16, String, Vec<u8>) {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 65_536];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut more = async |buf: &mut Vec<u8>| -> bool {
-        match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), c.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => {
-                buf.extend_from_slice(&chunk[..n]);
-                true
-            }
-            _ => false,
-        }
-    };
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        assert!(more(&mut buf).await, "no complete head: {}", show(&buf));
-    };
+    let deadline = Instant::now() + READ_WAIT;
+    let head_end = read_to(c, &mut buf, 0, b"\r\n\r\n", deadline, "an answer's head").await;
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let mut rest = buf.split_off(head_end);
     let mut body = Vec::new();
+    let mut at = head_end;
     if head.contains("transfer-encoding: chunked") {
         loop {
-            let line_end = loop {
-                if let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                assert!(more(&mut rest).await, "chunked body cut: {} bytes so far", body.len());
-            };
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
-            while rest.len() < line_end + 2 + size + 2 {
-                assert!(more(&mut rest).await, "chunk cut: {} bytes so far", body.len());
-            }
-            body.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
-            rest.drain(..line_end + 2 + size + 2);
+            let line_end = read_to(c, &mut buf, at, b"\r\n", deadline, "a chunk's size line").await;
+            let size = usize::from_str_radix(std::str::from_utf8(&buf[at..line_end - 2]).unwrap().trim(), 16).unwrap();
+            let chunk_end = line_end + size + 2;
+            assert!(within(deadline, read_exact_into(c, &mut buf, chunk_end)).await, "chunk cut: {} bytes so far", body.len());
+            body.extend_from_slice(&buf[line_end..line_end + size]);
+            at = chunk_end;
             if size == 0 {
                 break;
             }
         }
     } else {
         let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map(|v| v.trim().parse().unwrap()).unwrap_or(0);
-        while rest.len() < len {
-            assert!(more(&mut rest).await, "body cut at {} of {len} bytes", rest.len());
-        }
-        body = rest[..len].to_vec();
+        assert!(within(deadline, read_exact_into(c, &mut buf, head_end + len)).await, "body cut at {} of {len} bytes", buf.len() - head_end);
+        body = buf[head_end..head_end + len].to_vec();
     }
     (status, head, body)
+}
+
+/// How long a test waits for what it reads off a connection.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+/// `read`'s answer when it completes by `deadline`; false when it times out first.
+async fn within(deadline: Instant, read: impl std::future::Future<Output = bool>) -> bool {
+    tokio::time::timeout_at(deadline.into(), read).await.unwrap_or(false)
+}
+
+/// [`read_until`] by `deadline`; panics naming `what` and showing what was read when the
+/// connection ends or the deadline passes first.
+async fn read_to(c: &mut (impl tokio::io::AsyncRead + Unpin), buf: &mut Vec<u8>, from: usize, needle: &[u8], deadline: Instant, what: &str) -> usize {
+    match tokio::time::timeout_at(deadline.into(), read_until(c, buf, from, needle)).await {
+        Ok(Some(end)) => end,
+        outcome => panic!("no {what} ({outcome:?}): {}", show(buf)),
+    }
 }
 
 /// A body that ends where the cell closes its connection reaches the client whole, framed for
@@ -399,13 +380,7 @@ async fn an_early_refusal_reaches_the_client_while_it_still_uploads() {
         sent
     });
     let mut raw = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !raw.windows(9).any(|w| w == b"too large") {
-        match tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(&chunk[..n]),
-            other => panic!("no answer after {:?} ({other:?}): {}", started.elapsed(), show(&raw)),
-        }
-    }
+    read_to(&mut rd, &mut raw, 0, b"too large", started + Duration::from_secs(10), "answer to the upload").await;
     let waited = started.elapsed();
     let response = abuse_support::parse_response(&raw);
     assert_eq!(response.status, 413, "{}", show(&raw));
@@ -584,16 +559,7 @@ async fn not_modified_and_head_answers_keep_the_connection() {
         c.write_all(ask(method, conditional, n).as_bytes()).await.unwrap();
         // Read the head, then exactly the body this answer may have.
         let mut raw = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let end = loop {
-            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut chunk)).await {
-                Ok(Ok(k)) if k > 0 => raw.extend_from_slice(&chunk[..k]),
-                other => panic!("request {n} ({method}): no answer ({other:?}): {}", show(&raw)),
-            }
-        };
+        let end = read_to(&mut c, &mut raw, 0, b"\r\n\r\n", Instant::now() + READ_WAIT, &format!("answer to request {n} ({method})")).await;
         let r = abuse_support::parse_response(&raw[..end]);
         assert_eq!((r.status, r.served_by()), (want, Some("cell_0")), "request {n} ({method}): {}", r.head);
         assert_eq!(r.header("etag"), Some("W/\"abc\""), "request {n} ({method}): {}", r.head);
@@ -601,12 +567,8 @@ async fn not_modified_and_head_answers_keep_the_connection() {
         if want == 304 || method == "HEAD" {
             assert!(r.header("content-length").is_none_or(|v| v == "1234"), "request {n} ({method}): {}", r.head);
         }
-        while raw.len() < end + body_len {
-            match tokio::time::timeout(Duration::from_secs(5), c.read(&mut chunk)).await {
-                Ok(Ok(k)) if k > 0 => raw.extend_from_slice(&chunk[..k]),
-                other => panic!("request {n} ({method}): body cut ({other:?}): {}", show(&raw)),
-            }
-        }
+        let whole = within(Instant::now() + READ_WAIT, read_exact_into(&mut c, &mut raw, end + body_len)).await;
+        assert!(whole, "request {n} ({method}): body cut: {}", show(&raw));
         assert_eq!(raw.len(), end + body_len, "request {n} ({method}): bytes beyond the answer: {}", show(&raw));
     }
     assert_eq!(cell.forwarded.load(Ordering::SeqCst), sequence.len());
@@ -657,13 +619,7 @@ async fn an_expected_continue_comes_from_the_cell_or_after_the_wait() {
             .await
             .unwrap();
             let mut got = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                match tokio::time::timeout(Duration::from_secs(5), c.read(&mut chunk)).await {
-                    Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
-                    other => panic!("{name}, upload {round}: no 100 Continue ({other:?}): {}", show(&got)),
-                }
-            }
+            read_to(&mut c, &mut got, 0, b"\r\n\r\n", started + READ_WAIT, &format!("100 Continue for {name}, upload {round}")).await;
             let waited = started.elapsed();
             assert!(got.starts_with(b"HTTP/1.1 100 Continue\r\n"), "{name}, upload {round}: {}", show(&got));
             match framing {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cells_learn::{routes, Classifier, ClassifyError, EntityKind, Learner, Rules};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::LearnReply;
@@ -254,8 +254,9 @@ impl RawCell {
     }
 }
 
-/// Reads from `s` into `buf` until `buf[from..]` holds `needle`; returns its end offset.
-async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, from: usize, needle: &[u8]) -> Option<usize> {
+/// Reads from `s` into `buf` until `buf[from..]` holds `needle`; returns its end offset (None:
+/// `s` ended first).
+pub async fn read_until(s: &mut (impl AsyncRead + Unpin), buf: &mut Vec<u8>, from: usize, needle: &[u8]) -> Option<usize> {
     loop {
         if let Some(i) = buf[from..].windows(needle.len()).position(|w| w == needle) {
             return Some(from + i + needle.len());
@@ -268,7 +269,8 @@ async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, from: usize, needle: &
     }
 }
 
-async fn read_exact_into(s: &mut TcpStream, buf: &mut Vec<u8>, want: usize) -> bool {
+/// Reads from `s` into `buf` until it holds `want` bytes; false when `s` ended first.
+pub async fn read_exact_into(s: &mut (impl AsyncRead + Unpin), buf: &mut Vec<u8>, want: usize) -> bool {
     while buf.len() < want {
         let mut chunk = [0u8; 8192];
         match s.read(&mut chunk).await {
