@@ -100,4 +100,24 @@ RSpec.describe "curl uploads through the router", :e2e do
     expect(records_for(@cell_b, path).size).to eq(1)
     expect(records_for(@cell_a, path)).to be_empty
   end
+
+  # An upload slower than the request timeout (a large push, LFS object or artifact on a slow
+  # link): the timeout bounds the cell's silence, not the upload. Here 600 KB at 150 KB/s, ~4 s,
+  # through a router whose request timeout is 1 s: it used to be cut with a 504 after 1 s.
+  it "an upload that takes longer than the request timeout arrives whole, once" do
+    router = E2E::Router.new(name: "router_curl_slow", port: E2E.free_port, log: File.join(@tmp, "router_slow.log"), cells: @cells,
+                             default_cell: "cell_b", dir: @tmp, bin: File.join(@tmp, "cells-router"), timeouts: { "request" => "1s" })
+    router.start
+    router.wait_until_ready
+    file, sha = random_file("slow.bin", 600 * 1024)
+    path = "/bravo/project/-/uploads/slow"
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    out, = curl("--limit-rate", "150K", "-T", file, "http://127.0.0.1:#{router.port}#{path}")
+    took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    expect(took).to be > 2.0
+    expect(JSON.parse(out)).to include("method" => "PUT", "bytes" => 600 * 1024, "sha256" => sha)
+    expect(records_for(@cell_b, path).size).to eq(1)
+  ensure
+    router&.stop
+  end
 end

@@ -72,25 +72,25 @@ impl Gate {
 }
 
 /// A client's body that is not read before its [`Gate`] opens or [`WAIT`] has passed.
-pub struct GatedBody {
-    inner: Incoming,
+pub struct GatedBody<B = Incoming> {
+    inner: B,
     gate: Arc<Gate>,
     /// Started when hyper first asks for the body (right after the head was written).
     wait: Option<Pin<Box<tokio::time::Sleep>>>,
     open: bool,
 }
 
-impl GatedBody {
-    pub fn new(inner: Incoming, gate: Arc<Gate>) -> GatedBody {
+impl<B> GatedBody<B> {
+    pub fn new(inner: B, gate: Arc<Gate>) -> GatedBody<B> {
         GatedBody { inner, gate, wait: None, open: false }
     }
 }
 
-impl HttpBody for GatedBody {
+impl<B: HttpBody<Data = Bytes> + Unpin> HttpBody for GatedBody<B> {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = B::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.get_mut();
         if !this.open {
             if !this.gate.is_open() {

@@ -103,6 +103,21 @@ impl LazyTimer {
         })
         .await
     }
+
+    /// `fut`, unless the deadline `deadline()` says passes first; the deadline may move later
+    /// while `fut` runs (a request body's progress, see [`crate::body_progress`]). It is read
+    /// at each poll, so also when the timer fires at a deadline since moved on: then the timer
+    /// is re-armed to the new one.
+    pub async fn timeout_by<F: Future>(&self, deadline: impl Fn() -> Instant, fut: F) -> Result<F::Output, Elapsed> {
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Ok(v));
+            }
+            self.poll_until(deadline(), cx).map(|()| Err(Elapsed))
+        })
+        .await
+    }
 }
 
 /// The time on tokio's clock (the same as `Instant::now()` except in tests with paused time).
@@ -242,6 +257,26 @@ mod tests {
             s.await;
             let waited = start.elapsed();
             assert!(waited >= Duration::from_secs(3) && waited < Duration::from_millis(3010), "{waited:?}");
+        });
+    }
+
+    #[test]
+    fn a_moving_deadline_fires_at_where_it_last_moved_to() {
+        paused().block_on(async {
+            let t = LazyTimer::new();
+            let start = tokio::time::Instant::now();
+            let deadline = std::sync::Mutex::new(now() + Duration::from_secs(1));
+            // Moved 1 s later every 800 ms for 4 s (an upload's frames), then left alone.
+            let mover = async {
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    *deadline.lock().unwrap() = now() + Duration::from_secs(1);
+                }
+                std::future::pending::<()>().await
+            };
+            assert_eq!(t.timeout_by(|| *deadline.lock().unwrap(), mover).await, Err(Elapsed));
+            let waited = start.elapsed();
+            assert!(waited >= Duration::from_secs(5) && waited < Duration::from_millis(5010), "{waited:?}");
         });
     }
 

@@ -6,6 +6,7 @@
 //! address; the binary in `main.rs` only parses flags, sets up logging and waits for signals.
 
 mod admin;
+pub mod body_progress;
 pub mod breaker;
 pub mod cache;
 pub mod config;

@@ -392,6 +392,9 @@ pub enum ForwardError {
     /// The client's own request body broke off or was malformed (bad chunked framing, the
     /// client gone mid-body) while it streamed to the cell: the client's fault, not the cell's.
     ClientBody(String),
+    /// The client stopped sending its body mid-way for `timeouts.request` (hyper asked for more
+    /// and got nothing): the client's fault, answered `408` (see [`crate::body_progress`]).
+    ClientBodyTimeout,
 }
 
 /// True when hyper's client failed because the request body it was streaming — the client's
@@ -437,6 +440,7 @@ pub fn send<'a>(
     body: Body,
     replay: Option<&'a dyn crate::upstream::Resend>,
     continue_gate: Option<std::sync::Arc<crate::expect_continue::Gate>>,
+    progress: Option<std::sync::Arc<crate::body_progress::Progress>>,
     at: std::time::Instant,
 ) -> impl std::future::Future<Output = Result<Response<UpstreamBody>, ForwardError>> + 'a {
     async move {
@@ -448,13 +452,17 @@ pub fn send<'a>(
         // Pinned here, handed to the timeout by reference: the exchange's future (the request,
         // the connection) is large, and moved into the timeout it was copied twice.
         let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
-        match timer.timeout_at(at + st.cfg.request_timeout, exchange).await {
+        // With a body, the timeout runs from the body's last move (see `body_progress`).
+        let deadline = || progress.as_ref().map_or(at, |p| p.last_moved()) + st.cfg.request_timeout;
+        match timer.timeout_by(deadline, exchange).await {
             // A switch the request did not ask for (upgrades go through `send_upgrade`) is a
             // broken answer (RFC 9110 §15.2.2: a server switches only to a protocol the client
             // named): forwarded, the client would have got a `101` with nothing behind it. The
             // connection is dropped with the answer, not pooled.
             Ok(Ok(resp)) if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS => Err(unasked_switch()),
             Ok(Ok(resp)) => Ok(resp),
+            // Whose silence it was: a client that stopped sending its body is not the cell's.
+            Err(_) if progress.is_some_and(|p| p.waiting() == crate::body_progress::Waiting::Client) => Err(ForwardError::ClientBodyTimeout),
             Err(_) => Err(ForwardError::Timeout),
             Ok(Err(e)) => Err(forward_error(e)),
         }
