@@ -120,4 +120,24 @@ RSpec.describe "curl uploads through the router", :e2e do
   ensure
     router&.stop
   end
+
+  # A cell whose worker hangs mid-download (64 KiB streamed, then silence): with `response_idle`
+  # at 1 s curl sees the transfer cut (exit 18, "transfer closed with outstanding read data")
+  # after about a second (without the cut it waited out the worker's 8 s and got the rest).
+  it "a download whose cell stalls halfway is cut after response_idle" do
+    router = E2E::Router.new(name: "router_curl_stall", port: E2E.free_port, log: File.join(@tmp, "router_stall.log"), cells: @cells,
+                             default_cell: "cell_b", dir: @tmp, bin: File.join(@tmp, "cells-router"), timeouts: { "response_idle" => "1s" })
+    router.start
+    router.wait_until_ready
+    file = File.join(@tmp, "stalled.bin")
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    _, err, status = Open3.capture3("curl", "--silent", "--show-error", "--max-time", "20", "-o", file,
+                                    "http://127.0.0.1:#{router.port}/bravo/project/-/stalled-download")
+    took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    expect(status.exitstatus).to eq(18), "curl: #{err}"
+    expect(took).to be_between(0.8, 10)
+    expect(File.size(file)).to eq(64 * 1024)
+  ensure
+    router&.stop
+  end
 end

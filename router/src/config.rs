@@ -208,8 +208,22 @@ struct TimeoutSection {
     #[serde(with = "humantime_serde")]
     header_read: Duration,
     #[serde(with = "humantime_serde")]
+    response_idle: Duration,
+    #[serde(with = "humantime_serde")]
+    client_write: Duration,
+    #[serde(with = "humantime_serde")]
     shutdown: Duration,
 }
+
+/// How long a cell's answer may stop mid-body before it is cut: GitLab's bundled nginx allows
+/// as long between two reads from Workhorse (`nginx['proxy_read_timeout']`, 3600 s), long enough
+/// for any stream that moves at all (git's sideband keep-alives come every 5 s), while a hung
+/// worker no longer holds its client's connection for ever.
+pub const DEFAULT_RESPONSE_IDLE: Duration = Duration::from_secs(3600);
+
+/// How long a client may take no byte of its answer before it is disconnected: nginx's
+/// `send_timeout` default (see [`crate::client_write`]).
+pub const DEFAULT_CLIENT_WRITE: Duration = Duration::from_secs(60);
 
 impl Default for TimeoutSection {
     fn default() -> Self {
@@ -218,6 +232,8 @@ impl Default for TimeoutSection {
             learn: Duration::from_secs(2),
             request: Duration::from_secs(60),
             header_read: Duration::from_secs(30),
+            response_idle: DEFAULT_RESPONSE_IDLE,
+            client_write: DEFAULT_CLIENT_WRITE,
             shutdown: Duration::from_secs(30),
         }
     }
@@ -332,6 +348,10 @@ pub struct Config {
     pub learn_timeout: Duration,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// The longest a cell's answer may stop mid-body before it is cut (`timeouts.response_idle`).
+    pub response_idle_timeout: Duration,
+    /// The longest a write to a client may stay blocked (`timeouts.client_write`).
+    pub client_write_timeout: Duration,
     pub shutdown_timeout: Duration,
     pub not_found_delay_max: Duration,
     pub session_cookie_name: String,
@@ -674,6 +694,8 @@ impl Config {
             learn_timeout: nonzero("timeouts.learn", file.timeouts.learn)?,
             request_timeout: nonzero("timeouts.request", file.timeouts.request)?,
             header_read_timeout: nonzero("timeouts.header_read", file.timeouts.header_read)?,
+            response_idle_timeout: nonzero("timeouts.response_idle", file.timeouts.response_idle)?,
+            client_write_timeout: nonzero("timeouts.client_write", file.timeouts.client_write)?,
             shutdown_timeout: file.timeouts.shutdown,
             not_found_delay_max: file.not_found_delay.max,
             session_cookie_name: cookie_name,
@@ -734,6 +756,16 @@ mod tests {
         assert!(!err(&format!("{BASE}\nbogus = 1\n")).contains('\n'));
         assert!(err(&format!("{BASE}\n[upstream]\nidle_timeout = \"0s\"\n")).contains("upstream.idle_timeout must be greater than zero"));
         assert!(err(&format!("{BASE}\n[upstream]\nidle = \"1s\"\n")).contains("idle"));
+        assert!(err(&format!("{BASE}\n[timeouts]\nresponse_idle = \"0s\"\n")).contains("timeouts.response_idle must be greater than zero"));
+        assert!(err(&format!("{BASE}\n[timeouts]\nclient_write = \"0s\"\n")).contains("timeouts.client_write must be greater than zero"));
+    }
+
+    #[test]
+    fn response_idle_defaults_to_gitlabs_nginx_read_timeout() {
+        assert_eq!(Config::from_toml(BASE, &Args::default()).unwrap().response_idle_timeout, Duration::from_secs(3600));
+        assert_eq!(Config::from_toml(BASE, &Args::default()).unwrap().client_write_timeout, Duration::from_secs(60), "nginx's send_timeout");
+        let file = format!("{BASE}\n[timeouts]\nresponse_idle = \"90s\"\n");
+        assert_eq!(Config::from_toml(&file, &Args::default()).unwrap().response_idle_timeout, Duration::from_secs(90));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 use rand::RngExt;
 
+use crate::answer_idle::IdleWatch;
 use crate::body_progress::{Progress, ProgressBody};
 use crate::cache::{CacheResult, Entry, Lookup};
 use crate::learn::{LearnError, Outcome};
@@ -179,7 +180,7 @@ pub fn handle(conn: Arc<crate::Connection>, req: Request<Incoming>) -> impl std:
             }
             // `finish` written out: the response is not moved into another future on the
             // common path.
-            let resp = match respond(st, resp, path, decision.scope()) {
+            let resp = match respond(st, peer, resp, path, decision.scope()) {
                 Ok(r) => r,
                 Err(e) => break 'route upstream_failure(st, decision.cell, e, note),
             };
@@ -216,7 +217,7 @@ async fn upgrade(
     let headers = proxy::upstream_headers(&st.cfg, parts.headers, found, peer, true);
     let up = proxy::request(&parts.method, pq, headers, body.boxed_unsync());
     match proxy::send_upgrade(st, decision.cell, up, client_side).await {
-        Ok(resp) => finish(st, resp, path, decision.scope(), decision.cell, note).await,
+        Ok(resp) => finish(st, peer, resp, path, decision.scope(), decision.cell, note).await,
         Err(e) => upstream_failure(st, decision.cell, e, note),
     }
 }
@@ -496,8 +497,16 @@ fn from_outcome(st: &State, o: Outcome, headers: &HeaderMap, note: &mut Note) ->
 
 /// [`respond`], then the 404 delay when one is configured; `cell` sent `resp` (for the 502
 /// of an answer that cannot be forwarded).
-async fn finish(st: &Arc<State>, resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>, cell: usize, note: &mut Note) -> Response<ClientBody> {
-    let resp = match respond(st, resp, path, scope) {
+async fn finish(
+    st: &Arc<State>,
+    peer: &Peer,
+    resp: Response<UpstreamBody>,
+    path: &str,
+    scope: Scope<'_>,
+    cell: usize,
+    note: &mut Note,
+) -> Response<ClientBody> {
+    let resp = match respond(st, peer, resp, path, scope) {
         Ok(r) => r,
         Err(e) => return upstream_failure(st, cell, e, note),
     };
@@ -518,7 +527,7 @@ fn not_found_delay(st: &State, status: StatusCode) -> Option<Duration> {
 
 /// Learns from the cell's `X-Gitlab-Cell-Cache` headers and strips internal headers; an answer
 /// the router cannot forward as it means it (a transfer coding besides `chunked`) is an error.
-fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Result<Response<ClientBody>, ForwardError> {
+fn respond(st: &State, peer: &Peer, mut resp: Response<UpstreamBody>, path: &str, scope: Scope<'_>) -> Result<Response<ClientBody>, ForwardError> {
     // The answer is the router's, in the router's HTTP version, whatever the cell spoke (RFC
     // 9110 §6.2: an intermediary sends its own version). hyper writes a response in the version
     // it carries: an HTTP/1.0 cell's answer without a length went to HTTP/1.1 clients as an
@@ -537,7 +546,7 @@ fn respond(st: &State, mut resp: Response<UpstreamBody>, path: &str, scope: Scop
         take_cache_headers(st, resp.headers(), path, scope);
     }
     proxy::sanitize_response(resp.headers_mut(), found, switching);
-    Ok(resp.map(ClientBody::Cell))
+    Ok(resp.map(|body| ClientBody::Cell(body, IdleWatch::new(peer.timer.clone(), st.cfg.response_idle_timeout))))
 }
 
 /// The cell's `X-Gitlab-Cell-Cache` headers: remembered when trusted, refused and counted
@@ -684,7 +693,7 @@ async fn misdirected(
     }
     let no_headers = Scope { cell: None, entry: None };
     let Some(replay) = replay else {
-        return finish(st, resp, path, no_headers, d.cell, note).await;
+        return finish(st, peer, resp, path, no_headers, d.cell, note).await;
     };
     let target = match owner.filter(|&o| o != d.cell) {
         Some(o) => Some(o),
@@ -699,7 +708,7 @@ async fn misdirected(
     };
     let target = match target {
         Some(t) if t != d.cell => t,
-        _ => return finish(st, resp, path, no_headers, d.cell, note).await,
+        _ => return finish(st, peer, resp, path, no_headers, d.cell, note).await,
     };
     drop(resp);
     note.retried = true;
@@ -707,7 +716,7 @@ async fn misdirected(
     // The owner's headers may narrow the entry the 421 re-pointed at it, nothing else.
     let repointed = owner.filter(|&o| o == target).and(d.entry.as_ref().map(Routed::path_exact));
     match proxy::send(st, &peer.timer, target, method, pq, replay.headers(), proxy::empty(), Some(&replay), None, None, crate::lazy_timer::now()).await {
-        Ok(r) => finish(st, r, path, Scope { cell: Some(target), entry: repointed }, target, note).await,
+        Ok(r) => finish(st, peer, r, path, Scope { cell: Some(target), entry: repointed }, target, note).await,
         Err(e) => upstream_failure(st, target, e, note),
     }
 }

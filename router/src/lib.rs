@@ -6,9 +6,11 @@
 //! address; the binary in `main.rs` only parses flags, sets up logging and waits for signals.
 
 mod admin;
+pub mod answer_idle;
 pub mod body_progress;
 pub mod breaker;
 pub mod cache;
+pub mod client_write;
 pub mod config;
 pub mod expect_continue;
 mod handler;
@@ -199,8 +201,10 @@ pub async fn serve(listener: TcpListener, st: Arc<State>, shutdown: impl Future<
         // handler) without touching tokio's timer wheel per request.
         let mut conn_http = http.clone();
         conn_http.timer(lazy_timer::HyperTimer(connection.peer.timer.clone()));
+        // A client that stops taking its answer is let go (see `client_write`).
+        let io = client_write::WriteTimeout::new(stream, connection.peer.timer.clone(), st.cfg.client_write_timeout);
         let svc = service_fn(move |req| handler::handle(connection.clone(), req));
-        let conn = conn_http.serve_connection(TokioIo::new(stream), svc).with_upgrades();
+        let conn = conn_http.serve_connection(TokioIo::new(io), svc).with_upgrades();
         let mut drain = drain_rx.clone();
         let draining = draining.clone();
         tokio::spawn(async move {

@@ -16,6 +16,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 
+use crate::answer_idle::IdleWatch;
 use crate::config::Config;
 use crate::lazy_timer::LazyTimer;
 use crate::trust;
@@ -31,9 +32,14 @@ pub type Client = crate::upstream::Pool;
 /// router's own answers) boxed. Most responses are a cell's: boxing each one cost an
 /// allocation and a dynamic call per frame, for the rare router-made answer.
 pub enum ClientBody {
-    Cell(UpstreamBody),
+    /// A cell's body, cut if it stops for `timeouts.response_idle` (see [`crate::answer_idle`]).
+    Cell(UpstreamBody, IdleWatch),
     Router(Body),
 }
+
+/// What a client's answer body fails with: the cell's connection failing, or the cell going
+/// silent mid-body ([`crate::answer_idle::Stalled`]). Either way hyper cuts the answer.
+pub type ClientBodyError = Box<dyn std::error::Error + Send + Sync>;
 
 impl From<Body> for ClientBody {
     fn from(b: Body) -> ClientBody {
@@ -43,26 +49,43 @@ impl From<Body> for ClientBody {
 
 impl hyper::body::Body for ClientBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ClientBodyError;
 
-    fn poll_frame(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, ClientBodyError>>> {
+        use std::task::Poll;
         // Both variants are Unpin (hyper's `Incoming`, a pinned box).
         match self.get_mut() {
-            ClientBody::Cell(b) => std::pin::Pin::new(b).poll_frame(cx),
-            ClientBody::Router(b) => std::pin::Pin::new(b).poll_frame(cx),
+            ClientBody::Cell(b, idle) => match std::pin::Pin::new(&mut *b).poll_frame(cx) {
+                Poll::Ready(frame) => {
+                    idle.moved();
+                    Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::from)))
+                }
+                Poll::Pending => match idle.poll_stalled(cx) {
+                    Poll::Ready(stalled) => {
+                        // The cell's connection goes with the body, not back to the pool.
+                        b.abandon();
+                        Poll::Ready(Some(Err(stalled.into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                },
+            },
+            ClientBody::Router(b) => std::pin::Pin::new(b).poll_frame(cx).map(|frame| frame.map(|f| f.map_err(ClientBodyError::from))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ClientBody::Cell(b) => b.is_end_stream(),
+            ClientBody::Cell(b, _) => b.is_end_stream(),
             ClientBody::Router(b) => b.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         match self {
-            ClientBody::Cell(b) => b.size_hint(),
+            ClientBody::Cell(b, _) => b.size_hint(),
             ClientBody::Router(b) => b.size_hint(),
         }
     }
@@ -453,7 +476,11 @@ pub fn send<'a>(
         // the connection) is large, and moved into the timeout it was copied twice.
         let exchange = std::pin::pin!(st.client.send_replayable(cell, req, replay, at));
         // With a body, the timeout runs from the body's last move (see `body_progress`).
-        let deadline = || progress.as_ref().map_or(at, |p| p.last_moved()) + st.cfg.request_timeout;
+        let fixed = at + st.cfg.request_timeout;
+        let deadline = || match &progress {
+            None => fixed,
+            Some(p) => p.last_moved() + st.cfg.request_timeout,
+        };
         match timer.timeout_by(deadline, exchange).await {
             // A switch the request did not ask for (upgrades go through `send_upgrade`) is a
             // broken answer (RFC 9110 §15.2.2: a server switches only to a protocol the client

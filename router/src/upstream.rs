@@ -243,6 +243,11 @@ impl UpstreamBody {
         UpstreamBody { inner, checkin: None }
     }
 
+    /// The body will not be read to its end: its connection is not pooled again.
+    pub fn abandon(&mut self) {
+        self.checkin = None;
+    }
+
     fn release(&mut self) {
         if let Some(c) = self.checkin.take() {
             c.idle.checkin(c.cell, c.sender);

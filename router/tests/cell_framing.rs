@@ -38,6 +38,12 @@ enum Framing {
     /// A `200` whose body the cell stops sending a third of the way in, then closes: framed by
     /// `Content-Length` (false) or chunked (true).
     CutShort { chunked: bool },
+    /// A `200` whose body the cell stops sending a third of the way in, keeping the connection
+    /// open and silent (a hung worker): framed by `Content-Length` (false) or chunked (true).
+    Stalls { chunked: bool },
+    /// A chunked `200` whose body comes in ten pieces 100 ms apart (a slow stream that keeps
+    /// moving), then its last chunk; kept alive.
+    Trickle,
     /// `101 Switching Protocols` to a request that asked for no upgrade, then bytes that are no
     /// HTTP at all.
     UnaskedSwitch,
@@ -168,6 +174,26 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
                 let _ = s.write_all(third).await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            Framing::Stalls { chunked } => {
+                let body = big_body();
+                let head = if chunked {
+                    format!("HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n", body.len())
+                } else {
+                    format!("HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ncontent-length: {}\r\n\r\n", body.len())
+                };
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body[..body.len() / 3]).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            Framing::Trickle => {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nx-served-by: cell_0\r\ntransfer-encoding: chunked\r\n\r\n").await;
+                for i in 0..10u8 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let _ = s.write_all(format!("3\r\nab{i}\r\n").as_bytes()).await;
+                }
+                let _ = s.write_all(b"0\r\n\r\n").await;
+                continue;
+            }
             Framing::UnaskedSwitch => {
                 let _ = s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: raw\r\n\r\n\x00\x01binary stream").await;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -256,8 +282,13 @@ async fn serve(mut s: TcpStream, framing: Framing, forwarded: Arc<AtomicUsize>) 
 }
 
 async fn router_for(cell: &RawCell) -> cells_router::Running {
+    router_with(cell, "").await
+}
+
+/// [`router_for`] with `extra` TOML sections (before the cells).
+async fn router_with(cell: &RawCell, extra: &str) -> cells_router::Running {
     let toml = format!(
-        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n[[cells]]\nname = \"cell_0\"\nurl = \"http://{}\"\n",
+        "name = \"router_test\"\nlisten = \"127.0.0.1:0\"\ninternal_listen = \"127.0.0.1:0\"\ndefault_cell = \"cell_0\"\ntrace_header = true\n{extra}\n[[cells]]\nname = \"cell_0\"\nurl = \"http://{}\"\n",
         cell.addr
     );
     let cfg = cells_router::Config::from_toml(&toml, &cells_router::Args::default()).unwrap();
@@ -459,6 +490,50 @@ async fn an_answer_cut_by_its_cell_reaches_the_client_visibly_cut() {
         assert!(r.raw.len() < total, "{name}: more bytes than the cell sent");
         router.shutdown().await;
     }
+}
+
+/// A cell that stops mid-answer and stays silent (a hung worker) does not hold its client for
+/// ever: after `timeouts.response_idle` without a byte the answer is cut as a cell's own cut
+/// would be (short of its length, or without its last chunk, and the connection closed).
+#[tokio::test]
+async fn an_answer_that_stalls_is_cut_after_the_idle_timeout() {
+    for chunked in [false, true] {
+        let name = if chunked { "chunked" } else { "Content-Length" };
+        let cell = raw_cell(Framing::Stalls { chunked }).await;
+        let router = router_with(&cell, "[timeouts]\nresponse_idle = \"300ms\"\n").await;
+        let mut c = TcpStream::connect(router.addr).await.unwrap();
+        c.write_all(b"GET /group/project/-/archive/main.zip HTTP/1.1\r\nHost: gitlab.example\r\n\r\n").await.unwrap();
+        let started = Instant::now();
+        let r = read_all(&mut c, Duration::from_secs(5)).await;
+        let took = started.elapsed();
+        assert!(r.closed, "{name}: the client's connection is still open after {took:?}");
+        assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(2), "{name}: cut after {took:?}");
+        assert_eq!(r.status, 200, "{name}: {}", r.head);
+        if chunked {
+            assert!(!r.raw.ends_with(b"0\r\n\r\n"), "{name}: the cut answer was given its last chunk");
+        } else {
+            let end = r.raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert!(r.raw.len() - end < big_body().len(), "{name}: the client got the whole length");
+        }
+        router.shutdown().await;
+    }
+}
+
+/// A slow answer that keeps moving (ten pieces 100 ms apart, a second in all) is not cut by a
+/// 300 ms idle timeout, and the connection serves on.
+#[tokio::test]
+async fn a_slow_answer_that_keeps_moving_is_not_cut() {
+    let cell = raw_cell(Framing::Trickle).await;
+    let router = router_with(&cell, "[timeouts]\nresponse_idle = \"300ms\"\n").await;
+    let mut c = TcpStream::connect(router.addr).await.unwrap();
+    for round in 0..2 {
+        c.write_all(b"GET /group/project/-/jobs/1/trace HTTP/1.1\r\nHost: gitlab.example\r\n\r\n").await.unwrap();
+        let (status, _, body) = read_response(&mut c).await;
+        assert_eq!(status, 200, "round {round}");
+        let want: String = (0..10).map(|i| format!("ab{i}")).collect();
+        assert_eq!(String::from_utf8_lossy(&body), want, "round {round}");
+    }
+    router.shutdown().await;
 }
 
 /// A cell answering `101` to a request that asked for no upgrade gets no tunnel: the client

@@ -134,9 +134,23 @@ module GitCell
     end
   end
 
+  # A download whose worker hangs halfway (`GET .../-/stalled-download`): the first 64 KiB are
+  # streamed, then nothing for 8 s (the router's `response_idle` must cut it first).
+  class StalledDownload
+    PART = ("0123456789abcdef" * 4096).freeze
+
+    def each
+      yield PART
+      sleep 8
+      yield PART
+    end
+  end
+
   # Reads the body; answers its size and digest (of the `file` part for multipart forms).
   class Uploads
     def call(env)
+      return [200, { "content-type" => "application/octet-stream" }, StalledDownload.new] if env["PATH_INFO"].end_with?("/-/stalled-download")
+
       req = Rack::Request.new(env)
       answer = { "method" => env["REQUEST_METHOD"], "path" => env["PATH_INFO"], "expect" => env["HTTP_EXPECT"] }
       if req.media_type == "multipart/form-data"
