@@ -35,6 +35,16 @@ RSpec.describe "curl uploads through the router", :e2e do
     [path, Digest::SHA256.hexdigest(data)]
   end
 
+  # A second router before the same cells with its own `timeouts` (the caller stops it), started
+  # and ready.
+  def extra_router(name, timeouts)
+    router = E2E::Router.new(name: name, port: E2E.free_port, log: File.join(@tmp, "#{name}.log"), cells: @cells,
+                             default_cell: "cell_b", dir: @tmp, bin: File.join(@tmp, "cells-router"), timeouts: timeouts)
+    router.start
+    router.wait_until_ready
+    router
+  end
+
   def records_for(cell, path)
     cell.records.select { |r| r["path"] == path }
   end
@@ -105,10 +115,7 @@ RSpec.describe "curl uploads through the router", :e2e do
   # link): the timeout bounds the cell's silence, not the upload. Here 600 KB at 150 KB/s, ~4 s,
   # through a router whose request timeout is 1 s: it used to be cut with a 504 after 1 s.
   it "an upload that takes longer than the request timeout arrives whole, once" do
-    router = E2E::Router.new(name: "router_curl_slow", port: E2E.free_port, log: File.join(@tmp, "router_slow.log"), cells: @cells,
-                             default_cell: "cell_b", dir: @tmp, bin: File.join(@tmp, "cells-router"), timeouts: { "request" => "1s" })
-    router.start
-    router.wait_until_ready
+    router = extra_router("router_curl_slow", "request" => "1s")
     file, sha = random_file("slow.bin", 600 * 1024)
     path = "/bravo/project/-/uploads/slow"
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
@@ -125,10 +132,7 @@ RSpec.describe "curl uploads through the router", :e2e do
   # at 1 s curl sees the transfer cut (exit 18, "transfer closed with outstanding read data")
   # after about a second (without the cut it waited out the worker's 8 s and got the rest).
   it "a download whose cell stalls halfway is cut after response_idle" do
-    router = E2E::Router.new(name: "router_curl_stall", port: E2E.free_port, log: File.join(@tmp, "router_stall.log"), cells: @cells,
-                             default_cell: "cell_b", dir: @tmp, bin: File.join(@tmp, "cells-router"), timeouts: { "response_idle" => "1s" })
-    router.start
-    router.wait_until_ready
+    router = extra_router("router_curl_stall", "response_idle" => "1s")
     file = File.join(@tmp, "stalled.bin")
     started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     _, err, status = Open3.capture3("curl", "--silent", "--show-error", "--max-time", "20", "-o", file,

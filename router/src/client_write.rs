@@ -16,43 +16,35 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::lazy_timer::LazyTimer;
+use crate::lazy_timer::{LazyTimer, StallLimit};
 
 /// A client connection's socket whose blocked writes time out.
 #[derive(Debug)]
 pub struct WriteTimeout<S> {
     inner: S,
-    timer: Arc<LazyTimer>,
-    limit: Duration,
-    /// When the current run of blocked writes began (None: the last write went through).
-    blocked_since: Option<Instant>,
+    blocked: StallLimit,
 }
 
 impl<S> WriteTimeout<S> {
     /// `timer` is the connection's own (its task polls this socket; after an upgrade the
     /// splicing task alone does).
     pub fn new(inner: S, timer: Arc<LazyTimer>, limit: Duration) -> WriteTimeout<S> {
-        WriteTimeout { inner, timer, limit, blocked_since: None }
+        WriteTimeout { inner, blocked: StallLimit::new(timer, limit) }
     }
 
     /// A write's outcome, with the blocked time checked when it is `Pending`.
     fn watch<T>(&mut self, polled: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         match polled {
-            Poll::Pending => {
-                let since = *self.blocked_since.get_or_insert_with(crate::lazy_timer::now);
-                match self.timer.poll_until(since + self.limit, cx) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, format!("the client took no byte of its answer for {:?}", self.limit))))
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => self
+                .blocked
+                .poll_stalled(cx)
+                .map(|()| Err(io::Error::new(io::ErrorKind::TimedOut, format!("the client took no byte of its answer for {:?}", self.blocked.limit())))),
             done => {
-                self.blocked_since = None;
+                self.blocked.moved();
                 done
             }
         }

@@ -762,8 +762,9 @@ mod tests {
 
     #[test]
     fn response_idle_defaults_to_gitlabs_nginx_read_timeout() {
-        assert_eq!(Config::from_toml(BASE, &Args::default()).unwrap().response_idle_timeout, Duration::from_secs(3600));
-        assert_eq!(Config::from_toml(BASE, &Args::default()).unwrap().client_write_timeout, Duration::from_secs(60), "nginx's send_timeout");
+        let defaults = Config::from_toml(BASE, &Args::default()).unwrap();
+        assert_eq!(defaults.response_idle_timeout, Duration::from_secs(3600));
+        assert_eq!(defaults.client_write_timeout, Duration::from_secs(60), "nginx's send_timeout");
         let file = format!("{BASE}\n[timeouts]\nresponse_idle = \"90s\"\n");
         assert_eq!(Config::from_toml(&file, &Args::default()).unwrap().response_idle_timeout, Duration::from_secs(90));
     }

@@ -120,6 +120,42 @@ impl LazyTimer {
     }
 }
 
+/// A bound on how long something may keep making no progress, on a connection's [`LazyTimer`]:
+/// an answer's body with nothing to give ([`crate::answer_idle`]), a write to a client that
+/// stays blocked ([`crate::client_write`]). The clock is read when a run of stalled polls
+/// begins, not per poll that goes through; the deadline costs no timer-wheel work unless reached.
+#[derive(Debug)]
+pub struct StallLimit {
+    timer: Arc<LazyTimer>,
+    limit: Duration,
+    /// When the current run of stalled polls began (None: the last poll made progress).
+    since: Option<Instant>,
+}
+
+impl StallLimit {
+    /// `timer` must be the timer of the task that polls (see the module documentation).
+    pub fn new(timer: Arc<LazyTimer>, limit: Duration) -> StallLimit {
+        StallLimit { timer, limit, since: None }
+    }
+
+    /// The bound, for messages.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// A poll made progress: the next stall starts afresh.
+    #[inline]
+    pub fn moved(&mut self) {
+        self.since = None;
+    }
+
+    /// A poll made no progress: ready once the stall has lasted the limit.
+    pub fn poll_stalled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let since = *self.since.get_or_insert_with(now);
+        self.timer.poll_until(since + self.limit, cx)
+    }
+}
+
 /// The time on tokio's clock (the same as `Instant::now()` except in tests with paused time).
 pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()

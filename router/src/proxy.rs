@@ -64,10 +64,10 @@ impl hyper::body::Body for ClientBody {
                     Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::from)))
                 }
                 Poll::Pending => match idle.poll_stalled(cx) {
-                    Poll::Ready(stalled) => {
+                    Poll::Ready(()) => {
                         // The cell's connection goes with the body, not back to the pool.
                         b.abandon();
-                        Poll::Ready(Some(Err(stalled.into())))
+                        Poll::Ready(Some(Err(crate::answer_idle::Stalled(idle.limit()).into())))
                     }
                     Poll::Pending => Poll::Pending,
                 },
