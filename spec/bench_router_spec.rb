@@ -12,12 +12,13 @@ require "tmpdir"
 # the router, cleans up, and writes the figures.
 RSpec.describe "script/bench-router" do
   script = File.join(REPO_ROOT, "script", "bench-router")
-  router = File.join(REPO_ROOT, "target", "release", "cells-router")
-  floor = File.join(REPO_ROOT, "target", "release", "examples", "bare_proxy")
+  # The profile-guided build (script/build-router-pgo, which script/test runs first) when it is
+  # there, else cargo's release build: the script would otherwise build the missing one itself.
+  builds = { "pgo" => %w[target pgo release], "release" => %w[target release] }.transform_values { |d| File.join(REPO_ROOT, *d) }
+  build = builds.find { |_, d| File.executable?(File.join(d, "cells-router")) && File.executable?(File.join(d, "examples", "bare_proxy")) }&.first
 
   before(:context) do
-    skip "cells-router is not built (cargo build --release -p cells-router)" unless File.executable?(router)
-    skip "the floor is not built (cargo build --release -p cells-router --example bare_proxy)" unless File.executable?(floor)
+    skip "neither build of cells-router and the floor is there (script/build-router-pgo, or cargo build --release)" unless build
     missing = %w[wrk nginx curl].reject { |t| system("command -v #{t} >/dev/null 2>&1") }
     skip "not installed: #{missing.join(", ")}" unless missing.empty?
 
@@ -25,7 +26,7 @@ RSpec.describe "script/bench-router" do
     @json_path = File.join(@dir, "bench-router.json")
     # `--json DIR` writes DIR/bench-router.json
     Timeout.timeout(120) do
-      @stdout, @stderr, @status = Open3.capture3({ "BENCH_QUICK" => "1" }, script, "--json", @dir, chdir: REPO_ROOT)
+      @stdout, @stderr, @status = Open3.capture3({ "BENCH_QUICK" => "1", "BENCH_BUILD" => build }, script, "--json", @dir, chdir: REPO_ROOT)
     end
     @figures = File.exist?(@json_path) ? JSON.parse(File.read(@json_path)) : nil
   end

@@ -12,7 +12,10 @@ require_relative "loopback"
 # stopped TERM first, KILL when it lingers.
 module Processes
   ROOT = File.expand_path("..", __dir__)
-  ROUTER_BIN = File.join(ROOT, "target", "release", "cells-router")
+  # The router binary every real-process check runs: CELLS_ROUTER when set (script/test points it
+  # at the profile-guided build the router ships as, script/build-router-pgo), else cargo's
+  # release build.
+  ROUTER_BIN = ENV.fetch("CELLS_ROUTER") { File.join(ROOT, "target", "release", "cells-router") }
 
   # A child that could not start or be stopped.
   class Error < StandardError; end

@@ -168,9 +168,23 @@ fn main() {
         Some(parts) => serve(&listener, upstream, workers, &*Box::leak(Box::new(parts))),
         None => serve(&listener, upstream, workers, Nothing),
     };
-    for t in threads {
-        let _ = t.join();
-    }
+    // Exit on SIGTERM or SIGINT through `exit`, so that what a build registered to run at exit
+    // (an instrumented build's profile: script/build-router-pgo) does run; the workers never end.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            for t in threads {
+                let _ = t.join();
+            }
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    });
+    std::process::exit(0);
 }
 
 /// `workers` threads, each one event loop accepting from `listener`.
