@@ -38,6 +38,9 @@ RSpec.describe "script/bench-router" do
     expect(@figures).to be_a(Hash)
     expect(@figures["settings"]).to include("quick" => true, "duration_s" => 2, "connections" => [32], "threads" => 2, "rounds" => 1,
                                             "paced_rounds" => 1, "paced_connections" => 16, "pace_ms" => 1)
+    # Router and floor from the one build asked for.
+    expect(@figures["settings"]).to include("build" => build, "router" => File.join(builds[build], "cells-router"),
+                                            "floor" => File.join(builds[build], "examples", "bare_proxy"))
     expect(@figures["problems"]).to eq([])
   end
 

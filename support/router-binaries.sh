@@ -4,7 +4,8 @@
 #                              run when target/pgo has no binaries yet)
 #   BENCH_BUILD=release        cargo's plain release build (built when missing)
 # CELLS_ROUTER=PATH / BARE_PROXY=PATH name binaries outright (then nothing is built).
-# `router_binaries NAME` sets ROUTER and FLOOR, or exits with a one-line reason (NAME: the caller).
+# `router_binaries NAME` sets ROUTER, FLOOR and BUILD (pgo, release, or custom when CELLS_ROUTER or
+# BARE_PROXY is set), or exits with a one-line reason (NAME: the caller).
 router_binaries() {
   local me=$1 build=${BENCH_BUILD:-pgo} dir
   case "$build" in
@@ -12,6 +13,8 @@ router_binaries() {
     release) dir="$ROOT/target/release" ;;
     *) echo "$me: BENCH_BUILD must be pgo or release, not ${build@Q}" >&2; exit 2 ;;
   esac
+  BUILD=$build
+  [ -z "${CELLS_ROUTER:-}${BARE_PROXY:-}" ] || BUILD=custom
   ROUTER=${CELLS_ROUTER:-$dir/cells-router}
   FLOOR=${BARE_PROXY:-$dir/examples/bare_proxy}
   [ -x "$ROUTER" ] && [ -x "$FLOOR" ] && return 0
