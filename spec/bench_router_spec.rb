@@ -14,6 +14,7 @@ RSpec.describe "script/bench-router" do
   script = File.join(REPO_ROOT, "script", "bench-router")
   # The profile-guided build (script/build-router-pgo, which script/test runs first) when it is
   # there, else cargo's release build: the script would otherwise build the missing one itself.
+  # Named by BENCH_BUILD alone (script/test exports CELLS_ROUTER for the real-process specs).
   builds = { "pgo" => %w[target pgo release], "release" => %w[target release] }.transform_values { |d| File.join(REPO_ROOT, *d) }
   build = builds.find { |_, d| File.executable?(File.join(d, "cells-router")) && File.executable?(File.join(d, "examples", "bare_proxy")) }&.first
 
@@ -26,7 +27,8 @@ RSpec.describe "script/bench-router" do
     @json_path = File.join(@dir, "bench-router.json")
     # `--json DIR` writes DIR/bench-router.json
     Timeout.timeout(120) do
-      @stdout, @stderr, @status = Open3.capture3({ "BENCH_QUICK" => "1", "BENCH_BUILD" => build }, script, "--json", @dir, chdir: REPO_ROOT)
+      env = { "BENCH_QUICK" => "1", "BENCH_BUILD" => build, "CELLS_ROUTER" => nil, "BARE_PROXY" => nil }
+      @stdout, @stderr, @status = Open3.capture3(env, script, "--json", @dir, chdir: REPO_ROOT)
     end
     @figures = File.exist?(@json_path) ? JSON.parse(File.read(@json_path)) : nil
   end
