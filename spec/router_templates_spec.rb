@@ -40,6 +40,13 @@ RSpec.describe "support/router-templates.sh" do
                             'url = "http://127.0.0.1:9001"')
   end
 
+  it "takes each value literally, whatever sed would make of it" do
+    text, err, status = render(helper, File.join(templates, "upstream.conf.in"),
+                               'DIR=/tmp/a&b|c\\d', "UPSTREAM_PORT=9001", "UPSTREAM_WORKERS=1")
+    expect(status).to be_success, err
+    expect(text).to include('pid /tmp/a&b|c\\d/upstream.pid;')
+  end
+
   it "stops its caller with one line naming the placeholder left unfilled" do
     _, err, status = render(helper, File.join(templates, "router.toml.in"), *%w[UPSTREAM_PORT=9001 ROUTER_PORT=9003])
     expect(status.exitstatus).to eq(1)
