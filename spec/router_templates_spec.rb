@@ -3,8 +3,8 @@
 require "open3"
 require "tmpdir"
 
-# support/router-templates.sh, which script/bench-router, script/router-instructions and
-# script/build-router-pgo share: every template of benches/router renders with the names its
+# support/router-templates.sh, which script/bench-router, script/router-instructions,
+# script/build-router-pgo and script/redis-kill-figure share: every template of benches/router renders with the names its
 # callers give, and a placeholder nobody fills stops the caller with one line instead of leaving
 # nginx or the router a broken file.
 RSpec.describe "support/router-templates.sh" do
@@ -15,7 +15,7 @@ RSpec.describe "support/router-templates.sh" do
   def render(helper, template, *args)
     Dir.mktmpdir("router-templates") do |dir|
       out = File.join(dir, "out")
-      _, err, status = Open3.capture3("bash", "-c", '. "$0"; render_template "$@"; echo after', helper, template, out, *args)
+      _, err, status = Open3.capture3("bash", "-c", '. "$0"; render_template "$@"', helper, template, out, *args)
       [File.exist?(out) ? File.read(out) : nil, err, status]
     end
   end
