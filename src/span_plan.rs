@@ -459,6 +459,17 @@ impl SpanPlan {
     /// Every parameter's span in `path`, which the route is known to match; `None` when the
     /// path does not fit the plan (the matcher then decides).
     pub fn spans(&self, path: &[u8]) -> Option<Spans> {
+        if let [shape] = &*self.shapes {
+            if shape.is_plain() {
+                return shape.place_plain(path, self.slots);
+            }
+        }
+        self.spans_at_cuts(path)
+    }
+
+    /// [`SpanPlan::spans`] for any plan: the path's `/`s listed first, then each shape placed
+    /// on them in turn.
+    fn spans_at_cuts(&self, path: &[u8]) -> Option<Spans> {
         if path.contains(&b'\n') {
             return None;
         }
@@ -479,6 +490,45 @@ impl SpanPlan {
 }
 
 impl Shape {
+    /// No parameter may hold a `/` and nothing is checked: the path's pieces between `/`s are
+    /// the segments, one each (GitHub's API routes: `/repos/:owner/:repo/issues/:number`).
+    fn is_plain(&self) -> bool {
+        self.glob.is_none() && self.first_glob.is_none() && self.check.is_none() && self.glob_format.is_none()
+    }
+
+    /// [`Shape::place`] for a [plain](Shape::is_plain) shape, the only one of its plan, in one
+    /// pass over the path: each segment placed as soon as the `/` ending it is read, rather than
+    /// from a list of every `/` made first, and none of the glob and check steps (a `memchr` per
+    /// segment cost more than this loop on paths this short). `None` as `place` answers it (a
+    /// path with another number of pieces), and for a path holding a `\n` (the matcher decides).
+    fn place_plain(&self, path: &[u8], slots: usize) -> Option<Spans> {
+        let mut spans: Spans = vec![None; slots];
+        let mut segments = self.segments.iter();
+        let mut segment = segments.next()?;
+        let (mut start, mut at) = (0, 0);
+        loop {
+            let end = loop {
+                match path.get(at) {
+                    None => break path.len(),
+                    Some(b'/') => break at,
+                    Some(b'\n') => return None,
+                    Some(_) => at += 1,
+                }
+            };
+            segment.place(path, start, end, &mut spans)?;
+            match (end == path.len(), segments.next()) {
+                (true, None) => return Some(spans),
+                (false, Some(next)) => {
+                    segment = next;
+                    start = end + 1;
+                    at = start;
+                }
+                // More pieces than segments, or fewer.
+                _ => return None,
+            }
+        }
+    }
+
     /// The shape of `items` (no optional groups left; their runs' bytes in `bytes`);
     /// `check`: what [`Shape::place`] checks of the path's bytes (only then are the literals
     /// and parameter classes gathered: most routes have one, unchecked, shape).
@@ -1146,6 +1196,44 @@ mod tests {
         for (spec, requirements) in cases {
             let matched = agrees(spec, requirements, &owned);
             assert!(matched > 100, "{spec} {requirements:?}: only {matched} paths matched");
+        }
+    }
+
+    /// Every path of up to `len` bytes over `alphabet`.
+    fn all_paths(alphabet: &[u8], len: usize) -> Vec<Vec<u8>> {
+        let mut all = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..len {
+            last = last.iter().flat_map(|p: &Vec<u8>| alphabet.iter().map(move |&b| [&p[..], &[b]].concat())).collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// A plan of one plain shape is placed in one pass ([`Shape::place_plain`]): on every short
+    /// path (`/`, `.`, `\n`, letters, the literals' bytes), it answers as the general placement
+    /// does, and where the route's regex matches, with the matcher's spans.
+    #[test]
+    fn plain_shapes_place_as_the_general_placement_does() {
+        let specs = ["/a/:b", "/:a/:b(.:format)", "/x/:id/a", "/:a", "/a(.:format)", "/v:v/a", "/:a/x:b", "/a/:b/", "/(.:format)"];
+        let paths = all_paths(b"/a.x\nv", 7);
+        for spec in specs {
+            let (node, slots) = regex(spec, &[], Anchoring::Regex);
+            let plan = SpanPlan::new(&node, slots).unwrap_or_else(|| panic!("{spec}: no plan"));
+            assert!(matches!(&*plan.shapes, [shape] if shape.is_plain()), "{spec}: not one plain shape");
+            let matcher = Matcher::new(node, slots);
+            let mut matched = 0;
+            for path in &paths {
+                let spans = plan.spans(path);
+                assert_eq!(spans, plan.spans_at_cuts(path), "{spec} on {:?}", String::from_utf8_lossy(path));
+                if let Some(expected) = matcher.captures(path).unwrap() {
+                    matched += 1;
+                    if !path.contains(&b'\n') {
+                        assert_eq!(spans, Some(expected), "{spec} on {:?}", String::from_utf8_lossy(path));
+                    }
+                }
+            }
+            assert!(matched > 0, "{spec}: no path matched");
         }
     }
 
