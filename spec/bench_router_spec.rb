@@ -85,23 +85,39 @@ RSpec.describe "script/bench-router" do
     expect(@stdout).to include("CPU per request router / floor:")
   end
 
-  it "compares the router's CPU per request with the floor's at one paced request rate" do
-    paced = @figures["paced"]
-    expect(paced).to include("connections" => 16, "pace_ms" => 1)
-    router, floor = paced["sides"].values_at("router", "floor")
+  # The router and the floor of a paced pass (one round, quick mode): both served the paced load
+  # without errors, with a CPU time each, and router / floor is their ratio.
+  def expect_paced_pair(pair)
+    expect(pair).to include("connections" => 16, "pace_ms" => 1)
+    router, floor = pair["sides"].values_at("router", "floor")
     [router, floor].each do |f|
       expect(f["errors"]).to eq(0)
       expect(f["rounds_cpu_us"].size).to eq(1)
       expect(f["rounds_cpu_us"].first).to be > 0
+      # 16 connections each waiting 1 ms after an answer: at most 16,000 requests/s (wrk's
+      # timers add to the wait), the same rate offered to both.
+      expect(f["rps"]).to be_between(1000, 16_000)
     end
-    # 16 connections each waiting 1 ms after an answer: at most 16,000 requests/s (wrk's timers
-    # add to the wait), the same rate offered to both.
-    expect(router["rps"]).to be_between(1000, 16_000)
-    expect(floor["rps"]).to be_between(1000, 16_000)
-    expect(paced["router_over_floor_rps"]).to be_within(0.001).of(router["rps"] / floor["rps"])
-    expect(paced["router_over_floor_cpu"]["by_round"]).to eq([(router["rounds_cpu_us"].first / floor["rounds_cpu_us"].first).round(3)])
+    expect(pair["router_over_floor_rps"]).to be_within(0.001).of(router["rps"] / floor["rps"])
+    expect(pair["router_over_floor_cpu"]["by_round"]).to eq([(router["rounds_cpu_us"].first / floor["rounds_cpu_us"].first).round(3)])
+    [router, floor]
+  end
+
+  it "compares the router's CPU per request with the floor's at one paced request rate" do
+    expect_paced_pair(@figures["paced"])
     expect(@figures["targets"]["paced"]).to have_key("cpu_within_5pct_of_floor")
     expect(@stdout).to include("paced (16 connections, each waiting 1 ms")
+  end
+
+  it "measures the router and the floor side by side, under the same paced load over the same seconds" do
+    router, floor = expect_paced_pair(@figures["together"])
+    # Both CPU times taken over (nearly) the same 2 s: the windows overlap by at least 90%.
+    r0, r1 = router["cpu_window_s"]
+    f0, f1 = floor["cpu_window_s"]
+    expect(r1 - r0).to be_between(1.9, 3)
+    expect(([r1, f1].min - [r0, f0].max) / [r1 - r0, f1 - f0].max).to be >= 0.9
+    expect(@figures["targets"]["together"]).to have_key("cpu_within_5pct_of_floor")
+    expect(@stdout).to include("side by side (the same paced load on the router and the floor at once")
   end
 
   it "refuses a paced setting that is not a positive integer, naming it" do

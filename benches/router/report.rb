@@ -50,6 +50,7 @@ def figures(w, problems, label, cpu = nil)
     f["cpu_us_per_request"] = { "user" => per_request.(cpu["user_ticks"]), "system" => per_request.(cpu["system_ticks"]) }
     # schedstat's run time: user + system to the nanosecond (the ticks above are samples).
     f["cpu_us_per_request"]["run"] = (cpu["run_ns"] / 1e3 / w["requests"]).round(3) if cpu["run_ns"]&.positive?
+    f["cpu_window_s"] = cpu["window_s"] if cpu["window_s"]
   end
   f
 end
@@ -115,15 +116,23 @@ light = {
   "nginx_added_p50_us_by_round" => light_sides["nginx"]["rounds_p50_us"].zip(light_sides["direct"]["rounds_p50_us"]).map { |a, b| a - b }
 }
 
-paced_sides = %w[router floor].to_h { |side| [side, median_round(dir, "#{side}-paced", "rps", problems)] }
-paced = {
-  "connections" => settings["paced_connections"],
-  "pace_ms" => settings["pace_ms"],
-  "sides" => paced_sides,
-  # The same offered rate on both sides: about 1 (else the CPU comparison is not at one load).
-  "router_over_floor_rps" => (paced_sides["router"]["rps"] / paced_sides["floor"]["rps"]).round(3),
-  "router_over_floor_cpu" => cpu_ratio(paced_sides["router"], paced_sides["floor"])
-}
+# The router and the floor under one paced load (`<side>-<pass>-r<i>.json`): each side's median
+# round, and router / floor by rate and by CPU per request.
+def paced_pair(dir, pass, settings, problems)
+  sides = %w[router floor].to_h { |side| [side, median_round(dir, "#{side}-#{pass}", "rps", problems)] }
+  {
+    "connections" => settings["paced_connections"],
+    "pace_ms" => settings["pace_ms"],
+    "sides" => sides,
+    # The same offered rate on both sides: about 1 (else the CPU comparison is not at one load).
+    "router_over_floor_rps" => (sides["router"]["rps"] / sides["floor"]["rps"]).round(3),
+    "router_over_floor_cpu" => cpu_ratio(sides["router"], sides["floor"])
+  }
+end
+
+paced = paced_pair(dir, "paced", settings, problems)
+# Side by side: the same paced load on both at once, so each round's ratio is of the same seconds.
+together = paced_pair(dir, "together", settings, problems)
 
 router_metrics = (%w[router router_logs] + (settings["shared"] ? ["router_shared"] : [])).to_h { |s| [s, read_json(File.join(dir, "#{s}-metrics.json"))] }
 router_metrics.each do |side, m|
@@ -163,6 +172,7 @@ targets = runs.to_h do |run|
   }]
 end
 targets["paced"] = { "cpu_within_5pct_of_floor" => paced["router_over_floor_cpu"]["median"] <= TARGET_CPU_OVER_FLOOR }
+targets["together"] = { "cpu_within_5pct_of_floor" => together["router_over_floor_cpu"]["median"] <= TARGET_CPU_OVER_FLOOR }
 targets["light"] = { "added_p50_at_most_50us" => light["router_added_p50_us"] <= TARGET_ADDED_P50_US }
 targets["flood"] = {
   "entries_within_capacity" => over <= flood["capacity"],
@@ -226,6 +236,15 @@ puts format("  CPU per request router / floor: %.3f (median of back-to-back roun
             paced["router_over_floor_cpu"]["median"], rounds.(paced["router_over_floor_cpu"]["by_round"]),
             paced["router_over_floor_rps"], TARGET_CPU_OVER_FLOOR, yes_no.(targets["paced"]["cpu_within_5pct_of_floor"]))
 puts
+puts "side by side (the same paced load on the router and the floor at once, one wrk thread each: the same seconds measured)"
+together["sides"].each do |side, f|
+  puts format("  %-26s %12.0f requests/s, CPU us per request by round %s",
+              LABELS.fetch(side), f["rps"], f["rounds_cpu_us"].map { |x| format("%.2f", x) }.join(" "))
+end
+puts format("  CPU per request router / floor: %.3f (median of the rounds %s; rates router / floor %.3f)   target <= %.2f: %s",
+            together["router_over_floor_cpu"]["median"], rounds.(together["router_over_floor_cpu"]["by_round"]),
+            together["router_over_floor_rps"], TARGET_CPU_OVER_FLOOR, yes_no.(targets["together"]["cpu_within_5pct_of_floor"]))
+puts
 puts "light load (1 connection, 1 wrk thread)"
 print_sides.(light["sides"])
 puts format("  added p50 over direct: router %s (by round %s), nginx %s   target <= 50 us: %s",
@@ -248,7 +267,8 @@ unless problems.empty?
 end
 
 if json_out && !json_out.empty?
-  out = { "settings" => settings, "runs" => runs, "paced" => paced, "light" => light, "router_metrics" => router_metrics, "flood" => flood,
+  out = { "settings" => settings, "runs" => runs, "paced" => paced, "together" => together, "light" => light,
+          "router_metrics" => router_metrics, "flood" => flood,
           "targets" => targets, "problems" => problems }
   File.write(json_out, JSON.pretty_generate(out) + "\n")
   puts
