@@ -98,6 +98,23 @@ fn recognize(classifier: &Classifier, ideal_host: bool, r: &Request, with_params
     Some((m.route_index(), params))
 }
 
+/// The classifier's parameters for a request as (name, raw value) pairs, sorted by name; `None`
+/// when its route has requirements, which the peers do without (`id: .+` holds `123.html` whole
+/// where a peer splits off a format), or two globs, whose split is each router's own choice
+/// (Journey's first glob is lazy: `*package_name/*package_version` of `/foo/bar/baz` is `foo`
+/// and `bar/baz`).
+fn raw_params(classifier: &Classifier, ideal_host: bool, r: &Request) -> Option<Vec<(String, String)>> {
+    let m = classifier.recognize_with(&r.method, r.path.as_bytes(), |m| !ideal_host || Some(m.route_index()) == r.recorded).ok()??;
+    let def = m.route().def();
+    if !def.requirements.is_empty() || def.path.matches('*').count() > 1 {
+        return None;
+    }
+    let mut params: Vec<(String, String)> =
+        m.params().map(|(name, _)| (name.to_string(), String::from_utf8_lossy(m.raw_param(name).unwrap_or_default()).into_owned())).collect();
+    params.sort();
+    Some(params)
+}
+
 #[inline]
 fn lookup(peer: &Peer, r: &Request, with_params: bool) -> Option<(usize, usize)> {
     if with_params {
@@ -276,11 +293,13 @@ fn print_table(prepared: &[Prepared], samples: &Samples) {
 /// In test mode, every side answers once per request of the cycling order (so the timed
 /// closures are exercised) and nothing is timed.
 fn exercise(p: &Prepared) {
+    // Per peer, the requests whose parameters were compared with the classifier's.
+    let mut compared = vec![0usize; p.timed.len()];
     for &i in &p.shuffled {
         let r = &p.set.requests[i];
         let ours = recognize(&p.classifier, p.set.ideal_host, r, true).map(|(route, _)| route);
         assert_eq!(ours, p.reference[i], "{}: classify with and without params differ on {} {}", p.set.name, r.method, r.path);
-        for peer in &p.timed {
+        for (peer, compared) in p.timed.iter().zip(&mut compared) {
             assert_eq!(
                 lookup(peer, r, true).map(|(route, _)| route),
                 peer.route(&r.method, &r.path),
@@ -288,7 +307,30 @@ fn exercise(p: &Prepared) {
                 p.set.name,
                 peer.kind.name()
             );
+            // Where the peer picks the classifier's route, it reads the same parameters off the
+            // path: names and raw (still escaped) values, a router written elsewhere as the check.
+            if let (Some(route), Some((theirs, their_params))) = (ours, peer.route_and_params(&r.method, &r.path)) {
+                if let Some(our_params) = raw_params(&p.classifier, p.set.ideal_host, r).filter(|_| route == theirs) {
+                    assert_eq!(
+                        our_params,
+                        their_params,
+                        "{}: {} reads other parameters of route #{route} from {} {}",
+                        p.set.name,
+                        peer.kind.name(),
+                        r.method,
+                        r.path
+                    );
+                    *compared += 1;
+                }
+            }
         }
+    }
+    for (peer, compared) in p.timed.iter().zip(&compared) {
+        println!("peers: {:<10} {:<9} reads the classifier's parameters on all {compared} requests compared", p.set.name, peer.kind.name());
+    }
+    // The GitHub set has neither requirements nor two globs: every request the peers route alike is compared.
+    if p.set.name == "github" {
+        assert!(compared.iter().all(|&n| n >= 300), "github: parameters compared on too few requests: {compared:?}");
     }
 }
 

@@ -159,6 +159,19 @@ impl Peer {
         }
     }
 
+    /// The route and its parameters as (name, value) pairs, sorted by name: what the agreement
+    /// checks compare with the classifier's (`exercise` in main.rs).
+    pub fn route_and_params(&self, method: &str, path: &str) -> Option<(usize, Vec<(String, String)>)> {
+        let owned = |(k, v): (&str, &str)| (k.to_string(), v.to_string());
+        let (route, mut params): (usize, Vec<(String, String)>) = match self.router(method)? {
+            MethodRouter::Matchit(r) => r.at(path).ok().map(|m| (*m.value, m.params.iter().map(owned).collect()))?,
+            MethodRouter::Wayfind(r) => r.search(path).map(|m| (*m.data(), m.parameters().iter().map(|(k, v)| owned((k, v))).collect()))?,
+            MethodRouter::PathTree(r) => r.find(path).map(|(v, p)| (*v, p.params_iter().map(owned).collect()))?,
+        };
+        params.sort();
+        Some((route, params))
+    }
+
     /// The route and its parameters, read as `&str` pairs (their total length returned so
     /// that the reads are not optimized away).
     #[inline]
