@@ -84,6 +84,10 @@ pub struct EngineConfig {
     /// Keep the candidate routes of the table's literal paths once a request has found them
     /// (see the classifier's `static_paths`); off only to compare with the table without it.
     pub static_paths: bool,
+    /// A table whose routes are all plain (literal segments and default parameters) is searched
+    /// by a tree of its segments instead of its automata (see the classifier's
+    /// `segment_tree`); off only to compare with the table without it.
+    pub segment_tree: bool,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +102,7 @@ impl Default for EngineConfig {
             lazy_chunk_patterns: 256,
             first_segment_dispatch: true,
             static_paths: true,
+            segment_tree: true,
         }
     }
 }

@@ -19,6 +19,8 @@
 //!
 //! The pieces, in the order a request meets them (the modules are private unless linked):
 //! - [`normalize`]: Rails' path normalization and parameter unescaping.
+//! - the classifier's `segment_tree`: a table of plain routes (literal segments and default
+//!   parameters only) searched segment by segment, with no automaton.
 //! - the classifier's `static_paths`: the kept candidates of the table's literal paths, looked
 //!   up before any automaton.
 //! - `engine` (with `accel`, the skip of an accelerated dense state), `first_segment`,

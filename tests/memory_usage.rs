@@ -108,15 +108,32 @@ impl Reading {
 fn measure(table: &'static str, routes_file: &str, requests_file: &str, out: &mut Vec<Reading>) {
     let json = std::fs::read(corpus(routes_file)).unwrap();
     let requests = vectors::from_jsonl(&std::fs::read_to_string(corpus(requests_file)).unwrap()).unwrap();
+    let requests: Vec<(String, String)> = requests.into_iter().map(|v| (v.method, v.path)).collect();
+    measure_defs(table, || routes::from_json(&json).unwrap(), &requests, out);
+}
+
+/// GitHub's REST API routes and URLs (path-tree's fixture): a plain table, searched by its
+/// segment tree.
+fn measure_github(out: &mut Vec<Reading>) {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/data/github-api.json");
+    let data: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let strings = |key: &str| data[key].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let paths = strings("routes");
+    let requests: Vec<(String, String)> = strings("urls").into_iter().map(|path| ("GET".to_string(), path)).collect();
+    measure_defs("github", || paths.iter().map(|path| cells_learn::RouteDef::new("", path.as_str())).collect(), &requests, out);
+}
+
+/// `defs` makes the table inside the measured window: the classifier keeps the definitions.
+fn measure_defs(table: &'static str, defs: impl FnOnce() -> Vec<cells_learn::RouteDef>, requests: &[(String, String)], out: &mut Vec<Reading>) {
     let before = held();
-    let classifier = Classifier::new(routes::from_json(&json).unwrap()).unwrap();
+    let classifier = Classifier::new(defs()).unwrap();
     let caches = |c: &Classifier| c.lazy_caches().iter().map(|k| k.bytes).sum::<usize>();
     // Read before `lazy_caches()` makes this thread its caches: they are part of the reading.
     let (retained, reported) = (held() - before, classifier.memory_usage());
     out.push(Reading { table, when: "built", with_caches: false, retained, reported, caches: 0 });
-    for v in &requests {
-        let _ = classifier.recognize(&v.method, v.path.as_bytes());
-        let _ = classifier.matches(&v.method, v.path.as_bytes());
+    for (method, path) in requests {
+        let _ = classifier.recognize(method, path.as_bytes());
+        let _ = classifier.matches(method, path.as_bytes());
     }
     let with_caches = classifier.engine_kind() == cells_learn::EngineKind::Lazy;
     out.push(Reading {
@@ -157,6 +174,7 @@ fn memory_usage_is_what_the_allocator_holds() {
     let mut readings = Vec::new();
     measure("gitlabish", "gitlabish-routes.json", "gitlabish-requests.jsonl", &mut readings);
     measure("gitlab-ce", "gitlab-ce.routes.json", "gitlab-ce.recorded.jsonl", &mut readings);
+    measure_github(&mut readings);
     // Built on two threads (the default), the peak moves with how their automata overlap.
     for ((order, specific_first), (threads, parallel)) in
         [("file order", false), ("specific-first", true)].into_iter().flat_map(|o| [(o, ("two threads", true)), (o, ("one thread", false))])

@@ -19,7 +19,8 @@
 //! table of medians and the ratio classifier ÷ fastest peer that holds the set.
 //!
 //! `cargo bench --bench peers` (full), `cargo bench --bench peers -- --quick` or `PEERS_QUICK=1`
-//! (about a minute), `PEERS_SETS=github,gitlabish,gitlab-ce,snapshot` to choose sets.
+//! (about a minute), `PEERS_SETS=github,gitlabish,gitlab-ce,snapshot` to choose sets,
+//! `PEERS_SEGMENT_TREE=0` to search a plain table (the GitHub set) by its automata instead.
 //! `cargo test --bench peers` (test mode, `cargo test --release --benches` in `script/test`)
 //! runs the agreement checks only and fails when the sides are not set up as they should be.
 
@@ -33,7 +34,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cells_learn::Classifier;
+use cells_learn::{BuildOptions, Classifier, EngineConfig};
 use criterion::Criterion;
 
 use routers::{Peer, PeerKind};
@@ -140,7 +141,10 @@ fn shuffled(n: usize) -> Vec<usize> {
 
 fn prepare(set: Set, test_mode: bool) -> Result<Prepared, String> {
     let started = Instant::now();
-    let classifier = Classifier::new(set.defs.clone()).map_err(|e| format!("{}: {e}", set.name))?;
+    // `PEERS_SEGMENT_TREE=0`: a plain table searched by its automata, as before its segment tree.
+    let segment_tree = std::env::var("PEERS_SEGMENT_TREE").map_or(true, |v| v != "0");
+    let options = BuildOptions { engine: EngineConfig { segment_tree, ..EngineConfig::default() }, ..BuildOptions::default() };
+    let classifier = Classifier::build(set.defs.clone(), &options).map_err(|e| format!("{}: {e}", set.name))?;
     let build = started.elapsed();
     let reference: Vec<Option<usize>> = set.requests.iter().map(|r| recognize(&classifier, set.ideal_host, r, false).map(|(i, _)| i)).collect();
     let routed = reference.iter().filter(|r| r.is_some()).count();
@@ -299,6 +303,8 @@ fn exercise(p: &Prepared) {
         let r = &p.set.requests[i];
         let ours = recognize(&p.classifier, p.set.ideal_host, r, true).map(|(route, _)| route);
         assert_eq!(ours, p.reference[i], "{}: classify with and without params differ on {} {}", p.set.name, r.method, r.path);
+        // Read once: the same for every peer.
+        let our_params = ours.and_then(|_| raw_params(&p.classifier, p.set.ideal_host, r));
         for (peer, compared) in p.timed.iter().zip(&mut compared) {
             assert_eq!(
                 lookup(peer, r, true).map(|(route, _)| route),
@@ -310,10 +316,10 @@ fn exercise(p: &Prepared) {
             // Where the peer picks the classifier's route, it reads the same parameters off the
             // path: names and raw (still escaped) values, a router written elsewhere as the check.
             if let (Some(route), Some((theirs, their_params))) = (ours, peer.route_and_params(&r.method, &r.path)) {
-                if let Some(our_params) = raw_params(&p.classifier, p.set.ideal_host, r).filter(|_| route == theirs) {
+                if let Some(our_params) = our_params.as_ref().filter(|_| route == theirs) {
                     assert_eq!(
                         our_params,
-                        their_params,
+                        &their_params,
                         "{}: {} reads other parameters of route #{route} from {} {}",
                         p.set.name,
                         peer.kind.name(),

@@ -590,8 +590,10 @@ impl Parts {
         let leading = super::leading_routes::LeadingRoutes::build(&self.routes, &automata, &always, options.host_regex);
         let route_bits: Vec<_> = self.routes.iter().map(super::route_bits::RouteBits::of).collect();
         let static_paths = if options.engine.static_paths { super::static_paths::StaticPaths::of(&self.routes) } else { Default::default() };
+        let segment_tree = if options.engine.segment_tree { super::segment_tree::SegmentTree::of(&self.routes) } else { None };
         Ok(Classifier {
             static_paths,
+            segment_tree,
             names_head: route_bits.iter().any(|bits| bits.names_head()),
             route_bits,
             routes: self.routes,

@@ -17,6 +17,7 @@ pub(crate) use build::pattern_hir;
 mod leading_routes;
 mod query;
 mod route_bits;
+mod segment_tree;
 mod static_paths;
 
 use std::borrow::Cow;
@@ -160,6 +161,9 @@ pub struct Classifier {
     /// The table's literal paths, each with the candidates its first request found
     /// ([`static_paths`]).
     pub(crate) static_paths: static_paths::StaticPaths,
+    /// A table whose routes are all plain: the tree of their segments, searched instead of
+    /// the automata ([`segment_tree`]).
+    pub(crate) segment_tree: Option<segment_tree::SegmentTree>,
     /// The matchers' shared run sets, for matchers built on first use (after a load).
     pub(crate) run_sets: std::sync::Mutex<crate::shared_runs::RunSets>,
 }
@@ -307,6 +311,13 @@ impl Classifier {
         &self.routes
     }
 
+    /// Whether the table is searched by its segment tree (every route plain) rather than its
+    /// automata (tests and diagnostics).
+    #[doc(hidden)]
+    pub fn has_segment_tree(&self) -> bool {
+        self.segment_tree.is_some()
+    }
+
     /// The automata built: [`EngineKind::Lazy`] if any automaton is lazy, else
     /// [`EngineKind::Dense`] (never `Auto`, which only asks for one of them).
     pub fn engine_kind(&self) -> EngineKind {
@@ -388,6 +399,7 @@ impl Classifier {
             + self.leading.as_ref().map_or(0, leading_routes::LeadingRoutes::memory_usage)
             + around
             + self.static_paths.memory_usage()
+            + self.segment_tree.as_ref().map_or(0, segment_tree::SegmentTree::memory_usage)
     }
 }
 

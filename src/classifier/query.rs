@@ -212,6 +212,13 @@ impl Classifier {
         let head_as_get = method.is_head() && !self.names_head;
         let not_head = if head_as_get { Some(Method::GET) } else { (!method.is_head()).then_some(method) };
         let first_for = not_head.filter(|_| wanted == Wanted::First);
+        // A table of plain routes: its segment tree lists every candidate.
+        if let Some(tree) = &self.segment_tree {
+            let mut candidates = Candidates::new();
+            tree.candidates(&path, &mut candidates);
+            candidates.sort_dedup();
+            return self.visit_listed(method, candidates.as_slice(), &path, regex, &mut conditions, &mut visit);
+        }
         // One of the table's literal paths: the search's candidates, found once.
         let known = self.static_paths.candidates(&path, || {
             let mut all = Candidates::new();
@@ -219,12 +226,7 @@ impl Classifier {
             Ok::<_, ClassifyError>(all.as_slice().into())
         })?;
         if let Some(candidates) = known {
-            if candidates.is_empty() {
-                return Ok(());
-            }
-            let filter = self.verb_filter(method, candidates, &path, regex, &mut conditions)?;
-            self.visit_candidates(candidates, &path, filter, regex, &mut visit)?;
-            return Ok(());
+            return self.visit_listed(method, candidates, &path, regex, &mut conditions, &mut visit);
         }
         let mut candidates = Candidates::new();
         let Shared { selection, unsearched } = self.shared_candidates(&path, &mut candidates, first_for)?;
@@ -262,6 +264,27 @@ impl Classifier {
         self.bounded_candidates(&path, selection.as_ref(), bound + 1, &mut rest, first_for, Bound::Certain)?;
         rest.sort_dedup();
         self.visit_candidates(rest.as_slice(), &path, filter, regex, &mut visit)?;
+        Ok(())
+    }
+
+    /// Visits `candidates` (every candidate of the path, ascending) in Rails' order, once the
+    /// verb filter is known.
+    #[allow(clippy::ptr_arg)] // matches hold the path as this Cow
+    #[inline]
+    fn visit_listed<'c, 'p>(
+        &'c self,
+        method: Method<'_>,
+        candidates: &[u32],
+        path: &Cow<'p, [u8]>,
+        regex: &mut RegexHost<'_>,
+        conditions: &mut Option<&mut dyn FnMut(&Match<'c, 'p>) -> bool>,
+        visit: &mut impl FnMut(Match<'c, 'p>) -> bool,
+    ) -> Result<(), ClassifyError> {
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let filter = self.verb_filter(method, candidates, path, regex, conditions)?;
+        self.visit_candidates(candidates, path, filter, regex, visit)?;
         Ok(())
     }
 
@@ -351,6 +374,11 @@ impl Classifier {
 
     /// Routes whose DFA pattern matches `path`, in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
+        if let Some(tree) = &self.segment_tree {
+            tree.candidates(path, out);
+            out.sort_dedup();
+            return Ok(());
+        }
         let selection = self.shared_candidates(path, out, None)?.selection;
         self.bounded_candidates(path, selection.as_ref(), 0, out, None, Bound::Certain)?;
         out.sort_dedup();
@@ -551,4 +579,4 @@ struct Shared<'c> {
 }
 
 /// Candidate route ids, on the stack while there are few.
-type Candidates = InlineVec<u32, INLINE_CANDIDATES>;
+pub(super) type Candidates = InlineVec<u32, INLINE_CANDIDATES>;

@@ -1,0 +1,133 @@
+//! The segment tree of a plain table (`src/classifier/segment_tree.rs`) changes how its routes
+//! are found, never which: a classifier with it and one that walks the automata give the same
+//! `matches` (routes and parameters, in order), `path_matches` and picks, for every method, on
+//! GitHub's REST API routes (path-tree's fixture, which nobody here wrote) with their URLs and
+//! near misses, and on generated tables over every path of a small alphabet.
+
+use std::path::PathBuf;
+
+use cells_learn::{BuildOptions, Classifier, EngineConfig, RouteDef};
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+fn build(defs: &[RouteDef], tree: bool) -> Classifier {
+    let engine = EngineConfig { segment_tree: tree, ..EngineConfig::default() };
+    Classifier::build(defs.to_vec(), &BuildOptions { engine, ..BuildOptions::default() }).unwrap()
+}
+
+/// A match as its route and its parameters (name, unescaped value).
+type Described = (usize, Vec<(String, Vec<u8>)>);
+
+/// Each match, in order.
+fn described(c: &Classifier, method: &str, path: &[u8]) -> Vec<Described> {
+    c.matches(method, path)
+        .unwrap()
+        .iter()
+        .map(|m| (m.route_index(), m.params().map(|(name, value)| (name.to_string(), value.into_owned())).collect()))
+        .collect()
+}
+
+/// Asserts the two classifiers agree on `paths` for every method; returns how many
+/// (method, path) pairs matched at least one route.
+fn agree(with: &Classifier, without: &Classifier, paths: &[Vec<u8>]) -> usize {
+    let mut matched = 0;
+    for path in paths {
+        let shown = String::from_utf8_lossy(path);
+        for method in METHODS {
+            let (a, b) = (described(with, method, path), described(without, method, path));
+            assert_eq!(a, b, "{method} {shown}: matches differ");
+            matched += usize::from(!a.is_empty());
+            let pick = |c: &Classifier| c.recognize(method, path).unwrap().map(|m| m.route_index());
+            assert_eq!(pick(with), pick(without), "{method} {shown}: picks differ");
+        }
+        let all = |c: &Classifier| c.path_matches(path).unwrap().iter().map(|m| m.route_index()).collect::<Vec<_>>();
+        assert_eq!(all(with), all(without), "{shown}: path_matches differ");
+    }
+    matched
+}
+
+#[test]
+fn github_api_routes_and_urls() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/data/github-api.json");
+    let data: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let defs: Vec<RouteDef> = data["routes"].as_array().unwrap().iter().map(|r| RouteDef::new("", r.as_str().unwrap())).collect();
+    let urls: Vec<&str> = data["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    let (with, without) = (build(&defs, true), build(&defs, false));
+    assert!(with.routes().len() == 315 && with.has_segment_tree() && !without.has_segment_tree());
+    let mut paths = Vec::new();
+    for url in &urls {
+        let trimmed = url.trim_end_matches('/');
+        let parent = &trimmed[..trimmed.rfind('/').unwrap_or(0)];
+        for probe in [
+            url.to_string(),
+            format!("{url}/"),
+            format!("/{url}"),
+            format!("{trimmed}.json"),
+            format!("{trimmed}?a=1"),
+            format!("{trimmed}/x"),
+            format!("{trimmed}x"),
+            format!("{parent}/%2E"),
+            format!("{parent}//{}", &trimmed[parent.len() + 1..]),
+            trimmed.to_uppercase(),
+            trimmed.replace('/', "%2F"),
+            parent.to_string(),
+        ] {
+            paths.push(probe.into_bytes());
+        }
+    }
+    paths.push(b"/".to_vec());
+    paths.push(b"/\xff/x".to_vec());
+    let matched = agree(&with, &without, &paths);
+    // Every URL of the fixture, with any verb, and its `/`-variants match: at least 4 × 315 × 7.
+    assert!(matched >= 4 * 315 * METHODS.len(), "only {matched} matched: the probes miss the table");
+}
+
+/// A small deterministic generator (no dependency for a test's table).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+#[test]
+fn generated_tables_over_every_short_path() {
+    const SEGMENTS: [&str; 4] = ["a", "b", ":p", ":q"];
+    const VERBS: [&str; 5] = ["GET", "POST", "", "GET|POST", "HEAD"];
+    // Every path of up to three segments over pieces that a literal, a parameter or neither takes.
+    let pieces: [&[u8]; 7] = [b"a", b"b", b"c", b"a.b", b"x?y", b"%2E", b""];
+    let mut paths = vec![b"/".to_vec()];
+    let mut level = vec![Vec::new()];
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for prefix in &level {
+            for piece in pieces {
+                let mut path = prefix.clone();
+                path.push(b'/');
+                path.extend_from_slice(piece);
+                paths.push(path.clone());
+                next.push(path);
+            }
+        }
+        level = next;
+    }
+    let mut rng = Lcg(17);
+    let mut total = 0;
+    for _ in 0..40 {
+        let defs: Vec<RouteDef> = (0..rng.below(12) + 1)
+            .map(|_| {
+                let depth = rng.below(4);
+                let spec: String = if depth == 0 { "/".into() } else { (0..depth).map(|_| format!("/{}", SEGMENTS[rng.below(SEGMENTS.len())])).collect() };
+                // A parameter named twice in one spec is not a route Rails draws.
+                let spec = spec.replacen(":p", ":p1", 1).replacen(":p", ":p2", 1).replacen(":q", ":q1", 1).replacen(":q", ":q2", 1);
+                RouteDef::new(VERBS[rng.below(VERBS.len())], spec)
+            })
+            .collect();
+        let (with, without) = (build(&defs, true), build(&defs, false));
+        assert!(with.has_segment_tree(), "{defs:?}");
+        total += agree(&with, &without, &paths);
+    }
+    assert!(total > 1_000, "only {total} (method, path) pairs matched: the tables miss the paths");
+}
