@@ -61,6 +61,7 @@ pub mod routes;
 #[allow(missing_docs)]
 mod ruby_regex;
 mod rules;
+mod segment_scan;
 mod shared_runs;
 mod span_plan;
 pub mod templates;

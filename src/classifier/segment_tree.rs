@@ -20,47 +20,49 @@ use super::query::Candidates;
 use super::CompiledRoute;
 use crate::heap;
 use crate::journey::{parse_spec, SpecNode};
+use crate::segment_scan::segment_end;
 
 /// One node: the literal segments and the parameter segment that lead on, and the routes whose
 /// spec ends here.
 #[derive(Debug, Default)]
 struct Node {
-    /// Literal segment → child node, sorted by [`Literal::order`] for a binary search that
-    /// compares two integers per step (GitHub's set, whose root and `/repos/:owner/:repo` have
-    /// 33 and 43 literals: a lookup hashed with FxHash was ~90 instructions, a scan more).
+    /// Literal segment → child node, sorted by length (then head and bytes), so that a
+    /// segment is compared only with the keys of its own length, first 8 bytes as one integer
+    /// (GitHub's set, whose root and `/repos/:owner/:repo` have 33 and 43 literals: a lookup
+    /// hashed with FxHash was ~90 instructions, a scan of every key more, a binary search ~60,
+    /// this ~25).
     literals: Vec<Literal>,
+    /// `by_len[n]..by_len[n + 1]`: the literals of `n` bytes (up to the longest).
+    by_len: Vec<u32>,
     /// The child a `:param` segment leads to.
     param: Option<u32>,
     /// Routes whose spec ends at this node, ascending.
     routes: Vec<u32>,
 }
 
-/// A literal segment of a node, keyed for [`Node::literals`]' binary search.
+/// A literal segment of a node.
 #[derive(Debug)]
 struct Literal {
-    len: usize,
     /// Its first 8 bytes (fewer: zeros after them), big-endian.
     head: u64,
     text: Box<[u8]>,
     child: u32,
 }
 
-impl Literal {
-    /// Length, then the first 8 bytes, then the rest: a segment of the same length and head
-    /// differs from a key only after its 8th byte.
-    fn order(&self, len: usize, head: u64, segment: &[u8]) -> std::cmp::Ordering {
-        (self.len, self.head).cmp(&(len, head)).then_with(|| if len > 8 { self.text[8..].cmp(&segment[8..]) } else { std::cmp::Ordering::Equal })
-    }
-}
-
-/// The first 8 bytes of `rest[..len]` as [`Literal::head`] holds them.
+/// The first 8 bytes of the segment `path[start..start + len]` as [`Literal::head`] holds them:
+/// one load from the path, also for a segment near its end (no copy).
 #[inline]
-fn head_of(rest: &[u8], len: usize) -> u64 {
-    let word = match rest.get(..8) {
-        Some(first) => u64::from_be_bytes(first.try_into().unwrap()),
+fn head_of(path: &[u8], start: usize, len: usize) -> u64 {
+    if len == 0 {
+        return 0;
+    }
+    let word = match path.get(start..start + 8) {
+        Some(word) => u64::from_be_bytes(word.try_into().unwrap()),
+        // The path's last 8 bytes, shifted to start with the segment's (1 to 7 bytes in).
+        None if path.len() >= 8 => u64::from_be_bytes(path[path.len() - 8..].try_into().unwrap()) << (8 * (start + 8 - path.len())),
         None => {
             let mut buffer = [0u8; 8];
-            buffer[..rest.len()].copy_from_slice(rest);
+            buffer[..path.len() - start].copy_from_slice(&path[start..]);
             u64::from_be_bytes(buffer)
         }
     };
@@ -102,7 +104,7 @@ impl SegmentTree {
                         Some(l) => l.child,
                         None => {
                             let text: Box<[u8]> = text.as_bytes().into();
-                            node.literals.push(Literal { len: text.len(), head: head_of(&text, text.len()), text, child: next });
+                            node.literals.push(Literal { head: head_of(&text, 0, text.len()), text, child: next });
                             next
                         }
                     },
@@ -117,8 +119,11 @@ impl SegmentTree {
             tree.nodes[at].routes.push(route.index as u32);
         }
         for node in &mut tree.nodes {
-            node.literals.sort_by(|a, b| a.order(b.len, b.head, &b.text));
+            node.literals.sort_by(|a, b| (a.text.len(), a.head, &a.text).cmp(&(b.text.len(), b.head, &b.text)));
             node.literals.shrink_to_fit();
+            if let Some(longest) = node.literals.last().map(|l| l.text.len()) {
+                node.by_len = (0..=longest + 1).map(|n| node.literals.partition_point(|l| l.text.len() < n) as u32).collect();
+            }
             node.routes.shrink_to_fit();
         }
         tree.nodes.shrink_to_fit();
@@ -129,37 +134,48 @@ impl SegmentTree {
     /// unsorted (each route once: a route ends at one node only).
     #[inline]
     pub fn candidates(&self, path: &[u8], out: &mut Candidates) {
-        let Some(rest) = path.strip_prefix(b"/") else { return };
-        if rest.is_empty() {
+        if path == b"/" {
             out.extend_from_slice(&self.nodes[0].routes);
-            return;
+        } else if path.first() == Some(&b'/') {
+            self.walk(0, 1, path, out);
         }
-        self.walk(0, rest, out);
     }
 
-    /// `rest`: what follows a `/` of the path, read from node `at`. Recursion is bounded by the
-    /// tree's depth: a node without children ends the walk before its segment is read.
-    fn walk(&self, at: usize, rest: &[u8], out: &mut Candidates) {
-        let node = &self.nodes[at];
-        if node.literals.is_empty() && node.param.is_none() {
-            return;
-        }
-        let (end, dotted) = segment_end(rest);
-        let (segment, tail) = (&rest[..end], rest.get(end + 1..));
-        let mut next = |child: u32| match tail {
-            None => out.extend_from_slice(&self.nodes[child as usize].routes),
-            Some(tail) => self.walk(child as usize, tail, out),
-        };
-        if !node.literals.is_empty() {
-            let head = head_of(rest, end);
-            if let Ok(at) = node.literals.binary_search_by(|l| l.order(end, head, segment)) {
-                next(node.literals[at].child);
+    /// Walks from node `at` with the segment at `path[start..]`. A loop while one child leads
+    /// on; a node where a literal and the parameter both take the segment walks the parameter's
+    /// branch in a call of its own, so the depth of calls is bounded by the tree's.
+    fn walk(&self, mut at: usize, mut start: usize, path: &[u8], out: &mut Candidates) {
+        loop {
+            let node = &self.nodes[at];
+            if node.by_len.is_empty() && node.param.is_none() {
+                return;
             }
-        }
-        // Journey's default requirement, `[^/.?]+` (a normalized path holds no `?`).
-        if !dotted && end > 0 {
-            if let Some(child) = node.param {
-                next(child);
+            let (len, dotted) = segment_end(&path[start..], b'.');
+            let literal = match (node.by_len.get(len), node.by_len.get(len + 1)) {
+                (Some(&from), Some(&to)) if from < to => {
+                    let head = head_of(path, start, len);
+                    let segment = &path[start..start + len];
+                    // Keys are distinct: at most one is the segment.
+                    node.literals[from as usize..to as usize].iter().find(|l| l.head == head && (len <= 8 || l.text[8..] == segment[8..])).map(|l| l.child)
+                }
+                _ => None,
+            };
+            // Journey's default requirement, `[^/.?]+` (a normalized path holds no `?`).
+            let param = node.param.filter(|_| !dotted && len > 0);
+            let next = start + len + 1;
+            let last = next > path.len();
+            match (literal, param) {
+                (None, None) => return,
+                (Some(child), None) | (None, Some(child)) if !last => (at, start) = (child as usize, next),
+                (Some(child), None) | (None, Some(child)) => return out.extend_from_slice(&self.nodes[child as usize].routes),
+                (Some(literal), Some(param)) if !last => {
+                    self.walk(param as usize, next, path, out);
+                    (at, start) = (literal as usize, next);
+                }
+                (Some(literal), Some(param)) => {
+                    out.extend_from_slice(&self.nodes[literal as usize].routes);
+                    return out.extend_from_slice(&self.nodes[param as usize].routes);
+                }
             }
         }
     }
@@ -167,47 +183,12 @@ impl SegmentTree {
     /// Heap bytes: the nodes, their literal tables and keys, and their route lists.
     pub fn memory_usage(&self) -> usize {
         heap::vec(&self.nodes)
-            + self.nodes.iter().map(|n| heap::vec(&n.literals) + n.literals.iter().map(|l| l.text.len()).sum::<usize>() + heap::vec(&n.routes)).sum::<usize>()
+            + self
+                .nodes
+                .iter()
+                .map(|n| heap::vec(&n.literals) + n.literals.iter().map(|l| l.text.len()).sum::<usize>() + heap::vec(&n.by_len) + heap::vec(&n.routes))
+                .sum::<usize>()
     }
-}
-
-/// The length of the segment `rest` starts with (up to its `/` or its end), and whether it
-/// holds a `.`. Eight bytes at a time (SWAR): the byte loop was ~8 instructions a byte, a third
-/// of a lookup on GitHub's set.
-#[inline]
-fn segment_end(rest: &[u8]) -> (usize, bool) {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A high bit set in each byte of `word` equal to `byte`; exact up to the first such byte
-    // (a borrow can only mark bytes after a true one), which is all that is read of it.
-    let equal = |word: u64, byte: u8| {
-        let x = word ^ (ONES * byte as u64);
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
-    let mut at = 0;
-    while let Some(chunk) = rest.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap());
-        let (slash, dot) = (equal(word, b'/'), equal(word, b'.'));
-        if slash != 0 {
-            let first = slash.trailing_zeros();
-            // The dots before the `/` (bits below it): exact, as above.
-            return (at + first as usize / 8, dot & ((1u64 << first) - 1) != 0);
-        }
-        if dot != 0 {
-            let end = at + 8 + rest[at + 8..].iter().position(|&b| b == b'/').unwrap_or(rest.len() - at - 8);
-            return (end, true);
-        }
-        at += 8;
-    }
-    let mut dotted = false;
-    for (i, &b) in rest[at..].iter().enumerate() {
-        match b {
-            b'/' => return (at + i, dotted),
-            b'.' => dotted = true,
-            _ => {}
-        }
-    }
-    (rest.len(), dotted)
 }
 
 /// The route's spec when nothing but its path decides whether it matches and the automaton
@@ -248,59 +229,7 @@ fn is_plain_literal(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::segment_end;
     use crate::{Classifier, Requirement, RouteDef};
-
-    /// `segment_end` read byte by byte.
-    fn segment_end_plainly(rest: &[u8]) -> (usize, bool) {
-        let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
-        (end, rest[..end].contains(&b'.'))
-    }
-
-    #[test]
-    fn segment_ends_eight_bytes_at_a_time_as_byte_by_byte() {
-        // Every string of up to 9 bytes over `/`, `.` (each one xor 0x01 of the other: a
-        // borrow's false match), another byte, 0x00 and 0x01; then longer ones at random.
-        let alphabet = [b'/', b'.', b'a', 0x00, 0x01];
-        let mut word = Vec::new();
-        let mut count = 0usize;
-        loop {
-            assert_eq!(segment_end(&word), segment_end_plainly(&word), "{word:?}");
-            count += 1;
-            // The next word in shortlex order.
-            let mut i = word.len();
-            loop {
-                if i == 0 {
-                    word.insert(0, alphabet[0]);
-                    word.iter_mut().for_each(|b| *b = alphabet[0]);
-                    break;
-                }
-                i -= 1;
-                let at = alphabet.iter().position(|&a| a == word[i]).unwrap();
-                if at + 1 < alphabet.len() {
-                    word[i] = alphabet[at + 1];
-                    break;
-                }
-                word[i] = alphabet[0];
-            }
-            if word.len() > 9 {
-                break;
-            }
-        }
-        assert_eq!(count, (5usize.pow(10) - 1) / 4);
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..20_000 {
-            let mut next = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
-            let len = (next() % 40) as usize;
-            let word: Vec<u8> = (0..len).map(|_| alphabet[(next() % 5) as usize]).collect();
-            assert_eq!(segment_end(&word), segment_end_plainly(&word), "{word:?}");
-        }
-    }
 
     fn tree_of(specs: &[&str]) -> bool {
         let c = Classifier::new(specs.iter().map(|s| RouteDef::new("GET", *s)).collect()).unwrap();
