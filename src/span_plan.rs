@@ -501,8 +501,8 @@ impl Shape {
     /// pass over the path: each segment placed as soon as the `/` ending it is found (eight bytes
     /// at a time, [`segment_end`]), rather than from a list of every `/` made first, and none of
     /// the glob and check steps (a `memchr` per segment cost more than a byte loop on paths
-    /// this short). `None` as `place` answers it (a
-    /// path with another number of pieces), and for a path holding a `\n` (the matcher decides).
+    /// this short). `None` as `place` answers it (a path with another number of pieces), and
+    /// for a path holding a `\n` (the matcher decides).
     fn place_plain(&self, path: &[u8], slots: usize) -> Option<Spans> {
         let mut spans: Spans = vec![None; slots];
         let mut segments = self.segments.iter();

@@ -212,7 +212,8 @@ impl Classifier {
         let head_as_get = method.is_head() && !self.names_head;
         let not_head = if head_as_get { Some(Method::GET) } else { (!method.is_head()).then_some(method) };
         let first_for = not_head.filter(|_| wanted == Wanted::First);
-        // A table of plain routes: its segment tree lists every candidate.
+        // A table of plain routes: its segment tree lists every candidate (read here rather than
+        // through `candidates`, whose call and `Result` cost ~5% of a lookup on GitHub's set).
         if let Some(tree) = &self.segment_tree {
             let mut candidates = Candidates::new();
             tree.candidates(&path, &mut candidates);
@@ -372,7 +373,8 @@ impl Classifier {
         Ok(true)
     }
 
-    /// Routes whose DFA pattern matches `path`, in definition order.
+    /// Routes whose pattern matches `path` (by the segment tree of a plain table, else by the
+    /// automata), in definition order.
     fn candidates(&self, path: &[u8], out: &mut Candidates) -> Result<(), ClassifyError> {
         if let Some(tree) = &self.segment_tree {
             tree.candidates(path, out);
