@@ -224,6 +224,19 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
       expect { described_class.new(routes: [], engine: :quantum) }.to raise_error(ArgumentError, /engine/)
     end
 
+    it "searches a table of plain routes by its segment tree alone, and refuses one asked for by name on any other" do
+      plain = [{ "verb" => "GET", "path" => "/projects/:id" }, { "verb" => "POST", "path" => "/projects" }]
+      expect(described_class.new(routes: plain).engine).to eq("segment_tree")
+      expect(described_class.new(routes: plain, engine: :segment_tree).recognize("GET", "/projects/7").params).to eq("id" => "7")
+      expect(described_class.new(routes: plain, engine: :dense).engine).to eq("dense")
+      formatted = plain + [{ "verb" => "GET", "path" => "/users/:id(.:format)" }]
+      expect(described_class.new(routes: formatted).engine).to eq("dense")
+      expect { described_class.new(routes: formatted, engine: :segment_tree) }
+        .to raise_error(Gitlab::Cells::Learn::InvalidRouteError, %r{route #2 \(/users/:id\(\.:format\)\) is not plain}) { |e|
+          expect(e.route_index).to eq(2)
+        }
+    end
+
     it "refuses bad requests with InvalidRequestError" do
       expect { classifier.learn("GE T", "/") }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /method/)
       expect { classifier.learn("GET", nil) }.to raise_error(Gitlab::Cells::Learn::InvalidRequestError, /path_info/)

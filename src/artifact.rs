@@ -67,6 +67,10 @@ struct Header {
     /// when the classifier uses the lazy DFA, which `regex-automata` cannot serialize: such an
     /// artifact is rebuilt from the routes on load (the NFA build, a fraction of a second).
     dfa_lens: Vec<usize>,
+    /// What searches the table when `dfa_lens` is empty: the segment tree alone, or lazy DFAs
+    /// (absent in artifacts written before the segment tree, which were all lazy then).
+    #[serde(default)]
+    engine: Option<EngineKind>,
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -78,7 +82,8 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Serializes a classifier built with a dense DFA, with optional rules.
+/// Serializes a classifier, with optional rules: its dense DFAs as built; a table searched by
+/// lazy DFAs or by its segment tree alone is rebuilt from its routes on load.
 pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, ArtifactError> {
     let dfas: Vec<Vec<u8>> = classifier.engines().map(|e| e.dense_bytes()).collect::<Option<_>>().unwrap_or_default();
     let header = Header {
@@ -91,6 +96,7 @@ pub fn write(classifier: &Classifier, rules: Option<&Rules>) -> Result<Vec<u8>, 
         layout: classifier.layout,
         widenings: classifier.routes.iter().map(|r| r.widenings.clone()).collect(),
         dfa_lens: dfas.iter().map(Vec::len).collect(),
+        engine: Some(classifier.engine_kind()),
     };
     let header = serde_json::to_vec(&header).map_err(|e| ArtifactError::Header(e.to_string()))?;
     let mut payload = Vec::with_capacity(4 + header.len() + dfas.iter().map(|d| d.len() + 4).sum::<usize>());
@@ -178,12 +184,12 @@ pub fn read_with(bytes: &[u8], host_regex: bool) -> Result<(Classifier, Option<R
         ..BuildOptions::default()
     };
     if engines.is_empty() {
-        let options = BuildOptions {
-            engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() },
-            max_path_len: header.max_path_len,
-            host_regex,
-            ..BuildOptions::default()
+        let kind = match header.engine {
+            Some(EngineKind::SegmentTree) => EngineKind::SegmentTree,
+            _ => EngineKind::Lazy,
         };
+        let options =
+            BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, max_path_len: header.max_path_len, host_regex, ..BuildOptions::default() };
         let classifier = Classifier::build(header.routes, &options).map_err(|e| ArtifactError::Header(format!("routes no longer compile: {e}")))?;
         return Ok((classifier, header.rules));
     }

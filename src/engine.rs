@@ -36,15 +36,24 @@ pub enum EngineKind {
     /// Lazy (hybrid) DFAs that build their states while searching, in a bounded cache: for
     /// tables whose dense DFA would be too large to determinize.
     Lazy,
+    /// No automaton: a table whose every route is plain (`/literal` and `/:param` segments
+    /// only, as GitHub's REST routes are) is searched by its segment tree alone, built in a
+    /// fraction of a millisecond where its dense DFA took milliseconds and most of the
+    /// classifier's memory. `Auto` picks it for such tables (unless
+    /// [`EngineConfig::segment_tree`] is off); asked for by name, a table with a route that is
+    /// not plain is refused ([`AutomatonError::NotPlain`]).
+    SegmentTree,
 }
 
 impl EngineKind {
-    /// `"auto"`, `"dense"` or `"lazy"`, as serialized and as the CLI and the gem name it.
+    /// `"auto"`, `"dense"`, `"lazy"` or `"segment_tree"`, as serialized and as the CLI and the
+    /// gem name it.
     pub fn as_str(self) -> &'static str {
         match self {
             EngineKind::Auto => "auto",
             EngineKind::Dense => "dense",
             EngineKind::Lazy => "lazy",
+            EngineKind::SegmentTree => "segment_tree",
         }
     }
 }
@@ -272,8 +281,10 @@ impl Engine {
         match config.kind {
             EngineKind::Dense => Self::build_dense(patterns, usize::MAX >> 4, false),
             EngineKind::Lazy => Self::build_lazy(patterns, config),
-            EngineKind::Auto if patterns.len() > config.dense_max_patterns => Self::build_lazy(patterns, config),
-            EngineKind::Auto => match Self::build_dense(patterns, config.dense_size_limit, false) {
+            // A table searched by its segment tree alone builds no automaton (see
+            // `Classifier::build`); any other asks as `Auto` does.
+            EngineKind::Auto | EngineKind::SegmentTree if patterns.len() > config.dense_max_patterns => Self::build_lazy(patterns, config),
+            EngineKind::Auto | EngineKind::SegmentTree => match Self::build_dense(patterns, config.dense_size_limit, false) {
                 Ok(e) => Ok(e),
                 Err(_) => Self::build_lazy(patterns, config),
             },

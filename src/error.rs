@@ -65,6 +65,7 @@ impl CompileError {
     pub fn route_index(&self) -> Option<usize> {
         match self {
             CompileError::Spec { index, .. } | CompileError::Requirement { index, .. } | CompileError::Verb { index, .. } => Some(*index),
+            CompileError::Automaton(AutomatonError::NotPlain { route, .. }) => Some(*route),
             _ => None,
         }
     }
@@ -102,6 +103,16 @@ pub enum AutomatonError {
     /// An artifact's automata name routes its route table does not have.
     #[error("the automata do not belong to these routes")]
     ForeignAutomata,
+    /// [`EngineKind::SegmentTree`](crate::EngineKind::SegmentTree) was asked for, and a route
+    /// is not plain (a requirement, format, glob, optional group, mount, or a literal with
+    /// bytes other than ASCII letters, digits, `-`, `_` and `~`).
+    #[error("route #{route} ({spec}) is not plain: the segment tree takes only /literal and /:param segments without requirements")]
+    NotPlain {
+        /// Its position in definition order.
+        route: usize,
+        /// Its path spec.
+        spec: String,
+    },
     /// An artifact's key segment selects more than one automaton.
     #[error("the key segment {key:?} selects two automata")]
     KeyInTwoAutomata {

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use cells_learn::{BuildOptions, Classifier, EngineConfig, RouteDef};
+use cells_learn::{artifact, AutomatonError, BuildOptions, Classifier, CompileError, EngineConfig, EngineKind, RouteDef};
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -46,14 +46,23 @@ fn agree(with: &Classifier, without: &Classifier, paths: &[Vec<u8>]) -> usize {
     matched
 }
 
-#[test]
-fn github_api_routes_and_urls() {
+fn github_set() -> (Vec<RouteDef>, Vec<String>) {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/data/github-api.json");
     let data: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
     let defs: Vec<RouteDef> = data["routes"].as_array().unwrap().iter().map(|r| RouteDef::new("", r.as_str().unwrap())).collect();
-    let urls: Vec<&str> = data["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    let urls = data["urls"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect();
+    (defs, urls)
+}
+
+#[test]
+fn github_api_routes_and_urls() {
+    let (defs, urls) = github_set();
     let (with, without) = (build(&defs, true), build(&defs, false));
     assert!(with.routes().len() == 315 && with.has_segment_tree() && !without.has_segment_tree());
+    // The tree searches the table alone: no automaton is built for it.
+    assert_eq!((with.engine_kind(), with.pattern_count()), (EngineKind::SegmentTree, 0));
+    assert_eq!(without.engine_kind(), EngineKind::Dense);
+    assert!(without.pattern_count() > 0);
     let mut paths = Vec::new();
     for url in &urls {
         let trimmed = url.trim_end_matches('/');
@@ -130,4 +139,60 @@ fn generated_tables_over_every_short_path() {
         total += agree(&with, &without, &paths);
     }
     assert!(total > 1_000, "only {total} (method, path) pairs matched: the tables miss the paths");
+}
+
+/// Asked for by name, the segment tree takes a plain table (with the automata it would build
+/// asked for too, the tree still searches) and refuses one that is not plain, naming the first
+/// route that is not.
+#[test]
+fn segment_tree_by_name() {
+    let with_kind = |kind: EngineKind, defs: &[RouteDef]| {
+        let engine = EngineConfig { kind, ..EngineConfig::default() };
+        Classifier::build(defs.to_vec(), &BuildOptions { engine, ..BuildOptions::default() })
+    };
+    let plain = vec![RouteDef::new("GET", "/projects/:id"), RouteDef::new("POST", "/projects")];
+    let tree = with_kind(EngineKind::SegmentTree, &plain).unwrap();
+    assert_eq!((tree.engine_kind(), tree.pattern_count()), (EngineKind::SegmentTree, 0));
+    assert_eq!(tree.recognize("GET", b"/projects/7").unwrap().map(|m| m.route_index()), Some(0));
+    // Dense automata asked for by name are built, and the tree (on by default) searches.
+    let dense = with_kind(EngineKind::Dense, &plain).unwrap();
+    assert!(dense.engine_kind() == EngineKind::Dense && dense.has_segment_tree() && dense.pattern_count() > 0);
+
+    for (extra, why) in [
+        ("/projects/:id(.:format)", "a format"),
+        ("/files/*path", "a glob"),
+        ("/projects/:id.json", "a dot"),
+        ("/v:version/projects", "a partial segment"),
+        ("/caf%C3%A9", "an escape"),
+    ] {
+        let mut defs = plain.clone();
+        defs.push(RouteDef::new("GET", extra));
+        defs.push(RouteDef::new("GET", "/users/*rest"));
+        let err = with_kind(EngineKind::SegmentTree, &defs).unwrap_err();
+        match &err {
+            CompileError::Automaton(AutomatonError::NotPlain { route: 2, spec }) => assert_eq!(spec, extra, "{why}"),
+            other => panic!("{why}: {other:?}"),
+        }
+        assert_eq!(err.route_index(), Some(2), "{why}");
+        assert!(err.to_string().contains(&format!("route #2 ({extra}) is not plain")), "{why}: {err}");
+        // Under `Auto` the same table gets its automata.
+        let auto = with_kind(EngineKind::Auto, &defs).unwrap();
+        assert!(!auto.has_segment_tree() && auto.engine_kind() != EngineKind::SegmentTree, "{why}");
+    }
+    let mut required = plain.clone();
+    required[0] = RouteDef::new("GET", "/projects/:id").requirement("id", cells_learn::Requirement::regex(r"\d+"));
+    assert!(matches!(with_kind(EngineKind::SegmentTree, &required), Err(CompileError::Automaton(AutomatonError::NotPlain { route: 0, .. }))));
+}
+
+/// A tree-only classifier written as an artifact loads as one, with the same answers.
+#[test]
+fn tree_only_artifact_round_trip() {
+    let (defs, urls) = github_set();
+    let built = build(&defs, true);
+    let bytes = artifact::write(&built, None).unwrap();
+    let (loaded, _) = artifact::read(&bytes).unwrap();
+    assert_eq!((loaded.engine_kind(), loaded.pattern_count()), (EngineKind::SegmentTree, 0));
+    let paths: Vec<Vec<u8>> = urls.iter().map(|u| u.clone().into_bytes()).collect();
+    // The routes take any verb: 312 of the 315 URLs match, under all seven methods.
+    assert_eq!(agree(&built, &loaded, &paths), 312 * METHODS.len());
 }

@@ -25,6 +25,8 @@ enum Engine {
     Auto,
     Dense,
     Lazy,
+    /// No automaton: every route must be plain (`/literal` and `/:param` segments only)
+    SegmentTree,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -38,7 +40,8 @@ struct Table {
     /// Route table: a corpus `*-routes.json`, GitLab's `gitlab_routes.json` template snapshot, or a compiled artifact
     #[arg(long, value_name = "FILE")]
     routes: PathBuf,
-    /// Which automaton to build
+    /// Which automaton to build (auto: a segment tree for a table of plain routes, else dense
+    /// DFAs for small tables and lazy ones for large)
     #[arg(long, value_enum, default_value = "auto")]
     engine: Engine,
 }
@@ -200,6 +203,7 @@ fn load(table: &Table) -> Result<Loaded, String> {
         Engine::Auto => EngineKind::Auto,
         Engine::Dense => EngineKind::Dense,
         Engine::Lazy => EngineKind::Lazy,
+        Engine::SegmentTree => EngineKind::SegmentTree,
     };
     let options = BuildOptions { engine: EngineConfig { kind, ..EngineConfig::default() }, ..BuildOptions::default() };
     let (defs, examples): (Vec<RouteDef>, Vec<(usize, String, bool)>) = if templates::looks_like_templates(&bytes) {

@@ -318,10 +318,13 @@ impl Classifier {
         self.segment_tree.is_some()
     }
 
-    /// The automata built: [`EngineKind::Lazy`] if any automaton is lazy, else
+    /// The automata built: [`EngineKind::SegmentTree`] if none (the segment tree searches the
+    /// table alone), [`EngineKind::Lazy`] if any automaton is lazy, else
     /// [`EngineKind::Dense`] (never `Auto`, which only asks for one of them).
     pub fn engine_kind(&self) -> EngineKind {
-        if self.around.is_some() || self.engines().any(|e| e.kind() == EngineKind::Lazy) {
+        if self.segment_tree.is_some() && self.automata.is_empty() && self.around.is_none() && self.first_segments.is_none() {
+            EngineKind::SegmentTree
+        } else if self.around.is_some() || self.engines().any(|e| e.kind() == EngineKind::Lazy) {
             EngineKind::Lazy
         } else {
             EngineKind::Dense

@@ -20,6 +20,7 @@ use super::query::Candidates;
 use super::CompiledRoute;
 use crate::heap;
 use crate::journey::{parse_spec, SpecNode};
+use crate::routes::RouteDef;
 use crate::segment_scan::segment_end;
 
 /// One node: the literal segments and the parameter segment that lead on, and the routes whose
@@ -189,6 +190,18 @@ impl SegmentTree {
                 .map(|n| heap::vec(&n.literals) + n.literals.iter().map(|l| l.text.len()).sum::<usize>() + heap::vec(&n.by_len) + heap::vec(&n.routes))
                 .sum::<usize>()
     }
+}
+
+/// Whether the route is plain (see the module's doc): the tree can hold it.
+pub(super) fn is_plain(route: &CompiledRoute) -> bool {
+    plain_spec(route).is_some_and(|spec| plain_pieces(&spec).is_some())
+}
+
+/// Whether a definition can compile to a plain route, told from the definition alone (a
+/// route that compiles with a widening or a host regex is still refused by [`is_plain`]), so
+/// that a table that is not plain is set aside before anything is compiled for its tree.
+pub(super) fn could_be_plain(def: &RouteDef) -> bool {
+    !def.mounted && def.encoded_literals_after.is_none() && def.requirements.is_empty() && parse_spec(&def.path).is_ok_and(|spec| plain_pieces(&spec).is_some())
 }
 
 /// The route's spec when nothing but its path decides whether it matches and the automaton

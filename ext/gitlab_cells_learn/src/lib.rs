@@ -195,7 +195,8 @@ fn engine_kind(ruby: &Ruby, name: &str) -> Result<EngineKind, Error> {
         "auto" => Ok(EngineKind::Auto),
         "dense" => Ok(EngineKind::Dense),
         "lazy" => Ok(EngineKind::Lazy),
-        other => Err(Error::new(ruby.exception_arg_error(), format!("engine must be auto, dense or lazy, not {other:?}"))),
+        "segment_tree" => Ok(EngineKind::SegmentTree),
+        other => Err(Error::new(ruby.exception_arg_error(), format!("engine must be auto, dense, lazy or segment_tree, not {other:?}"))),
     }
 }
 

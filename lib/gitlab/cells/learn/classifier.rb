@@ -9,13 +9,15 @@ module Gitlab
       # Compiled routes plus learn rules. Immutable once built: share one instance across
       # every Puma thread.
       class Classifier
-        ENGINES = %i[auto dense lazy].freeze
+        ENGINES = %i[auto dense lazy segment_tree].freeze
 
         # @param routes [Array<Hash>, String] route definitions in the corpus format
         #   (`verb`, `path`, `requirements`, `defaults`, `dynamic_constraints`, `mounted`), in
         #   definition order, or the same as a JSON string
         # @param rules [Hash, String, nil] learn rules (see rules/gitlab.json); GitLab's defaults when nil
-        # @param engine [Symbol] :auto, :dense or :lazy
+        # @param engine [Symbol] :auto, :dense, :lazy or :segment_tree (no automaton: every
+        #   route must be plain, +/literal+ and +/:param+ segments only; :auto picks it for such
+        #   a table)
         # @param constraints [RailsConstraints, #for, nil] decides dynamic constraints and mounts when
         #   {#learn} and {#recognize} are given no block (`for(method, path_info)` returns the block)
         # @raise [InvalidRouteError] naming the route, the position and the reason
@@ -165,7 +167,7 @@ module Gitlab
           @native.default_cell
         end
 
-        # @return [String] "dense" or "lazy"
+        # @return [String] "dense", "lazy" or "segment_tree"
         def engine
           @native.engine
         end
