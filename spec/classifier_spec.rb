@@ -229,10 +229,11 @@ RSpec.describe Gitlab::Cells::Learn::Classifier do
       expect(described_class.new(routes: plain).engine).to eq("segment_tree")
       expect(described_class.new(routes: plain, engine: :segment_tree).recognize("GET", "/projects/7").params).to eq("id" => "7")
       expect(described_class.new(routes: plain, engine: :dense).engine).to eq("dense")
-      formatted = plain + [{ "verb" => "GET", "path" => "/users/:id(.:format)" }]
-      expect(described_class.new(routes: formatted).engine).to eq("dense")
-      expect { described_class.new(routes: formatted, engine: :segment_tree) }
-        .to raise_error(Gitlab::Cells::Learn::InvalidRouteError, %r{route #2 \(/users/:id\(\.:format\)\) is not plain}) { |e|
+      expect(described_class.new(routes: plain + [{ "verb" => "GET", "path" => "/users/:id(.:format)" }]).engine).to eq("segment_tree")
+      globbed = plain + [{ "verb" => "GET", "path" => "/files/*path" }]
+      expect(described_class.new(routes: globbed).engine).to eq("dense")
+      expect { described_class.new(routes: globbed, engine: :segment_tree) }
+        .to raise_error(Gitlab::Cells::Learn::InvalidRouteError, %r{route #2 \(/files/\*path\) is not plain}) { |e|
           expect(e.route_index).to eq(2)
         }
     end

@@ -104,9 +104,9 @@ pub enum AutomatonError {
     #[error("the automata do not belong to these routes")]
     ForeignAutomata,
     /// [`EngineKind::SegmentTree`](crate::EngineKind::SegmentTree) was asked for, and a route
-    /// is not plain (a requirement, format, glob, optional group, mount, or a literal with
+    /// is not plain (a requirement, glob, optional group other than a final `(.:format)`, mount, or a literal with
     /// bytes other than ASCII letters, digits, `-`, `_` and `~`).
-    #[error("route #{route} ({spec}) is not plain: the segment tree takes only /literal and /:param segments without requirements")]
+    #[error("route #{route} ({spec}) is not plain: the segment tree takes only /literal and /:param segments without requirements, and a final (.:format)")]
     NotPlain {
         /// Its position in definition order.
         route: usize,

@@ -2,7 +2,8 @@
 //! are found, never which: a classifier with it and one that walks the automata give the same
 //! `matches` (routes and parameters, in order), `path_matches` and picks, for every method, on
 //! GitHub's REST API routes (path-tree's fixture, which nobody here wrote) with their URLs and
-//! near misses, and on generated tables over every path of a small alphabet.
+//! near misses, and on generated tables (with and without Rails' `(.:format)`) over every path
+//! of a small alphabet.
 
 use std::path::PathBuf;
 
@@ -104,9 +105,11 @@ impl Lcg {
 #[test]
 fn generated_tables_over_every_short_path() {
     const SEGMENTS: [&str; 4] = ["a", "b", ":p", ":q"];
+    // Rails' default after a route's last segment, on about half the routes.
+    const ENDINGS: [&str; 2] = ["", "(.:format)"];
     const VERBS: [&str; 5] = ["GET", "POST", "", "GET|POST", "HEAD"];
     // Every path of up to three segments over pieces that a literal, a parameter or neither takes.
-    let pieces: [&[u8]; 7] = [b"a", b"b", b"c", b"a.b", b"x?y", b"%2E", b""];
+    let pieces: [&[u8]; 10] = [b"a", b"b", b"c", b"a.b", b"x?y", b"%2E", b"", b"a.", b".b", b"c.b.a"];
     let mut paths = vec![b"/".to_vec()];
     let mut level = vec![Vec::new()];
     for _ in 0..3 {
@@ -128,7 +131,12 @@ fn generated_tables_over_every_short_path() {
         let defs: Vec<RouteDef> = (0..rng.below(12) + 1)
             .map(|_| {
                 let depth = rng.below(4);
-                let spec: String = if depth == 0 { "/".into() } else { (0..depth).map(|_| format!("/{}", SEGMENTS[rng.below(SEGMENTS.len())])).collect() };
+                let spec: String = if depth == 0 {
+                    "/".into()
+                } else {
+                    let segments: String = (0..depth).map(|_| format!("/{}", SEGMENTS[rng.below(SEGMENTS.len())])).collect();
+                    segments + ENDINGS[rng.below(ENDINGS.len())]
+                };
                 // A parameter named twice in one spec is not a route Rails draws.
                 let spec = spec.replacen(":p", ":p1", 1).replacen(":p", ":p2", 1).replacen(":q", ":q1", 1).replacen(":q", ":q2", 1);
                 RouteDef::new(VERBS[rng.below(VERBS.len())], spec)
@@ -159,7 +167,8 @@ fn segment_tree_by_name() {
     assert!(dense.engine_kind() == EngineKind::Dense && dense.has_segment_tree() && dense.pattern_count() > 0);
 
     for (extra, why) in [
-        ("/projects/:id(.:format)", "a format"),
+        ("/projects(/:id)", "an optional segment"),
+        ("/projects/:id(.:format)(.:x)", "two groups"),
         ("/files/*path", "a glob"),
         ("/projects/:id.json", "a dot"),
         ("/v:version/projects", "a partial segment"),

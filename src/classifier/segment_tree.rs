@@ -1,5 +1,5 @@
 //! A tree of path segments for tables whose every route is plain: literal segments and
-//! parameters with Journey's default requirement, nothing else.
+//! parameters with Journey's default requirement, and at most a final `(.:format)`.
 //!
 //! Why: an API table such as GitHub's REST routes (path-tree's fixture: `/repos/:owner/:repo/issues`
 //! and 314 more) needs no automaton at all. Walked as a path router walks its radix tree, one
@@ -12,9 +12,11 @@
 //! The tree yields *every* route that matches, not a best one: Rails' order (the first route
 //! defined that matches and allows the verb, then the host's constraints) is still decided by
 //! the query side over the candidates, ascending, exactly as for the automata's. A table with one
-//! route that is not plain (a glob, an optional group, a format, a requirement, a mount, a
-//! literal with bytes whose encoding could matter) gets no tree: mixing would need the automata
-//! anyway.
+//! route that is not plain (a glob, an optional group other than a final `(.:format)`, a
+//! requirement, a mount, a literal with bytes whose encoding could matter) gets no tree: mixing
+//! would need the automata anyway. A final `(.:format)` — Rails' default on every route
+//! `resources` draws — is the one group the tree takes: it only lets the last segment be
+//! `stem.extension`.
 
 use super::query::Candidates;
 use super::CompiledRoute;
@@ -39,6 +41,9 @@ struct Node {
     param: Option<u32>,
     /// Routes whose spec ends at this node, ascending.
     routes: Vec<u32>,
+    /// Routes whose spec ends at this node with an optional `(.:format)`, ascending: they also
+    /// take the last segment with a `.` and an extension after it.
+    formatted: Vec<u32>,
 }
 
 /// A literal segment of a node.
@@ -87,6 +92,12 @@ enum Piece<'s> {
     Param,
 }
 
+/// A plain spec: its segments, and whether it ends with an optional `(.:format)`.
+struct Pieces<'s> {
+    segments: Vec<Piece<'s>>,
+    formatted: bool,
+}
+
 impl SegmentTree {
     /// The tree of `routes`, or `None` when one of them is not plain (or there are none).
     pub fn of(routes: &[CompiledRoute]) -> Option<SegmentTree> {
@@ -96,8 +107,9 @@ impl SegmentTree {
         let mut tree = SegmentTree { nodes: vec![Node::default()] };
         for route in routes {
             let spec = plain_spec(route)?;
+            let pieces = plain_pieces(&spec)?;
             let mut at = 0usize;
-            for piece in plain_pieces(&spec)? {
+            for piece in pieces.segments {
                 let next = tree.nodes.len() as u32;
                 let node = &mut tree.nodes[at];
                 let child = match piece {
@@ -117,7 +129,8 @@ impl SegmentTree {
                 at = child as usize;
             }
             // Routes come in definition order: each list stays ascending.
-            tree.nodes[at].routes.push(route.index as u32);
+            let node = &mut tree.nodes[at];
+            if pieces.formatted { &mut node.formatted } else { &mut node.routes }.push(route.index as u32);
         }
         for node in &mut tree.nodes {
             node.literals.sort_by(|a, b| (a.text.len(), a.head, &a.text).cmp(&(b.text.len(), b.head, &b.text)));
@@ -126,13 +139,15 @@ impl SegmentTree {
                 node.by_len = (0..=longest + 1).map(|n| node.literals.partition_point(|l| l.text.len() < n) as u32).collect();
             }
             node.routes.shrink_to_fit();
+            node.formatted.shrink_to_fit();
         }
         tree.nodes.shrink_to_fit();
         Some(tree)
     }
 
     /// Adds every route whose spec matches `path` (normalized: it starts with `/`) to `out`,
-    /// unsorted (each route once: a route ends at one node only).
+    /// unsorted (each route once: a route ends at one node only, and a formatted route is
+    /// taken with or without the extension, never both).
     #[inline]
     pub fn candidates(&self, path: &[u8], out: &mut Candidates) {
         if path == b"/" {
@@ -152,32 +167,75 @@ impl SegmentTree {
                 return;
             }
             let (len, dotted) = segment_end(&path[start..], b'.');
-            let literal = match (node.by_len.get(len), node.by_len.get(len + 1)) {
-                (Some(&from), Some(&to)) if from < to => {
-                    let head = head_of(path, start, len);
-                    let segment = &path[start..start + len];
-                    // Keys are distinct: at most one is the segment.
-                    node.literals[from as usize..to as usize].iter().find(|l| l.head == head && (len <= 8 || l.text[8..] == segment[8..])).map(|l| l.child)
-                }
-                _ => None,
-            };
-            // Journey's default requirement, `[^/.?]+` (a normalized path holds no `?`).
-            let param = node.param.filter(|_| !dotted && len > 0);
             let next = start + len + 1;
             let last = next > path.len();
+            if dotted {
+                // Neither a literal nor a parameter holds a `.`: only the last segment can
+                // match, as `stem.extension` for the formatted routes.
+                if last {
+                    self.formatted(node, start, len, path, out);
+                }
+                return;
+            }
+            let literal = Self::literal(node, path, start, len);
+            // Journey's default requirement, `[^/.?]+` (a normalized path holds no `?`).
+            let param = node.param.filter(|_| len > 0);
             match (literal, param) {
                 (None, None) => return,
                 (Some(child), None) | (None, Some(child)) if !last => (at, start) = (child as usize, next),
-                (Some(child), None) | (None, Some(child)) => return out.extend_from_slice(&self.nodes[child as usize].routes),
+                (Some(child), None) | (None, Some(child)) => return self.ended(child, out),
                 (Some(literal), Some(param)) if !last => {
                     self.walk(param as usize, next, path, out);
                     (at, start) = (literal as usize, next);
                 }
                 (Some(literal), Some(param)) => {
-                    out.extend_from_slice(&self.nodes[literal as usize].routes);
-                    return out.extend_from_slice(&self.nodes[param as usize].routes);
+                    self.ended(literal, out);
+                    return self.ended(param, out);
                 }
             }
+        }
+    }
+
+    /// The child the literal segment `path[start..start + len]` leads to, if the node has it.
+    #[inline(always)]
+    fn literal(node: &Node, path: &[u8], start: usize, len: usize) -> Option<u32> {
+        match (node.by_len.get(len), node.by_len.get(len + 1)) {
+            (Some(&from), Some(&to)) if from < to => {
+                let head = head_of(path, start, len);
+                let segment = &path[start..start + len];
+                // Keys are distinct: at most one is the segment.
+                node.literals[from as usize..to as usize].iter().find(|l| l.head == head && (len <= 8 || l.text[8..] == segment[8..])).map(|l| l.child)
+            }
+            _ => None,
+        }
+    }
+
+    /// The path ended at `child` without an extension: its routes, formatted or not.
+    #[inline]
+    fn ended(&self, child: u32, out: &mut Candidates) {
+        let node = &self.nodes[child as usize];
+        out.extend_from_slice(&node.routes);
+        // Most tables have formats on every route or on none: one of the two lists is empty,
+        // and an empty copy is still a call.
+        if !node.formatted.is_empty() {
+            out.extend_from_slice(&node.formatted);
+        }
+    }
+
+    /// The last segment `path[start..start + len]` holds a `.`: Journey's `(?:\.([^/.?]+))?`
+    /// after a literal or a parameter takes it as `stem.extension`, with one `.` only and
+    /// neither side empty (a parameter's stem: its `[^/.?]+`; a literal's: the literal).
+    fn formatted(&self, node: &Node, start: usize, len: usize, path: &[u8], out: &mut Candidates) {
+        let segment = &path[start..start + len];
+        let Some(dot) = segment.iter().position(|&b| b == b'.') else { return };
+        let extension = &segment[dot + 1..];
+        if extension.is_empty() || extension.contains(&b'.') {
+            return;
+        }
+        let literal = Self::literal(node, path, start, dot);
+        let param = node.param.filter(|_| dot > 0);
+        for child in [literal, param].into_iter().flatten() {
+            out.extend_from_slice(&self.nodes[child as usize].formatted);
         }
     }
 
@@ -187,7 +245,13 @@ impl SegmentTree {
             + self
                 .nodes
                 .iter()
-                .map(|n| heap::vec(&n.literals) + n.literals.iter().map(|l| l.text.len()).sum::<usize>() + heap::vec(&n.by_len) + heap::vec(&n.routes))
+                .map(|n| {
+                    heap::vec(&n.literals)
+                        + n.literals.iter().map(|l| l.text.len()).sum::<usize>()
+                        + heap::vec(&n.by_len)
+                        + heap::vec(&n.routes)
+                        + heap::vec(&n.formatted)
+                })
                 .sum::<usize>()
     }
 }
@@ -214,13 +278,21 @@ fn plain_spec(route: &CompiledRoute) -> Option<Vec<SpecNode>> {
     parse_spec(&def.path).ok()
 }
 
-/// The segments of a spec made only of `/literal` and `/:param` (`/` alone: none); `None` for
-/// anything else. Literals are kept to bytes that no normalization or encoding can touch
-/// (ASCII letters, digits, `-`, `_`, `~`), so a byte comparison is Journey's match.
-fn plain_pieces(spec: &[SpecNode]) -> Option<Vec<Piece<'_>>> {
+/// The segments of a spec made only of `/literal` and `/:param` (`/` alone: none), and
+/// optionally `(.:format)` after the last of them; `None` for anything else. Literals are kept
+/// to bytes that no normalization or encoding can touch (ASCII letters, digits, `-`, `_`, `~`),
+/// so a byte comparison is Journey's match.
+fn plain_pieces(spec: &[SpecNode]) -> Option<Pieces<'_>> {
     if let [SpecNode::Slash] = spec {
-        return Some(Vec::new());
+        return Some(Pieces { segments: Vec::new(), formatted: false });
     }
+    let (spec, formatted) = match spec {
+        [rest @ .., SpecNode::Group(group)] => match &group[..] {
+            [SpecNode::Dot, SpecNode::Symbol(_)] => (rest, true),
+            _ => return None,
+        },
+        _ => (spec, false),
+    };
     let mut pieces = Vec::with_capacity(spec.len() / 2);
     let mut nodes = spec.iter();
     while let Some(node) = nodes.next() {
@@ -233,7 +305,7 @@ fn plain_pieces(spec: &[SpecNode]) -> Option<Vec<Piece<'_>>> {
             _ => return None,
         });
     }
-    (!pieces.is_empty()).then_some(pieces)
+    (!pieces.is_empty()).then_some(Pieces { segments: pieces, formatted })
 }
 
 fn is_plain_literal(text: &str) -> bool {
@@ -252,7 +324,23 @@ mod tests {
     #[test]
     fn only_tables_of_plain_routes_get_a_tree() {
         assert!(tree_of(&["/", "/users/:id", "/repos/:owner/:repo/issues", "/a-b_c~d/x1"]));
-        for other in ["/users/:id(.:format)", "/*path", "/users/:id.json", "/a.b", "/users/v:id", "/a/%75", "/ü", "/a|/b", "relative"] {
+        assert!(tree_of(&["/users/:id(.:format)", "/users(.:format)", "/users/:id/edit(.:type)"]));
+        for other in [
+            "/*path",
+            "/users/:id.json",
+            "/a.b",
+            "/users/v:id",
+            "/a/%75",
+            "/ü",
+            "/a|/b",
+            "relative",
+            "/users(/:id)",
+            "/users(.:format)/x",
+            "/users(.json)",
+            "/users(.:a.:b)",
+            "/(.:format)",
+            "/users(.:format)(.:x)",
+        ] {
             assert!(!tree_of(&["/users/:id", other]), "{other}");
         }
         let required = Classifier::new(vec![RouteDef::new("GET", "/users/:id").requirement("id", Requirement::regex("\\d+"))]).unwrap();
@@ -285,5 +373,33 @@ mod tests {
         assert!(picks("GET", b"/users/new/edit/x").is_empty());
         let m = c.recognize("GET", b"/users/42").unwrap().unwrap();
         assert_eq!(m.param("id").as_deref(), Some(&b"42"[..]));
+    }
+
+    /// `(.:format)` after the last segment: Journey's `(?:\.([^/.?]+))?`, a stem and an
+    /// extension, one `.`, neither side empty.
+    #[test]
+    fn formatted_routes_take_one_extension() {
+        let c = Classifier::new(vec![
+            RouteDef::new("GET", "/users/:id(.:format)"),
+            RouteDef::new("GET", "/users/new(.:format)"),
+            RouteDef::new("GET", "/users/:id"),
+            RouteDef::new("GET", "/users(.:format)"),
+            RouteDef::new("GET", "/:a/:b(.:format)"),
+        ])
+        .unwrap();
+        assert!(c.segment_tree.is_some());
+        let picks = |p: &[u8]| c.matches("GET", p).unwrap().iter().map(|m| m.route_index()).collect::<Vec<_>>();
+        assert_eq!(picks(b"/users/1"), [0, 2, 4]);
+        assert_eq!(picks(b"/users/1.json"), [0, 4]);
+        assert_eq!(picks(b"/users/new.json"), [0, 1, 4]);
+        assert_eq!(picks(b"/users.xml"), [3]);
+        assert_eq!(picks(b"/users"), [3]);
+        for none in [&b"/users/1."[..], b"/users/.json", b"/users/1.json.gz", b"/users.", b"/users/1.json/x", b"/users.json/1", b"/.json"] {
+            assert!(picks(none).is_empty(), "{}", String::from_utf8_lossy(none));
+        }
+        let m = c.recognize("GET", b"/users/7.json").unwrap().unwrap();
+        assert_eq!((m.param("id").as_deref(), m.param("format").as_deref()), (Some(&b"7"[..]), Some(&b"json"[..])));
+        let m = c.recognize("GET", b"/users/7").unwrap().unwrap();
+        assert_eq!((m.route_index(), m.param("format")), (0, None));
     }
 }
