@@ -265,14 +265,22 @@ pub(super) fn is_plain(route: &CompiledRoute) -> bool {
 /// route that compiles with a widening or a host regex is still refused by [`is_plain`]), so
 /// that a table that is not plain is set aside before anything is compiled for its tree.
 pub(super) fn could_be_plain(def: &RouteDef) -> bool {
-    !def.mounted && def.encoded_literals_after.is_none() && def.requirements.is_empty() && parse_spec(&def.path).is_ok_and(|spec| plain_pieces(&spec).is_some())
+    path_only_spec(def).is_some_and(|spec| plain_pieces(&spec).is_some())
 }
 
 /// The route's spec when nothing but its path decides whether it matches and the automaton
-/// decides it exactly: no mount, no requirement, no host regex, no widening.
+/// decides it exactly: [`path_only_spec`], and no host regex, no widening.
 fn plain_spec(route: &CompiledRoute) -> Option<Vec<SpecNode>> {
-    let def = &route.def;
-    if def.mounted || def.encoded_literals_after.is_some() || !def.requirements.is_empty() || route.host_regex.is_some() || !route.is_exact_in_dfa() {
+    if route.host_regex.is_some() || !route.is_exact_in_dfa() {
+        return None;
+    }
+    path_only_spec(&route.def)
+}
+
+/// The definition's spec when nothing but its path decides whether it matches: no mount, no
+/// requirement, no encoded literals.
+fn path_only_spec(def: &RouteDef) -> Option<Vec<SpecNode>> {
+    if def.mounted || def.encoded_literals_after.is_some() || !def.requirements.is_empty() {
         return None;
     }
     parse_spec(&def.path).ok()
