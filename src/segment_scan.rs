@@ -119,6 +119,14 @@ pub(crate) fn segment_end(rest: &[u8], flagged: u8) -> (usize, bool) {
 mod tests {
     use super::{segment_end, slash_cuts};
 
+    /// The next of a fixed pseudo-random sequence (xorshift64): the same inputs on every run.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     /// `slash_cuts` read byte by byte.
     fn slash_cuts_plainly(path: &[u8]) -> Option<Vec<u32>> {
         (!path.contains(&b'\n')).then(|| path.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(i, _)| i as u32).collect())
@@ -152,12 +160,7 @@ mod tests {
         assert_eq!(cuts_of(&slashes).unwrap(), (0..40).collect::<Vec<u32>>());
         let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {
-            let mut next = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
+            let mut next = || xorshift(&mut state);
             let len = (next() % 80) as usize;
             let path: Vec<u8> = (0..len).map(|_| [b'/', b'a', b'.', b'\n', 0x0b, b'%'][(next() % 6) as usize]).collect();
             assert_eq!(cuts_of(&path), slash_cuts_plainly(&path), "{path:?}");
@@ -206,12 +209,7 @@ mod tests {
         assert_eq!(count, (6usize.pow(10) - 1) / 5);
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
-            let mut next = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state
-            };
+            let mut next = || xorshift(&mut state);
             let len = (next() % 40) as usize;
             let word: Vec<u8> = (0..len).map(|_| alphabet[(next() % 6) as usize]).collect();
             for flagged in [b'.', b'\n'] {
