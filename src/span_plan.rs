@@ -350,7 +350,8 @@ impl SpanPlan {
         if groups > MAX_OPTIONAL_GROUPS {
             return None;
         }
-        if groups > 0 && !verifying {
+        let dotted_format = matches!(flat.as_slice(), [.., Item::Param { dotted_longest_first: true, .. }, Item::Format { .. }]);
+        if (groups > 0 || dotted_format) && !verifying {
             // All shapes but the last check their literal bytes: flatten again, keeping them.
             bytes = RunBytes { count: 0, kept: Some(Vec::new()) };
             flat = flat_body(&mut bytes)?;
@@ -383,10 +384,14 @@ impl SpanPlan {
             } else {
                 Checks::None
             };
-            if verifying && ends_with_dotted_format(&items) {
+            if ends_with_dotted_format(&items) {
                 // Backtracking order: the parameter ends at the segment's end if it can, else at
-                // its last `.` (see `piece_check::ends_longest_first`).
-                shapes.push(Shape::new(&items, &bytes, slots, check, FormatAt::Absent)?);
+                // its last `.` (see `piece_check::ends_longest_first`). In a plan of a route the
+                // automaton decides, the first try checks the parameter's class on the whole
+                // segment (GitLab's `:id` with `[^/]+` before `(.:format)`, `milestones/1.2`:
+                // the id is `1.2`); the second is the last `.` when the first fails.
+                let first = if verifying { check } else { Checks::Classes };
+                shapes.push(Shape::new(&items, &bytes, slots, first, FormatAt::Absent)?);
                 shapes.push(Shape::new(&items, &bytes, slots, check, FormatAt::LastDot)?);
             } else {
                 shapes.push(Shape::new(&items, &bytes, slots, check, FormatAt::FirstDot)?);
@@ -625,9 +630,18 @@ impl Shape {
                             let (Some(format), None) = (value.clone(), glob_repeat.max) else { return None };
                             glob_format = Some(GlobFormat { format_slot: slot, lazy, glob: glob_repeat, format });
                         }
-                        // A parameter that may hold `.`s: only in a verifying plan's two tries.
-                        Some(Item::Param { bytes, dotted_longest_first, .. }) if bytes.contains(b'.') => {
-                            if check != Checks::LiteralsOnly || !dotted_longest_first || dotted == FormatAt::FirstDot {
+                        // A parameter that may hold `.`s: only in the two tries of a plan
+                        // (see `SpanPlan::build`). A verifying plan's caller checks the parameter
+                        // on each; in an exact plan, the first try must check the parameter's
+                        // class itself, so the parameter must be one class repeated.
+                        Some(&Item::Param { bytes, dotted_longest_first, repeat: param_repeat, .. }) if bytes.contains(b'.') => {
+                            let tried = match dotted {
+                                FormatAt::FirstDot => false,
+                                _ if check == Checks::LiteralsOnly => true,
+                                FormatAt::Absent => check == Checks::Classes && param_repeat.is_some(),
+                                FormatAt::LastDot => true,
+                            };
+                            if !dotted_longest_first || !tried {
                                 return None;
                             }
                             seg.format = Some(slot);
@@ -1184,6 +1198,37 @@ mod tests {
             let matched = agrees(spec, requirements, &owned);
             assert!(matched > 100, "{spec} {requirements:?}: only {matched} paths matched");
         }
+    }
+
+    /// A parameter that may hold `.`s before `(.:format)` (GitLab's `:id` with `[^/]+` on
+    /// milestones, tags and branches), in a route the automaton decides: the exact plan's two
+    /// tries, the whole segment if the parameter's class holds it, else the last `.`, give the
+    /// matcher's spans on every short path, with classes that refuse some bytes, length bounds,
+    /// leading literals, optional groups, a glob before, and narrower formats. A lazy parameter
+    /// (shortest first) gets no plan: the matcher decides.
+    #[test]
+    fn dotted_parameters_before_formats_split_where_backtracking_does() {
+        let all = paths(b"/ma.x-", 7);
+        let owned: Vec<&str> = all.iter().map(String::as_str).collect();
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("/m/:id(.:format)", &[("id", "[^/]+")]),
+            ("/m/:id(.:format)", &[("id", "[a.]+")]),
+            ("/m/:id(.:format)", &[("id", "[^/]{1,3}")]),
+            ("/m/:id(.:format)", &[("id", "[^/]+"), ("format", "[ax]+")]),
+            ("/m/:id(.:format)", &[("id", "[a.-]+"), ("format", "[^/.?x]+")]),
+            ("/x:id(.:format)", &[("id", "[^/]+")]),
+            ("/:a/:id(.:format)", &[("id", "[a.x]+")]),
+            ("(/m)/:id(.:format)", &[("id", "[a.x]+")]),
+            ("/*g/m/:id(.:format)", &[("g", ".+?"), ("id", "[^/]+")]),
+        ];
+        for (spec, requirements) in cases {
+            let shapes = plan(spec, requirements).map(|p| p.shapes.len());
+            assert!(shapes.is_some_and(|n| n >= 2), "{spec} {requirements:?}: {shapes:?} shapes");
+            let matched = agrees(spec, requirements, &owned);
+            assert!(matched > 100, "{spec} {requirements:?}: only {matched} paths matched");
+        }
+        assert!(plan("/m/:id(.:format)", &[("id", "[^/]+?")]).is_none());
+        assert!(plan("/m/:id(.:format)", &[("id", "(?:a|x\\.)+")]).is_none(), "no class to check on the first try");
     }
 
     /// Every path of up to `len` bytes over `alphabet`.

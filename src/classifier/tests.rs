@@ -272,6 +272,12 @@ fn mounted_apps_are_asked_like_constraints() {
         .unwrap();
     assert_eq!((asked, m.map(|m| m.route_index())), (vec![0], Some(1)));
     assert!(c.recognize_with("GET", b"/api/v4", |m| m.route_index() == 0).unwrap().is_some_and(|m| m.route_index() == 0));
+    // A route without parameters reads none, whatever the path (a mount has no span plan: its
+    // parameters are not looked for by running its regex).
+    for path in [&b"/"[..], b"/help", b"/a/b.c/d", b"/%2F"] {
+        let m = c.recognize("GET", path).unwrap().unwrap();
+        assert_eq!((m.route_index(), m.try_spans().unwrap().len(), m.params().count()), (0, 0, 0), "{path:?}");
+    }
 }
 
 /// A requirement only Ruby can decide: refused by default (naming route, parameter and
