@@ -350,8 +350,7 @@ impl SpanPlan {
         if groups > MAX_OPTIONAL_GROUPS {
             return None;
         }
-        let dotted_format = matches!(flat.as_slice(), [.., Item::Param { dotted_longest_first: true, .. }, Item::Format { .. }]);
-        if (groups > 0 || dotted_format) && !verifying {
+        if (groups > 0 || ends_with_dotted_format(&flat)) && !verifying {
             // All shapes but the last check their literal bytes: flatten again, keeping them.
             bytes = RunBytes { count: 0, kept: Some(Vec::new()) };
             flat = flat_body(&mut bytes)?;
@@ -750,9 +749,11 @@ fn bytes_at(path: &[u8], at: usize, literal: &[u8]) -> bool {
 }
 
 /// Whether the items end with a parameter that may hold `.`s (but no `/`) and tries its
-/// longest ends first, then `(.:format)`.
-fn ends_with_dotted_format(items: &[&Item]) -> bool {
-    matches!(items, [.., Item::Param { dotted_longest_first: true, .. }, Item::Format { .. }])
+/// longest ends first, then `(.:format)`; the items as a plan holds them (`Item`) or as a shape
+/// takes them (`&Item`).
+fn ends_with_dotted_format<I: std::borrow::Borrow<Item>>(items: &[I]) -> bool {
+    let [.., param, format] = items else { return false };
+    matches!(param.borrow(), Item::Param { dotted_longest_first: true, .. }) && matches!(format.borrow(), Item::Format { .. })
 }
 
 impl Segment {
