@@ -242,9 +242,10 @@ module Gitlab
               %(<rect x="#{label_w}" y="#{y + 4}" width="#{w}" height="#{row_h - 10}" fill="#{color}"><title>#{name}: #{n} of #{s[:total]}</title></rect>) +
               %(<text x="#{label_w + w + 6}" y="#{y + 18}" font-size="13">#{n}</text></g>)
           end
-          %(<svg xmlns="http://www.w3.org/2000/svg" width="#{width}" height="#{height}" viewBox="0 0 #{width} #{height}" role="img" aria-label="Routes by class, #{s[:total]} routes">) +
-            %(<line x1="#{label_w}" y1="5" x2="#{label_w}" y2="#{height - 5}" stroke="#999"/>) +
-            rows.join + "</svg>"
+          head = %(<svg xmlns="http://www.w3.org/2000/svg" width="#{width}" height="#{height}" ) +
+                 %(viewBox="0 0 #{width} #{height}" role="img" aria-label="Routes by class, #{s[:total]} routes">)
+          axis = %(<line x1="#{label_w}" y1="5" x2="#{label_w}" y2="#{height - 5}" stroke="#999"/>)
+          "#{head}#{axis}#{rows.join}</svg>"
         end
 
         def inspect

@@ -198,7 +198,7 @@ module Gitlab
             result = learned(method, path_info)
             json = result.answer_json(cell: result.routable? ? resolve(result.entity) : nil, default_cell: default_cell,
                                       routes_digest: @route_table.digest, routes_version: @route_table.version)
-            payload.merge!(JSON.parse(json).transform_keys(&:to_sym), route: result.route&.to_s) if payload
+            payload&.merge!(JSON.parse(json).transform_keys(&:to_sym), route: result.route&.to_s)
             json
           end
         end
@@ -303,7 +303,9 @@ module Gitlab
           end
 
           params
-        rescue ArgumentError, RangeError, Rack::Utils::InvalidParameterError, Rack::Utils::ParameterTypeError => e
+        # Rack's InvalidParameterError (a bad escape, an invalid byte sequence) is an ArgumentError,
+        # its ParameterTypeError (`a=1&a[]=2`) a TypeError; RangeError: too many parameters or too deep.
+        rescue ArgumentError, RangeError, Rack::Utils::ParameterTypeError => e
           raise RequestError.new(400, "invalid_query", "the query string cannot be decoded: #{e.message}")
         end
 
@@ -347,7 +349,7 @@ module Gitlab
         # Yields the payload Hash (nil when nobody subscribes to {EVENT}).
         def instrument(method, path_info, &)
           notifications = defined?(ActiveSupport::Notifications) && ActiveSupport::Notifications
-          return yield(nil) unless notifications && notifications.notifier.listening?(EVENT)
+          return yield(nil) unless notifications&.notifier&.listening?(EVENT)
 
           notifications.instrument(EVENT, { method: method, path_info: path_info }, &)
         end

@@ -128,17 +128,17 @@ module Gitlab
             stack = []
             i = 0
             while i < source.size
-              c = source[i]
-              if c == "\\"
+              case source[i]
+              when "\\"
                 i += 2
                 next
-              elsif c == "["
+              when "["
                 i = skip_class(source, i)
                 next
-              elsif c == "("
+              when "("
                 name = source[(i + 1)..][/\A\?<(\w+)>/, 1]
                 stack << (name && [name, i + name.size + 4])
-              elsif c == ")"
+              when ")"
                 open = stack.pop
                 groups[open[0]] = source[open[1]...i] if open
               end
@@ -152,17 +152,17 @@ module Gitlab
             depth = 0
             i = start
             while i < source.size
-              c = source[i]
-              if c == "\\"
+              case source[i]
+              when "\\"
                 i += 2
                 next
-              elsif c == "["
+              when "["
                 depth += 1
                 i += 1
                 i += 1 if source[i] == "^"
                 i += 1 if source[i] == "]" # a leading ']' is literal
                 next
-              elsif c == "]"
+              when "]"
                 depth -= 1
                 return i + 1 if depth.zero?
               end

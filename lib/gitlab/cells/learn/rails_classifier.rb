@@ -59,7 +59,7 @@ module Gitlab
           @use_rails_constraints = constraints == :rails
           @host = host
           @app = app
-          @artifact = artifact && artifact.to_s
+          @artifact = artifact&.to_s
           @rules_json = self.class.rules_json(rules)
           @engine = engine
           @logger = logger
