@@ -303,8 +303,8 @@ module Gitlab
           end
 
           params
-        # Rack's InvalidParameterError (a bad escape, an invalid byte sequence) is an ArgumentError,
-        # its ParameterTypeError (`a=1&a[]=2`) a TypeError; RangeError: too many parameters or too deep.
+        # A bad %-escape raises ArgumentError (Rack's InvalidParameterError is one too), `a=1&a[]=2`
+        # Rack's ParameterTypeError (a TypeError), too many or too deep parameters RangeErrors.
         rescue ArgumentError, RangeError, Rack::Utils::ParameterTypeError => e
           raise RequestError.new(400, "invalid_query", "the query string cannot be decoded: #{e.message}")
         end
