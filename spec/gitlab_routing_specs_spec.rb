@@ -27,11 +27,8 @@ RSpec.describe "GitLab's routing specs on GitLab CE's route table" do
 
   # Every route Rails' router yields for the request, in its order: [index, path parameters].
   def rails_matches(method, path)
-    req = ActionDispatch::Request.new(RoutesRailsOracle.env_for(method, path))
-    req.path_info = ActionDispatch::Journey::Router::Utils.normalize_path(req.path_info)
-    path_info = req.path_info.dup
     found = []
-    @route_set.router.recognize(req) { |route, _| found << [@index_of.fetch(route), RoutesRailsOracle.params_of(route, path_info)] }
+    RoutesRailsOracle.each_pick(@route_set, method, path) { |pick| found << [@index_of.fetch(pick.route), pick.params] }
     found
   end
 
@@ -45,13 +42,16 @@ RSpec.describe "GitLab's routing specs on GitLab CE's route table" do
 
   # The routes of the table serving `endpoint` ("controller#action") for `method`.
   def serving(endpoint, method)
-    controller, action = endpoint.split("#", 2)
-    @table.each_index.select do |i|
-      row = @table[i]
-      defaults = row["defaults"] || {}
-      verbs = row["verb"].to_s.split("|")
-      defaults["controller"] == controller && defaults["action"] == action && (verbs.empty? || verbs.include?(method))
+    @serving ||= Hash.new do |memo, (wanted, verb)|
+      controller, action = wanted.split("#", 2)
+      memo[[wanted, verb]] = @table.each_index.select do |i|
+        row = @table[i]
+        defaults = row["defaults"] || {}
+        verbs = row["verb"].to_s.split("|")
+        defaults["controller"] == controller && defaults["action"] == action && (verbs.empty? || verbs.include?(verb))
+      end
     end
+    @serving[[endpoint, method]]
   end
 
   it "reads GitLab's routing specs from the fixture" do

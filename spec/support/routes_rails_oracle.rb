@@ -33,13 +33,20 @@ module RoutesRailsOracle
   # the one Rails serves), after the path normalization `RouteSet#call` applies.
   # @return [Pick, nil]
   def pick(route_set, method, raw)
+    # The first route yielded is Rails' pick: the loop is meant to end there.
+    each_pick(route_set, method, raw) { |pick| return pick } # rubocop:disable Lint/UnreachableLoop
+    nil
+  end
+
+  # Every route `route_set.router.recognize` yields, in its order, as a {Pick} (the structural
+  # matches: dynamic constraints are asked only when Rails serves the request).
+  def each_pick(route_set, method, raw)
     req = ActionDispatch::Request.new(env_for(method, raw))
     req.path_info = ActionDispatch::Journey::Router::Utils.normalize_path(req.path_info)
     path_info = req.path_info.dup
     route_set.router.recognize(req) do |route, _params|
-      return Pick.new(route, params_of(route, path_info))
+      yield Pick.new(route, params_of(route, path_info))
     end
-    nil
   end
 
   # Journey's parameters for a route and a normalized path (`Router#find_routes`).
