@@ -12,8 +12,8 @@
 # (`../shared/corpus/gitlab-ce.routes.json` drawn into a RouteSet), which must agree on every
 # route that matches, in Rails' order, with the same parameters. GitLab's expectation itself
 # (`route_to`) comes from another GitLab version than the table's, so it is counted and printed,
-# and asserted only where the table has the expected route: there Rails' matches must name it,
-# and so must ours.
+# and asserted only as far as Rails bears it out: wherever Rails' matches name the expected route,
+# ours must too.
 RSpec.describe "GitLab's routing specs on GitLab CE's route table" do
   fixture = File.join(__dir__, "fixtures", "gitlab_routing_specs.jsonl")
   vectors = File.readlines(fixture).map { |line| JSON.parse(line) }
@@ -73,20 +73,18 @@ RSpec.describe "GitLab's routing specs on GitLab CE's route table" do
 
   it "names GitLab's expected route among the matches wherever the table has that route" do
     present = vectors.reject { |v| serving(v["endpoint"], v["method"]).empty? }
+    # Per request: where among our matches the first route serving the expected endpoint is.
+    found = present.to_h { |v| [v, ours(v["method"], v["path"]).map(&:first)] }
+    at = present.to_h { |v| [v, found[v].index { |i| serving(v["endpoint"], v["method"]).include?(i) }] }
     missing = present.filter_map do |v|
-      named = ours(v["method"], v["path"]).map(&:first) & serving(v["endpoint"], v["method"])
-      next unless named.empty?
+      next if at[v]
 
       rails_named = rails_matches(v["method"], v["path"]).map(&:first) & serving(v["endpoint"], v["method"])
       "#{v["method"]} #{v["path"]} -> #{v["endpoint"]} (#{v["file"]}): Rails names it: #{!rails_named.empty?}"
     end
     # Reachable: only routes a host can turn down (dynamic constraints, mounted applications) come
     # before it, as with GitLab's stubbed constrainers the spec relies on.
-    reachable = present.count do |v|
-      found = ours(v["method"], v["path"]).map(&:first)
-      at = found.index { |i| serving(v["endpoint"], v["method"]).include?(i) }
-      at && found.first(at).all? { |i| @table[i]["dynamic_constraints"] || @table[i]["mounted"] }
-    end
+    reachable = present.count { |v| at[v] && found[v].first(at[v]).all? { |i| @table[i]["dynamic_constraints"] || @table[i]["mounted"] } }
     puts format("\n  [gitlab routing specs] %<n>d requests from %<f>d files; %<p>d name an endpoint this table serves, " \
                 "%<m>d of them among the matches, %<r>d reachable behind routes a host can decline",
                 n: vectors.size, f: vectors.map { |v| v["file"] }.uniq.size, p: present.size, m: present.size - missing.size, r: reachable)
