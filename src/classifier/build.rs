@@ -624,8 +624,15 @@ impl Parts {
         let leading = super::leading_routes::LeadingRoutes::build(&self.routes, &automata, &always, options.host_regex);
         let route_bits: Vec<_> = self.routes.iter().map(super::route_bits::RouteBits::of).collect();
         let static_paths = if options.engine.static_paths { super::static_paths::StaticPaths::of(&self.routes) } else { Default::default() };
+        let mut first_segments = first_segments;
+        // Every literal path's first segment marked (each one: no stop at the first unkeyed).
+        let literal_paths_keyed = first_segments.as_mut().is_some_and(|d| {
+            let marked: Vec<bool> = static_paths.paths().map(|path| d.mark_literal_path(path)).collect();
+            marked.iter().all(|&m| m)
+        });
         Ok(Classifier {
             static_paths,
+            literal_paths_keyed,
             segment_tree,
             names_head: route_bits.iter().any(|bits| bits.names_head()),
             route_bits,

@@ -220,17 +220,21 @@ impl Classifier {
             candidates.sort_dedup();
             return self.visit_listed(method, candidates.as_slice(), &path, regex, &mut conditions, &mut visit);
         }
-        // One of the table's literal paths: the search's candidates, found once.
-        let known = self.static_paths.candidates(&path, || {
-            let mut all = Candidates::new();
-            self.candidates(&path, &mut all)?;
-            Ok::<_, ClassifyError>(all.as_slice().into())
-        })?;
-        if let Some(candidates) = known {
-            return self.visit_listed(method, candidates, &path, regex, &mut conditions, &mut visit);
+        let selection = self.first_segments.as_ref().and_then(|d| d.select(&path));
+        // One of the table's literal paths: the search's candidates, found once. (A memo: a
+        // path not looked up here is searched as on its first request.)
+        if !self.literal_paths_keyed || selection.as_ref().is_some_and(|s| s.literal_paths) {
+            let known = self.static_paths.candidates(&path, || {
+                let mut all = Candidates::new();
+                self.candidates(&path, &mut all)?;
+                Ok::<_, ClassifyError>(all.as_slice().into())
+            })?;
+            if let Some(candidates) = known {
+                return self.visit_listed(method, candidates, &path, regex, &mut conditions, &mut visit);
+            }
         }
         let mut candidates = Candidates::new();
-        let Shared { selection, unsearched } = self.shared_candidates(&path, &mut candidates, first_for)?;
+        let unsearched = self.shared_candidates(&path, selection.as_ref(), &mut candidates, first_for)?;
         // A first-match search looks no further than the first route the automata decide
         // alone and that allows the method, even one a host may turn down (see
         // [`Bound::Likely`]); the rest is searched only if the host does turn it down.
@@ -381,7 +385,8 @@ impl Classifier {
             out.sort_dedup();
             return Ok(());
         }
-        let selection = self.shared_candidates(path, out, None)?.selection;
+        let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
+        self.shared_candidates(path, selection.as_ref(), out, None)?;
         self.bounded_candidates(path, selection.as_ref(), 0, out, None, Bound::Certain)?;
         out.sort_dedup();
         Ok(())
@@ -393,16 +398,23 @@ impl Classifier {
     /// route — spares the rest). With `first_for` a method, their
     /// [`LeadingRoutes`](super::leading_routes::LeadingRoutes) are checked first, and when one
     /// answers before any other of their routes could, they are not searched
-    /// ([`Shared::unsearched`]).
-    fn shared_candidates(&self, path: &[u8], out: &mut Candidates, first_for: Option<Method<'_>>) -> Result<Shared<'_>, ClassifyError> {
+    /// (true returned: they were not searched, their leading routes answered —
+    /// [`Classifier::leading_answers`]; should the host turn that answer down, their routes
+    /// after it are still to be found). `selection`: what the path's first segment selects.
+    fn shared_candidates(
+        &self,
+        path: &[u8],
+        selection: Option<&Selection<'_>>,
+        out: &mut Candidates,
+        first_for: Option<Method<'_>>,
+    ) -> Result<bool, ClassifyError> {
         let selected = match self.layout {
             // A normalized path starts with `/`, so the split always finds a first segment.
             Layout::FirstSegment => self.keyed.get(split_first_segment(path).map_or(&[][..], |(first, _)| first)).copied(),
             Layout::AnySegment => None,
         };
-        let selection = self.first_segments.as_ref().and_then(|d| d.select(path));
         let mut unsearched = false;
-        if selection.as_ref().is_none_or(|s| s.others_shared()) {
+        if selection.is_none_or(|s| s.others_shared()) {
             // Complete leading routes found every candidate of the automata without a key.
             let mut all_found = false;
             if let Some(method) = first_for {
@@ -413,7 +425,7 @@ impl Classifier {
             let always = if unsearched || all_found { &[][..] } else { &self.always[..] };
             self.automata_candidates(path, always.iter().chain(selected.as_ref()), out, 0)?;
         }
-        Ok(Shared { selection, unsearched })
+        Ok(unsearched)
     }
 
     /// Adds the candidates from route `from` on of the searches that can stop early: the routes
@@ -568,16 +580,6 @@ enum Bound {
     /// (GitLab's `GET /*id(.:format)` for groups, route #338 of CE's table, matches nearly
     /// every GET path; with every constraint holding, nothing after it needs a walk).
     Likely,
-}
-
-/// What the searches that never stop early leave for the others.
-struct Shared<'c> {
-    /// What the path's first segment selects.
-    selection: Option<Selection<'c>>,
-    /// The automata without a key were not searched: their leading routes answered
-    /// ([`Classifier::leading_answers`]). Should the host turn that answer down, their routes after
-    /// it are still to be found.
-    unsearched: bool,
 }
 
 /// Candidate route ids, on the stack while there are few.

@@ -62,6 +62,11 @@ impl StaticPaths {
         Ok(Some(cell.get_or_init(|| list)))
     }
 
+    /// The literal paths.
+    pub fn paths(&self) -> impl Iterator<Item = &[u8]> {
+        self.lists.keys().map(|k| &k[..])
+    }
+
     /// How many literal paths there are.
     #[cfg(test)]
     pub fn len(&self) -> usize {

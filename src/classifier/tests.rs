@@ -495,3 +495,38 @@ fn pattern_hirs_are_the_parsed_pattern_texts() {
     assert!(routes_compared > 6_500, "{routes_compared} routes compared");
     assert!(paths_compared > 10_000, "{paths_compared} paths matched by some pattern");
 }
+
+/// A path is looked up among the literal paths only when its first segment leads one, once
+/// every literal path's first segment is a key of the dispatch; otherwise always, as before.
+#[test]
+fn literal_paths_are_looked_up_under_the_first_segments_that_lead_them() {
+    let c = lazy_table(vec![
+        RouteDef::new("GET", "/-/profile(.:format)"),
+        RouteDef::new("GET", "/users/:id(.:format)"),
+        RouteDef::new("GET", "/groups/new"),
+        RouteDef::new("GET", "/*id(.:format)"),
+    ]);
+    assert!(c.literal_paths_keyed);
+    let dispatch = c.first_segments.as_ref().expect("a lazy table dispatches on first segments");
+    let leads = |path: &[u8]| dispatch.select(path).map(|s| s.literal_paths);
+    assert_eq!(leads(b"/-/profile"), Some(true));
+    assert_eq!(leads(b"/groups/x"), Some(true));
+    // A key no literal path starts with, and no key at all.
+    assert_eq!(leads(b"/users/1"), Some(false));
+    assert_eq!(leads(b"/gitlab-org/x"), None);
+    // Answers are those of the full search either way; a literal path is still memoized.
+    let before = c.static_paths.memory_usage();
+    let route = |path: &[u8]| c.recognize("GET", path).unwrap().map(|m| m.route_index());
+    assert_eq!(route(b"/gitlab-org/x"), Some(3));
+    assert_eq!(route(b"/users/1"), Some(1));
+    assert_eq!(c.static_paths.memory_usage(), before);
+    assert_eq!(route(b"/groups/new"), Some(2));
+    assert_eq!(route(b"/groups/new"), Some(2));
+    assert!(c.static_paths.memory_usage() > before);
+
+    // A mounted application's literal path leads no key (a mount is never literal-led): every
+    // path is looked up, as without the dispatch.
+    let mounted = lazy_table(vec![RouteDef::new("GET", "/users/:id"), RouteDef::new("GET", "/peek").mounted(), RouteDef::new("GET", "/*id")]);
+    assert!(!mounted.literal_paths_keyed);
+    assert_eq!(mounted.recognize("GET", b"/peek").unwrap().map(|m| m.route_index()), Some(1));
+}
