@@ -54,6 +54,10 @@ const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 /// The `classify` target's fixed route table and rules.
 pub struct ClassifyFixture {
     pub learner: Learner,
+    /// The same table built with lazy DFAs, as large tables are (GitLab's: routes matched
+    /// around their key segments, the first-segment dispatch, the leading routes): its answers
+    /// must be the dense build's, and its walks run the lazy DFAs' unchecked transitions.
+    pub lazy: Classifier,
 }
 
 impl ClassifyFixture {
@@ -61,8 +65,10 @@ impl ClassifyFixture {
     pub fn load(routes_json: &Path) -> ClassifyFixture {
         let bytes = std::fs::read(routes_json).unwrap_or_else(|e| panic!("reading {}: {e}", routes_json.display()));
         let defs = routes::from_json(&bytes).expect("the corpus route table parses");
+        let options = BuildOptions { engine: EngineConfig { kind: EngineKind::Lazy, ..EngineConfig::default() }, ..BuildOptions::default() };
+        let lazy = Classifier::build(defs.clone(), &options).expect("the corpus route table compiles with lazy DFAs");
         let classifier = Classifier::new(defs).expect("the corpus route table compiles");
-        ClassifyFixture { learner: Learner::new(classifier, Rules::gitlab_default()) }
+        ClassifyFixture { learner: Learner::new(classifier, Rules::gitlab_default()), lazy }
     }
 }
 
@@ -72,7 +78,9 @@ impl ClassifyFixture {
 /// - every parameter span lies within the normalized path;
 /// - `Learner::learned` agrees with `recognize` on the route, its response `covers` the
 ///   normalized path, and it fails exactly when `recognize` fails or the normalized path is not
-///   UTF-8.
+///   UTF-8;
+/// - the table built with lazy DFAs gives the same answer (route, parameters or error) and the
+///   same matching routes in the same order.
 pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else { return };
     let (method, path_info): (String, &[u8]) = match METHODS.get(usize::from(selector % 8)) {
@@ -107,6 +115,13 @@ pub fn classify(fx: &ClassifyFixture, data: &[u8]) {
         }
         Ok(None) | Err(_) => None,
     };
+    let answer = |c: &Result<Option<cells_learn::Match<'_, '_>>, cells_learn::ClassifyError>| match c {
+        Ok(m) => Ok(m.as_ref().map(|m| (m.route_index(), m.params().map(|(k, v)| (k.to_string(), v.into_owned())).collect::<Vec<_>>()))),
+        Err(e) => Err(e.clone()),
+    };
+    assert_eq!(answer(&fx.lazy.recognize(&method, path_info)), answer(&classified), "the lazy build answers {method} {path_info:?} differently");
+    let routes = |c: &Classifier| c.matches(&method, path_info).map(|all| all.iter().map(|m| m.route_index()).collect::<Vec<_>>());
+    assert_eq!(routes(&fx.lazy), routes(classifier), "the lazy build matches {method} {path_info:?} differently");
 
     match learner.learned(&method, path_info) {
         Ok(learned) => {
