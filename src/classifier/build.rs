@@ -603,7 +603,7 @@ impl Parts {
         self,
         automata: Vec<Automaton>,
         around: Option<AroundKey>,
-        first_segments: Option<FirstSegments>,
+        mut first_segments: Option<FirstSegments>,
         layout: Layout,
         options: &BuildOptions,
         segment_tree: Option<super::segment_tree::SegmentTree>,
@@ -624,12 +624,8 @@ impl Parts {
         let leading = super::leading_routes::LeadingRoutes::build(&self.routes, &automata, &always, options.host_regex);
         let route_bits: Vec<_> = self.routes.iter().map(super::route_bits::RouteBits::of).collect();
         let static_paths = if options.engine.static_paths { super::static_paths::StaticPaths::of(&self.routes) } else { Default::default() };
-        let mut first_segments = first_segments;
         // Every literal path's first segment marked (each one: no stop at the first unkeyed).
-        let literal_paths_keyed = first_segments.as_mut().is_some_and(|d| {
-            let marked: Vec<bool> = static_paths.paths().map(|path| d.mark_literal_path(path)).collect();
-            marked.iter().all(|&m| m)
-        });
+        let literal_paths_keyed = first_segments.as_mut().is_some_and(|d| static_paths.paths().filter(|path| !d.mark_literal_path(path)).count() == 0);
         Ok(Classifier {
             static_paths,
             literal_paths_keyed,
