@@ -386,7 +386,7 @@ fn key_segments(path: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
         while at < path.len() {
             let slash = crate::accel::find(b"/", path, at)?;
             let start = slash + 1;
-            let end = crate::accel::find(b"/.\n", path, start).unwrap_or(path.len());
+            let end = crate::first_segment::segment_end(path, start);
             at = end;
             if end > start {
                 return Some((start, end));
